@@ -1,0 +1,55 @@
+# One command per task. Each target creates .venv when needed (idempotent).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV := source scripts/env.sh &&
+PYTEST_ARGS ?=
+
+.PHONY: help run dev test test-unit test-integration migrate fake-llm clean
+
+help:
+	@echo "make run     - serve chatmon (prod build) on http://localhost:$${PORT:-3000}"
+	@echo "make dev     - reflex dev server with hot reload (pages :3000, API :8000)"
+	@echo "make test    - install test dependencies (incl. Chromium) and run every test"
+	@echo "make migrate - apply database migrations"
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	scripts/start.sh
+
+dev: $(VENV)/.installed
+	$(ENV) python -m chatmon migrate && reflex run --env dev
+
+migrate: $(VENV)/.installed
+	$(ENV) python -m chatmon migrate
+
+fake-llm: $(VENV)/.installed
+	$(ENV) python -m chatmon fake-llm --port $${FAKE_LLM_PORT:-8900}
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.installed-dev chromium
+	$(ENV) python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed-dev
+	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
+
+test-integration: $(VENV)/.installed-dev chromium
+	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
+
+clean:
+	rm -rf .web .states test-artifacts

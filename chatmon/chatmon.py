@@ -1,0 +1,25 @@
+"""The Reflex app: wiring only (pages, API routes, lifespan tasks)."""
+
+from __future__ import annotations
+
+import sys
+
+from chatmon.settings import SettingsError, get_settings
+
+try:
+    get_settings()
+except SettingsError as exc:  # stop startup with the variable's name, not a traceback
+    print(f"chatmon: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+import reflex as rx  # noqa: E402
+
+from chatmon import models  # noqa: E402,F401  (registers the tables)
+from chatmon.api import api  # noqa: E402
+from chatmon.lifespan import warm_up_llm  # noqa: E402
+from chatmon.pages.chat import chat_page  # noqa: E402
+from chatmon.states.chat import ChatState  # noqa: E402
+
+app = rx.App(api_transformer=api)
+app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
+app.register_lifespan_task(warm_up_llm)

@@ -1,0 +1,112 @@
+"""A chat bubble: avatar, Markdown body (never raw HTML) and, for replies, thumbs."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatmon.states.chat import ChatState, MessageView
+
+
+def markdown_body(text: rx.Var[str] | str) -> rx.Component:
+    """Markdown with raw HTML switched off, so a message can never run script."""
+    return rx.markdown(text, use_raw=False, class_name="message-body")
+
+
+def avatar(role: str) -> rx.Component:
+    """A round icon for the user or the assistant."""
+    icon = "user" if role == "user" else "bot"
+    color = "indigo" if role == "user" else "teal"
+    return rx.box(
+        rx.icon(icon, size=18),
+        class_name=f"avatar avatar-{role}",
+        background=rx.color(color, 4),
+        color=rx.color(color, 11),
+        border_radius="50%",
+        padding="6px",
+        flex_shrink="0",
+    )
+
+
+def _thumb(message: rx.Var[MessageView], rating: int, icon: str) -> rx.Component:
+    active = message.feedback == rating
+    name = "up" if rating > 0 else "down"
+    return rx.icon_button(
+        rx.icon(icon, size=14),
+        id=f"thumb-{name}-" + message.id.to(str),
+        aria_label=f"thumbs {name}",
+        size="1",
+        variant=rx.cond(active, "solid", "ghost"),
+        color_scheme=rx.cond(active, "green" if rating > 0 else "red", "gray"),
+        on_click=ChatState.rate(message.id, rating),
+        data_active=rx.cond(active, "true", "false"),
+    )
+
+
+def _feedback_row(message: rx.Var[MessageView]) -> rx.Component:
+    return rx.hstack(
+        _thumb(message, 1, "thumbs-up"),
+        _thumb(message, -1, "thumbs-down"),
+        rx.cond(
+            message.error_category != "",
+            rx.text(
+                "error: " + message.error_category + " · ref " + message.correlation_id,
+                size="1",
+                color=rx.color("gray", 10),
+                class_name="error-ref",
+            ),
+        ),
+        spacing="2",
+        align="center",
+    )
+
+
+def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
+    """A saved message."""
+    is_user = message.role == "user"
+    is_error = message.error_category != ""
+    bubble = rx.box(
+        markdown_body(message.content),
+        rx.cond(is_user, rx.fragment(), _feedback_row(message)),
+        class_name=rx.cond(
+            is_user, "bubble bubble-user", rx.cond(is_error, "bubble bubble-error", "bubble bubble-assistant")
+        ),
+        background=rx.cond(
+            is_user, rx.color("indigo", 3), rx.cond(is_error, rx.color("red", 3), rx.color("gray", 3))
+        ),
+        border_radius="12px",
+        padding="8px 14px",
+        max_width="80%",
+    )
+    return rx.hstack(
+        rx.cond(is_user, rx.fragment(), avatar("assistant")),
+        bubble,
+        rx.cond(is_user, avatar("user"), rx.fragment()),
+        id="message-" + message.id.to(str),
+        justify=rx.cond(is_user, "end", "start"),
+        width="100%",
+        align="start",
+        spacing="2",
+    )
+
+
+def streaming_bubble() -> rx.Component:
+    """The reply while it streams, with a typing indicator until the first token."""
+    return rx.hstack(
+        avatar("assistant"),
+        rx.box(
+            rx.cond(
+                ChatState.streaming_text != "",
+                markdown_body(ChatState.streaming_text),
+                rx.hstack(rx.spinner(size="1"), rx.text("Thinking…", size="2"), id="typing-indicator"),
+            ),
+            id="streaming-reply",
+            class_name="bubble bubble-assistant bubble-streaming",
+            background=rx.color("gray", 3),
+            border_radius="12px",
+            padding="8px 14px",
+            max_width="80%",
+        ),
+        width="100%",
+        align="start",
+        spacing="2",
+    )

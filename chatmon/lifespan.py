@@ -1,0 +1,18 @@
+"""Background tasks that run for the server's life (once per worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chatmon.services import llm
+
+log = logging.getLogger(__name__)
+
+
+async def warm_up_llm() -> None:
+    """Import litellm in a thread at startup so the first chat does not pay for it."""
+    try:
+        await asyncio.to_thread(llm.warm_up)
+    except Exception:  # noqa: BLE001 - a failed warm-up only costs the first request time
+        log.exception("litellm warm-up failed")

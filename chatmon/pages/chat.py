@@ -1,0 +1,168 @@
+"""The chat page (``/``)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatmon.components.message_bubble import message_bubble, streaming_bubble
+from chatmon.components.sidebar import sidebar
+from chatmon.services.demo import DEMO_HINT
+from chatmon.states.chat import ChatState
+
+
+def _model_badge() -> rx.Component:
+    return rx.cond(
+        ChatState.is_demo,
+        rx.tooltip(
+            rx.badge("Demo model", color_scheme="amber", id="model-name", size="2"),
+            content=DEMO_HINT,
+        ),
+        rx.badge(ChatState.model_name, color_scheme="teal", id="model-name", size="2"),
+    )
+
+
+def _temperature_control() -> rx.Component:
+    return rx.hstack(
+        rx.text("Temperature", size="2"),
+        rx.slider(
+            default_value=[ChatState.temperature],
+            min=0.0,
+            max=2.0,
+            step=0.05,
+            on_value_commit=ChatState.set_temperature,
+            width="120px",
+            id="temperature-slider",
+        ),
+        rx.text(ChatState.temperature, size="2", id="temperature-value", min_width="3ch"),
+        align="center",
+        spacing="2",
+    )
+
+
+def _header() -> rx.Component:
+    return rx.hstack(
+        rx.hstack(
+            rx.heading("chatmon", size="5"),
+            _model_badge(),
+            rx.link("Monitor", href="/monitor", size="2", id="monitor-link"),
+            align="center",
+            spacing="3",
+        ),
+        rx.hstack(
+            _temperature_control(),
+            rx.button(
+                rx.icon("eraser", size=14),
+                "Clear chat",
+                on_click=ChatState.clear_chat,
+                variant="soft",
+                color_scheme="gray",
+                id="clear-chat",
+                disabled=ChatState.streaming,
+            ),
+            align="center",
+            spacing="4",
+        ),
+        justify="between",
+        align="center",
+        width="100%",
+        padding="12px 20px",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        wrap="wrap",
+    )
+
+
+def _empty_state() -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.icon("messages-square", size=36, color=rx.color("gray", 9)),
+            rx.text("Ask anything to start a conversation.", color=rx.color("gray", 10)),
+            rx.cond(ChatState.is_demo, rx.text(DEMO_HINT, size="1", color=rx.color("gray", 9))),
+            align="center",
+        ),
+        height="100%",
+        id="empty-chat",
+    )
+
+
+def _messages() -> rx.Component:
+    return rx.box(
+        rx.cond(
+            (ChatState.messages.length() == 0) & ~ChatState.streaming,
+            _empty_state(),
+            rx.vstack(
+                rx.foreach(ChatState.messages, message_bubble),
+                rx.cond(ChatState.streaming, streaming_bubble()),
+                spacing="4",
+                width="100%",
+                max_width="860px",
+                margin="0 auto",
+            ),
+        ),
+        id="messages",
+        flex="1",
+        overflow_y="auto",
+        padding="20px",
+        width="100%",
+    )
+
+
+def _composer() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.hstack(
+                rx.text_area(
+                    name="message",
+                    id="message",
+                    placeholder="Type a message… (Enter to send, Shift+Enter for a new line)",
+                    disabled=ChatState.streaming,
+                    enter_key_submit=True,
+                    auto_focus=True,
+                    rows="2",
+                    flex="1",
+                    resize="vertical",
+                ),
+                rx.cond(
+                    ChatState.streaming,
+                    rx.button(
+                        rx.icon("square", size=14),
+                        "Stop",
+                        type="button",
+                        on_click=ChatState.stop,
+                        color_scheme="red",
+                        id="stop-button",
+                    ),
+                    rx.button(rx.icon("send", size=14), "Send", type="submit", id="send-button"),
+                ),
+                width="100%",
+                align="end",
+            ),
+            rx.cond(
+                ChatState.notice != "",
+                rx.text(ChatState.notice, color=rx.color("red", 11), size="2", id="notice"),
+            ),
+            width="100%",
+            max_width="860px",
+            margin="0 auto",
+        ),
+        on_submit=ChatState.send_message,
+        reset_on_submit=False,
+        width="100%",
+        padding="12px 20px 20px",
+    )
+
+
+def chat_page() -> rx.Component:
+    """Sidebar, header, messages and composer."""
+    return rx.hstack(
+        sidebar(),
+        rx.vstack(
+            _header(),
+            _messages(),
+            _composer(),
+            height="100vh",
+            width="100%",
+            spacing="0",
+        ),
+        spacing="0",
+        width="100%",
+    )

@@ -1,0 +1,1 @@
+"""Plain-Python services: I/O and logic, no Reflex imports."""

@@ -1,0 +1,85 @@
+"""The fixed list of error categories, and what the chat tells a person for each.
+
+The category names are a contract: they appear in the database, in
+``chatmon_llm_requests_total{error_type=...}`` and in alerts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCategory(StrEnum):
+    """Why a request to the model failed."""
+
+    RATE_LIMIT = "rate_limit"
+    AUTH = "auth"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    BAD_REQUEST = "bad_request"
+    CONTENT_FILTER = "content_filter"
+    CONTEXT_LENGTH = "context_length"
+    SERVER_ERROR = "server_error"
+    CIRCUIT_OPEN = "circuit_open"
+    RATE_LIMITED_LOCAL = "rate_limited_local"
+    UNKNOWN = "unknown"
+
+
+RETRYABLE: frozenset[ErrorCategory] = frozenset(
+    {
+        ErrorCategory.RATE_LIMIT,
+        ErrorCategory.TIMEOUT,
+        ErrorCategory.CONNECTION,
+        ErrorCategory.SERVER_ERROR,
+    }
+)
+
+HUMAN_MESSAGES: dict[ErrorCategory, str] = {
+    ErrorCategory.RATE_LIMIT: "The model provider is rate-limiting us right now. "
+    "Please wait a moment and try again.",
+    ErrorCategory.AUTH: "The model provider rejected our credentials. "
+    "An administrator needs to check the API key.",
+    ErrorCategory.TIMEOUT: "The model took too long to answer. Please try again.",
+    ErrorCategory.CONNECTION: "We could not reach the model provider. "
+    "Please try again in a moment.",
+    ErrorCategory.BAD_REQUEST: "The model provider could not process this request. "
+    "Try rephrasing your message.",
+    ErrorCategory.CONTENT_FILTER: "The model provider's safety filter blocked this "
+    "request or its answer.",
+    ErrorCategory.CONTEXT_LENGTH: "This conversation is too long for the model. "
+    "Start a new chat or clear this one.",
+    ErrorCategory.SERVER_ERROR: "The model provider had an internal error. "
+    "Please try again in a moment.",
+    ErrorCategory.CIRCUIT_OPEN: "The model provider is failing right now, so we are "
+    "pausing requests briefly. Please try again shortly.",
+    ErrorCategory.RATE_LIMITED_LOCAL: "You are sending messages too quickly. "
+    "Please wait before sending another.",
+    ErrorCategory.UNKNOWN: "Something went wrong while getting a reply. Please try again.",
+}
+
+
+def human_message(category: ErrorCategory | str) -> str:
+    """The message shown in the chat for ``category``."""
+    try:
+        return HUMAN_MESSAGES[ErrorCategory(category)]
+    except ValueError:
+        return HUMAN_MESSAGES[ErrorCategory.UNKNOWN]
+
+
+class LLMCallError(Exception):
+    """A model call failed; ``category`` says why. ``str()`` never holds provider text."""
+
+    def __init__(self, category: ErrorCategory, *, retry_after: float | None = None) -> None:
+        super().__init__(category.value)
+        self.category = category
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again may succeed."""
+        return self.category in RETRYABLE
+
+    @property
+    def human_message(self) -> str:
+        """What the chat shows."""
+        return human_message(self.category)

@@ -1,0 +1,114 @@
+"""One typed configuration object, read once from the environment (and `.env`).
+
+Every knob chatmon has lives here; nothing else reads ``os.environ``. A bad value
+raises :class:`SettingsError` whose message names the variable, so startup stops
+with something a person can act on instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_MODEL = "demo"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """chatmon's configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- LLM provider -----------------------------------------------------------------
+    llm_model: str = Field(default=DEMO_MODEL, min_length=1)
+    llm_api_base: str | None = Field(
+        default=None, validation_alias=AliasChoices("LLM_API_BASE", "GOOGLE_GEMINI_BASE_URL")
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LLM_API_KEY", "GEMINI_API_KEY")
+    )
+    llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    llm_price_input_per_1m: float | None = Field(default=None, ge=0.0)
+    llm_price_output_per_1m: float | None = Field(default=None, ge=0.0)
+    request_timeout: float = Field(default=30.0, gt=0.0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+
+    # --- chat behaviour ---------------------------------------------------------------
+    system_prompt_file: Path = Path("prompts/system_prompt.txt")
+    max_history_messages: int = Field(default=20, ge=1, le=1000)
+    max_message_chars: int = Field(default=16000, ge=1, le=1_000_000)
+
+    # --- storage and serving ----------------------------------------------------------
+    database_url: str = "sqlite:///chatmon.db"
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("llm_api_base", mode="after")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("llm_api_key", mode="after")
+    @classmethod
+    def _empty_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _database_url_has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be an SQLAlchemy URL such as sqlite:///chatmon.db")
+        return value
+
+    @property
+    def is_demo(self) -> bool:
+        """True when no real provider is configured and the offline demo model answers."""
+        return self.llm_model == DEMO_MODEL
+
+    @property
+    def system_prompt_path(self) -> Path:
+        """The system prompt file, relative paths taken from the project root."""
+        path = self.system_prompt_file
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _variable_name(error: dict) -> str:
+    """The environment variable a pydantic error refers to."""
+    loc = error.get("loc") or ("?",)
+    return str(loc[0]).upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the configuration.
+
+    Raises:
+        SettingsError: naming every variable that holds a bad value.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [f"{_variable_name(err)}: {err['msg']}" for err in exc.errors()]
+        raise SettingsError("Invalid configuration: " + "; ".join(problems)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use (at startup)."""
+    return load_settings()

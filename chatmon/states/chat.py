@@ -1,0 +1,375 @@
+"""ChatState: the chat page's controller. Coordinates services; holds no I/O of its own.
+
+Database calls run in a worker thread (``asyncio.to_thread``) so a slow disk never
+stalls other users' streams. The reply itself streams in a background event, which
+changes state only inside ``async with self``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+
+import reflex as rx
+
+from chatmon import deps
+from chatmon.db import session_scope
+from chatmon.models import ChatMessage, Conversation
+from chatmon.services import conversations as convo
+from chatmon.services.errors import ErrorCategory, LLMCallError, human_message
+from chatmon.services.history import Turn, build_messages, check_user_message
+from chatmon.services.llm import StreamStats
+from chatmon.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+STOPPED_MARKER = "\n\n*(stopped)*"
+
+# The asyncio task streaming each browser tab's reply, so Stop can cancel it at
+# once, even while the provider has not sent a single token yet.
+_inflight: dict[str, asyncio.Task] = {}
+
+
+@dataclasses.dataclass
+class MessageView:
+    """One chat bubble."""
+
+    id: int
+    role: str
+    content: str
+    feedback: int = 0
+    error_category: str = ""
+    correlation_id: str = ""
+
+
+@dataclasses.dataclass
+class ConversationView:
+    """One entry of the sidebar."""
+
+    id: str
+    title: str
+
+
+def _message_view(message: ChatMessage) -> MessageView:
+    return MessageView(
+        id=message.id or 0,
+        role=message.role,
+        content=message.content,
+        feedback=message.feedback or 0,
+        error_category=message.error_category or "",
+        correlation_id=message.correlation_id or "",
+    )
+
+
+def _conversation_view(conversation: Conversation) -> ConversationView:
+    return ConversationView(id=conversation.id, title=conversation.title)
+
+
+def _new_correlation_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class ChatState(rx.State):
+    """Conversations, the messages of the open one, and the reply in flight."""
+
+    client_id: str = rx.LocalStorage("", name="chatmon_client_id")
+    conversation_id: str = rx.LocalStorage("", name="chatmon_conversation_id")
+    conversations: list[ConversationView] = []
+    messages: list[MessageView] = []
+    streaming_text: str = ""
+    streaming: bool = False
+    notice: str = ""
+    temperature: float = get_settings().llm_temperature
+    model_name: str = get_settings().llm_model
+    is_demo: bool = get_settings().is_demo
+    rename_title: str = ""
+
+    # ----- loading ------------------------------------------------------------------
+    @rx.event
+    async def load(self) -> None:
+        """Page load: identify this browser, then show its conversations."""
+        if not self.client_id:
+            self.client_id = uuid.uuid4().hex
+        await self._refresh_conversations()
+        if self.conversation_id and not await self._load_messages(self.conversation_id):
+            self.conversation_id = ""
+            self.messages = []
+
+    async def _refresh_conversations(self) -> None:
+        owner = self.client_id
+
+        def query() -> list[ConversationView]:
+            with session_scope() as session:
+                rows = convo.list_conversations(session=session, owner_id=owner)
+                return [_conversation_view(row) for row in rows]
+
+        self.conversations = await asyncio.to_thread(query)
+
+    async def _load_messages(self, conversation_id: str) -> bool:
+        owner = self.client_id
+
+        def query() -> list[MessageView] | None:
+            with session_scope() as session:
+                try:
+                    rows = convo.list_messages(
+                        session=session, owner_id=owner, conversation_id=conversation_id
+                    )
+                except convo.ConversationNotFound:
+                    return None
+                return [_message_view(row) for row in rows]
+
+        views = await asyncio.to_thread(query)
+        if views is None:
+            return False
+        self.messages = views
+        return True
+
+    # ----- conversations ------------------------------------------------------------
+    @rx.event
+    async def select_conversation(self, conversation_id: str) -> None:
+        """Open a conversation from the sidebar."""
+        if self.streaming:
+            return
+        if await self._load_messages(conversation_id):
+            self.conversation_id = conversation_id
+            self.notice = ""
+
+    @rx.event
+    def new_conversation(self) -> None:
+        """Start a fresh chat; it is saved when its first message is sent."""
+        if self.streaming:
+            return
+        self.conversation_id = ""
+        self.messages = []
+        self.notice = ""
+
+    @rx.event
+    async def rename_conversation(self, form_data: dict) -> None:
+        """Rename a conversation (from the sidebar's rename dialog)."""
+        conversation_id = str(form_data.get("conversation_id", ""))
+        title = str(form_data.get("title", "")).strip()
+        if not title:
+            return
+        owner = self.client_id
+
+        def write() -> None:
+            with session_scope() as session:
+                convo.rename_conversation(
+                    session=session, owner_id=owner, conversation_id=conversation_id, title=title
+                )
+
+        try:
+            await asyncio.to_thread(write)
+        except convo.ConversationNotFound:
+            return
+        await self._refresh_conversations()
+
+    @rx.event
+    async def delete_conversation(self, conversation_id: str) -> None:
+        """Delete a conversation and its messages."""
+        if self.streaming and conversation_id == self.conversation_id:
+            return
+        owner = self.client_id
+
+        def write() -> None:
+            with session_scope() as session:
+                convo.delete_conversation(
+                    session=session, owner_id=owner, conversation_id=conversation_id
+                )
+
+        try:
+            await asyncio.to_thread(write)
+        except convo.ConversationNotFound:
+            return
+        if conversation_id == self.conversation_id:
+            self.conversation_id = ""
+            self.messages = []
+        await self._refresh_conversations()
+
+    @rx.event
+    async def clear_chat(self) -> None:
+        """Empty the open conversation."""
+        if self.streaming:
+            return
+        self.notice = ""
+        if not self.conversation_id:
+            self.messages = []
+            return
+        owner, conversation_id = self.client_id, self.conversation_id
+
+        def write() -> None:
+            with session_scope() as session:
+                convo.clear_messages(
+                    session=session, owner_id=owner, conversation_id=conversation_id
+                )
+
+        try:
+            await asyncio.to_thread(write)
+        except convo.ConversationNotFound:
+            self.conversation_id = ""
+        self.messages = []
+        await self._refresh_conversations()
+
+    # ----- settings -----------------------------------------------------------------
+    @rx.event
+    def set_temperature(self, value: list[float] | float) -> None:
+        """The slider reports a list of one value."""
+        raw = value[0] if isinstance(value, list) else value
+        self.temperature = round(min(2.0, max(0.0, float(raw))), 2)
+
+    # ----- feedback -----------------------------------------------------------------
+    @rx.event
+    async def rate(self, message_id: int, rating: int) -> None:
+        """Thumbs up (+1) / down (-1); clicking the same thumb again clears it."""
+        index = next((i for i, m in enumerate(self.messages) if m.id == message_id), None)
+        if index is None:
+            return
+        new_rating = 0 if self.messages[index].feedback == rating else rating
+        owner = self.client_id
+
+        def write() -> None:
+            with session_scope() as session:
+                convo.set_feedback(
+                    session=session, owner_id=owner, message_id=message_id, rating=new_rating
+                )
+
+        try:
+            await asyncio.to_thread(write)
+        except (convo.ConversationNotFound, ValueError):
+            return
+        self.messages[index] = dataclasses.replace(self.messages[index], feedback=new_rating)
+
+    # ----- sending ------------------------------------------------------------------
+    @rx.event
+    async def send_message(self, form_data: dict):
+        """Validate and save the user's message, then stream the reply in the background."""
+        if self.streaming:
+            return
+        settings = get_settings()
+        try:
+            text = check_user_message(
+                str(form_data.get("message", "")), max_chars=settings.max_message_chars
+            )
+        except ValueError as exc:
+            self.notice = str(exc)
+            return
+        self.notice = ""
+        saved = await self._save_user_message(text)
+        self.messages.append(_message_view(saved))
+        self.streaming = True
+        self.streaming_text = ""
+        await self._refresh_conversations()
+        return [rx.set_value("message", ""), ChatState.stream_reply]
+
+    async def _save_user_message(self, text: str) -> ChatMessage:
+        owner, conversation_id = self.client_id, self.conversation_id
+
+        def write() -> ChatMessage:
+            with session_scope() as session:
+                try:
+                    convo.get_conversation(
+                        session=session, owner_id=owner, conversation_id=conversation_id
+                    )
+                    target = conversation_id
+                except convo.ConversationNotFound:
+                    target = convo.create_conversation(session=session, owner_id=owner).id
+                return convo.add_message(
+                    session=session,
+                    owner_id=owner,
+                    conversation_id=target,
+                    role="user",
+                    content=text,
+                )
+
+        saved = await asyncio.to_thread(write)
+        self.conversation_id = saved.conversation_id
+        return saved
+
+    @rx.event
+    def stop(self) -> None:
+        """Cancel the reply in flight; what has arrived so far is kept."""
+        task = _inflight.get(self.router.session.client_token)
+        if task is not None and not task.done():
+            task.cancel()
+
+    @rx.event(background=True)
+    async def stream_reply(self):
+        """Stream the model's reply into the page, then save it."""
+        async with self:
+            token = self.router.session.client_token
+            turns = [
+                Turn(role=m.role, content=m.content)
+                for m in self.messages
+                if not m.error_category
+            ]
+            temperature = self.temperature
+            owner, conversation_id = self.client_id, self.conversation_id
+        settings = get_settings()
+        prompt = deps.system_prompt_source().current()
+        messages = build_messages(
+            system_prompt=prompt.text, turns=turns, max_history=settings.max_history_messages
+        )
+        correlation_id = _new_correlation_id()
+        stats = StreamStats()
+        reply, category = "", None
+        _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            async for text in deps.llm_client().stream(
+                messages=messages, temperature=temperature, stats=stats
+            ):
+                reply += text
+                async with self:
+                    self.streaming_text = reply
+        except LLMCallError as exc:
+            category = exc.category
+        except asyncio.CancelledError:
+            reply += STOPPED_MARKER
+        finally:
+            _inflight.pop(token, None)
+        await self._finish_reply(
+            owner=owner,
+            conversation_id=conversation_id,
+            reply=reply,
+            category=category,
+            correlation_id=correlation_id,
+        )
+
+    async def _finish_reply(
+        self,
+        *,
+        owner: str,
+        conversation_id: str,
+        reply: str,
+        category: ErrorCategory | None,
+        correlation_id: str,
+    ) -> None:
+        """Save the reply (or the error notice) and show it as a finished bubble."""
+        if category is not None:
+            log.warning("llm call failed: category=%s correlation_id=%s", category, correlation_id)
+            content = reply + ("\n\n" if reply else "") + human_message(category)
+        else:
+            content = reply
+
+        def write() -> ChatMessage | None:
+            with session_scope() as session:
+                try:
+                    return convo.add_message(
+                        session=session,
+                        owner_id=owner,
+                        conversation_id=conversation_id,
+                        role="assistant",
+                        content=content,
+                        error_category=category.value if category else None,
+                        correlation_id=correlation_id,
+                    )
+                except convo.ConversationNotFound:
+                    return None
+
+        saved = await asyncio.to_thread(write)
+        async with self:
+            if saved is not None and self.conversation_id == conversation_id:
+                self.messages.append(_message_view(saved))
+            self.streaming = False
+            self.streaming_text = ""

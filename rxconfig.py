@@ -1,0 +1,27 @@
+"""Reflex configuration. Runtime settings live in chatmon/settings.py."""
+
+import os
+
+# Offline switches, set here so every `reflex` command honours them.
+os.environ.setdefault("REFLEX_USE_NPM", "1")
+os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import reflex as rx  # noqa: E402
+
+from chatmon.settings import get_settings, SettingsError  # noqa: E402
+
+try:
+    _db_url = get_settings().database_url
+except SettingsError:
+    _db_url = "sqlite:///chatmon.db"  # the app module reports the bad variable
+
+config = rx.Config(
+    app_name="chatmon",
+    telemetry_enabled=False,
+    db_url=_db_url,
+    show_built_with_reflex=False,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="teal", radius="large"))],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)

@@ -1,0 +1,51 @@
+"""Only the most recent messages are sent; over-long input is refused clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatmon.services.history import (
+    EmptyMessage,
+    MessageTooLong,
+    Turn,
+    build_messages,
+    check_user_message,
+)
+
+
+def _turns(count: int) -> list[Turn]:
+    return [Turn(role="user" if i % 2 == 0 else "assistant", content=f"m{i}") for i in range(count)]
+
+
+def test_history_keeps_system_prompt_and_most_recent_turns() -> None:
+    messages = build_messages(system_prompt="sys", turns=_turns(31), max_history=20)
+    assert messages[0] == {"role": "system", "content": "sys"}
+    contents = [m["content"] for m in messages[1:]]
+    assert contents == [f"m{i}" for i in range(12, 31)]  # 20 would start with an assistant turn
+    assert messages[1]["role"] == "user"
+    assert len(messages) - 1 <= 20
+
+
+def test_history_short_conversation_is_sent_whole() -> None:
+    messages = build_messages(system_prompt="sys", turns=_turns(3), max_history=20)
+    assert [m["content"] for m in messages[1:]] == ["m0", "m1", "m2"]
+
+
+def test_history_limit_of_one_sends_only_the_question() -> None:
+    messages = build_messages(system_prompt="sys", turns=_turns(5), max_history=1)
+    assert [m["content"] for m in messages[1:]] == ["m4"]
+
+
+def test_message_over_limit_is_refused_with_lengths() -> None:
+    with pytest.raises(MessageTooLong, match="16,001 characters.*16,000"):
+        check_user_message("x" * 16_001, max_chars=16_000)
+
+
+def test_message_at_limit_is_accepted() -> None:
+    assert check_user_message("x" * 16_000, max_chars=16_000) == "x" * 16_000
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+def test_blank_message_is_refused(text: str) -> None:
+    with pytest.raises(EmptyMessage):
+        check_user_message(text, max_chars=100)

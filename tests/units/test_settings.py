@@ -1,0 +1,80 @@
+"""Settings: defaults, aliases, and bad values that stop startup naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatmon.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's is read
+    for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "GEMINI_API_KEY",
+                 "GOOGLE_GEMINI_BASE_URL", "LLM_TEMPERATURE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_settings_defaults_to_offline_demo_model() -> None:
+    settings = load_settings()
+    assert settings.llm_model == "demo"
+    assert settings.is_demo
+    assert settings.llm_temperature == 0.7
+    assert settings.max_history_messages == 20
+    assert settings.max_message_chars == 16000
+
+
+def test_settings_gemini_aliases_configure_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_MODEL", "openai/gemini-3-flash")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "https://proxy.example/")
+    monkeypatch.setenv("GEMINI_API_KEY", "sk-secret-123")
+    settings = load_settings()
+    assert settings.llm_api_base == "https://proxy.example"
+    assert settings.llm_api_key is not None
+    assert settings.llm_api_key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LLM_TEMPERATURE", "3.5"),
+        ("LLM_TEMPERATURE", "warm"),
+        ("REQUEST_TIMEOUT", "-1"),
+        ("MAX_HISTORY_MESSAGES", "0"),
+        ("LLM_API_BASE", "proxy.example"),
+        ("DATABASE_URL", "chatmon.db"),
+        ("PORT", "70000"),
+    ],
+)
+def test_settings_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_settings_error_never_echoes_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_API_BASE", "sk-looks-like-a-key")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "sk-looks-like-a-key" not in str(caught.value)
+
+
+def test_app_startup_stops_on_bad_variable() -> None:
+    env = {**os.environ, "LLM_TEMPERATURE": "9"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import chatmon.chatmon"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "LLM_TEMPERATURE" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -97,7 +97,27 @@ def _announce(url: str) -> None:
     print(f"fake-llm listening on {url}", flush=True)
 
 
-SUBCOMMANDS: list[Registrar] = [add_fake_llm]
+def add_migrate(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Registers ``migrate``: bring the database to the newest schema revision."""
+    parser = subparsers.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    parser.set_defaults(handler=_run_migrate)
+
+
+def _run_migrate(_args: argparse.Namespace) -> int:
+    from chatmon.settings import SettingsError, get_settings
+
+    try:
+        get_settings()
+    except SettingsError as exc:  # a bad variable stops startup, named, without a traceback
+        print(f"chatmon: {exc}", file=sys.stderr)
+        return 2
+    from chatmon.migrate import upgrade_head
+
+    upgrade_head()
+    return 0
+
+
+SUBCOMMANDS: list[Registrar] = [add_fake_llm, add_migrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

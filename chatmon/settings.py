@@ -29,6 +29,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        env_ignore_empty=True,  # `LLM_PRICE_INPUT_PER_1M=` in .env means "not set"
     )
 
     # --- LLM provider -----------------------------------------------------------------

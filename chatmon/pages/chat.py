@@ -85,7 +85,7 @@ def _empty_state() -> rx.Component:
 
 
 def _messages() -> rx.Component:
-    return rx.box(
+    return rx.auto_scroll(
         rx.cond(
             (ChatState.messages.length() == 0) & ~ChatState.streaming,
             _empty_state(),

@@ -78,3 +78,19 @@ def test_app_startup_stops_on_bad_variable() -> None:
     assert result.returncode == 2
     assert "LLM_TEMPERATURE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_settings_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_PRICE_INPUT_PER_1M", "")
+    monkeypatch.setenv("LLM_API_BASE", "")
+    settings = load_settings()
+    assert settings.llm_price_input_per_1m is None
+    assert settings.llm_api_base is None
+
+
+def test_env_example_loads_as_valid_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings()
+    assert settings.is_demo
+    assert settings.database_url == "sqlite:///chatmon.db"

@@ -1,0 +1,165 @@
+"""The real app, started once per test session in prod mode, against the fake upstream.
+
+The app runs in its own process (``scripts/start.sh``, exactly what ``make run`` runs)
+and talks to a FakeLLMServer in this process over real HTTP. Chromium is Debian's,
+driven by Playwright; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy.engine import Engine
+
+from chatmon.db import make_engine
+from chatmon.devtools.fake_llm import FakeLLMServer
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+APP_START_TIMEOUT = 420  # a cold first start runs `npm install`
+MAX_MESSAGE_CHARS = 2000
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    """A chatmon server started for the tests."""
+
+    url: str
+    database_url: str
+    prompt_file: Path
+    log_file: Path
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log_file: Path) -> None:
+    deadline = time.monotonic() + APP_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"chatmon exited early:\n{log_file.read_text()[-4000:]}")
+        try:
+            if httpx.get(url + "/ping", timeout=2).status_code == 200:
+                if httpx.get(url + "/", timeout=5).status_code == 200:
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"chatmon did not start in time:\n{log_file.read_text()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """The fake OpenAI-compatible upstream, shared by the session."""
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fake_llm(request: pytest.FixtureRequest) -> None:
+    """Every test starts with a well-behaved upstream and zeroed counters."""
+    if "fake_llm" in request.fixturenames:
+        fake: FakeLLMServer = request.getfixturevalue("fake_llm")
+        fake.reset()
+
+
+@pytest.fixture(scope="session")
+def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """chatmon in prod mode on a free port, configured for the fake upstream."""
+    workdir = tmp_path_factory.mktemp("app")
+    database_url = f"sqlite:///{workdir / 'chatmon.db'}"
+    prompt_file = workdir / "system_prompt.txt"
+    prompt_file.write_text("You are the integration-test assistant.")
+    log_file = workdir / "app.log"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": database_url,
+        "LLM_MODEL": "openai/fake",
+        "LLM_API_BASE": fake_llm.url,
+        "LLM_API_KEY": "sk-integration-test-key",
+        "LLM_MAX_RETRIES": "1",
+        "REQUEST_TIMEOUT": "3",
+        "SYSTEM_PROMPT_FILE": str(prompt_file),
+        "MAX_MESSAGE_CHARS": str(MAX_MESSAGE_CHARS),
+    }
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            ["bash", "scripts/start.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log_file)
+        yield RunningApp(url=url, database_url=database_url, prompt_file=prompt_file, log_file=log_file)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def app_db(app_server: RunningApp) -> Iterator[Engine]:
+    """Read access to the running app's database."""
+    engine = make_engine(app_server.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
+    """A fresh browser profile (empty localStorage) on the chat page, ready to type."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(app_server.url + "/")
+    page.wait_for_selector("#message:not([disabled])")
+    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    yield page
+    context.close()

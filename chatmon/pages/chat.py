@@ -44,7 +44,6 @@ def _header() -> rx.Component:
         rx.hstack(
             rx.heading("chatmon", size="5"),
             _model_badge(),
-            rx.link("Monitor", href="/monitor", size="2", id="monitor-link"),
             align="center",
             spacing="3",
         ),

@@ -1,0 +1,117 @@
+"""LLMClient against the fake upstream over real HTTP: streaming, usage, errors, retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.services.errors import ErrorCategory, LLMCallError
+from chatmon.services.llm import LLMClient, StreamStats, price_usd
+from chatmon.settings import load_settings
+
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "ping pong"}]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset(upstream: FakeLLMServer) -> None:
+    upstream.reset()
+
+
+def client_for(upstream: FakeLLMServer, **overrides: object) -> LLMClient:
+    options: dict[str, object] = {
+        "llm_model": "openai/fake", "llm_api_base": upstream.url,
+        "llm_api_key": "sk-unit-test", "request_timeout": 2, "llm_max_retries": 0,
+    }
+    settings = load_settings(**(options | overrides))
+    return LLMClient(settings)
+
+
+async def collect(client: LLMClient, stats: StreamStats | None = None) -> str:
+    stats = stats or StreamStats()
+    return "".join([t async for t in client.stream(messages=MESSAGES, temperature=0.3, stats=stats)])
+
+
+async def test_stream_returns_reply_and_provider_usage(upstream: FakeLLMServer) -> None:
+    stats = StreamStats()
+    text = await collect(client_for(upstream, llm_price_input_per_1m=1.0,
+                                    llm_price_output_per_1m=2.0), stats)
+    assert text.startswith("Echo: ping pong")
+    assert stats.input_tokens == 4  # words of both messages, as the upstream counted them
+    assert stats.output_tokens == 12
+    assert stats.cost_usd == pytest.approx((4 * 1.0 + 12 * 2.0) / 1e6)
+    assert 0 < stats.first_token_seconds <= stats.total_seconds
+    assert upstream.requests[-1]["temperature"] == 0.3
+
+
+async def test_unknown_model_price_is_none_not_zero(upstream: FakeLLMServer) -> None:
+    settings = load_settings(llm_model="openai/fake")
+    assert price_usd(settings, input_tokens=100, output_tokens=100) is None
+
+
+def test_known_model_is_priced_from_litellm_map() -> None:
+    settings = load_settings(llm_model="gpt-4o-mini")
+    assert price_usd(settings, input_tokens=1_000_000, output_tokens=0) > 0
+
+
+@pytest.mark.parametrize(
+    ("fail_with", "category"),
+    [
+        ("429", ErrorCategory.RATE_LIMIT),
+        ("401", ErrorCategory.AUTH),
+        ("400", ErrorCategory.BAD_REQUEST),
+        ("context_length", ErrorCategory.CONTEXT_LENGTH),
+        ("500", ErrorCategory.SERVER_ERROR),
+        ("503", ErrorCategory.SERVER_ERROR),
+        ("timeout", ErrorCategory.TIMEOUT),
+        ("drop", ErrorCategory.CONNECTION),
+    ],
+)
+async def test_failures_are_categorized(
+    upstream: FakeLLMServer, fail_with: str, category: ErrorCategory
+) -> None:
+    upstream.configure(fail_with=fail_with, fail_rate=1.0)
+    with pytest.raises(LLMCallError) as caught:
+        await collect(client_for(upstream, request_timeout=1))
+    assert caught.value.category == category
+    assert "injected" not in str(caught.value)  # provider text never reaches the user
+    assert upstream.hits == 1  # LiteLLM's and the OpenAI client's own retries are off
+
+
+async def test_refused_connection_is_a_connection_error() -> None:
+    settings = load_settings(llm_model="openai/fake", llm_api_base="http://127.0.0.1:9/v1",
+                             llm_api_key="sk-x", llm_max_retries=0, request_timeout=2)
+    with pytest.raises(LLMCallError) as caught:
+        await collect(LLMClient(settings))
+    assert caught.value.category == ErrorCategory.CONNECTION
+
+
+async def test_transient_failure_is_retried_then_succeeds(upstream: FakeLLMServer) -> None:
+    upstream.configure(fail_with="503", fail_first=1)
+    stats = StreamStats()
+    text = await collect(client_for(upstream, llm_max_retries=2), stats)
+    assert text.startswith("Echo: ping pong")
+    assert upstream.hits == 2
+    assert stats.retries == 1
+
+
+async def test_auth_failure_is_never_retried(upstream: FakeLLMServer) -> None:
+    upstream.configure(fail_with="401", fail_rate=1.0)
+    with pytest.raises(LLMCallError):
+        await collect(client_for(upstream, llm_max_retries=3))
+    assert upstream.hits == 1
+
+
+async def test_api_key_is_sent_but_never_in_errors(upstream: FakeLLMServer) -> None:
+    upstream.configure(fail_with="401", fail_rate=1.0)
+    with pytest.raises(LLMCallError) as caught:
+        await collect(client_for(upstream))
+    assert "sk-unit-test" not in repr(caught.value)
+    assert "sk-unit-test" not in caught.value.human_message

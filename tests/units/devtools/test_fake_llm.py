@@ -185,7 +185,7 @@ def test_timeout_hangs_without_blocking_others(client: httpx.Client, llm: FakeLL
 
     def hung_request() -> None:
         try:
-            httpx.post(f"{llm.url}/chat/completions", json=_body(), timeout=1.0)
+            httpx.post(f"{llm.url}/chat/completions", json=_body(), timeout=0.5)
         except BaseException as exc:  # noqa: BLE001 - recorded for the assertion below
             outcome["exc"] = exc
 

@@ -43,3 +43,9 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session that commits at the end of the test's block of work."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running on the main
+    thread for the rest of the session, which async tests after it could not use."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))

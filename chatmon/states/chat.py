@@ -16,9 +16,11 @@ import reflex as rx
 
 from chatmon import deps
 from chatmon.db import session_scope
-from chatmon.models import ChatMessage, Conversation
+from chatmon.models import ChatMessage, Conversation, utc_now
 from chatmon.services import conversations as convo
+from chatmon.services import events
 from chatmon.services.errors import ErrorCategory, LLMCallError, human_message
+from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.history import Turn, build_messages, check_user_message
 from chatmon.services.llm import StreamStats
 from chatmon.settings import get_settings
@@ -240,6 +242,13 @@ class ChatState(rx.State):
         except (convo.ConversationNotFound, ValueError):
             return
         self.messages[index] = dataclasses.replace(self.messages[index], feedback=new_rating)
+        events.publish_feedback(
+            Feedback(
+                correlation_id=self.messages[index].correlation_id,
+                session_id=owner,
+                rating=new_rating,
+            )
+        )
 
     # ----- sending ------------------------------------------------------------------
     @rx.event
@@ -296,7 +305,7 @@ class ChatState(rx.State):
 
     @rx.event(background=True)
     async def stream_reply(self):
-        """Stream the model's reply into the page, then save it."""
+        """Stream the model's reply into the page, then save it and publish the call."""
         async with self:
             token = self.router.session.client_token
             turns = [
@@ -312,8 +321,9 @@ class ChatState(rx.State):
             system_prompt=prompt.text, turns=turns, max_history=settings.max_history_messages
         )
         correlation_id = _new_correlation_id()
+        started_at = utc_now()
         stats = StreamStats()
-        reply, category = "", None
+        reply, category, status = "", None, "ok"
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
         try:
             async for text in deps.llm_client().stream(
@@ -323,11 +333,35 @@ class ChatState(rx.State):
                 async with self:
                     self.streaming_text = reply
         except LLMCallError as exc:
-            category = exc.category
+            category, status = exc.category, "error"
         except asyncio.CancelledError:
-            reply += STOPPED_MARKER
+            status = "cancelled"
         finally:
             _inflight.pop(token, None)
+            events.publish_call(
+                LLMCall(
+                    correlation_id=correlation_id,
+                    session_id=owner,
+                    conversation_id=conversation_id,
+                    model=settings.llm_model,
+                    provider=stats.provider,
+                    started_at=started_at,
+                    first_token_seconds=stats.first_token_seconds,
+                    total_seconds=stats.total_seconds or 0.0,
+                    input_tokens=stats.input_tokens,
+                    output_tokens=stats.output_tokens,
+                    cost_usd=stats.cost_usd,
+                    status=status,
+                    error_category=category.value if category else None,
+                    retries=stats.retries,
+                    temperature=temperature,
+                    prompt_version=prompt.version,
+                    input_text=turns[-1].content if turns else "",
+                    output_text=reply,
+                )
+            )
+        if status == "cancelled":
+            reply += STOPPED_MARKER
         await self._finish_reply(
             owner=owner,
             conversation_id=conversation_id,

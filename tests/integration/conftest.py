@@ -56,6 +56,22 @@ class RunningApp:
     log_file: Path
 
 
+def isolated_web_dir(workdir: Path) -> Path:
+    """A Reflex web directory of this test run's own (REFLEX_WEB_WORKDIR).
+
+    Each app instance builds its frontend there, so tests running beside ``make run``
+    (or beside each other) never rebuild the files another server is serving. When the
+    project's ``.web`` already holds ``node_modules`` it is hard-linked in, which spares
+    the ``npm install`` of a cold start.
+    """
+    web = workdir / "web"
+    web.mkdir()
+    installed = ROOT / ".web" / "node_modules"
+    if installed.is_dir():
+        subprocess.run(["cp", "-al", str(installed), str(web / "node_modules")], check=True)
+    return web
+
+
 def _wait_until_up(url: str, process: subprocess.Popen, log_file: Path) -> None:
     deadline = time.monotonic() + APP_START_TIMEOUT
     while time.monotonic() < deadline:
@@ -117,6 +133,8 @@ def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
         "REQUEST_TIMEOUT": "3",
         "SYSTEM_PROMPT_FILE": str(prompt_file),
         "MAX_MESSAGE_CHARS": str(MAX_MESSAGE_CHARS),
+        "REFLEX_WEB_WORKDIR": str(isolated_web_dir(workdir)),
+        "REFLEX_STATES_WORKDIR": str(workdir / "states"),
     }
     with log_file.open("w") as log:
         process = subprocess.Popen(

@@ -41,8 +41,17 @@ def assistant_bubbles(page: Page):
     return page.locator(".bubble-assistant, .bubble-error")
 
 
-def wait_reply_done(page: Page) -> None:
-    expect(page.locator("#send-button")).to_be_visible(timeout=20_000)
+def wait_reply_done(page: Page, replies_before: int) -> None:
+    """Wait until one more reply bubble is saved and the composer is back."""
+    expect(assistant_bubbles(page)).to_have_count(replies_before + 1, timeout=20_000)
+    expect(page.locator("#send-button")).to_be_visible()
+
+
+def send_and_wait(page: Page, text: str) -> None:
+    """Send a message and wait for its reply (or error notice) to finish."""
+    before = assistant_bubbles(page).count()
+    send(page, text)
+    wait_reply_done(page, before)
 
 
 def test_reply_streams_token_by_token(page: Page, fake_llm: FakeLLMServer) -> None:
@@ -51,7 +60,7 @@ def test_reply_streams_token_by_token(page: Page, fake_llm: FakeLLMServer) -> No
     send(page, "stream test please")
     expect(page.locator("#stop-button")).to_be_visible()
     expect(page.locator("#message")).to_be_disabled()
-    wait_reply_done(page)
+    wait_reply_done(page, 0)
     reply = assistant_bubbles(page).last
     expect(reply).to_contain_text("Echo: stream test please")
     paints = page.evaluate("window.__paints")
@@ -61,8 +70,7 @@ def test_reply_streams_token_by_token(page: Page, fake_llm: FakeLLMServer) -> No
 
 
 def test_thumbs_up_is_saved(page: Page, app_db: Engine) -> None:
-    send(page, "rate me")
-    wait_reply_done(page)
+    send_and_wait(page, "rate me")
     reply_row = page.locator("[id^=message-]").last
     message_id = int(reply_row.get_attribute("id").removeprefix("message-"))
     page.click(f"#thumb-up-{message_id}")
@@ -77,8 +85,7 @@ def test_thumbs_up_is_saved(page: Page, app_db: Engine) -> None:
 
 
 def test_reload_keeps_the_conversation(page: Page) -> None:
-    send(page, "remember this line")
-    wait_reply_done(page)
+    send_and_wait(page, "remember this line")
     page.reload()
     expect(page.locator(".bubble-user")).to_contain_text("remember this line")
     expect(assistant_bubbles(page).last).to_contain_text("Echo: remember this line")
@@ -89,8 +96,7 @@ def test_rate_limited_upstream_shows_rate_limit_message(
     page: Page, fake_llm: FakeLLMServer, app_db: Engine
 ) -> None:
     fake_llm.configure(fail_with="429", fail_rate=1.0)
-    send(page, "will be limited")
-    wait_reply_done(page)
+    send_and_wait(page, "will be limited")
     error = page.locator(".bubble-error").last
     expect(error).to_contain_text(human_message(ErrorCategory.RATE_LIMIT))
     expect(error).to_contain_text("rate_limit")
@@ -103,8 +109,7 @@ def test_rate_limited_upstream_shows_rate_limit_message(
     assert stored and stored[-1].correlation_id
     # the app stays usable: the next message gets a normal reply
     fake_llm.configure(fail_rate=0.0)
-    send(page, "after the storm")
-    wait_reply_done(page)
+    send_and_wait(page, "after the storm")
     expect(assistant_bubbles(page).last).to_contain_text("Echo: after the storm")
 
 
@@ -112,8 +117,7 @@ def test_html_in_a_message_renders_as_text(page: Page) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     payload = "<img src=x onerror=alert(1)> and <script>alert(2)</script>"
-    send(page, payload)
-    wait_reply_done(page)
+    send_and_wait(page, payload)
     expect(page.locator(".bubble-user").last).to_contain_text("<img src=x onerror=alert(1)>")
     assert page.locator("#messages img").count() == 0
     assert page.locator("#messages script").count() == 0
@@ -125,7 +129,7 @@ def test_stop_cancels_reply_in_flight(page: Page, fake_llm: FakeLLMServer) -> No
     send(page, "a slow one")
     expect(page.locator("#streaming-reply")).to_contain_text("Echo:")
     page.click("#stop-button")
-    wait_reply_done(page)
+    wait_reply_done(page, 0)
     reply = assistant_bubbles(page).last
     expect(reply).to_contain_text("(stopped)")
     expect(page.locator("#message")).to_be_enabled()
@@ -135,18 +139,15 @@ def test_system_prompt_file_is_hot_reloaded(
     page: Page, fake_llm: FakeLLMServer, app_server: RunningApp
 ) -> None:
     app_server.prompt_file.write_text("You only speak in haiku.")
-    send(page, "prompt check")
-    wait_reply_done(page)
+    send_and_wait(page, "prompt check")
     sent = fake_llm.requests[-1]["messages"]
     assert sent[0] == {"role": "system", "content": "You only speak in haiku."}
     app_server.prompt_file.write_text("You are the integration-test assistant.")
 
 
 def test_temperature_and_history_reach_the_provider(page: Page, fake_llm: FakeLLMServer) -> None:
-    send(page, "first question")
-    wait_reply_done(page)
-    send(page, "second question")
-    wait_reply_done(page)
+    send_and_wait(page, "first question")
+    send_and_wait(page, "second question")
     body = fake_llm.requests[-1]
     assert body["temperature"] == 0.7
     roles = [m["role"] for m in body["messages"]]
@@ -162,12 +163,10 @@ def test_over_long_message_is_refused_and_kept(page: Page, fake_llm: FakeLLMServ
 
 
 def test_sidebar_new_rename_delete(page: Page) -> None:
-    send(page, "first chat")
-    wait_reply_done(page)
+    send_and_wait(page, "first chat")
     page.click("#new-chat")
     expect(page.locator("#empty-chat")).to_be_visible()
-    send(page, "second chat")
-    wait_reply_done(page)
+    send_and_wait(page, "second chat")
     rows = page.locator(".conversation-row")
     expect(rows).to_have_count(2)
     # open the first conversation again
@@ -187,8 +186,7 @@ def test_sidebar_new_rename_delete(page: Page) -> None:
 
 
 def test_clear_chat_empties_the_conversation(page: Page) -> None:
-    send(page, "to be cleared")
-    wait_reply_done(page)
+    send_and_wait(page, "to be cleared")
     page.click("#clear-chat")
     expect(page.locator("#empty-chat")).to_be_visible()
     page.reload()

@@ -1,0 +1,87 @@
+"""What happened, told to whoever listens: one event per LLM request, one per rating.
+
+The chat publishes; the recorder, Prometheus metrics and tracing subscribe. Listeners
+run on the publisher's thread and must only enqueue or update in-memory state: they
+never block, and one failing listener never stops the others or the chat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """One user request to the model, as it ended (ok, error or cancelled)."""
+
+    correlation_id: str
+    session_id: str  # the browser that asked (never a metrics label)
+    conversation_id: str
+    model: str
+    provider: str | None
+    started_at: datetime  # UTC
+    first_token_seconds: float | None
+    total_seconds: float
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None  # None: the model has no known price
+    status: str  # "ok" | "error" | "cancelled"
+    error_category: str | None
+    retries: int
+    temperature: float
+    prompt_version: str
+    input_text: str = ""  # the user's message (redact before storing or tracing)
+    output_text: str = ""  # the reply as streamed
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A thumbs up (+1), down (-1) or cleared (0) rating of one reply."""
+
+    correlation_id: str
+    session_id: str
+    rating: int
+
+
+CallListener = Callable[[LLMCall], None]
+FeedbackListener = Callable[[Feedback], None]
+
+_call_listeners: list[CallListener] = []
+_feedback_listeners: list[FeedbackListener] = []
+
+
+def on_call(listener: CallListener) -> CallListener:
+    """Subscribe to finished LLM requests (usable as a decorator)."""
+    if listener not in _call_listeners:
+        _call_listeners.append(listener)
+    return listener
+
+
+def on_feedback(listener: FeedbackListener) -> FeedbackListener:
+    """Subscribe to ratings (usable as a decorator)."""
+    if listener not in _feedback_listeners:
+        _feedback_listeners.append(listener)
+    return listener
+
+
+def publish_call(call: LLMCall) -> None:
+    """Tell every call listener; failures are logged, never raised."""
+    _notify(_call_listeners, call)
+
+
+def publish_feedback(feedback: Feedback) -> None:
+    """Tell every feedback listener; failures are logged, never raised."""
+    _notify(_feedback_listeners, feedback)
+
+
+def _notify(listeners: list, event: object) -> None:
+    for listener in list(listeners):
+        try:
+            listener(event)
+        except Exception:  # noqa: BLE001 - one broken listener must not break the chat
+            log.exception("event listener %r failed", getattr(listener, "__name__", listener))

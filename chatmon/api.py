@@ -1,38 +1,18 @@
-"""The Starlette sub-app Reflex runs in front of its own backend: /health and /api/... routes.
+"""The Starlette sub-app Reflex runs in front of its own backend: the routes table.
 
-Reflex matches these routes first, so none of them may shadow a page path.
+Reflex matches these routes first, so none of them may shadow a page path
+(``/``, ``/monitor``). Handlers live in ``chatmon/routes/``, one module per concern.
 """
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from chatmon.db import get_engine
+from chatmon.routes.health import health
 
+routes = [
+    Route("/health", health, methods=["GET"]),
+]
 
-def _database_ok() -> bool:
-    try:
-        with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means the database is unreachable
-        return False
-    return True
-
-
-async def health(_request: Request) -> JSONResponse:
-    """Health with a real database query; 503 when the database is unreachable."""
-    database_ok = await asyncio.to_thread(_database_ok)
-    status = "ok" if database_ok else "down"
-    return JSONResponse(
-        {"status": status, "checks": {"database": "ok" if database_ok else "down"}},
-        status_code=200 if database_ok else 503,
-    )
-
-
-api = Starlette(routes=[Route("/health", health, methods=["GET"])])
+api = Starlette(routes=routes)

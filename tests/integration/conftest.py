@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +66,9 @@ def isolated_web_dir(workdir: Path) -> Path:
     the ``npm install`` of a cold start.
     """
     web = workdir / "web"
-    web.mkdir()
+    web.mkdir(exist_ok=True)
     installed = ROOT / ".web" / "node_modules"
-    if installed.is_dir():
+    if installed.is_dir() and not (web / "node_modules").exists():
         subprocess.run(["cp", "-al", str(installed), str(web / "node_modules")], check=True)
     return web
 
@@ -113,10 +114,15 @@ def _fresh_fake_llm(request: pytest.FixtureRequest) -> None:
         fake.reset()
 
 
-@pytest.fixture(scope="session")
-def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """chatmon in prod mode on a free port, configured for the fake upstream."""
-    workdir = tmp_path_factory.mktemp("app")
+@contextmanager
+def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Iterator[RunningApp]:
+    """Start chatmon (``scripts/start.sh``, as ``make run`` does) and stop it afterwards.
+
+    ``env_overrides`` are extra environment variables (e.g. ``RATE_LIMIT_PER_MINUTE="3"``);
+    the default points the app at ``fake_llm_url`` with a database of its own in ``workdir``.
+    Each start costs 10-40 s: prefer the session's ``app_server`` when its settings do.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{workdir / 'chatmon.db'}"
     prompt_file = workdir / "system_prompt.txt"
     prompt_file.write_text("You are the integration-test assistant.")
@@ -127,7 +133,7 @@ def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
         "PORT": str(port),
         "DATABASE_URL": database_url,
         "LLM_MODEL": "openai/fake",
-        "LLM_API_BASE": fake_llm.url,
+        "LLM_API_BASE": fake_llm_url,
         "LLM_API_KEY": "sk-integration-test-key",
         "LLM_MAX_RETRIES": "1",
         "REQUEST_TIMEOUT": "3",
@@ -135,6 +141,7 @@ def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
         "MAX_MESSAGE_CHARS": str(MAX_MESSAGE_CHARS),
         "REFLEX_WEB_WORKDIR": str(isolated_web_dir(workdir)),
         "REFLEX_STATES_WORKDIR": str(workdir / "states"),
+        **env_overrides,
     }
     with log_file.open("w") as log:
         process = subprocess.Popen(
@@ -148,9 +155,18 @@ def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, log_file)
-        yield RunningApp(url=url, database_url=database_url, prompt_file=prompt_file, log_file=log_file)
+        yield RunningApp(
+            url=url, database_url=env["DATABASE_URL"], prompt_file=prompt_file, log_file=log_file
+        )
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """chatmon in prod mode on a free port, configured for the fake upstream."""
+    with launch_app(workdir=tmp_path_factory.mktemp("app"), fake_llm_url=fake_llm.url) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

@@ -42,10 +42,15 @@ chromium:
 	  echo "installing Debian chromium for browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(VENV)/.installed-dev chromium
+# PostgreSQL for the database tests, which run on SQLite and on PostgreSQL.
+.PHONY: postgres
+postgres:
+	@scripts/ensure-postgres.sh
+
+test: $(VENV)/.installed-dev chromium postgres
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev
+test-unit: $(VENV)/.installed-dev postgres
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
 test-integration: $(VENV)/.installed-dev chromium

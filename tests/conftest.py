@@ -15,16 +15,60 @@ os.environ["DATABASE_URL"] = "sqlite:///" + str(
 )
 os.environ.pop("LLM_MODEL", None)
 
+from sqlalchemy import create_engine, make_url, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+from sqlmodel import Session, SQLModel  # noqa: E402
+
+from chatmon import models  # noqa: E402,F401  (every table on SQLModel.metadata)
 
 from chatmon.db import make_engine  # noqa: E402
 from chatmon.migrate import upgrade_head  # noqa: E402
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A migrated, empty SQLite database of this test's own."""
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test session's own, dropped at the end.
+
+    Needs the server at CHATMON_TEST_POSTGRES_URL (default: 127.0.0.1:5432, trust auth);
+    ``make test`` starts it (scripts/ensure-postgres.sh).
+    """
+    name = f"chatmon_test_{os.getpid()}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}")
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade_head(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_all_tables(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of this test's own: SQLite, then PostgreSQL."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        _empty_all_tables(url)
+        return url
     url = f"sqlite:///{tmp_path / 'test.db'}"
     upgrade_head(url)
     return url

@@ -10,9 +10,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from chatmon.routes.health import health
+from chatmon.routes.metrics import metrics_endpoint
 
 routes = [
     Route("/health", health, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
 ]
 
 api = Starlette(routes=routes)

@@ -6,7 +6,23 @@ token type, rating, rule, channel, result. Never a user, session or conversation
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import functools
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from chatmon.services import events
+from chatmon.services.errors import ErrorCategory
+from chatmon.services.events import Feedback, LLMCall
 
 # Buckets for LLM latencies, in seconds; 5.0 is the default p95 alert threshold.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0)
@@ -47,3 +63,100 @@ RATE_LIMITED = Counter(
 ALERTS = Counter(
     "chatmon_alerts_total", "Alert deliveries by rule, channel and result.", ["rule", "channel", "result"]
 )
+
+
+# ----- updating the series from chat events ------------------------------------------
+#
+# A cancelled request (the user pressed Stop) is counted as status="ok",
+# error_type="none": nothing failed, and the tokens and cost it used are real. Its
+# time to first token is observed when a token arrived, but not its duration, which
+# the user cut short and which would otherwise pull the latency percentiles down.
+
+_STATUS_LABEL = {"ok": "ok", "cancelled": "ok", "error": "error"}
+_KNOWN_ERROR_TYPES = frozenset(category.value for category in ErrorCategory)
+
+
+def error_type_label(status: str, error_category: str | None) -> str:
+    """The bounded ``error_type`` label: a category of the fixed list, or "none"."""
+    if status != "error":
+        return "none"
+    return error_category if error_category in _KNOWN_ERROR_TYPES else ErrorCategory.UNKNOWN.value
+
+
+def record_call(call: LLMCall) -> None:
+    """Update the request series for one finished request (an ``events.on_call`` listener)."""
+    model = call.model
+    status = _STATUS_LABEL.get(call.status, "error")
+    LLM_REQUESTS.labels(
+        model=model, status=status, error_type=error_type_label(call.status, call.error_category)
+    ).inc()
+    if call.status != "cancelled":
+        LLM_REQUEST_DURATION.labels(model=model).observe(max(call.total_seconds, 0.0))
+    if call.first_token_seconds is not None:
+        LLM_TIME_TO_FIRST_TOKEN.labels(model=model).observe(max(call.first_token_seconds, 0.0))
+    if call.input_tokens:
+        LLM_TOKENS.labels(model=model, type="input").inc(call.input_tokens)
+    if call.output_tokens:
+        LLM_TOKENS.labels(model=model, type="output").inc(call.output_tokens)
+    if call.cost_usd:
+        LLM_COST.labels(model=model).inc(call.cost_usd)
+    if call.retries:
+        LLM_RETRIES.labels(model=model).inc(call.retries)
+
+
+def record_feedback(feedback: Feedback) -> None:
+    """Count a thumbs up/down (an ``events.on_feedback`` listener); clearing counts nothing."""
+    if feedback.rating > 0:
+        FEEDBACK.labels(rating="up").inc()
+    elif feedback.rating < 0:
+        FEEDBACK.labels(rating="down").inc()
+
+
+def init_series(model: str) -> None:
+    """Create the configured model's series at zero, so dashboards and ``rate()`` see
+    them before the first request (and an absent series means a broken scrape)."""
+    LLM_REQUESTS.labels(model=model, status="ok", error_type="none")
+    LLM_TOKENS.labels(model=model, type="input")
+    LLM_TOKENS.labels(model=model, type="output")
+    LLM_COST.labels(model=model)
+    LLM_RETRIES.labels(model=model)
+    LLM_REQUEST_DURATION.labels(model=model)
+    LLM_TIME_TO_FIRST_TOKEN.labels(model=model)
+    FEEDBACK.labels(rating="up")
+    FEEDBACK.labels(rating="down")
+
+
+def subscribe() -> None:
+    """Keep the series up to date from the chat's events (idempotent)."""
+    events.on_call(record_call)
+    events.on_feedback(record_feedback)
+
+
+# ----- exposition ---------------------------------------------------------------------
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus-client's multiprocess mode, when it is on.
+
+    This is prometheus-client's own variable, read from the process environment
+    (never from ``.env``): it must be set before ``prometheus_client`` is imported,
+    which ``scripts/start.sh`` does for every worker.
+    """
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+@functools.cache
+def _registry() -> CollectorRegistry:
+    if multiprocess_dir():
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition of every series, summed across workers in multiprocess mode.
+
+    Returns:
+        (body, content type) for a ``/metrics`` response.
+    """
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST

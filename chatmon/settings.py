@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,51 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+    # --- observability (logs, /metrics, PII redaction, Langfuse) ------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path = Path("logs/chatmon.log")
+    metrics_token: SecretStr | None = None
+    enable_pii_redaction: bool = True
+    langfuse_public_key: str | None = None
+    langfuse_secret_key: SecretStr | None = None
+    langfuse_host: str | None = None
+    langfuse_timeout: int = Field(default=3, ge=1, le=60)
+    enable_langfuse: bool = True
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_token", "langfuse_secret_key", mode="after")
+    @classmethod
+    def _empty_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("langfuse_host", mode="after")
+    @classmethod
+    def _langfuse_host_is_http(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def langfuse_enabled(self) -> bool:
+        """Tracing is on when both Langfuse keys are set, unless ENABLE_LANGFUSE=false."""
+        return bool(
+            self.enable_langfuse and self.langfuse_public_key and self.langfuse_secret_key
+        )
+
+    @property
+    def log_path(self) -> Path:
+        """The log file, relative paths taken from the project root."""
+        path = self.log_file
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
         return value.rstrip("/")
 
     @field_validator("llm_api_key", mode="after")

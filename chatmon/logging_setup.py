@@ -1,0 +1,192 @@
+"""Structured logs: one JSON object per line, to stdout and to a rotating file.
+
+Every line carries the correlation id and session id of the request it belongs to
+(from :func:`log_context`, a contextvar, so concurrent requests never mix them up)
+and passes through :class:`SecretMaskingFilter`, so no key, token, password or
+webhook URL reaches a log, whichever logger or library wrote it.
+
+Usage::
+
+    configure_logging(get_settings())          # once per process, at app import
+    with log_context(correlation_id=cid, session_id=sid):
+        log.info("llm call finished")          # both ids are on the line
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import logging.handlers
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TextIO
+
+from chatmon.services.secrets import mask_secrets, register_settings_secrets
+from chatmon.settings import Settings
+
+LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 5
+
+# Libraries that chat at INFO/DEBUG about every request; WARNING unless LOG_LEVEL=DEBUG.
+NOISY_LOGGERS = (
+    "LiteLLM",
+    "LiteLLM Router",
+    "LiteLLM Proxy",
+    "litellm",
+    "httpx",
+    "httpcore",
+    "openai",
+    "langfuse",
+    "opentelemetry",
+    "urllib3",
+    "asyncio",
+    "multipart",
+)
+# Libraries that install their own (non-JSON, unmasked) handlers: we take them over.
+ADOPTED_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "langfuse")
+
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "chatmon_correlation_id", default=None
+)
+_session_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "chatmon_session_id", default=None
+)
+
+_HANDLER_MARK = "_chatmon_handler"
+
+
+@contextlib.contextmanager
+def log_context(*, correlation_id: str | None = None, session_id: str | None = None) -> Iterator[None]:
+    """Within the block, every log line carries these ids (restored afterwards)."""
+    tokens = []
+    if correlation_id is not None:
+        tokens.append((_correlation_id, _correlation_id.set(correlation_id)))
+    if session_id is not None:
+        tokens.append((_session_id, _session_id.set(session_id)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def current_correlation_id() -> str | None:
+    """The correlation id of the request being handled, if any."""
+    return _correlation_id.get()
+
+
+class SecretMaskingFilter(logging.Filter):
+    """Renders the message (and traceback) once and masks secrets in it.
+
+    Placed on every handler, so it covers records from any logger, including
+    third-party ones, and text that only appears in ``args`` or a traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_chatmon_masked", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the line
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = mask_secrets(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        record.exc_info = None  # the masked exc_text is what gets printed
+        if record.stack_info:
+            record.stack_info = mask_secrets(record.stack_info)
+        record._chatmon_masked = True
+        return True
+
+
+class ContextFilter(logging.Filter):
+    """Stamps the current correlation and session ids onto the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "correlation_id"):
+            record.correlation_id = _correlation_id.get()
+        if not hasattr(record, "session_id"):
+            record.session_id = _session_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """timestamp, level, logger, message, correlation_id, session_id (+ exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation_id": getattr(record, "correlation_id", None),
+            "session_id": getattr(record, "session_id", None),
+        }
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
+            entry["exception"] = mask_secrets(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _make_handler(handler: logging.Handler) -> logging.Handler:
+    handler.addFilter(ContextFilter())
+    handler.addFilter(SecretMaskingFilter())
+    handler.setFormatter(JsonFormatter())
+    setattr(handler, _HANDLER_MARK, True)
+    return handler
+
+
+def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
+    """Install the JSON handlers on the root logger (idempotent: replaces our old ones).
+
+    Args:
+        settings: LOG_LEVEL and LOG_FILE come from here; its secrets are registered
+            with the masking filter.
+        stream: where the stdout handler writes (tests pass a buffer).
+    """
+    register_settings_secrets(settings)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+            handler.close()
+    root.addHandler(_make_handler(logging.StreamHandler(stream or sys.stdout)))
+    path = settings.log_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root.addHandler(
+        _make_handler(
+            logging.handlers.RotatingFileHandler(
+                path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+            )
+        )
+    )
+    level = logging.getLevelName(settings.log_level)
+    root.setLevel(level)
+    logging.getLogger("chatmon").setLevel(level)
+    noisy_level = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(noisy_level)
+    logging.captureWarnings(True)
+    adopt_library_loggers()
+
+
+def adopt_library_loggers() -> None:
+    """Route LiteLLM's and Langfuse's loggers through our handlers instead of their own.
+
+    LiteLLM attaches a plain-text stream handler to its loggers when it is imported
+    (lazily, seconds after startup): call this again after that import.
+    """
+    for name in ADOPTED_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True

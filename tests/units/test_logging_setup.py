@@ -1,0 +1,134 @@
+"""JSON log lines with request ids, to stdout and a rotating file, secrets masked on every path."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatmon.logging_setup import (
+    LOG_FILE_BACKUPS,
+    LOG_FILE_MAX_BYTES,
+    configure_logging,
+    log_context,
+)
+from chatmon.settings import Settings, load_settings
+
+LLM_KEY = "sk-live-4f9a8b7c6d5e4f3a2b1c"
+LANGFUSE_SECRET = "sk-lf-0a1b2c3d-4e5f-6789"
+METRICS_TOKEN = "metrics-tok-7Hq2Zx9"
+PLAIN_PASSWORD = "hunter2-but-longer"
+
+
+@pytest.fixture
+def log_setup(tmp_path: Path) -> Iterator[tuple[io.StringIO, Path, Settings]]:
+    """Configure logging into a buffer and a temp file; restore the root logger afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    settings = load_settings(
+        log_file=str(tmp_path / "logs" / "chatmon.log"),
+        llm_api_key=LLM_KEY,
+        langfuse_public_key="pk-lf-public-123456",
+        langfuse_secret_key=LANGFUSE_SECRET,
+        metrics_token=METRICS_TOKEN,
+    )
+    configure_logging(settings, stream=stream)
+    yield stream, settings.log_path, settings
+    logging.captureWarnings(False)
+    for handler in list(root.handlers):
+        if handler not in saved_handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(saved_level)
+
+
+def _lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_log_lines_are_json_with_request_ids(log_setup) -> None:
+    stream, path, _ = log_setup
+    with log_context(correlation_id="corr-1234", session_id="sess-5678"):
+        logging.getLogger("chatmon.test").info("reply finished in %.1f s", 1.25)
+    logging.getLogger("chatmon.test").info("outside any request")
+    first, second = _lines(stream)[-2:]
+    assert first["message"] == "reply finished in 1.2 s"
+    assert (first["level"], first["logger"]) == ("INFO", "chatmon.test")
+    assert (first["correlation_id"], first["session_id"]) == ("corr-1234", "sess-5678")
+    assert first["timestamp"].endswith("+00:00")
+    assert second["correlation_id"] is None and second["session_id"] is None
+    file_lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert file_lines[-2]["correlation_id"] == "corr-1234"
+
+
+def test_log_context_is_per_task_not_global(log_setup) -> None:
+    stream, _, _ = log_setup
+    seen: dict[str, str | None] = {}
+
+    def other_thread() -> None:
+        logging.getLogger("chatmon.test").info("from another thread")
+
+    with log_context(correlation_id="only-here"):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    for line in _lines(stream):
+        seen[line["message"]] = line["correlation_id"]
+    assert seen["from another thread"] is None
+
+
+def test_file_handler_rotates_at_10_mb_keeping_5(log_setup) -> None:
+    root = logging.getLogger()
+    rotating = [h for h in root.handlers if isinstance(h, logging.handlers.RotatingFileHandler)]
+    assert len(rotating) == 1
+    assert (rotating[0].maxBytes, rotating[0].backupCount) == (LOG_FILE_MAX_BYTES, LOG_FILE_BACKUPS)
+    assert LOG_FILE_MAX_BYTES == 10 * 1024 * 1024 and LOG_FILE_BACKUPS == 5
+
+
+def test_litellm_chatter_is_quiet_by_default(log_setup) -> None:
+    stream, _, _ = log_setup
+    logging.getLogger("LiteLLM").info("POST Request Sent from LiteLLM: curl ...")
+    logging.getLogger("httpx").info("HTTP Request: POST http://upstream/v1/chat/completions")
+    logging.getLogger("LiteLLM").warning("provider returned 429")
+    messages = [line["message"] for line in _lines(stream)]
+    assert "provider returned 429" in messages
+    assert not any("POST" in message for message in messages)
+
+
+def test_secrets_are_masked_on_every_logging_path(log_setup) -> None:
+    stream, path, _ = log_setup
+    log = logging.getLogger("chatmon.test")
+    webhook = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX"
+    log.info("calling provider with key %s", LLM_KEY)  # in args
+    log.info(f"langfuse secret {LANGFUSE_SECRET}")  # in the message itself
+    log.warning("scrape header Authorization: Bearer %s", METRICS_TOKEN)
+    log.error("db at postgresql://chatmon:%s@db.internal/chatmon", PLAIN_PASSWORD)
+    log.error("smtp login failed: password=%s", PLAIN_PASSWORD)
+    log.info("posting alert to %s", webhook)
+    log.info("gemini GET https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW")
+    try:
+        raise RuntimeError(f"provider said: Incorrect API key provided: {LLM_KEY}")
+    except RuntimeError:
+        log.exception("llm call failed")  # in a traceback
+    logging.getLogger("LiteLLM").error("litellm.AuthenticationError: key=%s", LLM_KEY)  # library
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        logging.captureWarnings(True)
+        warnings.warn(f"deprecated call with api_key={LLM_KEY}", UserWarning, stacklevel=1)
+    worker = threading.Thread(target=lambda: log.info("thread saw %s", LANGFUSE_SECRET))
+    worker.start()
+    worker.join()
+
+    for output in (stream.getvalue(), path.read_text()):
+        assert output.count("\n") >= 10
+        for secret in (LLM_KEY, LANGFUSE_SECRET, METRICS_TOKEN, PLAIN_PASSWORD, "XXXXXXXXXXXXXXXX",
+                       "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "4f9a8b7c6d5e"):
+            assert secret not in output, secret
+        assert "llm call failed" in output and "RuntimeError" in output  # still useful

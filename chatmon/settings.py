@@ -11,7 +11,14 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_MODEL = "demo"
@@ -47,6 +54,13 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0.0)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
 
+    # --- resilience -------------------------------------------------------------------
+    stream_idle_timeout: float = Field(default=20.0, gt=0.0)
+    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0.0)
+    rate_limit_per_minute: int = Field(default=20, ge=0)  # 0 = no per-session limit
+    global_rate_limit_per_minute: int = Field(default=600, ge=0)  # 0 = no global limit
+
     # --- chat behaviour ---------------------------------------------------------------
     system_prompt_file: Path = Path("prompts/system_prompt.txt")
     max_history_messages: int = Field(default=20, ge=1, le=1000)
@@ -56,13 +70,6 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///chatmon.db"
     port: int = Field(default=3000, ge=1, le=65535)
 
-    @field_validator("llm_api_base", mode="after")
-    @classmethod
-    def _base_url_is_http(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
     # --- observability (logs, /metrics, PII redaction, Langfuse) ------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: Path = Path("logs/chatmon.log")
@@ -73,6 +80,92 @@ class Settings(BaseSettings):
     langfuse_host: str | None = None
     langfuse_timeout: int = Field(default=3, ge=1, le=60)
     enable_langfuse: bool = True
+
+    # --- alerts (rules, schedule, email and Slack channels) -----------------------------
+    alert_error_rate_threshold: float = Field(default=10.0, ge=0.0, le=100.0)  # percent
+    alert_latency_p95_threshold: float = Field(default=5.0, gt=0.0)  # seconds
+    alert_cost_threshold: float = Field(default=1.0, ge=0.0)  # USD in the last hour
+    daily_cost_threshold: float = Field(default=50.0, ge=0.0)  # USD since UTC midnight
+    alert_min_requests: int = Field(default=10, ge=1)
+    alert_window_minutes: float = Field(default=15.0, gt=0.0, le=7 * 24 * 60)
+    alert_cooldown_hours: float = Field(default=1.0, gt=0.0)
+    alert_check_interval_seconds: float = Field(default=60.0, ge=1.0)
+    alert_no_traffic_minutes: float | None = Field(default=None, gt=0.0)  # unset: rule off
+    public_url: str | None = None  # links in alerts; default http://localhost:PORT
+    smtp_host: str | None = None  # unset: no email channel
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # default 587, 465 with SSL
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, validate_default=True)
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False  # implicit TLS (usually port 465); STARTTLS is then not used
+    alert_email_from: str | None = Field(default=None, validate_default=True)
+    alert_email_to: str | None = Field(default=None, validate_default=True)  # comma-separated
+    slack_webhook_url: SecretStr | None = None  # unset: no Slack channel
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("smtp_password", mode="after")
+    @classmethod
+    def _password_needs_user(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            value = None
+        if value is None and info.data.get("smtp_user"):
+            raise ValueError("is required when SMTP_USER is set")
+        if value is not None and not info.data.get("smtp_user"):
+            raise ValueError("is set but SMTP_USER is not")
+        return value
+
+    @field_validator("alert_email_from", mode="after")
+    @classmethod
+    def _sender_when_email_on(cls, value: str | None, info: ValidationInfo) -> str | None:
+        user = info.data.get("smtp_user") or ""
+        value = value or (user if "@" in user else None)
+        if value is None and info.data.get("smtp_host"):
+            raise ValueError("is required when SMTP_HOST is set (an address, e.g. chatmon@example.com)")
+        if value is not None and not _is_address(value):
+            raise ValueError("must be an email address")
+        return value
+
+    @field_validator("alert_email_to", mode="after")
+    @classmethod
+    def _recipients_when_email_on(cls, value: str | None, info: ValidationInfo) -> str | None:
+        addresses = _split_addresses(value)
+        if not addresses and info.data.get("smtp_host"):
+            raise ValueError("is required when SMTP_HOST is set (comma-separated addresses)")
+        if any(not _is_address(address) for address in addresses):
+            raise ValueError("must be comma-separated email addresses")
+        return ", ".join(addresses) or None
+
+    @field_validator("slack_webhook_url", mode="after")
+    @classmethod
+    def _webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (a Slack incoming-webhook URL)")
+        return value
+
+    @property
+    def email_recipients(self) -> list[str]:
+        """ALERT_EMAIL_TO as a list (empty when email alerts are off)."""
+        return _split_addresses(self.alert_email_to)
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """SMTP_PORT, or the usual port for the chosen TLS mode (465 implicit, 587 STARTTLS)."""
+        return self.smtp_port or (465 if self.smtp_ssl else 587)
+
+    @property
+    def monitor_url(self) -> str:
+        """The monitor page's address, as linked from alert messages."""
+        return (self.public_url or f"http://localhost:{self.port}") + "/monitor"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -108,6 +201,13 @@ class Settings(BaseSettings):
         path = self.log_file
         return path if path.is_absolute() else PROJECT_ROOT / path
 
+    @field_validator("llm_api_base", mode="after")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
     @field_validator("llm_api_key", mode="after")
@@ -134,6 +234,15 @@ class Settings(BaseSettings):
         """The system prompt file, relative paths taken from the project root."""
         path = self.system_prompt_file
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _split_addresses(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _is_address(value: str) -> bool:
+    local, _, domain = value.rpartition("@")
+    return bool(local) and bool(domain) and not any(c.isspace() for c in value)
 
 
 def _variable_name(error: dict) -> str:

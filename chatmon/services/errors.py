@@ -6,6 +6,7 @@ The category names are a contract: they appear in the database, in
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 
@@ -64,6 +65,24 @@ def human_message(category: ErrorCategory | str) -> str:
         return HUMAN_MESSAGES[ErrorCategory(category)]
     except ValueError:
         return HUMAN_MESSAGES[ErrorCategory.UNKNOWN]
+
+
+def user_message(category: ErrorCategory | str, *, retry_after: float | None = None) -> str:
+    """The chat message for ``category``, telling the person when to try again if we know.
+
+    Only chatmon's own refusals (rate limit, open circuit) carry a wait the person can
+    rely on; a provider's Retry-After has already been spent on our retries.
+    """
+    message = human_message(category)
+    if retry_after is None or retry_after <= 0:
+        return message
+    seconds = max(1, math.ceil(retry_after))
+    unit = "second" if seconds == 1 else "seconds"
+    if category == ErrorCategory.RATE_LIMITED_LOCAL:
+        return f"{message} You can send again in {seconds} {unit}."
+    if category == ErrorCategory.CIRCUIT_OPEN:
+        return f"{message} Next try in about {seconds} {unit}."
+    return message
 
 
 class LLMCallError(Exception):

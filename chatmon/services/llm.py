@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.settings import Settings
 
 # Offline switch: without it `import litellm` fetches the model cost map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+log = logging.getLogger(__name__)
+
+# Longest pause between two attempts. A provider asking for more (Retry-After) is not
+# retried: the person gets the rate-limit message now rather than a silent minute.
+MAX_BACKOFF_SECONDS = 8.0
+_exponential_jitter = wait_exponential_jitter(initial=0.5, max=MAX_BACKOFF_SECONDS, jitter=0.5)
 
 
 @functools.cache
@@ -128,15 +133,27 @@ def _retry_after_seconds(exc: BaseException) -> float | None:
 
 
 class LLMClient:
-    """Streams replies from the configured model (or the offline demo model)."""
+    """Streams replies from the configured model (or the offline demo model).
 
-    def __init__(self, settings: Settings) -> None:
+    Args:
+        settings: model, provider, timeouts and retry budget.
+        breaker: the model's circuit breaker, shared by the process; None = no breaker
+            (unit tests of the retry layer alone).
+    """
+
+    def __init__(self, settings: Settings, *, breaker: CircuitBreaker | None = None) -> None:
         self._settings = settings
+        self._breaker = breaker
 
     @property
     def model(self) -> str:
         """The LiteLLM model string."""
         return self._settings.llm_model
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker this client consults, if any."""
+        return self._breaker
 
     async def stream(
         self, *, messages: list[dict], temperature: float, stats: StreamStats
@@ -144,17 +161,19 @@ class LLMClient:
         """Yield the reply's text as it arrives; fill ``stats`` along the way.
 
         Raises:
-            LLMCallError: with the category of the failure.
+            LLMCallError: with the category of the failure. After the first token has
+                been yielded a failure is never retried (that would repeat text).
         """
         if self._settings.is_demo:
             chunks = self._demo_stream(messages, stats)
         else:
-            chunks = self._provider_stream(messages, temperature, stats)
+            chunks = self._guarded_stream(messages, temperature, stats)
         try:
-            async for text in chunks:
-                if stats.first_token_seconds is None:
-                    stats.first_token_seconds = time.perf_counter() - stats.started
-                yield text
+            async with aclosing(chunks):
+                async for text in chunks:
+                    if stats.first_token_seconds is None:
+                        stats.first_token_seconds = time.perf_counter() - stats.started
+                    yield text
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a category
@@ -172,26 +191,89 @@ class LLMClient:
             await asyncio.sleep(0.02)
             yield word
 
-    async def _provider_stream(
+    async def _guarded_stream(
         self, messages: list[dict], temperature: float, stats: StreamStats
     ) -> AsyncIterator[str]:
-        first_chunk, chunks = await self._open_with_retries(messages, temperature, stats)
-        usage = None
-        async for chunk in _prepend(first_chunk, chunks):
-            usage = getattr(chunk, "usage", None) or usage
-            text = _chunk_text(chunk)
+        """The provider stream behind the circuit breaker, which learns how it ended."""
+        if self._breaker is None:
+            async with aclosing(self._provider_stream(messages, temperature, stats, None)) as it:
+                async for text in it:
+                    yield text
+            return
+        permit = self._breaker.acquire()  # raises circuit_open: no provider call at all
+        answered = False
+        try:
+            async with aclosing(self._provider_stream(messages, temperature, stats, permit)) as it:
+                async for text in it:
+                    answered = True
+                    yield text
+        except LLMCallError as exc:
+            self._breaker.record_failure(permit, exc.category)
+            raise
+        except BaseException:  # cancelled, or closed early by the consumer
+            if answered:
+                self._breaker.record_success(permit)
+            else:
+                self._breaker.release(permit)
+            raise
+        self._breaker.record_success(permit)
+
+    async def _provider_stream(
+        self, messages: list[dict], temperature: float, stats: StreamStats, permit: Permit | None
+    ) -> AsyncIterator[str]:
+        response, first_chunk = await self._open_with_retries(messages, temperature, stats, permit)
+        idle_timeout = self._settings.stream_idle_timeout
+        usage = getattr(first_chunk, "usage", None)
+        try:
+            text = _chunk_text(first_chunk)
             if text:
                 yield text
+            chunks = response.__aiter__()
+            while True:
+                try:
+                    async with asyncio.timeout(idle_timeout):  # a stalled stream
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - mid-stream: categorize, never retry
+                    raise categorize(exc) from None
+                usage = getattr(chunk, "usage", None) or usage
+                text = _chunk_text(chunk)
+                if text:
+                    yield text
+        finally:
+            await _close_quietly(response)
         self._account(usage, stats)
 
     async def _open_with_retries(
-        self, messages: list[dict], temperature: float, stats: StreamStats
-    ) -> tuple[Any, AsyncIterator[Any]]:
-        """Open the stream and read its first chunk, retrying transient failures."""
+        self, messages: list[dict], temperature: float, stats: StreamStats, permit: Permit | None
+    ) -> tuple[Any, Any]:
+        """Open the stream and read its first chunk, retrying transient failures.
+
+        Only before the first token, only retryable categories, with exponential
+        backoff and jitter (or the provider's Retry-After, when longer), and within
+        ``REQUEST_TIMEOUT x (LLM_MAX_RETRIES + 1)`` plus the backoff. An open circuit
+        breaker (or being the half-open trial) stops the retries.
+        """
+        settings = self._settings
+        budget = settings.request_timeout * (settings.llm_max_retries + 1)
+
+        def stop(retry_state: RetryCallState) -> bool:
+            if retry_state.attempt_number > settings.llm_max_retries:
+                return True
+            if retry_state.upcoming_sleep > MAX_BACKOFF_SECONDS:
+                return True  # the provider asks for a longer pause than a person should wait
+            if permit is not None and self._breaker and not self._breaker.allows_retry(permit):
+                return True
+            return (
+                retry_state.seconds_since_start + retry_state.upcoming_sleep
+                >= budget + MAX_BACKOFF_SECONDS * settings.llm_max_retries
+            )
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: categorize(e).retryable),
-            stop=stop_after_attempt(self._settings.llm_max_retries + 1),
-            wait=wait_exponential_jitter(initial=0.5, max=8.0),
+            retry=retry_if_exception(lambda e: isinstance(e, LLMCallError) and e.retryable),
+            stop=stop,
+            wait=_backoff,
             reraise=True,
         )
         async for attempt in retrying:
@@ -202,24 +284,33 @@ class LLMClient:
 
     async def _open(
         self, messages: list[dict], temperature: float, stats: StreamStats
-    ) -> tuple[Any, AsyncIterator[Any]]:
+    ) -> tuple[Any, Any]:
+        """One attempt: send the request and wait for the first chunk, within REQUEST_TIMEOUT."""
         settings = self._settings
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        response = await _litellm().acompletion(
-            model=settings.llm_model,
-            messages=messages,
-            temperature=temperature,
-            stream=True,
-            stream_options={"include_usage": True},
-            api_base=settings.llm_api_base,
-            api_key=key,
-            timeout=settings.request_timeout,
-            max_retries=0,
-        )
-        stats.provider = settings.llm_model.split("/", 1)[0] if "/" in settings.llm_model else None
-        chunks = response.__aiter__()
-        first = await asyncio.wait_for(anext(chunks), timeout=settings.request_timeout)
-        return first, chunks
+        response = None
+        try:
+            async with asyncio.timeout(settings.request_timeout):
+                response = await _litellm().acompletion(
+                    model=settings.llm_model,
+                    messages=messages,
+                    temperature=temperature,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    api_base=settings.llm_api_base,
+                    api_key=key,
+                    timeout=settings.request_timeout,
+                    max_retries=0,  # tenacity owns retries; the OpenAI client must not
+                )
+                stats.provider = _provider_of(settings.llm_model)
+                first = await anext(response.__aiter__())
+            return response, first
+        except (asyncio.CancelledError, GeneratorExit):
+            await _close_quietly(response)
+            raise
+        except Exception as exc:  # noqa: BLE001 - becomes a category, maybe retried
+            await _close_quietly(response)
+            raise categorize(exc) from None
 
     def _account(self, usage: Any, stats: StreamStats) -> None:
         """Tokens from the provider's usage report, and their price."""
@@ -230,6 +321,32 @@ class LLMClient:
         stats.cost_usd = price_usd(
             self._settings, input_tokens=stats.input_tokens, output_tokens=stats.output_tokens
         )
+
+
+def _backoff(retry_state: RetryCallState) -> float:
+    """Exponential backoff with jitter, or the provider's Retry-After when that is longer."""
+    delay = _exponential_jitter(retry_state)
+    outcome = retry_state.outcome
+    error = outcome.exception() if outcome is not None else None
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def _provider_of(model: str) -> str | None:
+    return model.split("/", 1)[0] if "/" in model else None
+
+
+async def _close_quietly(response: Any) -> None:
+    """Release the provider connection of a stream we stop reading."""
+    close = getattr(response, "aclose", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:  # noqa: BLE001 - closing a broken stream may fail; nothing to do
+        log.debug("closing the provider stream failed", exc_info=True)
 
 
 def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> float | None:
@@ -253,12 +370,6 @@ def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> f
     if input_price is None or output_price is None:
         return None
     return input_tokens * input_price + output_tokens * output_price
-
-
-async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    yield first
-    async for item in rest:
-        yield item
 
 
 def _chunk_text(chunk: Any) -> str:

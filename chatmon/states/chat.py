@@ -16,18 +16,15 @@ import reflex as rx
 
 from chatmon import deps
 from chatmon.db import session_scope
-from chatmon.models import ChatMessage, Conversation, utc_now
+from chatmon.models import ChatMessage, Conversation
 from chatmon.services import conversations as convo
 from chatmon.services import events
-from chatmon.services.errors import ErrorCategory, LLMCallError, human_message
-from chatmon.services.events import Feedback, LLMCall
-from chatmon.services.history import Turn, build_messages, check_user_message
-from chatmon.services.llm import StreamStats
+from chatmon.services.events import Feedback
+from chatmon.services.history import Turn, check_user_message
+from chatmon.services.turn import TurnRequest, TurnResult
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
-
-STOPPED_MARKER = "\n\n*(stopped)*"
 
 # The asyncio task streaming each browser tab's reply, so Stop can cancel it at
 # once, even while the provider has not sent a single token yet.
@@ -67,10 +64,6 @@ def _message_view(message: ChatMessage) -> MessageView:
 
 def _conversation_view(conversation: Conversation) -> ConversationView:
     return ConversationView(id=conversation.id, title=conversation.title)
-
-
-def _new_correlation_id() -> str:
-    return uuid.uuid4().hex[:16]
 
 
 class ChatState(rx.State):
@@ -305,86 +298,45 @@ class ChatState(rx.State):
 
     @rx.event(background=True)
     async def stream_reply(self):
-        """Stream the model's reply into the page, then save it and publish the call."""
+        """Stream the model's reply into the page, then save it.
+
+        The request path (rate limits, breaker, retries, the one LLMCall event) is
+        :mod:`chatmon.services.turn`; this only forwards its text to the page.
+        """
         async with self:
             token = self.router.session.client_token
-            turns = [
-                Turn(role=m.role, content=m.content)
-                for m in self.messages
-                if not m.error_category
-            ]
-            temperature = self.temperature
-            owner, conversation_id = self.client_id, self.conversation_id
-        settings = get_settings()
-        prompt = deps.system_prompt_source().current()
-        messages = build_messages(
-            system_prompt=prompt.text, turns=turns, max_history=settings.max_history_messages
-        )
-        correlation_id = _new_correlation_id()
-        started_at = utc_now()
-        stats = StreamStats()
-        reply, category, status = "", None, "ok"
+            request = TurnRequest(
+                session_id=self.client_id,
+                conversation_id=self.conversation_id,
+                turns=[
+                    Turn(role=m.role, content=m.content)
+                    for m in self.messages
+                    if not m.error_category
+                ],
+                temperature=self.temperature,
+            )
+        reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            async for text in deps.llm_client().stream(
-                messages=messages, temperature=temperature, stats=stats
-            ):
-                reply += text
-                async with self:
-                    self.streaming_text = reply
-        except LLMCallError as exc:
-            category, status = exc.category, "error"
+            async with reply:
+                async for _ in reply:
+                    async with self:
+                        self.streaming_text = reply.result.text
         except asyncio.CancelledError:
-            status = "cancelled"
+            pass  # Stop: what arrived is kept and marked "(stopped)"
         finally:
             _inflight.pop(token, None)
-            events.publish_call(
-                LLMCall(
-                    correlation_id=correlation_id,
-                    session_id=owner,
-                    conversation_id=conversation_id,
-                    model=settings.llm_model,
-                    provider=stats.provider,
-                    started_at=started_at,
-                    first_token_seconds=stats.first_token_seconds,
-                    total_seconds=stats.total_seconds or 0.0,
-                    input_tokens=stats.input_tokens,
-                    output_tokens=stats.output_tokens,
-                    cost_usd=stats.cost_usd,
-                    status=status,
-                    error_category=category.value if category else None,
-                    retries=stats.retries,
-                    temperature=temperature,
-                    prompt_version=prompt.version,
-                    input_text=turns[-1].content if turns else "",
-                    output_text=reply,
-                )
-            )
-        if status == "cancelled":
-            reply += STOPPED_MARKER
-        await self._finish_reply(
-            owner=owner,
-            conversation_id=conversation_id,
-            reply=reply,
-            category=category,
-            correlation_id=correlation_id,
-        )
+        await self._finish_reply(request=request, result=reply.result)
 
-    async def _finish_reply(
-        self,
-        *,
-        owner: str,
-        conversation_id: str,
-        reply: str,
-        category: ErrorCategory | None,
-        correlation_id: str,
-    ) -> None:
+    async def _finish_reply(self, *, request: TurnRequest, result: TurnResult) -> None:
         """Save the reply (or the error notice) and show it as a finished bubble."""
+        category = result.category
         if category is not None:
-            log.warning("llm call failed: category=%s correlation_id=%s", category, correlation_id)
-            content = reply + ("\n\n" if reply else "") + human_message(category)
-        else:
-            content = reply
+            log.warning(
+                "llm call failed: category=%s correlation_id=%s", category, result.correlation_id
+            )
+        owner, conversation_id = request.session_id, request.conversation_id
+        content = result.final_text()
 
         def write() -> ChatMessage | None:
             with session_scope() as session:
@@ -396,7 +348,7 @@ class ChatState(rx.State):
                         role="assistant",
                         content=content,
                         error_category=category.value if category else None,
-                        correlation_id=correlation_id,
+                        correlation_id=result.correlation_id,
                     )
                 except convo.ConversationNotFound:
                     return None

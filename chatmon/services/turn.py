@@ -1,0 +1,222 @@
+"""One user request to the model: admission, the streamed reply, and exactly one LLMCall event.
+
+This is the chat's request path without any UI: ``ChatState`` forwards the text into
+the page and saves messages; benchmarks and tests drive it directly. Every request
+ends in exactly one :class:`~chatmon.services.events.LLMCall` (ok, error or
+cancelled), published when the ``async with`` block closes, including requests
+refused by chatmon's own rate limits or by an open circuit breaker, which never
+reach the provider.
+
+Example:
+    >>> async with service.reply(request) as reply:
+    ...     async for text in reply:
+    ...         show(text)
+    >>> reply.result.final_text()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+
+from chatmon import metrics
+from chatmon.models import utc_now
+from chatmon.services import events
+from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
+from chatmon.services.events import LLMCall
+from chatmon.services.history import Turn, build_messages
+from chatmon.services.llm import LLMClient, StreamStats
+from chatmon.services.prompts import SystemPrompt, SystemPromptSource
+from chatmon.services.ratelimit import RateLimiter
+from chatmon.settings import Settings
+
+STOPPED_MARKER = "\n\n*(stopped)*"
+INTERRUPTED_MARKER = "*(reply interrupted)*"
+
+
+def new_correlation_id() -> str:
+    """A short random id that ties a reply, its LLMCall, its trace and its rating together."""
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What the chat asks for: the conversation so far (last turn = the user's message)."""
+
+    session_id: str  # the browser that asks; rate limits apply per session
+    conversation_id: str
+    turns: list[Turn]
+    temperature: float
+    correlation_id: str = field(default_factory=new_correlation_id)
+
+
+@dataclass
+class TurnResult:
+    """How a request ended; filled in while it streams, final once the block closes."""
+
+    correlation_id: str
+    text: str = ""
+    status: str = "ok"  # "ok" | "error" | "cancelled"
+    error: LLMCallError | None = None
+    stats: StreamStats = field(default_factory=StreamStats)
+    started_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def category(self) -> ErrorCategory | None:
+        """The error category, or None when the request did not fail."""
+        return self.error.category if self.error else None
+
+    def final_text(self) -> str:
+        """The reply as it should be saved and shown once finished.
+
+        A reply cut short keeps what arrived (never repeated) and says why: a
+        ``(stopped)`` marker for a person's Stop, or an ``(reply interrupted)``
+        marker plus the category's message for a failure after the first token.
+        """
+        if self.status == "cancelled":
+            return self.text + STOPPED_MARKER
+        if self.error is None:
+            return self.text
+        message = user_message(self.error.category, retry_after=self.error.retry_after)
+        if not self.text:
+            return message
+        return f"{self.text}\n\n{INTERRUPTED_MARKER} {message}"
+
+
+class TurnService:
+    """Runs user requests against one model for the whole process.
+
+    Args:
+        settings: the configuration (model name, history window).
+        client: streams from the provider; its circuit breaker, if any, is shared by
+            every session of the process.
+        prompts: the hot-reloaded system prompt.
+        limiter: chatmon's own rate limits (per session and global); None = unlimited.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: LLMClient,
+        prompts: SystemPromptSource,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._prompts = prompts
+        self._limiter = limiter
+
+    def reply(self, request: TurnRequest) -> ReplyStream:
+        """The reply to ``request``; use it as ``async with`` and iterate it for text."""
+        return ReplyStream(self, request)
+
+    # ----- used by ReplyStream ------------------------------------------------------
+    def _admit(self, request: TurnRequest) -> None:
+        """Refuse the request when it is over chatmon's own rate limits."""
+        if self._limiter is None:
+            return
+        wait = self._limiter.acquire(request.session_id)
+        if wait > 0:
+            metrics.RATE_LIMITED.inc()
+            raise LLMCallError(ErrorCategory.RATE_LIMITED_LOCAL, retry_after=wait)
+
+    def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict]:
+        return build_messages(
+            system_prompt=prompt.text,
+            turns=request.turns,
+            max_history=self._settings.max_history_messages,
+        )
+
+    def _publish(self, request: TurnRequest, result: TurnResult, prompt: SystemPrompt) -> None:
+        stats = result.stats
+        if stats.total_seconds is None:  # refused before any call was made
+            stats.total_seconds = time.perf_counter() - stats.started
+        events.publish_call(
+            LLMCall(
+                correlation_id=request.correlation_id,
+                session_id=request.session_id,
+                conversation_id=request.conversation_id,
+                model=self._client.model,
+                provider=stats.provider,
+                started_at=result.started_at,
+                first_token_seconds=stats.first_token_seconds,
+                total_seconds=stats.total_seconds,
+                input_tokens=stats.input_tokens,
+                output_tokens=stats.output_tokens,
+                cost_usd=stats.cost_usd,
+                status=result.status,
+                error_category=result.category.value if result.category else None,
+                retries=stats.retries,
+                temperature=request.temperature,
+                prompt_version=prompt.version,
+                input_text=request.turns[-1].content if request.turns else "",
+                output_text=result.text,
+            )
+        )
+
+
+class ReplyStream:
+    """One request in flight: iterate for text; leaving the ``async with`` publishes the call.
+
+    Failures never escape: they end the iteration and land in ``result`` (status
+    "error" and the category). Cancellation (a person's Stop) propagates as usual
+    and is recorded as "cancelled".
+    """
+
+    def __init__(self, service: TurnService, request: TurnRequest) -> None:
+        self._service = service
+        self._request = request
+        self._prompt = service._prompts.current()
+        self.result = TurnResult(correlation_id=request.correlation_id)
+        self._chunks: AsyncIterator[str] | None = None
+        self._published = False
+
+    async def __aenter__(self) -> ReplyStream:
+        return self
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._chunks is None:
+            self._chunks = self._stream()
+        return self._chunks
+
+    async def _stream(self) -> AsyncIterator[str]:
+        service, result = self._service, self.result
+        try:
+            service._admit(self._request)
+            messages = service._messages(self._request, self._prompt)
+            async for text in service._client.stream(
+                messages=messages, temperature=self._request.temperature, stats=result.stats
+            ):
+                result.text += text
+                yield text
+        except LLMCallError as exc:
+            result.status, result.error = "error", exc
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None and issubclass(exc_type, (asyncio.CancelledError, GeneratorExit)):
+            self.result.status = "cancelled"
+        elif exc is not None and self.result.error is None:
+            # A bug in the consumer, not the provider: still one recorded call.
+            self.result.status, self.result.error = "error", LLMCallError(ErrorCategory.UNKNOWN)
+        try:
+            if self._chunks is not None:
+                await self._chunks.aclose()  # type: ignore[attr-defined]
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._published:
+            return
+        self._published = True
+        self._service._publish(self._request, self.result, self._prompt)

@@ -45,3 +45,76 @@ class ChatMessage(SQLModel, table=True):
     feedback: int | None = None  # +1 thumbs up, -1 thumbs down
     error_category: str | None = Field(default=None, max_length=32)
     correlation_id: str | None = Field(default=None, max_length=32)
+
+
+class LLMRequest(SQLModel, table=True):
+    """One user request to the model, as it ended: exactly one row per request.
+
+    Holds numbers and ids only, never the user's or the model's text (the conversation
+    tables hold that). ``started_at`` is naive UTC on every database. The ``*_bin``
+    columns are the request's latency histogram bins (``chatmon.services.histogram``),
+    stored so window percentiles can be computed in SQL; NULL when the request is not
+    part of the latency figures (cancelled, refused locally, no first token).
+    """
+
+    __tablename__ = "llm_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    correlation_id: str = Field(max_length=32, unique=True)
+    session_id: str = Field(default="", max_length=64)
+    conversation_id: str = Field(default="", max_length=32)
+    model: str = Field(max_length=200)
+    provider: str | None = Field(default=None, max_length=64)
+    started_at: datetime = Field(index=True)
+    ttft_seconds: float | None = None
+    latency_seconds: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None  # NULL: no usage reported, or the model has no price
+    priced: bool = True  # False: the model has no known price (cost is not $0, it is unknown)
+    status: str = Field(max_length=16)  # ok | error | cancelled
+    error_category: str | None = Field(default=None, max_length=32)
+    retries: int = 0
+    temperature: float = 0.0
+    prompt_version: str = Field(default="", max_length=64)
+    feedback: int | None = None  # +1 / -1, NULL when not rated
+    latency_bin: int | None = None
+    ttft_bin: int | None = None
+
+
+class LLMRequestHourly(SQLModel, table=True):
+    """Per-hour totals of ``llm_request``, kept in step by the recorder.
+
+    ``hour`` is whole hours since the Unix epoch (UTC); ``error_category`` is "" for
+    requests without one, so the key never holds NULL.
+    """
+
+    __tablename__ = "llm_request_hourly"
+
+    hour: int = Field(primary_key=True)
+    model: str = Field(primary_key=True, max_length=200)
+    status: str = Field(primary_key=True, max_length=16)
+    error_category: str = Field(primary_key=True, max_length=32)
+    requests: int = 0
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    retries: int = 0
+    feedback_up: int = 0
+    feedback_down: int = 0
+
+
+class LLMLatencyHourly(SQLModel, table=True):
+    """Per-hour latency histograms: how many requests fell into each bin.
+
+    ``metric`` is "latency" (total) or "ttft" (time to first token).
+    """
+
+    __tablename__ = "llm_latency_hourly"
+
+    hour: int = Field(primary_key=True)
+    model: str = Field(primary_key=True, max_length=200)
+    metric: str = Field(primary_key=True, max_length=8)
+    bin: int = Field(primary_key=True)
+    count: int = 0

@@ -1,0 +1,281 @@
+"""The write side of the request log: ``llm_request`` rows and their hourly rollups.
+
+Every function takes an explicit session and leaves committing to the caller, so a
+batch of rows and the rollup increments they cause land in one transaction: the
+rollups can never disagree with the rows. Inserting is idempotent on
+``correlation_id`` (a retried batch never records a request twice), and only rows
+actually inserted are added to the rollups.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from chatmon.models import LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.services.events import LLMCall
+from chatmon.services.histogram import bin_of
+from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
+
+# Requests chatmon refused itself never reached the provider: their latency says
+# nothing about how fast the model is, so they stay out of the latency figures.
+LOCAL_REFUSALS = frozenset({"circuit_open", "rate_limited_local"})
+
+HOURLY_COUNTERS = (
+    "requests",
+    "tokens_input",
+    "tokens_output",
+    "cost_usd",
+    "unpriced",
+    "retries",
+    "feedback_up",
+    "feedback_down",
+)
+_HOURLY_KEY = ("hour", "model", "status", "error_category")
+_LATENCY_KEY = ("hour", "model", "metric", "bin")
+
+PriceKnown = Callable[[str], bool]
+
+
+def counts_for_latency(*, status: str, error_category: str | None) -> bool:
+    """Whether a request's total latency belongs in the latency percentiles.
+
+    Cancelled requests (the user stopped them) and requests refused locally are left
+    out; successful and failed provider calls are in.
+    """
+    return status != "cancelled" and (error_category or "") not in LOCAL_REFUSALS
+
+
+def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
+    """The ``llm_request`` column values for one finished call.
+
+    Cost: the call's own cost when it has one. Without one, the row is flagged
+    ``priced=False`` when tokens were reported (the model has no known price) or when
+    the model is not priced at all; a call that reported no usage keeps cost NULL.
+    """
+    has_usage = call.input_tokens is not None or call.output_tokens is not None
+    if call.cost_usd is not None:
+        priced = True
+    elif has_usage:
+        priced = False
+    else:
+        priced = price_known(call.model)
+    measured = counts_for_latency(status=call.status, error_category=call.error_category)
+    return {
+        "correlation_id": call.correlation_id[:32],
+        "session_id": call.session_id[:64],
+        "conversation_id": (call.conversation_id or "")[:32],
+        "model": call.model[:200],
+        "provider": call.provider[:64] if call.provider else None,
+        "started_at": to_utc(call.started_at),
+        "ttft_seconds": call.first_token_seconds,
+        "latency_seconds": call.total_seconds,
+        "input_tokens": call.input_tokens,
+        "output_tokens": call.output_tokens,
+        "cost_usd": call.cost_usd,
+        "priced": priced,
+        "status": call.status[:16],
+        "error_category": call.error_category,
+        "retries": call.retries,
+        "temperature": call.temperature,
+        "prompt_version": call.prompt_version[:64],
+        "feedback": None,
+        "latency_bin": bin_of(call.total_seconds) if measured else None,
+        "ttft_bin": bin_of(call.first_token_seconds)
+        if call.first_token_seconds is not None
+        else None,
+    }
+
+
+def _upsert(session: Session, table: Any, key: Sequence[str]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` adding the new counts to the stored ones."""
+    dialect = session.get_bind().dialect.name
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    if module is None:
+        raise NotImplementedError(f"request log rollups need SQLite or PostgreSQL, not {dialect}")
+    statement = module.insert(table)
+    counters = [c.name for c in table.__table__.columns if c.name not in key]
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: getattr(table, name) + statement.excluded[name] for name in counters},
+    )
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose correlation id is new; return the ids actually inserted."""
+    dialect = session.get_bind().dialect.name
+    module = {"sqlite": sqlite, "postgresql": postgresql}[dialect]
+    statement = (
+        module.insert(LLMRequest)
+        .on_conflict_do_nothing(index_elements=["correlation_id"])
+        .returning(LLMRequest.correlation_id)
+    )
+    result = session.execute(statement, rows)
+    return set(result.scalars().all())
+
+
+def _hourly_deltas(rows: Iterable[dict[str, Any]]) -> dict[tuple, Counter]:
+    deltas: dict[tuple, Counter] = defaultdict(Counter)
+    for row in rows:
+        key = (hour_of(row["started_at"]), row["model"], row["status"], row["error_category"] or "")
+        delta = deltas[key]
+        delta["requests"] += 1
+        delta["tokens_input"] += row["input_tokens"] or 0
+        delta["tokens_output"] += row["output_tokens"] or 0
+        delta["cost_usd"] += row["cost_usd"] or 0.0
+        delta["unpriced"] += 0 if row["priced"] else 1
+        delta["retries"] += row["retries"]
+        delta["feedback_up"] += 1 if row["feedback"] == 1 else 0
+        delta["feedback_down"] += 1 if row["feedback"] == -1 else 0
+    return deltas
+
+
+def _latency_deltas(rows: Iterable[dict[str, Any]]) -> Counter:
+    deltas: Counter = Counter()
+    for row in rows:
+        hour = hour_of(row["started_at"])
+        if row["latency_bin"] is not None:
+            deltas[(hour, row["model"], "latency", row["latency_bin"])] += 1
+        if row["ttft_bin"] is not None:
+            deltas[(hour, row["model"], "ttft", row["ttft_bin"])] += 1
+    return deltas
+
+
+def _add_hourly(session: Session, deltas: dict[tuple, Counter]) -> None:
+    # Sorted keys: concurrent writers (several workers on PostgreSQL) lock rollup rows
+    # in the same order and cannot deadlock each other.
+    params = [
+        {**dict(zip(_HOURLY_KEY, key)), **{name: deltas[key][name] for name in HOURLY_COUNTERS}}
+        for key in sorted(deltas)
+    ]
+    if params:
+        session.execute(_upsert(session, LLMRequestHourly, _HOURLY_KEY), params)
+
+
+def _add_latency(session: Session, deltas: Counter) -> None:
+    params = [{**dict(zip(_LATENCY_KEY, key)), "count": deltas[key]} for key in sorted(deltas)]
+    if params:
+        session.execute(_upsert(session, LLMLatencyHourly, _LATENCY_KEY), params)
+
+
+def record_calls(
+    *, session: Session, calls: Sequence[LLMCall], price_known: PriceKnown
+) -> int:
+    """Insert one row per call (skipping correlation ids already recorded) and update
+    the hourly rollups. Returns how many rows were inserted. The caller commits."""
+    unique: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        unique.setdefault(call.correlation_id, row_values(call, price_known=price_known))
+    if not unique:
+        return 0
+    inserted_ids = _insert_ignoring_duplicates(session, list(unique.values()))
+    inserted = [row for cid, row in unique.items() if cid in inserted_ids]
+    _add_hourly(session, _hourly_deltas(inserted))
+    _add_latency(session, _latency_deltas(inserted))
+    return len(inserted)
+
+
+def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bool:
+    """Set (+1 / -1) or clear (0) a request's feedback, keeping the rollups in step.
+
+    Returns False when no request has that correlation id (nothing is changed).
+    """
+    row = session.execute(
+        select(LLMRequest).where(col(LLMRequest.correlation_id) == correlation_id)
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    new = rating if rating in (1, -1) else None
+    old = row.feedback
+    if new == old:
+        return True
+    row.feedback = new
+    session.add(row)
+    key = (hour_of(row.started_at), row.model, row.status, row.error_category or "")
+    delta = Counter(
+        feedback_up=(new == 1) - (old == 1),
+        feedback_down=(new == -1) - (old == -1),
+    )
+    _add_hourly(session, {key: delta})
+    return True
+
+
+def prune_rows(*, session: Session, before: datetime, limit: int = 10_000) -> int:
+    """Delete up to ``limit`` requests that started before ``before`` (an hour boundary).
+
+    Small batches keep each write transaction short, so the recorder is never locked
+    out for long on SQLite. Returns how many rows were deleted; the caller commits.
+    """
+    oldest = (
+        select(LLMRequest.id)
+        .where(col(LLMRequest.started_at) < to_utc(before))
+        .order_by(col(LLMRequest.started_at))
+        .limit(limit)
+    )
+    ids = list(session.execute(oldest).scalars())
+    if not ids:
+        return 0
+    session.execute(delete(LLMRequest).where(col(LLMRequest.id).in_(ids)))
+    return len(ids)
+
+
+def prune_rollups(*, session: Session, before: datetime) -> None:
+    """Delete the rollups of hours that ended before ``before`` (an hour boundary)."""
+    cutoff = hour_of(before)
+    session.execute(delete(LLMRequestHourly).where(col(LLMRequestHourly.hour) < cutoff))
+    session.execute(delete(LLMLatencyHourly).where(col(LLMLatencyHourly.hour) < cutoff))
+
+
+def floor_hour(moment: datetime) -> datetime:
+    """``moment`` (UTC) rounded down to its hour."""
+    return to_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def rebuild_rollups(*, session: Session) -> None:
+    """Recompute every rollup from the rows, in SQL (after a bulk import, or to repair).
+
+    The caller commits. Rows keep being recorded meanwhile only if the caller holds
+    the write lock for the whole transaction (SQLite does; on PostgreSQL run it
+    while no recorder writes).
+    """
+    session.execute(delete(LLMRequestHourly))
+    session.execute(delete(LLMLatencyHourly))
+    r = LLMRequest
+    hour = (epoch_seconds(r.started_at) // 3600).label("hour")
+    category = func.coalesce(r.error_category, "").label("error_category")
+    as_int = lambda condition: case((condition, 1), else_=0)  # noqa: E731
+    totals = select(
+        hour,
+        r.model,
+        r.status,
+        category,
+        func.count().label("requests"),
+        func.coalesce(func.sum(r.input_tokens), 0),
+        func.coalesce(func.sum(r.output_tokens), 0),
+        func.coalesce(func.sum(r.cost_usd), 0.0),
+        func.sum(as_int(col(r.priced).is_(False))),
+        func.sum(r.retries),
+        func.sum(as_int(r.feedback == 1)),
+        func.sum(as_int(r.feedback == -1)),
+    ).group_by(hour, r.model, r.status, category)
+    session.execute(
+        insert(LLMRequestHourly).from_select([*_HOURLY_KEY, *HOURLY_COUNTERS], totals)
+    )
+    for metric, bin_column in (("latency", r.latency_bin), ("ttft", r.ttft_bin)):
+        counts = (
+            select(hour, r.model, literal(metric).label("metric"), bin_column, func.count())
+            .where(bin_column.is_not(None))
+            .group_by(hour, r.model, bin_column)
+        )
+        session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
+
+
+def retention_cutoff(*, now: datetime, days: int) -> datetime:
+    """The hour boundary before which requests are older than ``days`` days."""
+    return floor_hour(to_utc(now) - timedelta(days=days))

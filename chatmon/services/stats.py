@@ -1,0 +1,623 @@
+"""Dashboard and alert figures for any time window, computed in SQL.
+
+Shared by ``/api/stats``, ``/api/requests.csv``, the monitor page and the alert
+rules. Every function takes an explicit session and a ``[start, end)`` window of
+aware (or naive-UTC) datetimes and returns plain dataclasses.
+
+How a window stays fast at millions of rows: the whole hours inside it are read
+from the hourly rollups (``llm_request_hourly``, ``llm_latency_hourly``), and only
+the partial hours at its two edges from ``llm_request`` itself, through the
+``started_at`` index. Counts, tokens and cost are exact. Percentiles come from
+log-scale histograms and are the nearest-rank percentile to within 1 %
+(:mod:`chatmon.services.histogram`). Latency percentiles cover ok and error requests
+(not cancelled ones, nor requests chatmon refused itself); time-to-first-token
+percentiles cover every request that received a first token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from chatmon.models import LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.services import histogram
+from chatmon.services.sql_time import epoch_of, epoch_seconds, from_epoch, to_utc
+
+HOUR = 3600
+WINDOWS: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+# Chart resolution per window length: (longest window, bucket seconds). Buckets under
+# an hour are computed from the rows, so they are only used for short windows.
+_BUCKETS: tuple[tuple[timedelta, int], ...] = (
+    (timedelta(hours=1), 60),
+    (timedelta(hours=6), 300),
+    (timedelta(days=8), HOUR),
+    (timedelta(days=50), 6 * HOUR),
+    (timedelta(days=400), 24 * HOUR),
+)
+SORTABLE_COLUMNS = (
+    "started_at",
+    "latency_seconds",
+    "ttft_seconds",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "model",
+    "status",
+)
+
+
+class WindowError(ValueError):
+    """A window or filter a caller asked for makes no sense; the message says why."""
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def parse_window(name: str) -> timedelta:
+    """The length of a named window (``1h``, ``6h``, ``24h``, ``7d``)."""
+    try:
+        return WINDOWS[name]
+    except KeyError:
+        raise WindowError(
+            f"window must be one of {', '.join(WINDOWS)} (got {name!r})"
+        ) from None
+
+
+def last(duration: timedelta, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The window ``[now - duration, now)`` in aware UTC."""
+    end = to_utc(now) if now else datetime.now(timezone.utc)
+    return end - duration, end
+
+
+def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """``start`` and ``end`` in aware UTC; raises :class:`WindowError` if end <= start."""
+    start, end = to_utc(start), to_utc(end)
+    if end <= start:
+        raise WindowError("the window's end must be after its start")
+    return start, end
+
+
+def bucket_seconds_for(duration: timedelta) -> int:
+    """Chart bucket width for a window: at most a few hundred points per chart."""
+    for longest, seconds in _BUCKETS:
+        if duration <= longest:
+            return seconds
+    return 7 * 24 * HOUR
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """The headline figures of one window (seconds, USD, percent as 0-100)."""
+
+    start: datetime
+    end: datetime
+    requests: int
+    ok: int
+    errors: int
+    cancelled: int
+    error_rate: float
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    ttft_p50: float | None
+    ttft_p95: float | None
+    tokens_input: int
+    tokens_output: int
+    cost_usd: float
+    unpriced_requests: int
+    retries: int
+    feedback_up: int
+    feedback_down: int
+    satisfaction: float | None
+    errors_by_category: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``/api/stats`` body: every field, datetimes as ISO 8601 UTC."""
+        data = asdict(self)
+        data["start"] = self.start.isoformat()
+        data["end"] = self.end.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One chart bucket ``[start, start + bucket)``."""
+
+    start: datetime
+    requests: int
+    errors: int
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    ttft_p95: float | None
+    tokens_input: int
+    tokens_output: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class ModelBreakdown:
+    """One model's share of a window."""
+
+    model: str
+    requests: int
+    errors: int
+    tokens_input: int
+    tokens_output: int
+    cost_usd: float
+    unpriced_requests: int
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    """One page of the request log and how many rows match in total."""
+
+    rows: list[LLMRequest]
+    total: int
+
+
+@dataclass
+class _Totals:
+    requests: int = 0
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    retries: int = 0
+    feedback_up: int = 0
+    feedback_down: int = 0
+
+    def add(self, values: Sequence[Any]) -> None:
+        self.requests += int(values[0] or 0)
+        self.tokens_input += int(values[1] or 0)
+        self.tokens_output += int(values[2] or 0)
+        self.cost_usd += float(values[3] or 0.0)
+        self.unpriced += int(values[4] or 0)
+        self.retries += int(values[5] or 0)
+        self.feedback_up += int(values[6] or 0)
+        self.feedback_down += int(values[7] or 0)
+
+
+# ----------------------------------------------------------------------------- splitting
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A window as whole rollup hours ``[first_hour, end_hour)`` plus raw edge ranges."""
+
+    first_hour: int
+    end_hour: int
+    edges: tuple[tuple[datetime, datetime], ...]
+
+    @property
+    def has_hours(self) -> bool:
+        return self.end_hour > self.first_hour
+
+
+def _split(start: datetime, end: datetime, *, use_rollups: bool = True) -> _Split:
+    start, end = check_window(start, end)
+    first_hour = math.ceil(epoch_of(start) / HOUR)
+    end_hour = math.floor(epoch_of(end) / HOUR)
+    if not use_rollups or end_hour <= first_hour:
+        return _Split(0, 0, ((start, end),))
+    edges = (
+        (start, from_epoch(first_hour * HOUR)),
+        (from_epoch(end_hour * HOUR), end),
+    )
+    return _Split(first_hour, end_hour, tuple((a, b) for a, b in edges if b > a))
+
+
+def _edge_filter(split: _Split) -> ColumnElement[bool] | None:
+    if not split.edges:
+        return None
+    started = col(LLMRequest.started_at)
+    return or_(*(and_(started >= a, started < b) for a, b in split.edges))
+
+
+def percentile(counts: Counter, quantile: float) -> float | None:
+    """A histogram's nearest-rank percentile (within 1 %), rounded to the microsecond."""
+    value = histogram.percentile(counts, quantile)
+    return None if value is None else round(value, 6)
+
+
+def _as_int(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+# ----------------------------------------------------------------------------- totals
+
+_GROUPS = ("model", "status", "error_category", "bucket")
+
+
+def _totals(
+    session: Session,
+    split: _Split,
+    *,
+    by: Sequence[str],
+    model: str | None = None,
+    status: str | None = None,
+    error_category: str | None = None,
+    bucket_seconds: int = HOUR,
+) -> dict[tuple, _Totals]:
+    """Counts and sums of the window grouped by ``by`` (a subset of ``_GROUPS``)."""
+    results: dict[tuple, _Totals] = defaultdict(_Totals)
+    if split.has_hours:
+        h = LLMRequestHourly
+        keys = {
+            "model": h.model,
+            "status": h.status,
+            "error_category": h.error_category,
+            "bucket": col(h.hour) // (bucket_seconds // HOUR),
+        }
+        groups = [keys[name].label(name) for name in by]
+        query = (
+            select(
+                *groups,
+                func.sum(h.requests),
+                func.sum(h.tokens_input),
+                func.sum(h.tokens_output),
+                func.sum(h.cost_usd),
+                func.sum(h.unpriced),
+                func.sum(h.retries),
+                func.sum(h.feedback_up),
+                func.sum(h.feedback_down),
+            )
+            .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
+            .group_by(*groups)
+        )
+        query = _filtered(query, h.model, h.status, h.error_category, model, status, error_category)
+        for row in session.execute(query):
+            results[tuple(row[: len(by)])].add(row[len(by) :])
+    edge = _edge_filter(split)
+    if edge is not None:
+        r = LLMRequest
+        category = func.coalesce(r.error_category, "")
+        keys = {
+            "model": r.model,
+            "status": r.status,
+            "error_category": category,
+            "bucket": epoch_seconds(r.started_at) // bucket_seconds,
+        }
+        groups = [keys[name].label(name) for name in by]
+        query = (
+            select(
+                *groups,
+                func.count(),
+                func.sum(r.input_tokens),
+                func.sum(r.output_tokens),
+                func.sum(r.cost_usd),
+                func.sum(_as_int(col(r.priced).is_(False))),
+                func.sum(r.retries),
+                func.sum(_as_int(col(r.feedback) == 1)),
+                func.sum(_as_int(col(r.feedback) == -1)),
+            )
+            .where(edge)
+            .group_by(*groups)
+        )
+        query = _filtered(query, r.model, r.status, category, model, status, error_category)
+        for row in session.execute(query):
+            results[tuple(row[: len(by)])].add(row[len(by) :])
+    return dict(results)
+
+
+def _filtered(query, model_col, status_col, category_col, model, status, error_category):  # noqa: ANN001, ANN202
+    if model is not None:
+        query = query.where(model_col == model)
+    if status is not None:
+        query = query.where(status_col == status)
+    if error_category is not None:
+        query = query.where(category_col == error_category)
+    return query
+
+
+# ----------------------------------------------------------------------------- histograms
+
+
+def _histograms(
+    session: Session,
+    split: _Split,
+    *,
+    metric: str,
+    by_bucket: bool = False,
+    model: str | None = None,
+    bucket_seconds: int = HOUR,
+) -> dict[int, Counter]:
+    """``{bucket: {bin: count}}`` of ``metric`` ("latency" or "ttft"); bucket 0 if unbucketed."""
+    results: dict[int, Counter] = defaultdict(Counter)
+    if split.has_hours:
+        h = LLMLatencyHourly
+        bucket = (col(h.hour) // (bucket_seconds // HOUR)) if by_bucket else None
+        groups = [g for g in (bucket, h.bin) if g is not None]
+        query = (
+            select(*groups, func.sum(h.count))
+            .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
+            .where(col(h.metric) == metric)
+            .group_by(*groups)
+        )
+        if model is not None:
+            query = query.where(col(h.model) == model)
+        _collect(session, query, results, by_bucket)
+    edge = _edge_filter(split)
+    if edge is not None:
+        r = LLMRequest
+        bin_column = col(r.latency_bin) if metric == "latency" else col(r.ttft_bin)
+        bucket = (epoch_seconds(r.started_at) // bucket_seconds) if by_bucket else None
+        groups = [g for g in (bucket, bin_column) if g is not None]
+        query = (
+            select(*groups, func.count())
+            .where(edge, bin_column.is_not(None))
+            .group_by(*groups)
+        )
+        if model is not None:
+            query = query.where(col(r.model) == model)
+        _collect(session, query, results, by_bucket)
+    return dict(results)
+
+
+def _collect(session: Session, query: Any, results: dict[int, Counter], by_bucket: bool) -> None:
+    for row in session.execute(query):
+        if by_bucket:
+            results[int(row[0])][int(row[1])] += int(row[2])
+        else:
+            results[0][int(row[0])] += int(row[1])
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def window_summary(
+    *, session: Session, start: datetime, end: datetime, model: str | None = None
+) -> WindowSummary:
+    """Requests, errors, latency, tokens, cost and feedback of ``[start, end)``."""
+    start, end = check_window(start, end)
+    split = _split(start, end)
+    grouped = _totals(session, split, by=("status", "error_category"), model=model)
+    total = _Totals()
+    by_status: Counter = Counter()
+    by_category: Counter = Counter()
+    for (status, category), values in grouped.items():
+        total.add(_as_row(values))
+        by_status[status] += values.requests
+        if status == "error":
+            by_category[category or "unknown"] += values.requests
+    latency = _histograms(session, split, metric="latency", model=model).get(0, Counter())
+    ttft = _histograms(session, split, metric="ttft", model=model).get(0, Counter())
+    rated = total.feedback_up + total.feedback_down
+    errors = by_status["error"]
+    return WindowSummary(
+        start=start,
+        end=end,
+        requests=total.requests,
+        ok=by_status["ok"],
+        errors=errors,
+        cancelled=by_status["cancelled"],
+        error_rate=round(100.0 * errors / total.requests, 4) if total.requests else 0.0,
+        latency_p50=percentile(latency, 0.50),
+        latency_p95=percentile(latency, 0.95),
+        latency_p99=percentile(latency, 0.99),
+        ttft_p50=percentile(ttft, 0.50),
+        ttft_p95=percentile(ttft, 0.95),
+        tokens_input=total.tokens_input,
+        tokens_output=total.tokens_output,
+        cost_usd=round(total.cost_usd, 10),
+        unpriced_requests=total.unpriced,
+        retries=total.retries,
+        feedback_up=total.feedback_up,
+        feedback_down=total.feedback_down,
+        satisfaction=round(100.0 * total.feedback_up / rated, 2) if rated else None,
+        errors_by_category=dict(by_category.most_common()),
+    )
+
+
+def _as_row(values: _Totals) -> tuple:
+    return (
+        values.requests,
+        values.tokens_input,
+        values.tokens_output,
+        values.cost_usd,
+        values.unpriced,
+        values.retries,
+        values.feedback_up,
+        values.feedback_down,
+    )
+
+
+def latency_percentiles(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+    metric: str = "latency",
+    model: str | None = None,
+) -> dict[float, float | None]:
+    """Nearest-rank percentiles (within 1 %) of ``metric`` ("latency" or "ttft")."""
+    if metric not in ("latency", "ttft"):
+        raise WindowError("metric must be latency or ttft")
+    counts = _histograms(session, _split(start, end), metric=metric, model=model).get(0, Counter())
+    return {q: percentile(counts, q) for q in quantiles}
+
+
+def time_series(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    bucket_seconds: int | None = None,
+    model: str | None = None,
+) -> list[SeriesPoint]:
+    """The window in epoch-aligned buckets, every bucket present (zeros when idle).
+
+    ``bucket_seconds`` defaults to :func:`bucket_seconds_for` the window; a width that
+    is not a whole number of hours reads rows, so keep such windows short.
+    """
+    start, end = check_window(start, end)
+    width = bucket_seconds or bucket_seconds_for(end - start)
+    if width < 60 or (width >= HOUR and width % HOUR) or (width < HOUR and HOUR % width):
+        raise WindowError("bucket_seconds must divide an hour, or be whole hours")
+    split = _split(start, end, use_rollups=width % HOUR == 0)
+    totals = _totals(session, split, by=("bucket", "status"), model=model, bucket_seconds=width)
+    latency = _histograms(
+        session, split, metric="latency", by_bucket=True, model=model, bucket_seconds=width
+    )
+    ttft = _histograms(session, split, metric="ttft", by_bucket=True, model=model, bucket_seconds=width)
+    per_bucket: dict[int, _Totals] = defaultdict(_Totals)
+    errors: Counter = Counter()
+    for (bucket, status), values in totals.items():
+        per_bucket[int(bucket)].add(_as_row(values))
+        if status == "error":
+            errors[int(bucket)] += values.requests
+    first = int(epoch_of(start) // width)
+    last_bucket = int(math.ceil(epoch_of(end) / width))
+    points = []
+    for bucket in range(first, last_bucket):
+        values = per_bucket.get(bucket, _Totals())
+        hist, ttft_hist = latency.get(bucket, Counter()), ttft.get(bucket, Counter())
+        points.append(
+            SeriesPoint(
+                start=from_epoch(bucket * width),
+                requests=values.requests,
+                errors=errors[bucket],
+                latency_p50=percentile(hist, 0.50),
+                latency_p95=percentile(hist, 0.95),
+                latency_p99=percentile(hist, 0.99),
+                ttft_p95=percentile(ttft_hist, 0.95),
+                tokens_input=values.tokens_input,
+                tokens_output=values.tokens_output,
+                cost_usd=round(values.cost_usd, 10),
+            )
+        )
+    return points
+
+
+def by_model(*, session: Session, start: datetime, end: datetime) -> list[ModelBreakdown]:
+    """Requests, errors, tokens and cost per model, most expensive first."""
+    totals = _totals(session, _split(start, end), by=("model", "status"))
+    merged: dict[str, _Totals] = defaultdict(_Totals)
+    errors: Counter = Counter()
+    for (model, status), values in totals.items():
+        merged[model].add(_as_row(values))
+        if status == "error":
+            errors[model] += values.requests
+    rows = [
+        ModelBreakdown(
+            model=model,
+            requests=values.requests,
+            errors=errors[model],
+            tokens_input=values.tokens_input,
+            tokens_output=values.tokens_output,
+            cost_usd=round(values.cost_usd, 10),
+            unpriced_requests=values.unpriced,
+        )
+        for model, values in merged.items()
+    ]
+    return sorted(rows, key=lambda row: (-row.cost_usd, -row.requests, row.model))
+
+
+def count_requests(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+    status: str | None = None,
+    error_category: str | None = None,
+) -> int:
+    """How many requests of the window match the filters (``error_category`` "" = none)."""
+    totals = _totals(
+        session,
+        _split(start, end),
+        by=(),
+        model=model,
+        status=status,
+        error_category=error_category,
+    )
+    return sum(values.requests for values in totals.values())
+
+
+def request_page(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+    status: str | None = None,
+    error_category: str | None = None,
+    sort: str = "started_at",
+    descending: bool = True,
+    limit: int = 25,
+    offset: int = 0,
+) -> RequestPage:
+    """One page of the window's requests, filtered and sorted, with the total count."""
+    if sort not in SORTABLE_COLUMNS:
+        raise WindowError(f"sort must be one of {', '.join(SORTABLE_COLUMNS)}")
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise WindowError("limit must be 1-1000 and offset >= 0")
+    start, end = check_window(start, end)
+    query = _request_query(start, end, model, status, error_category)
+    column = getattr(LLMRequest, sort)
+    order = col(column).desc() if descending else col(column).asc()
+    tiebreak = col(LLMRequest.id).desc() if descending else col(LLMRequest.id).asc()
+    query = query.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)
+    rows = list(session.execute(query).scalars())
+    total = count_requests(
+        session=session,
+        start=start,
+        end=end,
+        model=model,
+        status=status,
+        error_category=error_category,
+    )
+    return RequestPage(rows=rows, total=total)
+
+
+def _request_query(
+    start: datetime,
+    end: datetime,
+    model: str | None,
+    status: str | None,
+    error_category: str | None,
+) -> Any:
+    r = LLMRequest
+    query = select(r).where(col(r.started_at) >= start, col(r.started_at) < end)
+    return _filtered(query, r.model, r.status, func.coalesce(r.error_category, ""), model, status, error_category)
+
+
+def iter_requests(
+    *, session: Session, start: datetime, end: datetime, batch_size: int = 2000
+) -> Iterator[LLMRequest]:
+    """Every request of the window, oldest first, read in batches (for CSV export)."""
+    start, end = check_window(start, end)
+    query = (
+        _request_query(start, end, None, None, None)
+        .order_by(col(LLMRequest.started_at), col(LLMRequest.id))
+        .execution_options(yield_per=batch_size)
+    )
+    yield from session.execute(query).scalars()
+
+
+def get_request(*, session: Session, correlation_id: str) -> LLMRequest | None:
+    """The request with this correlation id, if it was recorded."""
+    query = select(LLMRequest).where(col(LLMRequest.correlation_id) == correlation_id)
+    return session.execute(query).scalar_one_or_none()
+
+
+def models_seen(*, session: Session, start: datetime, end: datetime) -> list[str]:
+    """The models that served requests in the window, alphabetically."""
+    return sorted({key[0] for key in _totals(session, _split(start, end), by=("model",))})

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     # --- storage and serving ----------------------------------------------------------
     database_url: str = "sqlite:///chatmon.db"
     port: int = Field(default=3000, ge=1, le=65535)
+    metrics_retention_days: int = Field(default=90, ge=1, le=3650)
 
     # --- observability (logs, /metrics, PII redaction, Langfuse) ------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,288 @@
+"""Persist one ``llm_request`` row per user request, off the event loop.
+
+The event listeners only put the event on a queue (microseconds, never blocking a
+streaming reply). One writer thread per process drains the queue in batches: each
+batch of rows, their rollup increments and any ratings land in one transaction. A
+failed write (database locked, PostgreSQL restarting) is logged and retried with
+exponential backoff, the batch kept in memory meanwhile; a clean shutdown (the
+lifespan context closing, or interpreter exit) writes everything still pending.
+
+If the database stays down long enough for ``max_pending`` events to pile up, new
+events are dropped and counted (``dropped``) rather than exhausting memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import functools
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
+
+from chatmon.services import events, request_log
+from chatmon.services.events import Feedback, LLMCall
+from chatmon.services.request_log import PriceKnown
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed write may succeed later (locked, disconnected, pool exhausted)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))
+
+
+def _describe(exc: BaseException) -> str:
+    """A short description of a database error without SQL or parameters."""
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"
+
+
+@dataclass
+class RecorderStats:
+    """What the recorder has done since it started (for tests, benchmarks and logs)."""
+
+    written: int = 0
+    feedback: int = 0
+    failed_writes: int = 0
+    dropped: int = 0
+
+
+class Recorder:
+    """Queue + writer thread for LLMCall and Feedback events.
+
+    Args:
+        engine: where to write; a callable so the engine is only built when needed.
+        price_known: whether a model has a known price (flags rows of unpriced models).
+        batch_size: most events written per transaction.
+        max_pending: events held in memory at most while the database is unavailable.
+        retry_initial, retry_max: backoff between attempts of a failed write, seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Callable[[], Engine],
+        price_known: PriceKnown,
+        batch_size: int = 500,
+        max_pending: int = 100_000,
+        retry_initial: float = 0.2,
+        retry_max: float = 30.0,
+    ) -> None:
+        self._engine = engine
+        self._price_known = price_known
+        self._batch_size = batch_size
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._progress = threading.Condition()
+        self._submitted = 0
+        self._done = 0
+        self._abandon = threading.Event()  # set when shutdown gives up on an unreachable DB
+        self.stats = RecorderStats()
+
+    # ----- listeners (called on the event loop: enqueue only) -------------------------
+    def submit_call(self, call: LLMCall) -> None:
+        """Queue a finished request for writing. Never blocks."""
+        self._submit(call)
+
+    def submit_feedback(self, feedback: Feedback) -> None:
+        """Queue a rating for writing. Never blocks."""
+        if feedback.correlation_id:
+            self._submit(feedback)
+
+    def _submit(self, item: LLMCall | Feedback) -> None:
+        self.start()
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.stats.dropped += 1
+            log.error(
+                "request log backlog full (%d pending): dropped %s %s",
+                self._queue.qsize(),
+                type(item).__name__,
+                item.correlation_id,
+            )
+            return
+        with self._progress:
+            self._submitted += 1
+
+    # ----- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._abandon.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="chatmon-recorder", daemon=True
+                )
+                self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Events submitted but not yet written (or given up on)."""
+        with self._progress:
+            return self._submitted - self._done
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event submitted so far is written; False on timeout."""
+        with self._progress:
+            target = self._submitted
+            return self._progress.wait_for(lambda: self._done >= target, timeout=timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything pending, then stop the thread.
+
+        If the database is still unreachable after ``timeout`` seconds, the events
+        left are logged as lost and the thread is stopped anyway.
+        """
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        if not self.flush(timeout):
+            log.error("request log: database unreachable at shutdown, %d events lost", self.pending)
+            self._abandon.set()
+        self._queue.put(_STOP)
+        thread.join(timeout=5)
+
+    # ----- writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < self._batch_size:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._queue.put(_STOP)  # finish this batch, then stop
+                    break
+                batch.append(more)
+            try:
+                self._write_with_retries(batch)
+            except Exception:  # noqa: BLE001 - the writer must outlive any one bad batch
+                log.exception("request log: batch of %d events could not be written", len(batch))
+            finally:
+                with self._progress:
+                    self._done += len(batch)
+                    self._progress.notify_all()
+
+    def _write_with_retries(self, batch: list) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(initial=self._retry_initial, max=self._retry_max),
+            stop=lambda _state: self._abandon.is_set(),
+            sleep=self._abandon.wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._write(batch)
+        except sa_exc.DBAPIError as exc:
+            if is_transient(exc):
+                raise
+            # A permanent error (bad value, constraint): write one by one so a single
+            # bad event cannot sink the others.
+            log.warning("request log: batch rejected (%s); writing events one by one", _describe(exc))
+            for item in batch:
+                try:
+                    self._write([item])
+                except sa_exc.DBAPIError as single:
+                    log.error(
+                        "request log: dropped %s %s (%s)",
+                        type(item).__name__,
+                        item.correlation_id,
+                        _describe(single),
+                    )
+
+    def _log_retry(self, state) -> None:  # noqa: ANN001 - tenacity's RetryCallState
+        self.stats.failed_writes += 1
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "request log write failed (%s), attempt %d, retrying in %.1fs; %d events pending",
+            _describe(state.outcome.exception()),
+            state.attempt_number,
+            wait,
+            self.pending,
+        )
+
+    def _write(self, batch: Sequence[LLMCall | Feedback]) -> None:
+        calls = [item for item in batch if isinstance(item, LLMCall)]
+        ratings = [item for item in batch if isinstance(item, Feedback)]
+        with Session(self._engine()) as session:
+            written = request_log.record_calls(
+                session=session, calls=calls, price_known=self._price_known
+            )
+            for rating in ratings:
+                if not request_log.record_feedback(
+                    session=session, correlation_id=rating.correlation_id, rating=rating.rating
+                ):
+                    log.info("rating for unrecorded request %s ignored", rating.correlation_id)
+            session.commit()
+        self.stats.written += written
+        self.stats.feedback += len(ratings)
+
+
+# ----------------------------------------------------------------------------- process-wide
+
+
+@functools.cache
+def _price_known(model: str) -> bool:
+    """Whether ``model`` has a price (``LLM_PRICE_*`` or LiteLLM's map); the demo is free."""
+    from chatmon.services import llm
+    from chatmon.settings import DEMO_MODEL, get_settings
+
+    if model == DEMO_MODEL:
+        return True
+    settings = get_settings().model_copy(update={"llm_model": model})
+    return llm.price_usd(settings, input_tokens=0, output_tokens=0) is not None
+
+
+@functools.cache
+def get_recorder() -> Recorder:
+    """The recorder of this process, writing to ``DATABASE_URL``."""
+    from chatmon.db import get_engine
+
+    return Recorder(engine=get_engine, price_known=_price_known)
+
+
+@functools.cache
+def install() -> Recorder:
+    """Subscribe the process's recorder to the chat's events; flush it at exit (once)."""
+    recorder = get_recorder()
+    events.on_call(recorder.submit_call)
+    events.on_feedback(recorder.submit_feedback)
+    atexit.register(recorder.close)
+    return recorder
+
+
+@contextlib.asynccontextmanager
+async def lifespan() -> AsyncIterator[None]:
+    """Lifespan task: start the writer with the server, flush it on a clean shutdown."""
+    recorder = get_recorder()
+    recorder.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(recorder.close)

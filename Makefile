@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help run dev test test-unit test-integration migrate fake-llm clean
+.PHONY: help run dev test test-unit test-integration migrate fake-llm clean export run-backend
 
 help:
 	@echo "make run     - serve chatmon (prod build) on http://localhost:$${PORT:-3000}"
@@ -31,6 +31,13 @@ dev: $(VENV)/.installed
 
 migrate: $(VENV)/.installed
 	$(ENV) python -m chatmon migrate
+
+# Static frontend for any web server + a separate backend (see README, "Static export").
+export: $(VENV)/.installed
+	scripts/export.sh
+
+run-backend: $(VENV)/.installed
+	scripts/start-backend.sh
 
 fake-llm: $(VENV)/.installed
 	$(ENV) python -m chatmon fake-llm --port $${FAKE_LLM_PORT:-8900}

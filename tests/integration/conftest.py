@@ -73,14 +73,16 @@ def isolated_web_dir(workdir: Path) -> Path:
     return web
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, log_file: Path) -> None:
+def _wait_until_up(
+    url: str, process: subprocess.Popen, log_file: Path, page_path: str = "/"
+) -> None:
     deadline = time.monotonic() + APP_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"chatmon exited early:\n{log_file.read_text()[-4000:]}")
         try:
             if httpx.get(url + "/ping", timeout=2).status_code == 200:
-                if httpx.get(url + "/", timeout=5).status_code == 200:
+                if httpx.get(url + page_path, timeout=5).status_code == 200:
                     return
         except httpx.HTTPError:
             pass

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``). Each prints ``name: value (reference: value, ratio)`` lines."""

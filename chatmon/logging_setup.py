@@ -70,7 +70,10 @@ def log_context(*, correlation_id: str | None = None, session_id: str | None = N
         yield
     finally:
         for var, token in reversed(tokens):
-            var.reset(token)
+            try:
+                var.reset(token)
+            except ValueError:  # closed from another context (e.g. another task): clear it
+                var.set(None)
 
 
 def current_correlation_id() -> str | None:

@@ -69,6 +69,18 @@ def on_feedback(listener: FeedbackListener) -> FeedbackListener:
     return listener
 
 
+def off_call(listener: CallListener) -> None:
+    """Unsubscribe a call listener (no error when it was not subscribed)."""
+    if listener in _call_listeners:
+        _call_listeners.remove(listener)
+
+
+def off_feedback(listener: FeedbackListener) -> None:
+    """Unsubscribe a feedback listener (no error when it was not subscribed)."""
+    if listener in _feedback_listeners:
+        _feedback_listeners.remove(listener)
+
+
 def publish_call(call: LLMCall) -> None:
     """Tell every call listener; failures are logged, never raised."""
     _notify(_call_listeners, call)

@@ -25,6 +25,7 @@ from datetime import datetime
 from types import TracebackType
 
 from chatmon import metrics
+from chatmon.logging_setup import log_context
 from chatmon.models import utc_now
 from chatmon.services import events
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
@@ -179,6 +180,12 @@ class ReplyStream:
 
     async def __aenter__(self) -> ReplyStream:
         return self
+        # Every log line of this request (ours, litellm's, the event listeners') carries
+        # its ids; closed in _finish, after the call was published.
+        self._log_scope = log_context(
+            correlation_id=self._request.correlation_id, session_id=self._request.session_id
+        )
+        self._log_scope.__enter__()
 
     def __aiter__(self) -> AsyncIterator[str]:
         if self._chunks is None:
@@ -219,4 +226,8 @@ class ReplyStream:
         if self._published:
             return
         self._published = True
-        self._service._publish(self._request, self.result, self._prompt)
+        try:
+            self._service._publish(self._request, self.result, self._prompt)
+        finally:
+            if getattr(self, "_log_scope", None) is not None:
+                self._log_scope.__exit__(None, None, None)

@@ -132,3 +132,37 @@ def test_secrets_are_masked_on_every_logging_path(log_setup) -> None:
                        "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "4f9a8b7c6d5e"):
             assert secret not in output, secret
         assert "llm call failed" in output and "RuntimeError" in output  # still useful
+
+
+async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Path) -> None:
+    from chatmon.services import events
+    from chatmon.services.history import Turn
+    from chatmon.services.llm import LLMClient
+    from chatmon.services.prompts import SystemPromptSource
+    from chatmon.services.turn import TurnRequest, TurnService
+
+    stream, _, _ = log_setup
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Be brief.")
+    settings = load_settings()  # the offline demo model
+    service = TurnService(settings=settings, client=LLMClient(settings), prompts=SystemPromptSource(prompt))
+
+    def listener(_call) -> None:
+        logging.getLogger("chatmon.test").info("call published")
+
+    events.on_call(listener)
+    try:
+        request = TurnRequest(
+            session_id="sess-42", conversation_id="conv-1",
+            turns=[Turn(role="user", content="hello there")], temperature=0.5,
+        )
+        async with service.reply(request) as reply:
+            async for _ in reply:
+                pass
+    finally:
+        events.off_call(listener)
+    logging.getLogger("chatmon.test").info("after the request")
+    lines = {line["message"]: line for line in _lines(stream)}
+    assert lines["call published"]["correlation_id"] == request.correlation_id
+    assert lines["call published"]["session_id"] == "sess-42"
+    assert lines["after the request"]["correlation_id"] is None

@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help run dev test test-unit test-integration migrate fake-llm clean export run-backend
+.PHONY: help run dev test test-unit test-integration migrate fake-llm clean export run-backend bench
 
 help:
 	@echo "make run     - serve chatmon (prod build) on http://localhost:$${PORT:-3000}"
 	@echo "make dev     - reflex dev server with hot reload (pages :3000, API :8000)"
 	@echo "make test    - install test dependencies (incl. Chromium) and run every test"
 	@echo "make migrate - apply database migrations"
+	@echo "make bench   - run every benchmark in bench/ (prints name: value (reference: value, ratio))"
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -62,6 +63,15 @@ test-unit: $(VENV)/.installed-dev postgres
 
 test-integration: $(VENV)/.installed-dev chromium
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
+
+# Every benchmark in bench/ (the modules with a __main__ block), one after the other;
+# each prints `name: value (reference: value, ratio)` lines with its default settings.
+bench: $(VENV)/.installed-dev chromium
+	@set -e; for script in bench/*.py; do \
+	  grep -q '__main__' "$$script" || continue; \
+	  echo "### $$script"; \
+	  $(ENV) python -m bench.$$(basename "$$script" .py); \
+	done
 
 clean:
 	rm -rf .web .states test-artifacts

@@ -11,10 +11,13 @@ from starlette.routing import Route
 
 from chatmon.routes.health import health
 from chatmon.routes.metrics import metrics_endpoint
+from chatmon.routes.stats import api_requests_csv, api_stats
 
 routes = [
     Route("/health", health, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/api/stats", api_stats, methods=["GET"]),
+    Route("/api/requests.csv", api_requests_csv, methods=["GET"]),
 ]
 
 api = Starlette(routes=routes)

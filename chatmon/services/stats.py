@@ -378,26 +378,62 @@ def _collect(session: Session, query: Any, results: dict[int, Counter], by_bucke
             results[0][int(row[0])] += int(row[1])
 
 
-# ----------------------------------------------------------------------------- public API
+# ----------------------------------------------------------------------------- one pass
 
 
-def window_summary(
-    *, session: Session, start: datetime, end: datetime, model: str | None = None
-) -> WindowSummary:
-    """Requests, errors, latency, tokens, cost and feedback of ``[start, end)``."""
-    start, end = check_window(start, end)
-    split = _split(start, end)
-    grouped = _totals(session, split, by=("status", "error_category"), model=model)
+@dataclass
+class _WindowData:
+    """One read of a window: totals keyed ``(bucket, model, status, category)`` (bucket
+    0 / model None when not grouped by them) and histograms per bucket."""
+
+    totals: dict[tuple, _Totals]
+    latency: dict[int, Counter]
+    ttft: dict[int, Counter]
+
+
+def _window_data(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    width: int | None = None,
+    model: str | None = None,
+    by_model: bool = False,
+    histograms: bool = True,
+) -> _WindowData:
+    split = _split(start, end, use_rollups=width is None or width % HOUR == 0)
+    by = [*(["bucket"] if width else []), *(["model"] if by_model else []), "status", "error_category"]
+    grouped = _totals(session, split, by=by, model=model, bucket_seconds=width or HOUR)
+    totals: dict[tuple, _Totals] = {}
+    for key, values in grouped.items():
+        named = dict(zip(by, key))
+        totals[(int(named.get("bucket", 0)), named.get("model"), named["status"], named["error_category"] or "")] = values
+    latency: dict[int, Counter] = {}
+    ttft: dict[int, Counter] = {}
+    if histograms:
+        options = {"by_bucket": bool(width), "model": model, "bucket_seconds": width or HOUR}
+        latency = _histograms(session, split, metric="latency", **options)
+        ttft = _histograms(session, split, metric="ttft", **options)
+    return _WindowData(totals=totals, latency=latency, ttft=ttft)
+
+
+def _merged(histograms: dict[int, Counter]) -> Counter:
+    merged: Counter = Counter()
+    for counts in histograms.values():
+        merged.update(counts)
+    return merged
+
+
+def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSummary:
     total = _Totals()
     by_status: Counter = Counter()
     by_category: Counter = Counter()
-    for (status, category), values in grouped.items():
+    for (_bucket, _model, status, category), values in data.totals.items():
         total.add(_as_row(values))
         by_status[status] += values.requests
         if status == "error":
             by_category[category or "unknown"] += values.requests
-    latency = _histograms(session, split, metric="latency", model=model).get(0, Counter())
-    ttft = _histograms(session, split, metric="ttft", model=model).get(0, Counter())
+    latency, ttft = _merged(data.latency), _merged(data.ttft)
     rated = total.feedback_up + total.feedback_down
     errors = by_status["error"]
     return WindowSummary(
@@ -425,6 +461,69 @@ def window_summary(
     )
 
 
+def _series_of(data: _WindowData, start: datetime, end: datetime, width: int) -> list[SeriesPoint]:
+    per_bucket: dict[int, _Totals] = defaultdict(_Totals)
+    errors: Counter = Counter()
+    for (bucket, _model, status, _category), values in data.totals.items():
+        per_bucket[bucket].add(_as_row(values))
+        if status == "error":
+            errors[bucket] += values.requests
+    empty: Counter = Counter()
+    points = []
+    for bucket in range(int(epoch_of(start) // width), math.ceil(epoch_of(end) / width)):
+        values = per_bucket.get(bucket, _Totals())
+        latency = data.latency.get(bucket, empty)
+        points.append(
+            SeriesPoint(
+                start=from_epoch(bucket * width),
+                requests=values.requests,
+                errors=errors[bucket],
+                latency_p50=percentile(latency, 0.50),
+                latency_p95=percentile(latency, 0.95),
+                latency_p99=percentile(latency, 0.99),
+                ttft_p95=percentile(data.ttft.get(bucket, empty), 0.95),
+                tokens_input=values.tokens_input,
+                tokens_output=values.tokens_output,
+                cost_usd=round(values.cost_usd, 10),
+            )
+        )
+    return points
+
+
+def _models_of(data: _WindowData) -> list[ModelBreakdown]:
+    merged: dict[str, _Totals] = defaultdict(_Totals)
+    errors: Counter = Counter()
+    for (_bucket, model, status, _category), values in data.totals.items():
+        merged[model].add(_as_row(values))
+        if status == "error":
+            errors[model] += values.requests
+    rows = [
+        ModelBreakdown(
+            model=model,
+            requests=values.requests,
+            errors=errors[model],
+            tokens_input=values.tokens_input,
+            tokens_output=values.tokens_output,
+            cost_usd=round(values.cost_usd, 10),
+            unpriced_requests=values.unpriced,
+        )
+        for model, values in merged.items()
+    ]
+    return sorted(rows, key=lambda row: (-row.cost_usd, -row.requests, row.model))
+
+
+def _count_of(
+    data: _WindowData, *, model: str | None, status: str | None, error_category: str | None
+) -> int:
+    return sum(
+        values.requests
+        for (_bucket, row_model, row_status, category), values in data.totals.items()
+        if (model is None or row_model == model)
+        and (status is None or row_status == status)
+        and (error_category is None or category == error_category)
+    )
+
+
 def _as_row(values: _Totals) -> tuple:
     return (
         values.requests,
@@ -436,6 +535,17 @@ def _as_row(values: _Totals) -> tuple:
         values.feedback_up,
         values.feedback_down,
     )
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def window_summary(
+    *, session: Session, start: datetime, end: datetime, model: str | None = None
+) -> WindowSummary:
+    """Requests, errors, latency, tokens, cost and feedback of ``[start, end)``."""
+    start, end = check_window(start, end)
+    return _summary_of(_window_data(session, start, end, model=model), start, end)
 
 
 def latency_percentiles(
@@ -454,6 +564,11 @@ def latency_percentiles(
     return {q: percentile(counts, q) for q in quantiles}
 
 
+def _check_bucket(width: int) -> None:
+    if width < 60 or (width >= HOUR and width % HOUR) or (width < HOUR and HOUR % width):
+        raise WindowError("bucket_seconds must divide an hour, or be whole hours")
+
+
 def time_series(
     *,
     session: Session,
@@ -469,65 +584,14 @@ def time_series(
     """
     start, end = check_window(start, end)
     width = bucket_seconds or bucket_seconds_for(end - start)
-    if width < 60 or (width >= HOUR and width % HOUR) or (width < HOUR and HOUR % width):
-        raise WindowError("bucket_seconds must divide an hour, or be whole hours")
-    split = _split(start, end, use_rollups=width % HOUR == 0)
-    totals = _totals(session, split, by=("bucket", "status"), model=model, bucket_seconds=width)
-    latency = _histograms(
-        session, split, metric="latency", by_bucket=True, model=model, bucket_seconds=width
-    )
-    ttft = _histograms(session, split, metric="ttft", by_bucket=True, model=model, bucket_seconds=width)
-    per_bucket: dict[int, _Totals] = defaultdict(_Totals)
-    errors: Counter = Counter()
-    for (bucket, status), values in totals.items():
-        per_bucket[int(bucket)].add(_as_row(values))
-        if status == "error":
-            errors[int(bucket)] += values.requests
-    first = int(epoch_of(start) // width)
-    last_bucket = int(math.ceil(epoch_of(end) / width))
-    points = []
-    for bucket in range(first, last_bucket):
-        values = per_bucket.get(bucket, _Totals())
-        hist, ttft_hist = latency.get(bucket, Counter()), ttft.get(bucket, Counter())
-        points.append(
-            SeriesPoint(
-                start=from_epoch(bucket * width),
-                requests=values.requests,
-                errors=errors[bucket],
-                latency_p50=percentile(hist, 0.50),
-                latency_p95=percentile(hist, 0.95),
-                latency_p99=percentile(hist, 0.99),
-                ttft_p95=percentile(ttft_hist, 0.95),
-                tokens_input=values.tokens_input,
-                tokens_output=values.tokens_output,
-                cost_usd=round(values.cost_usd, 10),
-            )
-        )
-    return points
+    _check_bucket(width)
+    return _series_of(_window_data(session, start, end, width=width, model=model), start, end, width)
 
 
 def by_model(*, session: Session, start: datetime, end: datetime) -> list[ModelBreakdown]:
     """Requests, errors, tokens and cost per model, most expensive first."""
-    totals = _totals(session, _split(start, end), by=("model", "status"))
-    merged: dict[str, _Totals] = defaultdict(_Totals)
-    errors: Counter = Counter()
-    for (model, status), values in totals.items():
-        merged[model].add(_as_row(values))
-        if status == "error":
-            errors[model] += values.requests
-    rows = [
-        ModelBreakdown(
-            model=model,
-            requests=values.requests,
-            errors=errors[model],
-            tokens_input=values.tokens_input,
-            tokens_output=values.tokens_output,
-            cost_usd=round(values.cost_usd, 10),
-            unpriced_requests=values.unpriced,
-        )
-        for model, values in merged.items()
-    ]
-    return sorted(rows, key=lambda row: (-row.cost_usd, -row.requests, row.model))
+    start, end = check_window(start, end)
+    return _models_of(_window_data(session, start, end, by_model=True, histograms=False))
 
 
 def count_requests(
@@ -551,6 +615,31 @@ def count_requests(
     return sum(values.requests for values in totals.values())
 
 
+def _page_rows(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    model: str | None,
+    status: str | None,
+    error_category: str | None,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> list[LLMRequest]:
+    if sort not in SORTABLE_COLUMNS:
+        raise WindowError(f"sort must be one of {', '.join(SORTABLE_COLUMNS)}")
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise WindowError("limit must be 1-1000 and offset >= 0")
+    query = _request_query(start, end, model, status, error_category)
+    column = col(getattr(LLMRequest, sort))
+    order = column.desc() if descending else column.asc()
+    tiebreak = col(LLMRequest.id).desc() if descending else col(LLMRequest.id).asc()
+    query = query.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)
+    return list(session.execute(query).scalars())
+
+
 def request_page(
     *,
     session: Session,
@@ -565,26 +654,12 @@ def request_page(
     offset: int = 0,
 ) -> RequestPage:
     """One page of the window's requests, filtered and sorted, with the total count."""
-    if sort not in SORTABLE_COLUMNS:
-        raise WindowError(f"sort must be one of {', '.join(SORTABLE_COLUMNS)}")
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise WindowError("limit must be 1-1000 and offset >= 0")
     start, end = check_window(start, end)
-    query = _request_query(start, end, model, status, error_category)
-    column = getattr(LLMRequest, sort)
-    order = col(column).desc() if descending else col(column).asc()
-    tiebreak = col(LLMRequest.id).desc() if descending else col(LLMRequest.id).asc()
-    query = query.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)
-    rows = list(session.execute(query).scalars())
-    total = count_requests(
-        session=session,
-        start=start,
-        end=end,
-        model=model,
-        status=status,
-        error_category=error_category,
+    filters = {"model": model, "status": status, "error_category": error_category}
+    rows = _page_rows(
+        session, start, end, **filters, sort=sort, descending=descending, limit=limit, offset=offset
     )
-    return RequestPage(rows=rows, total=total)
+    return RequestPage(rows=rows, total=count_requests(session=session, start=start, end=end, **filters))
 
 
 def _request_query(
@@ -600,12 +675,17 @@ def _request_query(
 
 
 def iter_requests(
-    *, session: Session, start: datetime, end: datetime, batch_size: int = 2000
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+    batch_size: int = 2000,
 ) -> Iterator[LLMRequest]:
     """Every request of the window, oldest first, read in batches (for CSV export)."""
     start, end = check_window(start, end)
     query = (
-        _request_query(start, end, None, None, None)
+        _request_query(start, end, model, None, None)
         .order_by(col(LLMRequest.started_at), col(LLMRequest.id))
         .execution_options(yield_per=batch_size)
     )
@@ -621,3 +701,49 @@ def get_request(*, session: Session, correlation_id: str) -> LLMRequest | None:
 def models_seen(*, session: Session, start: datetime, end: datetime) -> list[str]:
     """The models that served requests in the window, alphabetically."""
     return sorted({key[0] for key in _totals(session, _split(start, end), by=("model",))})
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the monitor page shows for one window, read in one go."""
+
+    summary: WindowSummary
+    series: list[SeriesPoint]
+    bucket_seconds: int
+    models: list[ModelBreakdown]
+    page: RequestPage
+
+
+def dashboard(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+    status: str | None = None,
+    error_category: str | None = None,
+    sort: str = "started_at",
+    descending: bool = True,
+    limit: int = 25,
+    offset: int = 0,
+) -> Dashboard:
+    """The monitor page's data: KPIs, charts and per-model figures over the whole window,
+    and one page of the request table (the filters apply to the table only).
+
+    One read of the window serves the KPIs, every chart, the per-model figures and the
+    table's total, so the rollups and the edge rows are each scanned once.
+    """
+    start, end = check_window(start, end)
+    width = bucket_seconds_for(end - start)
+    data = _window_data(session, start, end, width=width, by_model=True)
+    filters = {"model": model, "status": status, "error_category": error_category}
+    rows = _page_rows(
+        session, start, end, **filters, sort=sort, descending=descending, limit=limit, offset=offset
+    )
+    return Dashboard(
+        summary=_summary_of(data, start, end),
+        series=_series_of(data, start, end, width),
+        bucket_seconds=width,
+        models=_models_of(data),
+        page=RequestPage(rows=rows, total=_count_of(data, **filters)),
+    )

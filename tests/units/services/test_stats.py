@@ -286,3 +286,29 @@ def test_bucket_width_per_window() -> None:
     assert stats.bucket_seconds_for(timedelta(hours=6)) == 300
     assert stats.bucket_seconds_for(timedelta(days=7)) == 3600
     assert stats.bucket_seconds_for(timedelta(days=30)) == 6 * 3600
+
+
+@pytest.mark.parametrize("length", [timedelta(minutes=50), timedelta(hours=30)])
+def test_dashboard_agrees_with_the_separate_queries(session: Session, length: timedelta) -> None:
+    rng = random.Random(5)
+    record(
+        session,
+        *[
+            make_call(
+                at=timedelta(seconds=rng.uniform(0, 30 * 3600)),
+                model=rng.choice(["m1", "m2"]),
+                status=rng.choice(["ok", "ok", "ok", "error", "cancelled"]),
+                error_category=None,
+                total_seconds=rng.uniform(0.1, 5),
+            )
+            for _ in range(400)
+        ],
+    )
+    start, end = T0 + 13 * M, T0 + 13 * M + length
+    board = stats.dashboard(session=session, start=start, end=end, status="ok", limit=5)
+    assert board.summary == stats.window_summary(session=session, start=start, end=end)
+    assert board.series == stats.time_series(session=session, start=start, end=end)
+    assert board.models == stats.by_model(session=session, start=start, end=end)
+    page = stats.request_page(session=session, start=start, end=end, status="ok", limit=5)
+    assert board.page.total == page.total > 0
+    assert [r.id for r in board.page.rows] == [r.id for r in page.rows]

@@ -117,7 +117,91 @@ def _run_migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Registrar] = [add_fake_llm, add_migrate]
+def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Registers ``alerts check`` and ``alerts test``."""
+    parser = subparsers.add_parser("alerts", help="evaluate alert rules, or test the alert channels")
+    actions = parser.add_subparsers(dest="alerts_command", metavar="<action>", required=True)
+    actions.add_parser(
+        "check", help="evaluate every rule once, send what fires, print a table (exit 0)"
+    ).set_defaults(handler=_run_alerts_check)
+    actions.add_parser(
+        "test", help="send a test message to every configured channel (exit 1 if one fails)"
+    ).set_defaults(handler=_run_alerts_test)
+
+
+def _alert_engine():  # noqa: ANN202 - lazily imported type
+    from chatmon.services.alerts import build_engine
+    from chatmon.settings import get_settings
+
+    return build_engine(get_settings())
+
+
+def _run_alerts_check(_args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from chatmon.services.alerts.report import format_check
+    from chatmon.settings import SettingsError
+
+    try:
+        engine = _alert_engine()
+        report = engine.check()
+    except SettingsError as exc:
+        print(f"chatmon: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"chatmon: database error ({type(exc).__name__}); run `python -m chatmon migrate`?",
+              file=sys.stderr)
+        return 1
+    print(format_check(report, channels=engine.channel_names))
+    return 0
+
+
+def _run_alerts_test(_args: argparse.Namespace) -> int:
+    from chatmon.services.alerts.report import NO_CHANNELS, format_test
+    from chatmon.settings import SettingsError
+
+    try:
+        engine = _alert_engine()
+    except SettingsError as exc:
+        print(f"chatmon: {exc}", file=sys.stderr)
+        return 2
+    if not engine.channel_names:
+        print(f"chatmon: {NO_CHANNELS}", file=sys.stderr)
+        return 2
+    outcomes = engine.send_test()
+    print(format_test(outcomes))
+    failed = [outcome.channel for outcome in outcomes if not outcome.ok]
+    if failed:
+        print(f"chatmon: the test message failed on: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_hash_password(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Registers ``hash-password``: a MONITOR_USERS entry for one user."""
+    parser = subparsers.add_parser(
+        "hash-password",
+        help="print a user:hash entry for MONITOR_USERS (asks for the password)",
+    )
+    parser.add_argument("user", help="the user name")
+    parser.set_defaults(handler=_run_hash_password)
+
+
+def _run_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from chatmon.services.auth import hash_password
+
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    password = password.rstrip("\n")
+    if not password:
+        print("chatmon: the password must not be empty", file=sys.stderr)
+        return 2
+    print(f"{args.user}:{hash_password(password)}")
+    return 0
+
+
+SUBCOMMANDS: list[Registrar] = [add_fake_llm, add_migrate, add_alerts, add_hash_password]
 
 
 def build_parser() -> argparse.ArgumentParser:

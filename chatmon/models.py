@@ -118,3 +118,82 @@ class LLMLatencyHourly(SQLModel, table=True):
     metric: str = Field(primary_key=True, max_length=8)
     bin: int = Field(primary_key=True)
     count: int = 0
+
+
+class AlertRuleState(SQLModel, table=True):
+    """One alert rule's memory between checks, shared by every worker and instance.
+
+    ``version`` is bumped by every transition; a worker applies a transition only
+    if the version it read is still current (see ``chatmon.services.alerts.store``),
+    which is how several processes agree on exactly one message per firing.
+    """
+
+    __tablename__ = "alert_rule_state"
+
+    rule: str = Field(primary_key=True, max_length=32)
+    firing: bool = False
+    firing_since: datetime | None = None
+    notified_at: datetime | None = None  # last firing/repeat message: the cooldown's start
+    episode_notified: bool = False
+    version: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class AlertNotification(SQLModel, table=True):
+    """A message that went (or goes) out: a firing, repeat, resolved or test message.
+
+    ``message`` is the rendered facts as JSON, so a retry sends exactly what the first
+    attempt did. It never holds a secret (no webhook URL, no SMTP password).
+    """
+
+    __tablename__ = "alert_notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=32, index=True)
+    kind: str = Field(max_length=16)  # firing | repeat | resolved | test
+    created_at: datetime = Field(index=True)
+    value: float | None = None
+    threshold: float | None = None
+    summary: str = Field(default="", max_length=500)
+    message: str = ""
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One notification on one channel: sent, failed (retried when due), or in flight.
+
+    ``due_at`` is when a process may next claim it: now for a new one, after a backoff
+    for a failed one, after a lease for one being sent (so a crashed sender's delivery
+    is taken over), NULL when it is done.
+    """
+
+    __tablename__ = "alert_delivery"
+
+    notification_id: int = Field(
+        foreign_key="alert_notification.id", primary_key=True, ondelete="CASCADE"
+    )
+    channel: str = Field(primary_key=True, max_length=16)  # email | slack
+    rule: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # pending | sending | sent | failed
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    due_at: datetime | None = Field(default=None, index=True)
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+class AlertAttempt(SQLModel, table=True):
+    """Every delivery attempt, successful or not: the history on the monitor page."""
+
+    __tablename__ = "alert_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(
+        foreign_key="alert_notification.id", index=True, ondelete="CASCADE"
+    )
+    rule: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    result: str = Field(max_length=16)  # sent | failed
+    error: str | None = Field(default=None, max_length=500)
+    attempted_at: datetime = Field(index=True)

@@ -1,0 +1,311 @@
+"""One alert check: gather figures, judge every rule, claim transitions, deliver.
+
+Blocking by design (SQL, smtplib, httpx's sync client): the lifespan task runs
+:meth:`AlertEngine.check` in a worker thread, the CLI calls it directly. Channels
+deliver in parallel threads of their own, so a hanging SMTP server never delays
+Slack, and one channel's failure never touches the other's deliveries.
+
+Every worker of every instance runs checks; the database claims in
+:mod:`chatmon.services.alerts.store` make sure each message goes out once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from chatmon import metrics
+from chatmon.services.alerts import inputs, store
+from chatmon.services.alerts.channels import Channel, DeliveryError
+from chatmon.services.alerts.lifecycle import Action, plan
+from chatmon.services.alerts.messages import AlertMessage, build_message, channel_test_message
+from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
+from chatmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A delivery being sent is someone else's for this long (then a crashed sender's
+# delivery is taken over); failed deliveries stop being retried after MAX_RETRY_AGE.
+SEND_LEASE = timedelta(minutes=2)
+MAX_RETRY_AGE = timedelta(hours=24)
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule's result in one check: the finding, and what this process did about it."""
+
+    finding: Finding
+    action: Action
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """One delivery attempt made by this process."""
+
+    rule: str
+    kind: str
+    channel: str
+    error: str | None  # None: sent
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What one check saw and did (printed by ``python -m chatmon alerts check``)."""
+
+    checked_at: datetime
+    rules: list[RuleOutcome] = field(default_factory=list)
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+
+
+def retry_delay(*, attempts: int, interval: float) -> timedelta:
+    """Wait before retrying a failed delivery: the next check, then doubling, up to 5 min
+    (or one interval, if checks are further apart than that)."""
+    delay = timedelta(seconds=interval * 2 ** max(attempts - 1, 0))
+    return min(delay, max(MAX_BACKOFF, timedelta(seconds=interval)))
+
+
+class AlertEngine:
+    """Checks and delivers alerts for one process. Thread-safe: it keeps no state."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        channels: Sequence[Channel],
+        breaker_snapshot: Callable[[], dict[str, str]] = dict,
+        clock: Callable[[], datetime] = inputs.now_utc,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._channels = {channel.name: channel for channel in channels}
+        self._breaker_snapshot = breaker_snapshot
+        self._clock = clock
+        self.limits = Thresholds.from_settings(settings)
+        self.cooldown = timedelta(hours=settings.alert_cooldown_hours)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self._channels)
+
+    def _session(self) -> Session:
+        return Session(self._engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------------------- checking
+
+    def observe(self, now: datetime | None = None) -> tuple[Observations, list[Finding]]:
+        """The figures and every rule's finding, without changing anything."""
+        now = now or self._clock()
+        lookback = timedelta(seconds=max(2 * self._settings.alert_check_interval_seconds, 60))
+        with self._session() as session:
+            obs = inputs.gather(
+                session=session,
+                limits=self.limits,
+                now=now,
+                open_breakers=self._breaker_snapshot(),
+                breaker_lookback=lookback,
+            )
+        return obs, evaluate(obs, self.limits)
+
+    def check(self) -> CheckReport:
+        """Evaluate every rule once, act on transitions, and deliver what is due."""
+        now = self._clock()
+        with self._session() as session:
+            store.ensure_rules(session, rules=[rule.value for rule in Rule], now=now)
+            session.commit()
+        obs, findings = self.observe(now)
+        outcomes = [self._act(finding, obs) for finding in findings]
+        return CheckReport(checked_at=now, rules=outcomes, deliveries=self.deliver_due(now))
+
+    def _act(self, finding: Finding, obs: Observations) -> RuleOutcome:
+        now = obs.now
+        with self._session() as session:
+            seen = store.rule_state(session, finding.rule.value)
+            step = plan(seen, finding, now=now, cooldown=self.cooldown)
+            if step.action is Action.NONE:
+                return RuleOutcome(finding, Action.NONE)
+            message = self._message(session, step.action, finding, obs, seen.firing_since)
+            if not store.claim_transition(
+                session, rule=finding.rule.value, seen=seen, new=step.state, now=now
+            ):
+                session.rollback()  # another worker acted on this finding first
+                return RuleOutcome(finding, Action.NONE)
+            if message is not None:
+                store.add_notification(
+                    session,
+                    message=message,
+                    value=finding.value,
+                    threshold=finding.threshold,
+                    channels=self._channels,
+                    now=now,
+                )
+            session.commit()
+        self._count_suppressed(finding, step.action)
+        log.info("alert %s %s: %s", finding.rule.value, step.action.value, finding.summary)
+        return RuleOutcome(finding, step.action)
+
+    def _message(
+        self,
+        session: Session,
+        action: Action,
+        finding: Finding,
+        obs: Observations,
+        firing_since: datetime | None,
+    ) -> AlertMessage | None:
+        if not action.sends:
+            return None
+        if action is Action.FIRE:
+            firing_since = obs.now
+        evidence = inputs.evidence(session=session, finding=finding, obs=obs, limits=self.limits)
+        return build_message(
+            kind=action.message_kind,
+            finding=finding,
+            evidence=evidence,
+            window_minutes=self.limits.window_minutes,
+            checked_at=obs.now,
+            firing_since=firing_since,
+            monitor_url=self._settings.monitor_url,
+        )
+
+    def _count_suppressed(self, finding: Finding, action: Action) -> None:
+        if action is Action.SUPPRESS:
+            for name in self._channels:
+                metrics.ALERTS.labels(rule=finding.rule.value, channel=name, result="suppressed").inc()
+
+    # ------------------------------------------------------------------------- delivering
+
+    def deliver_due(self, now: datetime | None = None) -> list[DeliveryOutcome]:
+        """Send every delivery due on this process's channels, each channel in a thread."""
+        now = now or self._clock()
+        with self._session() as session:
+            due = store.due_deliveries(
+                session, channels=self._channels, now=now, max_age=MAX_RETRY_AGE
+            )
+        if not due:
+            return []
+        by_channel: dict[str, list[store.DueDelivery]] = {}
+        for item in due:
+            by_channel.setdefault(item.channel, []).append(item)
+        with ThreadPoolExecutor(max_workers=len(by_channel)) as pool:
+            batches = pool.map(lambda items: self._deliver_all(items, now), by_channel.values())
+            return [outcome for batch in batches for outcome in batch]
+
+    def _deliver_all(self, items: list[store.DueDelivery], now: datetime) -> list[DeliveryOutcome]:
+        outcomes = []
+        for item in items:
+            outcome = self._deliver_one(item, now)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def _deliver_one(self, item: store.DueDelivery, now: datetime) -> DeliveryOutcome | None:
+        with self._session() as session:
+            attempt = store.claim_delivery(
+                session,
+                notification_id=item.notification_id,
+                channel=item.channel,
+                now=now,
+                lease=SEND_LEASE,
+            )
+            session.commit()
+            if attempt is None:
+                return None  # another process is on it, or already sent it
+            message = store.message_of(session, item.notification_id)
+        error = self._send(self._channels[item.channel], message)
+        retry_at = now + retry_delay(
+            attempts=attempt, interval=self._settings.alert_check_interval_seconds
+        )
+        with self._session() as session:
+            store.finish_delivery(
+                session,
+                notification_id=item.notification_id,
+                channel=item.channel,
+                rule=item.rule,
+                error=error,
+                now=self._clock(),
+                retry_at=retry_at,
+            )
+            session.commit()
+        return DeliveryOutcome(rule=item.rule, kind=message.kind, channel=item.channel, error=error)
+
+    def _send(self, channel: Channel, message: AlertMessage) -> str | None:
+        """Send and count; returns the safe error text, or None when sent."""
+        try:
+            channel.send(message)
+        except DeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the others
+            log.exception("alert channel %s crashed", channel.name)
+            error = f"unexpected {type(exc).__name__}"
+        else:
+            error = None
+        result = "sent" if error is None else "failed"
+        metrics.ALERTS.labels(rule=message.rule, channel=channel.name, result=result).inc()
+        if error is not None:
+            log.warning("alert %s to %s failed: %s", message.rule, channel.name, error)
+        return error
+
+    # ------------------------------------------------------------------------- testing
+
+    def send_test(self) -> list[DeliveryOutcome]:
+        """A test message to every channel, now, in parallel; never retried.
+
+        Recorded in the alert history when the database is reachable; a test of the
+        channels does not depend on it.
+        """
+        now = self._clock()
+        message = channel_test_message(checked_at=now, monitor_url=self._settings.monitor_url)
+        note_id = self._record_test(message, now)
+        with ThreadPoolExecutor(max_workers=max(len(self._channels), 1)) as pool:
+            errors = list(pool.map(lambda ch: self._send(ch, message), self._channels.values()))
+        outcomes = [
+            DeliveryOutcome(rule="test", kind="test", channel=name, error=error)
+            for name, error in zip(self._channels, errors)
+        ]
+        if note_id is not None:
+            self._record_test_results(note_id, outcomes)
+        return outcomes
+
+    def _record_test(self, message: AlertMessage, now: datetime) -> int | None:
+        try:
+            with self._session() as session:
+                note = store.add_notification(
+                    session,
+                    message=message,
+                    value=None,
+                    threshold=None,
+                    channels=self._channels,
+                    now=now,
+                    status=store.SENDING,
+                )
+                session.commit()
+                return note.id
+        except SQLAlchemyError as exc:
+            log.warning("test message not recorded (database: %s)", type(exc).__name__)
+            return None
+
+    def _record_test_results(self, note_id: int, outcomes: list[DeliveryOutcome]) -> None:
+        with self._session() as session:
+            for outcome in outcomes:
+                store.finish_delivery(
+                    session,
+                    notification_id=note_id,
+                    channel=outcome.channel,
+                    rule=outcome.rule,
+                    error=outcome.error,
+                    now=self._clock(),
+                    retry_at=None,
+                )
+            session.commit()

@@ -1,0 +1,129 @@
+"""The figures the rules judge, read from the request log through ``stats``.
+
+Everything comes from the database, which every worker and instance shares, so
+they all see the same error rate, latency and cost. The one exception is the
+circuit breaker: its state lives in each process (``breaker.snapshot()``). A model
+counts as open when this process's breaker is open *or* when any process refused a
+request with ``circuit_open`` in the last ``breaker_lookback`` — the database half
+is what lets a worker (or ``python -m chatmon alerts check``) whose own breaker is
+closed agree with the worker whose breaker opened, instead of resolving its alert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from chatmon.models import AlertRuleState, LLMRequest
+from chatmon.services import stats
+from chatmon.services.alerts.messages import Evidence
+from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds
+from chatmon.services.sql_time import to_utc
+
+CIRCUIT_OPEN = "circuit_open"
+SAMPLE_IDS = 5
+TOP_CATEGORIES = 3
+
+
+def utc_midnight(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s day."""
+    return to_utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _cost(session: Session, start: datetime, end: datetime) -> float:
+    if end <= start:
+        return 0.0
+    return stats.window_summary(session=session, start=start, end=end).cost_usd
+
+
+def _last_request_at(session: Session) -> datetime | None:
+    return session.execute(select(func.max(LLMRequest.started_at))).scalar_one_or_none()
+
+
+def _watching_since(session: Session) -> datetime | None:
+    return session.execute(select(func.min(AlertRuleState.created_at))).scalar_one_or_none()
+
+
+def refusing_models(session: Session, *, start: datetime, end: datetime) -> set[str]:
+    """Models any process refused a request for with ``circuit_open`` in the window."""
+    query = (
+        select(LLMRequest.model)
+        .where(col(LLMRequest.started_at) >= start, col(LLMRequest.started_at) < end)
+        .where(col(LLMRequest.error_category) == CIRCUIT_OPEN)
+        .distinct()
+    )
+    return set(session.execute(query).scalars())
+
+
+def gather(
+    *,
+    session: Session,
+    limits: Thresholds,
+    now: datetime,
+    open_breakers: dict[str, str],
+    breaker_lookback: timedelta,
+) -> Observations:
+    """One check's :class:`Observations`.
+
+    Args:
+        open_breakers: this process's ``breaker.snapshot()`` (model -> state).
+        breaker_lookback: how recent a ``circuit_open`` refusal must be to count.
+    """
+    now = to_utc(now)
+    window = stats.window_summary(
+        session=session, start=now - timedelta(minutes=limits.window_minutes), end=now
+    )
+    here = {model for model, state in open_breakers.items() if state == "open"}
+    elsewhere = refusing_models(session, start=now - breaker_lookback, end=now)
+    last = _last_request_at(session)
+    since = _watching_since(session)
+    return Observations(
+        now=now,
+        window_requests=window.requests,
+        window_errors=window.errors,
+        window_error_rate=window.error_rate,
+        window_latency_p95=window.latency_p95,
+        cost_last_hour=_cost(session, now - timedelta(hours=1), now),
+        cost_today=_cost(session, utc_midnight(now), now),
+        open_breakers=tuple(sorted(here | elsewhere)),
+        last_request_at=None if last is None else to_utc(last),
+        watching_since=None if since is None else to_utc(since),
+        errors_by_category=dict(window.errors_by_category),
+    )
+
+
+def _sample_ids(session: Session, start: datetime, end: datetime, **query: object) -> list[str]:
+    page = stats.request_page(session=session, start=start, end=end, limit=SAMPLE_IDS, **query)  # type: ignore[arg-type]
+    return [row.correlation_id for row in page.rows]
+
+
+def evidence(
+    *, session: Session, finding: Finding, obs: Observations, limits: Thresholds
+) -> Evidence:
+    """Where to start looking, for the message about ``finding``: the top error
+    categories and a few correlation ids of the requests behind the figure."""
+    now = obs.now
+    window_start = now - timedelta(minutes=limits.window_minutes)
+    top = sorted(obs.errors_by_category.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
+    rule = finding.rule
+    if rule is Rule.ERROR_RATE:
+        ids = _sample_ids(session, window_start, now, status="error")
+        return Evidence(top, ids, "Recent failed requests")
+    if rule is Rule.LATENCY_P95:
+        ids = _sample_ids(session, window_start, now, sort="latency_seconds")
+        return Evidence(top, ids, "Slowest requests")
+    if rule in (Rule.COST_HOURLY, Rule.COST_DAILY):
+        start = now - timedelta(hours=1) if rule is Rule.COST_HOURLY else utc_midnight(now)
+        ids = _sample_ids(session, start, now, sort="cost_usd") if now > start else []
+        return Evidence([], ids, "Most expensive requests")
+    if rule is Rule.BREAKER_OPEN:
+        ids = _sample_ids(session, window_start, now, status="error", error_category=CIRCUIT_OPEN)
+        return Evidence(top, ids, "Recently refused requests")
+    return Evidence()
+
+
+def now_utc() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(timezone.utc)

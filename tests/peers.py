@@ -1,0 +1,253 @@
+"""Real network peers for the alert tests: an SMTP server (aiosmtpd) and a webhook
+receiver (http.server), each listening on 127.0.0.1 in a thread of the test process.
+
+Both are plain synchronous objects (start/stop, or ``with``), usable from unit and
+integration tests alike. Neither fakes a protocol: the SMTP server speaks SMTP
+(STARTTLS, implicit TLS and AUTH when asked), the receiver speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, every: float = 0.2) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; returns the last result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
+
+
+# ----------------------------------------------------------------------------- TLS
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1 / localhost, made with the openssl CLI."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> Certificate:
+        cert, key = directory / "cert.pem", directory / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return cls(cert, key)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only this certificate."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+# ----------------------------------------------------------------------------- SMTP
+
+
+class _Controller(Controller):
+    """aiosmtpd's controller, minus its warning about AUTH without STARTTLS: with
+    implicit TLS the whole session is encrypted, which aiosmtpd cannot tell."""
+
+    def factory(self) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
+class _Collector:
+    def __init__(self, sink: SMTPSink) -> None:
+        self._sink = sink
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._sink.lock:
+            self._sink.messages.append(message)  # type: ignore[arg-type]
+            self._sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self._sink.sessions_authenticated.append(bool(session.authenticated))
+        return "250 Message accepted for delivery"
+
+
+class SMTPSink:
+    """An aiosmtpd server that keeps every message it receives.
+
+    Args:
+        starttls: offer STARTTLS with this certificate.
+        implicit_tls: speak TLS from the first byte (SMTPS) with this certificate.
+        credentials: require AUTH with this (user, password).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        starttls: Certificate | None = None,
+        implicit_tls: Certificate | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.sessions_authenticated: list[bool] = []
+        self.lock = threading.Lock()
+        self._starttls = starttls
+        self._implicit_tls = implicit_tls
+        self._credentials = credentials
+        self._controller: _Controller | None = None
+
+    def _authenticate(self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self._credentials is not None
+            and (data.login.decode(), data.password.decode()) == self._credentials
+        )
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
+
+    def start(self) -> SMTPSink:
+        kwargs: dict[str, Any] = {}
+        if self._starttls:
+            kwargs["tls_context"] = self._starttls.server_context()
+        if self._implicit_tls:
+            kwargs["ssl_context"] = self._implicit_tls.server_context()
+        if self._credentials:
+            kwargs.update(authenticator=self._authenticate, auth_required=True)
+            # aiosmtpd only knows about STARTTLS; an implicit-TLS session is encrypted too
+            kwargs["auth_require_tls"] = bool(self._starttls)
+        self._controller = _Controller(_Collector(self), hostname=self.host, port=self.port, **kwargs)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> SMTPSink:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def subjects(self) -> list[str]:
+        with self.lock:
+            return [str(message["Subject"]) for message in self.messages]
+
+
+def text_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def html_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
+
+
+# ----------------------------------------------------------------------------- webhook
+
+
+class WebhookReceiver:
+    """An HTTP server that records every JSON body POSTed to it and answers ``status``."""
+
+    def __init__(self, *, status: int = 200) -> None:
+        self.status = status
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                status = receiver.status
+                with receiver.lock:
+                    receiver.paths.append(self.path)
+                    if status < 300:
+                        receiver.bodies.append(json.loads(body))
+                reply = b"ok" if status < 300 else b"internal_error"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/secret-token-123"
+
+    def start(self) -> WebhookReceiver:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.bodies)
+
+    def posts(self) -> int:
+        """Every POST, answered with success or not."""
+        with self.lock:
+            return len(self.paths)
+
+    def texts(self) -> list[str]:
+        with self.lock:
+            return [str(body.get("text", "")) for body in self.bodies]

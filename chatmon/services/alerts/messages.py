@@ -86,7 +86,8 @@ def format_value(rule: Rule, value: float | None) -> str:
     return f"{value:.0f} min"
 
 
-def _format_threshold(rule: Rule, threshold: float | None) -> str:
+def format_threshold(rule: Rule, threshold: float | None) -> str:
+    """A rule's limit as people read it: ``10 %``, ``5 s``, ``$1.00``, ``30 min``."""
     if threshold is None:
         return "any open breaker" if rule is Rule.BREAKER_OPEN else "n/a"
     if rule is Rule.ERROR_RATE:
@@ -130,7 +131,7 @@ def build_message(
         title=finding.title,
         summary=finding.summary,
         value=format_value(finding.rule, finding.value),
-        threshold=_format_threshold(finding.rule, finding.threshold),
+        threshold=format_threshold(finding.rule, finding.threshold),
         window=_window(finding.rule, window_minutes),
         checked_at=format_time(checked_at) or "",
         firing_since=format_time(firing_since),

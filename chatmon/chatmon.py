@@ -19,7 +19,11 @@ from chatmon.api import api  # noqa: E402
 from chatmon.lifespan import warm_up_llm  # noqa: E402
 from chatmon.pages.chat import chat_page  # noqa: E402
 from chatmon.states.chat import ChatState  # noqa: E402
+from chatmon.wiring import install, observability_lifespan  # noqa: E402
+
+install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
 app = rx.App(api_transformer=api)
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.register_lifespan_task(warm_up_llm)
+app.register_lifespan_task(observability_lifespan)

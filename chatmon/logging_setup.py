@@ -44,6 +44,7 @@ NOISY_LOGGERS = (
     "urllib3",
     "asyncio",
     "multipart",
+    "alembic.runtime.plugins",
 )
 # Libraries that install their own (non-JSON, unmasked) handlers: we take them over.
 ADOPTED_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "langfuse")

@@ -1,30 +1,184 @@
-"""GET /health: is chatmon able to serve?"""
+"""GET /health: can chatmon serve, and will it tell someone when it cannot?
+
+``status``:
+  * ``down`` (HTTP 503): the database does not answer a query. Conversations cannot
+    load or save and nothing is recorded: take this instance out of rotation.
+  * ``degraded`` (HTTP 200): chat works but something needs a person: the model's
+    circuit breaker is open or half-open (the provider is failing), Langfuse is
+    configured but unreachable (traces are being lost), or the alert checker has not
+    run for three check intervals or its last run failed (alerts would not fire).
+  * ``ok`` (HTTP 200): none of the above. No alert channel configured or the demo
+    model are reported in ``checks`` but do not degrade: they are choices.
+
+The response never holds a secret: no key, password, token or webhook URL, only
+whether each is set. Every check is bounded in time; Langfuse's reachability is
+probed in the background and cached, so a hung Langfuse never slows /health.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from chatmon.db import get_engine
+from chatmon.services import alert_clock, tracing
+from chatmon.settings import Settings, get_settings
+
+LANGFUSE_CLOUD = "https://cloud.langfuse.com"
+LANGFUSE_PROBE_TTL = 30.0  # seconds a reachability result is reused
+LANGFUSE_PROBE_WAIT = 1.0  # longest /health waits for a fresh probe
+ALERT_STALE_INTERVALS = 3
+DATABASE_TIMEOUT = 5.0  # a database that does not answer in time counts as down
 
 
-def _database_ok() -> bool:
+def _database_check() -> dict[str, Any]:
+    started = time.perf_counter()
     try:
         with get_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means the database is unreachable
-        return False
-    return True
+    except Exception as exc:  # noqa: BLE001 - any failure means the database is unreachable
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _breaker_states() -> dict[str, str]:
+    try:
+        from chatmon.services import breaker
+    except ImportError:  # pragma: no cover - the breaker module is optional
+        return {}
+    return breaker.snapshot()
+
+
+def _llm_check(settings: Settings) -> dict[str, Any]:
+    if settings.is_demo:
+        return {"status": "demo", "model": settings.llm_model, "configured": False}
+    breakers = _breaker_states()
+    failing = [state for state in breakers.values() if state in ("open", "half_open")]
+    return {
+        "status": "degraded" if failing else "ok",
+        "model": settings.llm_model,
+        "configured": True,
+        "api_base_set": settings.llm_api_base is not None,
+        "api_key_set": settings.llm_api_key is not None,
+        "breaker": breakers.get(settings.llm_model, "closed"),
+    }
+
+
+class _LangfuseProbe:
+    """Background, cached reachability check of the Langfuse host."""
+
+    def __init__(self) -> None:
+        self.result: str | None = None  # "ok" | "unreachable"
+        self.checked_at = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def status(self, settings: Settings) -> str:
+        fresh = time.monotonic() - self.checked_at < LANGFUSE_PROBE_TTL
+        if self.result is not None and fresh:
+            return self.result
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._probe(settings))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), LANGFUSE_PROBE_WAIT)
+        except TimeoutError:
+            pass
+        return self.result or "checking"
+
+    async def _probe(self, settings: Settings) -> None:
+        url = (settings.langfuse_host or LANGFUSE_CLOUD) + "/api/public/health"
+        try:
+            async with httpx.AsyncClient(timeout=settings.langfuse_timeout) as client:
+                response = await client.get(url)
+            self.result = "ok" if response.status_code < 500 else "unreachable"
+        except httpx.HTTPError:
+            self.result = "unreachable"
+        self.checked_at = time.monotonic()
+
+
+_langfuse_probe = _LangfuseProbe()
+
+
+async def _langfuse_check(settings: Settings) -> dict[str, Any]:
+    if not settings.langfuse_enabled:
+        configured = bool(settings.langfuse_public_key and settings.langfuse_secret_key)
+        return {"status": "disabled", "keys_set": configured}
+    check: dict[str, Any] = {
+        "status": await _langfuse_probe.status(settings),
+        "host": settings.langfuse_host or LANGFUSE_CLOUD,
+    }
+    active = tracing.tracer()
+    if active is not None:
+        check.update(sent=active.sent_calls, dropped=active.dropped)
+    return check
+
+
+def _alert_channels(settings: Settings) -> list[str]:
+    channels = []
+    if getattr(settings, "smtp_host", None) and getattr(settings, "alert_email_to", None):
+        channels.append("email")
+    if getattr(settings, "slack_webhook_url", None):
+        channels.append("slack")
+    return channels
+
+
+def _alerts_check(settings: Settings) -> dict[str, Any]:
+    channels = _alert_channels(settings)
+    interval = float(getattr(settings, "alert_check_interval_seconds", 60.0))
+    last = alert_clock.last_alert_check()
+    check: dict[str, Any] = {
+        "channels": channels,
+        "check_interval_seconds": interval,
+        "last_check": last.at.isoformat() if last else None,
+    }
+    if last is None:
+        check["status"] = "waiting" if channels else "not_configured"
+        return check
+    age = (datetime.now(UTC) - last.at).total_seconds()
+    check["last_check_age_seconds"] = round(age, 1)
+    check["last_check_ok"] = last.ok
+    if age > ALERT_STALE_INTERVALS * interval:
+        check["status"] = "stale"
+    elif not last.ok:
+        check["status"] = "failing"
+    else:
+        check["status"] = "ok" if channels else "not_configured"
+    return check
+
+
+def overall_status(checks: dict[str, dict[str, Any]]) -> str:
+    """``down`` / ``degraded`` / ``ok`` from the individual checks (see module docstring)."""
+    if checks["database"]["status"] != "ok":
+        return "down"
+    if (
+        checks["llm"]["status"] == "degraded"
+        or checks["langfuse"]["status"] == "unreachable"
+        or checks["alerts"]["status"] in ("stale", "failing")
+    ):
+        return "degraded"
+    return "ok"
 
 
 async def health(_request: Request) -> JSONResponse:
-    """Health with a real database query; 503 when the database is unreachable."""
-    database_ok = await asyncio.to_thread(_database_ok)
-    status = "ok" if database_ok else "down"
+    """Health with a real database query; 503 only when down."""
+    settings = get_settings()
+    try:
+        database = await asyncio.wait_for(asyncio.to_thread(_database_check), DATABASE_TIMEOUT)
+    except TimeoutError:
+        database = {"status": "down", "error": "timeout"}
+    checks = {
+        "database": database,
+        "llm": _llm_check(settings),
+        "langfuse": await _langfuse_check(settings),
+        "alerts": _alerts_check(settings),
+    }
+    status = overall_status(checks)
     return JSONResponse(
-        {"status": status, "checks": {"database": "ok" if database_ok else "down"}},
-        status_code=200 if database_ok else 503,
+        {"status": status, "checks": checks}, status_code=503 if status == "down" else 200
     )

@@ -143,6 +143,8 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
         "MAX_MESSAGE_CHARS": str(MAX_MESSAGE_CHARS),
         "REFLEX_WEB_WORKDIR": str(isolated_web_dir(workdir)),
         "REFLEX_STATES_WORKDIR": str(workdir / "states"),
+        "LOG_FILE": str(workdir / "chatmon.log"),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus_multiproc"),
         **env_overrides,
     }
     with log_file.open("w") as log:

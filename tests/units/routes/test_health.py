@@ -1,28 +1,151 @@
-"""/health reports the database with a real query."""
+"""/health: a real database query, the model and its breaker, Langfuse, the alert checker."""
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
-from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from chatmon import db
 from chatmon.api import api
-from chatmon.db import make_engine
+from chatmon.devtools.langfuse_receiver import LangfuseReceiver
+from chatmon.routes import health as health_route
+from chatmon.services import alert_clock, breaker
+from chatmon.services.errors import ErrorCategory
+from chatmon.settings import Settings, load_settings
 
 
-def test_health_ok_with_reachable_database(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def use_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A reachable database (health only runs ``SELECT 1``: no schema needed)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'health.db'}")
     monkeypatch.setattr("chatmon.routes.health.get_engine", lambda: engine)
+    yield
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> Iterator[None]:
+    alert_clock.reset()
+    health_route._langfuse_probe = health_route._LangfuseProbe()
+    yield
+    alert_clock.reset()
+
+
+def _use_settings(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings:
+    settings = load_settings(**values)
+    monkeypatch.setattr("chatmon.routes.health.get_settings", lambda: settings)
+    return settings
+
+
+def test_health_ok_with_reachable_database(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_settings(monkeypatch, llm_model="openai/health-ok", llm_api_key="sk-health-test-123456")
     response = TestClient(api).get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["llm"] == {
+        "status": "ok", "model": "openai/health-ok", "configured": True,
+        "api_base_set": False, "api_key_set": True, "breaker": "closed",
+    }
+    assert body["checks"]["langfuse"]["status"] == "disabled"
+    assert body["checks"]["alerts"]["status"] == "not_configured"
 
 
 def test_health_down_when_database_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1")
+    engine = db.make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1")
     monkeypatch.setattr("chatmon.routes.health.get_engine", lambda: engine)
-    try:
-        response = TestClient(api).get("/health")
-    finally:
-        engine.dispose()
+    response = TestClient(api).get("/health")
     assert response.status_code == 503
     assert response.json()["status"] == "down"
+    assert response.json()["checks"]["database"]["status"] == "down"
+
+
+def test_health_demo_model_is_reported_not_degraded(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_settings(monkeypatch, llm_model="demo")
+    body = TestClient(api).get("/health").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["llm"]["status"] == "demo"
+
+
+def test_health_degraded_when_breaker_is_open(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = f"openai/breaker-{uuid.uuid4().hex[:6]}"
+    _use_settings(monkeypatch, llm_model=model)
+    model_breaker = breaker.for_model(model, failure_threshold=1, reset_seconds=300)
+    model_breaker.record_failure(model_breaker.acquire(), ErrorCategory.SERVER_ERROR)
+    response = TestClient(api).get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["llm"]["breaker"] == "open"
+
+
+def test_health_degraded_when_alert_checks_stopped(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_settings(monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret")
+    alert_clock.record_alert_check(at=datetime.now(UTC) - timedelta(minutes=10))
+    body = TestClient(api).get("/health").json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["alerts"]["status"] == "stale"
+    assert body["checks"]["alerts"]["channels"] == ["slack"]
+
+
+def test_health_alerts_ok_after_a_recent_check(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_settings(monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret")
+    alert_clock.record_alert_check()
+    body = TestClient(api).get("/health").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["alerts"]["status"] == "ok"
+    assert body["checks"]["alerts"]["last_check_age_seconds"] < 5
+
+
+def test_health_reports_reachable_langfuse(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    with LangfuseReceiver(public_key="pk-lf-health", secret_key="sk-lf-health") as receiver:
+        _use_settings(monkeypatch, langfuse_public_key="pk-lf-health", langfuse_secret_key="sk-lf-health",
+                      langfuse_host=receiver.url)
+        body = TestClient(api).get("/health").json()
+    assert body["checks"]["langfuse"]["status"] == "ok"
+    assert body["status"] == "ok"
+
+
+def test_health_degraded_when_langfuse_unreachable(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_settings(monkeypatch, langfuse_public_key="pk-lf-x", langfuse_secret_key="sk-lf-x",
+                  langfuse_host="http://127.0.0.1:9", langfuse_timeout=1)
+    body = TestClient(api).get("/health").json()
+    assert body["checks"]["langfuse"]["status"] == "unreachable"
+    assert body["status"] == "degraded"
+
+
+def test_health_answers_quickly_while_langfuse_hangs(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    with LangfuseReceiver(public_key="pk-lf-hang", secret_key="sk-lf-hang") as receiver:
+        receiver.set_hang(True)
+        _use_settings(monkeypatch, langfuse_public_key="pk-lf-hang", langfuse_secret_key="sk-lf-hang",
+                      langfuse_host=receiver.url, langfuse_timeout=5)
+        client = TestClient(api)
+        started = time.perf_counter()
+        body = client.get("/health").json()
+        elapsed = time.perf_counter() - started
+        receiver.set_hang(False)
+    assert elapsed < 2.5
+    assert body["checks"]["langfuse"]["status"] == "checking"
+
+
+def test_health_output_holds_no_secret(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "llm_api_key": "sk-health-secret-key-0001",
+        "langfuse_secret_key": "sk-lf-health-secret-0002",
+        "metrics_token": "metrics-health-secret-0003",
+        "slack_webhook_url": "https://hooks.slack.com/services/T9/B9/health-secret-0004",
+        "smtp_password": "smtp-health-secret-0005",
+    }
+    _use_settings(monkeypatch, langfuse_public_key="pk-lf-h", langfuse_host="http://127.0.0.1:9",
+                  smtp_host="127.0.0.1", smtp_user="ops", alert_email_from="a@example.com",
+                  alert_email_to="b@example.com", **secrets)
+    text = TestClient(api).get("/health").text
+    for value in secrets.values():
+        assert value not in text
+    assert "health-secret" not in text

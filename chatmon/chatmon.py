@@ -17,13 +17,17 @@ import reflex as rx  # noqa: E402
 from chatmon import models  # noqa: E402,F401  (registers the tables)
 from chatmon.api import api  # noqa: E402
 from chatmon.lifespan import warm_up_llm  # noqa: E402
+from chatmon.middleware import ApiAccessMiddleware, SecurityHeadersMiddleware  # noqa: E402
 from chatmon.pages.chat import chat_page  # noqa: E402
+from chatmon.pages.login import login_page  # noqa: E402
 from chatmon.states.chat import ChatState  # noqa: E402
 from chatmon.wiring import install, observability_lifespan  # noqa: E402
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
-app = rx.App(api_transformer=api)
+# Our routes first, then /api/* access control, then security headers around everything.
+app = rx.App(api_transformer=[api, ApiAccessMiddleware, SecurityHeadersMiddleware])
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
+app.add_page(login_page, route="/login", title="Sign in · chatmon")
 app.register_lifespan_task(warm_up_llm)
 app.register_lifespan_task(observability_lifespan)

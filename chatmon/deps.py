@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 
-from chatmon.services import breaker
+from chatmon.services import auth, breaker
 from chatmon.services.llm import LLMClient
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
@@ -51,3 +52,41 @@ def turn_service() -> TurnService:
 def system_prompt_source() -> SystemPromptSource:
     """The hot-reloaded system prompt of this process."""
     return SystemPromptSource(get_settings().system_prompt_path)
+
+
+@functools.cache
+def monitor_gate() -> auth.Gate:
+    """Credentials for the monitor page and /api/* (disabled when none are configured)."""
+    settings = get_settings()
+    password = settings.monitor_password.get_secret_value() if settings.monitor_password else None
+    users = auth.parse_users(settings.monitor_users) if settings.monitor_users else None
+    return auth.Gate(password=password, users=users)
+
+
+@functools.cache
+def chat_gate() -> auth.Gate:
+    """Credentials for the chat page (CHAT_PASSWORD; open when unset)."""
+    settings = get_settings()
+    password = settings.chat_password.get_secret_value() if settings.chat_password else None
+    return auth.Gate(password=password)
+
+
+@functools.cache
+def session_signer() -> auth.SessionSigner:
+    """Signs login sessions with SESSION_SECRET.
+
+    Without SESSION_SECRET the key is derived from the configured credentials, which every
+    worker and instance shares: sessions then survive restarts, and changing a password
+    logs everybody out.
+    """
+    settings = get_settings()
+    if settings.session_secret:
+        return auth.SessionSigner(settings.session_secret.get_secret_value().encode())
+    material = "|".join(
+        [
+            settings.monitor_password.get_secret_value() if settings.monitor_password else "",
+            settings.monitor_users or "",
+            settings.chat_password.get_secret_value() if settings.chat_password else "",
+        ]
+    )
+    return auth.SessionSigner(hashlib.sha256(b"chatmon-session:" + material.encode()).digest())

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     alert_email_to: str | None = Field(default=None, validate_default=True)  # comma-separated
     slack_webhook_url: SecretStr | None = None  # unset: no Slack channel
 
+    # --- access -------------------------------------------------------------------------
+    monitor_password: SecretStr | None = None  # gates /monitor and /api/* (any user name)
+    monitor_users: str | None = None  # "alice:pbkdf2_sha256$...,bob:..." (hash-password)
+    chat_password: SecretStr | None = None  # optionally gates the chat page too
+    session_secret: SecretStr | None = None  # signs login sessions; share across instances
+
     @field_validator("public_url", mode="after")
     @classmethod
     def _public_url_is_http(cls, value: str | None) -> str | None:
@@ -229,6 +235,30 @@ class Settings(BaseSettings):
     def is_demo(self) -> bool:
         """True when no real provider is configured and the offline demo model answers."""
         return self.llm_model == DEMO_MODEL
+
+    @field_validator("monitor_password", "chat_password", "session_secret", mode="after")
+    @classmethod
+    def _blank_access_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("monitor_users", mode="after")
+    @classmethod
+    def _users_are_hashed(cls, value: str | None) -> str | None:
+        from chatmon.services.auth import parse_users
+
+        if not value or not value.strip():
+            return None
+        parse_users(value)  # ValueError names the expected shape, never the hashes
+        return value
+
+    @field_validator("session_secret", mode="after")
+    @classmethod
+    def _session_secret_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @property
     def system_prompt_path(self) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, delete, select
 
 from chatmon.models import ChatMessage, Conversation, utc_now
+from chatmon.services.history import clean_text
 
 TITLE_MAX_CHARS = 60
 
@@ -19,7 +20,7 @@ class ConversationNotFound(LookupError):
 
 def title_from_message(text: str) -> str:
     """A short one-line title made from the first user message."""
-    line = " ".join(text.split())
+    line = " ".join(clean_text(text).split())
     if len(line) <= TITLE_MAX_CHARS:
         return line or "New chat"
     return line[: TITLE_MAX_CHARS - 1].rstrip() + "…"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -30,13 +31,24 @@ class EmptyMessage(ValueError):
         super().__init__("Type a message first.")
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text safe to store anywhere: control characters (NUL breaks PostgreSQL) removed,
+    unpaired surrogates (not valid UTF-8) replaced; tabs and newlines kept."""
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return _CONTROL_CHARS.sub("", text)
+
+
 def check_user_message(text: str, *, max_chars: int) -> str:
     """The message ready to send, or a ValueError with a message for the user."""
-    if not text.strip():
-        raise EmptyMessage()
     if len(text) > max_chars:
         raise MessageTooLong(len(text), max_chars)
-    return text.strip()
+    text = clean_text(text).strip()
+    if not text:
+        raise EmptyMessage()
+    return text
 
 
 def build_messages(*, system_prompt: str, turns: list[Turn], max_history: int) -> list[dict]:

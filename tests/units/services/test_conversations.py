@@ -105,3 +105,12 @@ def test_clear_keeps_conversation_but_drops_messages(session: Session) -> None:
     assert convo.list_messages(session=session, owner_id="alice",
                                conversation_id=conversation.id) == []
     assert len(convo.list_conversations(session=session, owner_id="alice")) == 1
+
+
+def test_rename_with_control_characters_is_stored_clean(session: Session) -> None:
+    conversation = convo.create_conversation(session=session, owner_id="alice")
+    convo.rename_conversation(session=session, owner_id="alice",
+                              conversation_id=conversation.id, title="nul\x00 byte\ud800")
+    session.commit()
+    [listed] = convo.list_conversations(session=session, owner_id="alice")
+    assert listed.title == "nul byte?"

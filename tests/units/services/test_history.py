@@ -49,3 +49,18 @@ def test_message_at_limit_is_accepted() -> None:
 def test_blank_message_is_refused(text: str) -> None:
     with pytest.raises(EmptyMessage):
         check_user_message(text, max_chars=100)
+
+
+def test_control_characters_are_removed_but_lines_kept() -> None:
+    assert check_user_message("a\x00b\x07c\n\td\x7f", max_chars=100) == "a" + "bc\n\td"
+
+
+def test_unpaired_surrogate_becomes_replacement() -> None:
+    cleaned = check_user_message("bad \ud800 half", max_chars=100)
+    cleaned.encode("utf-8")  # storable
+    assert cleaned == "bad ? half"
+
+
+def test_only_control_characters_is_empty() -> None:
+    with pytest.raises(EmptyMessage):
+        check_user_message("\x00\x01\x02", max_chars=100)

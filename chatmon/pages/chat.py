@@ -70,6 +70,28 @@ def _header() -> rx.Component:
     )
 
 
+def _provider_banner() -> rx.Component:
+    """Shown while the model's circuit breaker is open or half-open (updates without reload)."""
+    return rx.cond(
+        ChatState.provider_state != "closed",
+        rx.callout(
+            rx.cond(
+                ChatState.provider_state == "open",
+                "Provider degraded: the model provider keeps failing, so new messages are "
+                "paused briefly while it recovers. Your conversation is safe.",
+                "Provider degraded: checking whether the model provider has recovered.",
+            ),
+            icon="triangle_alert",
+            color_scheme="amber",
+            size="1",
+            id="provider-banner",
+            data_state=ChatState.provider_state,
+            width="100%",
+            border_radius="0",
+        ),
+    )
+
+
 def _empty_state() -> rx.Component:
     return rx.center(
         rx.vstack(
@@ -156,6 +178,7 @@ def chat_page() -> rx.Component:
         sidebar(),
         rx.vstack(
             _header(),
+            rx.box(_provider_banner(), width="100%", on_mount=ChatState.watch_provider),
             _messages(),
             _composer(),
             height="100vh",

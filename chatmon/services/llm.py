@@ -8,6 +8,7 @@ before the first token has streamed; after that a retry would duplicate text.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import logging
 import os
@@ -15,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
@@ -26,6 +28,9 @@ from chatmon.settings import Settings
 
 # Offline switch: without it `import litellm` fetches the model cost map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# LiteLLM's own (plain, unmasked) handler prints only errors while it is being imported;
+# right after the import our JSON, masked handlers take over (see _litellm).
+os.environ.setdefault("LITELLM_LOG", "ERROR")
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +45,25 @@ def _litellm() -> Any:
     """Import litellm once (it takes seconds) with its network features switched off."""
     import litellm
 
+    from chatmon.logging_setup import adopt_library_loggers
+
+    # LiteLLM just attached its own plain-text, unmasked handler: route it through ours.
+    adopt_library_loggers()
     litellm.telemetry = False
     litellm.suppress_debug_info = True
     litellm.drop_params = True
     return litellm
+
+
+async def _litellm_ready() -> Any:
+    """litellm, imported in a worker thread when this is its first use.
+
+    A request that arrives while the start-up warm-up is still importing it would
+    otherwise wait on the import lock with the event loop, stalling every user.
+    """
+    if _litellm.cache_info().currsize:
+        return _litellm()
+    return await asyncio.to_thread(_litellm)
 
 
 def warm_up() -> None:
@@ -121,15 +141,46 @@ def _caused_by_connection_failure(exc: BaseException) -> bool:
 
 
 def _retry_after_seconds(exc: BaseException) -> float | None:
-    """The provider's ``Retry-After`` header, when it sent one."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    """The provider's ``Retry-After`` (seconds or an HTTP date), when it sent one.
+
+    LiteLLM keeps the provider's headers in ``litellm_response_headers`` (its own
+    ``response`` is rebuilt without them); the OpenAI error in the cause chain has them too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for headers in (
+            getattr(current, "litellm_response_headers", None),
+            getattr(getattr(current, "response", None), "headers", None),
+        ):
+            seconds = _parse_retry_after(headers)
+            if seconds is not None:
+                return seconds
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _parse_retry_after(headers: Any) -> float | None:
     if not headers:
         return None
     try:
-        return float(headers.get("retry-after"))
+        if (millis := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(millis) / 1000)
+        value = headers.get("retry-after")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class LLMClient:
@@ -288,10 +339,11 @@ class LLMClient:
         """One attempt: send the request and wait for the first chunk, within REQUEST_TIMEOUT."""
         settings = self._settings
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        litellm = await _litellm_ready()  # outside the timeout: the first import takes seconds
         response = None
         try:
             async with asyncio.timeout(settings.request_timeout):
-                response = await _litellm().acompletion(
+                response = await litellm.acompletion(
                     model=settings.llm_model,
                     messages=messages,
                     temperature=temperature,

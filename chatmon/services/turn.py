@@ -176,16 +176,17 @@ class ReplyStream:
         self._prompt = service._prompts.current()
         self.result = TurnResult(correlation_id=request.correlation_id)
         self._chunks: AsyncIterator[str] | None = None
+        self._exhausted = False  # the reply ended (completely or in an error)
         self._published = False
 
     async def __aenter__(self) -> ReplyStream:
-        return self
         # Every log line of this request (ours, litellm's, the event listeners') carries
         # its ids; closed in _finish, after the call was published.
         self._log_scope = log_context(
             correlation_id=self._request.correlation_id, session_id=self._request.session_id
         )
         self._log_scope.__enter__()
+        return self
 
     def __aiter__(self) -> AsyncIterator[str]:
         if self._chunks is None:
@@ -204,6 +205,7 @@ class ReplyStream:
                 yield text
         except LLMCallError as exc:
             result.status, result.error = "error", exc
+        self._exhausted = True
 
     async def __aexit__(
         self,
@@ -211,11 +213,11 @@ class ReplyStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None and issubclass(exc_type, (asyncio.CancelledError, GeneratorExit)):
+        if exc is not None and not isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            if self.result.error is None:  # a bug in the consumer: still one recorded call
+                self.result.status, self.result.error = "error", LLMCallError(ErrorCategory.UNKNOWN)
+        elif not self._exhausted:  # Stop, or the consumer walked away mid-reply
             self.result.status = "cancelled"
-        elif exc is not None and self.result.error is None:
-            # A bug in the consumer, not the provider: still one recorded call.
-            self.result.status, self.result.error = "error", LLMCallError(ErrorCategory.UNKNOWN)
         try:
             if self._chunks is not None:
                 await self._chunks.aclose()  # type: ignore[attr-defined]

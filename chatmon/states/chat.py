@@ -13,6 +13,8 @@ import logging
 import uuid
 
 import reflex as rx
+from reflex_base.registry import RegistrationContext
+from reflex_base.utils.exceptions import ReflexRuntimeError
 
 from chatmon import deps
 from chatmon.db import session_scope
@@ -29,6 +31,30 @@ log = logging.getLogger(__name__)
 # The asyncio task streaming each browser tab's reply, so Stop can cancel it at
 # once, even while the provider has not sent a single token yet.
 _inflight: dict[str, asyncio.Task] = {}
+
+# How often an open tab looks at the circuit breaker, and the newest watch loop per
+# tab (a reload starts a new one; the old one sees it and ends).
+PROVIDER_POLL_SECONDS = 2.0
+_provider_watchers: dict[str, str] = {}
+
+
+def _provider_state() -> str:
+    """The configured model's circuit breaker in this process: closed | half_open | open."""
+    model_breaker = deps.llm_client().breaker
+    return model_breaker.state.value if model_breaker else "closed"
+
+
+def _tab_connected(token: str) -> bool:
+    """Whether the tab with this client token still has its websocket to this worker.
+
+    Background events run in the worker that holds the tab's websocket, so the
+    worker's own token table answers (the lookup Reflex's shared states use).
+    """
+    try:
+        namespace = RegistrationContext.get().app.event_namespace
+    except (LookupError, ReflexRuntimeError):  # no running app (unit tests)
+        return False
+    return namespace is not None and token in namespace.token_to_sid
 
 
 @dataclasses.dataclass
@@ -80,6 +106,7 @@ class ChatState(rx.State):
     model_name: str = get_settings().llm_model
     is_demo: bool = get_settings().is_demo
     rename_title: str = ""
+    provider_state: str = "closed"  # the model's circuit breaker, for the degraded banner
 
     # ----- loading ------------------------------------------------------------------
     @rx.event
@@ -91,6 +118,33 @@ class ChatState(rx.State):
         if self.conversation_id and not await self._load_messages(self.conversation_id):
             self.conversation_id = ""
             self.messages = []
+        self.provider_state = _provider_state()
+
+    @rx.event(background=True)
+    async def watch_provider(self):
+        """Keep ``provider_state`` current while this tab is open, for the degraded banner.
+
+        The breaker lives in this process, so looking costs nothing; the state lock is
+        taken only when the state changes. Ends when the tab disconnects or a newer
+        page load of the same tab starts its own loop. Started by the page's
+        ``on_mount``, not chained from ``on_load``: Reflex holds events chained after
+        a page load's chain until it finishes, and this one does not.
+        """
+        async with self:
+            token = self.router.session.client_token
+            shown = self.provider_state
+        watch_id = uuid.uuid4().hex
+        _provider_watchers[token] = watch_id
+        try:
+            while _provider_watchers.get(token) == watch_id and _tab_connected(token):
+                current = _provider_state()
+                if current != shown:
+                    async with self:
+                        self.provider_state = shown = current
+                await asyncio.sleep(PROVIDER_POLL_SECONDS)
+        finally:
+            if _provider_watchers.get(token) == watch_id:
+                del _provider_watchers[token]
 
     async def _refresh_conversations(self) -> None:
         owner = self.client_id
@@ -359,3 +413,4 @@ class ChatState(rx.State):
                 self.messages.append(_message_view(saved))
             self.streaming = False
             self.streaming_text = ""
+            self.provider_state = _provider_state()  # this reply may have tripped the breaker

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm import (
+    DROP_MID_AFTER_CHUNKS,
+    FakeLLMServer,
+    expected_reply,
+    reply_chunks,
+)
+from chatmon.services.breaker import BreakerState, CircuitBreaker
 from chatmon.services.errors import ErrorCategory, LLMCallError
-from chatmon.services.llm import LLMClient, StreamStats, price_usd
+from chatmon.services.llm import MAX_BACKOFF_SECONDS, LLMClient, StreamStats, price_usd
 from chatmon.settings import load_settings
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "ping pong"}]
@@ -72,6 +80,7 @@ def test_known_model_is_priced_from_litellm_map() -> None:
         ("503", ErrorCategory.SERVER_ERROR),
         ("timeout", ErrorCategory.TIMEOUT),
         ("drop", ErrorCategory.CONNECTION),
+        ("drop-mid", ErrorCategory.CONNECTION),
     ],
 )
 async def test_failures_are_categorized(
@@ -115,3 +124,122 @@ async def test_api_key_is_sent_but_never_in_errors(upstream: FakeLLMServer) -> N
         await collect(client_for(upstream))
     assert "sk-unit-test" not in repr(caught.value)
     assert "sk-unit-test" not in caught.value.human_message
+
+
+# ----- resilience: retries, timeouts, no retry after the first token, breaker ------------
+
+
+async def test_rate_limit_with_retry_after_is_honoured_then_succeeds(
+    upstream: FakeLLMServer,
+) -> None:
+    upstream.configure(fail_with="429", fail_first=1, retry_after=1)
+    stats = StreamStats()
+    started = time.perf_counter()
+    text = await collect(client_for(upstream, llm_max_retries=2), stats)
+    assert text == expected_reply("ping pong")  # one reply, nothing repeated
+    assert time.perf_counter() - started >= 1.0  # waited as the provider asked
+    assert upstream.hits == 2 and stats.retries == 1
+
+
+async def test_retry_after_longer_than_a_person_should_wait_is_not_retried(
+    upstream: FakeLLMServer,
+) -> None:
+    upstream.configure(fail_with="429", fail_first=1, retry_after=MAX_BACKOFF_SECONDS + 5)
+    started = time.perf_counter()
+    with pytest.raises(LLMCallError) as caught:
+        await collect(client_for(upstream, llm_max_retries=3))
+    assert caught.value.category == ErrorCategory.RATE_LIMIT
+    assert upstream.hits == 1
+    assert time.perf_counter() - started < 1.0
+
+
+async def test_retries_stop_at_the_configured_count(upstream: FakeLLMServer) -> None:
+    upstream.configure(fail_with="500", fail_rate=1.0)
+    stats = StreamStats()
+    with pytest.raises(LLMCallError):
+        await collect(client_for(upstream, llm_max_retries=2), stats)
+    assert upstream.hits == 3  # tenacity's three attempts and no hidden client retries
+    assert stats.retries == 2
+
+
+async def test_hung_provider_times_out_within_the_budget(upstream: FakeLLMServer) -> None:
+    upstream.configure(fail_with="timeout", fail_rate=1.0)
+    started = time.perf_counter()
+    with pytest.raises(LLMCallError) as caught:
+        await collect(client_for(upstream, request_timeout=0.5, llm_max_retries=1))
+    elapsed = time.perf_counter() - started
+    assert caught.value.category == ErrorCategory.TIMEOUT
+    assert upstream.hits == 2
+    # two attempts of 0.5 s plus one backoff (0.5-1.0 s), never the 600 s client default
+    assert 1.0 <= elapsed < 2.0 + 0.5
+
+
+async def test_drop_mid_stream_is_not_retried_and_repeats_nothing(
+    upstream: FakeLLMServer,
+) -> None:
+    upstream.configure(fail_with="drop-mid", fail_rate=1.0, reply_words=12)
+    received: list[str] = []
+    client = client_for(upstream, llm_max_retries=3)
+    with pytest.raises(LLMCallError) as caught:
+        async for text in client.stream(messages=MESSAGES, temperature=0.3, stats=StreamStats()):
+            received.append(text)
+    assert caught.value.category == ErrorCategory.CONNECTION
+    full = reply_chunks([{"role": "user", "content": "ping pong"}], 12)
+    assert received == full[:DROP_MID_AFTER_CHUNKS]
+    assert upstream.hits == 1  # never retried after the first token
+
+
+async def test_stalled_stream_times_out_after_the_idle_limit(upstream: FakeLLMServer) -> None:
+    upstream.configure(tokens_per_second=1, reply_words=10)  # a chunk per second
+    received: list[str] = []
+    client = client_for(upstream, stream_idle_timeout=0.3, request_timeout=5)
+    started = time.perf_counter()
+    with pytest.raises(LLMCallError) as caught:
+        async for text in client.stream(messages=MESSAGES, temperature=0.3, stats=StreamStats()):
+            received.append(text)
+    assert caught.value.category == ErrorCategory.TIMEOUT
+    assert received == ["Echo: "]
+    assert time.perf_counter() - started < 1.0
+    assert upstream.hits == 1
+
+
+async def test_open_breaker_fails_fast_without_calling_the_provider(
+    upstream: FakeLLMServer,
+) -> None:
+    breaker = CircuitBreaker("openai/fake", failure_threshold=2, reset_seconds=0.5)
+    client = LLMClient(client_for(upstream)._settings, breaker=breaker)
+    upstream.configure(fail_with="503", fail_rate=1.0)
+    for _ in range(2):
+        with pytest.raises(LLMCallError):
+            await collect(client)
+    assert breaker.state is BreakerState.OPEN and upstream.hits == 2
+
+    started = time.perf_counter()
+    with pytest.raises(LLMCallError) as caught:
+        await collect(client)
+    assert caught.value.category == ErrorCategory.CIRCUIT_OPEN
+    assert time.perf_counter() - started < 0.05
+    assert upstream.hits == 2
+
+    await asyncio.sleep(0.5)
+    assert breaker.state is BreakerState.HALF_OPEN
+    upstream.configure(fail_rate=0.0)
+    assert (await collect(client)).startswith("Echo: ping pong")  # the trial
+    assert breaker.state is BreakerState.CLOSED
+    assert upstream.hits == 3
+
+
+async def test_half_open_trial_is_not_retried(upstream: FakeLLMServer) -> None:
+    breaker = CircuitBreaker("openai/fake", failure_threshold=1, reset_seconds=0.1)
+    opener = LLMClient(client_for(upstream, llm_max_retries=0)._settings, breaker=breaker)
+    client = LLMClient(client_for(upstream, llm_max_retries=3)._settings, breaker=breaker)
+    upstream.configure(fail_with="500", fail_first=1)
+    with pytest.raises(LLMCallError):
+        await collect(opener)
+    await asyncio.sleep(0.1)
+    upstream.configure(fail_with="500", fail_first=1)
+    hits = upstream.hits
+    with pytest.raises(LLMCallError):
+        await collect(client)
+    assert upstream.hits == hits + 1
+    assert breaker.state is BreakerState.OPEN

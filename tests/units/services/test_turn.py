@@ -1,0 +1,214 @@
+"""The request path without Reflex, against the fake upstream over real HTTP.
+
+Every request ends in exactly one LLMCall event, whatever happened: a reply, a
+provider failure, a local refusal (rate limit, open breaker) or a Stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from chatmon.devtools.fake_llm import DROP_MID_AFTER_CHUNKS, FakeLLMServer, reply_chunks
+from chatmon.services import events
+from chatmon.services.breaker import CircuitBreaker
+from chatmon.services.errors import ErrorCategory, human_message
+from chatmon.services.events import LLMCall
+from chatmon.services.history import Turn
+from chatmon.services.llm import LLMClient
+from chatmon.services.prompts import SystemPromptSource
+from chatmon.services.ratelimit import RateLimiter
+from chatmon.services.turn import (
+    INTERRUPTED_MARKER,
+    STOPPED_MARKER,
+    TurnRequest,
+    TurnResult,
+    TurnService,
+)
+from chatmon.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset(upstream: FakeLLMServer) -> None:
+    upstream.reset()
+
+
+@pytest.fixture
+def calls() -> Iterator[list[LLMCall]]:
+    """Every LLMCall published during the test."""
+    seen: list[LLMCall] = []
+    events.on_call(seen.append)
+    yield seen
+    events._call_listeners.remove(seen.append)
+
+
+def service_for(
+    upstream: FakeLLMServer,
+    tmp_path: Path,
+    *,
+    limiter: RateLimiter | None = None,
+    breaker: CircuitBreaker | None = None,
+    **overrides: object,
+) -> TurnService:
+    options: dict[str, object] = {
+        "llm_model": "openai/fake", "llm_api_base": upstream.url, "llm_api_key": "sk-unit",
+        "request_timeout": 2, "llm_max_retries": 0,
+    }
+    settings = load_settings(**(options | overrides))
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("be brief")
+    return TurnService(
+        settings=settings,
+        client=LLMClient(settings, breaker=breaker),
+        prompts=SystemPromptSource(prompt_file),
+        limiter=limiter,
+    )
+
+
+def request(text: str = "hello there", session_id: str = "browser-1") -> TurnRequest:
+    return TurnRequest(
+        session_id=session_id,
+        conversation_id="conv-1",
+        turns=[Turn(role="user", content=text)],
+        temperature=0.2,
+    )
+
+
+async def run(service: TurnService, req: TurnRequest) -> tuple[list[str], TurnResult]:
+    received: list[str] = []
+    async with service.reply(req) as reply:
+        async for text in reply:
+            received.append(text)
+    return received, reply.result
+
+
+async def test_reply_streams_and_publishes_one_ok_call(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    req = request("hello there")
+    received, result = await run(service_for(upstream, tmp_path), req)
+    assert "".join(received) == result.text == result.final_text()
+    assert result.text.startswith("Echo: hello there.")
+    [call] = calls
+    assert call.status == "ok" and call.error_category is None
+    assert call.correlation_id == req.correlation_id == result.correlation_id
+    assert call.output_text == result.text and call.input_text == "hello there"
+    assert call.output_tokens == 12 and call.first_token_seconds is not None
+
+
+async def test_provider_failure_is_one_error_call_with_its_message(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    upstream.configure(fail_with="401", fail_rate=1.0)
+    received, result = await run(service_for(upstream, tmp_path, llm_max_retries=3), request())
+    assert received == []
+    assert result.category is ErrorCategory.AUTH
+    assert result.final_text() == human_message(ErrorCategory.AUTH)
+    assert [(c.status, c.error_category, c.retries) for c in calls] == [("error", "auth", 0)]
+    assert upstream.hits == 1
+
+
+async def test_retried_request_is_one_call_with_its_retries(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    upstream.configure(fail_with="429", fail_first=1, retry_after=0.2)
+    _, result = await run(service_for(upstream, tmp_path, llm_max_retries=2), request())
+    assert result.status == "ok"
+    assert [(c.status, c.retries) for c in calls] == [("ok", 1)]
+    assert upstream.hits == 2
+
+
+async def test_drop_mid_stream_keeps_the_text_once_and_marks_the_end(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    upstream.configure(fail_with="drop-mid", fail_rate=1.0)
+    received, result = await run(service_for(upstream, tmp_path, llm_max_retries=3), request())
+    partial = "".join(reply_chunks([{"role": "user", "content": "hello there"}])[:DROP_MID_AFTER_CHUNKS])
+    assert "".join(received) == result.text == partial
+    final = result.final_text()
+    assert final.startswith(partial) and final.count("Echo:") == 1
+    assert INTERRUPTED_MARKER in final and human_message(ErrorCategory.CONNECTION) in final
+    [call] = calls
+    assert (call.status, call.error_category, call.output_text) == ("error", "connection", partial)
+    assert upstream.hits == 1
+
+
+async def test_over_the_session_limit_is_refused_locally(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    limiter = RateLimiter(per_session_per_minute=3, global_per_minute=600)
+    service = service_for(upstream, tmp_path, limiter=limiter)
+    refused_before = REGISTRY.get_sample_value("chatmon_rate_limited_total") or 0.0
+    for _ in range(3):
+        await run(service, request())
+    started = time.perf_counter()
+    received, result = await run(service, request())
+    assert time.perf_counter() - started < 0.05
+    assert received == [] and result.category is ErrorCategory.RATE_LIMITED_LOCAL
+    assert "You can send again in 20 seconds." in result.final_text()
+    assert upstream.hits == 3  # the refused message never reached the provider
+    assert [c.error_category for c in calls] == [None, None, None, "rate_limited_local"]
+    assert REGISTRY.get_sample_value("chatmon_rate_limited_total") == refused_before + 1
+    # another browser is not affected
+    _, other = await run(service, request(session_id="browser-2"))
+    assert other.status == "ok"
+
+
+async def test_open_breaker_refuses_fast_and_is_recorded(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    breaker = CircuitBreaker("openai/fake", failure_threshold=2, reset_seconds=60)
+    service = service_for(upstream, tmp_path, breaker=breaker)
+    upstream.configure(fail_with="500", fail_rate=1.0)
+    for _ in range(2):
+        await run(service, request())
+    started = time.perf_counter()
+    _, result = await run(service, request())
+    assert time.perf_counter() - started < 0.05
+    assert result.category is ErrorCategory.CIRCUIT_OPEN
+    assert "Next try in about" in result.final_text()
+    assert [c.error_category for c in calls] == ["server_error", "server_error", "circuit_open"]
+    assert upstream.hits == 2
+
+
+async def test_stop_mid_reply_is_one_cancelled_call(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    upstream.configure(tokens_per_second=20, reply_words=40)
+    service = service_for(upstream, tmp_path)
+    reply = service.reply(request())
+
+    async def consume() -> None:
+        async with reply:
+            async for _ in reply:
+                pass
+
+    task = asyncio.create_task(consume())
+    while not reply.result.text:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert reply.result.final_text().endswith(STOPPED_MARKER)
+    [call] = calls
+    assert call.status == "cancelled" and call.output_text == reply.result.text
+
+
+async def test_consumer_leaving_early_is_recorded_as_cancelled(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    async with service_for(upstream, tmp_path).reply(request()) as reply:
+        async for _ in reply:
+            break
+    assert [c.status for c in calls] == ["cancelled"]

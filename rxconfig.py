@@ -7,6 +7,9 @@ os.environ.setdefault("REFLEX_USE_NPM", "1")
 os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Let an over-long message (up to 8 MB) reach the server, which refuses it with a clear
+# message; at the 1 MB default the websocket silently drops it.
+os.environ.setdefault("REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE", str(8 * 1000 * 1000))
 
 import reflex as rx  # noqa: E402
 

@@ -21,6 +21,7 @@ from chatmon.middleware import ApiAccessMiddleware, SecurityHeadersMiddleware  #
 from chatmon.pages.chat import chat_page  # noqa: E402
 from chatmon.pages.login import login_page  # noqa: E402
 from chatmon.states.chat import ChatState  # noqa: E402
+from chatmon.tasks.alert_monitor import alert_monitor  # noqa: E402
 from chatmon.wiring import install, observability_lifespan  # noqa: E402
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
@@ -31,3 +32,4 @@ app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.add_page(login_page, route="/login", title="Sign in · chatmon")
 app.register_lifespan_task(warm_up_llm)
 app.register_lifespan_task(observability_lifespan)
+app.register_lifespan_task(alert_monitor)  # ALERT_CHECK_INTERVAL_SECONDS, claims in the DB

@@ -159,9 +159,11 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
     """
     register_settings_secrets(settings)
     root = logging.getLogger()
+    # The root logger is ours: the server may have put a plain, unmasked console
+    # handler there before importing the app (Granian's workers do).
     for handler in list(root.handlers):
+        root.removeHandler(handler)
         if getattr(handler, _HANDLER_MARK, False):
-            root.removeHandler(handler)
             handler.close()
     root.addHandler(_make_handler(logging.StreamHandler(stream or sys.stdout)))
     path = settings.log_path
@@ -184,7 +186,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
 
 
 def adopt_library_loggers() -> None:
-    """Route LiteLLM's and Langfuse's loggers through our handlers instead of their own.
+    """Route LiteLLM's and Langfuse's loggers through our handlers instead of their own,
+    and put the secret-masking filter on every other handler any logger has.
 
     LiteLLM attaches a plain-text stream handler to its loggers when it is imported
     (lazily, seconds after startup): call this again after that import.
@@ -194,3 +197,15 @@ def adopt_library_loggers() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
+    mask_every_handler()
+
+
+def mask_every_handler() -> None:
+    """Add the masking filter to the handlers of every logger (the server's own, too)."""
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, SecretMaskingFilter) for f in handler.filters):
+                handler.addFilter(SecretMaskingFilter())

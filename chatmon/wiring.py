@@ -1,8 +1,9 @@
 """Observability wiring for the app module: logs, metrics and tracing, once per process.
 
 ``install`` runs when a worker imports the app; ``observability_lifespan`` is a
-lifespan task: it hands LiteLLM's loggers to ours once LiteLLM is imported, and on
-shutdown flushes Langfuse (bounded: a silent Langfuse cannot hold the server).
+lifespan task that flushes Langfuse on shutdown (bounded: a silent Langfuse cannot
+hold the server). LiteLLM's loggers are taken over where it is imported
+(``services.llm._litellm``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from chatmon import metrics
-from chatmon.logging_setup import adopt_library_loggers, configure_logging
-from chatmon.services import llm, tracing
+from chatmon.logging_setup import configure_logging
+from chatmon.services import tracing
 from chatmon.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -31,23 +32,11 @@ def install(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def observability_lifespan() -> AsyncIterator[None]:
-    """For the server's life: adopt LiteLLM's loggers; on the way out, flush tracing."""
-    adopt = asyncio.create_task(_adopt_litellm_loggers())
+    """For the server's life; on the way out, flush tracing (bounded in time)."""
     try:
         yield
     finally:
-        adopt.cancel()
         settings = get_settings()
         flushed = await asyncio.to_thread(tracing.shutdown, 2.0 * settings.langfuse_timeout)
         if not flushed:
             log.warning("langfuse did not take the last traces before shutdown; they are dropped")
-
-
-async def _adopt_litellm_loggers() -> None:
-    # LiteLLM adds a plain-text handler to its loggers when imported (at warm-up, in a
-    # thread): wait for that import, then route them through our JSON, masked handlers.
-    try:
-        await asyncio.to_thread(llm.warm_up)
-    except Exception:  # noqa: BLE001 - the warm-up task reports its own failure
-        return
-    adopt_library_loggers()

@@ -43,9 +43,10 @@ def log_setup(tmp_path: Path) -> Iterator[tuple[io.StringIO, Path, Settings]]:
     yield stream, settings.log_path, settings
     logging.captureWarnings(False)
     for handler in list(root.handlers):
-        if handler not in saved_handlers:
-            root.removeHandler(handler)
-            handler.close()
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved_handlers:
+        root.addHandler(handler)
     root.setLevel(saved_level)
 
 
@@ -166,3 +167,33 @@ async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Pat
     assert lines["call published"]["correlation_id"] == request.correlation_id
     assert lines["call published"]["session_id"] == "sess-42"
     assert lines["after the request"]["correlation_id"] is None
+
+
+def test_servers_own_handlers_are_replaced_or_masked(tmp_path: Path) -> None:
+    """A plain root handler installed by the server before the app (Granian does) is
+    replaced; a non-propagating logger's own handler gets the masking filter."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    server_out, access_out, app_out = io.StringIO(), io.StringIO(), io.StringIO()
+    server_handler = logging.StreamHandler(server_out)
+    root.addHandler(server_handler)
+    access = logging.getLogger("test.server.access")
+    access.propagate = False
+    access_handler = logging.StreamHandler(access_out)
+    access.addHandler(access_handler)
+    try:
+        configure_logging(load_settings(log_file=str(tmp_path / "x.log"), llm_api_key=LLM_KEY), stream=app_out)
+        logging.getLogger("chatmon.test").warning("key %s", LLM_KEY)
+        access.warning("GET /?api_key=%s 200", LLM_KEY)
+    finally:
+        access.removeHandler(access_handler)
+        logging.captureWarnings(False)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+    assert server_out.getvalue() == ""  # the unmasked plain handler is gone
+    assert "key ***" in app_out.getvalue()
+    assert "GET /?api_key=***" in access_out.getvalue() and LLM_KEY not in access_out.getvalue()

@@ -176,15 +176,17 @@ class SMTPSink:
 
 
 def text_part(message: EmailMessage) -> str:
+    """The text/plain body as a mail client shows it (SMTP's CRLF line ends as LF)."""
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
-    return part.get_content()
+    return part.get_content().replace("\r\n", "\n")
 
 
 def html_part(message: EmailMessage) -> str:
+    """The text/html body (line ends as LF)."""
     part = message.get_body(preferencelist=("html",))
     assert part is not None
-    return part.get_content()
+    return part.get_content().replace("\r\n", "\n")
 
 
 # ----------------------------------------------------------------------------- webhook

@@ -1,0 +1,1 @@
+"""Background loops registered as Reflex lifespan tasks (they run once per worker)."""

@@ -1,0 +1,53 @@
+"""The alert loop: one check every ALERT_CHECK_INTERVAL_SECONDS, for the server's life.
+
+Registered with ``app.register_lifespan_task``, so every worker of every instance
+runs it; the database claims in ``chatmon.services.alerts.store`` keep that to one
+message per firing. The check itself (SQL, SMTP, HTTP) runs in a worker thread:
+the event loop that streams chat replies never waits on it. A failed check is
+logged and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from chatmon.services import alert_clock
+from chatmon.services.alerts import AlertEngine, CheckReport, build_engine
+from chatmon.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+async def check_once(engine: AlertEngine) -> CheckReport | None:
+    """One check in a worker thread; None (and a logged error) if it failed.
+
+    Either way ``alert_clock`` hears of it, so ``/health`` can tell a stuck or
+    failing alert loop from a healthy one.
+    """
+    try:
+        report = await asyncio.to_thread(engine.check)
+    except Exception:  # noqa: BLE001 - the loop must survive any one failed check
+        log.exception("alert check failed; trying again at the next interval")
+        alert_clock.record_alert_check(ok=False)
+        return None
+    alert_clock.record_alert_check(ok=True)
+    return report
+
+
+async def alert_monitor() -> None:
+    """Run alert checks until the server shuts down (the task is then cancelled)."""
+    settings = get_settings()
+    engine = build_engine(settings)
+    interval = settings.alert_check_interval_seconds
+    log.info(
+        "alert checks every %s s on channels: %s",
+        interval,
+        ", ".join(engine.channel_names) or "none configured",
+    )
+    # Workers start together; a random first delay spreads their checks over the interval.
+    await asyncio.sleep(random.uniform(0, interval))
+    while True:
+        await check_once(engine)
+        await asyncio.sleep(interval)

@@ -1,0 +1,50 @@
+"""The alert loop keeps going when a check fails, and tells /health how its checks go."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from chatmon.services import alert_clock
+from chatmon.services.alerts import AlertEngine
+from chatmon.settings import load_settings
+from chatmon.tasks import alert_monitor as monitor
+
+
+async def eventually(condition, timeout: float = 10.0) -> bool:  # noqa: ANN001
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+async def test_alert_loop_survives_a_failed_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'not-migrated-yet.db'}"
+    settings = load_settings(alert_check_interval_seconds=1)
+    engine = AlertEngine(engine=make_engine(url), settings=settings, channels=[])
+    monkeypatch.setattr(monitor, "get_settings", lambda: settings)
+    monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)
+    alert_clock.reset()
+    caplog.set_level(logging.ERROR, logger=monitor.__name__)
+
+    task = asyncio.create_task(monitor.alert_monitor())
+    try:
+        # no tables yet: the check fails, is logged, and the loop carries on
+        assert await eventually(lambda: "alert check failed" in caplog.text)
+        failed = alert_clock.last_alert_check()
+        assert failed is not None and not failed.ok  # /health reports the checker failing
+        await asyncio.to_thread(upgrade_head, url)
+        assert await eventually(lambda: alert_clock.last_alert_check().ok)  # type: ignore[union-attr]
+        assert not task.done()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -50,18 +50,25 @@ chromium:
 	  echo "installing Debian chromium for browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's Prometheus (prometheus + promtool) for the deploy/ kit tests and the scrape test.
+.PHONY: prometheus
+prometheus:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing Debian prometheus for the monitoring tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
 # PostgreSQL for the database tests, which run on SQLite and on PostgreSQL.
 .PHONY: postgres
 postgres:
 	@scripts/ensure-postgres.sh
 
-test: $(VENV)/.installed-dev chromium postgres
+test: $(VENV)/.installed-dev chromium postgres prometheus
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev postgres
+test-unit: $(VENV)/.installed-dev postgres prometheus
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed-dev chromium
+test-integration: $(VENV)/.installed-dev chromium prometheus
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;

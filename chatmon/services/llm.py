@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import importlib
 import logging
 import os
 import time
@@ -66,9 +67,35 @@ async def _litellm_ready() -> Any:
     return await asyncio.to_thread(_litellm)
 
 
+# What LiteLLM's first OpenAI-compatible call imports lazily (~500 modules, 1-3 s): the
+# OpenAI client's resources, the tokenizer, LiteLLM's proxy types. Imported by warm_up.
+_FIRST_CALL_MODULES = (
+    "openai.resources.chat",
+    "litellm.llms.openai.openai",
+    "litellm.proxy._types",
+    "litellm._service_logger",
+    "litellm.litellm_core_utils.default_encoding",
+    "tiktoken_ext.openai_public",
+    "anyio._backends._asyncio",
+)
+
+
 def warm_up() -> None:
-    """Pay litellm's import cost now (call from a thread at startup), not on the first chat."""
+    """Pay litellm's import costs now (call from a thread at startup), not on the first chat.
+
+    Both the import itself and the lazy imports of the first call: done on the event
+    loop they would stall every user for seconds and eat the first request's timeout.
+    """
     _litellm()
+    for name in _FIRST_CALL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a LiteLLM/OpenAI upgrade moved it: only the first call pays
+            log.debug("warm-up: %s not importable", name)
+    import openai
+
+    with openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1") as client:
+        client.chat.completions  # noqa: B018 - the attribute access is the lazy import
 
 
 @dataclass

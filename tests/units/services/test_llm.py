@@ -16,7 +16,13 @@ from chatmon.devtools.fake_llm import (
 )
 from chatmon.services.breaker import BreakerState, CircuitBreaker
 from chatmon.services.errors import ErrorCategory, LLMCallError
-from chatmon.services.llm import MAX_BACKOFF_SECONDS, LLMClient, StreamStats, price_usd
+from chatmon.services.llm import (
+    MAX_BACKOFF_SECONDS,
+    LLMClient,
+    StreamStats,
+    price_usd,
+    warm_up,
+)
 from chatmon.settings import load_settings
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "ping pong"}]
@@ -24,6 +30,7 @@ MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeLLMServer]:
+    warm_up()  # as the app does at startup: the first call's imports are not the test's
     with FakeLLMServer() as server:
         yield server
 

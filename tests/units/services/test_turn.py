@@ -20,7 +20,7 @@ from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn
-from chatmon.services.llm import LLMClient
+from chatmon.services.llm import LLMClient, warm_up
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
 from chatmon.services.turn import (
@@ -35,6 +35,7 @@ from chatmon.settings import load_settings
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeLLMServer]:
+    warm_up()  # as the app does at startup: the first call's imports are not the test's
     with FakeLLMServer() as server:
         yield server
 

@@ -18,6 +18,7 @@ SDK's ``mask`` hook, which covers input, output and metadata.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -88,6 +89,7 @@ class LangfuseTracer:
         self._settings = settings
         self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._client: Any = None
         self._provider: Any = None
@@ -120,10 +122,14 @@ class LangfuseTracer:
         self._ensure_worker()
 
     def _ensure_worker(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._pid == os.getpid():
             return
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or self._pid != os.getpid():
+                # First event, or first in a process forked from the one that started
+                # the thread (whose thread and queue did not come along).
+                self._pid = os.getpid()
+                self._queue = queue.Queue(maxsize=QUEUE_SIZE)
                 self._thread = threading.Thread(
                     target=self._run, name="chatmon-langfuse", daemon=True
                 )
@@ -132,7 +138,8 @@ class LangfuseTracer:
     # ----- worker thread ----------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._connect()
+            if self._client is None:  # a forked child keeps its parent's (fork-safe) client
+                self._connect()
         except Exception:  # noqa: BLE001 - tracing is optional; the chat goes on
             log.exception("langfuse client could not be created; tracing is off")
             self._drain_forever()
@@ -296,8 +303,11 @@ def setup(settings: Settings) -> LangfuseTracer | None:
     if not settings.langfuse_enabled:
         return None
     if _tracer is None:
+        import langfuse  # noqa: F401 - pay the import (~0.5 s) at startup, not on a request
+
+        # No thread yet: servers fork their workers after importing the app, and a
+        # thread does not survive a fork. The first event starts it, in the worker.
         _tracer = LangfuseTracer(settings)
-        _tracer.start()  # imports the SDK and connects in its thread, not on a request
         events.on_call(_tracer.on_call)
         events.on_feedback(_tracer.on_feedback)
     return _tracer

@@ -149,3 +149,26 @@ def test_tracing_is_off_without_both_keys() -> None:
     assert tracing.setup(load_settings(langfuse_public_key="pk-lf-only")) is None
     assert tracing.trace_url("corr-1") is None
     assert tracing.setup(load_settings(langfuse_public_key="pk", langfuse_secret_key="sk", enable_langfuse=False)) is None
+
+
+def test_tracing_works_in_a_forked_worker(receiver: LangfuseReceiver) -> None:
+    """Servers fork workers after importing the app: the child must trace too."""
+    import multiprocessing
+
+    tracer = LangfuseTracer(_settings(receiver))
+    parent_call, child_call = _call(), _call()
+    tracer.on_call(parent_call)  # the parent's worker thread and SDK client exist now
+    receiver.wait_for(lambda r: r.spans, timeout=15)
+
+    def child() -> None:
+        tracer.on_call(child_call)
+        raise SystemExit(0 if tracer.shutdown(10) else 1)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    receiver.wait_for(lambda r: len(r.spans) >= 2, timeout=15)
+    traced = {span.trace_id for span in receiver.spans}
+    assert trace_id_for(child_call.correlation_id) in traced
+    assert tracer.shutdown(10)

@@ -1,0 +1,487 @@
+"""Concurrency: N simultaneous chat sessions streaming through ONE prod server.
+
+    python -m bench.concurrency --sessions 50,200 [--redis] [--workers N] [--rounds R]
+
+In one run, side by side:
+
+1. the fake upstream starts in a process of its own (``python -m chatmon fake-llm``), so
+   its work never competes with the clients for this process's GIL, and chatmon starts in
+   prod mode (``scripts/start.sh``, what ``make run`` runs) in a temp workdir against it;
+2. one websocket session must get a full reply first (the protocol works end to end);
+3. for each N: N clients call the fake directly, all at once, and time the whole stream
+   (the upstream's own time: the reference); then N websocket sessions
+   (:mod:`bench.reflex_client`: hydrate and on_load, then ``send_message`` with the form's
+   ``message`` field, exactly what the browser sends) send one message each at the same
+   moment and wait until ``streaming`` is false again and the reply, with the text the
+   fake sends, is appended to ``messages``;
+4. prints, per N: sessions served without error, p50/p95 reply time and the latency added
+   over the upstream's own p50/p95, and the server's peak RSS (summed over its process
+   tree: the start script, reflex and every granian worker) against its idle RSS.
+
+The per-session and global rate limits are switched off: this measures capacity, not the
+limiter. ``--redis`` runs with ``REFLEX_REDIS_URL`` (Redis db ``REDIS_DB``, flushed before
+and after), where Reflex starts several workers (``--workers`` sets GRANIAN_WORKERS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `python -m bench.concurrency`
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from bench.reflex_client import CompiledApp, ReflexSession, form_data  # noqa: E402
+from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
+
+CHAT_STATE = "chatmon___states___chat____chat_state"
+SYSTEM_PROMPT = "You are the benchmark assistant."
+REDIS_URL = "redis://127.0.0.1:6379"
+REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
+START_TIMEOUT = 420  # a cold first start runs `npm install`
+REPLY_TIMEOUT = 120.0
+CONNECT_TIMEOUT = 60.0
+
+
+# ----------------------------------------------------------------------------- processes
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the process group we started, SIGKILL it if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@contextmanager
+def fake_llm(*, latency: float, tokens_per_second: float, reply_words: int) -> Iterator[str]:
+    """The fake upstream in its own process; yields its OpenAI base URL (``.../v1``)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatmon", "fake-llm", "--port", "0", "--latency", str(latency),
+         "--tokens-per-second", str(tokens_per_second), "--reply-words", str(reply_words)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if match is None:
+            raise RuntimeError(f"fake-llm did not start: {line!r}")
+        yield match.group(1)
+    finally:
+        _stop(process)
+
+
+@dataclass
+class Server:
+    """A chatmon prod server started by the bench."""
+
+    url: str
+    process: subprocess.Popen
+    web_dir: Path
+    log_file: Path
+
+    def rss(self) -> int:
+        """Resident memory of the whole process tree, in bytes (shared pages count twice)."""
+        total = 0
+        try:
+            root = psutil.Process(self.process.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+        except psutil.NoSuchProcess:
+            pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the live process tree."""
+        total = 0.0
+        root = psutil.Process(self.process.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def worker_count(self) -> int:
+        """Processes in the tree (start script, reflex, granian workers)."""
+        return 1 + len(psutil.Process(self.process.pid).children(recursive=True))
+
+
+def _web_dir(workdir: Path) -> Path:
+    """A web dir of the server's own (REFLEX_WEB_WORKDIR), reusing installed node_modules.
+
+    Same as ``tests/integration/conftest.py``: hard-links the project's ``.web/node_modules``
+    so a start skips ``npm install`` and never rebuilds files another server serves.
+    """
+    web = workdir / "web"
+    web.mkdir(exist_ok=True)
+    installed = ROOT / ".web" / "node_modules"
+    if installed.is_dir() and not (web / "node_modules").exists():
+        subprocess.run(["cp", "-al", str(installed), str(web / "node_modules")], check=True)
+    return web
+
+
+@contextmanager
+def chatmon_server(*, workdir: Path, fake_llm_url: str, env_overrides: dict[str, str]) -> Iterator[Server]:
+    """chatmon via ``scripts/start.sh`` on a free port, stopped (process group) on exit."""
+    prompt = workdir / "system_prompt.txt"
+    prompt.write_text(SYSTEM_PROMPT)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{workdir / 'chatmon.db'}",
+        "LLM_MODEL": "openai/fake",
+        "LLM_API_BASE": fake_llm_url,
+        "LLM_API_KEY": "sk-bench-key",
+        "REQUEST_TIMEOUT": "60",
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "GLOBAL_RATE_LIMIT_PER_MINUTE": "0",
+        "SYSTEM_PROMPT_FILE": str(prompt),
+        "LOG_FILE": str(workdir / "chatmon.log"),
+        "REFLEX_WEB_WORKDIR": str(_web_dir(workdir)),
+        "REFLEX_STATES_WORKDIR": str(workdir / "states"),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+        **env_overrides,
+    }
+    log_file = workdir / "server.log"
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            ["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, Path(env["REFLEX_WEB_WORKDIR"]), log_file)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_until_up(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"chatmon exited early:\n{server.log_file.read_text()[-4000:]}")
+        try:
+            if httpx.get(server.url + "/ping", timeout=2).status_code == 200:
+                if httpx.get(server.url + "/", timeout=5).status_code == 200:
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"chatmon did not start in time:\n{server.log_file.read_text()[-4000:]}")
+
+
+class PeakRss:
+    """Samples a server's RSS in a thread while a load runs; keeps the peak."""
+
+    def __init__(self, server: Server, interval: float = 0.25) -> None:
+        self.server, self.interval, self.peak = server, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.server.rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.server.rss())
+
+
+# ----------------------------------------------------------------------------- the clients
+@dataclass
+class Outcome:
+    """One session's (or one direct upstream call's) result."""
+
+    seconds: float | None  # message sent -> reply complete; None when it failed
+    error: str = ""
+
+
+def _message(index: int) -> str:
+    return f"bench session {index} says hello"
+
+
+def _reply_done(before: int):
+    """The predicate of a finished reply: not streaming, user message and reply appended."""
+    def done(session: ReflexSession) -> bool:
+        messages = session.get(CHAT_STATE, "messages") or []
+        return len(messages) >= before + 2 and not session.get(CHAT_STATE, "streaming")
+    return done
+
+
+async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outcome:
+    """Send ``text`` like the composer form does and wait for the complete, correct reply."""
+    before = len(session.get(CHAT_STATE, "messages") or [])
+    sent = await session.send(
+        session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
+    )
+    await session.wait_until(_reply_done(before), timeout=REPLY_TIMEOUT)
+    finished = session.last_update_at
+    reply = (session.get(CHAT_STATE, "messages") or [])[-1]
+    if reply.get("role") != "assistant" or reply.get("error_category"):
+        return Outcome(None, f"error reply: {reply.get('error_category') or reply.get('role')}")
+    if reply.get("content") != expected_reply(text, reply_words):
+        return Outcome(None, f"unexpected reply: {reply.get('content', '')[:80]!r}")
+    return Outcome(finished - sent)
+
+
+async def _one_session(
+    url: str, app: CompiledApp, index: int, arrived: list[int], go: asyncio.Event, reply_words: int
+) -> Outcome:
+    session = ReflexSession(url, app)
+    try:
+        try:
+            await session.connect(timeout=CONNECT_TIMEOUT)
+        finally:
+            arrived.append(index)
+        await go.wait()
+        return await chat_turn(session, _message(index), reply_words)
+    except Exception as exc:  # a failed session is a result, not a crash of the bench
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:200])
+    finally:
+        try:
+            await session.close()
+        except Exception:
+            pass
+
+
+async def chat_sessions(url: str, app: CompiledApp, n: int, reply_words: int) -> list[Outcome]:
+    """N tabs connect (hydrate + on_load), then all send one message at the same moment."""
+    arrived: list[int] = []
+    go = asyncio.Event()
+    tasks = [
+        asyncio.create_task(_one_session(url, app, i, arrived, go, reply_words)) for i in range(n)
+    ]
+    deadline = time.monotonic() + CONNECT_TIMEOUT + 5
+    while len(arrived) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    go.set()
+    return list(await asyncio.gather(*tasks))
+
+
+async def _upstream_call(client: httpx.AsyncClient, url: str, text: str, go: asyncio.Event) -> Outcome:
+    body = {
+        "model": "fake",
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.7,
+    }
+    await go.wait()
+    started = time.perf_counter()
+    try:
+        async with client.stream("POST", url + "/chat/completions", json=body) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if line == "data: [DONE]":
+                    return Outcome(time.perf_counter() - started)
+        return Outcome(None, "stream ended without [DONE]")
+    except httpx.HTTPError as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:200])
+
+
+async def upstream_calls(url: str, n: int) -> list[Outcome]:
+    """The reference: N streaming completions straight to the fake, started together."""
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    async with httpx.AsyncClient(limits=limits, timeout=REPLY_TIMEOUT) as client:
+        go = asyncio.Event()
+        tasks = [asyncio.create_task(_upstream_call(client, url, _message(i), go)) for i in range(n)]
+        await asyncio.sleep(0.1)
+        go.set()
+        return list(await asyncio.gather(*tasks))
+
+
+# ----------------------------------------------------------------------------- reporting
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass
+class LevelResult:
+    """One N, one round."""
+
+    n: int
+    served: int
+    chat: list[float]
+    upstream: list[float]
+    upstream_ok: int
+    errors: list[str]
+    peak_rss: int
+    server_cpu: float  # CPU seconds the server tree used during the chat phase
+    client_cpu: float  # CPU seconds this process (the N websocket clients) used meanwhile
+
+
+def _line(name: str, value: str, reference: str, ratio: float) -> str:
+    return f"{name}: {value} (reference: {reference}, ratio {ratio:.3f})"
+
+
+def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
+    """The benchmark's lines for one N: medians over rounds of each round's figure."""
+    n = results[0].n
+    tag = f"[n={n}{label}]"
+
+    def med(fn) -> float:
+        return statistics.median(fn(r) for r in results)
+
+    lines = [
+        _line(f"concurrency_sessions_served{tag}", f"{med(lambda r: r.served):.0f}",
+              f"{n} started", med(lambda r: r.served) / n),
+    ]
+    if all(r.chat for r in results) and all(r.upstream for r in results):
+        for q in (50, 95):
+            chat = med(lambda r: percentile(r.chat, q))
+            upstream = med(lambda r: percentile(r.upstream, q))
+            lines.append(_line(f"concurrency_reply_p{q}{tag}", f"{chat * 1000:.0f} ms",
+                               f"upstream alone {upstream * 1000:.0f} ms", chat / upstream))
+            lines.append(_line(f"concurrency_added_latency_p{q}{tag}",
+                               f"{(chat - upstream) * 1000:.0f} ms",
+                               f"upstream alone {upstream * 1000:.0f} ms", (chat - upstream) / upstream))
+    server_cpu = med(lambda r: r.server_cpu / n * 1000)
+    client_cpu = med(lambda r: r.client_cpu / n * 1000)
+    lines.append(_line(f"concurrency_server_cpu_per_session{tag}", f"{server_cpu:.0f} ms",
+                       f"bench clients {client_cpu:.0f} ms", server_cpu / client_cpu))
+    peak = med(lambda r: r.peak_rss)
+    lines.append(_line(f"concurrency_server_rss_peak{tag}", f"{peak / 2**20:.0f} MiB",
+                       f"idle {idle_rss / 2**20:.0f} MiB", peak / idle_rss))
+    return lines
+
+
+# ----------------------------------------------------------------------------- main
+async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
+    """One tab, one message, the full reply: the protocol works before anything is timed."""
+    session = ReflexSession(url, app)
+    try:
+        await session.connect()
+        assert session.local_storage.get("chatmon_client_id"), "load did not set a client id"
+        outcome = await chat_turn(session, "smoke test", reply_words)
+        if outcome.seconds is None:
+            raise RuntimeError(f"single websocket session failed: {outcome.error}")
+        print(f"# single session: full reply in {outcome.seconds * 1000:.0f} ms "
+              f"after {session.updates} state updates", flush=True)
+    finally:
+        await session.close()
+
+
+async def run_level(server: Server, app: CompiledApp, fake_url: str, n: int, reply_words: int) -> LevelResult:
+    """One round at N: the upstream alone first, then N chat sessions through chatmon."""
+    upstream = await upstream_calls(fake_url, n)
+    await asyncio.sleep(1)
+    me = psutil.Process()
+    server_cpu, client_cpu = server.cpu_seconds(), sum(me.cpu_times()[:2])
+    with PeakRss(server) as rss:
+        outcomes = await chat_sessions(server.url, app, n, reply_words)
+    server_cpu, client_cpu = server.cpu_seconds() - server_cpu, sum(me.cpu_times()[:2]) - client_cpu
+    errors = [o.error for o in outcomes if o.seconds is None]
+    return LevelResult(
+        n=n,
+        served=sum(o.seconds is not None for o in outcomes),
+        chat=[o.seconds for o in outcomes if o.seconds is not None],
+        upstream=[o.seconds for o in upstream if o.seconds is not None],
+        upstream_ok=sum(o.seconds is not None for o in upstream),
+        errors=errors,
+        peak_rss=rss.peak,
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+    )
+
+
+def _flush_redis_db() -> None:
+    import redis  # installed with reflex
+
+    redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}").flushdb()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", default="50,200", help="comma-separated N (default: %(default)s)")
+    parser.add_argument("--redis", action="store_true", help="REFLEX_REDIS_URL set: several workers")
+    parser.add_argument("--workers", type=int, default=None, help="GRANIAN_WORKERS (default: Reflex's)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per N; medians are printed")
+    parser.add_argument("--latency", type=float, default=0.2, help="upstream first-token delay, s")
+    parser.add_argument("--tokens-per-second", type=float, default=50.0, help="upstream pace")
+    parser.add_argument("--reply-words", type=int, default=50, help="words (chunks) per reply")
+    args = parser.parse_args(argv)
+    # A killed bench (timeout, Ctrl-C) still stops the servers it started: exit via finally.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    levels = [int(n) for n in args.sessions.split(",") if n.strip()]
+
+    env: dict[str, str] = {}
+    if args.redis:
+        env["REFLEX_REDIS_URL"] = f"{REDIS_URL}/{REDIS_DB}"
+        _flush_redis_db()
+    if args.workers:
+        env["GRANIAN_WORKERS"] = str(args.workers)
+    label = ",redis" if args.redis else ""
+
+    with tempfile.TemporaryDirectory(prefix="chatmon-bench-") as tmp, fake_llm(
+        latency=args.latency, tokens_per_second=args.tokens_per_second, reply_words=args.reply_words
+    ) as fake_url, chatmon_server(workdir=Path(tmp), fake_llm_url=fake_url, env_overrides=env) as server:
+        app = CompiledApp.from_web_dir(server.web_dir)
+        print(f"# {sys.executable} -m bench.concurrency {' '.join(argv if argv is not None else sys.argv[1:])}")
+        print(f"# upstream: latency {args.latency} s, {args.tokens_per_second:g} tokens/s, "
+              f"{args.reply_words} words; server processes: {server.worker_count()}; "
+              f"cpus: {os.cpu_count()}; rounds: {args.rounds}", flush=True)
+        asyncio.run(smoke(server.url, app, args.reply_words))
+        time.sleep(1)
+        idle_rss = server.rss()
+        for n in levels:
+            results = []
+            for _ in range(args.rounds):
+                result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
+                results.append(result)
+                if result.errors:
+                    print(f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}", flush=True)
+                if result.upstream_ok < n:
+                    print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed", flush=True)
+            for line in report(results, idle_rss, label):
+                print(line, flush=True)
+    if args.redis:
+        _flush_redis_db()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,7 +57,11 @@ def _attempt_row(row: AttemptRow) -> rx.Component:
         rx.table.cell(row.rule),
         rx.table.cell(row.channel),
         rx.table.cell(
-            rx.badge(row.result, color_scheme=rx.cond(row.result == "sent", "green", "red"), variant="soft")
+            rx.badge(
+                row.result,
+                color_scheme=rx.cond(row.result == "sent", "green", "red"),
+                variant="soft",
+            )
         ),
         rx.table.cell(rx.text(row.error, size="1")),
         class_name="alert-attempt-row",
@@ -77,18 +81,28 @@ def alerts_panel() -> rx.Component:
                 rx.text("channels: ", AlertsState.channels, size="2", color=rx.color("gray", 11),
                         id="alert-channels"),
                 rx.spacer(),
-                rx.icon_button(rx.icon("refresh-cw", size=14), on_click=AlertsState.refresh, size="1",
-                               variant="soft", loading=AlertsState.loading, id="alerts-refresh",
-                               aria_label="refresh alerts"),
+                rx.icon_button(
+                    rx.icon("refresh-cw", size=14),
+                    on_click=AlertsState.refresh,
+                    size="1",
+                    variant="soft",
+                    loading=AlertsState.loading,
+                    id="alerts-refresh",
+                    aria_label="refresh alerts",
+                ),
                 align="center",
                 width="100%",
             ),
             rx.cond(
                 AlertsState.error != "",
-                rx.callout(AlertsState.error, icon="triangle_alert", color_scheme="red", id="alerts-error"),
+                rx.callout(
+                    AlertsState.error, icon="triangle_alert", color_scheme="red", id="alerts-error"
+                ),
             ),
             rx.table.root(
-                _header_row("Rule", "State", "Value", "Threshold", "Firing since", "Last message", "Details"),
+                _header_row(
+                    "Rule", "State", "Value", "Threshold", "Firing since", "Last message", "Details"
+                ),
                 rx.table.body(rx.foreach(AlertsState.rules, _rule_row)),
                 size="1",
                 width="100%",

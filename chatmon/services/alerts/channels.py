@@ -19,7 +19,13 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
-from chatmon.services.alerts.messages import AlertMessage, html_body, plain_text, slack_payload, subject
+from chatmon.services.alerts.messages import (
+    AlertMessage,
+    html_body,
+    plain_text,
+    slack_payload,
+    subject,
+)
 from chatmon.services.secrets import mask_secrets
 from chatmon.settings import Settings
 
@@ -103,7 +109,9 @@ class EmailChannel:
 
     def _connect(self) -> smtplib.SMTP:
         if self.use_ssl:
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
+            return smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self._context()
+            )
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
 
     def _describe(self, exc: BaseException) -> str:
@@ -114,7 +122,10 @@ class EmailChannel:
         elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             detail = "every recipient was refused"
         elif isinstance(exc, smtplib.SMTPNotSupportedError) and "STARTTLS" in str(exc):
-            detail = "the server does not offer STARTTLS (set SMTP_STARTTLS=false only on a trusted network)"
+            detail = (
+                "the server does not offer STARTTLS "
+                "(set SMTP_STARTTLS=false only on a trusted network)"
+            )
         elif isinstance(exc, OSError) and exc.strerror:
             detail = exc.strerror
         else:

@@ -123,7 +123,7 @@ class AlertEngine:
         """Evaluate every rule once, act on transitions, and deliver what is due."""
         now = self._clock()
         with self._session() as session:
-            store.ensure_rules(session, rules=[rule.value for rule in Rule], now=now)
+            store.ensure_rules(session=session, rules=[rule.value for rule in Rule], now=now)
             session.commit()
         obs, findings = self.observe(now)
         outcomes = [self._act(finding, obs) for finding in findings]
@@ -132,19 +132,19 @@ class AlertEngine:
     def _act(self, finding: Finding, obs: Observations) -> RuleOutcome:
         now = obs.now
         with self._session() as session:
-            seen = store.rule_state(session, finding.rule.value)
+            seen = store.rule_state(session=session, rule=finding.rule.value)
             step = plan(seen, finding, now=now, cooldown=self.cooldown)
             if step.action is Action.NONE:
                 return RuleOutcome(finding, Action.NONE)
             message = self._message(session, step.action, finding, obs, seen.firing_since)
             if not store.claim_transition(
-                session, rule=finding.rule.value, seen=seen, new=step.state, now=now
+                session=session, rule=finding.rule.value, seen=seen, new=step.state, now=now
             ):
                 session.rollback()  # another worker acted on this finding first
                 return RuleOutcome(finding, Action.NONE)
             if message is not None:
                 store.add_notification(
-                    session,
+                    session=session,
                     message=message,
                     value=finding.value,
                     threshold=finding.threshold,
@@ -182,7 +182,8 @@ class AlertEngine:
     def _count_suppressed(self, finding: Finding, action: Action) -> None:
         if action is Action.SUPPRESS:
             for name in self._channels:
-                metrics.ALERTS.labels(rule=finding.rule.value, channel=name, result="suppressed").inc()
+                labels = {"rule": finding.rule.value, "channel": name, "result": "suppressed"}
+                metrics.ALERTS.labels(**labels).inc()
 
     # ------------------------------------------------------------------------- delivering
 
@@ -191,7 +192,7 @@ class AlertEngine:
         now = now or self._clock()
         with self._session() as session:
             due = store.due_deliveries(
-                session, channels=self._channels, now=now, max_age=MAX_RETRY_AGE
+                session=session, channels=self._channels, now=now, max_age=MAX_RETRY_AGE
             )
         if not due:
             return []
@@ -213,7 +214,7 @@ class AlertEngine:
     def _deliver_one(self, item: store.DueDelivery, now: datetime) -> DeliveryOutcome | None:
         with self._session() as session:
             attempt = store.claim_delivery(
-                session,
+                session=session,
                 notification_id=item.notification_id,
                 channel=item.channel,
                 now=now,
@@ -222,14 +223,14 @@ class AlertEngine:
             session.commit()
             if attempt is None:
                 return None  # another process is on it, or already sent it
-            message = store.message_of(session, item.notification_id)
+            message = store.message_of(session=session, notification_id=item.notification_id)
         error = self._send(self._channels[item.channel], message)
         retry_at = now + retry_delay(
             attempts=attempt, interval=self._settings.alert_check_interval_seconds
         )
         with self._session() as session:
             store.finish_delivery(
-                session,
+                session=session,
                 notification_id=item.notification_id,
                 channel=item.channel,
                 rule=item.rule,
@@ -282,7 +283,7 @@ class AlertEngine:
         try:
             with self._session() as session:
                 note = store.add_notification(
-                    session,
+                    session=session,
                     message=message,
                     value=None,
                     threshold=None,
@@ -300,7 +301,7 @@ class AlertEngine:
         with self._session() as session:
             for outcome in outcomes:
                 store.finish_delivery(
-                    session,
+                    session=session,
                     notification_id=note_id,
                     channel=outcome.channel,
                     rule=outcome.rule,

@@ -12,6 +12,7 @@ closed agree with the worker whose breaker opened, instead of resolving its aler
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -46,7 +47,7 @@ def _watching_since(session: Session) -> datetime | None:
     return session.execute(select(func.min(AlertRuleState.created_at))).scalar_one_or_none()
 
 
-def refusing_models(session: Session, *, start: datetime, end: datetime) -> set[str]:
+def refusing_models(*, session: Session, start: datetime, end: datetime) -> set[str]:
     """Models any process refused a request for with ``circuit_open`` in the window."""
     query = (
         select(LLMRequest.model)
@@ -76,7 +77,7 @@ def gather(
         session=session, start=now - timedelta(minutes=limits.window_minutes), end=now
     )
     here = {model for model, state in open_breakers.items() if state == "open"}
-    elsewhere = refusing_models(session, start=now - breaker_lookback, end=now)
+    elsewhere = refusing_models(session=session, start=now - breaker_lookback, end=now)
     last = _last_request_at(session)
     since = _watching_since(session)
     return Observations(
@@ -94,8 +95,8 @@ def gather(
     )
 
 
-def _sample_ids(session: Session, start: datetime, end: datetime, **query: object) -> list[str]:
-    page = stats.request_page(session=session, start=start, end=end, limit=SAMPLE_IDS, **query)  # type: ignore[arg-type]
+def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:
+    page = stats.request_page(session=session, start=start, end=end, limit=SAMPLE_IDS, **query)
     return [row.correlation_id for row in page.rows]
 
 

@@ -64,7 +64,8 @@ class AlertMessage:
     @classmethod
     def from_json(cls, text: str) -> AlertMessage:
         data: dict[str, Any] = json.loads(text)
-        data["top_error_categories"] = [tuple(pair) for pair in data.get("top_error_categories", [])]
+        pairs = data.get("top_error_categories", [])
+        data["top_error_categories"] = [tuple(pair) for pair in pairs]
         return cls(**data)
 
 
@@ -167,7 +168,8 @@ def subject(message: AlertMessage) -> str:
         return f"[{BRAND}] Test message: alerts reach this channel"
     if message.kind == "resolved":
         return f"[{BRAND}] RESOLVED: {message.title} is back to {message.value}"
-    return f"[{BRAND}] {message.headline}: {message.title} {message.value} (threshold {message.threshold})"
+    figures = f"{message.value} (threshold {message.threshold})"
+    return f"[{BRAND}] {message.headline}: {message.title} {figures}"
 
 
 def facts(message: AlertMessage) -> list[tuple[str, str]]:
@@ -220,12 +222,14 @@ def html_body(message: AlertMessage) -> str:
     ]
     if message.top_error_categories:
         items = "".join(
-            f"<li><code>{e(name)}</code>: {count}</li>" for name, count in message.top_error_categories
+            f"<li><code>{e(name)}</code>: {count}</li>"
+            for name, count in message.top_error_categories
         )
         parts.append(f"<p><b>Top error categories</b></p><ul>{items}</ul>")
     if message.correlation_ids:
         items = "".join(f"<li><code>{e(cid)}</code></li>" for cid in message.correlation_ids)
-        parts.append(f"<p><b>{e(message.correlation_label)}</b> (correlation ids)</p><ul>{items}</ul>")
+        label = e(message.correlation_label)
+        parts.append(f"<p><b>{label}</b> (correlation ids)</p><ul>{items}</ul>")
     parts.append(f'<p><a href="{e(message.monitor_url, quote=True)}">Open the monitor</a></p>')
     return "<html><body style=\"font-family:sans-serif\">" + "".join(parts) + "</body></html>"
 

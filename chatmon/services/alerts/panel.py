@@ -115,10 +115,11 @@ def _delivery_text(delivery: AlertDelivery) -> str:
 def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     """Read the panel: live findings (``engine.observe``), stored states and history."""
     _obs, findings = engine.observe()
-    states = {row.rule: row for row in store.all_states(session)}
-    notes = store.recent_notifications(session, limit=HISTORY_ROWS)
+    states = {row.rule: row for row in store.all_states(session=session)}
+    notes = store.recent_notifications(session=session, limit=HISTORY_ROWS)
     by_note: dict[int, list[AlertDelivery]] = defaultdict(list)
-    for delivery in store.deliveries_of(session, [note.id for note in notes if note.id]):
+    note_ids = [note.id for note in notes if note.id]
+    for delivery in store.deliveries_of(session=session, notification_ids=note_ids):
         by_note[delivery.notification_id].append(delivery)
     history = [
         HistoryRow(
@@ -135,9 +136,13 @@ def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     ]
     attempts = [
         AttemptRow(
-            at=_time(a.attempted_at), rule=a.rule, channel=a.channel, result=a.result, error=a.error or ""
+            at=_time(a.attempted_at),
+            rule=a.rule,
+            channel=a.channel,
+            result=a.result,
+            error=a.error or "",
         )
-        for a in store.recent_attempts(session, limit=ATTEMPT_ROWS)
+        for a in store.recent_attempts(session=session, limit=ATTEMPT_ROWS)
     ]
     return AlertsPanel(
         rules=[rule_row(f, states.get(f.rule.value)) for f in findings],

@@ -40,8 +40,8 @@ def format_check(report: CheckReport, *, channels: Sequence[str]) -> str:
     lines += _table(("rule", "verdict", "value", "action", "details"), rows)
     lines.append("")
     if report.deliveries:
-        delivery_rows = [(d.rule, d.kind, d.channel, _delivery_result(d)) for d in report.deliveries]
-        lines += _table(("rule", "message", "channel", "result"), delivery_rows)
+        sent = [(d.rule, d.kind, d.channel, _delivery_result(d)) for d in report.deliveries]
+        lines += _table(("rule", "message", "channel", "result"), sent)
     else:
         lines.append("no message was due")
     lines.append("channels: " + (", ".join(channels) if channels else NO_CHANNELS))

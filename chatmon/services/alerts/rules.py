@@ -155,7 +155,8 @@ def error_rate(obs: Observations, limits: Thresholds) -> Finding:
         rate,
         limits.error_rate_percent,
         f"{rate:.1f} % of requests failed in the last {window} "
-        f"({obs.window_errors} of {obs.window_requests}); threshold {limits.error_rate_percent:g} %",
+        f"({obs.window_errors} of {obs.window_requests}); "
+        f"threshold {limits.error_rate_percent:g} %",
     )
 
 
@@ -225,7 +226,8 @@ def no_traffic(obs: Observations, limits: Thresholds) -> Finding:
     """No request for more than ``no_traffic_minutes`` (off when that is unset)."""
     limit = limits.no_traffic_minutes
     if limit is None:
-        return Finding(Rule.NO_TRAFFIC, Verdict.OFF, None, None, "off (ALERT_NO_TRAFFIC_MINUTES unset)")
+        summary = "off (ALERT_NO_TRAFFIC_MINUTES unset)"
+        return Finding(Rule.NO_TRAFFIC, Verdict.OFF, None, None, summary)
     since = obs.last_request_at or obs.watching_since
     if since is None:
         return Finding(Rule.NO_TRAFFIC, Verdict.NOT_ENOUGH_DATA, None, limit, "no request yet")

@@ -40,7 +40,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
 # ----------------------------------------------------------------------------- rule states
 
 
-def ensure_rules(session: Session, *, rules: Iterable[str], now: datetime) -> None:
+def ensure_rules(*, session: Session, rules: Iterable[str], now: datetime) -> None:
     """Create the state row of every rule that has none yet (concurrency-safe)."""
     dialect = session.get_bind().dialect.name
     module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
@@ -53,7 +53,7 @@ def ensure_rules(session: Session, *, rules: Iterable[str], now: datetime) -> No
         session.execute(statement, rows)
 
 
-def rule_state(session: Session, rule: str) -> RuleState:
+def rule_state(*, session: Session, rule: str) -> RuleState:
     """The stored state of ``rule`` (the default state if it has no row)."""
     row = session.get(AlertRuleState, rule, populate_existing=True)
     if row is None:
@@ -68,7 +68,7 @@ def rule_state(session: Session, rule: str) -> RuleState:
 
 
 def claim_transition(
-    session: Session, *, rule: str, seen: RuleState, new: RuleState, now: datetime
+    *, session: Session, rule: str, seen: RuleState, new: RuleState, now: datetime
 ) -> bool:
     """Store ``new`` if ``rule`` is still at ``seen.version``; True if this call won."""
     statement = (
@@ -86,7 +86,7 @@ def claim_transition(
     return session.execute(statement).rowcount == 1
 
 
-def all_states(session: Session) -> list[AlertRuleState]:
+def all_states(*, session: Session) -> list[AlertRuleState]:
     """Every rule's row, for the monitor page."""
     return list(session.execute(select(AlertRuleState).order_by(AlertRuleState.rule)).scalars())
 
@@ -95,8 +95,8 @@ def all_states(session: Session) -> list[AlertRuleState]:
 
 
 def add_notification(
-    session: Session,
     *,
+    session: Session,
     message: AlertMessage,
     value: float | None,
     threshold: float | None,
@@ -136,7 +136,7 @@ def add_notification(
     return note
 
 
-def message_of(session: Session, notification_id: int) -> AlertMessage:
+def message_of(*, session: Session, notification_id: int) -> AlertMessage:
     """The stored message of a notification."""
     note = session.get(AlertNotification, notification_id)
     if note is None:
@@ -157,7 +157,7 @@ class DueDelivery:
 
 
 def due_deliveries(
-    session: Session, *, channels: Iterable[str], now: datetime, max_age: timedelta
+    *, session: Session, channels: Iterable[str], now: datetime, max_age: timedelta
 ) -> list[DueDelivery]:
     """Deliveries on ``channels`` due at ``now``, oldest first (firing before resolved)."""
     names = list(channels)
@@ -176,7 +176,7 @@ def due_deliveries(
 
 
 def claim_delivery(
-    session: Session, *, notification_id: int, channel: str, now: datetime, lease: timedelta
+    *, session: Session, notification_id: int, channel: str, now: datetime, lease: timedelta
 ) -> int | None:
     """Take a due delivery for sending; returns its attempt number, None if another
     process took it first (or it is no longer due)."""
@@ -201,8 +201,8 @@ def claim_delivery(
 
 
 def finish_delivery(
-    session: Session,
     *,
+    session: Session,
     notification_id: int,
     channel: str,
     rule: str,
@@ -242,7 +242,7 @@ def finish_delivery(
 # ----------------------------------------------------------------------------- history
 
 
-def recent_notifications(session: Session, *, limit: int = 20) -> list[AlertNotification]:
+def recent_notifications(*, session: Session, limit: int = 20) -> list[AlertNotification]:
     """The latest notifications, newest first."""
     query = select(AlertNotification).order_by(
         col(AlertNotification.created_at).desc(), col(AlertNotification.id).desc()
@@ -250,7 +250,7 @@ def recent_notifications(session: Session, *, limit: int = 20) -> list[AlertNoti
     return list(session.execute(query.limit(limit)).scalars())
 
 
-def deliveries_of(session: Session, notification_ids: Iterable[int]) -> list[AlertDelivery]:
+def deliveries_of(*, session: Session, notification_ids: Iterable[int]) -> list[AlertDelivery]:
     """The deliveries of the given notifications."""
     ids = list(notification_ids)
     if not ids:
@@ -259,7 +259,7 @@ def deliveries_of(session: Session, notification_ids: Iterable[int]) -> list[Ale
     return list(session.execute(query).scalars())
 
 
-def recent_attempts(session: Session, *, limit: int = 50) -> list[AlertAttempt]:
+def recent_attempts(*, session: Session, limit: int = 50) -> list[AlertAttempt]:
     """The latest delivery attempts, newest first."""
     query = select(AlertAttempt).order_by(
         col(AlertAttempt.attempted_at).desc(), col(AlertAttempt.id).desc()

@@ -200,24 +200,27 @@ class AlertEngine:
         for item in due:
             by_channel.setdefault(item.channel, []).append(item)
         with ThreadPoolExecutor(max_workers=len(by_channel)) as pool:
-            batches = pool.map(lambda items: self._deliver_all(items, now), by_channel.values())
+            batches = pool.map(self._deliver_all, by_channel.values())
             return [outcome for batch in batches for outcome in batch]
 
-    def _deliver_all(self, items: list[store.DueDelivery], now: datetime) -> list[DeliveryOutcome]:
+    def _deliver_all(self, items: list[store.DueDelivery]) -> list[DeliveryOutcome]:
         outcomes = []
         for item in items:
-            outcome = self._deliver_one(item, now)
+            outcome = self._deliver_one(item)
             if outcome is not None:
                 outcomes.append(outcome)
         return outcomes
 
-    def _deliver_one(self, item: store.DueDelivery, now: datetime) -> DeliveryOutcome | None:
+    def _deliver_one(self, item: store.DueDelivery) -> DeliveryOutcome | None:
+        """Claim, send, record. The lease and the retry delay count from the moment of
+        the claim and of the outcome, not from the start of the check: a channel with
+        a queue of slow deliveries must not outlive its own leases."""
         with self._session() as session:
             attempt = store.claim_delivery(
                 session=session,
                 notification_id=item.notification_id,
                 channel=item.channel,
-                now=now,
+                now=self._clock(),
                 lease=SEND_LEASE,
             )
             session.commit()
@@ -225,9 +228,8 @@ class AlertEngine:
                 return None  # another process is on it, or already sent it
             message = store.message_of(session=session, notification_id=item.notification_id)
         error = self._send(self._channels[item.channel], message)
-        retry_at = now + retry_delay(
-            attempts=attempt, interval=self._settings.alert_check_interval_seconds
-        )
+        finished = self._clock()
+        delay = retry_delay(attempts=attempt, interval=self._settings.alert_check_interval_seconds)
         with self._session() as session:
             store.finish_delivery(
                 session=session,
@@ -235,8 +237,8 @@ class AlertEngine:
                 channel=item.channel,
                 rule=item.rule,
                 error=error,
-                now=self._clock(),
-                retry_at=retry_at,
+                now=finished,
+                retry_at=finished + delay,
             )
             session.commit()
         return DeliveryOutcome(rule=item.rule, kind=message.kind, channel=item.channel, error=error)

@@ -159,6 +159,7 @@ def ensure_seeded(path: Path, rows: int) -> None:
                 stored, anchor = connection.execute("SELECT rows, anchor FROM bench_meta").fetchone()
             if stored == rows and now - datetime.fromisoformat(anchor) < timedelta(hours=1):
                 print(f"# reusing {path} ({rows:,} rows, seeded {anchor})", file=sys.stderr)
+                upgrade_head(f"sqlite:///{path}")  # a schema change since the seed
                 return
         except sqlite3.Error:
             pass

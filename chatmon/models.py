@@ -51,7 +51,7 @@ class LLMRequest(SQLModel, table=True):
     """One user request to the model, as it ended: exactly one row per request.
 
     Holds numbers and ids only, never the user's or the model's text (the conversation
-    tables hold that). ``started_at`` is naive UTC on every database. The ``*_bin``
+    tables hold that). ``started_at`` is an aware UTC datetime. The ``*_bin``
     columns are the request's latency histogram bins (``chatmon.services.histogram``),
     stored so window percentiles can be computed in SQL; NULL when the request is not
     part of the latency figures (cancelled, refused locally, no first token).
@@ -86,10 +86,12 @@ class LLMRequestHourly(SQLModel, table=True):
     """Per-hour totals of ``llm_request``, kept in step by the recorder.
 
     ``hour`` is whole hours since the Unix epoch (UTC); ``error_category`` is "" for
-    requests without one, so the key never holds NULL.
+    requests without one, so the key never holds NULL. On SQLite the table is stored
+    in primary-key order (WITHOUT ROWID): a window's hours are one contiguous range.
     """
 
     __tablename__ = "llm_request_hourly"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     hour: int = Field(primary_key=True)
     model: str = Field(primary_key=True, max_length=200)
@@ -108,16 +110,24 @@ class LLMRequestHourly(SQLModel, table=True):
 class LLMLatencyHourly(SQLModel, table=True):
     """Per-hour latency histograms: how many requests fell into each bin.
 
-    ``metric`` is "latency" (total) or "ttft" (time to first token).
+    ``metric`` is "latency" (total) or "ttft" (time to first token). Each model has
+    its rows, and ``model = "*"`` (``ALL_MODELS``) holds every model's requests
+    together, so a window's histogram over all models reads one row per bin and hour
+    whatever the number of models. The key order (metric, model, hour, bin) makes any
+    window one contiguous key range, read in order (WITHOUT ROWID on SQLite).
     """
 
     __tablename__ = "llm_latency_hourly"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    hour: int = Field(primary_key=True)
-    model: str = Field(primary_key=True, max_length=200)
     metric: str = Field(primary_key=True, max_length=8)
+    model: str = Field(primary_key=True, max_length=200)
+    hour: int = Field(primary_key=True)
     bin: int = Field(primary_key=True)
     count: int = 0
+
+
+ALL_MODELS = "*"  # the model of LLMLatencyHourly rows that count every model
 
 
 class AlertRuleState(SQLModel, table=True):

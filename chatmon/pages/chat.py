@@ -58,6 +58,11 @@ def _header() -> rx.Component:
                 id="clear-chat",
                 disabled=ChatState.streaming,
             ),
+            rx.link(
+                rx.button(rx.icon("activity", size=14), "Monitor", variant="soft", color_scheme="gray"),
+                href="/monitor",
+                id="monitor-link",
+            ),
             align="center",
             spacing="4",
         ),

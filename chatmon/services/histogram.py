@@ -14,7 +14,8 @@ value, so it reports the exact nearest-rank percentile to within 1 %.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 RATIO = 1.02
 FLOOR = 0.001  # seconds; everything faster shares bin 0
@@ -34,20 +35,31 @@ def bin_value(index: int) -> float:
 
 
 def rank(quantile: float, total: int) -> int:
-    """The 1-based nearest rank of ``quantile`` (0..1) among ``total`` values."""
-    return max(1, math.ceil(quantile * total - 1e-9))
+    """The 1-based nearest rank ``ceil(quantile * total)`` (at least 1), in exact arithmetic."""
+    fraction = Fraction(quantile).limit_denominator(10_000)
+    return max(1, -(-fraction.numerator * total // fraction.denominator))
 
 
-def percentile(counts: Mapping[int, int] | Iterable[tuple[int, int]], quantile: float) -> float | None:
-    """The nearest-rank ``quantile`` (0..1) of a histogram ``{bin: count}``; None if empty."""
-    pairs = sorted(counts.items() if isinstance(counts, Mapping) else counts)
-    total = sum(count for _, count in pairs)
+def percentiles(
+    counts: Mapping[int, int], quantiles: Sequence[float]
+) -> list[float | None]:
+    """Nearest-rank percentiles of a histogram ``{bin: count}``, one sort for all of them."""
+    total = sum(counts.values())
     if total <= 0:
-        return None
-    wanted = rank(quantile, total)
-    seen = 0
-    for index, count in pairs:
-        seen += count
-        if seen >= wanted:
-            return bin_value(index)
-    return bin_value(pairs[-1][0])
+        return [None] * len(quantiles)
+    wanted = sorted((rank(q, total), i) for i, q in enumerate(quantiles))
+    found: list[float | None] = [None] * len(quantiles)
+    seen, next_wanted = 0, 0
+    for index in sorted(counts):
+        seen += counts[index]
+        while next_wanted < len(wanted) and seen >= wanted[next_wanted][0]:
+            found[wanted[next_wanted][1]] = bin_value(index)
+            next_wanted += 1
+        if next_wanted == len(wanted):
+            break
+    return found
+
+
+def percentile(counts: Mapping[int, int], quantile: float) -> float | None:
+    """The nearest-rank ``quantile`` (0..1) of a histogram ``{bin: count}``; None if empty."""
+    return percentiles(counts, (quantile,))[0]

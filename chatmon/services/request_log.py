@@ -18,7 +18,7 @@ from sqlalchemy import case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from chatmon.models import LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -38,7 +38,7 @@ HOURLY_COUNTERS = (
     "feedback_down",
 )
 _HOURLY_KEY = ("hour", "model", "status", "error_category")
-_LATENCY_KEY = ("hour", "model", "metric", "bin")
+_LATENCY_KEY = ("metric", "model", "hour", "bin")
 
 PriceKnown = Callable[[str], bool]
 
@@ -140,10 +140,11 @@ def _latency_deltas(rows: Iterable[dict[str, Any]]) -> Counter:
     deltas: Counter = Counter()
     for row in rows:
         hour = hour_of(row["started_at"])
-        if row["latency_bin"] is not None:
-            deltas[(hour, row["model"], "latency", row["latency_bin"])] += 1
-        if row["ttft_bin"] is not None:
-            deltas[(hour, row["model"], "ttft", row["ttft_bin"])] += 1
+        for metric in ("latency", "ttft"):
+            bin_index = row[f"{metric}_bin"]
+            if bin_index is not None:
+                deltas[(metric, row["model"], hour, bin_index)] += 1
+                deltas[(metric, ALL_MODELS, hour, bin_index)] += 1
     return deltas
 
 
@@ -268,12 +269,15 @@ def rebuild_rollups(*, session: Session) -> None:
         insert(LLMRequestHourly).from_select([*_HOURLY_KEY, *HOURLY_COUNTERS], totals)
     )
     for metric, bin_column in (("latency", r.latency_bin), ("ttft", r.ttft_bin)):
-        counts = (
-            select(hour, r.model, literal(metric).label("metric"), bin_column, func.count())
-            .where(bin_column.is_not(None))
-            .group_by(hour, r.model, bin_column)
-        )
-        session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
+        for model in (r.model, literal(ALL_MODELS)):
+            counts = (
+                select(literal(metric), model, hour, bin_column, func.count())
+                .where(bin_column.is_not(None))
+                .group_by(*([r.model] if model is r.model else []), hour, bin_column)
+            )
+            session.execute(
+                insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts)
+            )
 
 
 def retention_cutoff(*, now: datetime, days: int) -> datetime:

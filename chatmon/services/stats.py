@@ -23,15 +23,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from chatmon.models import LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly
 from chatmon.services import histogram
 from chatmon.services.sql_time import epoch_of, epoch_seconds, from_epoch, to_utc
 
 HOUR = 3600
+Histogram = dict[int, int]  # bin -> requests (chatmon.services.histogram)
 WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),
@@ -230,10 +231,9 @@ def _edge_filter(split: _Split) -> ColumnElement[bool] | None:
     return or_(*(and_(started >= a, started < b) for a, b in split.edges))
 
 
-def percentile(counts: Counter, quantile: float) -> float | None:
-    """A histogram's nearest-rank percentile (within 1 %), rounded to the microsecond."""
-    value = histogram.percentile(counts, quantile)
-    return None if value is None else round(value, 6)
+def percentiles(counts: Histogram, *quantiles: float) -> list[float | None]:
+    """A histogram's nearest-rank percentiles (within 1 %), rounded to the microsecond."""
+    return [None if v is None else round(v, 6) for v in histogram.percentiles(counts, quantiles)]
 
 
 def _as_int(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -241,6 +241,27 @@ def _as_int(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 # ----------------------------------------------------------------------------- totals
+
+
+def _hour_bucket(hour: Any, bucket_seconds: int) -> Any:
+    """The bucket of a rollup hour; plain ``hour`` for hourly buckets, which keeps the
+    scan in key order (``hour / 1`` would make the database sort)."""
+    hours = bucket_seconds // HOUR
+    return hour if hours == 1 else hour // hours
+
+
+def _rows(session: Session, query: Any) -> list[tuple]:
+    """Run an aggregate query and return the driver's plain tuples.
+
+    The columns are integers, floats and strings that need no type conversion, and
+    skipping SQLAlchemy's row objects halves the cost of the tens of thousands of
+    histogram rows a long window reads.
+    """
+    result = session.connection().execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
 
 _GROUPS = ("model", "status", "error_category", "bucket")
 
@@ -263,7 +284,7 @@ def _totals(
             "model": h.model,
             "status": h.status,
             "error_category": h.error_category,
-            "bucket": col(h.hour) // (bucket_seconds // HOUR),
+            "bucket": _hour_bucket(col(h.hour), bucket_seconds),
         }
         groups = [keys[name].label(name) for name in by]
         query = (
@@ -282,7 +303,7 @@ def _totals(
             .group_by(*groups)
         )
         query = _filtered(query, h.model, h.status, h.error_category, model, status, error_category)
-        for row in session.execute(query):
+        for row in _rows(session, query):
             results[tuple(row[: len(by)])].add(row[len(by) :])
     edge = _edge_filter(split)
     if edge is not None:
@@ -311,7 +332,7 @@ def _totals(
             .group_by(*groups)
         )
         query = _filtered(query, r.model, r.status, category, model, status, error_category)
-        for row in session.execute(query):
+        for row in _rows(session, query):
             results[tuple(row[: len(by)])].add(row[len(by) :])
     return dict(results)
 
@@ -333,49 +354,44 @@ def _histograms(
     session: Session,
     split: _Split,
     *,
-    metric: str,
+    metrics: Sequence[str] = ("latency", "ttft"),
     by_bucket: bool = False,
     model: str | None = None,
     bucket_seconds: int = HOUR,
-) -> dict[int, Counter]:
-    """``{bucket: {bin: count}}`` of ``metric`` ("latency" or "ttft"); bucket 0 if unbucketed."""
-    results: dict[int, Counter] = defaultdict(Counter)
+) -> dict[str, dict[int, Histogram]]:
+    """``{metric: {bucket: {bin: count}}}`` ("latency", "ttft"); bucket 0 if unbucketed."""
+    results: dict[str, dict[int, Histogram]] = {m: defaultdict(dict) for m in metrics}
     if split.has_hours:
         h = LLMLatencyHourly
-        bucket = (col(h.hour) // (bucket_seconds // HOUR)) if by_bucket else None
-        groups = [g for g in (bucket, h.bin) if g is not None]
-        query = (
-            select(*groups, func.sum(h.count))
-            .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
-            .where(col(h.metric) == metric)
-            .group_by(*groups)
-        )
-        if model is not None:
-            query = query.where(col(h.model) == model)
-        _collect(session, query, results, by_bucket)
+        bucket = _hour_bucket(col(h.hour), bucket_seconds) if by_bucket else literal_column("0")
+        for metric in metrics:  # one (metric, model) per query: one contiguous key range
+            query = (
+                select(bucket, h.bin, func.sum(h.count))
+                .where(col(h.metric) == metric, col(h.model) == (model or ALL_MODELS))
+                .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
+                .group_by(*([bucket] if by_bucket else []), h.bin)
+            )
+            per_bucket = results[metric]
+            for bucket_index, bin_index, count in _rows(session, query):
+                per_bucket[bucket_index][bin_index] = count  # grouped: each pair once
     edge = _edge_filter(split)
     if edge is not None:
         r = LLMRequest
-        bin_column = col(r.latency_bin) if metric == "latency" else col(r.ttft_bin)
-        bucket = (epoch_seconds(r.started_at) // bucket_seconds) if by_bucket else None
-        groups = [g for g in (bucket, bin_column) if g is not None]
-        query = (
-            select(*groups, func.count())
-            .where(edge, bin_column.is_not(None))
-            .group_by(*groups)
-        )
-        if model is not None:
-            query = query.where(col(r.model) == model)
-        _collect(session, query, results, by_bucket)
-    return dict(results)
-
-
-def _collect(session: Session, query: Any, results: dict[int, Counter], by_bucket: bool) -> None:
-    for row in session.execute(query):
-        if by_bucket:
-            results[int(row[0])][int(row[1])] += int(row[2])
-        else:
-            results[0][int(row[0])] += int(row[1])
+        bucket = epoch_seconds(r.started_at) // bucket_seconds if by_bucket else literal_column("0")
+        for metric in metrics:
+            bin_column = col(r.latency_bin) if metric == "latency" else col(r.ttft_bin)
+            query = (
+                select(bucket, bin_column, func.count())
+                .where(edge, bin_column.is_not(None))
+                .group_by(*([bucket] if by_bucket else []), bin_column)
+            )
+            if model is not None:
+                query = query.where(col(r.model) == model)
+            per_bucket = results[metric]
+            for bucket_index, bin_index, count in _rows(session, query):
+                counts = per_bucket[bucket_index]
+                counts[bin_index] = counts.get(bin_index, 0) + count
+    return {metric: dict(per_bucket) for metric, per_bucket in results.items()}
 
 
 # ----------------------------------------------------------------------------- one pass
@@ -387,8 +403,8 @@ class _WindowData:
     0 / model None when not grouped by them) and histograms per bucket."""
 
     totals: dict[tuple, _Totals]
-    latency: dict[int, Counter]
-    ttft: dict[int, Counter]
+    latency: dict[int, Histogram]
+    ttft: dict[int, Histogram]
 
 
 def _window_data(
@@ -408,16 +424,17 @@ def _window_data(
     for key, values in grouped.items():
         named = dict(zip(by, key))
         totals[(int(named.get("bucket", 0)), named.get("model"), named["status"], named["error_category"] or "")] = values
-    latency: dict[int, Counter] = {}
-    ttft: dict[int, Counter] = {}
+    hists: dict[str, dict[int, Histogram]] = {"latency": {}, "ttft": {}}
     if histograms:
-        options = {"by_bucket": bool(width), "model": model, "bucket_seconds": width or HOUR}
-        latency = _histograms(session, split, metric="latency", **options)
-        ttft = _histograms(session, split, metric="ttft", **options)
-    return _WindowData(totals=totals, latency=latency, ttft=ttft)
+        hists = _histograms(
+            session, split, by_bucket=bool(width), model=model, bucket_seconds=width or HOUR
+        )
+    return _WindowData(totals=totals, latency=hists["latency"], ttft=hists["ttft"])
 
 
-def _merged(histograms: dict[int, Counter]) -> Counter:
+def _merged(histograms: dict[int, Histogram]) -> Histogram:
+    if len(histograms) == 1:
+        return next(iter(histograms.values()))
     merged: Counter = Counter()
     for counts in histograms.values():
         merged.update(counts)
@@ -433,7 +450,8 @@ def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSumm
         by_status[status] += values.requests
         if status == "error":
             by_category[category or "unknown"] += values.requests
-    latency, ttft = _merged(data.latency), _merged(data.ttft)
+    latency_p50, latency_p95, latency_p99 = percentiles(_merged(data.latency), 0.50, 0.95, 0.99)
+    ttft_p50, ttft_p95 = percentiles(_merged(data.ttft), 0.50, 0.95)
     rated = total.feedback_up + total.feedback_down
     errors = by_status["error"]
     return WindowSummary(
@@ -444,11 +462,11 @@ def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSumm
         errors=errors,
         cancelled=by_status["cancelled"],
         error_rate=round(100.0 * errors / total.requests, 4) if total.requests else 0.0,
-        latency_p50=percentile(latency, 0.50),
-        latency_p95=percentile(latency, 0.95),
-        latency_p99=percentile(latency, 0.99),
-        ttft_p50=percentile(ttft, 0.50),
-        ttft_p95=percentile(ttft, 0.95),
+        latency_p50=latency_p50,
+        latency_p95=latency_p95,
+        latency_p99=latency_p99,
+        ttft_p50=ttft_p50,
+        ttft_p95=ttft_p95,
         tokens_input=total.tokens_input,
         tokens_output=total.tokens_output,
         cost_usd=round(total.cost_usd, 10),
@@ -468,20 +486,21 @@ def _series_of(data: _WindowData, start: datetime, end: datetime, width: int) ->
         per_bucket[bucket].add(_as_row(values))
         if status == "error":
             errors[bucket] += values.requests
-    empty: Counter = Counter()
+    empty: Histogram = {}
     points = []
     for bucket in range(int(epoch_of(start) // width), math.ceil(epoch_of(end) / width)):
         values = per_bucket.get(bucket, _Totals())
-        latency = data.latency.get(bucket, empty)
+        p50, p95, p99 = percentiles(data.latency.get(bucket, empty), 0.50, 0.95, 0.99)
+        (ttft_p95,) = percentiles(data.ttft.get(bucket, empty), 0.95)
         points.append(
             SeriesPoint(
                 start=from_epoch(bucket * width),
                 requests=values.requests,
                 errors=errors[bucket],
-                latency_p50=percentile(latency, 0.50),
-                latency_p95=percentile(latency, 0.95),
-                latency_p99=percentile(latency, 0.99),
-                ttft_p95=percentile(data.ttft.get(bucket, empty), 0.95),
+                latency_p50=p50,
+                latency_p95=p95,
+                latency_p99=p99,
+                ttft_p95=ttft_p95,
                 tokens_input=values.tokens_input,
                 tokens_output=values.tokens_output,
                 cost_usd=round(values.cost_usd, 10),
@@ -560,8 +579,8 @@ def latency_percentiles(
     """Nearest-rank percentiles (within 1 %) of ``metric`` ("latency" or "ttft")."""
     if metric not in ("latency", "ttft"):
         raise WindowError("metric must be latency or ttft")
-    counts = _histograms(session, _split(start, end), metric=metric, model=model).get(0, Counter())
-    return {q: percentile(counts, q) for q in quantiles}
+    counts = _histograms(session, _split(start, end), metrics=(metric,), model=model)[metric]
+    return dict(zip(quantiles, percentiles(counts.get(0, {}), *quantiles)))
 
 
 def _check_bucket(width: int) -> None:

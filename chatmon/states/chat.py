@@ -115,7 +115,12 @@ class ChatState(rx.State):
         if not self.client_id:
             self.client_id = uuid.uuid4().hex
         await self._refresh_conversations()
+        linked = self.router.url.query_parameters.get("conversation", "")
+        if linked:  # "Open the conversation" on the monitor's request detail
+            self.conversation_id = linked
         if self.conversation_id and not await self._load_messages(self.conversation_id):
+            if linked:
+                self.notice = "That conversation was started in another browser, or deleted."
             self.conversation_id = ""
             self.messages = []
         self.provider_state = _provider_state()

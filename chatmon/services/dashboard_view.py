@@ -1,0 +1,339 @@
+"""The monitor page's data, read and shaped for display (plain Python, runs in a thread).
+
+``MonitorState`` calls :func:`load` through ``asyncio.to_thread``: one read of the
+window (:func:`chatmon.services.stats.dashboard`) turned into display strings and
+chart rows, so the state only copies fields and the page only renders them. Times are
+shown in UTC, as everything is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from chatmon.models import LLMRequest
+from chatmon.services import stats
+from chatmon.services.errors import ErrorCategory, human_message
+from chatmon.services.sql_time import to_utc
+
+PAGE_SIZE = 25
+ALL = "all"  # the filter value that means "no filter"
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    """What the page asks for: a window, the table's filters, sort and page."""
+
+    start: datetime
+    end: datetime
+    status: str = ALL
+    model: str = ALL
+    category: str = ALL
+    sort: str = "started_at"
+    descending: bool = True
+    page: int = 0
+    page_size: int = PAGE_SIZE
+
+
+@dataclass
+class Kpis:
+    """The KPI cards, formatted."""
+
+    requests: str = "0"
+    errors: str = "0"
+    error_rate: str = "0 %"
+    latency_p50: str = "–"
+    latency_p95: str = "–"
+    latency_p99: str = "–"
+    ttft_p95: str = "–"
+    tokens_input: str = "0"
+    tokens_output: str = "0"
+    cost: str = "$0.00"
+    unpriced: str = ""
+    feedback_up: str = "0"
+    feedback_down: str = "0"
+    satisfaction: str = "–"
+
+
+@dataclass
+class RequestRow:
+    """One line of the request table."""
+
+    correlation_id: str = ""
+    started_at: str = ""
+    model: str = ""
+    status: str = ""
+    error_category: str = ""
+    latency: str = ""
+    ttft: str = ""
+    tokens_input: str = ""
+    tokens_output: str = ""
+    cost: str = ""
+    feedback: str = ""
+
+
+@dataclass
+class DetailField:
+    """One labelled value of the request detail."""
+
+    label: str = ""
+    value: str = ""
+
+
+@dataclass
+class RequestDetail:
+    """Everything recorded about one request."""
+
+    correlation_id: str = ""
+    fields: list[DetailField] = field(default_factory=list)
+    conversation_id: str = ""
+    error_message: str = ""
+
+
+@dataclass
+class DashboardView:
+    """Everything the page renders for one window."""
+
+    kpis: Kpis
+    series: list[dict[str, Any]]
+    errors_by_category: list[dict[str, Any]]
+    cost_by_model: list[dict[str, Any]]
+    rows: list[RequestRow]
+    total_rows: int
+    models: list[str]
+    has_any_request: bool
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def seconds(value: float | None) -> str:
+    """``1.23 s`` / ``850 ms``; an en dash when there is no value."""
+    if value is None:
+        return "–"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def usd(value: float | None) -> str:
+    """Dollars with enough digits to show cheap requests."""
+    if value is None:
+        return "–"
+    if value == 0:
+        return "$0.00"
+    if value < 0.01:
+        return f"${value:.6f}"
+    return f"${value:,.2f}" if value >= 100 else f"${value:.4f}"
+
+
+def count(value: int | None) -> str:
+    """Thousands separators; en dash for NULL."""
+    return "–" if value is None else f"{value:,}"
+
+
+def utc(moment: datetime) -> str:
+    """``2025-01-31 12:00:05`` (UTC)."""
+    return to_utc(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _axis_label(moment: datetime, bucket_seconds: int) -> str:
+    moment = to_utc(moment)
+    if bucket_seconds >= 24 * 3600:
+        return moment.strftime("%m-%d")
+    if bucket_seconds >= 3600:
+        return moment.strftime("%m-%d %H:00")
+    return moment.strftime("%H:%M")
+
+
+def _feedback(value: int | None) -> str:
+    return {1: "👍", -1: "👎"}.get(value or 0, "")
+
+
+# ----------------------------------------------------------------------------- shaping
+
+
+def kpis(summary: stats.WindowSummary) -> Kpis:
+    """The KPI cards of a window summary."""
+    return Kpis(
+        requests=count(summary.requests),
+        errors=count(summary.errors),
+        error_rate=f"{summary.error_rate:.1f} %",
+        latency_p50=seconds(summary.latency_p50),
+        latency_p95=seconds(summary.latency_p95),
+        latency_p99=seconds(summary.latency_p99),
+        ttft_p95=seconds(summary.ttft_p95),
+        tokens_input=count(summary.tokens_input),
+        tokens_output=count(summary.tokens_output),
+        cost=usd(summary.cost_usd),
+        unpriced=(
+            f"+ {summary.unpriced_requests:,} requests of models without a known price"
+            if summary.unpriced_requests
+            else ""
+        ),
+        feedback_up=count(summary.feedback_up),
+        feedback_down=count(summary.feedback_down),
+        satisfaction="–" if summary.satisfaction is None else f"{summary.satisfaction:.0f} %",
+    )
+
+
+def series_rows(series: list[stats.SeriesPoint], bucket_seconds: int) -> list[dict[str, Any]]:
+    """Chart rows: one per bucket, with the running cost total for the cumulative line."""
+    rows, cumulative = [], 0.0
+    for point in series:
+        cumulative += point.cost_usd
+        rows.append(
+            {
+                "time": _axis_label(point.start, bucket_seconds),
+                "requests": point.requests,
+                "errors": point.errors,
+                "p50": point.latency_p50,
+                "p95": point.latency_p95,
+                "p99": point.latency_p99,
+                "ttft_p95": point.ttft_p95,
+                "cost": round(point.cost_usd, 6),
+                "cost_cumulative": round(cumulative, 6),
+                "tokens_input": point.tokens_input,
+                "tokens_output": point.tokens_output,
+            }
+        )
+    return rows
+
+
+def request_row(row: LLMRequest) -> RequestRow:
+    """A request as a table line."""
+    cost = usd(row.cost_usd) if row.cost_usd is not None else ("no price" if not row.priced else "–")
+    return RequestRow(
+        correlation_id=row.correlation_id,
+        started_at=utc(row.started_at),
+        model=row.model,
+        status=row.status,
+        error_category=row.error_category or "",
+        latency=seconds(row.latency_seconds),
+        ttft=seconds(row.ttft_seconds),
+        tokens_input=count(row.input_tokens),
+        tokens_output=count(row.output_tokens),
+        cost=cost,
+        feedback=_feedback(row.feedback),
+    )
+
+
+def request_detail(row: LLMRequest) -> RequestDetail:
+    """Every recorded field of a request, labelled."""
+    if row.cost_usd is not None:
+        cost = usd(row.cost_usd)
+    else:
+        cost = "unknown: the model has no known price" if not row.priced else "– (no usage reported)"
+    pairs = [
+        ("Correlation id", row.correlation_id),
+        ("Started (UTC)", utc(row.started_at)),
+        ("Status", row.status),
+        ("Error category", row.error_category or "–"),
+        ("Model", row.model),
+        ("Provider", row.provider or "–"),
+        ("Total latency", seconds(row.latency_seconds)),
+        ("Time to first token", seconds(row.ttft_seconds)),
+        ("Input tokens", count(row.input_tokens)),
+        ("Output tokens", count(row.output_tokens)),
+        ("Cost", cost),
+        ("Retries", str(row.retries)),
+        ("Temperature", f"{row.temperature:g}"),
+        ("Prompt version", row.prompt_version or "–"),
+        ("Feedback", {1: "thumbs up", -1: "thumbs down"}.get(row.feedback or 0, "none")),
+        ("Session", row.session_id or "–"),
+        ("Conversation", row.conversation_id or "–"),
+    ]
+    message = ""
+    if row.error_category:
+        try:
+            message = human_message(ErrorCategory(row.error_category))
+        except ValueError:
+            message = ""
+    return RequestDetail(
+        correlation_id=row.correlation_id,
+        fields=[DetailField(label=label, value=value) for label, value in pairs],
+        conversation_id=row.conversation_id,
+        error_message=message,
+    )
+
+
+def _filter(value: str) -> str | None:
+    return None if value in ("", ALL) else value
+
+
+def has_any_request(session: Session) -> bool:
+    """Whether anything was ever recorded (a new install shows a getting-started note)."""
+    return session.execute(select(LLMRequest.id).limit(1)).first() is not None
+
+
+def load(session: Session, query: DashboardQuery) -> DashboardView:
+    """Read the window once and shape it for the page."""
+    board = stats.dashboard(
+        session=session,
+        start=query.start,
+        end=query.end,
+        model=_filter(query.model),
+        status=_filter(query.status),
+        error_category=_filter(query.category),
+        sort=query.sort,
+        descending=query.descending,
+        limit=query.page_size,
+        offset=query.page * query.page_size,
+    )
+    summary = board.summary
+    return DashboardView(
+        kpis=kpis(summary),
+        series=series_rows(board.series, board.bucket_seconds),
+        errors_by_category=[
+            {"category": name, "count": number} for name, number in summary.errors_by_category.items()
+        ],
+        cost_by_model=[
+            {"model": m.model, "cost": round(m.cost_usd, 6), "requests": m.requests}
+            for m in board.models
+        ],
+        rows=[request_row(row) for row in board.page.rows],
+        total_rows=board.page.total,
+        models=sorted(m.model for m in board.models),
+        has_any_request=summary.requests > 0 or has_any_request(session),
+    )
+
+
+def load_detail(session: Session, correlation_id: str) -> RequestDetail | None:
+    """The detail of one request, or None if it is not (or no longer) recorded."""
+    row = stats.get_request(session=session, correlation_id=correlation_id)
+    return None if row is None else request_detail(row)
+
+
+def parse_utc_input(text: str) -> datetime:
+    """A ``datetime-local`` input value (``2025-01-31T12:00`` or with seconds), as UTC.
+
+    Raises:
+        stats.WindowError: when the text is not such a value.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise stats.WindowError(f"not a date and time: {text!r}") from None
+    return to_utc(moment)
+
+
+def utc_input(moment: datetime) -> str:
+    """A datetime as a ``datetime-local`` input value (UTC, seconds precision)."""
+    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+WINDOW_CHOICES: tuple[str, ...] = (*stats.WINDOWS, "custom")
+
+
+def window_bounds(window: str, custom_start: str, custom_end: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The ``[start, end)`` a window choice stands for right now."""
+    if window == "custom":
+        return stats.check_window(parse_utc_input(custom_start), parse_utc_input(custom_end))
+    return stats.last(stats.parse_window(window), now=now)
+
+
+def default_custom_range(now: datetime) -> tuple[str, str]:
+    """Prefill of the custom range inputs: the last 24 hours."""
+    return utc_input(now - timedelta(hours=24)), utc_input(now)

@@ -1,0 +1,314 @@
+"""MonitorState: the monitor page's controller.
+
+Every read runs in a worker thread (``asyncio.to_thread``) through
+:mod:`chatmon.services.dashboard_view`, so a slow query never stalls the event loop.
+Auto-refresh is a background event that reloads the page's data every
+``REFRESH_SECONDS`` while the toggle is on, the page is mounted and the browser is
+still connected; a newer loop (page reloaded, toggle flipped) retires the older one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import reflex as rx
+from sqlmodel import Session
+
+from chatmon.db import get_engine
+from chatmon.services import dashboard_view as view
+from chatmon.services.dashboard_view import (
+    ALL,
+    DashboardQuery,
+    DashboardView,
+    Kpis,
+    RequestDetail,
+    RequestRow,
+)
+from chatmon.services.errors import ErrorCategory
+from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 10
+STATUSES = (ALL, "ok", "error", "cancelled")
+CATEGORIES = (ALL, *(c.value for c in ErrorCategory))
+
+
+def _read(query: DashboardQuery) -> DashboardView:
+    with Session(get_engine()) as session:
+        return view.load(session, query)
+
+
+def _read_detail(correlation_id: str) -> RequestDetail | None:
+    with Session(get_engine()) as session:
+        return view.load_detail(session, correlation_id)
+
+
+def _client_connected(token: str) -> bool:
+    """Whether the browser tab behind ``token`` still has its websocket open here."""
+    try:
+        from reflex.utils.prerequisites import get_and_validate_app
+
+        namespace = get_and_validate_app().app.event_namespace
+    except Exception:  # noqa: BLE001 - cannot tell: let the other stop conditions decide
+        return True
+    return namespace is None or token in namespace.token_to_sid
+
+
+class MonitorState(rx.State):
+    """Window, filters and the figures shown for them."""
+
+    window: str = "24h"
+    custom_start: str = ""
+    custom_end: str = ""
+    auto_refresh: bool = True
+    loading: bool = False
+    error: str = ""
+    updated_at: str = ""
+
+    kpis: Kpis = Kpis()
+    series: list[dict[str, Any]] = []
+    errors_by_category: list[dict[str, Any]] = []
+    cost_by_model: list[dict[str, Any]] = []
+    rows: list[RequestRow] = []
+    total_rows: int = 0
+    models: list[str] = []
+    has_any_request: bool = True
+
+    status_filter: str = ALL
+    model_filter: str = ALL
+    category_filter: str = ALL
+    sort: str = "started_at"
+    descending: bool = True
+    page: int = 0
+
+    detail: RequestDetail = RequestDetail()
+    detail_open: bool = False
+
+    _loop_id: str = ""
+    _mounted: bool = False
+
+    # ----- derived --------------------------------------------------------------------
+    @rx.var
+    def page_count(self) -> int:
+        """Pages of the request table (at least 1)."""
+        return max(1, -(-self.total_rows // view.PAGE_SIZE))
+
+    @rx.var
+    def page_label(self) -> str:
+        """``Page 2 of 7 · 160 requests``."""
+        return f"Page {self.page + 1} of {self.page_count} · {self.total_rows:,} requests"
+
+    @rx.var
+    def csv_query(self) -> str:
+        """Query string of the CSV download for the current window."""
+        if self.window == "custom":
+            try:
+                start, end = view.window_bounds("custom", self.custom_start, self.custom_end)
+            except WindowError:
+                return "window=24h"
+            return f"start={start.isoformat().replace('+00:00', 'Z')}&end={end.isoformat().replace('+00:00', 'Z')}"
+        return f"window={self.window}"
+
+    @rx.var
+    def is_empty(self) -> bool:
+        """No request in the window (the page shows what to do instead of empty charts)."""
+        return self.kpis.requests == "0"
+
+    # ----- loading ----------------------------------------------------------------------
+    def _query(self) -> DashboardQuery:
+        start, end = view.window_bounds(self.window, self.custom_start, self.custom_end)
+        return DashboardQuery(
+            start=start,
+            end=end,
+            status=self.status_filter,
+            model=self.model_filter,
+            category=self.category_filter,
+            sort=self.sort,
+            descending=self.descending,
+            page=self.page,
+        )
+
+    def _show(self, data: DashboardView) -> None:
+        self.kpis = data.kpis
+        self.series = data.series
+        self.errors_by_category = data.errors_by_category
+        self.cost_by_model = data.cost_by_model
+        self.rows = data.rows
+        self.total_rows = data.total_rows
+        self.models = data.models
+        self.has_any_request = data.has_any_request
+        self.updated_at = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
+        self.error = ""
+
+    async def _reload(self) -> None:
+        """Read the current window in a thread and show it (holds the state meanwhile)."""
+        try:
+            query = self._query()
+        except WindowError as exc:
+            self.error = str(exc)
+            return
+        self.loading = True
+        try:
+            self._show(await asyncio.to_thread(_read, query))
+        except Exception:  # noqa: BLE001 - show a notice, keep the page usable
+            log.exception("monitor: loading the dashboard failed")
+            self.error = "Could not read the request log. Is the database reachable?"
+        finally:
+            self.loading = False
+
+    @rx.event
+    async def on_load(self):
+        """Page load: prefill the custom range, read the window, start auto-refresh."""
+        if not self.custom_start:
+            self.custom_start, self.custom_end = view.default_custom_range(datetime.now(timezone.utc))
+        self._mounted = True
+        self.detail_open = False
+        await self._reload()
+        return MonitorState.start_refresh
+
+    @rx.event
+    def leave(self) -> None:
+        """The page was unmounted (navigation away): stop auto-refresh."""
+        self._mounted = False
+        self._loop_id = ""
+
+    @rx.event
+    async def refresh(self) -> None:
+        """Reload now (the refresh button)."""
+        await self._reload()
+
+    # ----- window -----------------------------------------------------------------------
+    @rx.event
+    async def set_window(self, window: str) -> None:
+        """Pick 1h / 6h / 24h / 7d, or custom (then the range inputs apply)."""
+        if window not in view.WINDOW_CHOICES:
+            return
+        self.window = window
+        self.page = 0
+        await self._reload()
+
+    @rx.event
+    async def apply_custom_range(self, form_data: dict) -> None:
+        """Use the custom range from the form (UTC)."""
+        start, end = str(form_data.get("start", "")), str(form_data.get("end", ""))
+        try:
+            view.window_bounds("custom", start, end)
+        except WindowError as exc:
+            self.error = f"Custom range: {exc}"
+            return
+        self.custom_start, self.custom_end = start, end
+        self.window = "custom"
+        self.page = 0
+        await self._reload()
+
+    # ----- table ------------------------------------------------------------------------
+    @rx.event
+    async def sort_by(self, column: str) -> None:
+        """Sort the table by ``column``; the same column again flips the direction."""
+        if column not in SORTABLE_COLUMNS:
+            return
+        if column == self.sort:
+            self.descending = not self.descending
+        else:
+            self.sort, self.descending = column, True
+        self.page = 0
+        await self._reload()
+
+    @rx.event
+    async def set_status_filter(self, value: str) -> None:
+        """Show only ok / error / cancelled requests (or all)."""
+        if value in STATUSES:
+            self.status_filter, self.page = value, 0
+            await self._reload()
+
+    @rx.event
+    async def set_model_filter(self, value: str) -> None:
+        """Show only one model's requests (or all)."""
+        self.model_filter, self.page = value or ALL, 0
+        await self._reload()
+
+    @rx.event
+    async def set_category_filter(self, value: str) -> None:
+        """Show only one error category (or all)."""
+        if value in CATEGORIES:
+            self.category_filter, self.page = value, 0
+            await self._reload()
+
+    @rx.event
+    async def next_page(self) -> None:
+        """The next page of the table."""
+        if self.page + 1 < self.page_count:
+            self.page += 1
+            await self._reload()
+
+    @rx.event
+    async def previous_page(self) -> None:
+        """The previous page of the table."""
+        if self.page > 0:
+            self.page -= 1
+            await self._reload()
+
+    # ----- detail -----------------------------------------------------------------------
+    @rx.event
+    async def open_detail(self, correlation_id: str) -> None:
+        """Open a request's detail (every recorded field)."""
+        detail = await asyncio.to_thread(_read_detail, correlation_id)
+        if detail is None:
+            self.error = f"Request {correlation_id} is no longer recorded."
+            return
+        self.detail = detail
+        self.detail_open = True
+
+    @rx.event
+    def set_detail_open(self, is_open: bool) -> None:
+        """The dialog's open state (closing it by Escape or the close button)."""
+        self.detail_open = is_open
+
+    # ----- auto-refresh -----------------------------------------------------------------
+    @rx.event
+    def set_auto_refresh(self, enabled: bool):
+        """The auto-refresh switch."""
+        self.auto_refresh = enabled
+        if enabled:
+            return MonitorState.start_refresh
+        self._loop_id = ""
+        return None
+
+    @rx.event
+    def start_refresh(self):
+        """Start a refresh loop, retiring any older one of this tab."""
+        if not self.auto_refresh or not self._mounted:
+            return None
+        self._loop_id = uuid.uuid4().hex
+        return MonitorState.refresh_loop(self._loop_id)
+
+    @rx.event(background=True)
+    async def refresh_loop(self, loop_id: str):
+        """Reload every REFRESH_SECONDS until the page is left, the switch is off, the
+        tab disconnects or a newer loop takes over."""
+        token = self.router.session.client_token
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            async with self:
+                if self._loop_id != loop_id or not self.auto_refresh or not self._mounted:
+                    return
+                if not _client_connected(token):
+                    self._loop_id = ""
+                    return
+                try:
+                    query = self._query()
+                except WindowError:
+                    continue
+            try:
+                data = await asyncio.to_thread(_read, query)
+            except Exception:  # noqa: BLE001 - one failed refresh is not the end of the loop
+                log.exception("monitor: auto-refresh failed")
+                continue
+            async with self:
+                if self._loop_id == loop_id:
+                    self._show(data)

@@ -23,7 +23,7 @@ import uvicorn
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -116,8 +116,15 @@ async def _maybe_hang(request: Request, state: ReceiverState) -> None:
             await asyncio.sleep(0.05)
 
 
+class _Gone(Exception):
+    """The client gave up (it timed out while the receiver hung)."""
+
+
 async def _body(request: Request) -> bytes:
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        raise _Gone from None
     if request.headers.get("content-encoding", "") == "gzip":
         body = gzip.decompress(body)
     return body
@@ -154,13 +161,18 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "OK", "version": "chatmon-receiver"})
 
 
+async def _gone(_request: Request, _exc: Exception) -> Response:
+    return Response(status_code=499)  # nobody is listening any more
+
+
 def create_app(state: ReceiverState) -> Starlette:
     app = Starlette(
         routes=[
             Route(OTLP_PATH, otlp_traces, methods=["POST"]),
             Route(SCORES_PATH, scores, methods=["POST"]),
             Route("/api/public/health", health, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={_Gone: _gone},
     )
     app.state.receiver = state
     return app

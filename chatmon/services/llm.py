@@ -302,6 +302,7 @@ class LLMClient:
         response, first_chunk = await self._open_with_retries(messages, temperature, stats, permit)
         idle_timeout = self._settings.stream_idle_timeout
         usage = getattr(first_chunk, "usage", None)
+        finished = False
         try:
             text = _chunk_text(first_chunk)
             if text:
@@ -312,6 +313,7 @@ class LLMClient:
                     async with asyncio.timeout(idle_timeout):  # a stalled stream
                         chunk = await anext(chunks)
                 except StopAsyncIteration:
+                    finished = True
                     break
                 except Exception as exc:  # noqa: BLE001 - mid-stream: categorize, never retry
                     raise categorize(exc) from None
@@ -320,7 +322,8 @@ class LLMClient:
                 if text:
                     yield text
         finally:
-            await _close_quietly(response)
+            if not finished:  # stopped, stalled or broken: free the connection now
+                await _close_quietly(response)
         self._account(usage, stats)
 
     async def _open_with_retries(

@@ -51,7 +51,7 @@ def calls() -> Iterator[list[LLMCall]]:
     seen: list[LLMCall] = []
     events.on_call(seen.append)
     yield seen
-    events._call_listeners.remove(seen.append)
+    events.off_call(seen.append)
 
 
 def service_for(

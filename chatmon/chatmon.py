@@ -22,6 +22,7 @@ from chatmon.pages.chat import chat_page  # noqa: E402
 from chatmon.pages.monitor import monitor_page  # noqa: E402
 from chatmon.pages.login import login_page  # noqa: E402
 from chatmon.services import recorder, retention  # noqa: E402
+from chatmon.states.auth import AuthState  # noqa: E402
 from chatmon.states.chat import ChatState  # noqa: E402
 from chatmon.states.monitor import MonitorState  # noqa: E402
 from chatmon.tasks.alert_monitor import alert_monitor  # noqa: E402
@@ -32,7 +33,12 @@ install(get_settings())  # JSON logs, metrics and tracing listeners (every worke
 # Our routes first, then /api/* access control, then security headers around everything.
 app = rx.App(api_transformer=[api, ApiAccessMiddleware, SecurityHeadersMiddleware])
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
-app.add_page(monitor_page, route="/monitor", title="Monitor · chatmon", on_load=MonitorState.on_load)
+app.add_page(
+    monitor_page,
+    route="/monitor",
+    title="Monitor · chatmon",
+    on_load=[AuthState.require_monitor, MonitorState.on_load],
+)
 app.add_page(login_page, route="/login", title="Sign in · chatmon")
 app.register_lifespan_task(warm_up_llm)
 app.register_lifespan_task(observability_lifespan)

@@ -19,6 +19,7 @@ from chatmon.db import get_engine
 from chatmon.services.alerts import AlertEngine, build_engine
 from chatmon.services.alerts.panel import AlertsPanel, AttemptRow, HistoryRow, RuleRow, load_panel
 from chatmon.settings import get_settings
+from chatmon.states.auth import monitor_allowed
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class AlertsState(rx.State):
         self.error = ""
 
     async def _reload(self) -> None:
+        if not await monitor_allowed(self):
+            return
         self.loading = True
         try:
             self._show(await asyncio.to_thread(_read))
@@ -101,7 +104,7 @@ class AlertsState(rx.State):
             async with self:
                 if self._loop_id != loop_id:
                     return
-                if not _client_connected(token):
+                if not _client_connected(token) or not await monitor_allowed(self):
                     self._loop_id = ""
                     return
             try:

@@ -84,3 +84,14 @@ class AuthState(rx.State):
         """Forget the session."""
         self.session_token = ""
         return rx.redirect("/login")
+
+
+async def monitor_allowed(state: rx.State) -> bool:
+    """Whether the browser behind ``state`` may see monitor data.
+
+    Every monitor and alerts handler that reads data asks this first: an event can be
+    sent over the websocket without ever loading the page, so the page's redirect alone
+    is no protection.
+    """
+    auth = await state.get_state(AuthState)
+    return auth.may_see_monitor()

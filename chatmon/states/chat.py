@@ -25,6 +25,7 @@ from chatmon.services.events import Feedback
 from chatmon.services.history import Turn, check_user_message
 from chatmon.services.turn import TurnRequest, TurnResult
 from chatmon.settings import get_settings
+from chatmon.states.auth import AuthState
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,10 @@ class ChatState(rx.State):
 
     # ----- loading ------------------------------------------------------------------
     @rx.event
-    async def load(self) -> None:
+    async def load(self):
         """Page load: identify this browser, then show its conversations."""
+        if not (await self.get_state(AuthState)).may_chat():  # CHAT_PASSWORD is set
+            return rx.redirect("/login?next=/")
         if not self.client_id:
             self.client_id = uuid.uuid4().hex
         await self._refresh_conversations()
@@ -307,6 +310,9 @@ class ChatState(rx.State):
     async def send_message(self, form_data: dict):
         """Validate and save the user's message, then stream the reply in the background."""
         if self.streaming:
+            return
+        if not (await self.get_state(AuthState)).may_chat():
+            self.notice = "Please sign in to chat."
             return
         settings = get_settings()
         try:

@@ -30,6 +30,7 @@ from chatmon.services.dashboard_view import (
 )
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
+from chatmon.states.auth import monitor_allowed
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ class MonitorState(rx.State):
 
     async def _reload(self) -> None:
         """Read the current window in a thread and show it (holds the state meanwhile)."""
+        if not await monitor_allowed(self):
+            return
         try:
             query = self._query()
         except WindowError as exc:
@@ -257,6 +260,8 @@ class MonitorState(rx.State):
     @rx.event
     async def open_detail(self, correlation_id: str) -> None:
         """Open a request's detail (every recorded field)."""
+        if not await monitor_allowed(self):
+            return
         detail = await asyncio.to_thread(_read_detail, correlation_id)
         if detail is None:
             self.error = f"Request {correlation_id} is no longer recorded."
@@ -297,7 +302,7 @@ class MonitorState(rx.State):
             async with self:
                 if self._loop_id != loop_id or not self.auto_refresh or not self._mounted:
                     return
-                if not _client_connected(token):
+                if not _client_connected(token) or not await monitor_allowed(self):
                     self._loop_id = ""
                     return
                 try:

@@ -12,6 +12,7 @@ from chatmon.devtools.fake_llm import FakeLLMServer
 from tests.integration.conftest import RunningApp, launch_app
 
 MONITOR_PASSWORD = "integration-monitor-pw"
+CHAT_PASSWORD = "integration-chat-pw"
 PROTECTED_API = ["/api/stats?window=1h", "/api/requests.csv?window=1h"]
 
 
@@ -19,11 +20,12 @@ PROTECTED_API = ["/api/stats?window=1h", "/api/requests.csv?window=1h"]
 def locked_app(
     fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApp]:
-    """An instance with MONITOR_PASSWORD set."""
+    """An instance with MONITOR_PASSWORD and CHAT_PASSWORD set."""
     with launch_app(
         workdir=tmp_path_factory.mktemp("locked"),
         fake_llm_url=fake_llm.url,
         MONITOR_PASSWORD=MONITOR_PASSWORD,
+        CHAT_PASSWORD=CHAT_PASSWORD,
         SESSION_SECRET="integration-session-secret",
     ) as app:
         yield app
@@ -64,7 +66,9 @@ def test_chat_works_under_the_csp(page: Page, browser: Browser) -> None:
     page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
     page.fill("#message", "csp check")
     page.click("#send-button")
-    expect(page.locator(".bubble-assistant").last).to_contain_text("Echo: csp check")
+    expect(page.locator(".bubble-assistant").last).to_contain_text(
+        "Echo: csp check", timeout=20_000
+    )
     assert violations == []
 
 
@@ -79,7 +83,9 @@ def test_login_form_sets_a_session_that_opens_the_api(
         page.wait_for_selector("#login-password")
         page.fill("#login-password", "wrong")
         page.click("#login-submit")
-        expect(page.locator("#login-error")).to_contain_text("Wrong user name or password")
+        expect(page.locator("#login-error")).to_contain_text(
+            "Wrong user name or password", timeout=20_000
+        )
         page.fill("#login-password", MONITOR_PASSWORD)
         page.click("#login-submit")
         page.wait_for_url(locked_app.url + "/")
@@ -87,5 +93,52 @@ def test_login_form_sets_a_session_that_opens_the_api(
         assert cookies.get("chatmon_session")
         api = page.request.get(locked_app.url + "/api/stats?window=1h")
         assert api.status == 200
+    finally:
+        context.close()
+
+
+def _login(page: Page, url: str, password: str) -> None:
+    page.wait_for_selector("#login-password")
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+
+
+@pytest.mark.browser
+def test_monitor_shows_a_login_never_data(locked_app: RunningApp, browser: Browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(locked_app.url + "/monitor")
+        page.wait_for_url("**/login?next=/monitor")
+        expect(page.locator("#login-password")).to_be_visible()
+        assert page.locator("#kpis").count() == 0
+        _login(page, locked_app.url, MONITOR_PASSWORD)
+        page.wait_for_url(locked_app.url + "/monitor")
+        expect(page.locator("#monitor-page")).to_be_visible(timeout=20_000)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_chat_password_gates_the_chat_but_not_the_monitor(
+    locked_app: RunningApp, browser: Browser
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(locked_app.url + "/")
+        page.wait_for_url("**/login?next=/")
+        _login(page, locked_app.url, CHAT_PASSWORD)
+        page.wait_for_url(locked_app.url + "/")
+        page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+        page.fill("#message", "behind the chat password")
+        page.click("#send-button")
+        expect(page.locator(".bubble-assistant").last).to_contain_text(
+            "Echo: behind the chat password", timeout=20_000
+        )
+        # a chat session does not open the monitor or the API
+        page.goto(locked_app.url + "/monitor")
+        page.wait_for_url("**/login?next=/monitor")
+        assert page.request.get(locked_app.url + "/api/stats?window=1h").status == 401
     finally:
         context.close()

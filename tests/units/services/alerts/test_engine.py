@@ -361,3 +361,24 @@ def test_send_test_reports_each_channel_and_is_never_retried(
 )
 def test_retry_delay_doubles_up_to_five_minutes(attempts: int, interval: float, seconds: float) -> None:
     assert retry_delay(attempts=attempts, interval=interval) == timedelta(seconds=seconds)
+
+
+def test_firing_again_within_the_cooldown_is_suppressed_and_counted(
+    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
+    sink: SMTPSink, receiver: WebhookReceiver,
+) -> None:
+    failing_half(session)
+    checker = alert_engine(engine, channels, clock)
+    checker.check()
+    record(session, *[make_call(at=11 * M + i * timedelta(seconds=5)) for i in range(45)])
+    clock.advance(5 * M)
+    assert action_of(checker.check(), Rule.ERROR_RATE) is Action.RESOLVE
+    suppressed_before = alerts_total("error_rate", "slack", "suppressed")
+    record(session, *[
+        make_call(at=15 * M + i * timedelta(seconds=1), status="error", error_category="timeout")
+        for i in range(20)
+    ])
+    clock.advance(M)  # 25 of 75 failed: firing again, 7 minutes after the first message
+    assert action_of(checker.check(), Rule.ERROR_RATE) is Action.SUPPRESS
+    assert alerts_total("error_rate", "slack", "suppressed") == suppressed_before + 1
+    assert (sink.count(), receiver.count()) == (2, 2)  # the firing and the resolved only

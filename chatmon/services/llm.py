@@ -13,6 +13,7 @@ import functools
 import importlib
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -57,14 +58,15 @@ def _litellm() -> Any:
 
 
 async def _litellm_ready() -> Any:
-    """litellm, imported in a worker thread when this is its first use.
+    """litellm, warmed up (in a worker thread) before the first call is timed.
 
-    A request that arrives while the start-up warm-up is still importing it would
-    otherwise wait on the import lock with the event loop, stalling every user.
+    A request that arrives while the start-up warm-up is still importing would
+    otherwise wait on the import lock with the event loop, stalling every user, and
+    spend its REQUEST_TIMEOUT on imports instead of the provider.
     """
-    if _litellm.cache_info().currsize:
-        return _litellm()
-    return await asyncio.to_thread(_litellm)
+    if not _warm.is_set():
+        await asyncio.to_thread(warm_up)
+    return _litellm()
 
 
 # What LiteLLM's first OpenAI-compatible call imports lazily (~500 modules, 1-3 s): the
@@ -80,22 +82,31 @@ _FIRST_CALL_MODULES = (
 )
 
 
+_warm = threading.Event()
+_warm_lock = threading.Lock()
+
+
 def warm_up() -> None:
     """Pay litellm's import costs now (call from a thread at startup), not on the first chat.
 
     Both the import itself and the lazy imports of the first call: done on the event
     loop they would stall every user for seconds and eat the first request's timeout.
+    Idempotent; a second caller waits (in its own thread) for the first to finish.
     """
-    _litellm()
-    for name in _FIRST_CALL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # a LiteLLM/OpenAI upgrade moved it: only the first call pays
-            log.debug("warm-up: %s not importable", name)
-    import openai
+    with _warm_lock:
+        if _warm.is_set():
+            return
+        _litellm()
+        for name in _FIRST_CALL_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # a LiteLLM/OpenAI upgrade moved it: the first call pays
+                log.debug("warm-up: %s not importable", name)
+        import openai
 
-    with openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1") as client:
-        client.chat.completions  # noqa: B018 - the attribute access is the lazy import
+        with openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1") as client:
+            client.chat.completions  # noqa: B018 - the attribute access is the lazy import
+        _warm.set()
 
 
 @dataclass

@@ -187,6 +187,7 @@ def test_no_secret_in_logs_db_metrics_health_or_traces(
         "/metrics": metrics_text,
         "/health": health_text,
         "Langfuse payloads": traces,
+        "chat page (error message shown)": chat.content(),
     }
     # The places are really filled: DEBUG logs of both requests, rows, traces.
     assert '"level": "DEBUG"' in file_logs and "this one fails with 401" in "\n".join(rows)

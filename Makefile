@@ -57,18 +57,23 @@ prometheus:
 	  echo "installing Debian prometheus for the monitoring tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
+# Redis for the multi-worker tests (Reflex needs it to run several workers).
+.PHONY: redis
+redis:
+	@scripts/ensure-redis.sh
+
 # PostgreSQL for the database tests, which run on SQLite and on PostgreSQL.
 .PHONY: postgres
 postgres:
 	@scripts/ensure-postgres.sh
 
-test: $(VENV)/.installed-dev chromium postgres prometheus
+test: $(VENV)/.installed-dev chromium postgres prometheus redis
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed-dev postgres prometheus
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed-dev chromium prometheus
+test-integration: $(VENV)/.installed-dev chromium prometheus redis
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;

@@ -175,25 +175,46 @@ def report(
         o.status == "ok" and o.text == expected_reply(o.message, REPLY_WORDS) for o in chaos
     )
     errors = collections.Counter(o.category for o in chaos if o.status == "error")
-    p95, calm_p95 = percentile([o.seconds for o in chaos], 95), percentile([o.seconds for o in calm], 95)
+    p95, calm_p95 = (
+        percentile([o.seconds for o in chaos], 95),
+        percentile([o.seconds for o in calm], 95),
+    )
     per_request = f"{sent} requests sent"
     lines = [line("chaos_replies_delivered", str(delivered), per_request, delivered / sent)]
     for category, count in sorted(errors.items(), key=lambda item: -item[1]):
-        lines.append(line(f"chaos_user_visible_errors[{category}]", str(count), per_request, count / sent))
+        lines.append(
+            line(f"chaos_user_visible_errors[{category}]", str(count), per_request, count / sent)
+        )
     if not errors:
         lines.append(line("chaos_user_visible_errors", "0", per_request, 0.0))
     lines += [
-        line("chaos_latency_p95", f"{p95:.2f} s", f"healthy upstream p95 {calm_p95:.2f} s", p95 / calm_p95),
+        line(
+            "chaos_latency_p95",
+            f"{p95:.2f} s",
+            f"healthy upstream p95 {calm_p95:.2f} s",
+            p95 / calm_p95,
+        ),
         line("chaos_recorded_events", str(events), per_request, events / sent),
-        line("chaos_recorded_rows", str(rows), f"{sent + len(calm)} requests sent (calm + chaos)",
-             rows / (sent + len(calm))),
-        line("chaos_duplicated_texts", str(sum(map(duplicated, chaos))), f"{sent} replies checked",
-             sum(map(duplicated, chaos)) / sent),
+        line(
+            "chaos_recorded_rows",
+            str(rows),
+            f"{sent + len(calm)} requests sent (calm + chaos)",
+            rows / (sent + len(calm)),
+        ),
+        line(
+            "chaos_duplicated_texts",
+            str(sum(map(duplicated, chaos))),
+            f"{sent} replies checked",
+            sum(map(duplicated, chaos)) / sent,
+        ),
         line("chaos_upstream_hits", str(hits), per_request, hits / sent),
         line("chaos_retries", str(retries), per_request, retries / sent),
-        line("chaos_upstream_hits_unaccounted", str(hits - expected_hits),
-             f"{expected_hits} attempts chatmon made (requests sent to the provider + retries)",
-             (hits - expected_hits) / expected_hits),
+        line(
+            "chaos_upstream_hits_unaccounted",
+            str(hits - expected_hits),
+            f"{expected_hits} attempts chatmon made (requests sent to the provider + retries)",
+            (hits - expected_hits) / expected_hits,
+        ),
     ]
     return lines
 
@@ -208,13 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tracing", action="store_true", help="without the Langfuse sink")
     args = parser.parse_args(argv)
     args.kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
-    print(f"# {sys.executable} -m bench.chaos {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(
+        f"# {sys.executable} -m bench.chaos {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
 
-    with tempfile.TemporaryDirectory(prefix="chatmon-chaos-") as tmp, fake_upstream(
-        reply_words=REPLY_WORDS
-    ) as upstream, (langfuse_sink() if not args.no_tracing else nullcontext()) as sink_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="chatmon-chaos-") as tmp,
+        fake_upstream(reply_words=REPLY_WORDS) as upstream,
+        langfuse_sink() if not args.no_tracing else nullcontext() as sink_url,
+    ):
         prepare(
-            Path(tmp), upstream=upstream, langfuse_url=sink_url,
+            Path(tmp),
+            upstream=upstream,
+            langfuse_url=sink_url,
             REQUEST_TIMEOUT=str(args.request_timeout),
             STREAM_IDLE_TIMEOUT=str(args.request_timeout),
         )
@@ -225,20 +252,27 @@ def main(argv: list[str] | None = None) -> int:
         listeners = install_listeners()
         events.on_call(published.append)
         print(f"# LLMCall listeners: {', '.join(listeners)} (+ this bench's counter)")
-        print(f"# {args.sessions} sessions, {args.requests} requests, upstream failing "
-              f"{args.fail_rate:.0%} ({', '.join(args.kinds)}), REQUEST_TIMEOUT={args.request_timeout:g} s",
-              flush=True)
+        print(
+            f"# {args.sessions} sessions, {args.requests} requests, upstream failing "
+            f"{args.fail_rate:.0%} ({', '.join(args.kinds)}), "
+            f"REQUEST_TIMEOUT={args.request_timeout:g} s",
+            flush=True,
+        )
         calm, chaos = asyncio.run(run(upstream, args))
         counters = upstream.counters()
         chaos_calls = [call for call in published if call.session_id.startswith("chaos-")]
         rows = database_rows()
         calm_errors = collections.Counter(o.category for o in calm if o.status != "ok")
-        print(f"# healthy phase: {len(calm) - sum(calm_errors.values())}/{len(calm)} ok"
-              + (f", errors {dict(calm_errors)}" if calm_errors else ""))
+        print(
+            f"# healthy phase: {len(calm) - sum(calm_errors.values())}/{len(calm)} ok"
+            + (f", errors {dict(calm_errors)}" if calm_errors else "")
+        )
         for text in report(calm, chaos, chaos_calls, rows, counters["hits"]):
             print(text, flush=True)
-        print(f"# upstream: {counters['failures']} injected failures in {counters['hits']} hits; "
-              f"breaker at the end: {breaker.snapshot()}")
+        print(
+            f"# upstream: {counters['failures']} injected failures in {counters['hits']} hits; "
+            f"breaker at the end: {breaker.snapshot()}"
+        )
         _shutdown()
     return 0
 

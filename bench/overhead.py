@@ -149,7 +149,9 @@ async def measure(calls: int, rounds: int, warmup: int) -> list[Round]:
     return results
 
 
-async def measure_all(upstream: object, latencies: list[float], args: argparse.Namespace) -> dict[float, list[Round]]:
+async def measure_all(
+    upstream: object, latencies: list[float], args: argparse.Namespace
+) -> dict[float, list[Round]]:
     """Every latency in one event loop (LiteLLM keeps its HTTP clients per loop)."""
     results = {}
     for latency in latencies:
@@ -194,17 +196,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tracing", action="store_true", help="without the Langfuse sink")
     args = parser.parse_args(argv)
     latencies = [float(x) for x in args.latencies.split(",") if x.strip()]
-    print(f"# {sys.executable} -m bench.overhead {' '.join(argv if argv is not None else sys.argv[1:])}")
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"# {sys.executable} -m bench.overhead {command}")
 
     failed: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="chatmon-overhead-") as tmp, fake_upstream() as upstream:
+    with (
+        tempfile.TemporaryDirectory(prefix="chatmon-overhead-") as tmp,
+        fake_upstream() as upstream,
+    ):
         with langfuse_sink() if not args.no_tracing else nullcontext() as sink_url:
-            prepare(Path(tmp), upstream=upstream, langfuse_url=sink_url,
-                    GLOBAL_RATE_LIMIT_PER_MINUTE="1000000")
+            prepare(
+                Path(tmp),
+                upstream=upstream,
+                langfuse_url=sink_url,
+                GLOBAL_RATE_LIMIT_PER_MINUTE="1000000",
+            )
             listeners = install_listeners()
             print(f"# LLMCall listeners: {', '.join(listeners) or 'none'}")
-            print(f"# {args.rounds} rounds x {args.calls} calls per side, ABBA order, "
-                  f"{args.warmup} warm-up pairs; 12-word streamed replies", flush=True)
+            print(
+                f"# {args.rounds} rounds x {args.calls} calls per side, ABBA order, "
+                f"{args.warmup} warm-up pairs; 12-word streamed replies",
+                flush=True,
+            )
             by_latency = asyncio.run(measure_all(upstream, latencies, args))
             for latency, results in by_latency.items():
                 for text in report(latency, results):
@@ -217,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
                 if latency >= 0.05 and p50_ours / p50_bare > TARGET_RATIO_AT_50MS:
                     failed.append(f"ratio {p50_ours / p50_bare:.3f} at {latency * 1000:.0f} ms")
             _shutdown()
-    print("# targets (p50 overhead <= 2 ms; <= 5 % at 50 ms): "
-          + ("met" if not failed else "MISSED: " + "; ".join(failed)))
+    print(
+        "# targets (p50 overhead <= 2 ms; <= 5 % at 50 ms): "
+        + ("met" if not failed else "MISSED: " + "; ".join(failed))
+    )
     return 0
 
 

@@ -92,9 +92,22 @@ def _stop(process: subprocess.Popen) -> None:
 def fake_upstream(*, latency: float = 0.0, reply_words: int = 12) -> Iterator[Upstream]:
     """``python -m chatmon fake-llm`` in its own process (its work never takes our GIL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatmon", "fake-llm", "--port", "0", "--latency", str(latency),
-         "--reply-words", str(reply_words)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "chatmon",
+            "fake-llm",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--reply-words",
+            str(reply_words),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         yield Upstream(url=_listening_url(process, "fake-llm"))
@@ -114,7 +127,9 @@ def langfuse_sink() -> Iterator[str]:
         _stop(process)
 
 
-def prepare(workdir: Path, *, upstream: Upstream, langfuse_url: str | None, **settings: str) -> None:
+def prepare(
+    workdir: Path, *, upstream: Upstream, langfuse_url: str | None, **settings: str
+) -> None:
     """Configure chatmon through the environment, as an operator would (before importing it).
 
     ``settings`` are extra variables (e.g. ``REQUEST_TIMEOUT="2"``).

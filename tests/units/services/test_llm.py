@@ -51,7 +51,8 @@ def client_for(upstream: FakeLLMServer, **overrides: object) -> LLMClient:
 
 async def collect(client: LLMClient, stats: StreamStats | None = None) -> str:
     stats = stats or StreamStats()
-    return "".join([t async for t in client.stream(messages=MESSAGES, temperature=0.3, stats=stats)])
+    chunks = client.stream(messages=MESSAGES, temperature=0.3, stats=stats)
+    return "".join([t async for t in chunks])
 
 
 async def test_stream_returns_reply_and_provider_usage(upstream: FakeLLMServer) -> None:

@@ -63,8 +63,11 @@ def service_for(
     **overrides: object,
 ) -> TurnService:
     options: dict[str, object] = {
-        "llm_model": "openai/fake", "llm_api_base": upstream.url, "llm_api_key": "sk-unit",
-        "request_timeout": 2, "llm_max_retries": 0,
+        "llm_model": "openai/fake",
+        "llm_api_base": upstream.url,
+        "llm_api_key": "sk-unit",
+        "request_timeout": 2,
+        "llm_max_retries": 0,
     }
     settings = load_settings(**(options | overrides))
     prompt_file = tmp_path / "prompt.txt"
@@ -135,7 +138,9 @@ async def test_drop_mid_stream_keeps_the_text_once_and_marks_the_end(
 ) -> None:
     upstream.configure(fail_with="drop-mid", fail_rate=1.0)
     received, result = await run(service_for(upstream, tmp_path, llm_max_retries=3), request())
-    partial = "".join(reply_chunks([{"role": "user", "content": "hello there"}])[:DROP_MID_AFTER_CHUNKS])
+    partial = "".join(
+        reply_chunks([{"role": "user", "content": "hello there"}])[:DROP_MID_AFTER_CHUNKS]
+    )
     assert "".join(received) == result.text == partial
     final = result.final_text()
     assert final.startswith(partial) and final.count("Echo:") == 1

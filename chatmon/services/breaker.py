@@ -189,6 +189,12 @@ def for_model(model: str, *, failure_threshold: int, reset_seconds: float) -> Ci
         return breaker
 
 
+def discard(model: str) -> None:
+    """Forget ``model``'s breaker (a model no longer served; tests)."""
+    with _registry_lock:
+        _breakers.pop(model, None)
+
+
 def snapshot() -> dict[str, str]:
     """Every model's breaker state in this process: ``{model: closed|half_open|open}``.
 

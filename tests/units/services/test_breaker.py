@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -146,8 +147,16 @@ async def test_gauge_turns_half_open_on_time_without_traffic() -> None:
     assert gauge("test/timer") == 1
 
 
-def test_snapshot_names_every_model_state() -> None:
+@pytest.fixture
+def registered_model() -> Iterator[str]:
+    """A model in the process-wide registry, removed afterwards (others read snapshot())."""
     model = f"test/{uuid.uuid4().hex[:8]}"
+    yield model
+    breakers.discard(model)
+
+
+def test_snapshot_names_every_model_state(registered_model: str) -> None:
+    model = registered_model
     breaker = breakers.for_model(model, failure_threshold=1, reset_seconds=60)
     assert breakers.for_model(model, failure_threshold=9, reset_seconds=1) is breaker
     assert breakers.snapshot()[model] == "closed"

@@ -214,7 +214,7 @@ async def test_stalled_stream_times_out_after_the_idle_limit(upstream: FakeLLMSe
 async def test_open_breaker_fails_fast_without_calling_the_provider(
     upstream: FakeLLMServer,
 ) -> None:
-    breaker = CircuitBreaker("openai/fake", failure_threshold=2, reset_seconds=0.5)
+    breaker = CircuitBreaker("test/breaker-under-test", failure_threshold=2, reset_seconds=0.5)
     client = LLMClient(client_for(upstream)._settings, breaker=breaker)
     upstream.configure(fail_with="503", fail_rate=1.0)
     for _ in range(2):
@@ -238,7 +238,7 @@ async def test_open_breaker_fails_fast_without_calling_the_provider(
 
 
 async def test_half_open_trial_is_not_retried(upstream: FakeLLMServer) -> None:
-    breaker = CircuitBreaker("openai/fake", failure_threshold=1, reset_seconds=0.1)
+    breaker = CircuitBreaker("test/breaker-under-test", failure_threshold=1, reset_seconds=0.1)
     opener = LLMClient(client_for(upstream, llm_max_retries=0)._settings, breaker=breaker)
     client = LLMClient(client_for(upstream, llm_max_retries=3)._settings, breaker=breaker)
     upstream.configure(fail_with="500", fail_first=1)

@@ -174,7 +174,7 @@ async def test_over_the_session_limit_is_refused_locally(
 async def test_open_breaker_refuses_fast_and_is_recorded(
     upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
 ) -> None:
-    breaker = CircuitBreaker("openai/fake", failure_threshold=2, reset_seconds=60)
+    breaker = CircuitBreaker("test/breaker-under-test", failure_threshold=2, reset_seconds=60)
     service = service_for(upstream, tmp_path, breaker=breaker)
     upstream.configure(fail_with="500", fail_rate=1.0)
     for _ in range(2):

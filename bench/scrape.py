@@ -98,6 +98,22 @@ _SERVE = textwrap.dedent(
 )
 
 
+# Times metrics.render() alone (no HTTP, no thread hop): the merge of every worker's files.
+_RENDER_IN_PROCESS = textwrap.dedent(
+    """
+    import statistics, time
+    from chatmon import metrics
+    metrics.render()
+    timings = []
+    for _ in range({count}):
+        started = time.perf_counter()
+        metrics.render()
+        timings.append((time.perf_counter() - started) * 1000)
+    print(statistics.median(timings), min(timings))
+    """
+)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -164,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             fill = _FILL.format(seed=seed, calls=args.calls)
             subprocess.run([sys.executable, "-c", fill], env=env, check=True, timeout=300)
         files = len(list(Path(directory).glob("*.db")))
+        in_process = subprocess.run(
+            [sys.executable, "-c", _RENDER_IN_PROCESS.format(count=args.scrapes)],
+            env=env, check=True, timeout=300, capture_output=True, text=True,
+        ).stdout.split()
         multi, multi_bare, multi_size = _measure(
             env, fill_in_process=False, fill="", scrapes=args.scrapes
         )
@@ -179,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_line(f"metrics_scrape_p50_ms[multiprocess, {args.workers} workers]", p50, TARGET_MS))
     print(_line(f"metrics_scrape_p95_ms[multiprocess, {args.workers} workers]", p95, TARGET_MS))
     print(_line("metrics_scrape_p50_ms[single process]", statistics.median(single), TARGET_MS))
+    render_p50, render_min = (float(value) for value in in_process)
+    print(_line(f"metrics_render_p50_ms[in process, {args.workers} workers' files]", render_p50, TARGET_MS)
+          + f"  # fastest {render_min:.2f} ms")
     bare_p50 = statistics.median(multi_bare)
     print(f"metrics_render_overhead_p50_ms[multiprocess]: {p50 - bare_p50:.2f} "
           f"(reference: {bare_p50:.2f} ms to serve the same bytes prerendered, ratio {p50 / bare_p50:.2f})")

@@ -214,6 +214,7 @@ def monitor_page() -> rx.Component:
             margin="0 auto",
         ),
         request_detail(),
+        on_mount=MonitorState.mount,
         on_unmount=MonitorState.leave,
         id="monitor-page",
         width="100%",

@@ -654,8 +654,11 @@ def _page_rows(
     query = _request_query(start, end, model, status, error_category)
     column = col(getattr(LLMRequest, sort))
     order = column.desc() if descending else column.asc()
+    if column.nullable:  # requests without a value go last, on every database
+        order = order.nulls_last()  # (never on NOT NULL columns: it would stop PostgreSQL
+        # from reading started_at's index backwards, and sort the whole window instead)
     tiebreak = col(LLMRequest.id).desc() if descending else col(LLMRequest.id).asc()
-    query = query.order_by(order.nulls_last(), tiebreak).limit(limit).offset(offset)
+    query = query.order_by(order, tiebreak).limit(limit).offset(offset)
     return list(session.execute(query).scalars())
 
 

@@ -134,6 +134,20 @@ class MonitorState(rx.State):
             page=self.page,
         )
 
+    def _choices(self) -> tuple:
+        """What the person picked; a refresh read for older choices is thrown away."""
+        return (
+            self.window,
+            self.custom_start,
+            self.custom_end,
+            self.status_filter,
+            self.model_filter,
+            self.category_filter,
+            self.sort,
+            self.descending,
+            self.page,
+        )
+
     def _show(self, data: DashboardView) -> None:
         self.kpis = data.kpis
         self.series = data.series
@@ -165,13 +179,21 @@ class MonitorState(rx.State):
             self.loading = False
 
     @rx.event
-    async def on_load(self):
-        """Page load: prefill the custom range, read the window, start auto-refresh."""
+    async def on_load(self) -> None:
+        """Page load: prefill the custom range and read the window."""
         if not self.custom_start:
             self.custom_start, self.custom_end = view.default_custom_range(datetime.now(timezone.utc))
-        self._mounted = True
         self.detail_open = False
         await self._reload()
+
+    @rx.event
+    def mount(self):
+        """The page is shown: start auto-refresh.
+
+        Started from the page's ``on_mount``, not chained from ``on_load``: Reflex holds
+        events chained after a page load until the chain finishes, and this loop does not.
+        """
+        self._mounted = True
         return MonitorState.start_refresh
 
     @rx.event
@@ -306,7 +328,7 @@ class MonitorState(rx.State):
                     self._loop_id = ""
                     return
                 try:
-                    query = self._query()
+                    query, choices = self._query(), self._choices()
                 except WindowError:
                     continue
             try:
@@ -315,5 +337,5 @@ class MonitorState(rx.State):
                 log.exception("monitor: auto-refresh failed")
                 continue
             async with self:
-                if self._loop_id == loop_id:
+                if self._loop_id == loop_id and self._choices() == choices:
                     self._show(data)

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +54,9 @@ from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
 SYSTEM_PROMPT = "You are the benchmark assistant."
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = "redis://127.0.0.1:6379"
 REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
 START_TIMEOUT = 420  # a cold first start runs `npm install`
@@ -108,19 +111,27 @@ class Server:
     web_dir: Path
     log_file: Path
 
+    def pss(self) -> int:
+        """Proportional set size of the tree: shared pages split between their users.
+
+        Granian forks its workers from a supervisor that imported the app, so much of
+        each worker's RSS is shared; PSS is the memory the tree really costs.
+        """
+        total = 0
+        root = psutil.Process(self.process.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                total += proc.memory_full_info().pss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
     def rss(self) -> int:
         """Resident memory of the whole process tree, in bytes (shared pages count twice)."""
-        total = 0
         try:
-            root = psutil.Process(self.process.pid)
-            for proc in [root, *root.children(recursive=True)]:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.NoSuchProcess:
-                    pass
+            return sum(self.process_rss())
         except psutil.NoSuchProcess:
-            pass
-        return total
+            return 0
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by the live process tree."""
@@ -134,9 +145,16 @@ class Server:
                 pass
         return total
 
-    def worker_count(self) -> int:
-        """Processes in the tree (start script, reflex, granian workers)."""
-        return 1 + len(psutil.Process(self.process.pid).children(recursive=True))
+    def process_rss(self) -> list[int]:
+        """RSS of each process in the tree (reflex, granian's workers), in bytes."""
+        root = psutil.Process(self.process.pid)
+        sizes = []
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                sizes.append(proc.memory_info().rss)
+            except psutil.NoSuchProcess:
+                pass
+        return sizes
 
 
 def _web_dir(workdir: Path) -> Path:
@@ -428,17 +446,49 @@ async def run_level(server: Server, app: CompiledApp, fake_url: str, n: int, rep
     )
 
 
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of the bench's own (``scripts/ensure-postgres.sh``), dropped after."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"chatmon_bench_{os.getpid()}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _flush_redis_db() -> None:
     import redis  # installed with reflex
 
     redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}").flushdb()
 
 
+def _header(argv: list[str], args: argparse.Namespace, server: Server) -> None:
+    per_process = sorted((rss for rss in server.process_rss()), reverse=True)
+    print(f"# python -m bench.concurrency {' '.join(argv)}")
+    print(f"# upstream: latency {args.latency} s, {args.tokens_per_second:g} tokens/s, "
+          f"{args.reply_words} words; {os.cpu_count()} cpus; {args.rounds} rounds per N, "
+          f"medians printed; load average {os.getloadavg()[0]:.1f}")
+    print(f"# server: {len(per_process)} processes, idle RSS "
+          f"{' + '.join(f'{rss / 2**20:.0f}' for rss in per_process)} MiB "
+          f"(PSS, shared pages split: {server.pss() / 2**20:.0f} MiB in all)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", default="50,200", help="comma-separated N (default: %(default)s)")
     parser.add_argument("--redis", action="store_true", help="REFLEX_REDIS_URL set: several workers")
     parser.add_argument("--workers", type=int, default=None, help="GRANIAN_WORKERS (default: Reflex's)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="a PostgreSQL database of its own instead of SQLite")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N; medians are printed")
     parser.add_argument("--latency", type=float, default=0.2, help="upstream first-token delay, s")
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="upstream pace")
@@ -454,19 +504,30 @@ def main(argv: list[str] | None = None) -> int:
         _flush_redis_db()
     if args.workers:
         env["GRANIAN_WORKERS"] = str(args.workers)
-    label = ",redis" if args.redis else ""
+    label = (",redis" if args.redis else "") + (",postgres" if args.postgres else "")
 
+    with ExitStack() as stack:
+        if args.postgres:
+            env["DATABASE_URL"] = stack.enter_context(postgres_database())
+        _run(argv, args, levels, env, label)
+    if args.redis:
+        _flush_redis_db()
+    return 0
+
+
+def _run(argv: list[str], args: argparse.Namespace, levels: list[int], env: dict[str, str], label: str) -> None:
     with tempfile.TemporaryDirectory(prefix="chatmon-bench-") as tmp, fake_llm(
         latency=args.latency, tokens_per_second=args.tokens_per_second, reply_words=args.reply_words
     ) as fake_url, chatmon_server(workdir=Path(tmp), fake_llm_url=fake_url, env_overrides=env) as server:
         app = CompiledApp.from_web_dir(server.web_dir)
-        print(f"# {sys.executable} -m bench.concurrency {' '.join(argv if argv is not None else sys.argv[1:])}")
-        print(f"# upstream: latency {args.latency} s, {args.tokens_per_second:g} tokens/s, "
-              f"{args.reply_words} words; server processes: {server.worker_count()}; "
-              f"cpus: {os.cpu_count()}; rounds: {args.rounds}", flush=True)
         asyncio.run(smoke(server.url, app, args.reply_words))
         time.sleep(1)
         idle_rss = server.rss()
+        _header(argv, args, server)
+        # Untimed: every worker imports LiteLLM and opens its pools on its first requests.
+        warm = asyncio.run(chat_sessions(server.url, app, levels[0], args.reply_words))
+        print(f"# warm-up (untimed): {sum(o.seconds is not None for o in warm)}/{levels[0]} served",
+              flush=True)
         for n in levels:
             results = []
             for _ in range(args.rounds):
@@ -478,9 +539,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed", flush=True)
             for line in report(results, idle_rss, label):
                 print(line, flush=True)
-    if args.redis:
-        _flush_redis_db()
-    return 0
+        print(f"# load average at the end {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

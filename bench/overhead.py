@@ -6,7 +6,7 @@ Both sides stream the same messages from the same fake upstream (its own process
 this one process, interleaved call by call (ABBA order) so drift and noise on the shared
 machine hit both alike:
 
-- bare: ``litellm.acompletion(stream=True, max_retries=0)`` and read every chunk;
+- bare: ``litellm.acompletion(stream=True, max_retries=0)``, reading each chunk's text;
 - chatmon: ``TurnService.reply`` as the chat page drives it (``deps.turn_service()``):
   system prompt, history window, rate limiter, circuit breaker, tenacity retry wrapper,
   stream with idle timeout, usage and price, one LLMCall event to every listener the app
@@ -78,8 +78,10 @@ async def bare_call(litellm: object, settings: object, messages: list[dict]) -> 
         timeout=settings.request_timeout,  # type: ignore[attr-defined]
         max_retries=0,
     )
-    async for _ in response:
-        pass
+    text = ""
+    async for chunk in response:  # read the text, as any chat has to
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
     return Timing(time.perf_counter() - started, time.thread_time() - cpu)
 
 

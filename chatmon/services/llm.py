@@ -311,28 +311,34 @@ class LLMClient:
         self, messages: list[dict], temperature: float, stats: StreamStats, permit: Permit | None
     ) -> AsyncIterator[str]:
         response, first_chunk = await self._open_with_retries(messages, temperature, stats, permit)
-        idle_timeout = self._settings.stream_idle_timeout
         usage = getattr(first_chunk, "usage", None)
         finished = False
+        guard = _StallGuard(self._settings.stream_idle_timeout)
         try:
             text = _chunk_text(first_chunk)
             if text:
                 yield text
             chunks = response.__aiter__()
             while True:
+                guard.waiting()
                 try:
-                    async with asyncio.timeout(idle_timeout):  # a stalled stream
-                        chunk = await anext(chunks)
+                    chunk = await chunks.__anext__()
                 except StopAsyncIteration:
                     finished = True
                     break
+                except asyncio.CancelledError:
+                    if guard.fired and guard.task.uncancel() == 0:
+                        raise LLMCallError(ErrorCategory.TIMEOUT) from None  # stalled
+                    raise
                 except Exception as exc:  # noqa: BLE001 - mid-stream: categorize, never retry
                     raise categorize(exc) from None
+                guard.received()
                 usage = getattr(chunk, "usage", None) or usage
                 text = _chunk_text(chunk)
                 if text:
                     yield text
         finally:
+            guard.stop()
             if not finished:  # stopped, stalled or broken: free the connection now
                 await _close_quietly(response)
         self._account(usage, stats)
@@ -414,6 +420,44 @@ class LLMClient:
         stats.cost_usd = price_usd(
             self._settings, input_tokens=stats.input_tokens, output_tokens=stats.output_tokens
         )
+
+
+class _StallGuard:
+    """Cancels the task reading a stream when the provider sends nothing for ``seconds``.
+
+    Only time spent waiting for the provider counts, never the consumer's. One timer,
+    re-armed at most once per ``seconds``, instead of a timeout context around every
+    chunk: those were the largest cost of the request path. Like ``asyncio.timeout``,
+    it cancels only while the task waits for a chunk, so the cancellation lands there.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self._waiting_since: float | None = None
+        self.fired = False
+        self._handle = self._loop.call_later(seconds, self._check)
+
+    def waiting(self) -> None:
+        """The reader is about to wait for the next chunk."""
+        self._waiting_since = self._loop.time()
+
+    def received(self) -> None:
+        """A chunk arrived; the consumer's time from now on is not a stall."""
+        self._waiting_since = None
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        now, since = self._loop.time(), self._waiting_since
+        if since is not None and now - since >= self._seconds and self.task is not None:
+            self.fired = True
+            self.task.cancel()
+            return
+        due = (since if since is not None else now) + self._seconds
+        self._handle = self._loop.call_at(due, self._check)
 
 
 def _backoff(retry_state: RetryCallState) -> float:

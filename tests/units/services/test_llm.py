@@ -211,6 +211,16 @@ async def test_stalled_stream_times_out_after_the_idle_limit(upstream: FakeLLMSe
     assert upstream.hits == 1
 
 
+async def test_slow_reader_is_not_a_stalled_stream(upstream: FakeLLMServer) -> None:
+    upstream.configure(reply_words=4)
+    client = client_for(upstream, stream_idle_timeout=0.2)
+    received = []
+    async for text in client.stream(messages=MESSAGES, temperature=0.3, stats=StreamStats()):
+        received.append(text)
+        await asyncio.sleep(0.3)  # the page is slow to paint: not the provider's fault
+    assert "".join(received) == expected_reply("ping pong", 4)
+
+
 async def test_open_breaker_fails_fast_without_calling_the_provider(
     upstream: FakeLLMServer,
 ) -> None:

@@ -133,18 +133,19 @@ class ChatState(rx.State):
         """Keep ``provider_state`` current while this tab is open, for the degraded banner.
 
         The breaker lives in this process, so looking costs nothing; the state lock is
-        taken only when the state changes. Ends when the tab disconnects or a newer
-        page load of the same tab starts its own loop. Started by the page's
-        ``on_mount``, not chained from ``on_load``: Reflex holds events chained after
-        a page load's chain until it finishes, and this one does not.
+        taken only when the state changes. Started by the banner's ``on_mount`` (each
+        render of the page); ends when the tab has been gone for two looks in a row or
+        a newer render of the same tab has started its own loop.
         """
         async with self:
             token = self.router.session.client_token
             shown = self.provider_state
         watch_id = uuid.uuid4().hex
         _provider_watchers[token] = watch_id
+        misses = 0
         try:
-            while _provider_watchers.get(token) == watch_id and _tab_connected(token):
+            while _provider_watchers.get(token) == watch_id and misses < 2:
+                misses = 0 if _tab_connected(token) else misses + 1
                 current = _provider_state()
                 if current != shown:
                     async with self:

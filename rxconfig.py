@@ -17,13 +17,15 @@ from chatmon.settings import get_settings, SettingsError  # noqa: E402
 
 try:
     _db_url = get_settings().database_url
-except SettingsError:
-    _db_url = "sqlite:///chatmon.db"  # the app module reports the bad variable
+    _cors_origins = get_settings().cors_origins
+except SettingsError:  # the app module reports the bad variable
+    _db_url, _cors_origins = "sqlite:///chatmon.db", ["*"]
 
 config = rx.Config(
     app_name="chatmon",
     telemetry_enabled=False,
     db_url=_db_url,
+    cors_allowed_origins=_cors_origins,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="teal", radius="large"))],
     disable_plugins=[rx.plugins.SitemapPlugin],

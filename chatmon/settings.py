@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     monitor_users: str | None = None  # "alice:pbkdf2_sha256$...,bob:..." (hash-password)
     chat_password: SecretStr | None = None  # optionally gates the chat page too
     session_secret: SecretStr | None = None  # signs login sessions; share across instances
+    cors_allowed_origins: str | None = None  # comma-separated; default: PUBLIC_URL's origin
 
     @field_validator("public_url", mode="after")
     @classmethod
@@ -259,6 +260,20 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
         return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """Origins allowed to call the backend (HTTP and websocket) from a browser.
+
+        CORS_ALLOWED_ORIGINS when set; else the origin of PUBLIC_URL (the address users
+        browse); else any origin, as for a first local run.
+        """
+        if self.cors_allowed_origins:
+            return [o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()]
+        if self.public_url:
+            scheme, _, rest = self.public_url.partition("://")
+            return [f"{scheme}://{rest.split('/', 1)[0]}"]
+        return ["*"]
 
     @property
     def system_prompt_path(self) -> Path:

@@ -145,7 +145,8 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
         "REFLEX_STATES_WORKDIR": str(workdir / "states"),
         "LOG_FILE": str(workdir / "chatmon.log"),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus_multiproc"),
-        **env_overrides,
+        # "{url}" in a value stands for this instance's own address (e.g. PUBLIC_URL)
+        **{k: v.replace("{url}", f"http://127.0.0.1:{port}") for k, v in env_overrides.items()},
     }
     with log_file.open("w") as log:
         process = subprocess.Popen(

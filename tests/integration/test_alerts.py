@@ -88,6 +88,7 @@ def two_apps(
         "ALERT_EMAIL_TO": "oncall@example.test",
         "SLACK_WEBHOOK_URL": receiver.url,
         "PUBLIC_URL": PUBLIC_URL,
+        "CORS_ALLOWED_ORIGINS": "*",  # PUBLIC_URL is only for the links in the messages
         "ALERT_CHECK_INTERVAL_SECONDS": "1",
         "ALERT_MIN_REQUESTS": "10",
         "ALERT_WINDOW_MINUTES": "30",

@@ -27,6 +27,7 @@ def locked_app(
         MONITOR_PASSWORD=MONITOR_PASSWORD,
         CHAT_PASSWORD=CHAT_PASSWORD,
         SESSION_SECRET="integration-session-secret",
+        PUBLIC_URL="{url}",
     ) as app:
         yield app
 
@@ -40,6 +41,13 @@ def test_api_refuses_strangers_and_admits_credentials(locked_app: RunningApp, pa
     assert wrong.status_code == 401
     admitted = httpx.get(locked_app.url + path, auth=("admin", MONITOR_PASSWORD))
     assert admitted.status_code == 200
+
+
+def test_cors_admits_only_the_public_url(locked_app: RunningApp) -> None:
+    own = httpx.get(locked_app.url + "/health", headers={"origin": locked_app.url})
+    assert own.headers.get("access-control-allow-origin") == locked_app.url
+    foreign = httpx.get(locked_app.url + "/health", headers={"origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers
 
 
 def test_health_stays_public_and_leaks_nothing(locked_app: RunningApp) -> None:
@@ -109,11 +117,11 @@ def test_monitor_shows_a_login_never_data(locked_app: RunningApp, browser: Brows
     page = context.new_page()
     try:
         page.goto(locked_app.url + "/monitor")
-        page.wait_for_url("**/login?next=/monitor")
+        page.wait_for_url("**/login?next=/monitor*")
         expect(page.locator("#login-password")).to_be_visible()
         assert page.locator("#kpis").count() == 0
         _login(page, locked_app.url, MONITOR_PASSWORD)
-        page.wait_for_url(locked_app.url + "/monitor")
+        page.wait_for_url(locked_app.url + "/monitor*")
         expect(page.locator("#monitor-page")).to_be_visible(timeout=20_000)
     finally:
         context.close()
@@ -127,7 +135,7 @@ def test_chat_password_gates_the_chat_but_not_the_monitor(
     page = context.new_page()
     try:
         page.goto(locked_app.url + "/")
-        page.wait_for_url("**/login?next=/")
+        page.wait_for_url("**/login?next=/*")
         _login(page, locked_app.url, CHAT_PASSWORD)
         page.wait_for_url(locked_app.url + "/")
         page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
@@ -138,7 +146,7 @@ def test_chat_password_gates_the_chat_but_not_the_monitor(
         )
         # a chat session does not open the monitor or the API
         page.goto(locked_app.url + "/monitor")
-        page.wait_for_url("**/login?next=/monitor")
+        page.wait_for_url("**/login?next=/monitor*")
         assert page.request.get(locked_app.url + "/api/stats?window=1h").status == 401
     finally:
         context.close()

@@ -94,3 +94,23 @@ def test_env_example_loads_as_valid_settings(monkeypatch: pytest.MonkeyPatch, tm
     settings = load_settings()
     assert settings.is_demo
     assert settings.database_url == "sqlite:///chatmon.db"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ["*"]),
+        ({"PUBLIC_URL": "https://chat.example.com/some/path"}, ["https://chat.example.com"]),
+        ({"PUBLIC_URL": "https://chat.example.com",
+          "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example/"},
+         ["https://a.example", "https://b.example"]),
+    ],
+)
+def test_cors_is_restricted_to_public_url(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: list[str]
+) -> None:
+    for name in ("PUBLIC_URL", "CORS_ALLOWED_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().cors_origins == expected

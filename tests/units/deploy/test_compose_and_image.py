@@ -1,0 +1,50 @@
+"""The Docker files, checked as far as this machine allows (no Docker engine here):
+the compose stack's structure and every file it mounts, and the image's contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "deploy"
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_the_whole_stack() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"chatmon", "postgres", "redis", "prometheus", "grafana"}
+    chatmon = services["chatmon"]
+    assert chatmon["build"] == ".."
+    assert chatmon["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert chatmon["environment"]["REFLEX_REDIS_URL"].startswith("redis://redis")
+    assert chatmon["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_mounts_only_files_that_exist() -> None:
+    for name, service in _compose()["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_prometheus_in_compose_scrapes_the_chatmon_service() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus.docker.yml").read_text())
+    targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["chatmon:3000"]
+
+
+def test_image_is_multi_stage_non_root_with_healthcheck() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("\nFROM ") + dockerfile.startswith("FROM ") >= 2
+    assert "\nUSER chatmon" in dockerfile
+    assert "HEALTHCHECK" in dockerfile and "/health" in dockerfile
+    assert "reflex export --frontend-only" in dockerfile  # frontend built at image build time
+    assert 'CMD ["scripts/start.sh"]' in dockerfile  # the start script the tests run
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".web", ".env", ".git"} <= set(ignored)

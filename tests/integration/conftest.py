@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
 ]
 APP_START_TIMEOUT = 420  # a cold first start runs `npm install`
 MAX_MESSAGE_CHARS = 2000
+START_ATTEMPTS = 2
 
 
 def free_port() -> int:
@@ -116,6 +117,35 @@ def _fresh_fake_llm(request: pytest.FixtureRequest) -> None:
         fake.reset()
 
 
+def _start_with_retry(env: dict[str, str], url: str, log_file: Path) -> subprocess.Popen:
+    """Start the app; try again when the start itself fails.
+
+    On a loaded machine React Router's prerender step inside the production build can
+    time out ("Prerender: Request failed ... aborted due to timeout"), which ends the
+    start before the app ever runs. That is the build tool's timeout, not chatmon's
+    behaviour, so a second attempt is made; a failure after that is reported.
+    """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        with log_file.open("a") as log:
+            process = subprocess.Popen(
+                ["bash", "scripts/start.sh"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            _wait_until_up(url, process, log_file)
+            return process
+        except RuntimeError:
+            _stop(process)
+            early_exit = process.poll() is not None and "Production Build failed" in log_file.read_text()
+            if attempt == START_ATTEMPTS or not early_exit:
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Iterator[RunningApp]:
     """Start chatmon (``scripts/start.sh``, as ``make run`` does) and stop it afterwards.
@@ -148,18 +178,9 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
         # "{url}" in a value stands for this instance's own address (e.g. PUBLIC_URL)
         **{k: v.replace("{url}", f"http://127.0.0.1:{port}") for k, v in env_overrides.items()},
     }
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            ["bash", "scripts/start.sh"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
+    process = _start_with_retry(env, url, log_file)
     try:
-        _wait_until_up(url, process, log_file)
         yield RunningApp(
             url=url, database_url=env["DATABASE_URL"], prompt_file=prompt_file, log_file=log_file
         )

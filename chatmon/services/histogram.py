@@ -13,6 +13,7 @@ value, so it reports the exact nearest-rank percentile to within 1 %.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -34,10 +35,16 @@ def bin_value(index: int) -> float:
     return FLOOR * RATIO ** (max(index, 0) + 0.5)
 
 
+@functools.cache
+def _ratio(quantile: float) -> tuple[int, int]:
+    fraction = Fraction(quantile).limit_denominator(10_000)
+    return fraction.numerator, fraction.denominator
+
+
 def rank(quantile: float, total: int) -> int:
     """The 1-based nearest rank ``ceil(quantile * total)`` (at least 1), in exact arithmetic."""
-    fraction = Fraction(quantile).limit_denominator(10_000)
-    return max(1, -(-fraction.numerator * total // fraction.denominator))
+    numerator, denominator = _ratio(quantile)
+    return max(1, -(-numerator * total // denominator))
 
 
 def percentiles(

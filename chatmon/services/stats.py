@@ -194,6 +194,16 @@ class _Totals:
         self.feedback_up += int(values[6] or 0)
         self.feedback_down += int(values[7] or 0)
 
+    def merge(self, other: _Totals) -> None:
+        self.requests += other.requests
+        self.tokens_input += other.tokens_input
+        self.tokens_output += other.tokens_output
+        self.cost_usd += other.cost_usd
+        self.unpriced += other.unpriced
+        self.retries += other.retries
+        self.feedback_up += other.feedback_up
+        self.feedback_down += other.feedback_down
+
 
 # ----------------------------------------------------------------------------- splitting
 
@@ -364,13 +374,15 @@ def _histograms(
     if split.has_hours:
         h = LLMLatencyHourly
         bucket = _hour_bucket(col(h.hour), bucket_seconds) if by_bucket else literal_column("0")
+        hourly = by_bucket and bucket_seconds == HOUR
         for metric in metrics:  # one (metric, model) per query: one contiguous key range
             query = (
-                select(bucket, h.bin, func.sum(h.count))
+                select(bucket, h.bin, h.count if hourly else func.sum(h.count))
                 .where(col(h.metric) == metric, col(h.model) == (model or ALL_MODELS))
                 .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
-                .group_by(*([bucket] if by_bucket else []), h.bin)
             )
+            if not hourly:  # (hour, bin) is unique within a (metric, model): nothing to add up
+                query = query.group_by(*([bucket] if by_bucket else []), h.bin)
             per_bucket = results[metric]
             for bucket_index, bin_index, count in _rows(session, query):
                 per_bucket[bucket_index][bin_index] = count  # grouped: each pair once
@@ -405,6 +417,8 @@ class _WindowData:
     totals: dict[tuple, _Totals]
     latency: dict[int, Histogram]
     ttft: dict[int, Histogram]
+    latency_all: Histogram  # the whole window
+    ttft_all: Histogram
 
 
 def _window_data(
@@ -420,24 +434,40 @@ def _window_data(
     split = _split(start, end, use_rollups=width is None or width % HOUR == 0)
     by = [*(["bucket"] if width else []), *(["model"] if by_model else []), "status", "error_category"]
     grouped = _totals(session, split, by=by, model=model, bucket_seconds=width or HOUR)
-    totals: dict[tuple, _Totals] = {}
-    for key, values in grouped.items():
-        named = dict(zip(by, key))
-        totals[(int(named.get("bucket", 0)), named.get("model"), named["status"], named["error_category"] or "")] = values
+    at = {name: position for position, name in enumerate(by)}
+    bucket_at, model_at = at.get("bucket"), at.get("model")
+    status_at, category_at = at["status"], at["error_category"]
+    totals = {
+        (
+            0 if bucket_at is None else int(key[bucket_at]),
+            None if model_at is None else key[model_at],
+            key[status_at],
+            key[category_at] or "",
+        ): values
+        for key, values in grouped.items()
+    }
     hists: dict[str, dict[int, Histogram]] = {"latency": {}, "ttft": {}}
     if histograms:
         hists = _histograms(
             session, split, by_bucket=bool(width), model=model, bucket_seconds=width or HOUR
         )
-    return _WindowData(totals=totals, latency=hists["latency"], ttft=hists["ttft"])
+    return _WindowData(
+        totals=totals,
+        latency=hists["latency"],
+        ttft=hists["ttft"],
+        latency_all=_merged(hists["latency"]),
+        ttft_all=_merged(hists["ttft"]),
+    )
 
 
 def _merged(histograms: dict[int, Histogram]) -> Histogram:
     if len(histograms) == 1:
         return next(iter(histograms.values()))
-    merged: Counter = Counter()
+    merged: Histogram = {}
+    get = merged.get
     for counts in histograms.values():
-        merged.update(counts)
+        for bin_index, count in counts.items():
+            merged[bin_index] = get(bin_index, 0) + count
     return merged
 
 
@@ -446,12 +476,12 @@ def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSumm
     by_status: Counter = Counter()
     by_category: Counter = Counter()
     for (_bucket, _model, status, category), values in data.totals.items():
-        total.add(_as_row(values))
+        total.merge(values)
         by_status[status] += values.requests
         if status == "error":
             by_category[category or "unknown"] += values.requests
-    latency_p50, latency_p95, latency_p99 = percentiles(_merged(data.latency), 0.50, 0.95, 0.99)
-    ttft_p50, ttft_p95 = percentiles(_merged(data.ttft), 0.50, 0.95)
+    latency_p50, latency_p95, latency_p99 = percentiles(data.latency_all, 0.50, 0.95, 0.99)
+    ttft_p50, ttft_p95 = percentiles(data.ttft_all, 0.50, 0.95)
     rated = total.feedback_up + total.feedback_down
     errors = by_status["error"]
     return WindowSummary(
@@ -483,7 +513,7 @@ def _series_of(data: _WindowData, start: datetime, end: datetime, width: int) ->
     per_bucket: dict[int, _Totals] = defaultdict(_Totals)
     errors: Counter = Counter()
     for (bucket, _model, status, _category), values in data.totals.items():
-        per_bucket[bucket].add(_as_row(values))
+        per_bucket[bucket].merge(values)
         if status == "error":
             errors[bucket] += values.requests
     empty: Histogram = {}
@@ -513,7 +543,7 @@ def _models_of(data: _WindowData) -> list[ModelBreakdown]:
     merged: dict[str, _Totals] = defaultdict(_Totals)
     errors: Counter = Counter()
     for (_bucket, model, status, _category), values in data.totals.items():
-        merged[model].add(_as_row(values))
+        merged[model].merge(values)
         if status == "error":
             errors[model] += values.requests
     rows = [
@@ -540,19 +570,6 @@ def _count_of(
         if (model is None or row_model == model)
         and (status is None or row_status == status)
         and (error_category is None or category == error_category)
-    )
-
-
-def _as_row(values: _Totals) -> tuple:
-    return (
-        values.requests,
-        values.tokens_input,
-        values.tokens_output,
-        values.cost_usd,
-        values.unpriced,
-        values.retries,
-        values.feedback_up,
-        values.feedback_down,
     )
 
 

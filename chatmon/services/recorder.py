@@ -107,9 +107,13 @@ class Recorder:
 
     def _submit(self, item: LLMCall | Feedback) -> None:
         self.start()
+        with self._progress:  # counted first, so the writer can never finish it "early"
+            self._submitted += 1
         try:
             self._queue.put_nowait(item)
         except queue.Full:
+            with self._progress:
+                self._submitted -= 1
             self.stats.dropped += 1
             log.error(
                 "request log backlog full (%d pending): dropped %s %s",
@@ -117,9 +121,6 @@ class Recorder:
                 type(item).__name__,
                 item.correlation_id,
             )
-            return
-        with self._progress:
-            self._submitted += 1
 
     # ----- lifecycle --------------------------------------------------------------------
     def start(self) -> None:

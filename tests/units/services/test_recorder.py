@@ -116,3 +116,30 @@ def test_one_bad_call_does_not_sink_its_batch(recorder: Recorder, engine: Engine
     assert {c.correlation_id for c in good} <= stored
     if engine.dialect.name == "postgresql":
         assert bad.correlation_id not in stored
+
+
+def test_full_backlog_drops_and_logs_instead_of_blocking(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    gate = threading.Event()
+
+    def slow_engine() -> Engine:  # the database "hangs" until the gate opens
+        gate.wait(10)
+        return engine
+
+    recorder = Recorder(engine=slow_engine, price_known=lambda _m: True, max_pending=5)
+    with caplog.at_level(logging.ERROR, logger="chatmon.services.recorder"):
+        started = time.perf_counter()
+        recorder.submit_call(make_call())
+        time.sleep(0.2)  # the writer has taken the first one and waits on the database
+        for _ in range(19):
+            recorder.submit_call(make_call())
+        assert time.perf_counter() - started < 1.0
+    assert recorder.stats.dropped == 14
+    assert any("backlog full" in r.getMessage() for r in caplog.records)
+    gate.set()
+    assert recorder.flush(timeout=10)
+    recorder.close()
+    assert rows(engine) == 6

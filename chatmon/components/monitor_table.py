@@ -172,6 +172,15 @@ def request_detail() -> rx.Component:
                         id="detail-conversation-link",
                     ),
                 ),
+                rx.cond(
+                    detail.trace_url != "",
+                    rx.link(
+                        "Trace in Langfuse",
+                        href=detail.trace_url,
+                        is_external=True,
+                        id="detail-trace-link",
+                    ),
+                ),
                 rx.dialog.close(rx.button("Close", variant="soft", id="detail-close")),
                 justify="between",
                 align="center",

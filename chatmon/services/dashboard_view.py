@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from chatmon.models import LLMRequest
-from chatmon.services import stats
+from chatmon.services import stats, tracing
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.sql_time import to_utc
+
 
 PAGE_SIZE = 25
 ALL = "all"  # the filter value that means "no filter"
@@ -92,6 +93,7 @@ class RequestDetail:
     fields: list[DetailField] = field(default_factory=list)
     conversation_id: str = ""
     error_message: str = ""
+    trace_url: str = ""  # the request's trace in Langfuse, when tracing and LANGFUSE_HOST are set
 
 
 @dataclass
@@ -256,6 +258,7 @@ def request_detail(row: LLMRequest) -> RequestDetail:
         fields=[DetailField(label=label, value=value) for label, value in pairs],
         conversation_id=row.conversation_id,
         error_message=message,
+        trace_url=tracing.trace_url(row.correlation_id) or "",
     )
 
 

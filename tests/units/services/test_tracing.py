@@ -172,3 +172,20 @@ def test_tracing_works_in_a_forked_worker(receiver: LangfuseReceiver) -> None:
     traced = {span.trace_id for span in receiver.spans}
     assert trace_id_for(child_call.correlation_id) in traced
     assert tracer.shutdown(10)
+
+
+def test_monitor_request_detail_links_to_the_trace(receiver: LangfuseReceiver) -> None:
+    from chatmon.models import LLMRequest
+    from chatmon.services.dashboard_view import request_detail
+
+    from datetime import datetime, timezone
+
+    row = LLMRequest(correlation_id="corr-9", model="openai/fake", status="ok", priced=True,
+                     started_at=datetime(2026, 11, 26, tzinfo=timezone.utc))
+    assert request_detail(row).trace_url == ""  # tracing off: no link
+    try:
+        tracing.setup(_settings(receiver))
+        assert request_detail(row).trace_url == f"{receiver.url}/trace/{trace_id_for('corr-9')}"
+    finally:
+        tracing.shutdown(5)
+        tracing.reset()

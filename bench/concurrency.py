@@ -60,6 +60,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = "redis://127.0.0.1:6379"
 REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
 START_TIMEOUT = 420  # a cold first start runs `npm install`
+START_ATTEMPTS = 3
+PRERENDER_TIMEOUT = "Prerender: Request failed for /: The operation was aborted due to timeout"
 REPLY_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 60.0
 
@@ -195,14 +197,24 @@ def chatmon_server(*, workdir: Path, fake_llm_url: str, env_overrides: dict[str,
         **env_overrides,
     }
     log_file = workdir / "server.log"
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            ["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, Path(env["REFLEX_WEB_WORKDIR"]), log_file)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        with log_file.open("w") as log:
+            process = subprocess.Popen(
+                ["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        server = Server(f"http://127.0.0.1:{port}", process, Path(env["REFLEX_WEB_WORKDIR"]), log_file)
+        try:
+            _wait_until_up(server)
+            break
+        except RuntimeError:
+            _stop(process)
+            # The frontend build prerenders "/" with a fixed 10 s timeout, which a busy
+            # shared machine can miss; that is the build, not what this bench measures.
+            if attempt == START_ATTEMPTS or PRERENDER_TIMEOUT not in log_file.read_text():
+                raise
+            print(f"# start {attempt}: the build's prerender timed out, starting again", flush=True)
     try:
-        _wait_until_up(server)
         yield server
     finally:
         _stop(process)
@@ -377,16 +389,22 @@ def _line(name: str, value: str, reference: str, ratio: float) -> str:
 
 
 def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
-    """The benchmark's lines for one N: medians over rounds of each round's figure."""
+    """The benchmark's lines for one N: medians over rounds of each round's figure.
+
+    Latencies count the sessions that were served; failed ones (timeouts after
+    ``REPLY_TIMEOUT``) show in the served line instead.
+    """
     n = results[0].n
     tag = f"[n={n}{label}]"
 
     def med(fn) -> float:
         return statistics.median(fn(r) for r in results)
 
+    # Served: the total over all rounds, so one bad round is never hidden by a median.
+    served, started = sum(r.served for r in results), n * len(results)
     lines = [
-        _line(f"concurrency_sessions_served{tag}", f"{med(lambda r: r.served):.0f}",
-              f"{n} started", med(lambda r: r.served) / n),
+        _line(f"concurrency_sessions_served{tag}", f"{served} of {started}",
+              f"{started} started", served / started),
     ]
     if all(r.chat for r in results) and all(r.upstream for r in results):
         for q in (50, 95):

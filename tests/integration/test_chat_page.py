@@ -38,7 +38,8 @@ def send(page: Page, text: str) -> None:
 
 
 def assistant_bubbles(page: Page):
-    return page.locator(".bubble-assistant, .bubble-error")
+    """Finished replies and error notices (not the bubble still streaming)."""
+    return page.locator(".bubble-assistant:not(.bubble-streaming), .bubble-error")
 
 
 def wait_reply_done(page: Page, replies_before: int) -> None:

@@ -1,6 +1,7 @@
 """Concurrency: N simultaneous chat sessions streaming through ONE prod server.
 
-    python -m bench.concurrency --sessions 50,200 [--redis] [--workers N] [--rounds R]
+    python -m bench.concurrency --sessions 50,200 [--redis] [--workers N] [--postgres]
+                                [--rounds R] [--latency S] [--tokens-per-second R]
 
 In one run, side by side:
 
@@ -14,13 +15,17 @@ In one run, side by side:
    ``message`` field, exactly what the browser sends) send one message each at the same
    moment and wait until ``streaming`` is false again and the reply, with the text the
    fake sends, is appended to ``messages``;
-4. prints, per N: sessions served without error, p50/p95 reply time and the latency added
-   over the upstream's own p50/p95, and the server's peak RSS (summed over its process
-   tree: the start script, reflex and every granian worker) against its idle RSS.
+4. prints, per N (medians over ``--rounds`` rounds, after one untimed warm-up round):
+   sessions served without error, p50/p95 reply time and the latency added over the
+   upstream's own p50/p95, the server's CPU per session against the clients', and the
+   server's peak RSS (summed over its process tree: reflex and every granian worker)
+   against its idle RSS.
 
 The per-session and global rate limits are switched off: this measures capacity, not the
 limiter. ``--redis`` runs with ``REFLEX_REDIS_URL`` (Redis db ``REDIS_DB``, flushed before
-and after), where Reflex starts several workers (``--workers`` sets GRANIAN_WORKERS).
+and after), where Reflex starts several workers (``--workers`` sets GRANIAN_WORKERS);
+``--postgres`` gives the server a PostgreSQL database of its own instead of SQLite.
+Figures and what they mean for sizing: docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -37,13 +42,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `python -m bench.concurrency`
+if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `-m bench.concurrency`
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
@@ -174,7 +179,9 @@ def _web_dir(workdir: Path) -> Path:
 
 
 @contextmanager
-def chatmon_server(*, workdir: Path, fake_llm_url: str, env_overrides: dict[str, str]) -> Iterator[Server]:
+def chatmon_server(
+    *, workdir: Path, fake_llm_url: str, env_overrides: dict[str, str]
+) -> Iterator[Server]:
     """chatmon via ``scripts/start.sh`` on a free port, stopped (process group) on exit."""
     prompt = workdir / "system_prompt.txt"
     prompt.write_text(SYSTEM_PROMPT)
@@ -203,7 +210,8 @@ def chatmon_server(*, workdir: Path, fake_llm_url: str, env_overrides: dict[str,
                 ["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
-        server = Server(f"http://127.0.0.1:{port}", process, Path(env["REFLEX_WEB_WORKDIR"]), log_file)
+        web_dir = Path(env["REFLEX_WEB_WORKDIR"])
+        server = Server(f"http://127.0.0.1:{port}", process, web_dir, log_file)
         try:
             _wait_until_up(server)
             break
@@ -271,11 +279,13 @@ def _message(index: int) -> str:
     return f"bench session {index} says hello"
 
 
-def _reply_done(before: int):
+def _reply_done(before: int) -> Callable[[ReflexSession], bool]:
     """The predicate of a finished reply: not streaming, user message and reply appended."""
+
     def done(session: ReflexSession) -> bool:
         messages = session.get(CHAT_STATE, "messages") or []
         return len(messages) >= before + 2 and not session.get(CHAT_STATE, "streaming")
+
     return done
 
 
@@ -285,7 +295,10 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
     sent = await session.send(
         session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
     )
-    await session.wait_until(_reply_done(before), timeout=REPLY_TIMEOUT)
+    try:
+        await session.wait_until(_reply_done(before), timeout=REPLY_TIMEOUT)
+    except TimeoutError:
+        return Outcome(None, f"no complete reply within {REPLY_TIMEOUT:.0f} s")
     finished = session.last_update_at
     reply = (session.get(CHAT_STATE, "messages") or [])[-1]
     if reply.get("role") != "assistant" or reply.get("error_category"):
@@ -329,10 +342,15 @@ async def chat_sessions(url: str, app: CompiledApp, n: int, reply_words: int) ->
     return list(await asyncio.gather(*tasks))
 
 
-async def _upstream_call(client: httpx.AsyncClient, url: str, text: str, go: asyncio.Event) -> Outcome:
+async def _upstream_call(
+    client: httpx.AsyncClient, url: str, text: str, go: asyncio.Event
+) -> Outcome:
     body = {
         "model": "fake",
-        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}],
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": text},
+        ],
         "stream": True,
         "stream_options": {"include_usage": True},
         "temperature": 0.7,
@@ -355,7 +373,8 @@ async def upstream_calls(url: str, n: int) -> list[Outcome]:
     limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
     async with httpx.AsyncClient(limits=limits, timeout=REPLY_TIMEOUT) as client:
         go = asyncio.Event()
-        tasks = [asyncio.create_task(_upstream_call(client, url, _message(i), go)) for i in range(n)]
+        calls = [_upstream_call(client, url, _message(i), go) for i in range(n)]
+        tasks = [asyncio.create_task(call) for call in calls]
         await asyncio.sleep(0.1)
         go.set()
         return list(await asyncio.gather(*tasks))
@@ -414,7 +433,8 @@ def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
                                f"upstream alone {upstream * 1000:.0f} ms", chat / upstream))
             lines.append(_line(f"concurrency_added_latency_p{q}{tag}",
                                f"{(chat - upstream) * 1000:.0f} ms",
-                               f"upstream alone {upstream * 1000:.0f} ms", (chat - upstream) / upstream))
+                               f"upstream alone {upstream * 1000:.0f} ms",
+                               (chat - upstream) / upstream))
     server_cpu = med(lambda r: r.server_cpu / n * 1000)
     client_cpu = med(lambda r: r.client_cpu / n * 1000)
     lines.append(_line(f"concurrency_server_cpu_per_session{tag}", f"{server_cpu:.0f} ms",
@@ -441,7 +461,9 @@ async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
         await session.close()
 
 
-async def run_level(server: Server, app: CompiledApp, fake_url: str, n: int, reply_words: int) -> LevelResult:
+async def run_level(
+    server: Server, app: CompiledApp, fake_url: str, n: int, reply_words: int
+) -> LevelResult:
     """One round at N: the upstream alone first, then N chat sessions through chatmon."""
     upstream = await upstream_calls(fake_url, n)
     await asyncio.sleep(1)
@@ -500,11 +522,15 @@ def _header(argv: list[str], args: argparse.Namespace, server: Server) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Options, the Redis db and PostgreSQL database if asked for, then the run."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", default="50,200", help="comma-separated N (default: %(default)s)")
-    parser.add_argument("--redis", action="store_true", help="REFLEX_REDIS_URL set: several workers")
-    parser.add_argument("--workers", type=int, default=None, help="GRANIAN_WORKERS (default: Reflex's)")
+    parser.add_argument("--sessions", default="50,200",
+                        help="comma-separated N (default: %(default)s)")
+    parser.add_argument("--redis", action="store_true",
+                        help="REFLEX_REDIS_URL set: several workers")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="GRANIAN_WORKERS (default: Reflex's)")
     parser.add_argument("--postgres", action="store_true",
                         help="a PostgreSQL database of its own instead of SQLite")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N; medians are printed")
@@ -533,10 +559,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(argv: list[str], args: argparse.Namespace, levels: list[int], env: dict[str, str], label: str) -> None:
+def _run(
+    argv: list[str], args: argparse.Namespace, levels: list[int], env: dict[str, str], label: str
+) -> None:
+    """Upstream and server up, smoke session, warm-up, then every N for every round."""
     with tempfile.TemporaryDirectory(prefix="chatmon-bench-") as tmp, fake_llm(
         latency=args.latency, tokens_per_second=args.tokens_per_second, reply_words=args.reply_words
-    ) as fake_url, chatmon_server(workdir=Path(tmp), fake_llm_url=fake_url, env_overrides=env) as server:
+    ) as fake_url, chatmon_server(
+        workdir=Path(tmp), fake_llm_url=fake_url, env_overrides=env
+    ) as server:
         app = CompiledApp.from_web_dir(server.web_dir)
         asyncio.run(smoke(server.url, app, args.reply_words))
         time.sleep(1)
@@ -552,9 +583,11 @@ def _run(argv: list[str], args: argparse.Namespace, levels: list[int], env: dict
                 result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
                 results.append(result)
                 if result.errors:
-                    print(f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}", flush=True)
+                    print(f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}",
+                          flush=True)
                 if result.upstream_ok < n:
-                    print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed", flush=True)
+                    print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed",
+                          flush=True)
             for line in report(results, idle_rss, label):
                 print(line, flush=True)
         print(f"# load average at the end {os.getloadavg()[0]:.1f}", flush=True)

@@ -159,7 +159,8 @@ class ReflexSession:
 
     # ----- events -----------------------------------------------------------------------
     def _event(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        event: dict[str, Any] = {"name": name, "router_data": {"pathname": self.path, "asPath": self.path}}
+        router_data = {"pathname": self.path, "asPath": self.path}
+        event: dict[str, Any] = {"name": name, "router_data": router_data}
         if payload:
             event["payload"] = payload
         return event
@@ -208,9 +209,8 @@ class ReflexSession:
         self._store_client_vars(delta)
         for event in update.get("events") or []:
             if not str(event.get("name", "")).startswith("_"):
-                await self._sio.emit(
-                    "event", self._event(event["name"], event.get("payload") or {}), namespace=NAMESPACE
-                )
+                again = self._event(event["name"], event.get("payload") or {})
+                await self._sio.emit("event", again, namespace=NAMESPACE)
         self._changed.set()
 
     def _store_client_vars(self, delta: dict[str, dict[str, Any]]) -> None:

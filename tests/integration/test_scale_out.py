@@ -136,7 +136,9 @@ class Balancer:
             data=await request.read(),
             allow_redirects=False,
         ) as upstream:
-            response = web.StreamResponse(status=upstream.status, headers=self._forwarded(upstream.headers))
+            response = web.StreamResponse(
+                status=upstream.status, headers=self._forwarded(upstream.headers)
+            )
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
@@ -148,12 +150,15 @@ class Balancer:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         assert self._client is not None
         backend = self.backend
-        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        headers = {k: v for k, v in request.headers.items() if k.lower() in {"origin", "cookie", "user-agent"}}
+        protocols = request.headers.get("Sec-WebSocket-Protocol", "")
+        offered = [p.strip() for p in protocols.split(",") if p.strip()]
+        passed = {"origin", "cookie", "user-agent"}
+        headers = {k: v for k, v in request.headers.items() if k.lower() in passed}
         upstream = await self._client.ws_connect(
             backend.replace("http", "ws", 1) + request.path_qs, protocols=offered, headers=headers
         )
-        downstream = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
+        chosen = [upstream.protocol] if upstream.protocol else []
+        downstream = web.WebSocketResponse(protocols=chosen)
         await downstream.prepare(request)
         self.websockets.append(backend)
         self._open.add(downstream)
@@ -279,9 +284,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
-    """``count`` one-message chats straight to ``instance``, each in a tab of its own (so
-    they spread over its workers), through the browser's websocket protocol
-    (bench/reflex_client.py). Returns the replies' correlation ids."""
+    """``count`` simultaneous one-message chats straight to ``instance``, each in a tab of
+    its own (its own websocket, which the kernel hands to either worker), through the
+    browser's websocket protocol (bench/reflex_client.py). Returns the replies'
+    correlation ids."""
     app = CompiledApp.from_web_dir(cluster.web_dirs[instance.url])
 
     async def one(index: int) -> str:
@@ -313,7 +319,8 @@ def ok_requests(instance: RunningApp) -> float:
 
 def monitor_get(instance: RunningApp, path: str) -> httpx.Response:
     """GET a monitor API route with the monitor credentials (HTTP Basic, any user)."""
-    return httpx.get(instance.url + path, auth=("ops", MONITOR_PASSWORD), timeout=30).raise_for_status()
+    response = httpx.get(instance.url + path, auth=("ops", MONITOR_PASSWORD), timeout=30)
+    return response.raise_for_status()
 
 
 def replies(page: Page) -> Locator:
@@ -337,7 +344,9 @@ def history(page: Page) -> list[str]:
 
 
 @pytest.mark.timeout(900)  # includes starting both instances (module fixture)
-def test_conversation_moves_to_another_instance(browser: Browser, cluster: Cluster, fake_llm: FakeLLMServer) -> None:
+def test_conversation_moves_to_another_instance(
+    browser: Browser, cluster: Cluster, fake_llm: FakeLLMServer
+) -> None:
     """Started on A, the conversation continues on B: the open tab reconnects there and
     gets its next reply, and a reload served entirely by B shows the whole history."""
     cluster.balancer.switch_to(cluster.a.url)
@@ -387,7 +396,8 @@ def test_conversation_moves_to_another_instance(browser: Browser, cluster: Clust
     engine = make_engine(cluster.database_url)
     try:
         with Session(engine) as session:
-            conversations = session.exec(select(Conversation).where(Conversation.owner_id == client_id)).all()
+            owned = select(Conversation).where(Conversation.owner_id == client_id)
+            conversations = session.exec(owned).all()
             assert len(conversations) == 1
             messages = session.exec(
                 select(ChatMessage)
@@ -400,12 +410,14 @@ def test_conversation_moves_to_another_instance(browser: Browser, cluster: Clust
 
 
 def test_metrics_of_each_instance_count_exactly_what_it_served(cluster: Cluster) -> None:
-    """Each instance's /metrics sums its own two workers (multiprocess mode) and nothing
-    of the other instance: Prometheus adds the instances up, so neither may double count."""
+    """Each instance's /metrics covers every worker of its own (multiprocess mode: a scrape
+    answered by one worker reads all workers' files) and nothing of the other instance:
+    Prometheus adds the instances up, so neither may miss or double count."""
     before_a, before_b = ok_requests(cluster.a), ok_requests(cluster.b)
     chat_on(cluster, cluster.a, 4)
     chat_on(cluster, cluster.b, 2)
-    wait_for(lambda: (ok_requests(cluster.a), ok_requests(cluster.b)) == (before_a + 4, before_b + 2), timeout=15)
+    expected = (before_a + 4, before_b + 2)
+    wait_for(lambda: (ok_requests(cluster.a), ok_requests(cluster.b)) == expected, timeout=15)
     assert ok_requests(cluster.a) - before_a == 4
     assert ok_requests(cluster.b) - before_b == 2
 

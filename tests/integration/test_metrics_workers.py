@@ -67,6 +67,9 @@ def _open_tab(browser: Browser, url: str) -> Page:
     page.set_default_timeout(60_000)
     page.goto(url + "/")
     page.wait_for_selector("#message:not([disabled])")
+    # connected and loaded (the backend handed this tab its id): a message sent earlier
+    # could go out before the websocket is up
+    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
     return page
 
 

@@ -227,13 +227,14 @@ def main(argv: list[str] | None = None) -> int:
                 p50_bare = statistics.median(percentile(r.bare, 50) for r in results)
                 p50_ours = statistics.median(percentile(r.chatmon, 50) for r in results)
                 rounds = [percentile(r.bare, 50) * 1000 for r in results]
-                print(
-                    f"# upstream {latency * 1000:.0f} ms: bare p50 per round "
-                    + " / ".join(f"{value:.1f}" for value in rounds)
-                    + f" ms (a wall-time difference below {max(rounds) - min(rounds):.1f} ms"
-                    " is within this machine's noise)",
-                    flush=True,
-                )
+                if len(rounds) > 1:
+                    print(
+                        f"# upstream {latency * 1000:.0f} ms: bare p50 per round "
+                        + " / ".join(f"{value:.1f}" for value in rounds)
+                        + f" ms (a wall-time difference below {max(rounds) - min(rounds):.1f}"
+                        " ms is within this machine's noise)",
+                        flush=True,
+                    )
                 overhead_ms = (p50_ours - p50_bare) * 1000
                 if overhead_ms > TARGET_P50_MS:
                     failed.append(f"p50 overhead {overhead_ms:.2f} ms at {latency * 1000:.0f} ms")

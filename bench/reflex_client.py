@@ -100,13 +100,16 @@ class ReflexSession:
 
     Pass the same ``local_storage`` dict to a later session to model the same browser
     profile opening a new tab (or moving to another server): ``rx.LocalStorage`` vars such
-    as a client id travel with it, the per-tab token does not.
+    as a client id travel with it, the per-tab token does not. ``origin`` is the page's
+    origin, which a browser sends and the backend checks against its CORS origins: set it
+    to the public URL when connecting to one instance behind a balancer.
     """
 
     base_url: str
     app: CompiledApp
     local_storage: dict[str, str] = field(default_factory=dict)
     path: str = "/"
+    origin: str = ""  # the page's origin, sent as Origin; default: base_url's
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
     state: dict[str, dict[str, Any]] = field(init=False)
     errors: list[str] = field(init=False, default_factory=list)
@@ -144,6 +147,7 @@ class ReflexSession:
         boot = self._event(f"{self.app.root_state}.hydrate_and_load", payload)
         await self._sio.connect(
             f"{self.base_url}?token={self.token}",
+            headers={"Origin": self.origin or self.base_url},
             transports=["websocket"],
             socketio_path="_event",
             namespaces=[NAMESPACE],

@@ -291,7 +291,8 @@ def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
     app = CompiledApp.from_web_dir(cluster.web_dirs[instance.url])
 
     async def one(index: int) -> str:
-        session = ReflexSession(instance.url, app)
+        # The page a browser would be on is the public one (the balancer's origin).
+        session = ReflexSession(instance.url, app, origin=cluster.balancer.url)
         await session.connect(timeout=60)
         try:
             outcome = await chat_turn(session, f"scale-out chat {index}", reply_words=12)

@@ -11,7 +11,8 @@ In one run, on a fresh SQLite database under /tmp:
    itself in its own transaction (what a handler doing ``session.add(row);
    session.commit()`` would do), for a tenth as many requests; for the loop's lag, the
    same publishing loop with nothing recording (the lag the producer causes itself);
-3. a clean shutdown with requests still queued: ``close()`` right after publishing, then
+3. the loop's lag at a steady 200 requests/s, recorded and not;
+4. a clean shutdown with requests still queued: ``close()`` right after publishing, then
    the rows are counted (the target is zero lost).
 
 Prints ``name: value (reference: value, ratio)`` lines (BENCHMARKS.md #4: >= 5,000 rows/s).
@@ -116,6 +117,22 @@ async def recorder_run(engine: Engine, n: int) -> tuple[float, list[float]]:
     return elapsed, lags
 
 
+async def paced_run(engine: Engine | None, rate: float, seconds: float, offset: int) -> list[float]:
+    """Requests at a steady ``rate`` per second (recorded, or to nobody): the loop's lag."""
+    recorder = Recorder(engine=lambda: engine, price_known=lambda _m: True) if engine else None
+    submit = recorder.submit_call if recorder else (lambda _call: None)
+
+    async def work() -> None:
+        for i in range(offset, offset + int(rate * seconds)):
+            submit(call(i))
+            await asyncio.sleep(1 / rate)
+
+    lags = (await with_lag_probe(work))[1]
+    if recorder:
+        recorder.close()
+    return lags
+
+
 async def unrecorded_run(n: int, seconds: float) -> list[float]:
     """The same publishing, to nobody, spread over as long as the recorded run took."""
 
@@ -167,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recorder_event_loop_lag_p99: {ours_lag:.2f} ms (reference, nothing recording: "
               f"{quiet_lag:.2f} ms, {quiet_lag / max(ours_lag, 1e-3):.2f}x)")  # fmt: skip
         print(f"# on-loop naive writes: event-loop lag p99 {p99(naive_lags) * 1000:.2f} ms")
+        rate, seconds = 200.0, 10.0  # far above one company's chatbot, far below a burst
+        paced = asyncio.run(paced_run(engine, rate, seconds, offset=n + naive_n))
+        quiet = asyncio.run(paced_run(None, rate, seconds, offset=0))
+        print(f"recorder_event_loop_lag_p99_at_{rate:.0f}_per_s: {p99(paced) * 1000:.2f} ms "
+              f"(reference, nothing recording: {p99(quiet) * 1000:.2f} ms, "
+              f"{p99(quiet) / max(p99(paced), 1e-6):.2f}x)")  # fmt: skip
+        naive_n += int(rate * seconds)  # ids used by the paced run
         before = count(engine)
         written = shutdown_run(engine, n // 5, offset=n + naive_n)
         lost = n // 5 - (count(engine) - before)

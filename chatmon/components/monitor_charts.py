@@ -10,6 +10,24 @@ HEIGHT = 240
 BLUE, RED, AMBER, GREEN, VIOLET, GRAY = "#3b82f6", "#ef4444", "#f59e0b", "#10b981", "#8b5cf6", "#6b7280"
 
 
+# Dots mark the points while there are few of them (a lone point has no line to show it).
+_DOTS = rx.cond(MonitorState.series.length() <= 72, {"r": 2}, False)
+
+
+# No animation: the page refreshes every few seconds, and a chart that re-grows from
+# zero on each refresh is distracting (and half drawn when someone looks).
+def _bar(**props: object) -> rx.Component:
+    return rx.recharts.bar(is_animation_active=False, **props)
+
+
+def _line(**props: object) -> rx.Component:
+    return rx.recharts.line(is_animation_active=False, **props)
+
+
+def _area(**props: object) -> rx.Component:
+    return rx.recharts.area(is_animation_active=False, **props)
+
+
 def _axes(*extra: rx.Component) -> list[rx.Component]:
     return [
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
@@ -31,13 +49,13 @@ def chart_card(title: str, chart: rx.Component, chart_id: str) -> rx.Component:
 
 
 def requests_chart() -> rx.Component:
-    """Requests and errors per time bucket."""
+    """Requests per time bucket, the failed ones stacked on top in red."""
     return chart_card(
         "Requests and errors",
         rx.recharts.bar_chart(
-            rx.recharts.bar(data_key="requests", name="requests", fill=BLUE),
-            rx.recharts.bar(data_key="errors", name="errors", fill=RED),
-            *_axes(rx.recharts.y_axis(allow_decimals=False, font_size=11)),
+            _bar(data_key="ok_or_stopped", name="ok / stopped", fill=BLUE, stack_id="r"),
+            _bar(data_key="errors", name="errors", fill=RED, stack_id="r"),
+            *_axes(rx.recharts.y_axis(allow_decimals=False, font_size=11, width=60)),
             data=MonitorState.series,
             width="100%",
             height=HEIGHT,
@@ -51,11 +69,11 @@ def latency_chart() -> rx.Component:
     return chart_card(
         "Latency percentiles (s)",
         rx.recharts.line_chart(
-            rx.recharts.line(data_key="p50", name="p50", stroke=GREEN, dot={"r": 2}, connect_nulls=True),
-            rx.recharts.line(data_key="p95", name="p95", stroke=AMBER, dot={"r": 2}, connect_nulls=True),
-            rx.recharts.line(data_key="p99", name="p99", stroke=RED, dot={"r": 2}, connect_nulls=True),
-            rx.recharts.line(
-                data_key="ttft_p95", name="TTFT p95", stroke=VIOLET, dot={"r": 2}, connect_nulls=True,
+            _line(data_key="p50", name="p50", stroke=GREEN, dot=_DOTS, connect_nulls=True),
+            _line(data_key="p95", name="p95", stroke=AMBER, dot=_DOTS, connect_nulls=True),
+            _line(data_key="p99", name="p99", stroke=RED, dot=_DOTS, connect_nulls=True),
+            _line(
+                data_key="ttft_p95", name="TTFT p95", stroke=VIOLET, dot=_DOTS, connect_nulls=True,
                 stroke_dasharray="4 2",
             ),
             *_axes(rx.recharts.y_axis(font_size=11)),
@@ -72,8 +90,8 @@ def cost_chart() -> rx.Component:
     return chart_card(
         "Cost (USD) and cumulative",
         rx.recharts.composed_chart(
-            rx.recharts.bar(data_key="cost", name="cost", fill=AMBER, y_axis_id="left"),
-            rx.recharts.line(
+            _bar(data_key="cost", name="cost", fill=AMBER, y_axis_id="left"),
+            _line(
                 data_key="cost_cumulative", name="cumulative", stroke=GRAY, dot=False, y_axis_id="right"
             ),
             *_axes(
@@ -93,9 +111,9 @@ def tokens_chart() -> rx.Component:
     return chart_card(
         "Tokens",
         rx.recharts.area_chart(
-            rx.recharts.area(data_key="tokens_input", name="input", stack_id="t", stroke=BLUE, fill=BLUE),
-            rx.recharts.area(data_key="tokens_output", name="output", stack_id="t", stroke=GREEN, fill=GREEN),
-            *_axes(rx.recharts.y_axis(font_size=11)),
+            _area(data_key="tokens_input", name="input", stack_id="t", stroke=BLUE, fill=BLUE),
+            _area(data_key="tokens_output", name="output", stack_id="t", stroke=GREEN, fill=GREEN),
+            *_axes(rx.recharts.y_axis(font_size=11, width=80)),
             data=MonitorState.series,
             width="100%",
             height=HEIGHT,
@@ -111,7 +129,7 @@ def errors_by_category_chart() -> rx.Component:
         rx.cond(
             MonitorState.errors_by_category.length() > 0,
             rx.recharts.bar_chart(
-                rx.recharts.bar(data_key="count", name="errors", fill=RED),
+                _bar(data_key="count", name="errors", fill=RED),
                 rx.recharts.x_axis(type_="number", allow_decimals=False, font_size=11),
                 rx.recharts.y_axis(data_key="category", type_="category", width=130, font_size=11),
                 rx.recharts.graphing_tooltip(),
@@ -131,9 +149,9 @@ def cost_by_model_chart() -> rx.Component:
     return chart_card(
         "Cost by model (USD)",
         rx.recharts.bar_chart(
-            rx.recharts.bar(data_key="cost", name="cost", fill=AMBER),
+            _bar(data_key="cost", name="cost", fill=AMBER),
             rx.recharts.x_axis(type_="number", font_size=11),
-            rx.recharts.y_axis(data_key="model", type_="category", width=170, font_size=11),
+            rx.recharts.y_axis(data_key="model", type_="category", width=210, font_size=11),
             rx.recharts.graphing_tooltip(),
             data=MonitorState.cost_by_model,
             layout="vertical",

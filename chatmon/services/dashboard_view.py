@@ -191,6 +191,7 @@ def series_rows(series: list[stats.SeriesPoint], bucket_seconds: int) -> list[di
                 "time": _axis_label(point.start, bucket_seconds),
                 "requests": point.requests,
                 "errors": point.errors,
+                "ok_or_stopped": point.requests - point.errors,
                 "p50": point.latency_p50,
                 "p95": point.latency_p95,
                 "p99": point.latency_p99,

@@ -52,10 +52,11 @@ MONITOR_PASSWORD = "scale-out-monitor-password"
 ALERT_CHECK_INTERVAL = 1.0
 T = TypeVar("T")
 
-# Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus the ones it rewrites.
+# Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus Content-Length, which
+# the proxy sets itself. Host is kept, as balancers do: redirects then name the public host.
 _HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length",
+    "transfer-encoding", "upgrade", "content-length",
 }
 
 
@@ -152,7 +153,7 @@ class Balancer:
         backend = self.backend
         protocols = request.headers.get("Sec-WebSocket-Protocol", "")
         offered = [p.strip() for p in protocols.split(",") if p.strip()]
-        passed = {"origin", "cookie", "user-agent"}
+        passed = {"host", "origin", "cookie", "user-agent"}
         headers = {k: v for k, v in request.headers.items() if k.lower() in passed}
         upstream = await self._client.ws_connect(
             backend.replace("http", "ws", 1) + request.path_qs, protocols=offered, headers=headers
@@ -440,6 +441,40 @@ def test_monitor_data_of_either_instance_shows_requests_from_both(cluster: Clust
     stats_b = monitor_get(cluster.b, "/api/stats?window=1h").json()
     assert stats_a["requests"] == stats_b["requests"] >= 2
     assert stats_a["cost_usd"] == pytest.approx(stats_b["cost_usd"])
+
+
+def test_monitor_page_shows_both_instances_and_its_login_holds_on_either(
+    browser: Browser, cluster: Cluster
+) -> None:
+    """Signed in on B, the monitor shows every request of both instances; drained to A,
+    the same browser stays signed in (shared SESSION_SECRET) and A shows the same figure."""
+    chat_on(cluster, cluster.a, 1)
+    chat_on(cluster, cluster.b, 1)
+    expected = monitor_get(cluster.a, "/api/stats?window=1h").json()["requests"]
+    assert wait_for(
+        lambda: monitor_get(cluster.b, "/api/stats?window=1h").json()["requests"] == expected
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        cluster.balancer.switch_to(cluster.b.url)
+        page.goto(cluster.balancer.url + "/monitor")
+        page.wait_for_url(lambda url: "/login" in url)
+        page.fill("#login-password", MONITOR_PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(lambda url: url.rstrip("/").endswith("/monitor"))
+        page.click("#window-1h")
+        expect(page.locator("#kpi-requests")).to_have_text(f"{expected:,}")
+
+        cluster.balancer.switch_to(cluster.a.url)
+        page.reload()
+        expect(page.locator("#monitor-page")).to_be_visible()
+        page.click("#window-1h")
+        expect(page.locator("#kpi-requests")).to_have_text(f"{expected:,}")
+        assert "/login" not in page.url
+    finally:
+        context.close()
 
 
 def test_alert_is_sent_once_by_four_workers_on_two_instances(cluster: Cluster) -> None:

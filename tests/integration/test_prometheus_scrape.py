@@ -141,22 +141,36 @@ def test_prometheus_query_returns_the_request_count_sent(
     assert p95 is not None and 0 < p95 < 5
 
 
-def test_every_dashboard_query_runs_on_real_prometheus(prometheus: Prometheus) -> None:
+def test_every_dashboard_query_runs_on_real_prometheus(
+    page: Page, app_server: RunningApp, prometheus: Prometheus
+) -> None:
     """The Grafana dashboard's PromQL parses and evaluates against real chatmon data.
 
+    The test makes its own traffic and waits until Prometheus holds enough samples for
+    a ``rate()``, so it passes whatever ran before it (or did not).
     (Grafana itself is not available offline here; its variables are substituted as
     Grafana would: ``$model`` = all, ``$__rate_interval`` = 5m.)
     """
+    query = 'sum(chatmon_llm_requests_total{job="chatmon"})'
+    baseline = _scraped_total(app_server)
+    for number in range(2):
+        send_and_wait(page, f"dashboard data {number}")
+    assert prometheus.wait_for(query, baseline + 2) == baseline + 2
     dashboard = json.loads((DEPLOY / "grafana" / "chatmon.json").read_text())
     data_panels = {"Requests per second by status", "Request duration percentiles", "Tokens per minute"}
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             expr = target["expr"].replace('model=~"$model"', 'model=~".*"')
-            # Grafana's $__rate_interval is at least 4 scrape intervals; 5m keeps enough
-            # samples in the window however long the earlier tests took.
+            # Grafana's $__rate_interval is at least 4 scrape intervals; 5m keeps every
+            # sample of this test in the window.
             expr = expr.replace("$__rate_interval", "5m")
-            result = prometheus.query(expr)
+            result = prometheus.query(expr)  # parses and evaluates, or the query fails
             if panel["title"] in data_panels:
+                # a rate() needs two samples of a series: wait for the next scrapes
+                deadline = time.monotonic() + 30
+                while not result and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    result = prometheus.query(expr)
                 assert result, f"{panel['title']}: no data for {expr}"
 
 

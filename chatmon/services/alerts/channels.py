@@ -308,6 +308,7 @@ class SlackChannel:
     timeout: float = SLACK_TIMEOUT
     deadline: float = SEND_DEADLINE
     name: str = "slack"
+    _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def send(self, message: AlertMessage, *, key: str) -> None:
         url = self.webhook_url.get_secret_value()
@@ -323,7 +324,10 @@ class SlackChannel:
             raise DeliveryError(_safe(f"HTTP {response.status_code} from the webhook: {body}", url))
 
     async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=min(self.timeout, self.deadline)) as client:
+        if self._tls is None:  # loading the CA bundle is most of a client's cost: once
+            self._tls = httpx.create_ssl_context()
+        timeout = min(self.timeout, self.deadline)
+        async with httpx.AsyncClient(timeout=timeout, verify=self._tls) as client:
             return await client.post(url, json=payload)
 
 

@@ -25,7 +25,7 @@ from chatmon.db import make_engine
 from chatmon.models import AlertAttempt
 from chatmon.services.alerts import store
 from chatmon.services.alerts.channels import SEND_DEADLINE, Channel, EmailChannel, SlackChannel
-from chatmon.services.alerts.engine import SEND_LEASE, AlertEngine
+from chatmon.services.alerts.engine import SEND_LEASE, AlertEngine, DeliveryOutcome
 from chatmon.services.alerts.inputs import now_utc
 from chatmon.services.alerts.messages import AlertMessage
 from chatmon.settings import load_settings
@@ -40,8 +40,8 @@ from tests.units.services.alerts.test_engine import (
     failing_half,
 )
 
-LEASE = timedelta(seconds=2)  # short, so a test can outlive it
-DEADLINE = 1.0  # each test channel's send deadline: shorter than the lease
+LEASE = timedelta(seconds=3)  # short, so a test can outlive it
+DEADLINE = 2.0  # each test channel's send deadline: shorter than the lease, and ample here
 M = timedelta(minutes=1)
 
 
@@ -223,31 +223,51 @@ def test_the_dedupe_key_differs_between_messages_and_channels(
 # ----------------------------------------------------------------------------- late finisher
 
 
+@pytest.mark.parametrize("taker_done_first", [True, False], ids=["taker-done", "taker-sending"])
 def test_a_late_finisher_does_not_overwrite_the_process_that_took_over(
-    processes: Start, session: Session, sink: SMTPSink
+    processes: Start, session: Session, sink: SMTPSink, taker_done_first: bool
 ) -> None:
     failing_half(session)
     frozen = PausesAfterSending(email(free_port()))  # its send fails, then it freezes
     slow = processes([frozen], clock=Clock(NOW))
+    taker = PausesAfterSending(email(sink.port))  # sends, then waits to be let go
+    other = processes([taker], clock=Clock(NOW))
+    if taker_done_first:
+        taker.resume.set()
     reports: list[Any] = []
-    thread = threading.Thread(target=lambda: reports.append(slow.check()))
-    thread.start()
+    taken: list[DeliveryOutcome] = []
+    threads = [
+        threading.Thread(target=lambda: reports.append(slow.check())),
+        threading.Thread(target=lambda: taken.extend(deliver_when_due(other))),
+    ]
+    threads[0].start()
     try:
         assert frozen.attempted.wait(30)
-        other = processes([email(sink.port)], clock=Clock(NOW))
-        (taken,) = deliver_when_due(other)  # the frozen process's lease ran out
-        assert (taken.ok, taken.recorded) == (True, True)
+        threads[1].start()  # it takes over once the frozen process's lease has run out
+        assert taker.attempted.wait(30)
+        if taker_done_first:
+            threads[1].join(30)
+            assert [(t.ok, t.recorded) for t in taken] == [(True, True)]
+        frozen.resume.set()  # the frozen process wakes up and records its failure...
+        threads[0].join(30)
+        (late,) = reports[0].deliveries
+        assert (late.ok, late.recorded) == (False, False)  # ...or rather, does not
+        stored = deliveries(session)["email"]
+        assert stored.status == ("sent" if taker_done_first else "sending")
+        assert stored.attempts == 2
     finally:
         frozen.resume.set()
-        thread.join(30)
+        taker.resume.set()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join(30)
 
-    (late,) = reports[0].deliveries
-    assert (late.ok, late.recorded) == (False, False)
+    assert [(t.ok, t.recorded) for t in taken] == [(True, True)]
     stored = deliveries(session)["email"]
     assert (stored.status, stored.attempts, stored.last_error, stored.due_at) == ("sent", 2, None, None)
     rows = attempts(session)
-    assert [a.result for a in rows] == ["sent", "failed"]  # the late failure is history only
-    assert "not recorded" in (rows[1].error or "")
+    assert sorted(a.result for a in rows) == ["failed", "sent"]  # the late failure: history only
+    assert "not recorded" in (next(a for a in rows if a.result == "failed").error or "")
     assert other.deliver_due() == []  # nothing was rescheduled by the late failure
     assert sink.count() == 1
 
@@ -315,7 +335,7 @@ def test_a_host_whose_clock_runs_behind_takes_over_when_the_lease_ends(
     with pytest.raises(ProcessDied):
         doomed.deliver_due()
     behind = processes([email(sink.port)], clock=real_clock(-timedelta(minutes=10)))
-    (taken,) = deliver_when_due(behind)  # 2 s of the database's time, not 10 min of its own
+    (taken,) = deliver_when_due(behind)  # 3 s of the database's time, not 10 min of its own
     assert taken.ok
     assert sink.count() == 2
     stored = deliveries(session)["email"]
@@ -351,7 +371,6 @@ def test_an_smtp_server_that_stalls_fails_at_the_deadline_and_is_retried_later(
         checker = processes(
             [email(port, timeout=30.0)],
             clock=Clock(NOW),
-            lease=timedelta(seconds=3),
             alert_check_interval_seconds=1,
         )
         started = time.monotonic()
@@ -359,7 +378,7 @@ def test_an_smtp_server_that_stalls_fails_at_the_deadline_and_is_retried_later(
         elapsed = time.monotonic() - started
     (failed,) = report.deliveries
     assert not failed.ok and failed.recorded
-    assert "1 s send deadline" in (failed.error or "")
+    assert f"{DEADLINE:g} s send deadline" in (failed.error or "")
     assert elapsed < 15  # the deadline, not the 30 s read timeout (which a trickle never hits)
     stored = deliveries(session)["email"]
     assert (stored.status, stored.attempts) == ("failed", 1)

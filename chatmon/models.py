@@ -135,7 +135,8 @@ class AlertRuleState(SQLModel, table=True):
 
     ``version`` is bumped by every transition; a worker applies a transition only
     if the version it read is still current (see ``chatmon.services.alerts.store``),
-    which is how several processes agree on exactly one message per firing.
+    which is how several processes agree that each transition is acted on once (one
+    notification; its delivery is then at least once, see ``AlertDelivery``).
     """
 
     __tablename__ = "alert_rule_state"

@@ -237,7 +237,9 @@ def test_slack_payload_carries_the_dedupe_key(message: AlertMessage) -> None:
     (body,) = receiver.bodies
     assert body["metadata"] == {
         "event_type": "chatmon_alert",
-        "event_payload": {"dedupe_key": "chatmon-7-x-slack", "rule": "error_rate", "kind": "firing"},
+        "event_payload": {
+            "dedupe_key": "chatmon-7-x-slack", "rule": "error_rate", "kind": "firing"
+        },
     }
     assert body["blocks"][-1] == {
         "type": "context",

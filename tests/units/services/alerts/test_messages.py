@@ -81,6 +81,7 @@ def test_format_value_per_rule() -> None:
 def test_delivery_key_names_the_notification_its_moment_and_the_channel() -> None:
     key = delivery_key(notification_id=42, created_at=AT, channel="email")
     assert key == "chatmon-42-20250310120500000000-email"
-    assert delivery_key(notification_id=42, created_at=AT.replace(tzinfo=None), channel="email") == key
+    naive = AT.replace(tzinfo=None)  # as SQLite hands it back: UTC, naive
+    assert delivery_key(notification_id=42, created_at=naive, channel="email") == key
     assert delivery_key(notification_id=42, created_at=AT, channel="slack") != key
     assert delivery_key(notification_id=43, created_at=AT, channel="email") != key

@@ -135,7 +135,8 @@ class AlertRuleState(SQLModel, table=True):
 
     ``version`` is bumped by every transition; a worker applies a transition only
     if the version it read is still current (see ``chatmon.services.alerts.store``),
-    which is how several processes agree on exactly one message per firing.
+    which is how several processes agree that each transition is acted on once (one
+    notification; its delivery is then at least once, see ``AlertDelivery``).
     """
 
     __tablename__ = "alert_rule_state"
@@ -172,9 +173,12 @@ class AlertNotification(SQLModel, table=True):
 class AlertDelivery(SQLModel, table=True):
     """One notification on one channel: sent, failed (retried when due), or in flight.
 
-    ``due_at`` is when a process may next claim it: now for a new one, after a backoff
-    for a failed one, after a lease for one being sent (so a crashed sender's delivery
-    is taken over), NULL when it is done.
+    ``due_at`` is when a process may next claim it, on the database server's clock
+    (never a host's): now for a new one, after a backoff for a failed one, at the end of
+    the lease for one being sent (so a crashed sender's delivery is taken over), NULL
+    when it is done. ``claim_token`` is written by each claim; only the holder of the
+    current token may record an outcome, so a sender whose lease was taken over records
+    nothing over the process that took it.
     """
 
     __tablename__ = "alert_delivery"
@@ -188,6 +192,7 @@ class AlertDelivery(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     due_at: datetime | None = Field(default=None, index=True)
+    claim_token: str | None = Field(default=None, max_length=32)  # the current claim's
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None

@@ -243,7 +243,8 @@ def test_alert_fires_once_resolves_once_across_two_instances_and_survives_channe
     monitor = open_page(browser, app_a.url + "/monitor")
     try:
         panel = monitor.locator("#alerts-panel")
-        expect(panel.locator("#alert-rule-error_rate .alert-status")).to_have_text("ok")
+        # the first load of the page's data, patiently (expect's own default is 5 s)
+        expect(panel.locator("#alert-rule-error_rate .alert-status")).to_have_text("ok", timeout=30_000)
         expect(panel.locator("#alert-channels")).to_contain_text("email, slack")
         history = panel.locator(".alert-history-row")
         expect(history).to_have_count(2)

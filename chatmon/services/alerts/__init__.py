@@ -1,8 +1,10 @@
 """Alerts: rules (pure), their state in the database, and the email and Slack channels.
 
 ``rules`` judges figures, ``lifecycle`` decides when a finding becomes a message,
-``store`` claims each transition and delivery once across workers and instances,
-``messages`` renders, ``channels`` sends, ``engine`` runs one check.
+``store`` claims each transition exactly once and each delivery for one lease holder at
+a time across workers and instances (delivery itself is at least once, with a stable
+dedupe key), ``messages`` renders, ``channels`` sends within a hard deadline, ``engine``
+runs one check.
 :func:`build_engine` wires them from the settings for the app and the CLI.
 """
 

@@ -6,12 +6,16 @@ deliver in parallel threads of their own, so a hanging SMTP server never delays
 Slack, and one channel's failure never touches the other's deliveries.
 
 Every worker of every instance runs checks; the database claims in
-:mod:`chatmon.services.alerts.store` make sure each message goes out once.
+:mod:`chatmon.services.alerts.store` make sure each transition is acted on once and
+each delivery is held by one process at a time. Delivery itself is at least once: a
+process that dies between sending and recording is taken over when its lease ends,
+and its message is sent again with the same dedupe key.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,17 +26,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from chatmon import metrics
+from chatmon.models import AlertNotification
 from chatmon.services.alerts import inputs, store
 from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.lifecycle import Action, plan
-from chatmon.services.alerts.messages import AlertMessage, build_message, channel_test_message
+from chatmon.services.alerts.messages import (
+    AlertMessage,
+    build_message,
+    channel_test_message,
+    delivery_key,
+)
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
 from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A delivery being sent is someone else's for this long (then a crashed sender's
-# delivery is taken over); failed deliveries stop being retried after MAX_RETRY_AGE.
+# A delivery being sent is its claimer's for this long, on the database's clock (then a
+# crashed sender's delivery is taken over). Four times a channel's SEND_DEADLINE (30 s):
+# the claim's commit, reading the message and recording the outcome fit in the rest.
+# Every channel's deadline must be shorter (checked when an engine is made).
+# Failed deliveries stop being retried after MAX_RETRY_AGE.
 SEND_LEASE = timedelta(minutes=2)
 MAX_RETRY_AGE = timedelta(hours=24)
 MAX_BACKOFF = timedelta(minutes=5)
@@ -54,6 +67,7 @@ class DeliveryOutcome:
     kind: str
     channel: str
     error: str | None  # None: sent
+    recorded: bool = True  # False: the lease had passed to another process, whose outcome stands
 
     @property
     def ok(self) -> bool:
@@ -87,7 +101,18 @@ class AlertEngine:
         channels: Sequence[Channel],
         breaker_snapshot: Callable[[], dict[str, str]] = dict,
         clock: Callable[[], datetime] = inputs.now_utc,
+        lease: timedelta = SEND_LEASE,
     ) -> None:
+        """``clock`` is this host's, for judging rules; leases and retry times are on the
+        database's clock. Raises ValueError if a channel's send deadline is not shorter
+        than ``lease``: a send could then outlive the lease and race its taker."""
+        for channel in channels:
+            if channel.deadline >= lease.total_seconds():
+                raise ValueError(
+                    f"the {channel.name} channel's send deadline ({channel.deadline:g} s) must"
+                    f" be shorter than the delivery lease ({lease.total_seconds():g} s)"
+                )
+        self._lease = lease
         self._engine = engine
         self._settings = settings
         self._channels = {channel.name: channel for channel in channels}
@@ -212,41 +237,46 @@ class AlertEngine:
         return outcomes
 
     def _deliver_one(self, item: store.DueDelivery) -> DeliveryOutcome | None:
-        """Claim, send, record. The lease and the retry delay count from the moment of
-        the claim and of the outcome, not from the start of the check: a channel with
-        a queue of slow deliveries must not outlive its own leases."""
+        """Claim, send, record. The claim is taken just before the send, not for the whole
+        batch: a channel with a queue of slow deliveries must not outlive its own leases.
+        The outcome is recorded only if this claim still holds the delivery."""
         with self._session() as session:
-            attempt = store.claim_delivery(
+            claim = store.claim_delivery(
                 session=session,
                 notification_id=item.notification_id,
                 channel=item.channel,
+                lease=self._lease,
                 now=self._clock(),
-                lease=SEND_LEASE,
             )
             session.commit()
-            if attempt is None:
+            if claim is None:
                 return None  # another process is on it, or already sent it
-            message = store.message_of(session=session, notification_id=item.notification_id)
-        error = self._send(self._channels[item.channel], message)
-        finished = self._clock()
-        delay = retry_delay(attempts=attempt, interval=self._settings.alert_check_interval_seconds)
+            out = store.outgoing(
+                session=session, notification_id=item.notification_id, channel=item.channel
+            )
+        error = self._send(self._channels[item.channel], out.message, out.key)
+        delay = retry_delay(
+            attempts=claim.attempt, interval=self._settings.alert_check_interval_seconds
+        )
         with self._session() as session:
-            store.finish_delivery(
-                session=session,
-                notification_id=item.notification_id,
-                channel=item.channel,
-                rule=item.rule,
-                error=error,
-                now=finished,
-                retry_at=finished + delay,
+            recorded = store.finish_delivery(
+                session=session, claim=claim, error=error, retry_after=delay, now=self._clock()
             )
             session.commit()
-        return DeliveryOutcome(rule=item.rule, kind=message.kind, channel=item.channel, error=error)
+        if not recorded:
+            log.warning(
+                "alert %s to %s: lease lost before recording (%s); another process took over",
+                item.rule, item.channel, "sent" if error is None else "failed",
+            )
+        return DeliveryOutcome(
+            rule=item.rule, kind=out.message.kind, channel=item.channel, error=error,
+            recorded=recorded,
+        )
 
-    def _send(self, channel: Channel, message: AlertMessage) -> str | None:
+    def _send(self, channel: Channel, message: AlertMessage, key: str) -> str | None:
         """Send and count; returns the safe error text, or None when sent."""
         try:
-            channel.send(message)
+            channel.send(message, key=key)
         except DeliveryError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the others
@@ -266,22 +296,35 @@ class AlertEngine:
         """A test message to every channel, now, in parallel; never retried.
 
         Recorded in the alert history when the database is reachable; a test of the
-        channels does not depend on it.
+        channels does not depend on it. Its deliveries are created already claimed by
+        this call, so no check ever takes them over.
         """
         now = self._clock()
         message = channel_test_message(checked_at=now, monitor_url=self._settings.monitor_url)
-        note_id = self._record_test(message, now)
+        token = store.new_claim_token()
+        note = self._record_test(message, now, token)
+        keys = {name: self._test_key(note, name) for name in self._channels}
         with ThreadPoolExecutor(max_workers=max(len(self._channels), 1)) as pool:
-            errors = list(pool.map(lambda ch: self._send(ch, message), self._channels.values()))
+            errors = list(
+                pool.map(lambda ch: self._send(ch, message, keys[ch.name]), self._channels.values())
+            )
         outcomes = [
             DeliveryOutcome(rule="test", kind="test", channel=name, error=error)
             for name, error in zip(self._channels, errors)
         ]
-        if note_id is not None:
-            self._record_test_results(note_id, outcomes)
+        if note is not None and note.id is not None:
+            self._record_test_results(note.id, token, outcomes)
         return outcomes
 
-    def _record_test(self, message: AlertMessage, now: datetime) -> int | None:
+    @staticmethod
+    def _test_key(note: AlertNotification | None, channel: str) -> str:
+        if note is None or note.id is None:  # not recorded: a key of its own all the same
+            return f"chatmon-test-{uuid.uuid4().hex}-{channel}"
+        return delivery_key(notification_id=note.id, created_at=note.created_at, channel=channel)
+
+    def _record_test(
+        self, message: AlertMessage, now: datetime, token: str
+    ) -> AlertNotification | None:
         try:
             with self._session() as session:
                 note = store.add_notification(
@@ -291,24 +334,25 @@ class AlertEngine:
                     threshold=None,
                     channels=self._channels,
                     now=now,
-                    status=store.SENDING,
+                    claimed_by=token,
                 )
                 session.commit()
-                return note.id
+                return note
         except SQLAlchemyError as exc:
             log.warning("test message not recorded (database: %s)", type(exc).__name__)
             return None
 
-    def _record_test_results(self, note_id: int, outcomes: list[DeliveryOutcome]) -> None:
+    def _record_test_results(
+        self, note_id: int, token: str, outcomes: list[DeliveryOutcome]
+    ) -> None:
         with self._session() as session:
             for outcome in outcomes:
+                claim = store.Claim(note_id, outcome.channel, rule="test", attempt=1, token=token)
                 store.finish_delivery(
                     session=session,
-                    notification_id=note_id,
-                    channel=outcome.channel,
-                    rule=outcome.rule,
+                    claim=claim,
                     error=outcome.error,
+                    retry_after=None,
                     now=self._clock(),
-                    retry_at=None,
                 )
             session.commit()

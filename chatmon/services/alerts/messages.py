@@ -2,8 +2,8 @@
 
 An :class:`AlertMessage` holds only facts, already formatted, and is stored as JSON
 with its notification, so a retried delivery sends exactly what the first attempt
-did. Rendering is pure; every value that reaches HTML is escaped, and Slack text is
-escaped for mrkdwn (``&``, ``<``, ``>``).
+did, with the same :func:`delivery_key`. Rendering is pure; every value that reaches
+HTML is escaped, and Slack text is escaped for mrkdwn (``&``, ``<``, ``>``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from chatmon.services.alerts.rules import Finding, Rule, format_minutes, format_usd
+from chatmon.services.sql_time import to_utc
 
 BRAND = "chatmon"
 
@@ -159,6 +160,20 @@ def channel_test_message(*, checked_at: datetime, monitor_url: str) -> AlertMess
     )
 
 
+def delivery_key(*, notification_id: int, created_at: datetime, channel: str) -> str:
+    """The dedupe key of one notification on one channel, e.g.
+    ``chatmon-42-20261126140712123456-email``.
+
+    Delivery is at least once: a process that dies between sending and recording is
+    taken over, and the message goes out again. Every attempt, from any process, carries
+    this same key (the email's ``Message-ID``, a field of the Slack payload), made of
+    stored values only: the notification's id, the moment it was created (so a database
+    started afresh, whose ids start again at 1, does not reuse keys) and the channel.
+    """
+    stamp = to_utc(created_at).strftime("%Y%m%d%H%M%S%f")
+    return f"{BRAND}-{notification_id}-{stamp}-{channel}"
+
+
 # ----------------------------------------------------------------------------- rendering
 
 
@@ -238,8 +253,15 @@ def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_payload(message: AlertMessage) -> dict[str, Any]:
-    """The incoming-webhook JSON: a fallback ``text`` and the same facts as blocks."""
+def slack_payload(message: AlertMessage, *, key: str) -> dict[str, Any]:
+    """The incoming-webhook JSON: a fallback ``text``, the same facts as blocks, and the
+    dedupe ``key``.
+
+    Incoming webhooks have no deduplication of their own (Slack posts every POST), so
+    the key travels twice: in the message ``metadata`` (``event_payload.dedupe_key``),
+    for anything that reads the channel programmatically, and in a last context block,
+    so people seeing the same alert twice can tell it is one delivery repeated.
+    """
     header = f"{message.headline}: {message.title}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
@@ -261,4 +283,10 @@ def slack_payload(message: AlertMessage) -> dict[str, Any]:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
     link = f"<{message.monitor_url}|Open the monitor>"
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": link}})
-    return {"text": subject(message), "blocks": blocks}
+    shown = f"alert key `{_mrkdwn(key)}`"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": shown}]})
+    metadata = {
+        "event_type": f"{BRAND}_alert",
+        "event_payload": {"dedupe_key": key, "rule": message.rule, "kind": message.kind},
+    }
+    return {"text": subject(message), "blocks": blocks, "metadata": metadata}

@@ -21,7 +21,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _delivery_result(outcome: DeliveryOutcome) -> str:
-    return "sent" if outcome.ok else f"FAILED: {outcome.error}"
+    result = "sent" if outcome.ok else f"FAILED: {outcome.error}"
+    if not outcome.recorded:
+        result += " (not recorded: another process had taken the delivery over)"
+    return result
 
 
 def format_check(report: CheckReport, *, channels: Sequence[str]) -> str:

@@ -1,21 +1,36 @@
 """Alert state in the database: rule states, notifications, deliveries and attempts.
 
-Exactly-once across workers and instances rests on two conditional UPDATEs, which
-both SQLite and PostgreSQL execute atomically:
+What is guaranteed, across any number of workers and instances sharing the database:
 
-- a rule transition is applied only if the rule's ``version`` is still the one the
-  worker read (``UPDATE ... WHERE rule = :r AND version = :seen``); the one worker
-  whose UPDATE changes a row inserts the notification in the same transaction;
-- a delivery is sent only by the worker whose ``UPDATE ... WHERE due_at <= :now``
-  moved its ``due_at`` past the lease (PostgreSQL re-checks the WHERE clause after
-  waiting on the row lock; SQLite runs one writer at a time), so a second worker's
-  UPDATE finds nothing due.
+- **each rule transition is claimed exactly once.** A transition is applied only if
+  the rule's ``version`` is still the one the worker read (``UPDATE ... WHERE rule = :r
+  AND version = :seen``); the one worker whose UPDATE changes a row inserts the
+  notification (and its deliveries) in the same transaction.
+- **each delivery is sent at least once, by one lease holder at a time.** A process
+  claims a delivery with ``UPDATE ... WHERE due_at <= db_now()``, which moves ``due_at``
+  to the end of a lease and writes a fresh ``claim_token`` (PostgreSQL re-checks the
+  WHERE clause after waiting on the row lock; SQLite runs one writer at a time), so
+  while the lease is live nobody else's claim finds it due. ``due_at`` is always on the
+  database's clock (:mod:`chatmon.services.alerts.db_clock`), so hosts whose clocks
+  disagree still agree on whether a lease is live.
+- **only the current claim records an outcome.** :func:`finish_delivery` updates the
+  row only ``WHERE claim_token = :token``: a sender that was paused past its lease and
+  taken over records nothing over the process that took over.
+
+What is *not* guaranteed: exactly-once *arrival*. A process that dies after its message
+left but before :func:`finish_delivery` committed is taken over when its lease ends, and
+the message goes out again. The repeat carries the same dedupe key (the email's
+``Message-ID``, the key in the Slack payload; see ``messages.delivery_key``), so it can
+be recognised as the same alert.
 
 Each function takes an explicit session; the caller commits. Datetimes are aware UTC.
+Timestamps other than ``due_at`` (created, updated, sent, attempted) are the calling
+process's clock: they are for people, and no decision between processes rests on them.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,8 +40,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from chatmon.models import AlertAttempt, AlertDelivery, AlertNotification, AlertRuleState
+from chatmon.services.alerts.db_clock import db_now
 from chatmon.services.alerts.lifecycle import RuleState
-from chatmon.services.alerts.messages import AlertMessage
+from chatmon.services.alerts.messages import AlertMessage, delivery_key
 from chatmon.services.sql_time import to_utc
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -94,6 +110,11 @@ def all_states(*, session: Session) -> list[AlertRuleState]:
 # ----------------------------------------------------------------------------- notifications
 
 
+def new_claim_token() -> str:
+    """A claim token: random, so no two claims (of any process) ever share one."""
+    return uuid.uuid4().hex
+
+
 def add_notification(
     *,
     session: Session,
@@ -102,12 +123,13 @@ def add_notification(
     threshold: float | None,
     channels: Iterable[str],
     now: datetime,
-    status: str = PENDING,
+    claimed_by: str | None = None,
 ) -> AlertNotification:
     """Record a notification and one delivery per channel.
 
-    Pending deliveries are due now, for any process to claim; any other status (a
-    test message being sent by its caller) is never claimed by a check.
+    The deliveries are due at once (on the database's clock), for any process to claim;
+    with ``claimed_by`` (a claim token) they are instead already claimed by the caller,
+    which sends them itself (a test message) and is never taken over by a check.
     """
     stamp = as_utc(now)
     note = AlertNotification(
@@ -127,8 +149,9 @@ def add_notification(
                 notification_id=note.id,
                 channel=channel,
                 rule=message.rule,
-                status=status,
-                due_at=stamp if status == PENDING else None,
+                status=PENDING if claimed_by is None else SENDING,
+                due_at=db_now() if claimed_by is None else None,
+                claim_token=claimed_by,
                 created_at=stamp,
                 updated_at=stamp,
             )
@@ -136,12 +159,22 @@ def add_notification(
     return note
 
 
-def message_of(*, session: Session, notification_id: int) -> AlertMessage:
-    """The stored message of a notification."""
+@dataclass(frozen=True)
+class Outgoing:
+    """What a claimed delivery sends: the stored message and its dedupe key."""
+
+    message: AlertMessage
+    key: str
+
+
+def outgoing(*, session: Session, notification_id: int, channel: str) -> Outgoing:
+    """The stored message of a notification, and the key every attempt on ``channel``
+    sends it with (the same in every process: it is made of stored values only)."""
     note = session.get(AlertNotification, notification_id)
     if note is None:
         raise LookupError(f"no alert notification {notification_id}")
-    return AlertMessage.from_json(note.message)
+    key = delivery_key(notification_id=notification_id, created_at=note.created_at, channel=channel)
+    return Outgoing(AlertMessage.from_json(note.message), key)
 
 
 # ----------------------------------------------------------------------------- deliveries
@@ -156,19 +189,30 @@ class DueDelivery:
     rule: str
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this process holds until its lease ends: ``token`` proves it."""
+
+    notification_id: int
+    channel: str
+    rule: str
+    attempt: int  # 1 for the first attempt, whoever made the earlier ones
+    token: str
+
+
 def due_deliveries(
     *, session: Session, channels: Iterable[str], now: datetime, max_age: timedelta
 ) -> list[DueDelivery]:
-    """Deliveries on ``channels`` due at ``now``, oldest first (firing before resolved)."""
+    """Deliveries on ``channels`` due now (database clock), oldest first (firing before
+    resolved); those created more than ``max_age`` before ``now`` are given up."""
     names = list(channels)
     if not names:
         return []
-    stamp = as_utc(now)
     query = (
         select(AlertDelivery.notification_id, AlertDelivery.channel, AlertDelivery.rule)
         .where(col(AlertDelivery.channel).in_(names))
         .where(col(AlertDelivery.status).in_((PENDING, SENDING, FAILED)))
-        .where(col(AlertDelivery.due_at) <= stamp)
+        .where(col(AlertDelivery.due_at) <= db_now())
         .where(col(AlertDelivery.created_at) >= as_utc(now - max_age))
         .order_by(col(AlertDelivery.created_at), col(AlertDelivery.notification_id))
     )
@@ -176,67 +220,85 @@ def due_deliveries(
 
 
 def claim_delivery(
-    *, session: Session, notification_id: int, channel: str, now: datetime, lease: timedelta
-) -> int | None:
-    """Take a due delivery for sending; returns its attempt number, None if another
-    process took it first (or it is no longer due)."""
-    stamp = as_utc(now)
+    *, session: Session, notification_id: int, channel: str, lease: timedelta, now: datetime
+) -> Claim | None:
+    """Take a due delivery for sending until ``lease`` has passed on the database's clock;
+    None if another process holds it (or it is no longer due)."""
+    token = new_claim_token()
     statement = (
         update(AlertDelivery)
         .where(
             col(AlertDelivery.notification_id) == notification_id,
             col(AlertDelivery.channel) == channel,
             col(AlertDelivery.status).in_((PENDING, SENDING, FAILED)),
-            col(AlertDelivery.due_at) <= stamp,
+            col(AlertDelivery.due_at) <= db_now(),
         )
         .values(
             status=SENDING,
-            due_at=as_utc(now + lease),
+            due_at=db_now(lease.total_seconds()),
+            claim_token=token,
             attempts=AlertDelivery.attempts + 1,
-            updated_at=stamp,
+            updated_at=as_utc(now),
         )
-        .returning(AlertDelivery.attempts)
+        .returning(AlertDelivery.attempts, AlertDelivery.rule)
     )
-    return session.execute(statement).scalar_one_or_none()
+    row = session.execute(statement).one_or_none()
+    if row is None:
+        return None
+    return Claim(notification_id, channel, rule=row.rule, attempt=row.attempts, token=token)
+
+
+LATE_NOTE = "outcome not recorded: the lease had passed to another process"
 
 
 def finish_delivery(
     *,
     session: Session,
-    notification_id: int,
-    channel: str,
-    rule: str,
+    claim: Claim,
     error: str | None,
+    retry_after: timedelta | None,
     now: datetime,
-    retry_at: datetime | None,
-) -> None:
-    """Record one attempt's outcome: sent (``error`` None) or failed, retried at ``retry_at``."""
+) -> bool:
+    """Record one attempt's outcome, if ``claim`` is still the delivery's current claim:
+    sent (``error`` None), or failed and due again ``retry_after`` from now (database
+    clock; None: never retried). Returns whether the delivery row took the outcome.
+
+    The attempt is logged in ``alert_attempt`` either way, since it happened (a late
+    sender's message may well have arrived, and the history should explain a repeat);
+    a late one is marked with :data:`LATE_NOTE` and changes nothing else.
+    """
     stamp = as_utc(now)
     sent = error is None
-    session.execute(
+    retry = None if sent or retry_after is None else db_now(retry_after.total_seconds())
+    recorded = session.execute(
         update(AlertDelivery)
         .where(
-            col(AlertDelivery.notification_id) == notification_id,
-            col(AlertDelivery.channel) == channel,
+            col(AlertDelivery.notification_id) == claim.notification_id,
+            col(AlertDelivery.channel) == claim.channel,
+            col(AlertDelivery.status) == SENDING,
+            col(AlertDelivery.claim_token) == claim.token,
         )
         .values(
             status=SENT if sent else FAILED,
-            due_at=None if sent else as_utc(retry_at),
+            due_at=retry,
+            claim_token=None,
             last_error=None if sent else error,
             sent_at=stamp if sent else None,
             updated_at=stamp,
         )
-    )
+    ).rowcount == 1
+    note = error if recorded else "; ".join(filter(None, (error, LATE_NOTE)))
     session.add(
         AlertAttempt(
-            notification_id=notification_id,
-            rule=rule,
-            channel=channel,
+            notification_id=claim.notification_id,
+            rule=claim.rule,
+            channel=claim.channel,
             result=SENT if sent else FAILED,
-            error=error,
+            error=note[:500] if note else None,
             attempted_at=stamp,
         )
     )
+    return recorded
 
 
 # ----------------------------------------------------------------------------- history

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,9 +18,19 @@ from chatmon.services.alerts.channels import (
 )
 from chatmon.services.alerts.messages import AlertMessage, channel_test_message
 from chatmon.settings import load_settings
-from tests.peers import Certificate, SMTPSink, WebhookReceiver, free_port, html_part, text_part
+from tests.peers import (
+    Certificate,
+    SMTPSink,
+    WebhookReceiver,
+    free_port,
+    html_part,
+    text_part,
+    wait_for,
+)
+from tests.units.services.alerts.slow_peers import HTTP_DRIP, SMTP_DRIP, StallingServer
 
 PASSWORD = "hunter2-smtp-password"
+KEY = "chatmon-7-20250310120500000000-email"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +72,7 @@ def email_channel(sink: SMTPSink, **kwargs: object) -> EmailChannel:
 
 def test_email_plain_smtp_delivers_text_and_html(message: AlertMessage) -> None:
     with SMTPSink() as sink:
-        email_channel(sink).send(message)
+        email_channel(sink).send(message, key=KEY)
     assert sink.count() == 1
     mail = sink.messages[0]
     assert mail["Subject"] == "[chatmon] FIRING: Error rate 50.0 % (threshold 10 %)"
@@ -84,7 +95,7 @@ def test_email_starttls_with_auth(certificate: Certificate, message: AlertMessag
             password=SecretStr(PASSWORD),
             ssl_context=certificate.client_context(),
         )
-        channel.send(message)
+        channel.send(message, key=KEY)
     assert sink.count() == 1
     assert sink.sessions_authenticated == [True]
 
@@ -98,7 +109,7 @@ def test_email_implicit_tls_with_auth(certificate: Certificate, message: AlertMe
             password=SecretStr(PASSWORD),
             ssl_context=certificate.client_context(),
         )
-        channel.send(message)
+        channel.send(message, key=KEY)
     assert sink.count() == 1
 
 
@@ -107,14 +118,14 @@ def test_email_starttls_refuses_an_untrusted_certificate(
 ) -> None:
     with SMTPSink(starttls=certificate) as sink:
         with pytest.raises(DeliveryError, match="SSLCertVerificationError"):
-            email_channel(sink, starttls=True).send(message)  # system CAs only
+            email_channel(sink, starttls=True).send(message, key=KEY)  # system CAs only
     assert sink.count() == 0
 
 
 def test_email_starttls_required_but_not_offered(message: AlertMessage) -> None:
     with SMTPSink() as sink:
         with pytest.raises(DeliveryError, match="does not offer STARTTLS"):
-            email_channel(sink, starttls=True).send(message)
+            email_channel(sink, starttls=True).send(message, key=KEY)
     assert sink.count() == 0
 
 
@@ -130,7 +141,7 @@ def test_email_wrong_password_fails_without_the_password(
             ssl_context=certificate.client_context(),
         )
         with pytest.raises(DeliveryError) as caught:
-            channel.send(message)
+            channel.send(message, key=KEY)
     assert "535" in str(caught.value)
     assert "wrong-password-123" not in str(caught.value)
     assert sink.count() == 0
@@ -142,12 +153,12 @@ def test_email_server_down_is_a_delivery_error(message: AlertMessage) -> None:
         starttls=False, timeout=3.0,
     )
     with pytest.raises(DeliveryError, match="Connection refused"):
-        channel.send(message)
+        channel.send(message, key=KEY)
 
 
 def test_slack_posts_blocks_with_the_same_facts(message: AlertMessage) -> None:
     with WebhookReceiver() as receiver:
-        SlackChannel(webhook_url=SecretStr(receiver.url)).send(message)
+        SlackChannel(webhook_url=SecretStr(receiver.url)).send(message, key=KEY)
     assert receiver.paths == ["/services/T000/B000/secret-token-123"]
     body = receiver.bodies[0]
     assert body["text"] == "[chatmon] FIRING: Error rate 50.0 % (threshold 10 %)"
@@ -162,7 +173,7 @@ def test_slack_posts_blocks_with_the_same_facts(message: AlertMessage) -> None:
 def test_slack_http_500_fails_without_the_webhook_url(message: AlertMessage) -> None:
     with WebhookReceiver(status=500) as receiver:
         with pytest.raises(DeliveryError) as caught:
-            SlackChannel(webhook_url=SecretStr(receiver.url)).send(message)
+            SlackChannel(webhook_url=SecretStr(receiver.url)).send(message, key=KEY)
     assert "HTTP 500" in str(caught.value)
     assert "secret-token-123" not in str(caught.value)
 
@@ -170,7 +181,7 @@ def test_slack_http_500_fails_without_the_webhook_url(message: AlertMessage) -> 
 def test_slack_unreachable_fails_without_the_webhook_url(message: AlertMessage) -> None:
     url = f"http://127.0.0.1:{free_port()}/services/T1/B1/very-secret-path"
     with pytest.raises(DeliveryError) as caught:
-        SlackChannel(webhook_url=SecretStr(url), timeout=3.0).send(message)
+        SlackChannel(webhook_url=SecretStr(url), timeout=3.0).send(message, key=KEY)
     assert "ConnectError" in str(caught.value)
     assert "very-secret-path" not in str(caught.value)
 
@@ -200,7 +211,74 @@ def test_test_message_reaches_both_channels() -> None:
         checked_at=datetime(2025, 1, 1, tzinfo=timezone.utc), monitor_url="http://x/monitor"
     )
     with SMTPSink() as sink, WebhookReceiver() as receiver:
-        email_channel(sink).send(message)
-        SlackChannel(webhook_url=SecretStr(receiver.url)).send(message)
+        email_channel(sink).send(message, key=KEY)
+        SlackChannel(webhook_url=SecretStr(receiver.url)).send(message, key=KEY)
     assert sink.subjects() == ["[chatmon] Test message: alerts reach this channel"]
     assert receiver.texts() == ["[chatmon] Test message: alerts reach this channel"]
+
+
+# ----------------------------------------------------------------------------- dedupe keys
+
+
+def test_email_message_id_is_the_delivery_key_on_every_attempt(message: AlertMessage) -> None:
+    with SMTPSink() as sink:
+        channel = email_channel(sink, sender="Chatmon Alerts <alerts@example.org>")
+        channel.send(message, key=KEY)
+        channel.send(message, key=KEY)  # a retry, maybe from another process
+        channel.send(message, key="chatmon-8-20250310120600000000-email")
+    ids = [mail["Message-ID"] for mail in sink.messages]
+    assert ids == [f"<{KEY}@example.org>", f"<{KEY}@example.org>",
+                   "<chatmon-8-20250310120600000000-email@example.org>"]
+
+
+def test_slack_payload_carries_the_dedupe_key(message: AlertMessage) -> None:
+    with WebhookReceiver() as receiver:
+        SlackChannel(webhook_url=SecretStr(receiver.url)).send(message, key="chatmon-7-x-slack")
+    (body,) = receiver.bodies
+    assert body["metadata"] == {
+        "event_type": "chatmon_alert",
+        "event_payload": {
+            "dedupe_key": "chatmon-7-x-slack", "rule": "error_rate", "kind": "firing"
+        },
+    }
+    assert body["blocks"][-1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "alert key `chatmon-7-x-slack`"}],
+    }
+
+
+# ----------------------------------------------------------------------------- send deadline
+
+
+@pytest.mark.parametrize("drip", [b"", SMTP_DRIP], ids=["silent", "greets-forever"])
+def test_email_send_ends_at_its_deadline(message: AlertMessage, drip: bytes) -> None:
+    with StallingServer(drip=drip) as stalled:
+        channel = EmailChannel(
+            host=stalled.host, port=stalled.port, sender="a@example.com",
+            recipients=["b@example.com"], starttls=False, timeout=30.0, deadline=1.0,
+        )
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            channel.send(message, key=KEY)
+        elapsed = time.monotonic() - started
+        # the connection is closed, not left to a thread that might still send later
+        assert wait_for(lambda: stalled.closed == stalled.accepted == 1, timeout=5)
+    assert str(caught.value) == (
+        f"no answer within the 1 s send deadline from 127.0.0.1:{stalled.port}"
+    )
+    assert elapsed < 15  # the deadline, not the 30 s read timeout (a trickle never hits it)
+
+
+@pytest.mark.parametrize("drip", [b"", HTTP_DRIP], ids=["silent", "headers-never-end"])
+def test_slack_send_ends_at_its_deadline(message: AlertMessage, drip: bytes) -> None:
+    with StallingServer(drip=drip) as stalled:
+        url = f"http://127.0.0.1:{stalled.port}/services/T1/B1/stalled-secret-path"
+        channel = SlackChannel(webhook_url=SecretStr(url), timeout=30.0, deadline=1.0)
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            channel.send(message, key=KEY)
+        elapsed = time.monotonic() - started
+        assert wait_for(lambda: stalled.closed == stalled.accepted == 1, timeout=5)
+    assert str(caught.value) == "no answer within the 1 s send deadline from the webhook"
+    assert "stalled-secret-path" not in str(caught.value)
+    assert elapsed < 15

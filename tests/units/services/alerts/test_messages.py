@@ -8,6 +8,7 @@ from chatmon.services.alerts.messages import (
     AlertMessage,
     Evidence,
     build_message,
+    delivery_key,
     format_value,
     html_body,
     plain_text,
@@ -60,7 +61,7 @@ def test_html_escapes_everything() -> None:
 
 
 def test_slack_escapes_mrkdwn_and_keeps_fields_under_the_limit() -> None:
-    payload = slack_payload(message())
+    payload = slack_payload(message(), key="chatmon-1-x-slack")
     summary = payload["blocks"][1]["text"]["text"]
     assert summary == "p95 latency 7.25 s &lt;b&gt;slow&lt;/b&gt;"
     fields = payload["blocks"][2]["fields"]
@@ -75,3 +76,12 @@ def test_format_value_per_rule() -> None:
     assert format_value(Rule.BREAKER_OPEN, 1) == "1 model open"
     assert format_value(Rule.NO_TRAFFIC, 42.4) == "42 min"
     assert format_value(Rule.ERROR_RATE, None) == "n/a"
+
+
+def test_delivery_key_names_the_notification_its_moment_and_the_channel() -> None:
+    key = delivery_key(notification_id=42, created_at=AT, channel="email")
+    assert key == "chatmon-42-20250310120500000000-email"
+    naive = AT.replace(tzinfo=None)  # as SQLite hands it back: UTC, naive
+    assert delivery_key(notification_id=42, created_at=naive, channel="email") == key
+    assert delivery_key(notification_id=42, created_at=AT, channel="slack") != key
+    assert delivery_key(notification_id=43, created_at=AT, channel="email") != key

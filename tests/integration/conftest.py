@@ -7,24 +7,28 @@ driven by Playwright; nothing is downloaded.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy.engine import Engine
 
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,6 +60,7 @@ class RunningApp:
     database_url: str
     prompt_file: Path
     log_file: Path
+    web_dir: Path  # the app's built frontend (what bench/reflex_client.py reads)
 
 
 def isolated_web_dir(workdir: Path) -> Path:
@@ -72,6 +77,22 @@ def isolated_web_dir(workdir: Path) -> Path:
     if installed.is_dir() and not (web / "node_modules").exists():
         subprocess.run(["cp", "-al", str(installed), str(web / "node_modules")], check=True)
     return web
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end from a sync test, whatever else holds the main thread.
+
+    Playwright's sync API keeps an event loop on the main thread once a browser test
+    has run, so ``asyncio.run`` there would refuse; the coroutine gets a fresh loop in
+    a worker thread instead (the websocket clients of bench/reflex_client.py use it).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def identity_cookie(context: BrowserContext) -> str | None:
+    """The server-issued identity cookie (``chatmon_id``) this browser profile holds."""
+    return next((c["value"] for c in context.cookies() if c["name"] == "chatmon_id"), None)
 
 
 def _wait_until_up(
@@ -182,7 +203,11 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
     process = _start_with_retry(env, url, log_file)
     try:
         yield RunningApp(
-            url=url, database_url=env["DATABASE_URL"], prompt_file=prompt_file, log_file=log_file
+            url=url,
+            database_url=env["DATABASE_URL"],
+            prompt_file=prompt_file,
+            log_file=log_file,
+            web_dir=Path(env["REFLEX_WEB_WORKDIR"]),
         )
     finally:
         _stop(process)
@@ -220,6 +245,6 @@ def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
     page.set_default_timeout(20_000)
     page.goto(app_server.url + "/")
     page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     yield page
     context.close()

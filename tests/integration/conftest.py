@@ -61,6 +61,7 @@ class RunningApp:
     prompt_file: Path
     log_file: Path
     web_dir: Path  # the app's built frontend (what bench/reflex_client.py reads)
+    process_group: int = 0  # of the server's processes (os.killpg to crash it)
 
 
 def isolated_web_dir(workdir: Path) -> Path:
@@ -113,6 +114,7 @@ def _wait_until_up(
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """Stop the server's whole process group (gently, then not), and reap it."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
@@ -120,7 +122,8 @@ def _stop(process: subprocess.Popen) -> None:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            pass  # already gone (a test killed it)
+    process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
@@ -168,11 +171,14 @@ def _start_with_retry(env: dict[str, str], url: str, log_file: Path) -> subproce
 
 
 @contextmanager
-def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Iterator[RunningApp]:
+def launch_app(
+    *, workdir: Path, fake_llm_url: str, port: int | None = None, **env_overrides: str
+) -> Iterator[RunningApp]:
     """Start chatmon (``scripts/start.sh``, as ``make run`` does) and stop it afterwards.
 
     ``env_overrides`` are extra environment variables (e.g. ``RATE_LIMIT_PER_MINUTE="3"``);
-    the default points the app at ``fake_llm_url`` with a database of its own in ``workdir``.
+    the default points the app at ``fake_llm_url`` with a database of its own in ``workdir``
+    (the same ``workdir`` and ``port`` again start the same instance anew, as a restart).
     Each start costs 10-40 s: prefer the session's ``app_server`` when its settings do.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +186,7 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
     prompt_file = workdir / "system_prompt.txt"
     prompt_file.write_text("You are the integration-test assistant.")
     log_file = workdir / "app.log"
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "PORT": str(port),
@@ -208,6 +214,7 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
             prompt_file=prompt_file,
             log_file=log_file,
             web_dir=Path(env["REFLEX_WEB_WORKDIR"]),
+            process_group=process.pid,
         )
     finally:
         _stop(process)

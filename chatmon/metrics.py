@@ -60,6 +60,11 @@ CIRCUIT_BREAKER_STATE = Gauge(
 RATE_LIMITED = Counter(
     "chatmon_rate_limited_total", "Chat messages refused by chatmon's own rate limits."
 )
+RECORDER_DROPPED = Counter(
+    "chatmon_recorder_dropped_total",
+    "Request-log events the recorder could not write and gave up on, by reason.",
+    ["reason"],  # backlog_full | rejected | shutdown
+)
 ALERTS = Counter(
     "chatmon_alerts_total", "Alert deliveries by rule, channel and result.", ["rule", "channel", "result"]
 )

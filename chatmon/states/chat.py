@@ -130,6 +130,16 @@ class ChatState(rx.State):
         """The owner key of the browser behind this tab (None: no valid identity)."""
         return owner_of(self)
 
+    async def _allowed_owner(self) -> str | None:
+        """The owner key, when this browser may also chat (``CHAT_PASSWORD``); else None.
+
+        Every handler that reads or changes conversations asks this itself: any of them
+        can be called without the page (and its login redirect) ever loading.
+        """
+        if not (await self.get_state(AuthState)).may_chat():
+            return None
+        return self._owner()
+
     # ----- loading ------------------------------------------------------------------
     @rx.event
     async def load(self):
@@ -267,7 +277,7 @@ class ChatState(rx.State):
     @rx.event
     async def select_conversation(self, conversation_id: str) -> None:
         """Open a conversation from the sidebar."""
-        owner, wanted = self._owner(), args.record_id(conversation_id)
+        owner, wanted = await self._allowed_owner(), args.record_id(conversation_id)
         if self.streaming or owner is None or wanted is None:
             return
         if await self._load_messages(owner, wanted):
@@ -286,7 +296,7 @@ class ChatState(rx.State):
     @rx.event
     async def rename_conversation(self, form_data: dict) -> None:
         """Rename a conversation (from the sidebar's rename dialog)."""
-        owner = self._owner()
+        owner = await self._allowed_owner()
         conversation_id = args.record_id(
             form_data.get("conversation_id") if isinstance(form_data, dict) else None
         )
@@ -307,7 +317,7 @@ class ChatState(rx.State):
     @rx.event
     async def delete_conversation(self, conversation_id: str) -> None:
         """Delete a conversation and its messages."""
-        owner, target = self._owner(), args.record_id(conversation_id)
+        owner, target = await self._allowed_owner(), args.record_id(conversation_id)
         if owner is None or target is None:
             return
         if self.streaming and target == self.conversation_id:
@@ -324,7 +334,7 @@ class ChatState(rx.State):
     @rx.event
     async def clear_chat(self) -> None:
         """Empty the open conversation."""
-        owner = self._owner()
+        owner = await self._allowed_owner()
         if self.streaming or owner is None:
             return
         self.notice = ""
@@ -352,7 +362,7 @@ class ChatState(rx.State):
     @rx.event
     async def rate(self, message_id: int, rating: int) -> None:
         """Thumbs up (+1) / down (-1); clicking the same thumb again clears it."""
-        owner, wanted = self._owner(), args.whole_number(message_id)
+        owner, wanted = await self._allowed_owner(), args.whole_number(message_id)
         if owner is None or wanted is None or args.whole_number(rating) not in (-1, 1):
             return
         index = next((i for i, m in enumerate(self.messages) if m.id == wanted), None)

@@ -26,5 +26,10 @@ EXPOSE 3000
 VOLUME ["/app/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["/app/.venv/bin/python", "-c", "import os, sys, urllib.request; port = os.environ.get('PORT', '3000'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=4).status == 200 else 1)"]
+# On `docker stop` the server gets SIGTERM and shuts down cleanly: the recorder writes
+# every pending request-log row (up to 30 s if the database is slow) and Langfuse gets
+# its last traces (up to 2 x LANGFUSE_TIMEOUT). Give it longer than that before SIGKILL:
+# `docker stop --time 60` / `docker run --stop-timeout 60`, compose `stop_grace_period: 60s`.
+STOPSIGNAL SIGTERM
 # start.sh applies migrations, then serves pages and API on $PORT.
 CMD ["scripts/start.sh"]

@@ -195,6 +195,7 @@ def chatmon_server(
         "LLM_API_KEY": "sk-bench-key",
         "REQUEST_TIMEOUT": "60",
         "RATE_LIMIT_PER_MINUTE": "0",
+        "RATE_LIMIT_PER_IP_PER_MINUTE": "0",
         "GLOBAL_RATE_LIMIT_PER_MINUTE": "0",
         "SYSTEM_PROMPT_FILE": str(prompt),
         "LOG_FILE": str(workdir / "chatmon.log"),
@@ -451,7 +452,7 @@ async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
     session = ReflexSession(url, app)
     try:
         await session.connect()
-        assert session.local_storage.get("chatmon_client_id"), "load did not set a client id"
+        assert session.cookies.get("chatmon_id"), "the page did not set an identity cookie"
         outcome = await chat_turn(session, "smoke test", reply_words)
         if outcome.seconds is None:
             raise RuntimeError(f"single websocket session failed: {outcome.error}")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import socketio
 
 VAR_SUFFIX = "_rx_state_"
@@ -98,9 +99,11 @@ class SessionClosed(RuntimeError):
 class ReflexSession:
     """One browser tab on ``path`` of the app at ``base_url``.
 
-    Pass the same ``local_storage`` dict to a later session to model the same browser
-    profile opening a new tab (or moving to another server): ``rx.LocalStorage`` vars such
-    as a client id travel with it, the per-tab token does not. ``origin`` is the page's
+    Pass the same ``local_storage`` and ``cookies`` dicts to a later session to model the
+    same browser profile opening a new tab (or moving to another server): ``rx.LocalStorage``
+    vars and cookies (the server-issued identity) travel with them, the per-tab token does
+    not. Like a browser, :meth:`connect` first loads the page (``load_page``), which is
+    where the server sets its cookies; ``cookies`` is sent with the websocket handshake. ``origin`` is the page's
     origin, which a browser sends and the backend checks against its CORS origins: set it
     to the public URL when connecting to one instance behind a balancer.
     """
@@ -108,6 +111,8 @@ class ReflexSession:
     base_url: str
     app: CompiledApp
     local_storage: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    load_page: bool = True  # GET the page before connecting, as a browser does
     path: str = "/"
     origin: str = ""  # the page's origin, sent as Origin; default: base_url's
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -145,9 +150,14 @@ class ReflexSession:
         if stored:
             payload["vars"] = stored
         boot = self._event(f"{self.app.root_state}.hydrate_and_load", payload)
+        if self.load_page:
+            await self._load_page(timeout=timeout)
+        headers = {"Origin": self.origin or self.base_url}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         await self._sio.connect(
             f"{self.base_url}?token={self.token}",
-            headers={"Origin": self.origin or self.base_url},
+            headers=headers,
             transports=["websocket"],
             socketio_path="_event",
             namespaces=[NAMESPACE],
@@ -155,6 +165,13 @@ class ReflexSession:
             wait_timeout=timeout,
         )
         await self.wait_until(lambda s: s.get(self.app.root_state, "is_hydrated"), timeout=timeout)
+
+    async def _load_page(self, *, timeout: float) -> None:
+        """GET the page with this profile's cookies and keep the cookies it sets."""
+        async with httpx.AsyncClient(cookies=self.cookies, timeout=timeout) as client:
+            response = await client.get(self.base_url + self.path)
+            for name, value in response.cookies.items():
+                self.cookies[name] = value
 
     async def close(self) -> None:
         """Close the tab."""

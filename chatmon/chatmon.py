@@ -15,7 +15,9 @@ except SettingsError as exc:  # stop startup with the variable's name, not a tra
 import reflex as rx  # noqa: E402
 
 from chatmon import models  # noqa: E402,F401  (registers the tables)
+from chatmon import deps  # noqa: E402
 from chatmon.api import api  # noqa: E402
+from chatmon.identity_cookie import IdentityCookieMiddleware  # noqa: E402
 from chatmon.lifespan import warm_up_llm  # noqa: E402
 from chatmon.middleware import ApiAccessMiddleware, SecurityHeadersMiddleware  # noqa: E402
 from chatmon.pages.chat import chat_page  # noqa: E402
@@ -30,8 +32,16 @@ from chatmon.wiring import install, observability_lifespan  # noqa: E402
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
-# Our routes first, then /api/* access control, then security headers around everything.
-app = rx.App(api_transformer=[api, ApiAccessMiddleware, SecurityHeadersMiddleware])
+
+def _identity_cookies(asgi_app):  # noqa: ANN001, ANN202 - an api_transformer
+    return IdentityCookieMiddleware(asgi_app, issuer=deps.identity_issuer)
+
+
+# Our routes first, then /api/* access control, the browser identity cookie, then
+# security headers around everything.
+app = rx.App(
+    api_transformer=[api, ApiAccessMiddleware, _identity_cookies, SecurityHeadersMiddleware]
+)
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.add_page(
     monitor_page,

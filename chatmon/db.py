@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from chatmon.settings import get_settings
+
+T = TypeVar("T")
 
 
 def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -49,3 +53,18 @@ def session_scope() -> Iterator[Session]:
         except Exception:
             session.rollback()
             raise
+
+
+async def run(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """``fn(session=..., **kwargs)`` in a worker thread, in one committed transaction.
+
+    The way async code (event handlers, lifespan tasks) calls a service function:
+    the database call never runs on the event loop, so a slow disk or a locked SQLite
+    file delays only this caller, not every other user's stream.
+    """
+
+    def call() -> T:
+        with session_scope() as session:
+            return fn(session=session, **kwargs)
+
+    return await asyncio.to_thread(call)

@@ -6,6 +6,7 @@ import functools
 import hashlib
 
 from chatmon.services import auth, breaker
+from chatmon.services.identity import IdentityIssuer
 from chatmon.services.llm import LLMClient
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
@@ -33,6 +34,7 @@ def rate_limiter() -> RateLimiter:
     settings = get_settings()
     return RateLimiter(
         per_session_per_minute=settings.rate_limit_per_minute,
+        per_ip_per_minute=settings.rate_limit_per_ip_per_minute,
         global_per_minute=settings.global_rate_limit_per_minute,
     )
 
@@ -90,3 +92,24 @@ def session_signer() -> auth.SessionSigner:
         ]
     )
     return auth.SessionSigner(hashlib.sha256(b"chatmon-session:" + material.encode()).digest())
+
+
+@functools.cache
+def instance_secret() -> bytes:
+    """The instance's secret: SESSION_SECRET, else a random one for this process.
+
+    TEMPORARY on this branch: the login work replaces the fallback with a secret
+    generated once and kept in the database (shared by every worker and instance).
+    """
+    settings = get_settings()
+    if settings.session_secret:
+        return settings.session_secret.get_secret_value().encode()
+    import secrets
+
+    return secrets.token_bytes(32)
+
+
+@functools.cache
+def identity_issuer() -> IdentityIssuer:
+    """Signs and checks browser identity cookies; hashes ids into owner keys."""
+    return IdentityIssuer(instance_secret())

@@ -60,6 +60,11 @@ CIRCUIT_BREAKER_STATE = Gauge(
 RATE_LIMITED = Counter(
     "chatmon_rate_limited_total", "Chat messages refused by chatmon's own rate limits."
 )
+RECORDER_DROPPED = Counter(
+    "chatmon_recorder_dropped_total",
+    "Request-log events the recorder could not write and gave up on, by reason.",
+    ["reason"],  # backlog_full | rejected | shutdown
+)
 ALERTS = Counter(
     "chatmon_alerts_total", "Alert deliveries by rule, channel and result.", ["rule", "channel", "result"]
 )
@@ -72,13 +77,13 @@ ALERTS = Counter(
 # time to first token is observed when a token arrived, but not its duration, which
 # the user cut short and which would otherwise pull the latency percentiles down.
 
-_STATUS_LABEL = {"ok": "ok", "cancelled": "ok", "error": "error"}
+_STATUS_LABEL = {"ok": "ok", "cancelled": "ok", "error": "error", "interrupted": "error"}
 _KNOWN_ERROR_TYPES = frozenset(category.value for category in ErrorCategory)
 
 
 def error_type_label(status: str, error_category: str | None) -> str:
     """The bounded ``error_type`` label: a category of the fixed list, or "none"."""
-    if status != "error":
+    if status not in ("error", "interrupted"):
         return "none"
     return error_category if error_category in _KNOWN_ERROR_TYPES else ErrorCategory.UNKNOWN.value
 
@@ -90,7 +95,7 @@ def record_call(call: LLMCall) -> None:
     LLM_REQUESTS.labels(
         model=model, status=status, error_type=error_type_label(call.status, call.error_category)
     ).inc()
-    if call.status != "cancelled":
+    if call.status not in ("cancelled", "interrupted"):  # interrupted: duration unknown
         LLM_REQUEST_DURATION.labels(model=model).observe(max(call.total_seconds, 0.0))
     if call.first_token_seconds is not None:
         LLM_TIME_TO_FIRST_TOKEN.labels(model=model).observe(max(call.first_token_seconds, 0.0))

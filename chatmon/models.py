@@ -23,7 +23,11 @@ def new_id() -> str:
 
 
 class Conversation(SQLModel, table=True):
-    """One chat thread, owned by the browser that started it."""
+    """One chat thread, owned by the browser that started it.
+
+    ``owner_id`` is the browser's owner key (``chatmon.services.identity``): a keyed
+    hash of its server-issued id, never the id itself.
+    """
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     owner_id: str = Field(index=True, max_length=64)
@@ -45,6 +49,10 @@ class ChatMessage(SQLModel, table=True):
     feedback: int | None = None  # +1 thumbs up, -1 thumbs down
     error_category: str | None = Field(default=None, max_length=32)
     correlation_id: str | None = Field(default=None, max_length=32)
+    # None: complete. "streaming": a reply being written, checkpointed every few
+    # seconds (``updated_at``); "interrupted": its writer stopped before finishing.
+    status: str | None = Field(default=None, max_length=16)
+    updated_at: datetime | None = None
 
 
 class LLMRequest(SQLModel, table=True):

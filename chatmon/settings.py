@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
     breaker_reset_seconds: float = Field(default=30.0, gt=0.0)
     rate_limit_per_minute: int = Field(default=20, ge=0)  # 0 = no per-session limit
+    rate_limit_per_ip_per_minute: int = Field(default=120, ge=0)  # 0 = no per-address limit
     global_rate_limit_per_minute: int = Field(default=600, ge=0)  # 0 = no global limit
 
     # --- chat behaviour ---------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from chatmon import metrics
 from chatmon.logging_setup import configure_logging
-from chatmon.services import tracing
+from chatmon.services import recorder, tracing
 from chatmon.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ def install(settings: Settings) -> None:
     configure_logging(settings)
     metrics.subscribe()
     metrics.init_series(settings.llm_model)
+    recorder.get_recorder().on_drop = lambda reason, count: metrics.RECORDER_DROPPED.labels(
+        reason=reason
+    ).inc(count)
     if tracing.setup(settings) is not None:
         log.info("langfuse tracing on (host %s)", settings.langfuse_host or "Langfuse Cloud")
 

@@ -5,6 +5,10 @@ export PATH="$ROOT/.venv/bin:$PATH"
 export REFLEX_USE_NPM=1
 export REFLEX_TELEMETRY_ENABLED=false
 export REFLEX_CHECK_LATEST_VERSION=false
+# Build the pages as a single-page app instead of prerendering each route: React
+# Router's prerender step gives up after 10 s per page, which a busy machine exceeds,
+# and then the whole start fails. The pages are the same once their script runs.
+export REFLEX_SSR="${REFLEX_SSR:-false}"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 export LITELLM_TELEMETRY=False
 export DO_NOT_TRACK=1

@@ -186,6 +186,8 @@ def chat_page() -> rx.Component:
             rx.box(_provider_banner(), width="100%", on_mount=ChatState.watch_provider),
             _messages(),
             _composer(),
+            # a marker for tests and scripts: this tab's on_load has finished
+            rx.cond(rx.State.is_hydrated, rx.el.span(id="chat-loaded", hidden=True)),
             height="100vh",
             width="100%",
             spacing="0",

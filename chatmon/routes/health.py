@@ -5,8 +5,9 @@
     load or save and nothing is recorded: take this instance out of rotation.
   * ``degraded`` (HTTP 200): chat works but something needs a person: the model's
     circuit breaker is open or half-open (the provider is failing), Langfuse is
-    configured but unreachable (traces are being lost), or the alert checker has not
-    run for three check intervals or its last run failed (alerts would not fire).
+    configured but unreachable (traces are being lost), the alert checker has not
+    run for three check intervals or its last run failed (alerts would not fire), or
+    this worker's recorder dropped request-log events in the last 15 minutes.
   * ``ok`` (HTTP 200): none of the above. No alert channel configured or the demo
     model are reported in ``checks`` but do not degrade: they are choices.
 
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from chatmon.db import get_engine
-from chatmon.services import alert_clock, tracing
+from chatmon.services import alert_clock, recorder, tracing
 from chatmon.settings import Settings, get_settings
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
@@ -36,6 +37,7 @@ LANGFUSE_PROBE_TTL = 30.0  # seconds a reachability result is reused
 LANGFUSE_PROBE_WAIT = 1.0  # longest /health waits for a fresh probe
 ALERT_STALE_INTERVALS = 3
 DATABASE_TIMEOUT = 5.0  # a database that does not answer in time counts as down
+RECENT_DROP_SECONDS = 15 * 60  # dropped request-log events degrade health this long
 
 
 def _database_check() -> dict[str, Any]:
@@ -152,6 +154,15 @@ def _alerts_check(settings: Settings) -> dict[str, Any]:
     return check
 
 
+def _recorder_check() -> dict[str, Any]:
+    """This worker's request-log writer: events waiting, and events it had to drop."""
+    stats = recorder.get_recorder().stats
+    check: dict[str, Any] = {"pending": recorder.get_recorder().pending, "dropped": stats.dropped}
+    recent = stats.last_drop_at is not None and time.time() - stats.last_drop_at < RECENT_DROP_SECONDS
+    check["status"] = "dropping" if recent else "ok"
+    return check
+
+
 def overall_status(checks: dict[str, dict[str, Any]]) -> str:
     """``down`` / ``degraded`` / ``ok`` from the individual checks (see module docstring)."""
     if checks["database"]["status"] != "ok":
@@ -160,6 +171,7 @@ def overall_status(checks: dict[str, dict[str, Any]]) -> str:
         checks["llm"]["status"] == "degraded"
         or checks["langfuse"]["status"] == "unreachable"
         or checks["alerts"]["status"] in ("stale", "failing")
+        or checks.get("recorder", {}).get("status") == "dropping"
     ):
         return "degraded"
     return "ok"
@@ -177,6 +189,7 @@ async def health(_request: Request) -> JSONResponse:
         "llm": _llm_check(settings),
         "langfuse": await _langfuse_check(settings),
         "alerts": _alerts_check(settings),
+        "recorder": _recorder_check(),
     }
     status = overall_status(checks)
     return JSONResponse(

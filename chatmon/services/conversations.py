@@ -6,12 +6,17 @@ conversation, so a guessed conversation id reveals and changes nothing.
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, delete, select
+from datetime import datetime
+
+from sqlmodel import Session, col, delete, select, update
 
 from chatmon.models import ChatMessage, Conversation, utc_now
 from chatmon.services.history import clean_text
 
 TITLE_MAX_CHARS = 60
+STREAMING = "streaming"  # ChatMessage.status of a reply being written
+INTERRUPTED = "interrupted"  # ... of a reply whose writer stopped before finishing
+INTERRUPTED_NOTE = "\n\n*(reply interrupted: the server restarted; this is what was saved)*"
 
 
 class ConversationNotFound(LookupError):
@@ -86,14 +91,120 @@ def clear_messages(*, session: Session, owner_id: str, conversation_id: str) -> 
 
 
 def list_messages(*, session: Session, owner_id: str, conversation_id: str) -> list[ChatMessage]:
-    """The conversation's messages in the order they were written."""
+    """The conversation's finished messages in the order they were written.
+
+    A reply still being written (``status == "streaming"``) is left out: the tab that
+    streams it shows it live, and it is listed once finished or interrupted.
+    """
     get_conversation(session=session, owner_id=owner_id, conversation_id=conversation_id)
     query = (
         select(ChatMessage)
         .where(ChatMessage.conversation_id == conversation_id)
+        .where(col(ChatMessage.status).is_(None) | (col(ChatMessage.status) != STREAMING))
         .order_by(col(ChatMessage.id))
     )
     return list(session.exec(query))
+
+
+def get_or_create_conversation(
+    *, session: Session, owner_id: str, conversation_id: str
+) -> Conversation:
+    """The owner's conversation with that id, or a new one when there is none (or it is
+    someone else's: a foreign id never reveals that it exists)."""
+    try:
+        return get_conversation(
+            session=session, owner_id=owner_id, conversation_id=conversation_id
+        )
+    except ConversationNotFound:
+        return create_conversation(session=session, owner_id=owner_id)
+
+
+def adopt_legacy_conversations(*, session: Session, legacy_owner: str, owner_id: str) -> int:
+    """Move a pre-upgrade browser's conversations to its new identity; returns how many.
+
+    Runs once per legacy id in effect: afterwards the legacy key owns nothing, so
+    presenting the old id again (or someone else's) finds nothing to take.
+    """
+    result = session.exec(
+        update(Conversation)
+        .where(col(Conversation.owner_id) == legacy_owner)
+        .values(owner_id=owner_id)
+    )
+    return int(result.rowcount or 0)
+
+
+def start_reply(
+    *, session: Session, owner_id: str, conversation_id: str, correlation_id: str
+) -> ChatMessage:
+    """An empty assistant message marked as streaming: the reply's checkpoint row."""
+    now = utc_now()
+    return add_message(
+        session=session,
+        owner_id=owner_id,
+        conversation_id=conversation_id,
+        role="assistant",
+        content="",
+        correlation_id=correlation_id,
+        status=STREAMING,
+        updated_at=now,
+    )
+
+
+def save_reply(
+    *,
+    session: Session,
+    message_id: int,
+    content: str,
+    done: bool,
+    error_category: str | None = None,
+) -> bool:
+    """Write a streaming reply's text so far (``done=False``) or its final text.
+
+    Only a reply that is still streaming is written: one that was interrupted (its
+    writer presumed gone) or deleted with its conversation stays as it is. Returns
+    whether the row was written.
+    """
+    values: dict[str, object] = {"content": content, "updated_at": utc_now()}
+    if done:
+        values |= {"status": None, "error_category": error_category}
+    result = session.exec(
+        update(ChatMessage)
+        .where(col(ChatMessage.id) == message_id)
+        .where(col(ChatMessage.status) == STREAMING)
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def interrupt_stale_replies(
+    *, session: Session, owner_id: str, stale_before: datetime
+) -> list[ChatMessage]:
+    """Mark the owner's replies whose writer stopped checkpointing as interrupted.
+
+    A reply is stale when its last checkpoint is older than ``stale_before``. Each is
+    claimed with a conditional update, so when several tabs or workers look at once,
+    exactly one of them gets it (and records it). Returns the replies it claimed.
+    """
+    candidates = session.exec(
+        select(ChatMessage)
+        .join(Conversation, col(Conversation.id) == col(ChatMessage.conversation_id))
+        .where(col(Conversation.owner_id) == owner_id)
+        .where(col(ChatMessage.status) == STREAMING)
+        .where(col(ChatMessage.updated_at) < stale_before)
+    ).all()
+    claimed = []
+    for message in candidates:
+        content = message.content + INTERRUPTED_NOTE
+        result = session.exec(
+            update(ChatMessage)
+            .where(col(ChatMessage.id) == message.id)
+            .where(col(ChatMessage.status) == STREAMING)
+            .values(status=INTERRUPTED, content=content, updated_at=utc_now())
+        )
+        if result.rowcount:
+            message.status, message.content = INTERRUPTED, content
+            claimed.append(message)
+    return claimed
 
 
 def add_message(
@@ -105,6 +216,8 @@ def add_message(
     content: str,
     error_category: str | None = None,
     correlation_id: str | None = None,
+    status: str | None = None,
+    updated_at: datetime | None = None,
 ) -> ChatMessage:
     """Append a message; the first user message also names the conversation."""
     conversation = get_conversation(
@@ -116,6 +229,8 @@ def add_message(
         content=content,
         error_category=error_category,
         correlation_id=correlation_id,
+        status=status,
+        updated_at=updated_at,
     )
     if role == "user" and conversation.title == "New chat":
         conversation.title = title_from_message(content)

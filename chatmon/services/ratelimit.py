@@ -1,9 +1,11 @@
-"""chatmon's own rate limits: token buckets per chat session and for the whole process.
+"""chatmon's own rate limits: token buckets per browser, per client address and for the
+whole process.
 
 A bucket holds up to ``per_minute`` tokens and refills at ``per_minute / 60`` per
 second, so a person may send a short burst, then one message every few seconds.
-A message takes one token from its session's bucket and one from the global
-bucket, or from neither: a refusal by the global limit never costs the session.
+A message takes one token from each of its buckets (its browser's, its address's and
+the global one), or from none: a refusal by one limit never costs the others. The
+address bucket is what still counts a client that throws its identity away.
 
 In-memory and per process: with several workers each enforces its own limits (the
 global limit is then per worker). Buckets of idle sessions are dropped once full.
@@ -57,9 +59,11 @@ class RateLimiter:
         *,
         per_session_per_minute: int,
         global_per_minute: int,
+        per_ip_per_minute: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._per_session = per_session_per_minute
+        self._per_ip = per_ip_per_minute
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, TokenBucket] = {}
@@ -70,15 +74,20 @@ class RateLimiter:
             else None
         )
 
-    def acquire(self, session_id: str) -> float:
-        """Take a token for one message of ``session_id``.
+    def acquire(self, session_id: str, *, client_ip: str = "") -> float:
+        """Take a token for one message of ``session_id`` sent from ``client_ip``.
 
         Returns:
             0.0 when the message may go, else the seconds until the person can send again.
         """
         now = self._clock()
         with self._lock:
-            buckets = [b for b in (self._session_bucket(session_id, now), self._global) if b]
+            candidates = (
+                self._bucket(session_id, now, self._per_session),
+                self._bucket("ip:" + client_ip, now, self._per_ip) if client_ip else None,
+                self._global,
+            )
+            buckets = [b for b in candidates if b]
             for bucket in buckets:
                 bucket.refill(now)
             wait = max((bucket.wait_seconds() for bucket in buckets), default=0.0)
@@ -87,18 +96,16 @@ class RateLimiter:
                     bucket.tokens -= 1.0
             return wait
 
-    def _session_bucket(self, session_id: str, now: float) -> TokenBucket | None:
-        if self._per_session <= 0:
+    def _bucket(self, key: str, now: float, per_minute: int) -> TokenBucket | None:
+        if per_minute <= 0:
             return None
-        bucket = self._sessions.get(session_id)
+        bucket = self._sessions.get(key)
         if bucket is None:
             self._new_sessions += 1
             if self._new_sessions % _PRUNE_EVERY == 0:
                 self._prune(now)
-            bucket = TokenBucket(
-                capacity=self._per_session, rate=self._per_session / 60, now=now
-            )
-            self._sessions[session_id] = bucket
+            bucket = TokenBucket(capacity=per_minute, rate=per_minute / 60, now=now)
+            self._sessions[key] = bucket
         return bucket
 
     def _prune(self, now: float) -> None:

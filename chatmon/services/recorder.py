@@ -20,6 +20,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,12 +53,16 @@ def _describe(exc: BaseException) -> str:
 
 @dataclass
 class RecorderStats:
-    """What the recorder has done since it started (for tests, benchmarks and logs)."""
+    """What the recorder has done since it started (for tests, benchmarks, logs, /health)."""
 
     written: int = 0
     feedback: int = 0
     failed_writes: int = 0
     dropped: int = 0
+    last_drop_at: float | None = None  # time.time() of the latest drop
+
+
+DropListener = Callable[[str, int], None]  # (reason, how many events) -> None
 
 
 class Recorder:
@@ -94,6 +99,9 @@ class Recorder:
         self._done = 0
         self._abandon = threading.Event()  # set when shutdown gives up on an unreachable DB
         self.stats = RecorderStats()
+        # told of every drop: reason "backlog_full" | "rejected" | "shutdown" (the app
+        # counts them in /metrics); must not block
+        self.on_drop: DropListener = lambda reason, count: None
 
     # ----- listeners (called on the event loop: enqueue only) -------------------------
     def submit_call(self, call: LLMCall) -> None:
@@ -114,7 +122,7 @@ class Recorder:
         except queue.Full:
             with self._progress:
                 self._submitted -= 1
-            self.stats.dropped += 1
+            self._dropped("backlog_full", 1)
             log.error(
                 "request log backlog full (%d pending): dropped %s %s",
                 self._queue.qsize(),
@@ -157,7 +165,9 @@ class Recorder:
         if thread is None or not thread.is_alive():
             return
         if not self.flush(timeout):
-            log.error("request log: database unreachable at shutdown, %d events lost", self.pending)
+            lost = self.pending
+            log.error("request log: database unreachable at shutdown, %d events lost", lost)
+            self._dropped("shutdown", lost)
             self._abandon.set()
         self._queue.put(_STOP)
         thread.join(timeout=5)
@@ -210,12 +220,21 @@ class Recorder:
                 try:
                     self._write([item])
                 except sa_exc.DBAPIError as single:
+                    self._dropped("rejected", 1)
                     log.error(
                         "request log: dropped %s %s (%s)",
                         type(item).__name__,
                         item.correlation_id,
                         _describe(single),
                     )
+
+    def _dropped(self, reason: str, count: int) -> None:
+        self.stats.dropped += count
+        self.stats.last_drop_at = time.time()
+        try:
+            self.on_drop(reason, count)
+        except Exception:  # noqa: BLE001 - counting a drop must never lose another event
+            log.exception("request log: the drop listener failed")
 
     def _log_retry(self, state) -> None:  # noqa: ANN001 - tenacity's RetryCallState
         self.stats.failed_writes += 1

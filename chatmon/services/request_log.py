@@ -46,10 +46,11 @@ PriceKnown = Callable[[str], bool]
 def counts_for_latency(*, status: str, error_category: str | None) -> bool:
     """Whether a request's total latency belongs in the latency percentiles.
 
-    Cancelled requests (the user stopped them) and requests refused locally are left
-    out; successful and failed provider calls are in.
+    Cancelled requests (the user stopped them), interrupted ones (their worker died, so
+    their duration is unknown) and requests refused locally are left out; successful
+    and failed provider calls are in.
     """
-    return status != "cancelled" and (error_category or "") not in LOCAL_REFUSALS
+    return status not in ("cancelled", "interrupted") and (error_category or "") not in LOCAL_REFUSALS
 
 
 def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:

@@ -32,6 +32,9 @@ from chatmon.services import histogram
 from chatmon.services.sql_time import epoch_of, epoch_seconds, from_epoch, to_utc
 
 HOUR = 3600
+# Request statuses that count as failures: a provider or chatmon error, and a reply
+# whose worker died while it streamed ("interrupted").
+ERROR_STATUSES = ("error", "interrupted")
 Histogram = dict[int, int]  # bin -> requests (chatmon.services.histogram)
 WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -478,12 +481,12 @@ def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSumm
     for (_bucket, _model, status, category), values in data.totals.items():
         total.merge(values)
         by_status[status] += values.requests
-        if status == "error":
-            by_category[category or "unknown"] += values.requests
+        if status in ERROR_STATUSES:
+            by_category[category or ("unknown" if status == "error" else status)] += values.requests
     latency_p50, latency_p95, latency_p99 = percentiles(data.latency_all, 0.50, 0.95, 0.99)
     ttft_p50, ttft_p95 = percentiles(data.ttft_all, 0.50, 0.95)
     rated = total.feedback_up + total.feedback_down
-    errors = by_status["error"]
+    errors = sum(by_status[status] for status in ERROR_STATUSES)
     return WindowSummary(
         start=start,
         end=end,
@@ -514,7 +517,7 @@ def _series_of(data: _WindowData, start: datetime, end: datetime, width: int) ->
     errors: Counter = Counter()
     for (bucket, _model, status, _category), values in data.totals.items():
         per_bucket[bucket].merge(values)
-        if status == "error":
+        if status in ERROR_STATUSES:
             errors[bucket] += values.requests
     empty: Histogram = {}
     points = []
@@ -544,7 +547,7 @@ def _models_of(data: _WindowData) -> list[ModelBreakdown]:
     errors: Counter = Counter()
     for (_bucket, model, status, _category), values in data.totals.items():
         merged[model].merge(values)
-        if status == "error":
+        if status in ERROR_STATUSES:
             errors[model] += values.requests
     rows = [
         ModelBreakdown(

@@ -49,7 +49,7 @@ def new_correlation_id() -> str:
 class TurnRequest:
     """What the chat asks for: the conversation so far (last turn = the user's message)."""
 
-    session_id: str  # the browser that asks; rate limits apply per session
+    session_id: str  # the browser's owner key (a keyed hash); rate limits apply per session
     conversation_id: str
     turns: list[Turn]
     temperature: float
@@ -114,19 +114,30 @@ class TurnService:
         self._limiter = limiter
 
     def reply(self, request: TurnRequest) -> ReplyStream:
-        """The reply to ``request``; use it as ``async with`` and iterate it for text."""
+        """The reply to an admitted ``request`` (see :meth:`admit`); use it as
+        ``async with`` and iterate it for text."""
         return ReplyStream(self, request)
 
-    # ----- used by ReplyStream ------------------------------------------------------
-    def _admit(self, request: TurnRequest) -> None:
-        """Refuse the request when it is over chatmon's own rate limits."""
-        if self._limiter is None:
-            return
-        wait = self._limiter.acquire(request.session_id)
-        if wait > 0:
-            metrics.RATE_LIMITED.inc()
-            raise LLMCallError(ErrorCategory.RATE_LIMITED_LOCAL, retry_after=wait)
+    def admit(self, request: TurnRequest, *, client_ip: str = "") -> LLMCallError | None:
+        """Count ``request`` against chatmon's own rate limits, before anything is saved.
 
+        Returns None when it may go on (then stream it with :meth:`reply`), or the
+        refusal, which is already recorded as one call (``rate_limited_local``). Limits
+        apply per browser (``request.session_id``) and per client address, so a client
+        that drops its identity cookie is still counted.
+        """
+        if self._limiter is None:
+            return None
+        wait = self._limiter.acquire(request.session_id, client_ip=client_ip)
+        if wait <= 0:
+            return None
+        metrics.RATE_LIMITED.inc()
+        refusal = LLMCallError(ErrorCategory.RATE_LIMITED_LOCAL, retry_after=wait)
+        result = TurnResult(correlation_id=request.correlation_id, status="error", error=refusal)
+        self._publish(request, result, self._prompts.current())
+        return refusal
+
+    # ----- used by ReplyStream ------------------------------------------------------
     def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict]:
         return build_messages(
             system_prompt=prompt.text,
@@ -196,7 +207,6 @@ class ReplyStream:
     async def _stream(self) -> AsyncIterator[str]:
         service, result = self._service, self.result
         try:
-            service._admit(self._request)
             messages = service._messages(self._request, self._prompt)
             async for text in service._client.stream(
                 messages=messages, temperature=self._request.temperature, stats=result.stats

@@ -1,31 +1,40 @@
 """ChatState: the chat page's controller. Coordinates services; holds no I/O of its own.
 
-Database calls run in a worker thread (``asyncio.to_thread``) so a slow disk never
-stalls other users' streams. The reply itself streams in a background event, which
-changes state only inside ``async with self``.
+Database calls run in a worker thread (``db.run``) so a slow disk never stalls other
+users' streams. The reply itself streams in a background event, which changes state
+only inside ``async with self``.
+
+Every handler can be called by any client, in any order, with any arguments: each one
+checks who is asking (the server-issued identity cookie, :mod:`chatmon.states.browser`)
+and the shape of what it was sent (:mod:`chatmon.states.args`) on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
+import time
 import uuid
+from datetime import timedelta
 
 import reflex as rx
-from reflex_base.registry import RegistrationContext
-from reflex_base.utils.exceptions import ReflexRuntimeError
 
-from chatmon import deps
-from chatmon.db import session_scope
-from chatmon.models import ChatMessage, Conversation
+from chatmon import db, deps
+from chatmon.models import ChatMessage, Conversation, utc_now
 from chatmon.services import conversations as convo
 from chatmon.services import events
-from chatmon.services.events import Feedback
+from chatmon.services.errors import user_message
+from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.history import Turn, check_user_message
-from chatmon.services.turn import TurnRequest, TurnResult
+from chatmon.services.identity import IDENTITY_PATH, legacy_owner_key
+from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
 from chatmon.settings import get_settings
+from chatmon.states import args
 from chatmon.states.auth import AuthState
+from chatmon.states.browser import client_ip_of, owner_of
+from chatmon.states.tabs import tab_connected
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +47,22 @@ _inflight: dict[str, asyncio.Task] = {}
 PROVIDER_POLL_SECONDS = 2.0
 _provider_watchers: dict[str, str] = {}
 
+# A streaming reply is saved every CHECKPOINT_SECONDS (the text so far, and a sign of
+# life); one not saved for STALE_REPLY_SECONDS has lost its writer (a worker that died)
+# and is marked interrupted by the next page load of its browser.
+CHECKPOINT_SECONDS = 2.0
+STALE_REPLY_SECONDS = 10.0
+NO_IDENTITY_NOTICE = (
+    "This browser did not keep chatmon's cookie, so your conversations cannot be saved. "
+    "Allow cookies for this site and reload."
+)
+SAVE_FAILED_NOTICE = "Your last reply could not be saved; it is shown here but may be lost."
+
 
 def _provider_state() -> str:
     """The configured model's circuit breaker in this process: closed | half_open | open."""
     model_breaker = deps.llm_client().breaker
     return model_breaker.state.value if model_breaker else "closed"
-
-
-def _tab_connected(token: str) -> bool:
-    """Whether the tab with this client token still has its websocket to this worker.
-
-    Background events run in the worker that holds the tab's websocket, so the
-    worker's own token table answers (the lookup Reflex's shared states use).
-    """
-    try:
-        namespace = RegistrationContext.get().app.event_namespace
-    except (LookupError, ReflexRuntimeError):  # no running app (unit tests)
-        return False
-    return namespace is not None and token in namespace.token_to_sid
 
 
 @dataclasses.dataclass
@@ -68,6 +75,7 @@ class MessageView:
     feedback: int = 0
     error_category: str = ""
     correlation_id: str = ""
+    status: str = ""  # "" complete, "interrupted" cut short by a server restart
 
 
 @dataclasses.dataclass
@@ -86,6 +94,7 @@ def _message_view(message: ChatMessage) -> MessageView:
         feedback=message.feedback or 0,
         error_category=message.error_category or "",
         correlation_id=message.correlation_id or "",
+        status=message.status or "",
     )
 
 
@@ -96,7 +105,9 @@ def _conversation_view(conversation: Conversation) -> ConversationView:
 class ChatState(rx.State):
     """Conversations, the messages of the open one, and the reply in flight."""
 
-    client_id: str = rx.LocalStorage("", name="chatmon_client_id")
+    # Before server-issued identities the browser kept its id here. It is read once, to
+    # move that browser's conversations to its new identity, and then cleared.
+    legacy_client_id: str = rx.LocalStorage("", name="chatmon_client_id")
     conversation_id: str = rx.LocalStorage("", name="chatmon_conversation_id")
     conversations: list[ConversationView] = []
     messages: list[MessageView] = []
@@ -108,6 +119,26 @@ class ChatState(rx.State):
     is_demo: bool = get_settings().is_demo
     rename_title: str = ""
     provider_state: str = "closed"  # the model's circuit breaker, for the degraded banner
+    # Server-only (never sent to the page, never settable by it): the accepted message
+    # that ``stream_reply`` may answer, once; and the checkpoint row of the reply.
+    _reply_ticket: str = ""
+    _reply_accepted_at: float = 0.0  # wall-clock seconds, when the ticket was issued
+    _reply_message_id: int = 0
+
+    # ----- who is asking -------------------------------------------------------------
+    def _owner(self) -> str | None:
+        """The owner key of the browser behind this tab (None: no valid identity)."""
+        return owner_of(self)
+
+    async def _allowed_owner(self) -> str | None:
+        """The owner key, when this browser may also chat (``CHAT_PASSWORD``); else None.
+
+        Every handler that reads or changes conversations asks this itself: any of them
+        can be called without the page (and its login redirect) ever loading.
+        """
+        if not (await self.get_state(AuthState)).may_chat():
+            return None
+        return self._owner()
 
     # ----- loading ------------------------------------------------------------------
     @rx.event
@@ -115,18 +146,86 @@ class ChatState(rx.State):
         """Page load: identify this browser, then show its conversations."""
         if not (await self.get_state(AuthState)).may_chat():  # CHAT_PASSWORD is set
             return rx.redirect("/login?next=/")
-        if not self.client_id:
-            self.client_id = uuid.uuid4().hex
-        await self._refresh_conversations()
-        linked = self.router.url.query_parameters.get("conversation", "")
+        owner = self._owner()
+        if owner is None:  # a page not served by this backend (static export): ask once
+            self.notice = NO_IDENTITY_NOTICE
+            return rx.call_script(_ask_for_identity_script(self.router.headers.host))
+        await self._adopt_legacy_id(owner)
+        await self._recover_interrupted(owner)
+        await self._refresh_conversations(owner)
+        linked = args.record_id(self.router.url.query_parameters.get("conversation", ""))
         if linked:  # "Open the conversation" on the monitor's request detail
             self.conversation_id = linked
-        if self.conversation_id and not await self._load_messages(self.conversation_id):
+        if self.conversation_id and not await self._load_messages(owner, self.conversation_id):
             if linked:
                 self.notice = "That conversation was started in another browser, or deleted."
             self.conversation_id = ""
             self.messages = []
         self.provider_state = _provider_state()
+        if self.streaming:  # a reply of this tab still runs elsewhere: watch it end
+            return ChatState.watch_reply
+
+    async def _adopt_legacy_id(self, owner: str) -> None:
+        """Move the conversations of a pre-upgrade browser id to this identity, once."""
+        legacy, self.legacy_client_id = self.legacy_client_id, ""
+        legacy_owner = legacy_owner_key(legacy)
+        if legacy_owner is None:
+            return
+        moved = await db.run(
+            convo.adopt_legacy_conversations, legacy_owner=legacy_owner, owner_id=owner
+        )
+        if moved:
+            log.info("moved %d conversations of a pre-upgrade browser id to its identity", moved)
+
+    async def _recover_interrupted(self, owner: str) -> None:
+        """Finish what a dead worker left: mark its replies interrupted, free the composer.
+
+        A reply of this browser not checkpointed for ``STALE_REPLY_SECONDS`` lost its
+        writer; it is kept as saved (with a note), and its request is recorded as
+        ``interrupted``. This tab's busy flag is cleared when its own reply is gone.
+        """
+        stale_before = utc_now() - timedelta(seconds=STALE_REPLY_SECONDS)
+        claimed = await db.run(
+            convo.interrupt_stale_replies, owner_id=owner, stale_before=stale_before
+        )
+        for message in claimed:
+            _publish_interrupted(message, owner=owner)
+        if self.streaming and not await self._reply_alive():
+            self._end_streaming()
+
+    async def _reply_alive(self) -> bool:
+        """Whether this tab's streaming reply still has a writer (here or on another worker)."""
+        if self.router.session.client_token in _inflight:
+            return True
+        message_id = self._reply_message_id
+        if not message_id:  # accepted, its stream not started: a worker died in between?
+            return time.time() - self._reply_accepted_at < STALE_REPLY_SECONDS
+        row = await db.run(_get_message, message_id=message_id)
+        return row is not None and row.status == convo.STREAMING  # stale ones were just flipped
+
+    def _end_streaming(self) -> None:
+        self.streaming = False
+        self.streaming_text = ""
+        self._reply_ticket = ""
+        self._reply_message_id = 0
+
+    @rx.event(background=True)
+    async def watch_reply(self):
+        """While this tab's reply streams in another worker, look until it ends or dies.
+
+        Any client may call it: it only ever frees this tab's own composer, and only
+        once the reply has finished or its writer is gone.
+        """
+        for _ in range(int(10 * STALE_REPLY_SECONDS / CHECKPOINT_SECONDS)):
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            async with self:
+                owner = self._owner()
+                if owner is None or not self.streaming:
+                    return
+                await self._recover_interrupted(owner)
+                if not self.streaming:
+                    await self._reload_open_conversation(owner)
+                    return
 
     @rx.event(background=True)
     async def watch_provider(self):
@@ -145,7 +244,7 @@ class ChatState(rx.State):
         misses = 0
         try:
             while _provider_watchers.get(token) == watch_id and misses < 2:
-                misses = 0 if _tab_connected(token) else misses + 1
+                misses = 0 if tab_connected(token) else misses + 1
                 current = _provider_state()
                 if current != shown:
                     async with self:
@@ -155,43 +254,34 @@ class ChatState(rx.State):
             if _provider_watchers.get(token) == watch_id:
                 del _provider_watchers[token]
 
-    async def _refresh_conversations(self) -> None:
-        owner = self.client_id
+    async def _refresh_conversations(self, owner: str) -> None:
+        rows = await db.run(convo.list_conversations, owner_id=owner)
+        self.conversations = [_conversation_view(row) for row in rows]
 
-        def query() -> list[ConversationView]:
-            with session_scope() as session:
-                rows = convo.list_conversations(session=session, owner_id=owner)
-                return [_conversation_view(row) for row in rows]
-
-        self.conversations = await asyncio.to_thread(query)
-
-    async def _load_messages(self, conversation_id: str) -> bool:
-        owner = self.client_id
-
-        def query() -> list[MessageView] | None:
-            with session_scope() as session:
-                try:
-                    rows = convo.list_messages(
-                        session=session, owner_id=owner, conversation_id=conversation_id
-                    )
-                except convo.ConversationNotFound:
-                    return None
-                return [_message_view(row) for row in rows]
-
-        views = await asyncio.to_thread(query)
-        if views is None:
+    async def _load_messages(self, owner: str, conversation_id: str) -> bool:
+        try:
+            rows = await db.run(
+                convo.list_messages, owner_id=owner, conversation_id=conversation_id
+            )
+        except convo.ConversationNotFound:
             return False
-        self.messages = views
+        self.messages = [_message_view(row) for row in rows]
         return True
+
+    async def _reload_open_conversation(self, owner: str) -> None:
+        if self.conversation_id:
+            await self._load_messages(owner, self.conversation_id)
+        await self._refresh_conversations(owner)
 
     # ----- conversations ------------------------------------------------------------
     @rx.event
     async def select_conversation(self, conversation_id: str) -> None:
         """Open a conversation from the sidebar."""
-        if self.streaming:
+        owner, wanted = await self._allowed_owner(), args.record_id(conversation_id)
+        if self.streaming or owner is None or wanted is None:
             return
-        if await self._load_messages(conversation_id):
-            self.conversation_id = conversation_id
+        if await self._load_messages(owner, wanted):
+            self.conversation_id = wanted
             self.notice = ""
 
     @rx.event
@@ -206,95 +296,81 @@ class ChatState(rx.State):
     @rx.event
     async def rename_conversation(self, form_data: dict) -> None:
         """Rename a conversation (from the sidebar's rename dialog)."""
-        conversation_id = str(form_data.get("conversation_id", ""))
-        title = str(form_data.get("title", "")).strip()
-        if not title:
+        owner = await self._allowed_owner()
+        conversation_id = args.record_id(
+            form_data.get("conversation_id") if isinstance(form_data, dict) else None
+        )
+        title = (args.form_text(form_data, "title") or "")[: convo.TITLE_MAX_CHARS * 4].strip()
+        if owner is None or conversation_id is None or not title:
             return
-        owner = self.client_id
-
-        def write() -> None:
-            with session_scope() as session:
-                convo.rename_conversation(
-                    session=session, owner_id=owner, conversation_id=conversation_id, title=title
-                )
-
         try:
-            await asyncio.to_thread(write)
+            await db.run(
+                convo.rename_conversation,
+                owner_id=owner,
+                conversation_id=conversation_id,
+                title=title,
+            )
         except convo.ConversationNotFound:
             return
-        await self._refresh_conversations()
+        await self._refresh_conversations(owner)
 
     @rx.event
     async def delete_conversation(self, conversation_id: str) -> None:
         """Delete a conversation and its messages."""
-        if self.streaming and conversation_id == self.conversation_id:
+        owner, target = await self._allowed_owner(), args.record_id(conversation_id)
+        if owner is None or target is None:
             return
-        owner = self.client_id
-
-        def write() -> None:
-            with session_scope() as session:
-                convo.delete_conversation(
-                    session=session, owner_id=owner, conversation_id=conversation_id
-                )
-
+        if self.streaming and target == self.conversation_id:
+            return
         try:
-            await asyncio.to_thread(write)
+            await db.run(convo.delete_conversation, owner_id=owner, conversation_id=target)
         except convo.ConversationNotFound:
             return
-        if conversation_id == self.conversation_id:
+        if target == self.conversation_id:
             self.conversation_id = ""
             self.messages = []
-        await self._refresh_conversations()
+        await self._refresh_conversations(owner)
 
     @rx.event
     async def clear_chat(self) -> None:
         """Empty the open conversation."""
-        if self.streaming:
+        owner = await self._allowed_owner()
+        if self.streaming or owner is None:
             return
         self.notice = ""
-        if not self.conversation_id:
+        conversation_id = args.record_id(self.conversation_id)
+        if conversation_id is None:
+            self.conversation_id = ""
             self.messages = []
             return
-        owner, conversation_id = self.client_id, self.conversation_id
-
-        def write() -> None:
-            with session_scope() as session:
-                convo.clear_messages(
-                    session=session, owner_id=owner, conversation_id=conversation_id
-                )
-
         try:
-            await asyncio.to_thread(write)
+            await db.run(convo.clear_messages, owner_id=owner, conversation_id=conversation_id)
         except convo.ConversationNotFound:
             self.conversation_id = ""
         self.messages = []
-        await self._refresh_conversations()
+        await self._refresh_conversations(owner)
 
     # ----- settings -----------------------------------------------------------------
     @rx.event
     def set_temperature(self, value: list[float] | float) -> None:
-        """The slider reports a list of one value."""
-        raw = value[0] if isinstance(value, list) else value
-        self.temperature = round(min(2.0, max(0.0, float(raw))), 2)
+        """The slider reports a list of one value; anything but a finite number is ignored."""
+        number = args.finite_number(value)
+        if number is not None:
+            self.temperature = round(min(2.0, max(0.0, number)), 2)
 
     # ----- feedback -----------------------------------------------------------------
     @rx.event
     async def rate(self, message_id: int, rating: int) -> None:
         """Thumbs up (+1) / down (-1); clicking the same thumb again clears it."""
-        index = next((i for i, m in enumerate(self.messages) if m.id == message_id), None)
+        owner, wanted = await self._allowed_owner(), args.whole_number(message_id)
+        if owner is None or wanted is None or args.whole_number(rating) not in (-1, 1):
+            return
+        index = next((i for i, m in enumerate(self.messages) if m.id == wanted), None)
         if index is None:
             return
         new_rating = 0 if self.messages[index].feedback == rating else rating
-        owner = self.client_id
-
-        def write() -> None:
-            with session_scope() as session:
-                convo.set_feedback(
-                    session=session, owner_id=owner, message_id=message_id, rating=new_rating
-                )
-
         try:
-            await asyncio.to_thread(write)
+            await db.run(convo.set_feedback, owner_id=owner, message_id=wanted, rating=new_rating)
         except (convo.ConversationNotFound, ValueError):
             return
         self.messages[index] = dataclasses.replace(self.messages[index], feedback=new_rating)
@@ -309,51 +385,62 @@ class ChatState(rx.State):
     # ----- sending ------------------------------------------------------------------
     @rx.event
     async def send_message(self, form_data: dict):
-        """Validate and save the user's message, then stream the reply in the background."""
+        """Check, count and save the user's message, then stream the reply in the background.
+
+        The rate limits are counted before anything is saved: a refused message is not
+        stored, and stays in the composer.
+        """
         if self.streaming:
             return
         if not (await self.get_state(AuthState)).may_chat():
             self.notice = "Please sign in to chat."
             return
+        owner = self._owner()
+        if owner is None:
+            self.notice = NO_IDENTITY_NOTICE
+            return
         settings = get_settings()
         try:
             text = check_user_message(
-                str(form_data.get("message", "")), max_chars=settings.max_message_chars
+                args.form_text(form_data, "message") or "", max_chars=settings.max_message_chars
             )
         except ValueError as exc:
             self.notice = str(exc)
             return
+        request = TurnRequest(
+            session_id=owner,
+            conversation_id=self.conversation_id,
+            turns=[*self._turns(), Turn(role="user", content=text)],
+            temperature=self.temperature,
+        )
+        refusal = deps.turn_service().admit(request, client_ip=client_ip_of(self))
+        if refusal is not None:
+            self.notice = user_message(refusal.category, retry_after=refusal.retry_after)
+            return
         self.notice = ""
-        saved = await self._save_user_message(text)
+        saved = await db.run(
+            _save_user_message,
+            owner_id=owner,
+            conversation_id=args.record_id(self.conversation_id) or "",
+            text=text,
+        )
+        self.conversation_id = saved.conversation_id
         self.messages.append(_message_view(saved))
         self.streaming = True
         self.streaming_text = ""
-        await self._refresh_conversations()
+        self._reply_ticket = request.correlation_id
+        self._reply_accepted_at = time.time()
+        self._reply_message_id = 0
+        await self._refresh_conversations(owner)
         return [rx.set_value("message", ""), ChatState.stream_reply]
 
-    async def _save_user_message(self, text: str) -> ChatMessage:
-        owner, conversation_id = self.client_id, self.conversation_id
-
-        def write() -> ChatMessage:
-            with session_scope() as session:
-                try:
-                    convo.get_conversation(
-                        session=session, owner_id=owner, conversation_id=conversation_id
-                    )
-                    target = conversation_id
-                except convo.ConversationNotFound:
-                    target = convo.create_conversation(session=session, owner_id=owner).id
-                return convo.add_message(
-                    session=session,
-                    owner_id=owner,
-                    conversation_id=target,
-                    role="user",
-                    content=text,
-                )
-
-        saved = await asyncio.to_thread(write)
-        self.conversation_id = saved.conversation_id
-        return saved
+    def _turns(self) -> list[Turn]:
+        """The conversation as the model sees it: the finished, successful messages."""
+        return [
+            Turn(role=m.role, content=m.content)
+            for m in self.messages
+            if not m.error_category and not m.status
+        ]
 
     @rx.event
     def stop(self) -> None:
@@ -364,25 +451,45 @@ class ChatState(rx.State):
 
     @rx.event(background=True)
     async def stream_reply(self):
-        """Stream the model's reply into the page, then save it.
+        """Stream the model's reply into the page, saving it as it goes.
 
-        The request path (rate limits, breaker, retries, the one LLMCall event) is
-        :mod:`chatmon.services.turn`; this only forwards its text to the page.
+        Runs only as the continuation of an accepted ``send_message``: it takes that
+        message's one-time ticket, so calling it directly (or twice) does nothing. The
+        request path (breaker, retries, the one LLMCall event) is
+        :mod:`chatmon.services.turn`; this forwards its text to the page and keeps the
+        reply saved every ``CHECKPOINT_SECONDS``.
         """
         async with self:
+            ticket, self._reply_ticket = self._reply_ticket, ""
+            owner = self._owner()
+            if not ticket or not self.streaming or owner is None:
+                return
             token = self.router.session.client_token
             request = TurnRequest(
-                session_id=self.client_id,
+                session_id=owner,
                 conversation_id=self.conversation_id,
-                turns=[
-                    Turn(role=m.role, content=m.content)
-                    for m in self.messages
-                    if not m.error_category
-                ],
+                turns=self._turns(),
                 temperature=self.temperature,
+                correlation_id=ticket,
             )
+        try:
+            checkpoint = await db.run(
+                convo.start_reply,
+                owner_id=owner,
+                conversation_id=request.conversation_id,
+                correlation_id=ticket,
+            )
+        except Exception:  # the database is unreachable: say so, keep the composer usable
+            log.exception("could not start saving a reply; not asking the model")
+            async with self:
+                self.notice = SAVE_FAILED_NOTICE
+                self._end_streaming()
+            return
+        async with self:
+            self._reply_message_id = checkpoint.id or 0
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
+        saver = asyncio.create_task(_keep_checkpointing(checkpoint.id or 0, reply))
         try:
             async with reply:
                 async for _ in reply:
@@ -392,37 +499,118 @@ class ChatState(rx.State):
             pass  # Stop: what arrived is kept and marked "(stopped)"
         finally:
             _inflight.pop(token, None)
-        await self._finish_reply(request=request, result=reply.result)
+            saver.cancel()
+            await self._finish_reply(
+                request=request, result=reply.result, message_id=checkpoint.id or 0
+            )
 
-    async def _finish_reply(self, *, request: TurnRequest, result: TurnResult) -> None:
-        """Save the reply (or the error notice) and show it as a finished bubble."""
+    async def _finish_reply(
+        self, *, request: TurnRequest, result: TurnResult, message_id: int
+    ) -> None:
+        """Save the reply (or the error notice) and show it as a finished bubble.
+
+        Whatever happens while saving, the composer is usable again afterwards.
+        """
         category = result.category
         if category is not None:
             log.warning(
                 "llm call failed: category=%s correlation_id=%s", category, result.correlation_id
             )
-        owner, conversation_id = request.session_id, request.conversation_id
         content = result.final_text()
-
-        def write() -> ChatMessage | None:
-            with session_scope() as session:
-                try:
-                    return convo.add_message(
-                        session=session,
-                        owner_id=owner,
-                        conversation_id=conversation_id,
+        saved, notice = True, ""
+        try:
+            saved = await db.run(
+                convo.save_reply,
+                message_id=message_id,
+                content=content,
+                done=True,
+                error_category=category.value if category else None,
+            )
+        except Exception:
+            log.exception("could not save a finished reply (its last checkpoint stays)")
+            notice = SAVE_FAILED_NOTICE
+        async with self:
+            if saved and self.conversation_id == request.conversation_id:
+                self.messages.append(
+                    MessageView(
+                        id=message_id,
                         role="assistant",
                         content=content,
-                        error_category=category.value if category else None,
+                        error_category=category.value if category else "",
                         correlation_id=result.correlation_id,
                     )
-                except convo.ConversationNotFound:
-                    return None
-
-        saved = await asyncio.to_thread(write)
-        async with self:
-            if saved is not None and self.conversation_id == conversation_id:
-                self.messages.append(_message_view(saved))
-            self.streaming = False
-            self.streaming_text = ""
+                )
+            self.notice = notice or self.notice
+            self._end_streaming()
             self.provider_state = _provider_state()  # this reply may have tripped the breaker
+
+
+def _ask_for_identity_script(backend_host: str) -> str:
+    """JavaScript that gets this backend's identity cookie and reloads, once per tab.
+
+    The cookie is set by the response (HttpOnly): the script never sees its value.
+    """
+    url = json.dumps(f"//{backend_host}{IDENTITY_PATH}")
+    return (
+        "(() => { if (sessionStorage.getItem('chatmon_identity_asked')) return;"
+        " sessionStorage.setItem('chatmon_identity_asked', '1');"
+        f" fetch({url}, {{method: 'POST', credentials: 'include'}})"
+        ".then((r) => { if (r.ok) window.location.reload(); }); })()"
+    )
+
+
+def _get_message(*, session, message_id: int) -> ChatMessage | None:  # noqa: ANN001
+    return session.get(ChatMessage, message_id)
+
+
+def _save_user_message(*, session, owner_id: str, conversation_id: str, text: str) -> ChatMessage:  # noqa: ANN001
+    """The user's message, in its conversation (a new one when there is none yet)."""
+    conversation = convo.get_or_create_conversation(
+        session=session, owner_id=owner_id, conversation_id=conversation_id
+    )
+    return convo.add_message(
+        session=session,
+        owner_id=owner_id,
+        conversation_id=conversation.id,
+        role="user",
+        content=text,
+    )
+
+
+async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:
+    """Save the reply's text so far every ``CHECKPOINT_SECONDS`` (also a sign of life:
+    a reply not saved for ``STALE_REPLY_SECONDS`` is taken for interrupted)."""
+    while True:
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+        try:
+            await db.run(
+                convo.save_reply, message_id=message_id, content=reply.result.text, done=False
+            )
+        except Exception:  # a missed checkpoint is retried at the next one
+            log.warning("could not checkpoint a streaming reply", exc_info=True)
+
+
+def _publish_interrupted(message: ChatMessage, *, owner: str) -> None:
+    """Record a reply whose worker died mid-stream as one request with status interrupted."""
+    created = message.created_at
+    ended = message.updated_at or created
+    events.publish_call(
+        LLMCall(
+            correlation_id=message.correlation_id or uuid.uuid4().hex[:16],
+            session_id=owner,
+            conversation_id=message.conversation_id,
+            model=get_settings().llm_model,
+            provider=None,
+            started_at=created,
+            first_token_seconds=None,
+            total_seconds=max((ended - created).total_seconds(), 0.0),
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+            status="interrupted",
+            error_category=None,
+            retries=0,
+            temperature=0.0,
+            prompt_version="",
+        )
+    )

@@ -30,6 +30,7 @@ from chatmon.services.dashboard_view import (
 )
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
+from chatmon.states import args
 from chatmon.states.auth import monitor_allowed
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,14 @@ def _client_connected(token: str) -> bool:
     except Exception:  # noqa: BLE001 - cannot tell: let the other stop conditions decide
         return True
     return namespace is None or token in namespace.token_to_sid
+
+
+MAX_ARG_CHARS = 200  # longer than any model name or ISO time the page sends
+
+
+def _is_correlation_id(value: object) -> bool:
+    """The shape of a request's correlation id (16 hex characters; 32 at most)."""
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isalnum()
 
 
 class MonitorState(rx.State):
@@ -220,7 +229,8 @@ class MonitorState(rx.State):
     @rx.event
     async def apply_custom_range(self, form_data: dict) -> None:
         """Use the custom range from the form (UTC)."""
-        start, end = str(form_data.get("start", "")), str(form_data.get("end", ""))
+        start = (args.form_text(form_data, "start") or "")[:MAX_ARG_CHARS]
+        end = (args.form_text(form_data, "end") or "")[:MAX_ARG_CHARS]
         try:
             view.window_bounds("custom", start, end)
         except WindowError as exc:
@@ -254,6 +264,8 @@ class MonitorState(rx.State):
     @rx.event
     async def set_model_filter(self, value: str) -> None:
         """Show only one model's requests (or all)."""
+        if not isinstance(value, str) or len(value) > MAX_ARG_CHARS:
+            return
         self.model_filter, self.page = value or ALL, 0
         await self._reload()
 
@@ -282,7 +294,7 @@ class MonitorState(rx.State):
     @rx.event
     async def open_detail(self, correlation_id: str) -> None:
         """Open a request's detail (every recorded field)."""
-        if not await monitor_allowed(self):
+        if not await monitor_allowed(self) or not _is_correlation_id(correlation_id):
             return
         detail = await asyncio.to_thread(_read_detail, correlation_id)
         if detail is None:
@@ -294,13 +306,13 @@ class MonitorState(rx.State):
     @rx.event
     def set_detail_open(self, is_open: bool) -> None:
         """The dialog's open state (closing it by Escape or the close button)."""
-        self.detail_open = is_open
+        self.detail_open = is_open is True
 
     # ----- auto-refresh -----------------------------------------------------------------
     @rx.event
     def set_auto_refresh(self, enabled: bool):
         """The auto-refresh switch."""
-        self.auto_refresh = enabled
+        self.auto_refresh = enabled = enabled is True
         if enabled:
             return MonitorState.start_refresh
         self._loop_id = ""

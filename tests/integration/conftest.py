@@ -7,24 +7,28 @@ driven by Playwright; nothing is downloaded.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy.engine import Engine
 
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,6 +60,8 @@ class RunningApp:
     database_url: str
     prompt_file: Path
     log_file: Path
+    web_dir: Path  # the app's built frontend (what bench/reflex_client.py reads)
+    process_group: int = 0  # of the server's processes (os.killpg to crash it)
 
 
 def isolated_web_dir(workdir: Path) -> Path:
@@ -72,6 +78,22 @@ def isolated_web_dir(workdir: Path) -> Path:
     if installed.is_dir() and not (web / "node_modules").exists():
         subprocess.run(["cp", "-al", str(installed), str(web / "node_modules")], check=True)
     return web
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end from a sync test, whatever else holds the main thread.
+
+    Playwright's sync API keeps an event loop on the main thread once a browser test
+    has run, so ``asyncio.run`` there would refuse; the coroutine gets a fresh loop in
+    a worker thread instead (the websocket clients of bench/reflex_client.py use it).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def identity_cookie(context: BrowserContext) -> str | None:
+    """The server-issued identity cookie (``chatmon_id``) this browser profile holds."""
+    return next((c["value"] for c in context.cookies() if c["name"] == "chatmon_id"), None)
 
 
 def _wait_until_up(
@@ -92,6 +114,7 @@ def _wait_until_up(
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """Stop the server's whole process group (gently, then not), and reap it."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
@@ -99,7 +122,8 @@ def _stop(process: subprocess.Popen) -> None:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            pass  # already gone (a test killed it)
+    process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
@@ -147,11 +171,14 @@ def _start_with_retry(env: dict[str, str], url: str, log_file: Path) -> subproce
 
 
 @contextmanager
-def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Iterator[RunningApp]:
+def launch_app(
+    *, workdir: Path, fake_llm_url: str, port: int | None = None, **env_overrides: str
+) -> Iterator[RunningApp]:
     """Start chatmon (``scripts/start.sh``, as ``make run`` does) and stop it afterwards.
 
     ``env_overrides`` are extra environment variables (e.g. ``RATE_LIMIT_PER_MINUTE="3"``);
-    the default points the app at ``fake_llm_url`` with a database of its own in ``workdir``.
+    the default points the app at ``fake_llm_url`` with a database of its own in ``workdir``
+    (the same ``workdir`` and ``port`` again start the same instance anew, as a restart).
     Each start costs 10-40 s: prefer the session's ``app_server`` when its settings do.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +186,7 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
     prompt_file = workdir / "system_prompt.txt"
     prompt_file.write_text("You are the integration-test assistant.")
     log_file = workdir / "app.log"
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "PORT": str(port),
@@ -182,7 +209,12 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
     process = _start_with_retry(env, url, log_file)
     try:
         yield RunningApp(
-            url=url, database_url=env["DATABASE_URL"], prompt_file=prompt_file, log_file=log_file
+            url=url,
+            database_url=env["DATABASE_URL"],
+            prompt_file=prompt_file,
+            log_file=log_file,
+            web_dir=Path(env["REFLEX_WEB_WORKDIR"]),
+            process_group=process.pid,
         )
     finally:
         _stop(process)
@@ -220,6 +252,6 @@ def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
     page.set_default_timeout(20_000)
     page.goto(app_server.url + "/")
     page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     yield page
     context.close()

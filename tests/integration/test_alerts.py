@@ -124,7 +124,7 @@ def open_page(browser: Browser, url: str) -> Page:
 def open_chat(browser: Browser, app: RunningApp) -> Page:
     page = open_page(browser, app.url + "/")
     page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     return page
 
 

@@ -78,7 +78,7 @@ def test_conversation_id_of_another_browser_reveals_nothing(
     try:
         other = mallory.new_page()
         other.goto(app_server.url + "/")
-        other.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+        other.wait_for_selector("#chat-loaded", state="attached")
         other.evaluate(f"localStorage.setItem('chatmon_conversation_id', '{alice_conversation}')")
         other.reload()
         other.wait_for_selector("#message:not([disabled])")

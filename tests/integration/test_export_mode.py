@@ -85,7 +85,7 @@ def test_exported_frontend_chats_through_separate_backend(
         page.goto(exported_site + "/")
         page.wait_for_selector("#message:not([disabled])", timeout=30_000)
         # connected and loaded: the backend has handed this browser its id
-        page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+        page.wait_for_selector("#chat-loaded", state="attached")
         page.fill("#message", "hello from a static site")
         page.click("#send-button")
         expect(page.locator(".bubble-assistant").last).to_contain_text(

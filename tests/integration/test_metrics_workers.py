@@ -69,7 +69,7 @@ def _open_tab(browser: Browser, url: str) -> Page:
     page.wait_for_selector("#message:not([disabled])")
     # connected and loaded (the backend handed this tab its id): a message sent earlier
     # could go out before the websocket is up
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     return page
 
 

@@ -56,7 +56,7 @@ def open_chat(browser: Browser, url: str) -> Page:
     page.set_default_timeout(20_000)
     page.goto(url + "/")
     page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     return page
 
 

@@ -17,7 +17,6 @@ import os
 import re
 import threading
 from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,13 @@ from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import ChatMessage, Conversation
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.integration.conftest import RunningApp, free_port, launch_app
+from tests.integration.conftest import (
+    RunningApp,
+    free_port,
+    identity_cookie,
+    launch_app,
+    run_async,
+)
 from tests.integration.test_chat_page import send
 from tests.peers import WebhookReceiver, wait_for
 
@@ -274,16 +279,6 @@ def cluster(
         )
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion in a thread of its own.
-
-    Playwright's sync API keeps an event loop on the main thread, so ``asyncio.run`` there
-    would refuse; the websocket clients get a fresh loop in a worker thread instead.
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
     """``count`` simultaneous one-message chats straight to ``instance``, each in a tab of
     its own (its own websocket, which the kernel hands to either worker), through the
@@ -358,12 +353,12 @@ def test_conversation_moves_to_another_instance(
     try:
         page.goto(cluster.balancer.url + "/")
         page.wait_for_selector("#message:not([disabled])")
-        page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+        page.wait_for_selector("#chat-loaded", state="attached")
         send(page, "first message, on A")
         wait_replies(page, 1)
         expect(replies(page).last).to_have_text(re.compile("Echo: first message, on A"))
         assert set(cluster.balancer.websockets) == {cluster.a.url}
-        client_id = page.evaluate("window.localStorage.getItem('chatmon_client_id')")
+        identity = identity_cookie(context)
 
         # A is drained: its websocket drops, and socket.io reconnects through the balancer to B.
         cluster.balancer.switch_to(cluster.b.url)
@@ -387,7 +382,7 @@ def test_conversation_moves_to_another_instance(
         assert shown[1].startswith("Echo: first message, on A")
         assert shown[2] == "second message, on B"
         assert shown[3].startswith("Echo: second message, on B")
-        assert page.evaluate("window.localStorage.getItem('chatmon_client_id')") == client_id
+        assert identity_cookie(context) == identity  # the same browser identity on B
         send(page, "third message, still on B")
         wait_replies(page, 3)
         expect(replies(page).last).to_have_text(re.compile("Echo: third message, still on B"))
@@ -398,9 +393,11 @@ def test_conversation_moves_to_another_instance(
     engine = make_engine(cluster.database_url)
     try:
         with Session(engine) as session:
-            owned = select(Conversation).where(Conversation.owner_id == client_id)
+            owned = select(Conversation).where(Conversation.title == "first message, on A")
             conversations = session.exec(owned).all()
             assert len(conversations) == 1
+            assert conversations[0].owner_id.startswith("b_")  # a keyed hash, not the cookie
+            assert identity.split(".")[1] not in conversations[0].owner_id
             messages = session.exec(
                 select(ChatMessage)
                 .where(ChatMessage.conversation_id == conversations[0].id)

@@ -71,7 +71,7 @@ def test_chat_works_under_the_csp(page: Page, browser: Browser) -> None:
     violations: list[str] = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.reload()
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     page.fill("#message", "csp check")
     page.click("#send-button")
     expect(page.locator(".bubble-assistant").last).to_contain_text(
@@ -138,7 +138,7 @@ def test_chat_password_gates_the_chat_but_not_the_monitor(
         page.wait_for_url(lambda url: "/login?next=/" in url)
         _login(page, locked_app.url, CHAT_PASSWORD)
         page.wait_for_url(locked_app.url + "/")
-        page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+        page.wait_for_selector("#chat-loaded", state="attached")
         page.fill("#message", "behind the chat password")
         page.click("#send-button")
         expect(page.locator(".bubble-assistant").last).to_contain_text(

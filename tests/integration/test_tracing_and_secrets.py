@@ -83,7 +83,7 @@ def chat(browser: Browser, traced_app: RunningApp) -> Iterator[Page]:
     page.set_default_timeout(20_000)
     page.goto(traced_app.url + "/")
     page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
+    page.wait_for_selector("#chat-loaded", state="attached")
     yield page
     context.close()
 

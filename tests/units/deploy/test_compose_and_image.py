@@ -48,3 +48,18 @@ def test_image_is_multi_stage_non_root_with_healthcheck() -> None:
     assert 'CMD ["scripts/start.sh"]' in dockerfile  # the start script the tests run
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".web", ".env", ".git"} <= set(ignored)
+
+
+def test_stopping_the_container_leaves_time_for_a_clean_shutdown() -> None:
+    """The recorder may need up to 30 s to write what is pending (Recorder.close): the
+    stop grace period must be longer, or docker's SIGKILL loses request-log rows."""
+    import inspect
+
+    from chatmon.services.recorder import Recorder
+
+    flush_seconds = inspect.signature(Recorder.close).parameters["timeout"].default
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "\nSTOPSIGNAL SIGTERM" in dockerfile and "--stop-timeout 60" in dockerfile
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    grace = compose["services"]["chatmon"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > flush_seconds

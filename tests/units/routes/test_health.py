@@ -85,6 +85,21 @@ def test_health_degraded_when_breaker_is_open(use_db, monkeypatch: pytest.Monkey
     assert response.json()["checks"]["llm"]["breaker"] == "open"
 
 
+def test_health_degraded_after_the_recorder_dropped_events(
+    use_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatmon.services.recorder import Recorder
+
+    _use_settings(monkeypatch, llm_model="openai/recorder-drops")
+    dropping = Recorder(engine=lambda: db.make_engine("sqlite://"), price_known=lambda _m: True)
+    monkeypatch.setattr("chatmon.services.recorder.get_recorder", lambda: dropping)
+    assert TestClient(api).get("/health").json()["checks"]["recorder"]["status"] == "ok"
+    dropping._dropped("backlog_full", 3)
+    body = TestClient(api).get("/health").json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["recorder"] == {"status": "dropping", "pending": 0, "dropped": 3}
+
+
 def test_health_degraded_when_alert_checks_stopped(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
     _use_settings(monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret")
     alert_clock.record_alert_check(at=datetime.now(UTC) - timedelta(minutes=10))

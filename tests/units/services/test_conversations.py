@@ -114,3 +114,76 @@ def test_rename_with_control_characters_is_stored_clean(session: Session) -> Non
     session.commit()
     [listed] = convo.list_conversations(session=session, owner_id="alice")
     assert listed.title == "nul byte?"
+
+
+# ----- pre-upgrade browsers ------------------------------------------------------------
+def test_legacy_conversations_move_to_the_new_identity_once(session: Session) -> None:
+    from chatmon.services.identity import legacy_owner_key
+
+    legacy = legacy_owner_key("0123456789abcdef0123456789abcdef")
+    assert legacy is not None
+    convo.create_conversation(session=session, owner_id=legacy, title="old chat")
+    session.commit()
+    moved = convo.adopt_legacy_conversations(session=session, legacy_owner=legacy, owner_id="b_new")
+    session.commit()
+    assert moved == 1
+    assert [c.title for c in convo.list_conversations(session=session, owner_id="b_new")] == [
+        "old chat"
+    ]
+    # the same legacy id presented again (by anyone) finds nothing left to take
+    again = convo.adopt_legacy_conversations(session=session, legacy_owner=legacy, owner_id="b_thief")
+    session.commit()
+    assert again == 0
+    assert convo.list_conversations(session=session, owner_id="b_thief") == []
+
+
+# ----- checkpointed replies -------------------------------------------------------------
+def _conversation_with_question(session: Session) -> str:
+    conversation = convo.create_conversation(session=session, owner_id="alice")
+    convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
+                      role="user", content="tell me a story")
+    session.commit()
+    return conversation.id
+
+
+def test_a_streaming_reply_is_listed_only_once_finished(session: Session) -> None:
+    conversation_id = _conversation_with_question(session)
+    reply = convo.start_reply(session=session, owner_id="alice", conversation_id=conversation_id,
+                              correlation_id="c1")
+    session.commit()
+    assert convo.save_reply(session=session, message_id=reply.id, content="Once", done=False)
+    session.commit()
+    listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
+    assert [m.role for m in listed] == ["user"]
+    assert convo.save_reply(session=session, message_id=reply.id, content="Once upon", done=True)
+    session.commit()
+    listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
+    assert [(m.role, m.content, m.status) for m in listed][-1] == ("assistant", "Once upon", None)
+
+
+def test_a_stale_reply_is_kept_marked_interrupted_and_claimed_once(session: Session) -> None:
+    from datetime import timedelta
+
+    from chatmon.models import utc_now
+
+    conversation_id = _conversation_with_question(session)
+    reply = convo.start_reply(session=session, owner_id="alice", conversation_id=conversation_id,
+                              correlation_id="c2")
+    convo.save_reply(session=session, message_id=reply.id, content="Once upon a", done=False)
+    session.commit()
+    # still fresh: nobody may take it
+    assert convo.interrupt_stale_replies(
+        session=session, owner_id="alice", stale_before=utc_now() - timedelta(seconds=10)
+    ) == []
+    # another browser never takes it, stale or not
+    later = utc_now() + timedelta(seconds=1)
+    assert convo.interrupt_stale_replies(session=session, owner_id="bob", stale_before=later) == []
+    [claimed] = convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later)
+    session.commit()
+    assert claimed.correlation_id == "c2" and claimed.content.startswith("Once upon a")
+    assert convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later) == []
+    listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
+    assert listed[-1].status == convo.INTERRUPTED
+    assert listed[-1].content == "Once upon a" + convo.INTERRUPTED_NOTE
+    # the writer, back too late, does not overwrite what the user was shown
+    assert not convo.save_reply(session=session, message_id=reply.id, content="late", done=True)

@@ -130,6 +130,8 @@ def test_full_backlog_drops_and_logs_instead_of_blocking(
         return engine
 
     recorder = Recorder(engine=slow_engine, price_known=lambda _m: True, max_pending=5)
+    told: list[tuple[str, int]] = []
+    recorder.on_drop = lambda reason, count: told.append((reason, count))
     with caplog.at_level(logging.ERROR, logger="chatmon.services.recorder"):
         started = time.perf_counter()
         recorder.submit_call(make_call())
@@ -138,6 +140,8 @@ def test_full_backlog_drops_and_logs_instead_of_blocking(
             recorder.submit_call(make_call())
         assert time.perf_counter() - started < 1.0
     assert recorder.stats.dropped == 14
+    assert told == [("backlog_full", 1)] * 14  # what /metrics counts
+    assert recorder.stats.last_drop_at is not None  # what /health shows
     assert any("backlog full" in r.getMessage() for r in caplog.records)
     gate.set()
     assert recorder.flush(timeout=10)

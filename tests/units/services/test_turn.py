@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from chatmon.devtools.fake_llm import DROP_MID_AFTER_CHUNKS, FakeLLMServer, reply_chunks
 from chatmon.services import events
 from chatmon.services.breaker import CircuitBreaker
-from chatmon.services.errors import ErrorCategory, human_message
+from chatmon.services.errors import ErrorCategory, human_message, user_message
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn
 from chatmon.services.llm import LLMClient, warm_up
@@ -157,18 +157,36 @@ async def test_over_the_session_limit_is_refused_locally(
     service = service_for(upstream, tmp_path, limiter=limiter)
     refused_before = REGISTRY.get_sample_value("chatmon_rate_limited_total") or 0.0
     for _ in range(3):
-        await run(service, request())
-    started = time.perf_counter()
-    received, result = await run(service, request())
-    assert time.perf_counter() - started < 0.05
-    assert received == [] and result.category is ErrorCategory.RATE_LIMITED_LOCAL
-    assert "You can send again in 20 seconds." in result.final_text()
+        req = request()
+        assert service.admit(req, client_ip="10.0.0.1") is None
+        await run(service, req)
+    refusal = service.admit(request(), client_ip="10.0.0.1")
+    assert refusal is not None and refusal.category is ErrorCategory.RATE_LIMITED_LOCAL
+    assert "You can send again in 20 seconds." in user_message(
+        refusal.category, retry_after=refusal.retry_after
+    )
     assert upstream.hits == 3  # the refused message never reached the provider
     assert [c.error_category for c in calls] == [None, None, None, "rate_limited_local"]
+    assert calls[-1].status == "error" and calls[-1].input_text == "hello there"
     assert REGISTRY.get_sample_value("chatmon_rate_limited_total") == refused_before + 1
     # another browser is not affected
-    _, other = await run(service, request(session_id="browser-2"))
-    assert other.status == "ok"
+    assert service.admit(request(session_id="browser-2"), client_ip="10.0.0.2") is None
+
+
+async def test_per_address_limit_counts_a_client_that_changes_identity(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    limiter = RateLimiter(per_session_per_minute=3, per_ip_per_minute=3, global_per_minute=600)
+    service = service_for(upstream, tmp_path, limiter=limiter)
+    verdicts = [
+        service.admit(request(session_id=f"fresh-identity-{n}"), client_ip="192.0.2.7")
+        for n in range(4)
+    ]
+    assert verdicts[:3] == [None, None, None]
+    assert verdicts[3] is not None and verdicts[3].category is ErrorCategory.RATE_LIMITED_LOCAL
+    # the same fresh identity from another address is fine
+    assert service.admit(request(session_id="fresh-identity-9"), client_ip="192.0.2.8") is None
+    assert upstream.hits == 0
 
 
 async def test_open_breaker_refuses_fast_and_is_recorded(

@@ -10,7 +10,7 @@ Chat messages gain ``status`` and ``updated_at``: a reply is saved while it stre
 (checkpoints), so a reply whose worker died is kept and marked interrupted.
 
 Revision ID: a3c9e1f04b7d
-Revises: c51c824dd5fb
+Revises: a7d3c9e2f410
 Create Date: 2026-12-01 20:10:00.000000
 
 """
@@ -24,7 +24,7 @@ import sqlmodel
 
 # revision identifiers, used by Alembic.
 revision: str = 'a3c9e1f04b7d'
-down_revision: Union[str, Sequence[str], None] = 'c51c824dd5fb'
+down_revision: Union[str, Sequence[str], None] = 'a7d3c9e2f410'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,8 +1,9 @@
 """The alert loop: one check every ALERT_CHECK_INTERVAL_SECONDS, for the server's life.
 
 Registered with ``app.register_lifespan_task``, so every worker of every instance
-runs it; the database claims in ``chatmon.services.alerts.store`` keep that to one
-message per firing. The check itself (SQL, SMTP, HTTP) runs in a worker thread:
+runs it; the database claims in ``chatmon.services.alerts.store`` let exactly one of
+them claim each transition (delivery is then at least once, with a stable dedupe key).
+The check itself (SQL, SMTP, HTTP) runs in a worker thread:
 the event loop that streams chat replies never waits on it. A failed check is
 logged and the loop goes on.
 """

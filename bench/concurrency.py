@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `-m be
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
+from bench import pyspy  # noqa: E402
 from bench.reflex_client import CompiledApp, ReflexSession, form_data  # noqa: E402
 from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
 
@@ -273,6 +274,8 @@ class Outcome:
 
     seconds: float | None  # message sent -> reply complete; None when it failed
     error: str = ""
+    update_bytes: int = 0  # JSON bytes of the state updates the tab received meanwhile
+    reply_bytes: int = 0  # UTF-8 bytes of the reply's text
 
 
 def _message(index: int) -> str:
@@ -292,6 +295,7 @@ def _reply_done(before: int) -> Callable[[ReflexSession], bool]:
 async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outcome:
     """Send ``text`` like the composer form does and wait for the complete, correct reply."""
     before = len(session.get(CHAT_STATE, "messages") or [])
+    bytes_before = session.received_bytes
     sent = await session.send(
         session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
     )
@@ -305,7 +309,11 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
         return Outcome(None, f"error reply: {reply.get('error_category') or reply.get('role')}")
     if reply.get("content") != expected_reply(text, reply_words):
         return Outcome(None, f"unexpected reply: {reply.get('content', '')[:80]!r}")
-    return Outcome(finished - sent)
+    return Outcome(
+        finished - sent,
+        update_bytes=session.received_bytes - bytes_before,
+        reply_bytes=len(reply["content"].encode()),
+    )
 
 
 async def _one_session(
@@ -398,6 +406,7 @@ class LevelResult:
     upstream: list[float]
     upstream_ok: int
     errors: list[str]
+    bytes_per_reply_byte: list[float]
     peak_rss: int
     server_cpu: float  # CPU seconds the server tree used during the chat phase
     client_cpu: float  # CPU seconds this process (the N websocket clients) used meanwhile
@@ -435,6 +444,10 @@ def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
                                f"{(chat - upstream) * 1000:.0f} ms",
                                f"upstream alone {upstream * 1000:.0f} ms",
                                (chat - upstream) / upstream))
+    if all(r.bytes_per_reply_byte for r in results):
+        ratio = med(lambda r: statistics.median(r.bytes_per_reply_byte))
+        lines.append(_line(f"concurrency_update_bytes_per_reply_byte{tag}", f"{ratio:.2f}",
+                           "1 byte of reply text", ratio))
     server_cpu = med(lambda r: r.server_cpu / n * 1000)
     client_cpu = med(lambda r: r.client_cpu / n * 1000)
     lines.append(_line(f"concurrency_server_cpu_per_session{tag}", f"{server_cpu:.0f} ms",
@@ -480,6 +493,9 @@ async def run_level(
         upstream=[o.seconds for o in upstream if o.seconds is not None],
         upstream_ok=sum(o.seconds is not None for o in upstream),
         errors=errors,
+        bytes_per_reply_byte=[
+            o.update_bytes / o.reply_bytes for o in outcomes if o.seconds is not None
+        ],
         peak_rss=rss.peak,
         server_cpu=server_cpu,
         client_cpu=client_cpu,
@@ -537,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.2, help="upstream first-token delay, s")
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="upstream pace")
     parser.add_argument("--reply-words", type=int, default=50, help="words (chunks) per reply")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="after each N's rounds, one more (untimed) under py-spy, stacks "
+                             "written to PROFILE-n<N>.txt and summarised")
     args = parser.parse_args(argv)
     # A killed bench (timeout, Ctrl-C) still stops the servers it started: exit via finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -557,6 +576,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.redis:
         _flush_redis_db()
     return 0
+
+
+def _profiled_round(
+    server: Server, app: CompiledApp, fake_url: str, n: int, args: argparse.Namespace
+) -> None:
+    """One more round at N with py-spy sampling the server tree; prints the profile's top."""
+    path = args.profile.with_name(f"{args.profile.stem}-n{n}.txt")
+    with pyspy.record(server.process.pid, path):
+        result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
+    print(f"# profiled round n={n} (untimed, py-spy attached): {result.served}/{n} served; "
+          f"stacks in {path}", flush=True)
+    for line in pyspy.summary(path):
+        print(line, flush=True)
 
 
 def _run(
@@ -590,6 +622,8 @@ def _run(
                           flush=True)
             for line in report(results, idle_rss, label):
                 print(line, flush=True)
+            if args.profile is not None:
+                _profiled_round(server, app, fake_url, n, args)
         print(f"# load average at the end {os.getloadavg()[0]:.1f}", flush=True)
 
 

@@ -115,6 +115,7 @@ class ReflexSession:
     errors: list[str] = field(init=False, default_factory=list)
     updates: int = field(init=False, default=0)
     last_update_at: float = field(init=False, default=0.0)  # perf_counter() of the last update
+    received_bytes: int = field(init=False, default=0)  # JSON bytes of every update received
 
     def __post_init__(self) -> None:
         self.state = copy.deepcopy(self.app.initial_state)
@@ -207,6 +208,10 @@ class ReflexSession:
     async def _on_update(self, update: dict[str, Any]) -> None:
         self.last_update_at = time.perf_counter()
         self.updates += 1
+        # What the server serialised (compact JSON, as Reflex sends it), not Socket.IO framing.
+        self.received_bytes += len(
+            json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
+        )
         delta = update.get("delta") or {}
         for substate, changes in delta.items():
             self.state.setdefault(substate, {}).update(changes)

@@ -400,6 +400,7 @@ class LLMClient:
                     api_key=key,
                     timeout=settings.request_timeout,
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
+                    **_max_tokens(settings),
                 )
                 stats.provider = _provider_of(settings.llm_model)
                 first = await anext(response.__aiter__())
@@ -469,6 +470,11 @@ def _backoff(retry_state: RetryCallState) -> float:
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def _max_tokens(settings: Settings) -> dict[str, int]:
+    """``max_tokens`` for the provider when LLM_MAX_TOKENS caps replies, else nothing."""
+    return {} if settings.llm_max_tokens is None else {"max_tokens": settings.llm_max_tokens}
 
 
 def _provider_of(model: str) -> str | None:

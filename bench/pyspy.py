@@ -4,9 +4,8 @@
 collapsed-stack format) for as long as the ``with`` block runs; ``summary(path)`` reads
 the stacks back and prints the top of the profile twice: by layer (Reflex state
 handling, LiteLLM chunk parsing, the websocket and HTTP plumbing, our code) and by
-function (self time). A sample counts for the layer of its innermost frame that belongs
-to a known layer, so "Reflex" means time spent in Reflex or below it in code only
-Reflex calls (pickle, json) rather than time Reflex merely waited on.
+function (self time). A sample is charged to the library our code (or the event loop) called
+into: LiteLLM building pydantic chunks is LiteLLM's, Reflex pickling a state is Reflex's.
 
     python -m bench.pyspy profile.txt        # summarise a profile written earlier
 """
@@ -23,27 +22,53 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# Innermost matching frame wins; checked in this order for each frame.
+# A frame's layer is its file's top-level package (py-spy prints paths relative to
+# site-packages or the stdlib); the innermost frame that has a layer wins.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("chatmon (our code)", ("/chatmon/",)),
-    ("LiteLLM (chunk parsing, logging)", ("/litellm/",)),
-    ("OpenAI client + pydantic", ("/openai/", "/pydantic/", "/pydantic_core/")),
-    ("httpx/httpcore (upstream HTTP)", ("/httpx/", "/httpcore/", "/h11/", "/anyio/")),
-    ("Reflex state handling", ("/reflex/", "/reflex_base/")),
-    ("socket.io/engine.io (websocket frames)", ("/socketio/", "/engineio/", "/granian/",
-                                                "/websockets/", "/wsproto/")),
-    ("SQLAlchemy (database)", ("/sqlalchemy/", "/sqlmodel/")),
-    ("prometheus-client", ("/prometheus_client/",)),
-    ("asyncio event loop", ("/asyncio/",)),
+    ("chatmon (our code)", ("chatmon",)),
+    ("LiteLLM (chunk parsing, logging)", ("litellm",)),
+    ("OpenAI client + pydantic", ("openai", "pydantic", "pydantic_core")),
+    ("httpx/httpcore (upstream HTTP)", ("httpx", "httpcore", "h11")),
+    ("Reflex state handling", ("reflex", "reflex_base")),
+    ("socket.io/engine.io (websocket frames)", ("socketio", "engineio", "granian",
+                                                "websockets", "wsproto")),
+    ("SQLAlchemy (database)", ("sqlalchemy", "sqlmodel")),
+    ("prometheus-client", ("prometheus_client",)),
+    ("event loop and thread pools (asyncio, anyio)", ("asyncio", "anyio", "concurrent")),
 )
+_PACKAGE_LAYER = {package: name for name, packages in LAYERS for package in packages}
+_IDLE_FUNCS = frozenset({"wait", "select", "poll", "_worker", "get"})
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+):\d+\)$")
 
 
 def _layer(file: str) -> str | None:
-    for name, needles in LAYERS:
-        if any(needle in file for needle in needles):
-            return name
+    parts = Path(file).parts[:-1]
+    if "site-packages" in parts:  # a library: the package right after site-packages
+        parts = parts[parts.index("site-packages") + 1:][:1]
+    for part in reversed(parts):  # the stdlib's asyncio/, our chatmon/
+        if part in _PACKAGE_LAYER:
+            return _PACKAGE_LAYER[part]
     return None
+
+
+_OUR_CODE, _EVENT_LOOP = LAYERS[0][0], LAYERS[-1][0]
+
+
+def _owner(frames: list[re.Match[str]]) -> str:
+    """The layer a sample's CPU is charged to.
+
+    The outermost library of the innermost run of library frames: LiteLLM calling
+    pydantic is LiteLLM's, Reflex calling pickle is Reflex's, and our code (or the
+    event loop) only when no library is below it.
+    """
+    owner: str | None = None
+    for frame in reversed(frames):
+        layer = _layer(frame["file"])
+        if layer in (_OUR_CODE, _EVENT_LOOP):
+            return owner or layer
+        if layer is not None:
+            owner = layer
+    return owner or "other"
 
 
 @contextmanager
@@ -53,7 +78,7 @@ def record(pid: int, path: Path, *, rate: int = 100) -> Iterator[None]:
     if exe is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install -r requirements-dev.txt")
     process = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--idle",
+        [exe, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--full-filenames",
          "--rate", str(rate), "--format", "raw", "--output", str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
@@ -74,6 +99,13 @@ def _samples(path: Path) -> Iterator[tuple[list[str], int]]:
             yield stack.split(";"), int(count)
 
 
+def _short(file: str) -> str:
+    parts = Path(file).parts
+    if "site-packages" in parts:
+        parts = parts[parts.index("site-packages") + 1:]
+    return "/".join(parts[-3:])
+
+
 def summary(path: Path, *, top: int = 12) -> list[str]:
     """The profile's top lines: busy samples by layer, then the busiest functions (self)."""
     layers: collections.Counter[str] = collections.Counter()
@@ -84,21 +116,18 @@ def summary(path: Path, *, top: int = 12) -> list[str]:
         if not parsed:
             continue
         leaf = parsed[-1]
-        if leaf["func"] in ("select", "poll", "epoll_wait", "_run_once") and any(
-            "selectors.py" in m["file"] for m in parsed[-2:]
-        ):
+        if leaf["func"].rsplit(".", 1)[-1] in _IDLE_FUNCS and leaf["file"].endswith(
+            ("threading.py", "selectors.py", "thread.py", "popen_fork.py", "queue.py")
+        ):  # a thread or the event loop waiting (py-spy without --idle still catches some)
             idle += count
             continue
         busy += count
-        functions[f"{leaf['func']} ({Path(leaf['file']).name})"] += count
-        layer = next((lay for m in reversed(parsed) if (lay := _layer(m["file"]))), "other")
-        layers[layer] += count
+        functions[f"{leaf['func']} ({_short(leaf['file'])})"] += count
+        layers[_owner(parsed)] += count
     if not busy:
         return ["# profile: no busy samples"]
     lines = [f"# profile: {busy} busy samples ({busy / (busy + idle):.0%} of all); by layer:"]
     lines += [f"#   {n / busy:6.1%}  {name}" for name, n in layers.most_common()]
-    stack = sum(layers[name] for name, _ in LAYERS[1:4])
-    lines.append(f"#   {stack / busy:6.1%}  = the LiteLLM stack (litellm, openai, pydantic, httpx)")
     lines.append("# top functions (self time):")
     lines += [f"#   {n / busy:6.1%}  {name}" for name, n in functions.most_common(top)]
     return lines

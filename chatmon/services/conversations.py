@@ -85,15 +85,27 @@ def clear_messages(*, session: Session, owner_id: str, conversation_id: str) -> 
     session.add(conversation)
 
 
-def list_messages(*, session: Session, owner_id: str, conversation_id: str) -> list[ChatMessage]:
-    """The conversation's messages in the order they were written."""
+def list_messages(
+    *,
+    session: Session,
+    owner_id: str,
+    conversation_id: str,
+    limit: int | None = None,
+    before_id: int | None = None,
+) -> list[ChatMessage]:
+    """The conversation's messages in the order they were written.
+
+    With ``limit``, only the newest ``limit`` of them (older than message ``before_id``
+    when given): a long conversation opens with its recent messages, the rest on request.
+    """
     get_conversation(session=session, owner_id=owner_id, conversation_id=conversation_id)
-    query = (
-        select(ChatMessage)
-        .where(ChatMessage.conversation_id == conversation_id)
-        .order_by(col(ChatMessage.id))
-    )
-    return list(session.exec(query))
+    query = select(ChatMessage).where(ChatMessage.conversation_id == conversation_id)
+    if before_id is not None:
+        query = query.where(col(ChatMessage.id) < before_id)
+    if limit is None:
+        return list(session.exec(query.order_by(col(ChatMessage.id))))
+    newest = list(session.exec(query.order_by(col(ChatMessage.id).desc()).limit(limit)))
+    return newest[::-1]
 
 
 def add_message(

@@ -4,7 +4,8 @@ A reply arrives as many small chunks (one word or token each). Sending each one 
 browser as a state update that carries the whole text so far costs CPU and bytes that
 grow with the square of the reply's length. :class:`StreamBuffer` turns the chunks into
 *frames*: the first chunk goes out at once (the person sees the reply start without
-delay), later text is gathered and goes out at most once per ``flush_seconds``, and each
+delay), later text is gathered and goes out at most once per ``flush_seconds`` (and
+waits up to a few intervals for a handful of words, see ``MIN_FRAME_BYTES``), and each
 frame carries only the text that is new since the previous frame, numbered so the
 browser can append it and notice a frame it missed (it then asks for a resync, answered
 with one frame holding the whole text so far).
@@ -18,6 +19,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# After the first frame, one frame waits until it carries at least this much new text
+# (its fixed cost is ~70 bytes of JSON), or until MAX_WAIT_FLUSHES flush intervals have
+# passed, whichever comes first: few words per update cost more bytes than they show.
+MIN_FRAME_BYTES = 48
+MAX_WAIT_FLUSHES = 4
 
 # A client may ask for the whole text again (after a reload or a missed frame); more
 # often than this and the request waits, so a client cannot turn the stream back into
@@ -42,9 +49,13 @@ class Frame:
     text: str
     full: bool
 
-    def to_json(self) -> dict[str, object]:
-        """The compact form the page's hook reads (``assets/live_reply.js``)."""
-        return {"r": self.reply, "s": self.seq, "t": self.text, "f": self.full}
+    def to_json(self) -> list[object]:
+        """The compact form the page reads (``assets/live_reply.js``).
+
+        ``[seq, text]``, or ``[seq, text, reply]`` for a full frame: every byte here is
+        paid once per frame, and a frame of new text holds only a few words.
+        """
+        return [self.seq, self.text, self.reply] if self.full else [self.seq, self.text]
 
 
 class StreamBuffer:
@@ -64,6 +75,7 @@ class StreamBuffer:
         self._clock = clock
         self._parts: list[str] = []  # all text, in chunks (joined only for a full frame)
         self._sent_parts = 0  # how many of _parts the page has been sent
+        self._pending_bytes = 0  # characters not yet sent (bytes for ASCII; enough here)
         self._seq = -1
         self._last_sent: float | None = None
         self._resync_wanted = False
@@ -78,6 +90,7 @@ class StreamBuffer:
         """Add a streamed chunk (empty chunks are ignored)."""
         if chunk:
             self._parts.append(chunk)
+            self._pending_bytes += len(chunk)
 
     def request_resync(self) -> None:
         """The page lost track (reload, missed frame): send the whole text next."""
@@ -85,15 +98,18 @@ class StreamBuffer:
 
     def pending(self) -> bool:
         """Whether a frame is owed: unsent text, or a resync the page asked for."""
-        return self._sent_parts < len(self._parts) or self._resync_allowed()
+        return self._sent_parts < len(self._parts) or self._resync_wanted
 
     def due_in(self) -> float:
         """Seconds until the next frame may go out (0 = now); only meaningful if pending."""
         if self._last_sent is None:
             return 0.0
-        wait = self._last_sent + self.flush_seconds - self._clock()
+        now = self._clock()
+        wait = self._last_sent + self.flush_seconds - now
         if self._resync_wanted and self._sent_parts == len(self._parts):
-            wait = max(wait, self._last_resync + MIN_RESYNC_SECONDS - self._clock())
+            wait = max(wait, self._last_resync + MIN_RESYNC_SECONDS - now)
+        elif self._pending_bytes < MIN_FRAME_BYTES and not self._resync_allowed():
+            wait = self._last_sent + MAX_WAIT_FLUSHES * self.flush_seconds - now
         return max(0.0, wait)
 
     def take_frame(self) -> Frame | None:
@@ -111,6 +127,7 @@ class StreamBuffer:
         else:
             text = "".join(self._parts[self._sent_parts:])
         self._sent_parts = len(self._parts)
+        self._pending_bytes = 0
         self._last_sent = now
         return Frame(reply=self.reply, seq=self._seq, text=text, full=full)
 

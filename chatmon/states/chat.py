@@ -26,6 +26,13 @@ from chatmon.services.history import Turn, check_user_message
 from chatmon.services.turn import TurnRequest, TurnResult
 from chatmon.settings import get_settings
 from chatmon.states.auth import AuthState
+from chatmon.states.live_reply import LivePublisher
+
+# A conversation opens with its newest messages; "Load earlier" adds a page at a time,
+# and a tab that keeps chatting drops its oldest beyond MAX_ON_SCREEN (they stay one
+# "Load earlier" away). Never fewer than the history the model is sent.
+MESSAGE_PAGE = max(50, get_settings().max_history_messages)
+MAX_ON_SCREEN = 4 * MESSAGE_PAGE
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ class ChatState(rx.State):
     conversation_id: str = rx.LocalStorage("", name="chatmon_conversation_id")
     conversations: list[ConversationView] = []
     messages: list[MessageView] = []
-    streaming_text: str = ""
+    has_earlier: bool = False  # older messages than the first shown exist ("Load earlier")
     streaming: bool = False
     notice: str = ""
     temperature: float = get_settings().llm_temperature
@@ -126,6 +133,7 @@ class ChatState(rx.State):
                 self.notice = "That conversation was started in another browser, or deleted."
             self.conversation_id = ""
             self.messages = []
+            self.has_earlier = False
         self.provider_state = _provider_state()
 
     @rx.event(background=True)
@@ -166,13 +174,25 @@ class ChatState(rx.State):
         self.conversations = await asyncio.to_thread(query)
 
     async def _load_messages(self, conversation_id: str) -> bool:
+        """Show the conversation's newest ``MESSAGE_PAGE`` messages; False if not this owner's."""
+        page = await self._message_page(conversation_id, before_id=None)
+        if page is None:
+            return False
+        self.messages, self.has_earlier = page
+        return True
+
+    async def _message_page(
+        self, conversation_id: str, *, before_id: int | None
+    ) -> tuple[list[MessageView], bool] | None:
+        """Up to ``MESSAGE_PAGE`` messages before ``before_id`` and whether more exist."""
         owner = self.client_id
 
         def query() -> list[MessageView] | None:
             with session_scope() as session:
                 try:
                     rows = convo.list_messages(
-                        session=session, owner_id=owner, conversation_id=conversation_id
+                        session=session, owner_id=owner, conversation_id=conversation_id,
+                        limit=MESSAGE_PAGE + 1, before_id=before_id,
                     )
                 except convo.ConversationNotFound:
                     return None
@@ -180,9 +200,19 @@ class ChatState(rx.State):
 
         views = await asyncio.to_thread(query)
         if views is None:
-            return False
-        self.messages = views
-        return True
+            return None
+        return views[-MESSAGE_PAGE:], len(views) > MESSAGE_PAGE
+
+    @rx.event
+    async def load_earlier(self) -> None:
+        """The "Load earlier" control: the page of messages before the first one shown."""
+        if not self.conversation_id or not self.messages or not self.has_earlier:
+            return
+        page = await self._message_page(self.conversation_id, before_id=self.messages[0].id)
+        if page is None:
+            return
+        earlier, self.has_earlier = page
+        self.messages = earlier + self.messages
 
     # ----- conversations ------------------------------------------------------------
     @rx.event
@@ -201,6 +231,7 @@ class ChatState(rx.State):
             return
         self.conversation_id = ""
         self.messages = []
+        self.has_earlier = False
         self.notice = ""
 
     @rx.event
@@ -244,6 +275,7 @@ class ChatState(rx.State):
         if conversation_id == self.conversation_id:
             self.conversation_id = ""
             self.messages = []
+            self.has_earlier = False
         await self._refresh_conversations()
 
     @rx.event
@@ -254,6 +286,7 @@ class ChatState(rx.State):
         self.notice = ""
         if not self.conversation_id:
             self.messages = []
+            self.has_earlier = False
             return
         owner, conversation_id = self.client_id, self.conversation_id
 
@@ -268,6 +301,7 @@ class ChatState(rx.State):
         except convo.ConversationNotFound:
             self.conversation_id = ""
         self.messages = []
+        self.has_earlier = False
         await self._refresh_conversations()
 
     # ----- settings -----------------------------------------------------------------
@@ -327,7 +361,6 @@ class ChatState(rx.State):
         saved = await self._save_user_message(text)
         self.messages.append(_message_view(saved))
         self.streaming = True
-        self.streaming_text = ""
         await self._refresh_conversations()
         return [rx.set_value("message", ""), ChatState.stream_reply]
 
@@ -384,10 +417,11 @@ class ChatState(rx.State):
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            async with reply:
-                async for _ in reply:
-                    async with self:
-                        self.streaming_text = reply.result.text
+            # The text goes to the page as coalesced, append-only frames beside the
+            # state (chatmon.states.live_reply); the state changes once, at the end.
+            async with reply, LivePublisher(token=token, reply=request.correlation_id) as live:
+                async for text in reply:
+                    live.push(text)
         except asyncio.CancelledError:
             pass  # Stop: what arrived is kept and marked "(stopped)"
         finally:
@@ -423,6 +457,8 @@ class ChatState(rx.State):
         async with self:
             if saved is not None and self.conversation_id == conversation_id:
                 self.messages.append(_message_view(saved))
+                if len(self.messages) > MAX_ON_SCREEN:  # nothing in a tab grows without bound
+                    self.messages = self.messages[-MESSAGE_PAGE:]
+                    self.has_earlier = True
             self.streaming = False
-            self.streaming_text = ""
             self.provider_state = _provider_state()  # this reply may have tripped the breaker

@@ -1,6 +1,6 @@
 // The reply being streamed, rebuilt in the page from append-only frames.
 //
-// The backend (chatmon/states/live_reply.py) sends LiveReplyState.f as
+// The backend (chatmon/states/live.py) sends LiveState.f as
 // [seq, text] or, for a full frame, [seq, text, reply id]. A full frame replaces the
 // text (the first frame of a reply, and answers to a resync); any other frame holds
 // only the text new since frame seq - 1 and is appended. A frame out of sequence

@@ -59,6 +59,7 @@ from bench.reflex_client import CompiledApp, ReflexSession, form_data  # noqa: E
 from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
+LIVE_STATE = "chatmon___states___live____live_state"  # the live reply's frames
 SYSTEM_PROMPT = "You are the benchmark assistant."
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -275,6 +276,7 @@ class Outcome:
     seconds: float | None  # message sent -> reply complete; None when it failed
     error: str = ""
     update_bytes: int = 0  # JSON bytes of the state updates the tab received meanwhile
+    live_bytes: int = 0  # of which the live reply's frames
     reply_bytes: int = 0  # UTF-8 bytes of the reply's text
 
 
@@ -296,6 +298,7 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
     """Send ``text`` like the composer form does and wait for the complete, correct reply."""
     before = len(session.get(CHAT_STATE, "messages") or [])
     bytes_before = session.received_bytes
+    live_before = _live_bytes(session)
     sent = await session.send(
         session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
     )
@@ -312,7 +315,15 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
     return Outcome(
         finished - sent,
         update_bytes=session.received_bytes - bytes_before,
+        live_bytes=_live_bytes(session) - live_before,
         reply_bytes=len(reply["content"].encode()),
+    )
+
+
+def _live_bytes(session: ReflexSession) -> int:
+    return sum(
+        size for name, size in session.received_bytes_by_substate.items()
+        if name.endswith(LIVE_STATE)
     )
 
 
@@ -407,6 +418,7 @@ class LevelResult:
     upstream_ok: int
     errors: list[str]
     bytes_per_reply_byte: list[float]
+    live_bytes_per_reply_byte: list[float]
     peak_rss: int
     server_cpu: float  # CPU seconds the server tree used during the chat phase
     client_cpu: float  # CPU seconds this process (the N websocket clients) used meanwhile
@@ -448,6 +460,9 @@ def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
         ratio = med(lambda r: statistics.median(r.bytes_per_reply_byte))
         lines.append(_line(f"concurrency_update_bytes_per_reply_byte{tag}", f"{ratio:.2f}",
                            "1 byte of reply text", ratio))
+        live = med(lambda r: statistics.median(r.live_bytes_per_reply_byte))
+        lines.append(_line(f"concurrency_live_frame_bytes_per_reply_byte{tag}", f"{live:.2f}",
+                           "1 byte of reply text", live))
     server_cpu = med(lambda r: r.server_cpu / n * 1000)
     client_cpu = med(lambda r: r.client_cpu / n * 1000)
     lines.append(_line(f"concurrency_server_cpu_per_session{tag}", f"{server_cpu:.0f} ms",
@@ -474,6 +489,38 @@ async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
         await session.close()
 
 
+async def single_session(
+    url: str, app: CompiledApp, fake_url: str, turns: int, reply_words: int
+) -> list[str]:
+    """One tab on an idle, warm server, ``turns`` messages one after the other, each beside
+    one call straight to the upstream: the steady-state latency chatmon adds to a reply
+    (the first, cold call is the smoke line above)."""
+    session = ReflexSession(url, app)
+    chat: list[float] = []
+    upstream: list[float] = []
+    try:
+        await session.connect()
+        for turn in range(turns):
+            direct = await upstream_calls(fake_url, 1)
+            outcome = await chat_turn(session, _message(turn), reply_words)
+            if outcome.seconds is None or direct[0].seconds is None:
+                return [f"# single session: turn {turn} failed: {outcome.error}"]
+            chat.append(outcome.seconds)
+            upstream.append(direct[0].seconds)
+    finally:
+        await session.close()
+    added = [c - u for c, u in zip(chat, upstream)]
+    p50_up, p50_added = statistics.median(upstream), statistics.median(added)
+    return [
+        _line("concurrency_single_session_added_latency_p50", f"{p50_added * 1000:.1f} ms",
+              f"upstream alone {p50_up * 1000:.0f} ms", p50_added / p50_up),
+        _line("concurrency_single_session_added_latency_p95",
+              f"{percentile(added, 95) * 1000:.1f} ms",
+              f"upstream alone {percentile(upstream, 95) * 1000:.0f} ms",
+              percentile(added, 95) / percentile(upstream, 95)),
+    ]
+
+
 async def run_level(
     server: Server, app: CompiledApp, fake_url: str, n: int, reply_words: int
 ) -> LevelResult:
@@ -495,6 +542,9 @@ async def run_level(
         errors=errors,
         bytes_per_reply_byte=[
             o.update_bytes / o.reply_bytes for o in outcomes if o.seconds is not None
+        ],
+        live_bytes_per_reply_byte=[
+            o.live_bytes / o.reply_bytes for o in outcomes if o.seconds is not None
         ],
         peak_rss=rss.peak,
         server_cpu=server_cpu,
@@ -541,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     """Options, the Redis db and PostgreSQL database if asked for, then the run."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", default="50,200",
+    parser.add_argument("--sessions", default="1,50,200",
                         help="comma-separated N (default: %(default)s)")
     parser.add_argument("--redis", action="store_true",
                         help="REFLEX_REDIS_URL set: several workers")
@@ -553,6 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.2, help="upstream first-token delay, s")
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="upstream pace")
     parser.add_argument("--reply-words", type=int, default=50, help="words (chunks) per reply")
+    parser.add_argument("--single-turns", type=int, default=10,
+                        help="steady-state turns of one idle session, after warm-up (0: skip)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="after each N's rounds, one more (untimed) under py-spy, stacks "
                              "written to PROFILE-n<N>.txt and summarised")
@@ -609,6 +661,12 @@ def _run(
         warm = asyncio.run(chat_sessions(server.url, app, levels[0], args.reply_words))
         print(f"# warm-up (untimed): {sum(o.seconds is not None for o in warm)}/{levels[0]} served",
               flush=True)
+        if args.single_turns:
+            single = asyncio.run(
+                single_session(server.url, app, fake_url, args.single_turns, args.reply_words)
+            )
+            for line in single:
+                print(line, flush=True)
         for n in levels:
             results = []
             for _ in range(args.rounds):

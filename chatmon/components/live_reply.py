@@ -1,7 +1,7 @@
 """The reply while it streams: text rebuilt in the page from append-only frames.
 
 ``live_text()`` is a frontend var: a hook (``assets/live_reply.js``) that applies each
-:attr:`LiveReplyState.f` to the text it holds, asks for a resync when a frame is
+:attr:`LiveState.f` to the text it holds, asks for a resync when a frame is
 missing, and returns the text. Rendering it with :func:`markdown_body` gives the live
 reply exactly the Markdown, styling and sanitising of finished messages, so nothing
 jumps when the finished message replaces it.
@@ -16,7 +16,7 @@ from reflex_base.utils import format
 from reflex_base.utils.imports import ImportVar
 from reflex_base.vars.base import VarData
 
-from chatmon.states.live_reply import LiveReplyState
+from chatmon.states.live import LiveState
 
 SCRIPT = "live_reply.js"  # in assets/
 TEXT_JS_NAME = "chatmon_live_text"
@@ -24,8 +24,8 @@ TEXT_JS_NAME = "chatmon_live_text"
 
 def live_text(container_id: str) -> rx.Var[str]:
     """The live reply's text in the page; ``container_id`` is the list to keep scrolled."""
-    frame = LiveReplyState.f
-    resync = format.format_event_handler(LiveReplyState.resync)  # type: ignore[arg-type]
+    frame = LiveState.f
+    resync = format.format_event_handler(LiveState.resync)  # type: ignore[arg-type]
     hook = (
         f"const {TEXT_JS_NAME} = useLiveReply({frame!s}, {json.dumps(resync)}, "
         f"{json.dumps(container_id)});"

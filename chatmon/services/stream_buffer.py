@@ -11,7 +11,7 @@ browser can append it and notice a frame it missed (it then asks for a resync, a
 with one frame holding the whole text so far).
 
 Pure logic with an injectable clock: no I/O, no Reflex. The state layer
-(:mod:`chatmon.states.live_reply`) decides how frames travel.
+(:mod:`chatmon.states.live`) decides how frames travel.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # After the first frame, one frame waits until it carries at least this much new text
-# (its fixed cost is ~70 bytes of JSON), or until MAX_WAIT_FLUSHES flush intervals have
+# (its fixed cost is ~75 bytes of JSON), or until MAX_WAIT_FLUSHES flush intervals have
 # passed, whichever comes first: few words per update cost more bytes than they show.
-MIN_FRAME_BYTES = 48
+MIN_FRAME_BYTES = 40
 MAX_WAIT_FLUSHES = 4
 
 # A client may ask for the whole text again (after a reload or a missed frame); more

@@ -26,7 +26,7 @@ from chatmon.services.history import Turn, check_user_message
 from chatmon.services.turn import TurnRequest, TurnResult
 from chatmon.settings import get_settings
 from chatmon.states.auth import AuthState
-from chatmon.states.live_reply import LivePublisher
+from chatmon.states.live import LivePublisher
 
 # A conversation opens with its newest messages; "Load earlier" adds a page at a time,
 # and a tab that keeps chatting drops its oldest beyond MAX_ON_SCREEN (they stay one
@@ -418,7 +418,7 @@ class ChatState(rx.State):
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
         try:
             # The text goes to the page as coalesced, append-only frames beside the
-            # state (chatmon.states.live_reply); the state changes once, at the end.
+            # state (chatmon.states.live); the state changes once, at the end.
             async with reply, LivePublisher(token=token, reply=request.correlation_id) as live:
                 async for text in reply:
                     live.push(text)
@@ -461,4 +461,5 @@ class ChatState(rx.State):
                     self.messages = self.messages[-MESSAGE_PAGE:]
                     self.has_earlier = True
             self.streaming = False
-            self.provider_state = _provider_state()  # this reply may have tripped the breaker
+            if (state := _provider_state()) != self.provider_state:  # tripped by this reply?
+                self.provider_state = state

@@ -5,7 +5,7 @@ operator would not see how busy each worker is. Every worker runs this loop (a l
 task) and sets, for its own pid: CPU seconds and resident memory (``liveall`` gauges,
 one series per live worker) and the websocket connections it holds (``livesum``: summed
 over workers). ``chatmon_streams_in_progress`` is kept exactly by the live streams
-themselves (``chatmon.states.live_reply``).
+themselves (``chatmon.states.live``).
 
 A worker that dies leaves its gauge files behind; the loop removes those of pids that
 are gone, so "live" gauges really only sum live workers.

@@ -8,7 +8,7 @@ that grow with the square of the reply. Here the live text travels differently:
 * :class:`~chatmon.services.stream_buffer.StreamBuffer` coalesces the chunks: the first
   goes out at once, then at most one frame per ``STREAM_FLUSH_MS``, each holding only the
   new text and a sequence number.
-* A frame is a delta of :attr:`LiveReplyState.f` pushed with Reflex's own
+* A frame is a delta of :attr:`LiveState.f` pushed with Reflex's own
   ``emit_update`` to the tab's client token: no lock, no state load or save, the same
   routing (and, with Redis, the same hand-over to the instance holding the tab's socket)
   as every other update. Only the tab that started the reply receives it; nothing a
@@ -16,7 +16,7 @@ that grow with the square of the reply. Here the live text travels differently:
 * In the page, ``assets/live_reply.js`` appends each frame to what it holds and renders
   it with the same Markdown component as finished messages. A frame out of sequence
   (a reload, a reconnect, frames merged into one render) makes it call
-  :meth:`LiveReplyState.resync`, answered with one frame holding the whole text so far.
+  :meth:`LiveState.resync`, answered with one frame holding the whole text so far.
 
 ``ChatState`` stays the source of truth: the finished reply is saved and appended to
 ``messages`` by ``_finish_reply`` as before, and ``streaming`` says whether a reply is in
@@ -43,19 +43,16 @@ from chatmon.settings import get_settings
 log = logging.getLogger(__name__)
 
 
-class LiveReplyState(rx.State):
+class LiveState(rx.State):
     """Carries the live frames to the page; the backend never sets ``f`` itself.
 
     ``f`` stays ``[]`` in the stored state, so hydrating a tab (a reload) sends
     nothing stale: the page then asks for the text so far with :meth:`resync`.
     """
 
+    # Short names on purpose: the state's full name and this var's name are repeated in
+    # every frame, which otherwise holds only a few words.
     f: list[Any] = []  # the frame: [seq, text] or [seq, text, reply] (see Frame.to_json)
-
-    @classmethod
-    def get_name(cls) -> str:
-        """A short name: it is repeated in every frame's delta (bytes per frame count)."""
-        return "chatmon_live"
 
     @rx.event
     def resync(self) -> None:
@@ -93,7 +90,7 @@ class LivePublisher:
         self.frames_sent = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._delta_key = LiveReplyState.get_full_name()
+        self._delta_key = LiveState.get_full_name()
         self._var_key = "f" + FIELD_MARKER
 
     async def __aenter__(self) -> LivePublisher:
@@ -124,7 +121,7 @@ class LivePublisher:
         self._wake.set()
 
     def resync(self) -> None:
-        """The page asks for the whole text (see :meth:`LiveReplyState.resync`)."""
+        """The page asks for the whole text (see :meth:`LiveState.resync`)."""
         self.buffer.request_resync()
         self._wake.set()
 

@@ -114,3 +114,25 @@ def test_rename_with_control_characters_is_stored_clean(session: Session) -> Non
     session.commit()
     [listed] = convo.list_conversations(session=session, owner_id="alice")
     assert listed.title == "nul byte?"
+
+
+def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> None:
+    conversation = convo.create_conversation(session=session, owner_id="alice")
+    for i in range(7):
+        convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
+                          role="user", content=f"m{i}")
+    session.commit()
+    newest = convo.list_messages(session=session, owner_id="alice",
+                                 conversation_id=conversation.id, limit=3)
+    assert [m.content for m in newest] == ["m4", "m5", "m6"]  # oldest first on screen
+    earlier = convo.list_messages(session=session, owner_id="alice",
+                                  conversation_id=conversation.id, limit=3,
+                                  before_id=newest[0].id)
+    assert [m.content for m in earlier] == ["m1", "m2", "m3"]
+    first = convo.list_messages(session=session, owner_id="alice",
+                                conversation_id=conversation.id, limit=3,
+                                before_id=earlier[0].id)
+    assert [m.content for m in first] == ["m0"]
+    with pytest.raises(convo.ConversationNotFound):
+        convo.list_messages(session=session, owner_id="mallory",
+                            conversation_id=conversation.id, limit=3)

@@ -55,16 +55,19 @@ class LiveState(rx.State):
     f: list[Any] = []  # the frame: [seq, text] or [seq, text, reply] (see Frame.to_json)
 
     @rx.event
-    def resync(self) -> None:
+    async def resync(self) -> None:
         """The page missed a frame: send the whole text so far with the next frame.
 
         Takes no arguments: the stream is found by the tab's own client token, which
         Reflex knows from the socket, and a client asking too often only gets one full
         frame per ``MIN_RESYNC_SECONDS``.
         """
-        publisher = _publishers.get(self.router.session.client_token)
+        token = self.router.session.client_token
+        publisher = _publishers.get(token)
         if publisher is not None:
             publisher.resync()
+        else:  # with Redis the reply may stream in another worker (the tab reconnected)
+            await _resync_channel.publish(token)
 
 
 def _app() -> Any | None:
@@ -98,6 +101,7 @@ class LivePublisher:
         if previous is not None:  # a stream already running for this tab: it loses the page
             previous.detach()
         _publishers[self.token] = self
+        _resync_channel.ensure_listening()
         metrics.STREAMS_IN_PROGRESS.inc()
         self._task = asyncio.create_task(self._run(), name=f"live-reply|{self.buffer.reply}")
         return self
@@ -153,6 +157,68 @@ class LivePublisher:
 
 # The live stream of each tab (client token) in this process.
 _publishers: dict[str, LivePublisher] = {}
+
+RESYNC_CHANNEL = "chatmon:live:resync"
+
+
+class _ResyncChannel:
+    """Resync requests between workers (Redis pub/sub), only when Reflex uses Redis.
+
+    A tab that reloads or reconnects can land on another worker than the one streaming
+    its reply; frames still reach it (Reflex hands them over), but its resync request
+    is handled where it landed. That worker publishes the tab's token; every worker
+    streaming replies listens and answers for the tabs it streams to. Only a token is
+    sent, and a worker acts on it only for a stream it already sends to that token.
+    """
+
+    def __init__(self) -> None:
+        self._redis: Any = None
+        self._checked = False
+        self._listener: asyncio.Task | None = None
+
+    def _client(self) -> Any:
+        if not self._checked:
+            self._checked = True
+            from reflex.utils.prerequisites import get_redis
+
+            self._redis = get_redis()
+        return self._redis
+
+    async def publish(self, token: str) -> None:
+        redis = self._client()
+        if redis is None:
+            return
+        try:
+            await redis.publish(RESYNC_CHANNEL, token)
+        except Exception:  # noqa: BLE001 - the page asks again a second later
+            log.warning("live resync request not published", exc_info=True)
+
+    def ensure_listening(self) -> None:
+        """Start this worker's listener (once) when it first streams a reply."""
+        if self._client() is None or (self._listener and not self._listener.done()):
+            return
+        self._listener = asyncio.create_task(self._listen(), name="live-resync-listener")
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(RESYNC_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        token = message["data"]
+                        token = token.decode() if isinstance(token, bytes) else str(token)
+                        if (publisher := _publishers.get(token)) is not None:
+                            publisher.resync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis went away: listen again shortly
+                log.warning("live resync listener failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+
+
+_resync_channel = _ResyncChannel()
 
 
 def live_streams() -> int:

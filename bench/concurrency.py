@@ -630,6 +630,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _print_log_errors(log_file: Path, limit: int = 3) -> None:
+    """The server's last few warnings, so a failed round says why."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for entry in [x for x in lines if '"WARNING"' in x or '"ERROR"' in x][-limit:]:
+        print(f"#   server log: {entry[:300]}", flush=True)
+
+
 def _profiled_round(
     server: Server, app: CompiledApp, fake_url: str, n: int, args: argparse.Namespace
 ) -> None:
@@ -675,6 +685,7 @@ def _run(
                 if result.errors:
                     print(f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}",
                           flush=True)
+                    _print_log_errors(Path(tmp) / "chatmon.log")
                 if result.upstream_ok < n:
                     print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed",
                           flush=True)

@@ -134,5 +134,8 @@ def summary(path: Path, *, top: int = 12) -> list[str]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2:  # `make bench` runs every bench module: nothing to summarise
+        print("# usage: python -m bench.pyspy PROFILE.txt (written by bench.concurrency --profile)")
+        raise SystemExit(0)
     for output in summary(Path(sys.argv[1])):
         print(output)

@@ -337,6 +337,15 @@ class LLMClient:
                 text = _chunk_text(chunk)
                 if text:
                     yield text
+                elif getattr(chunk, "usage", None) is not None:
+                    # LiteLLM strips usage from the chunks it passes on and reports it
+                    # once, after the provider's stream has ended. Reading on would only
+                    # run its end-of-stream logging (which rebuilds the whole response
+                    # from its chunks a second time) for callbacks chatmon does not use:
+                    # the reply, its usage and its price are all here already.
+                    finished = True
+                    await _close_quietly(response)
+                    break
         finally:
             guard.stop()
             if not finished:  # stopped, stalled or broken: free the connection now

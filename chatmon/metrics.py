@@ -69,7 +69,7 @@ ALERTS = Counter(
 # each worker's CPU and memory back (chatmon.tasks.capacity samples them).
 # Simultaneous replies one core streams before every reply slows down (docs/scaling.md,
 # "Sizing"); the monitor page shows the current figure per core against it.
-STREAMS_PER_CORE_LIMIT = 25
+STREAMS_PER_CORE_LIMIT = 12
 STREAMS_IN_PROGRESS = Gauge(
     "chatmon_streams_in_progress",
     "Replies streaming to a browser tab right now.",

@@ -54,10 +54,12 @@ if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `-m be
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
+from bench import pyspy  # noqa: E402
 from bench.reflex_client import CompiledApp, ReflexSession, form_data  # noqa: E402
 from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
+LIVE_STATE = "chatmon___states___live____live_state"  # the live reply's frames
 SYSTEM_PROMPT = "You are the benchmark assistant."
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -65,7 +67,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = "redis://127.0.0.1:6379"
 REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
 START_TIMEOUT = 420  # a cold first start runs `npm install`
-START_ATTEMPTS = 3
+START_ATTEMPTS = 5  # the build prerenders "/" in 10 s, which a loaded 2-core box misses
 PRERENDER_TIMEOUT = "Prerender: Request failed for /: The operation was aborted due to timeout"
 REPLY_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 60.0
@@ -274,6 +276,9 @@ class Outcome:
 
     seconds: float | None  # message sent -> reply complete; None when it failed
     error: str = ""
+    update_bytes: int = 0  # JSON bytes of the state updates the tab received meanwhile
+    live_bytes: int = 0  # of which the live reply's frames
+    reply_bytes: int = 0  # UTF-8 bytes of the reply's text
 
 
 def _message(index: int) -> str:
@@ -293,6 +298,8 @@ def _reply_done(before: int) -> Callable[[ReflexSession], bool]:
 async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outcome:
     """Send ``text`` like the composer form does and wait for the complete, correct reply."""
     before = len(session.get(CHAT_STATE, "messages") or [])
+    bytes_before = session.received_bytes
+    live_before = _live_bytes(session)
     sent = await session.send(
         session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
     )
@@ -306,7 +313,19 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
         return Outcome(None, f"error reply: {reply.get('error_category') or reply.get('role')}")
     if reply.get("content") != expected_reply(text, reply_words):
         return Outcome(None, f"unexpected reply: {reply.get('content', '')[:80]!r}")
-    return Outcome(finished - sent)
+    return Outcome(
+        finished - sent,
+        update_bytes=session.received_bytes - bytes_before,
+        live_bytes=_live_bytes(session) - live_before,
+        reply_bytes=len(reply["content"].encode()),
+    )
+
+
+def _live_bytes(session: ReflexSession) -> int:
+    return sum(
+        size for name, size in session.received_bytes_by_substate.items()
+        if name.endswith(LIVE_STATE)
+    )
 
 
 async def _one_session(
@@ -399,6 +418,8 @@ class LevelResult:
     upstream: list[float]
     upstream_ok: int
     errors: list[str]
+    bytes_per_reply_byte: list[float]
+    live_bytes_per_reply_byte: list[float]
     peak_rss: int
     server_cpu: float  # CPU seconds the server tree used during the chat phase
     client_cpu: float  # CPU seconds this process (the N websocket clients) used meanwhile
@@ -436,6 +457,13 @@ def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
                                f"{(chat - upstream) * 1000:.0f} ms",
                                f"upstream alone {upstream * 1000:.0f} ms",
                                (chat - upstream) / upstream))
+    if all(r.bytes_per_reply_byte for r in results):
+        ratio = med(lambda r: statistics.median(r.bytes_per_reply_byte))
+        lines.append(_line(f"concurrency_update_bytes_per_reply_byte{tag}", f"{ratio:.2f}",
+                           "1 byte of reply text", ratio))
+        live = med(lambda r: statistics.median(r.live_bytes_per_reply_byte))
+        lines.append(_line(f"concurrency_live_frame_bytes_per_reply_byte{tag}", f"{live:.2f}",
+                           "1 byte of reply text", live))
     server_cpu = med(lambda r: r.server_cpu / n * 1000)
     client_cpu = med(lambda r: r.client_cpu / n * 1000)
     lines.append(_line(f"concurrency_server_cpu_per_session{tag}", f"{server_cpu:.0f} ms",
@@ -462,6 +490,38 @@ async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
         await session.close()
 
 
+async def single_session(
+    url: str, app: CompiledApp, fake_url: str, turns: int, reply_words: int
+) -> list[str]:
+    """One tab on an idle, warm server, ``turns`` messages one after the other, each beside
+    one call straight to the upstream: the steady-state latency chatmon adds to a reply
+    (the first, cold call is the smoke line above)."""
+    session = ReflexSession(url, app)
+    chat: list[float] = []
+    upstream: list[float] = []
+    try:
+        await session.connect()
+        for turn in range(turns):
+            direct = await upstream_calls(fake_url, 1)
+            outcome = await chat_turn(session, _message(turn), reply_words)
+            if outcome.seconds is None or direct[0].seconds is None:
+                return [f"# single session: turn {turn} failed: {outcome.error}"]
+            chat.append(outcome.seconds)
+            upstream.append(direct[0].seconds)
+    finally:
+        await session.close()
+    added = [c - u for c, u in zip(chat, upstream)]
+    p50_up, p50_added = statistics.median(upstream), statistics.median(added)
+    return [
+        _line("concurrency_single_session_added_latency_p50", f"{p50_added * 1000:.1f} ms",
+              f"upstream alone {p50_up * 1000:.0f} ms", p50_added / p50_up),
+        _line("concurrency_single_session_added_latency_p95",
+              f"{percentile(added, 95) * 1000:.1f} ms",
+              f"upstream alone {percentile(upstream, 95) * 1000:.0f} ms",
+              percentile(added, 95) / percentile(upstream, 95)),
+    ]
+
+
 async def run_level(
     server: Server, app: CompiledApp, fake_url: str, n: int, reply_words: int
 ) -> LevelResult:
@@ -481,6 +541,12 @@ async def run_level(
         upstream=[o.seconds for o in upstream if o.seconds is not None],
         upstream_ok=sum(o.seconds is not None for o in upstream),
         errors=errors,
+        bytes_per_reply_byte=[
+            o.update_bytes / o.reply_bytes for o in outcomes if o.seconds is not None
+        ],
+        live_bytes_per_reply_byte=[
+            o.live_bytes / o.reply_bytes for o in outcomes if o.seconds is not None
+        ],
         peak_rss=rss.peak,
         server_cpu=server_cpu,
         client_cpu=client_cpu,
@@ -526,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     """Options, the Redis db and PostgreSQL database if asked for, then the run."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", default="50,200",
+    parser.add_argument("--sessions", default="1,50,200",
                         help="comma-separated N (default: %(default)s)")
     parser.add_argument("--redis", action="store_true",
                         help="REFLEX_REDIS_URL set: several workers")
@@ -538,6 +604,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.2, help="upstream first-token delay, s")
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="upstream pace")
     parser.add_argument("--reply-words", type=int, default=50, help="words (chunks) per reply")
+    parser.add_argument("--single-turns", type=int, default=10,
+                        help="steady-state turns of one idle session, after warm-up (0: skip)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="after each N's rounds, one more (untimed) under py-spy, stacks "
+                             "written to PROFILE-n<N>.txt and summarised")
     args = parser.parse_args(argv)
     # A killed bench (timeout, Ctrl-C) still stops the servers it started: exit via finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -560,6 +631,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _print_log_errors(log_file: Path, limit: int = 3) -> None:
+    """The server's last few warnings, so a failed round says why."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for entry in [x for x in lines if '"WARNING"' in x or '"ERROR"' in x][-limit:]:
+        print(f"#   server log: {entry[:300]}", flush=True)
+
+
+def _profiled_round(
+    server: Server, app: CompiledApp, fake_url: str, n: int, args: argparse.Namespace
+) -> None:
+    """One more round at N with py-spy sampling the server tree; prints the profile's top."""
+    path = args.profile.with_name(f"{args.profile.stem}-n{n}.txt")
+    with pyspy.record(server.process.pid, path):
+        result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
+    print(f"# profiled round n={n} (untimed, py-spy attached): {result.served}/{n} served; "
+          f"stacks in {path}", flush=True)
+    for line in pyspy.summary(path):
+        print(line, flush=True)
+
+
 def _run(
     argv: list[str], args: argparse.Namespace, levels: list[int], env: dict[str, str], label: str
 ) -> None:
@@ -578,6 +672,12 @@ def _run(
         warm = asyncio.run(chat_sessions(server.url, app, levels[0], args.reply_words))
         print(f"# warm-up (untimed): {sum(o.seconds is not None for o in warm)}/{levels[0]} served",
               flush=True)
+        if args.single_turns:
+            single = asyncio.run(
+                single_session(server.url, app, fake_url, args.single_turns, args.reply_words)
+            )
+            for line in single:
+                print(line, flush=True)
         for n in levels:
             results = []
             for _ in range(args.rounds):
@@ -586,11 +686,14 @@ def _run(
                 if result.errors:
                     print(f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}",
                           flush=True)
+                    _print_log_errors(Path(tmp) / "chatmon.log")
                 if result.upstream_ok < n:
                     print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed",
                           flush=True)
             for line in report(results, idle_rss, label):
                 print(line, flush=True)
+            if args.profile is not None:
+                _profiled_round(server, app, fake_url, n, args)
         print(f"# load average at the end {os.getloadavg()[0]:.1f}", flush=True)
 
 

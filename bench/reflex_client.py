@@ -120,6 +120,9 @@ class ReflexSession:
     errors: list[str] = field(init=False, default_factory=list)
     updates: int = field(init=False, default=0)
     last_update_at: float = field(init=False, default=0.0)  # perf_counter() of the last update
+    received_bytes: int = field(init=False, default=0)  # JSON bytes of every update received
+    # The same bytes by the (first) substate each update changed ("" for events only).
+    received_bytes_by_substate: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state = copy.deepcopy(self.app.initial_state)
@@ -224,6 +227,13 @@ class ReflexSession:
     async def _on_update(self, update: dict[str, Any]) -> None:
         self.last_update_at = time.perf_counter()
         self.updates += 1
+        # What the server serialised (compact JSON, as Reflex sends it), not Socket.IO framing.
+        size = len(json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode())
+        self.received_bytes += size
+        substate = next(iter(update.get("delta") or {}), "")
+        self.received_bytes_by_substate[substate] = (
+            self.received_bytes_by_substate.get(substate, 0) + size
+        )
         delta = update.get("delta") or {}
         for substate, changes in delta.items():
             self.state.setdefault(substate, {}).update(changes)

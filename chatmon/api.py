@@ -9,12 +9,14 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from chatmon.routes.health import health
+from chatmon.routes.health import health, health_live, health_ready
 from chatmon.routes.metrics import metrics_endpoint
 from chatmon.routes.stats import api_requests_csv, api_stats
 
 routes = [
     Route("/health", health, methods=["GET"]),
+    Route("/health/ready", health_ready, methods=["GET"]),
+    Route("/health/live", health_live, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     Route("/api/stats", api_stats, methods=["GET"]),
     Route("/api/requests.csv", api_requests_csv, methods=["GET"]),

@@ -28,6 +28,7 @@ from chatmon.states.auth import AuthState  # noqa: E402
 from chatmon.states.chat import ChatState  # noqa: E402
 from chatmon.states.monitor import MonitorState  # noqa: E402
 from chatmon.tasks.alert_monitor import alert_monitor  # noqa: E402
+from chatmon.tasks.capacity import capacity_loop  # noqa: E402
 from chatmon.wiring import install, observability_lifespan  # noqa: E402
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
@@ -40,7 +41,8 @@ def _identity_cookies(asgi_app):  # noqa: ANN001, ANN202 - an api_transformer
 # Our routes first, then /api/* access control, the browser identity cookie, then
 # security headers around everything.
 app = rx.App(
-    api_transformer=[api, ApiAccessMiddleware, _identity_cookies, SecurityHeadersMiddleware]
+    api_transformer=[api, ApiAccessMiddleware, _identity_cookies, SecurityHeadersMiddleware],
+    stylesheets=["/chat.css"],  # assets/chat.css
 )
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.add_page(
@@ -56,3 +58,4 @@ recorder.install()  # one llm_request row per request, written off the event loo
 app.register_lifespan_task(recorder.lifespan)  # flushes pending rows on shutdown
 app.register_lifespan_task(retention.prune_loop)  # METRICS_RETENTION_DAYS
 app.register_lifespan_task(alert_monitor)  # ALERT_CHECK_INTERVAL_SECONDS, claims in the DB
+app.register_lifespan_task(capacity_loop)  # per-worker CPU, memory, websockets for /metrics

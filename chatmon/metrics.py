@@ -69,6 +69,33 @@ ALERTS = Counter(
     "chatmon_alerts_total", "Alert deliveries by rule, channel and result.", ["rule", "channel", "result"]
 )
 
+# ----- capacity: summed over live workers ("livesum"), per worker pid ("liveall") ------
+# prometheus-client leaves out its process collector in multiprocess mode; these bring
+# each worker's CPU and memory back (chatmon.tasks.capacity samples them).
+# Simultaneous replies one core streams before every reply slows down (docs/scaling.md,
+# "Sizing"); the monitor page shows the current figure per core against it.
+STREAMS_PER_CORE_LIMIT = 12
+STREAMS_IN_PROGRESS = Gauge(
+    "chatmon_streams_in_progress",
+    "Replies streaming to a browser tab right now.",
+    multiprocess_mode="livesum",
+)
+WEBSOCKET_CONNECTIONS = Gauge(
+    "chatmon_websocket_connections",
+    "Browser tabs connected by websocket right now.",
+    multiprocess_mode="livesum",
+)
+PROCESS_CPU_SECONDS = Gauge(
+    "chatmon_process_cpu_seconds_total",
+    "User + system CPU seconds used by the worker process (one series per worker pid).",
+    multiprocess_mode="liveall",
+)
+PROCESS_RESIDENT_MEMORY = Gauge(
+    "chatmon_process_resident_memory_bytes",
+    "Resident memory of the worker process (one series per worker pid).",
+    multiprocess_mode="liveall",
+)
+
 
 # ----- updating the series from chat events ------------------------------------------
 #
@@ -165,3 +192,27 @@ def render() -> tuple[bytes, str]:
         (body, content type) for a ``/metrics`` response.
     """
     return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def capacity_snapshot() -> dict[str, int]:
+    """Streams in progress and websocket connections summed over the live workers, and
+    how many workers report (for ``/health`` and the monitor page).
+
+    In multiprocess mode this reads every worker's files (as ``/metrics`` does): call it
+    off the event loop.
+    """
+    wanted = {
+        "chatmon_streams_in_progress": "streams_in_progress",
+        "chatmon_websocket_connections": "websocket_connections",
+    }
+    totals = dict.fromkeys(wanted.values(), 0.0)
+    pids: set[str] = set()
+    for family in _registry().collect():
+        for sample in family.samples:
+            if sample.name in wanted:
+                totals[wanted[sample.name]] += sample.value
+            elif sample.name == "chatmon_process_cpu_seconds_total":
+                pids.add(sample.labels.get("pid", "self"))
+    snapshot = {key: int(value) for key, value in totals.items()}
+    snapshot["workers"] = max(len(pids), 1)
+    return snapshot

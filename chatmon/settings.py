@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     llm_price_output_per_1m: float | None = Field(default=None, ge=0.0)
     request_timeout: float = Field(default=30.0, gt=0.0)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)  # unset: no cap
 
     # --- resilience -------------------------------------------------------------------
     stream_idle_timeout: float = Field(default=20.0, gt=0.0)
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     system_prompt_file: Path = Path("prompts/system_prompt.txt")
     max_history_messages: int = Field(default=20, ge=1, le=1000)
     max_message_chars: int = Field(default=16000, ge=1, le=1_000_000)
+    # A streamed reply reaches the page at most once per STREAM_FLUSH_MS (the first
+    # token at once); 0 sends every chunk as it arrives.
+    stream_flush_ms: int = Field(default=50, ge=0, le=2000)
 
     # --- storage and serving ----------------------------------------------------------
     database_url: str = "sqlite:///chatmon.db"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatmon.components.live_reply import live_text
 from chatmon.states.chat import ChatState, MessageView
+
+MESSAGES_ID = "messages"  # the chat page's scrolling list; the live reply keeps it at the bottom
 
 
 def markdown_body(text: rx.Var[str] | str) -> rx.Component:
@@ -89,16 +92,20 @@ def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
     )
 
 
+@rx.memo
 def streaming_bubble() -> rx.Component:
-    """The reply while it streams, with a typing indicator until the first token."""
+    """The reply while it streams, with a typing indicator until the first token.
+
+    A React component of its own (``rx.memo``): only it re-renders per live frame,
+    not the message list around it. The text comes from the live frames
+    (:mod:`chatmon.components.live_reply`), read once here; the indicator hides itself
+    by CSS (``assets/chat.css``) once the Markdown body has content.
+    """
     return rx.hstack(
         avatar("assistant"),
         rx.box(
-            rx.cond(
-                ChatState.streaming_text != "",
-                markdown_body(ChatState.streaming_text),
-                rx.hstack(rx.spinner(size="1"), rx.text("Thinking…", size="2"), id="typing-indicator"),
-            ),
+            markdown_body(live_text(MESSAGES_ID)),
+            rx.hstack(rx.spinner(size="1"), rx.text("Thinking…", size="2"), id="typing-indicator"),
             id="streaming-reply",
             class_name="bubble bubble-assistant bubble-streaming",
             background=rx.color("gray", 3),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.components.message_bubble import message_bubble, streaming_bubble
+from chatmon.components.message_bubble import MESSAGES_ID, message_bubble, streaming_bubble
 from chatmon.components.sidebar import sidebar
 from chatmon.services.demo import DEMO_HINT
 from chatmon.states.chat import ChatState
@@ -116,6 +116,19 @@ def _messages() -> rx.Component:
             (ChatState.messages.length() == 0) & ~ChatState.streaming,
             _empty_state(),
             rx.vstack(
+                rx.cond(
+                    ChatState.has_earlier,
+                    rx.button(
+                        rx.icon("chevrons-up", size=14),
+                        "Load earlier messages",
+                        on_click=ChatState.load_earlier,
+                        variant="soft",
+                        color_scheme="gray",
+                        size="1",
+                        id="load-earlier",
+                        align_self="center",
+                    ),
+                ),
                 rx.foreach(ChatState.messages, message_bubble),
                 rx.cond(ChatState.streaming, streaming_bubble()),
                 spacing="4",
@@ -124,7 +137,7 @@ def _messages() -> rx.Component:
                 margin="0 auto",
             ),
         ),
-        id="messages",
+        id=MESSAGES_ID,
         flex="1",
         overflow_y="auto",
         padding="20px",

@@ -8,8 +8,17 @@
     configured but unreachable (traces are being lost), the alert checker has not
     run for three check intervals or its last run failed (alerts would not fire), or
     this worker's recorder dropped request-log events in the last 15 minutes.
+  * ``starting`` (HTTP 200): this worker has not finished its LiteLLM warm-up
+    (``chatmon.lifespan``); a reply sent now would wait for it. Balancers should ask
+    ``/health/ready`` instead, which answers 503 meanwhile.
   * ``ok`` (HTTP 200): none of the above. No alert channel configured or the demo
     model are reported in ``checks`` but do not degrade: they are choices.
+
+``checks.capacity`` shows the replies streaming and the tabs connected right now, summed
+over the workers, beside the worker count and CPU cores (see docs/scaling.md).
+
+``GET /health/ready``: 200 once this worker is warmed up and the database answers,
+else 503. ``GET /health/live``: 200 while the process answers at all.
 
 The response never holds a secret: no key, password, token or webhook URL, only
 whether each is set. Every check is bounded in time; Langfuse's reachability is
@@ -19,6 +28,7 @@ probed in the background and cached, so a hung Langfuse never slows /health.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +38,9 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from chatmon import metrics
 from chatmon.db import get_engine
-from chatmon.services import alert_clock, recorder, tracing
+from chatmon.services import alert_clock, readiness, recorder, tracing
 from chatmon.settings import Settings, get_settings
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
@@ -163,10 +174,12 @@ def _recorder_check() -> dict[str, Any]:
     return check
 
 
-def overall_status(checks: dict[str, dict[str, Any]]) -> str:
-    """``down`` / ``degraded`` / ``ok`` from the individual checks (see module docstring)."""
+def overall_status(checks: dict[str, dict[str, Any]], *, warmed: bool = True) -> str:
+    """``down`` / ``starting`` / ``degraded`` / ``ok`` (see module docstring)."""
     if checks["database"]["status"] != "ok":
         return "down"
+    if not warmed:
+        return "starting"
     if (
         checks["llm"]["status"] == "degraded"
         or checks["langfuse"]["status"] == "unreachable"
@@ -177,21 +190,48 @@ def overall_status(checks: dict[str, dict[str, Any]]) -> str:
     return "ok"
 
 
+async def _database() -> dict[str, Any]:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(_database_check), DATABASE_TIMEOUT)
+    except TimeoutError:
+        return {"status": "down", "error": "timeout"}
+
+
+async def _capacity_check() -> dict[str, Any]:
+    check: dict[str, Any] = {"status": "ok", "cpu_cores": os.cpu_count() or 1}
+    check.update(await asyncio.to_thread(metrics.capacity_snapshot))
+    return check
+
+
 async def health(_request: Request) -> JSONResponse:
     """Health with a real database query; 503 only when down."""
     settings = get_settings()
-    try:
-        database = await asyncio.wait_for(asyncio.to_thread(_database_check), DATABASE_TIMEOUT)
-    except TimeoutError:
-        database = {"status": "down", "error": "timeout"}
     checks = {
-        "database": database,
+        "database": await _database(),
         "llm": _llm_check(settings),
         "langfuse": await _langfuse_check(settings),
         "alerts": _alerts_check(settings),
         "recorder": _recorder_check(),
+        "capacity": await _capacity_check(),
     }
-    status = overall_status(checks)
+    status = overall_status(checks, warmed=readiness.warmed())
     return JSONResponse(
         {"status": status, "checks": checks}, status_code=503 if status == "down" else 200
     )
+
+
+async def health_ready(_request: Request) -> JSONResponse:
+    """200 once this worker has warmed up and the database answers; 503 until then."""
+    warmed = readiness.warmed()
+    database = await _database() if warmed else {"status": "not_checked"}
+    ready = warmed and database["status"] == "ok"
+    body = {
+        "status": "ready" if ready else ("starting" if not warmed else "down"),
+        "checks": {"warmed_up": warmed, "database": database},
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def health_live(_request: Request) -> JSONResponse:
+    """200 while the process answers requests (no dependency is checked)."""
+    return JSONResponse({"status": "alive"})

@@ -90,9 +90,18 @@ def clear_messages(*, session: Session, owner_id: str, conversation_id: str) -> 
     session.add(conversation)
 
 
-def list_messages(*, session: Session, owner_id: str, conversation_id: str) -> list[ChatMessage]:
+def list_messages(
+    *,
+    session: Session,
+    owner_id: str,
+    conversation_id: str,
+    limit: int | None = None,
+    before_id: int | None = None,
+) -> list[ChatMessage]:
     """The conversation's finished messages in the order they were written.
 
+    With ``limit``, only the newest ``limit`` of them (older than message ``before_id``
+    when given): a long conversation opens with its recent messages, the rest on request.
     A reply still being written (``status == "streaming"``) is left out: the tab that
     streams it shows it live, and it is listed once finished or interrupted.
     """
@@ -101,9 +110,13 @@ def list_messages(*, session: Session, owner_id: str, conversation_id: str) -> l
         select(ChatMessage)
         .where(ChatMessage.conversation_id == conversation_id)
         .where(col(ChatMessage.status).is_(None) | (col(ChatMessage.status) != STREAMING))
-        .order_by(col(ChatMessage.id))
     )
-    return list(session.exec(query))
+    if before_id is not None:
+        query = query.where(col(ChatMessage.id) < before_id)
+    if limit is None:
+        return list(session.exec(query.order_by(col(ChatMessage.id))))
+    newest = list(session.exec(query.order_by(col(ChatMessage.id).desc()).limit(limit)))
+    return newest[::-1]
 
 
 def get_or_create_conversation(

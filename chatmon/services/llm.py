@@ -337,6 +337,15 @@ class LLMClient:
                 text = _chunk_text(chunk)
                 if text:
                     yield text
+                elif getattr(chunk, "usage", None) is not None:
+                    # LiteLLM strips usage from the chunks it passes on and reports it
+                    # once, after the provider's stream has ended. Reading on would only
+                    # run its end-of-stream logging (which rebuilds the whole response
+                    # from its chunks a second time) for callbacks chatmon does not use:
+                    # the reply, its usage and its price are all here already.
+                    finished = True
+                    await _close_quietly(response)
+                    break
         finally:
             guard.stop()
             if not finished:  # stopped, stalled or broken: free the connection now
@@ -400,8 +409,10 @@ class LLMClient:
                     api_key=key,
                     timeout=settings.request_timeout,
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
+                    **_max_tokens(settings),
                 )
                 stats.provider = _provider_of(settings.llm_model)
+                _reuse_provider_iterator(response)
                 first = await anext(response.__aiter__())
             return response, first
         except (asyncio.CancelledError, GeneratorExit):
@@ -469,6 +480,50 @@ def _backoff(retry_state: RetryCallState) -> float:
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+class _SameIterator:
+    """The OpenAI client's stream, iterated as one iterator however often it is looped over.
+
+    ``AsyncStream.__aiter__`` is an async generator function, and LiteLLM runs a fresh
+    ``async for`` over it for every chunk, leaving each generator behind unfinished: the
+    event loop then finalizes one generator per chunk (a task and a self-pipe write
+    each, ~5 % of a streaming worker's CPU in the py-spy profile). Handing LiteLLM the
+    stream's own ``__anext__`` keeps one iterator for the whole reply.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _SameIterator:
+        return self
+
+    def __anext__(self) -> Any:
+        return self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        await self._stream.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _reuse_provider_iterator(response: Any) -> None:
+    """Give LiteLLM's stream wrapper a single iterator (see :class:`_SameIterator`).
+
+    Only for the OpenAI client's ``AsyncStream`` (which has ``__anext__``); any other
+    provider stream is left as LiteLLM built it.
+    """
+    stream = getattr(response, "completion_stream", None)
+    if type(stream).__name__ == "AsyncStream" and hasattr(stream, "__anext__"):
+        response.completion_stream = _SameIterator(stream)
+
+
+def _max_tokens(settings: Settings) -> dict[str, int]:
+    """``max_tokens`` for the provider when LLM_MAX_TOKENS caps replies, else nothing."""
+    return {} if settings.llm_max_tokens is None else {"max_tokens": settings.llm_max_tokens}
 
 
 def _provider_of(model: str) -> str | None:

@@ -34,7 +34,14 @@ from chatmon.settings import get_settings
 from chatmon.states import args
 from chatmon.states.auth import AuthState
 from chatmon.states.browser import client_ip_of, owner_of
+from chatmon.states.live import LivePublisher
 from chatmon.states.tabs import tab_connected
+
+# A conversation opens with its newest messages; "Load earlier" adds a page at a time,
+# and a tab that keeps chatting drops its oldest beyond MAX_ON_SCREEN (they stay one
+# "Load earlier" away). Never fewer than the history the model is sent.
+MESSAGE_PAGE = max(50, get_settings().max_history_messages)
+MAX_ON_SCREEN = 4 * MESSAGE_PAGE
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +118,7 @@ class ChatState(rx.State):
     conversation_id: str = rx.LocalStorage("", name="chatmon_conversation_id")
     conversations: list[ConversationView] = []
     messages: list[MessageView] = []
-    streaming_text: str = ""
+    has_earlier: bool = False  # older messages than the first shown exist ("Load earlier")
     streaming: bool = False
     notice: str = ""
     temperature: float = get_settings().llm_temperature
@@ -161,6 +168,7 @@ class ChatState(rx.State):
                 self.notice = "That conversation was started in another browser, or deleted."
             self.conversation_id = ""
             self.messages = []
+            self.has_earlier = False
         self.provider_state = _provider_state()
         if self.streaming:  # a reply of this tab still runs elsewhere: watch it end
             return ChatState.watch_reply
@@ -205,7 +213,6 @@ class ChatState(rx.State):
 
     def _end_streaming(self) -> None:
         self.streaming = False
-        self.streaming_text = ""
         self._reply_ticket = ""
         self._reply_message_id = 0
 
@@ -259,14 +266,41 @@ class ChatState(rx.State):
         self.conversations = [_conversation_view(row) for row in rows]
 
     async def _load_messages(self, owner: str, conversation_id: str) -> bool:
+        """Show the conversation's newest ``MESSAGE_PAGE`` messages; False if not this owner's."""
+        page = await self._message_page(owner, conversation_id, before_id=None)
+        if page is None:
+            return False
+        self.messages, self.has_earlier = page
+        return True
+
+    async def _message_page(
+        self, owner: str, conversation_id: str, *, before_id: int | None
+    ) -> tuple[list[MessageView], bool] | None:
+        """Up to ``MESSAGE_PAGE`` messages before ``before_id`` and whether more exist."""
         try:
             rows = await db.run(
-                convo.list_messages, owner_id=owner, conversation_id=conversation_id
+                convo.list_messages,
+                owner_id=owner,
+                conversation_id=conversation_id,
+                limit=MESSAGE_PAGE + 1,
+                before_id=before_id,
             )
         except convo.ConversationNotFound:
-            return False
-        self.messages = [_message_view(row) for row in rows]
-        return True
+            return None
+        views = [_message_view(row) for row in rows]
+        return views[-MESSAGE_PAGE:], len(views) > MESSAGE_PAGE
+
+    @rx.event
+    async def load_earlier(self) -> None:
+        """The "Load earlier" control: the page of messages before the first one shown."""
+        owner, conversation_id = await self._allowed_owner(), args.record_id(self.conversation_id)
+        if owner is None or conversation_id is None or not self.messages or not self.has_earlier:
+            return
+        page = await self._message_page(owner, conversation_id, before_id=self.messages[0].id)
+        if page is None:
+            return
+        earlier, self.has_earlier = page
+        self.messages = earlier + self.messages
 
     async def _reload_open_conversation(self, owner: str) -> None:
         if self.conversation_id:
@@ -291,6 +325,7 @@ class ChatState(rx.State):
             return
         self.conversation_id = ""
         self.messages = []
+        self.has_earlier = False
         self.notice = ""
 
     @rx.event
@@ -329,6 +364,7 @@ class ChatState(rx.State):
         if target == self.conversation_id:
             self.conversation_id = ""
             self.messages = []
+            self.has_earlier = False
         await self._refresh_conversations(owner)
 
     @rx.event
@@ -342,12 +378,14 @@ class ChatState(rx.State):
         if conversation_id is None:
             self.conversation_id = ""
             self.messages = []
+            self.has_earlier = False
             return
         try:
             await db.run(convo.clear_messages, owner_id=owner, conversation_id=conversation_id)
         except convo.ConversationNotFound:
             self.conversation_id = ""
         self.messages = []
+        self.has_earlier = False
         await self._refresh_conversations(owner)
 
     # ----- settings -----------------------------------------------------------------
@@ -427,7 +465,6 @@ class ChatState(rx.State):
         self.conversation_id = saved.conversation_id
         self.messages.append(_message_view(saved))
         self.streaming = True
-        self.streaming_text = ""
         self._reply_ticket = request.correlation_id
         self._reply_accepted_at = time.time()
         self._reply_message_id = 0
@@ -491,10 +528,11 @@ class ChatState(rx.State):
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
         saver = asyncio.create_task(_keep_checkpointing(checkpoint.id or 0, reply))
         try:
-            async with reply:
-                async for _ in reply:
-                    async with self:
-                        self.streaming_text = reply.result.text
+            # The text goes to the page as coalesced, append-only frames beside the
+            # state (chatmon.states.live); the state changes once, at the end.
+            async with reply, LivePublisher(token=token, reply=request.correlation_id) as live:
+                async for text in reply:
+                    live.push(text)
         except asyncio.CancelledError:
             pass  # Stop: what arrived is kept and marked "(stopped)"
         finally:
@@ -540,9 +578,13 @@ class ChatState(rx.State):
                         correlation_id=result.correlation_id,
                     )
                 )
+                if len(self.messages) > MAX_ON_SCREEN:  # nothing in a tab grows without bound
+                    self.messages = self.messages[-MESSAGE_PAGE:]
+                    self.has_earlier = True
             self.notice = notice or self.notice
             self._end_streaming()
-            self.provider_state = _provider_state()  # this reply may have tripped the breaker
+            if (state := _provider_state()) != self.provider_state:  # tripped by this reply?
+                self.provider_state = state
 
 
 def _ask_for_identity_script(backend_host: str) -> str:

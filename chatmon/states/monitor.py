@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import reflex as rx
 from sqlmodel import Session
 
+from chatmon import metrics
 from chatmon.db import get_engine
 from chatmon.services import dashboard_view as view
 from chatmon.services.dashboard_view import (
@@ -81,6 +83,9 @@ class MonitorState(rx.State):
     updated_at: str = ""
 
     kpis: Kpis = Kpis()
+    streams_in_progress: int = 0  # summed over workers, at the last refresh
+    websocket_connections: int = 0
+    capacity_note: str = ""  # "N per core (limit ≈ M)" from docs/scaling.md's sizing rule
     series: list[dict[str, Any]] = []
     errors_by_category: list[dict[str, Any]] = []
     cost_by_model: list[dict[str, Any]] = []
@@ -169,6 +174,16 @@ class MonitorState(rx.State):
         self.updated_at = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
         self.error = ""
 
+    def _show_capacity(self, snapshot: dict[str, int]) -> None:
+        cores = os.cpu_count() or 1
+        self.streams_in_progress = snapshot["streams_in_progress"]
+        self.websocket_connections = snapshot["websocket_connections"]
+        per_core = self.streams_in_progress / cores
+        self.capacity_note = (
+            f"{per_core:.1f} per core of {cores} (sizing limit ≈ "
+            f"{metrics.STREAMS_PER_CORE_LIMIT} per core)"
+        )
+
     async def _reload(self) -> None:
         """Read the current window in a thread and show it (holds the state meanwhile)."""
         if not await monitor_allowed(self):
@@ -181,6 +196,7 @@ class MonitorState(rx.State):
         self.loading = True
         try:
             self._show(await asyncio.to_thread(_read, query))
+            self._show_capacity(await asyncio.to_thread(metrics.capacity_snapshot))
         except Exception:  # noqa: BLE001 - show a notice, keep the page usable
             log.exception("monitor: loading the dashboard failed")
             self.error = "Could not read the request log. Is the database reachable?"

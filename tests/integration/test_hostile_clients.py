@@ -49,6 +49,7 @@ CHAT_HANDLERS = {
     "send_message": {"form_data": {}},
     "stop": {},
     "stream_reply": {},
+    "load_earlier": {},
     "setvar": {"var_name": "temperature", "value": 0.5},  # Reflex's built-in "set_<name>"
 }
 GARBAGE = [None, 7, -1.5, True, "", "x" * 20_000, ["a", 1], {"$ne": None}, {"message": {"a": 1}}]

@@ -15,7 +15,7 @@ from chatmon import db
 from chatmon.api import api
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.routes import health as health_route
-from chatmon.services import alert_clock, breaker
+from chatmon.services import alert_clock, breaker, readiness
 from chatmon.services.errors import ErrorCategory
 from chatmon.settings import Settings, load_settings
 
@@ -33,8 +33,10 @@ def use_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _fresh_state() -> Iterator[None]:
     alert_clock.reset()
     health_route._langfuse_probe = health_route._LangfuseProbe()
+    readiness.mark_warmed()  # as after chatmon.lifespan's warm-up; tests of "starting" reset it
     yield
     alert_clock.reset()
+    readiness.mark_warmed()
 
 
 def _use_settings(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings:
@@ -164,3 +166,59 @@ def test_health_output_holds_no_secret(use_db, monkeypatch: pytest.MonkeyPatch) 
     for value in secrets.values():
         assert value not in text
     assert "health-secret" not in text
+
+
+def test_health_says_starting_until_warm_up_finished(use_db, monkeypatch) -> None:
+    _use_settings(monkeypatch, llm_model="openai/health-ok", llm_api_key="sk-health-test-123456")
+    readiness.reset()
+    response = TestClient(api).get("/health")
+    assert response.status_code == 200  # the /health contract: 503 only when down
+    assert response.json()["status"] == "starting"
+    readiness.mark_warmed()
+    assert TestClient(api).get("/health").json()["status"] in ("ok", "degraded")
+
+
+def test_ready_is_503_until_warmed_up_then_200(use_db, monkeypatch) -> None:
+    _use_settings(monkeypatch)
+    readiness.reset()
+    response = TestClient(api).get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["status"] == "starting"
+    readiness.mark_warmed()
+    response = TestClient(api).get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"]["status"] == "ok"
+
+
+def test_ready_is_503_when_the_database_does_not_answer(monkeypatch) -> None:
+    _use_settings(monkeypatch)
+    engine = db.make_engine("sqlite:////nonexistent-dir/for/health.db")
+    monkeypatch.setattr("chatmon.routes.health.get_engine", lambda: engine)
+    response = TestClient(api).get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["status"] == "down"
+
+
+def test_live_answers_while_starting_and_without_a_database(monkeypatch) -> None:
+    readiness.reset()
+    engine = db.make_engine("sqlite:////nonexistent-dir/for/health.db")
+    monkeypatch.setattr("chatmon.routes.health.get_engine", lambda: engine)
+    response = TestClient(api).get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "alive"}
+
+
+def test_health_shows_streams_and_connections(use_db, monkeypatch) -> None:
+    from chatmon import metrics
+
+    _use_settings(monkeypatch)
+    metrics.STREAMS_IN_PROGRESS.inc(3)
+    metrics.WEBSOCKET_CONNECTIONS.set(7)
+    try:
+        capacity = TestClient(api).get("/health").json()["checks"]["capacity"]
+    finally:
+        metrics.STREAMS_IN_PROGRESS.dec(3)
+        metrics.WEBSOCKET_CONNECTIONS.set(0)
+    assert capacity["streams_in_progress"] == 3
+    assert capacity["websocket_connections"] == 7
+    assert capacity["workers"] >= 1 and capacity["cpu_cores"] >= 1

@@ -187,3 +187,23 @@ def test_a_stale_reply_is_kept_marked_interrupted_and_claimed_once(session: Sess
     assert listed[-1].content == "Once upon a" + convo.INTERRUPTED_NOTE
     # the writer, back too late, does not overwrite what the user was shown
     assert not convo.save_reply(session=session, message_id=reply.id, content="late", done=True)
+def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> None:
+    conversation = convo.create_conversation(session=session, owner_id="alice")
+    for i in range(7):
+        convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
+                          role="user", content=f"m{i}")
+    session.commit()
+    newest = convo.list_messages(session=session, owner_id="alice",
+                                 conversation_id=conversation.id, limit=3)
+    assert [m.content for m in newest] == ["m4", "m5", "m6"]  # oldest first on screen
+    earlier = convo.list_messages(session=session, owner_id="alice",
+                                  conversation_id=conversation.id, limit=3,
+                                  before_id=newest[0].id)
+    assert [m.content for m in earlier] == ["m1", "m2", "m3"]
+    first = convo.list_messages(session=session, owner_id="alice",
+                                conversation_id=conversation.id, limit=3,
+                                before_id=earlier[0].id)
+    assert [m.content for m in first] == ["m0"]
+    with pytest.raises(convo.ConversationNotFound):
+        convo.list_messages(session=session, owner_id="mallory",
+                            conversation_id=conversation.id, limit=3)

@@ -261,3 +261,15 @@ async def test_half_open_trial_is_not_retried(upstream: FakeLLMServer) -> None:
         await collect(client)
     assert upstream.hits == hits + 1
     assert breaker.state is BreakerState.OPEN
+
+
+async def test_max_tokens_caps_the_reply_at_the_provider(upstream: FakeLLMServer) -> None:
+    text = await collect(client_for(upstream, llm_max_tokens=3))
+    assert upstream.requests[-1]["max_tokens"] == 3
+    assert text == "".join(reply_chunks(MESSAGES, upstream.config.reply_words)[:3])
+
+
+async def test_no_max_tokens_sent_when_unset(upstream: FakeLLMServer) -> None:
+    text = await collect(client_for(upstream))
+    assert "max_tokens" not in upstream.requests[-1]
+    assert text == expected_reply("ping pong", upstream.config.reply_words)

@@ -1,0 +1,226 @@
+"""The reply being streamed, sent to its tab as small append-only frames beside the state.
+
+Reflex resends a whole var on every change (reflex-dev/reflex#4156), and every change of
+``ChatState`` takes the state lock, computes a delta and (with Redis) loads and saves the
+whole state. A growing ``streaming_text`` updated per token therefore cost CPU and bytes
+that grow with the square of the reply. Here the live text travels differently:
+
+* :class:`~chatmon.services.stream_buffer.StreamBuffer` coalesces the chunks: the first
+  goes out at once, then at most one frame per ``STREAM_FLUSH_MS``, each holding only the
+  new text and a sequence number.
+* A frame is a delta of :attr:`LiveState.f` pushed with Reflex's own
+  ``emit_update`` to the tab's client token: no lock, no state load or save, the same
+  routing (and, with Redis, the same hand-over to the instance holding the tab's socket)
+  as every other update. Only the tab that started the reply receives it; nothing a
+  client sends selects whose stream it gets.
+* In the page, ``assets/live_reply.js`` appends each frame to what it holds and renders
+  it with the same Markdown component as finished messages. A frame out of sequence
+  (a reload, a reconnect, frames merged into one render) makes it call
+  :meth:`LiveState.resync`, answered with one frame holding the whole text so far.
+
+``ChatState`` stays the source of truth: the finished reply is saved and appended to
+``messages`` by ``_finish_reply`` as before, and ``streaming`` says whether a reply is in
+flight (so a reloaded tab shows the live bubble and asks for the text so far).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.constants.state import FIELD_MARKER
+from reflex_base.registry import RegistrationContext
+from reflex_base.utils.exceptions import ReflexRuntimeError
+
+from chatmon import metrics
+from chatmon.services.stream_buffer import StreamBuffer
+from chatmon.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class LiveState(rx.State):
+    """Carries the live frames to the page; the backend never sets ``f`` itself.
+
+    ``f`` stays ``[]`` in the stored state, so hydrating a tab (a reload) sends
+    nothing stale: the page then asks for the text so far with :meth:`resync`.
+    """
+
+    # Short names on purpose: the state's full name and this var's name are repeated in
+    # every frame, which otherwise holds only a few words.
+    f: list[Any] = []  # the frame: [seq, text] or [seq, text, reply] (see Frame.to_json)
+
+    @rx.event
+    async def resync(self) -> None:
+        """The page missed a frame: send the whole text so far with the next frame.
+
+        Takes no arguments: the stream is found by the tab's own client token, which
+        Reflex knows from the socket, and a client asking too often only gets one full
+        frame per ``MIN_RESYNC_SECONDS``.
+        """
+        token = self.router.session.client_token
+        publisher = _publishers.get(token)
+        if publisher is not None:
+            publisher.resync()
+        else:  # with Redis the reply may stream in another worker (the tab reconnected)
+            await _resync_channel.publish(token)
+
+
+def _app() -> Any | None:
+    try:
+        return RegistrationContext.get().app
+    except (LookupError, ReflexRuntimeError):  # no running app (unit tests)
+        return None
+
+
+class LivePublisher:
+    """The live frames of one reply to one tab; use as ``async with``, ``push`` each chunk.
+
+    Frames go out from a task of their own, so a chunk arriving while the flush
+    interval runs costs only an append, and text that stops arriving mid-interval is
+    still sent when the interval ends.
+    """
+
+    def __init__(self, *, token: str, reply: str, flush_seconds: float | None = None) -> None:
+        if flush_seconds is None:
+            flush_seconds = get_settings().stream_flush_ms / 1000
+        self.token = token
+        self.buffer = StreamBuffer(reply, flush_seconds=flush_seconds)
+        self.frames_sent = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._delta_key = LiveState.get_full_name()
+        self._var_key = "f" + FIELD_MARKER
+
+    async def __aenter__(self) -> LivePublisher:
+        previous = _publishers.get(self.token)
+        if previous is not None:  # a stream already running for this tab: it loses the page
+            previous.detach()
+        _publishers[self.token] = self
+        _resync_channel.ensure_listening()
+        metrics.STREAMS_IN_PROGRESS.inc()
+        self._task = asyncio.create_task(self._run(), name=f"live-reply|{self.buffer.reply}")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        metrics.STREAMS_IN_PROGRESS.dec()
+        self.detach()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def detach(self) -> None:
+        """Stop being the tab's live stream (a newer one took over, or this one ended)."""
+        if _publishers.get(self.token) is self:
+            del _publishers[self.token]
+
+    def push(self, chunk: str) -> None:
+        """One streamed chunk; it reaches the page with the next frame."""
+        self.buffer.append(chunk)
+        self._wake.set()
+
+    def resync(self) -> None:
+        """The page asks for the whole text (see :meth:`LiveState.resync`)."""
+        self.buffer.request_resync()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        buffer = self.buffer
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while buffer.pending():
+                delay = buffer.due_in()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                frame = buffer.take_frame()
+                if frame is not None:
+                    await self._send(frame.to_json())
+
+    async def _send(self, frame: list[Any]) -> None:
+        app = _app()
+        namespace = getattr(app, "event_namespace", None)
+        if namespace is None:
+            return
+        update = StateUpdate(delta={self._delta_key: {self._var_key: frame}})
+        try:
+            await namespace.emit_update(update, self.token)
+        except Exception:  # noqa: BLE001 - a lost frame is healed by a resync
+            log.debug("live frame not delivered", exc_info=True)
+        self.frames_sent += 1
+
+
+# The live stream of each tab (client token) in this process.
+_publishers: dict[str, LivePublisher] = {}
+
+RESYNC_CHANNEL = "chatmon:live:resync"
+
+
+class _ResyncChannel:
+    """Resync requests between workers (Redis pub/sub), only when Reflex uses Redis.
+
+    A tab that reloads or reconnects can land on another worker than the one streaming
+    its reply; frames still reach it (Reflex hands them over), but its resync request
+    is handled where it landed. That worker publishes the tab's token; every worker
+    streaming replies listens and answers for the tabs it streams to. Only a token is
+    sent, and a worker acts on it only for a stream it already sends to that token.
+    """
+
+    def __init__(self) -> None:
+        self._redis: Any = None
+        self._checked = False
+        self._listener: asyncio.Task | None = None
+
+    def _client(self) -> Any:
+        if not self._checked:
+            self._checked = True
+            from reflex.utils.prerequisites import get_redis
+
+            self._redis = get_redis()
+        return self._redis
+
+    async def publish(self, token: str) -> None:
+        redis = self._client()
+        if redis is None:
+            return
+        try:
+            await redis.publish(RESYNC_CHANNEL, token)
+        except Exception:  # noqa: BLE001 - the page asks again a second later
+            log.warning("live resync request not published", exc_info=True)
+
+    def ensure_listening(self) -> None:
+        """Start this worker's listener (once) when it first streams a reply."""
+        if self._client() is None or (self._listener and not self._listener.done()):
+            return
+        self._listener = asyncio.create_task(self._listen(), name="live-resync-listener")
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(RESYNC_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        token = message["data"]
+                        token = token.decode() if isinstance(token, bytes) else str(token)
+                        if (publisher := _publishers.get(token)) is not None:
+                            publisher.resync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis went away: listen again shortly
+                log.warning("live resync listener failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+
+
+_resync_channel = _ResyncChannel()
+
+
+def live_streams() -> int:
+    """Replies streaming in this process right now."""
+    return len(_publishers)

@@ -1,0 +1,72 @@
+"""LivePublisher: when frames leave for the tab, and what they carry (Reflex's emit_update
+is replaced by a recorder here; the browser tests cover the real websocket)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from chatmon import metrics
+from chatmon.states import live
+
+
+class Namespace:
+    """Records what would be emitted to each token, with the loop time it left."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, str, Any]] = []
+
+    async def emit_update(self, update: Any, token: str) -> None:
+        [changes] = update.delta.values()
+        self.sent.append((asyncio.get_running_loop().time(), token, changes["f_rx_state_"]))
+
+
+@pytest.fixture
+def namespace(monkeypatch: pytest.MonkeyPatch) -> Namespace:
+    recorder = Namespace()
+    monkeypatch.setattr(live, "_app", lambda: type("App", (), {"event_namespace": recorder}))
+    return recorder
+
+
+async def test_first_chunk_leaves_at_once_and_later_ones_are_coalesced(namespace) -> None:
+    loop = asyncio.get_running_loop()
+    async with live.LivePublisher(token="tab-a", reply="r1", flush_seconds=0.05) as publisher:
+        started = loop.time()
+        publisher.push("Hello")
+        await asyncio.sleep(0.01)
+        assert [frame for _, _, frame in namespace.sent] == [[0, "Hello", "r1"]]
+        assert namespace.sent[0][0] - started < 0.01
+        for i in range(40):
+            publisher.push(f" word{i}")
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)
+    frames = [frame for _, token, frame in namespace.sent if token == "tab-a"]
+    assert "".join(str(f[1]) for f in frames) == "Hello" + "".join(f" word{i}" for i in range(40))
+    assert [f[0] for f in frames] == list(range(len(frames)))
+    assert 2 < len(frames) < 15  # 41 chunks, a handful of frames
+    gaps = [b[0] - a[0] for a, b in zip(namespace.sent, namespace.sent[1:])]
+    assert min(gaps) >= 0.045
+
+
+async def test_resync_from_the_tab_sends_the_whole_text(namespace, monkeypatch) -> None:
+    async with live.LivePublisher(token="tab-b", reply="r2", flush_seconds=0.01) as publisher:
+        publisher.push("part one " * 10)
+        await asyncio.sleep(0.05)
+        publisher.push("part two " * 10)
+        await asyncio.sleep(0.1)
+        monkeypatch.setattr(live._publishers["tab-b"].buffer, "_last_resync", -10.0)
+        live._publishers["tab-b"].resync()
+        await asyncio.sleep(0.1)
+    full = namespace.sent[-1][2]
+    assert full == [full[0], "part one " * 10 + "part two " * 10, "r2"]
+
+
+async def test_streams_in_progress_counts_open_publishers(namespace) -> None:
+    before = metrics.STREAMS_IN_PROGRESS._value.get()
+    async with live.LivePublisher(token="tab-c", reply="r3", flush_seconds=0.05):
+        assert metrics.STREAMS_IN_PROGRESS._value.get() == before + 1
+        assert "tab-c" in live._publishers
+    assert metrics.STREAMS_IN_PROGRESS._value.get() == before
+    assert "tab-c" not in live._publishers

@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -328,9 +329,10 @@ def test_monitor_and_alerts_handlers_give_strangers_nothing(
     from chatmon.states.alerts import AlertsState
     from chatmon.states.monitor import MonitorState
 
+    _record_requests(locked_app, count=5)  # data the stranger wants (whatever ran before)
+
     async def scenario() -> tuple[dict, dict, dict]:
         app = _app(locked_app)
-        await (await _victim_chat(locked_app, "data the stranger wants"))[0].close()
         stranger = ReflexSession(locked_app.url, app, path="/monitor")
         await stranger.connect()
         for state, handlers in ((MONITOR, MonitorState.event_handlers),
@@ -359,6 +361,32 @@ def test_monitor_and_alerts_handlers_give_strangers_nothing(
         key = var + "_rx_state_"
         assert alerts.get(key) == initial_alerts.get(key), f"alerts {var} shown to a stranger"
     assert extra["errors"] == []
+
+
+def _record_requests(running: RunningApp, *, count: int) -> None:
+    """Put ``count`` finished requests into the app's request log, as the recorder does."""
+    from datetime import datetime, timezone
+
+    from chatmon.services import request_log
+    from chatmon.services.events import LLMCall
+
+    calls = [
+        LLMCall(
+            correlation_id=uuid.uuid4().hex[:16], session_id="b_victim", conversation_id="c",
+            model="openai/fake", provider="openai", started_at=datetime.now(timezone.utc),
+            first_token_seconds=0.1, total_seconds=0.5, input_tokens=10, output_tokens=20,
+            cost_usd=0.001, status="ok", error_category=None, retries=0, temperature=0.7,
+            prompt_version="v",
+        )
+        for _ in range(count)
+    ]
+    engine = make_engine(running.database_url)
+    try:
+        with Session(engine) as session:
+            request_log.record_calls(session=session, calls=calls, price_known=lambda _m: True)
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def _args_of(state: str, handler: str, junk: Any) -> dict[str, Any]:

@@ -16,8 +16,12 @@ import reflex as rx  # noqa: E402
 
 from chatmon import models  # noqa: E402,F401  (registers the tables)
 from chatmon.api import api  # noqa: E402
-from chatmon.lifespan import warm_up_llm  # noqa: E402
-from chatmon.middleware import ApiAccessMiddleware, SecurityHeadersMiddleware  # noqa: E402
+from chatmon.lifespan import keep_access_fresh, warm_up_llm  # noqa: E402
+from chatmon.middleware import (  # noqa: E402
+    ApiAccessMiddleware,
+    SecurityHeadersMiddleware,
+    WebSocketOriginMiddleware,
+)
 from chatmon.pages.chat import chat_page  # noqa: E402
 from chatmon.pages.monitor import monitor_page  # noqa: E402
 from chatmon.pages.login import login_page  # noqa: E402
@@ -30,8 +34,13 @@ from chatmon.wiring import install, observability_lifespan  # noqa: E402
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
-# Our routes first, then /api/* access control, then security headers around everything.
-app = rx.App(api_transformer=[api, ApiAccessMiddleware, SecurityHeadersMiddleware])
+# Our routes first, then /api/* and /metrics access control, the websocket's Origin
+# check, then security headers around everything.
+app = rx.App(
+    api_transformer=[
+        api, ApiAccessMiddleware, WebSocketOriginMiddleware, SecurityHeadersMiddleware
+    ]
+)
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.add_page(
     monitor_page,
@@ -39,8 +48,9 @@ app.add_page(
     title="Monitor · chatmon",
     on_load=[AuthState.require_monitor, MonitorState.on_load],
 )
-app.add_page(login_page, route="/login", title="Sign in · chatmon")
+app.add_page(login_page, route="/login", title="Sign in · chatmon", on_load=AuthState.load_login)
 app.register_lifespan_task(warm_up_llm)
+app.register_lifespan_task(keep_access_fresh)  # first-start secrets, gate refresh, throttle prune
 app.register_lifespan_task(observability_lifespan)
 recorder.install()  # one llm_request row per request, written off the event loop
 app.register_lifespan_task(recorder.lifespan)  # flushes pending rows on shutdown

@@ -265,8 +265,8 @@ class Settings(BaseSettings):
     def _no_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and is_placeholder_secret(value.get_secret_value()):
             raise ValueError(
-                "is a placeholder (such as changeme or secret), which anyone can guess: "
-                "set a real secret, e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+                "is a well-known placeholder, which anyone can guess: set a random value "
+                "(e.g. the output of: openssl rand -base64 24)"
             )
         return value
 

@@ -50,6 +50,16 @@ async def _form_fields(request: Request) -> dict[str, str] | None:
     return {name: values[0] for name, values in fields.items()}
 
 
+def _next_of_referer(request: Request) -> str | None:
+    """``next`` of the login page that posted the form (its URL is the Referer).
+
+    The form's hidden ``next`` is filled in once the page's scripts have run; a form
+    sent before that still goes where the login page was asked to send it.
+    """
+    query = urlsplit(request.headers.get("referer", "")).query
+    return parse_qs(query).get("next", [None])[0]
+
+
 def _refused_origin() -> Response:
     return PlainTextResponse(
         "refused: sign in and out from chatmon's own login page (this request's Origin is "
@@ -110,7 +120,7 @@ async def login(request: Request) -> Response:
     fields = await _form_fields(request)
     if fields is None:
         return PlainTextResponse("refused: the sign-in form is malformed\n", status_code=400)
-    target = safe_next(fields.get("next"))
+    target = safe_next(fields.get("next") or _next_of_referer(request))
     gates = _gates_for(target)
     if not gates:  # nothing to sign in to: the page is open
         return _redirect(request, target)

@@ -2,16 +2,18 @@
 
 Order of work for an attempt (see :mod:`chatmon.services.login_throttle` for the limits):
 
-1. Credentials verified a moment ago in this process are accepted from memory (HTTP
-   Basic sends them with every request; Prometheus scrapes every 15 s).
-2. Too many attempts already under way in this process: refused at once ("busy").
-3. One attempt at a time per client address and per account in this process, so a
+1. Too many attempts already under way in this process: refused at once ("busy").
+2. One attempt at a time per client address and per account in this process, so a
    burst from one client is counted before its next guess is checked.
-4. A blocked address, or a blocked account (unless this browser signed in to that
-   account before), is refused without checking the password.
-5. The password is checked on a small thread pool of its own: PBKDF2 takes ~0.3-0.5 s
-   of CPU by design, and a flood of guesses must not occupy the threads the chat's
-   database calls run on.
+3. A blocked address, or a blocked account (unless this browser signed in to that
+   account before), is refused without checking the password. Refused attempts are
+   not counted, and say nothing about the password.
+4. Credentials verified a moment ago in this process are accepted from memory (HTTP
+   Basic sends them with every request; Prometheus scrapes every 15 s), which spares
+   the PBKDF2 but never the throttle.
+5. Otherwise the password is checked on a small thread pool of its own: PBKDF2 takes
+   ~0.3-0.5 s of CPU by design, and a flood of guesses must not occupy the threads the
+   chat's database calls run on.
 """
 
 from __future__ import annotations
@@ -132,11 +134,6 @@ class LoginGuard:
         """
         area, first = gates[0]
         account = self.account_key(first, area=area, user=user)
-        for gate_area, gate in gates:
-            remembered = self._recall(gate, gate_area, user, password)
-            if remembered is not None:
-                return LoginResult(user=remembered[0], credential=remembered[1],
-                                   account=account, area=gate_area)
         if self._pending >= self._max_pending:
             return LoginResult(account=account, retry_after=BUSY_RETRY_SECONDS)
         self._pending += 1
@@ -163,6 +160,13 @@ class LoginGuard:
             wait = max(blocked.get(ip, 0.0), 0.0 if trusted else blocked.get(account, 0.0))
             if wait > 0:
                 return LoginResult(account=account, retry_after=wait)
+            # Only now, past the throttle, may memory spare the PBKDF2: before it, a
+            # blocked client could test guesses against memory at no cost.
+            for gate_area, gate in gates:
+                remembered = self._recall(gate, gate_area, user, password)
+                if remembered is not None:
+                    return LoginResult(user=remembered[0], credential=remembered[1],
+                                       account=account, area=gate_area)
             loop = asyncio.get_running_loop()
             match = await loop.run_in_executor(self._executor, _first_match, gates, user, password)
             if match is None:

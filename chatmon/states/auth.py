@@ -29,7 +29,7 @@ class AuthState(rx.State):
     """The login page's messages, and the session checks other states call."""
 
     login_error: str = ""
-    next_path: str = "/monitor"
+    next_path: str = ""  # "" until on_load: the route then reads it from the Referer
     # MONITOR_AUTH=off: the monitor shows an "unprotected" badge.
     monitor_unprotected: bool = not get_settings().monitor_auth
 

@@ -39,6 +39,10 @@ CHROMIUM_ARGS = [
 APP_START_TIMEOUT = 420  # a cold first start runs `npm install`
 MAX_MESSAGE_CHARS = 2000
 START_ATTEMPTS = 2
+# The monitor is behind a login by default: every instance gets this password unless a
+# test passes MONITOR_PASSWORD="" (then the first start generates one) or MONITOR_AUTH=off.
+TEST_MONITOR_PASSWORD = "integration-monitor-pw-7"
+MONITOR_USER = "ops"
 
 
 def free_port() -> int:
@@ -56,6 +60,22 @@ class RunningApp:
     database_url: str
     prompt_file: Path
     log_file: Path
+    monitor_password: str | None = None  # None: MONITOR_AUTH=off, or generated (see test_security)
+
+    @property
+    def monitor_auth(self) -> tuple[str, str] | None:
+        """HTTP Basic credentials for /api/* and /metrics (httpx ``auth=``)."""
+        return (MONITOR_USER, self.monitor_password) if self.monitor_password else None
+
+
+def sign_in(page: Page, app: RunningApp, next_path: str = "/monitor",
+            password: str | None = None) -> None:
+    """Sign in through the real login form (POST /auth/login) and land on ``next_path``."""
+    page.goto(app.url + "/login?next=" + next_path)
+    page.fill("#login-user", MONITOR_USER)
+    page.fill("#login-password", password or app.monitor_password or "")
+    page.click("#login-submit")
+    page.wait_for_url(lambda url: url.split("?")[0].rstrip("/") == (app.url + next_path).rstrip("/"))
 
 
 def isolated_web_dir(workdir: Path) -> Path:
@@ -175,14 +195,20 @@ def launch_app(*, workdir: Path, fake_llm_url: str, **env_overrides: str) -> Ite
         "REFLEX_STATES_WORKDIR": str(workdir / "states"),
         "LOG_FILE": str(workdir / "chatmon.log"),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus_multiproc"),
+        "MONITOR_PASSWORD": TEST_MONITOR_PASSWORD,
         # "{url}" in a value stands for this instance's own address (e.g. PUBLIC_URL)
         **{k: v.replace("{url}", f"http://127.0.0.1:{port}") for k, v in env_overrides.items()},
     }
+    if env.get("MONITOR_AUTH", "").lower() in ("off", "false", "0", "no") and (
+        "MONITOR_PASSWORD" not in env_overrides
+    ):
+        env["MONITOR_PASSWORD"] = ""  # off and a password would stop startup (a contradiction)
     url = f"http://127.0.0.1:{port}"
     process = _start_with_retry(env, url, log_file)
     try:
         yield RunningApp(
-            url=url, database_url=env["DATABASE_URL"], prompt_file=prompt_file, log_file=log_file
+            url=url, database_url=env["DATABASE_URL"], prompt_file=prompt_file, log_file=log_file,
+            monitor_password=env["MONITOR_PASSWORD"] or None,
         )
     finally:
         _stop(process)

@@ -310,7 +310,8 @@ def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
 
 def ok_requests(instance: RunningApp) -> float:
     """``chatmon_llm_requests_total{status="ok"}`` summed over models, from /metrics."""
-    body = httpx.get(instance.url + "/metrics", timeout=10).raise_for_status().text
+    body = httpx.get(instance.url + "/metrics", auth=("ops", MONITOR_PASSWORD),  # the monitor's login
+                     timeout=10).raise_for_status().text
     return sum(
         sample.value
         for family in text_string_to_metric_families(body)

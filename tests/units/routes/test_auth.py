@@ -233,3 +233,12 @@ def test_chat_login_takes_the_chat_or_the_monitor_password(
     client.cookies.clear()
     assert _login(client, "ops-door-4711", next_path="/").headers["location"] == "/"
     assert client.get("/api/stats?window=1h").status_code == 200
+
+
+def test_form_sent_before_the_page_hydrated_goes_where_the_page_was_asked(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(monitor_password="ops-door-4711", chat_password="chat-door-0815")
+    response = _login(client, "chat-door-0815", next_path="",
+                      headers={**ORIGIN, "referer": HOST + "/login?next=%2F"})
+    assert response.headers["location"] == "/"

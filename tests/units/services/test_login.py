@@ -182,3 +182,13 @@ async def test_throttle_failure_refuses_rather_than_guess(executor: ThreadPoolEx
     guard = LoginGuard(engine=broken, key=b"k" * 32, executor=executor)
     result = await _try(guard, "right")
     assert not result.ok and result.retry_after > 0
+
+
+async def test_a_blocked_client_cannot_test_guesses_against_memory(guard: LoginGuard) -> None:
+    """Remembered credentials spare the PBKDF2, never the throttle: otherwise a blocked
+    client would learn which guess is right (200 vs 429) at no cost."""
+    assert (await _try(guard, "right")).ok  # now remembered
+    for _ in range(IP_POLICY.free_failures):
+        await _try(guard, "guess", ip="10.9.0.1")
+    refused = await _try(guard, "right", ip="10.9.0.1")
+    assert not refused.ok and refused.retry_after > 0

@@ -123,13 +123,12 @@ def announce_first_start() -> None:
     configured, the generated one, printed here once (stderr, never a log file)."""
     from sqlmodel import Session
 
-    from chatmon import deps
     from chatmon.db import get_engine
-    from chatmon.services.first_start import announcement, ensure_monitor_password
+    from chatmon.services.first_start import announcement, ensure_monitor_password, session_secret
     from chatmon.settings import get_settings
 
-    deps.instance_secret()
     with Session(get_engine()) as session:
+        session_secret(session=session, settings=get_settings())
         password = ensure_monitor_password(session=session, settings=get_settings())
     if password is not None:
         print(announcement(password), file=sys.stderr, flush=True)

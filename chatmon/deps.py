@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import Session
 
 from chatmon.db import get_engine
-from chatmon.services import auth, breaker, instance_secrets
+from chatmon.services import auth, breaker, first_start, instance_secrets
 from chatmon.services.llm import LLMClient
 from chatmon.services.login import LoginGuard
 from chatmon.services.prompts import SystemPromptSource
@@ -78,12 +77,7 @@ def instance_secret() -> bytes:
     if settings.session_secret:
         return settings.session_secret.get_secret_value().encode()
     with Session(get_engine()) as session:
-        value, _ = instance_secrets.get_or_create_secret(
-            session=session,
-            name=instance_secrets.SESSION_SECRET,
-            make=lambda: secrets.token_urlsafe(32),
-        )
-    return value.encode()
+        return first_start.session_secret(session=session, settings=settings)
 
 
 def monitor_gate() -> auth.Gate:

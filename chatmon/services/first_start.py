@@ -26,6 +26,25 @@ def generate_password() -> str:
     return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
 
 
+SESSION_SECRET_BYTES = 32
+
+
+def session_secret(*, session: Session, settings: Settings) -> bytes:
+    """SESSION_SECRET's bytes when set, else the generated one (created on first use).
+
+    The generated secret is random, made once per database and never derived from a
+    password: every worker and instance on that database agrees on it.
+    """
+    if settings.session_secret:
+        return settings.session_secret.get_secret_value().encode()
+    value, _ = instance_secrets.get_or_create_secret(
+        session=session,
+        name=instance_secrets.SESSION_SECRET,
+        make=lambda: secrets.token_urlsafe(SESSION_SECRET_BYTES),
+    )
+    return value.encode()
+
+
 def uses_generated_password(settings: Settings) -> bool:
     """Whether the monitor's password is the generated one (none configured)."""
     return settings.monitor_auth and not settings.monitor_password and not settings.monitor_users

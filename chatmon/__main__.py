@@ -218,7 +218,9 @@ def _run_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_reset_monitor_password(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_reset_monitor_password(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> None:
     """Registers ``reset-monitor-password``: a new generated monitor password."""
     parser = subparsers.add_parser(
         "reset-monitor-password",

@@ -100,7 +100,8 @@ def refresh_monitor_gate() -> auth.Gate:
     if not settings.monitor_auth:
         gate = auth.Gate()
     else:
-        password = settings.monitor_password.get_secret_value() if settings.monitor_password else None
+        secret = settings.monitor_password
+        password = secret.get_secret_value() if secret else None
         users = auth.parse_users(settings.monitor_users) if settings.monitor_users else None
         gate = auth.Gate(
             password=password,

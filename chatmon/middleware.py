@@ -193,7 +193,8 @@ class ApiAccessMiddleware:
         return path.rstrip("/") == METRICS_PATH and self._metrics_behind_gate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._protected(scope.get("path", "")) and self._gate_enabled():
+        path = scope.get("path", "")
+        if scope["type"] == "http" and self._protected(path) and self._gate_enabled():
             refusal = await refusal_for(HTTPConnection(scope))
             if refusal is not None:
                 await refusal(scope, receive, send)

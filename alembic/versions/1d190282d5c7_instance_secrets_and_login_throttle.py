@@ -42,7 +42,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key')
     )
     with op.batch_alter_table('login_failure', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_failure_last_failure_at'), ['last_failure_at'], unique=False)
+        batch_op.create_index(
+            batch_op.f('ix_login_failure_last_failure_at'), ['last_failure_at'], unique=False
+        )
 
     # ### end Alembic commands ###
 

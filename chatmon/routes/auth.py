@@ -80,8 +80,16 @@ def _redirect(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def _set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: int,
-                path: str = "/", same_site: str = "lax") -> None:
+def _set_cookie(
+    response: Response,
+    request: Request,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str = "/",
+    same_site: str = "lax",
+) -> None:
     response.set_cookie(
         name,
         value,
@@ -134,8 +142,9 @@ async def login(request: Request) -> Response:
     )
     if not result.ok:
         if result.retry_after > 0:
-            log.warning("sign-in refused from %s: too many failures (%.0f s left)",
-                        ip, result.retry_after)
+            log.warning(
+                "sign-in refused from %s: too many failures (%.0f s left)", ip, result.retry_after
+            )
         else:
             log.warning("sign-in failed from %s", ip)
         return _back_to_login(request, target, result)
@@ -145,8 +154,15 @@ async def login(request: Request) -> Response:
     token = signer.issue(user=result.user or "", scope=result.area, credential=result.credential)
     _set_cookie(response, request, access.SESSION_COOKIE, token, max_age=SESSION_TTL_SECONDS)
     device = signer.issue(user=result.account, scope=DEVICE_SCOPE, ttl=access.DEVICE_TTL_SECONDS)
-    _set_cookie(response, request, access.DEVICE_COOKIE, device,
-                max_age=access.DEVICE_TTL_SECONDS, path="/auth", same_site="strict")
+    _set_cookie(
+        response,
+        request,
+        access.DEVICE_COOKIE,
+        device,
+        max_age=access.DEVICE_TTL_SECONDS,
+        path="/auth",
+        same_site="strict",
+    )
     return response
 
 

@@ -26,7 +26,9 @@ def client_ip(*, peer: str | None, forwarded_for: str | None, hops: int) -> str:
     return _forwarded(forwarded_for, hops) or peer or "unknown"
 
 
-def is_https(*, scheme: str, forwarded_proto: str | None, hops: int, public_url: str | None) -> bool:
+def is_https(
+    *, scheme: str, forwarded_proto: str | None, hops: int, public_url: str | None
+) -> bool:
     """Whether the browser reached chatmon over https (so cookies get ``Secure``).
 
     True when PUBLIC_URL is https, when the connection itself is TLS, or when a
@@ -68,7 +70,11 @@ def origin_of(url: str | None) -> str | None:
     scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
     if ":" in host:
         host = f"[{host}]"
-    return f"{scheme}://{host}" if port in (None, DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+    return (
+        f"{scheme}://{host}"
+        if port in (None, DEFAULT_PORTS[scheme])
+        else f"{scheme}://{host}:{port}"
+    )
 
 
 def _netloc(origin: str) -> str:

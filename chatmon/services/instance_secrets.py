@@ -77,9 +77,7 @@ def get_or_create_secret(
 def replace_secret(*, session: Session, name: str, value: str) -> None:
     """Set ``name`` to ``value`` whether or not it existed; commits."""
     table = InstanceSecret.__table__
-    statement = _dialect(session).insert(table).values(
-        name=name, value=value, created_at=utc_now()
-    )
+    statement = _dialect(session).insert(table).values(name=name, value=value, created_at=utc_now())
     statement = statement.on_conflict_do_update(
         index_elements=["name"],
         set_={"value": statement.excluded.value, "created_at": statement.excluded.created_at},

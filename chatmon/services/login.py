@@ -97,9 +97,7 @@ class LoginGuard:
         self._max_pending = max_pending
         self._clock = clock
         self._pending = 0
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._remembered: OrderedDict[bytes, tuple[str, str, float]] = OrderedDict()
 
     # ----- keys (hashed: the name field sometimes holds a mistyped password) ------------
@@ -138,14 +136,20 @@ class LoginGuard:
             return LoginResult(account=account, retry_after=BUSY_RETRY_SECONDS)
         self._pending += 1
         try:
-            return await self._attempt(gates, user, password, client_ip, account,
-                                       trusted_account == account)
+            return await self._attempt(
+                gates, user, password, client_ip, account, trusted_account == account
+            )
         finally:
             self._pending -= 1
 
     async def _attempt(
-        self, gates: Sequence[tuple[str, Gate]], user: str, password: str, client_ip: str,
-        account: str, trusted: bool,
+        self,
+        gates: Sequence[tuple[str, Gate]],
+        user: str,
+        password: str,
+        client_ip: str,
+        account: str,
+        trusted: bool,
     ) -> LoginResult:
         ip = self.ip_key(client_ip)
         async with AsyncExitStack() as locks:
@@ -165,8 +169,12 @@ class LoginGuard:
             for gate_area, gate in gates:
                 remembered = self._recall(gate, gate_area, user, password)
                 if remembered is not None:
-                    return LoginResult(user=remembered[0], credential=remembered[1],
-                                       account=account, area=gate_area)
+                    return LoginResult(
+                        user=remembered[0],
+                        credential=remembered[1],
+                        account=account,
+                        area=gate_area,
+                    )
             loop = asyncio.get_running_loop()
             match = await loop.run_in_executor(self._executor, _first_match, gates, user, password)
             if match is None:
@@ -228,9 +236,13 @@ class LoginGuard:
         self._remembered.move_to_end(memo)
         return signed_in, credential
 
-    def _remember(self, area: str, user: str, password: str, signed_in: str, credential: str) -> None:
+    def _remember(
+        self, area: str, user: str, password: str, signed_in: str, credential: str
+    ) -> None:
         self._remembered[self._memo_key(area, user, password)] = (
-            signed_in, credential, time.monotonic() + REMEMBER_SECONDS
+            signed_in,
+            credential,
+            time.monotonic() + REMEMBER_SECONDS,
         )
         while len(self._remembered) > REMEMBER_MAX:
             self._remembered.popitem(last=False)

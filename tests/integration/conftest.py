@@ -75,7 +75,8 @@ def sign_in(page: Page, app: RunningApp, next_path: str = "/monitor",
     page.fill("#login-user", MONITOR_USER)
     page.fill("#login-password", password or app.monitor_password or "")
     page.click("#login-submit")
-    page.wait_for_url(lambda url: url.split("?")[0].rstrip("/") == (app.url + next_path).rstrip("/"))
+    target = (app.url + next_path).rstrip("/")
+    page.wait_for_url(lambda url: url.split("?")[0].rstrip("/") == target)
 
 
 def isolated_web_dir(workdir: Path) -> Path:

@@ -19,7 +19,8 @@ PRINTED = re.compile(r"^ {6}(\S{20,})$", re.M)  # the indented password line of 
 
 def run_cli(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("MONITOR_", "SESSION_SECRET", "CHAT_PASSWORD"))
     }
     environment.update(
@@ -30,7 +31,11 @@ def run_cli(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProce
     )
     return subprocess.run(
         [sys.executable, "-m", "chatmon", *args],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=180,
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
@@ -67,7 +72,10 @@ def test_no_password_is_generated_when_one_is_configured(tmp_path: Path) -> None
     result = run_cli("migrate", tmp_path=tmp_path, MONITOR_PASSWORD="a-configured-one-42")
     assert result.returncode == 0 and PRINTED.findall(result.stderr) == []
     assert set(_stored(tmp_path)) == {"session_secret"}
-    assert run_cli("migrate", tmp_path=tmp_path, SESSION_SECRET="configured-signing-key-42").returncode == 0
+    assert (
+        run_cli("migrate", tmp_path=tmp_path, SESSION_SECRET="configured-signing-key-42").returncode
+        == 0
+    )
 
 
 def test_reset_prints_a_new_password_that_replaces_the_old(tmp_path: Path) -> None:

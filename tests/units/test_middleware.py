@@ -25,7 +25,7 @@ from chatmon.middleware import (
     content_security_policy,
 )
 from chatmon.services import auth
-from tests.units.access_config import Configure, access_config  # noqa: F401
+from tests.units.access_config import Configure
 
 PAGE = b"<html><head><script>window.x = 1;</script><script src='/a.js'></script></head></html>"
 

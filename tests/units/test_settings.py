@@ -133,7 +133,9 @@ def test_placeholder_secrets_stop_startup(
     assert placeholder not in str(caught.value)
 
 
-@pytest.mark.parametrize("value", ["s8-Kq2-vLm0-Xw4", "correct horse battery staple", "hunter2-of-mine"])
+@pytest.mark.parametrize(
+    "value", ["s8-Kq2-vLm0-Xw4", "correct horse battery staple", "hunter2-of-mine"]
+)
 def test_real_secrets_are_accepted(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("MONITOR_PASSWORD", value)
     monkeypatch.setenv("SESSION_SECRET", value + "-signing-key")
@@ -167,15 +169,21 @@ def test_monitor_auth_off_with_a_password_is_a_contradiction(
         load_settings()
 
 
-@pytest.mark.parametrize("value", ["*", "https://a.example,*", "a.example", "https://a.example/path"])
-def test_cors_wildcard_or_non_origins_stop_startup(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+@pytest.mark.parametrize(
+    "value", ["*", "https://a.example,*", "a.example", "https://a.example/path"]
+)
+def test_cors_wildcard_or_non_origins_stop_startup(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", value)
     with pytest.raises(SettingsError, match="CORS_ALLOWED_ORIGINS"):
         load_settings()
 
 
 @pytest.mark.parametrize("value", ["-1", "many", "99"])
-def test_trusted_proxy_hops_must_be_a_small_count(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+def test_trusted_proxy_hops_must_be_a_small_count(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
     with pytest.raises(SettingsError, match="TRUSTED_PROXY_HOPS"):
         load_settings()
@@ -184,8 +192,8 @@ def test_trusted_proxy_hops_must_be_a_small_count(monkeypatch: pytest.MonkeyPatc
 def test_reflex_config_gets_the_same_proxy_hops_and_origins() -> None:
     env = {**os.environ, "TRUSTED_PROXY_HOPS": "2", "PUBLIC_URL": "https://chat.example.com"}
     result = subprocess.run(
-        [sys.executable, "-c",
-         "import rxconfig; c = rxconfig.config; print(c.trusted_proxy_hops, list(c.cors_allowed_origins))"],
+        [sys.executable, "-c", "import rxconfig; c = rxconfig.config; "
+         "print(c.trusted_proxy_hops, list(c.cors_allowed_origins))"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.stdout.strip() == "2 ['https://chat.example.com']", result.stderr

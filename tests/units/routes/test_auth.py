@@ -17,7 +17,7 @@ from chatmon.api import api
 from chatmon.middleware import ApiAccessMiddleware
 from chatmon.services import auth, first_start
 from chatmon.services.login_throttle import ACCOUNT_POLICY, IP_POLICY
-from tests.units.access_config import Configure, access_config  # noqa: F401
+from tests.units.access_config import Configure
 
 HOST = "http://chatmon.test"
 ORIGIN = {"origin": HOST}
@@ -34,10 +34,19 @@ def make_client(access_config: Configure) -> Callable[..., TestClient]:
     return make
 
 
-def _login(client: TestClient, password: str, *, user: str = "", next_path: str = "/monitor",
-           headers: dict[str, str] | None = None) -> httpx.Response:
-    return client.post("/auth/login", data={"user": user, "password": password, "next": next_path},
-                       headers=ORIGIN if headers is None else headers)
+def _login(
+    client: TestClient,
+    password: str,
+    *,
+    user: str = "",
+    next_path: str = "/monitor",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return client.post(
+        "/auth/login",
+        data={"user": user, "password": password, "next": next_path},
+        headers=ORIGIN if headers is None else headers,
+    )
 
 
 def _set_cookie(response: httpx.Response, name: str) -> SimpleCookie:
@@ -53,7 +62,9 @@ def _query(response: httpx.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
-def test_login_sets_an_httponly_lax_cookie_and_goes_on(make_client: Callable[..., TestClient]) -> None:
+def test_login_sets_an_httponly_lax_cookie_and_goes_on(
+    make_client: Callable[..., TestClient],
+) -> None:
     client = make_client(monitor_password="right-password")
     response = _login(client, "right-password")
     assert response.status_code == 303
@@ -87,8 +98,12 @@ def test_cookie_is_secure_behind_https(
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"origin": "http://evil.example"}, {"origin": "null"},
-     {"referer": "http://evil.example/login"}],
+    [
+        {},
+        {"origin": "http://evil.example"},
+        {"origin": "null"},
+        {"referer": "http://evil.example/login"},
+    ],
 )
 def test_login_from_another_site_is_refused(
     make_client: Callable[..., TestClient], headers: dict
@@ -123,12 +138,16 @@ def test_next_never_leaves_the_site(make_client: Callable[..., TestClient]) -> N
 def test_malformed_form_is_a_400(make_client: Callable[..., TestClient]) -> None:
     client = make_client(monitor_password="right-password")
     assert client.post("/auth/login", content=b"\xff\xfe=\xfa", headers=ORIGIN).status_code == 400
-    assert client.post("/auth/login", content=b"a=" + b"x" * 10_000, headers=ORIGIN).status_code == 400
+    assert (
+        client.post("/auth/login", content=b"a=" + b"x" * 10_000, headers=ORIGIN).status_code == 400
+    )
 
 
 def test_form_guessing_is_throttled_per_address(make_client: Callable[..., TestClient]) -> None:
     client = make_client(monitor_password="right-password")
-    errors = [_query(_login(client, f"guess{n}")).get("error") for n in range(IP_POLICY.free_failures)]
+    errors = [
+        _query(_login(client, f"guess{n}")).get("error") for n in range(IP_POLICY.free_failures)
+    ]
     assert errors == ["wrong"] * IP_POLICY.free_failures
     refused = _login(client, "right-password")
     assert _query(refused)["error"] == "wait" and int(_query(refused)["retry"]) >= 1
@@ -141,8 +160,9 @@ def test_form_guessing_is_throttled_per_account_across_addresses(
     client = make_client(monitor_users=f"alice:{ALICE}", trusted_proxy_hops=1)
 
     def from_ip(n: int, password: str) -> httpx.Response:
-        return _login(client, password, user="alice",
-                      headers={**ORIGIN, "x-forwarded-for": f"203.0.113.{n}"})
+        return _login(
+            client, password, user="alice", headers={**ORIGIN, "x-forwarded-for": f"203.0.113.{n}"}
+        )
 
     for n in range(ACCOUNT_POLICY.free_failures):
         assert _query(from_ip(n, "guess"))["error"] == "wrong"
@@ -153,18 +173,33 @@ def test_returning_browser_is_not_locked_out_by_strangers(
     make_client: Callable[..., TestClient],
 ) -> None:
     client = make_client(monitor_users=f"alice:{ALICE}", trusted_proxy_hops=1)
-    first = _login(client, "alice-pw", user="alice", headers={**ORIGIN, "x-forwarded-for": "198.51.100.1"})
+    first = _login(
+        client, "alice-pw", user="alice", headers={**ORIGIN, "x-forwarded-for": "198.51.100.1"}
+    )
     device = _set_cookie(first, "chatmon_device")["chatmon_device"]
     assert device["path"] == "/auth" and device["httponly"] is True
     client.cookies.clear()
     deps.login_guard()._remembered.clear()  # days later, or another worker: nothing in memory
     stranger = TestClient(ApiAccessMiddleware(api), base_url=HOST, follow_redirects=False)
     for n in range(ACCOUNT_POLICY.free_failures + 1):
-        _login(stranger, "guess", user="alice", headers={**ORIGIN, "x-forwarded-for": f"203.0.113.{n}"})
-    assert _query(_login(stranger, "alice-pw", user="alice",
-                         headers={**ORIGIN, "x-forwarded-for": "192.0.2.7"}))["error"] == "wait"
+        _login(
+            stranger, "guess", user="alice", headers={**ORIGIN, "x-forwarded-for": f"203.0.113.{n}"}
+        )
+    assert (
+        _query(
+            _login(
+                stranger,
+                "alice-pw",
+                user="alice",
+                headers={**ORIGIN, "x-forwarded-for": "192.0.2.7"},
+            )
+        )["error"]
+        == "wait"
+    )
     client.cookies.set("chatmon_device", device.value, path="/auth")
-    again = _login(client, "alice-pw", user="alice", headers={**ORIGIN, "x-forwarded-for": "198.51.100.1"})
+    again = _login(
+        client, "alice-pw", user="alice", headers={**ORIGIN, "x-forwarded-for": "198.51.100.1"}
+    )
     assert again.headers["location"] == "/monitor"
 
 
@@ -206,7 +241,9 @@ def test_session_ends_when_the_generated_password_is_reset(
 ) -> None:  # noqa: ANN001
     client = make_client()
     with Session(engine) as session:
-        password = first_start.ensure_monitor_password(session=session, settings=deps.get_settings())
+        password = first_start.ensure_monitor_password(
+            session=session, settings=deps.get_settings()
+        )
     assert password
     deps.refresh_monitor_gate()
     _login(client, password)
@@ -217,7 +254,9 @@ def test_session_ends_when_the_generated_password_is_reset(
     assert client.get("/api/stats?window=1h").status_code == 401
 
 
-def test_instance_secret_is_generated_once_and_shared(make_client: Callable[..., TestClient]) -> None:
+def test_instance_secret_is_generated_once_and_shared(
+    make_client: Callable[..., TestClient],
+) -> None:
     make_client()
     first = deps.instance_secret()
     deps.instance_secret.cache_clear()  # another worker / instance on the same database
@@ -239,6 +278,10 @@ def test_form_sent_before_the_page_hydrated_goes_where_the_page_was_asked(
     make_client: Callable[..., TestClient],
 ) -> None:
     client = make_client(monitor_password="ops-door-4711", chat_password="chat-door-0815")
-    response = _login(client, "chat-door-0815", next_path="",
-                      headers={**ORIGIN, "referer": HOST + "/login?next=%2F"})
+    response = _login(
+        client,
+        "chat-door-0815",
+        next_path="",
+        headers={**ORIGIN, "referer": HOST + "/login?next=%2F"},
+    )
     assert response.headers["location"] == "/"

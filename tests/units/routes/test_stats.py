@@ -120,8 +120,9 @@ def test_csv_of_an_empty_window_is_just_the_header(client: TestClient) -> None:
     assert response.text.strip() == ",".join(CSV_COLUMNS)
 
 
-@pytest.mark.parametrize("payload", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)",
-                                      "\tcmd", "\rcmd"])
+@pytest.mark.parametrize(
+    "payload", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+)
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, payload: str
 ) -> None:
@@ -139,7 +140,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     assert rows[0]["cost_usd"] == "0.5"  # numbers stay numbers
 
 
-def test_csv_negative_numbers_are_not_touched(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_negative_numbers_are_not_touched(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
     now = datetime.now(timezone.utc)
     with Session(engine) as session:
@@ -148,5 +151,6 @@ def test_csv_negative_numbers_are_not_touched(engine: Engine, monkeypatch: pytes
         row.feedback = -1
         session.add(row)
         session.commit()
-    rows = list(csv.DictReader(io.StringIO(TestClient(api).get("/api/requests.csv?window=1h").text)))
+    body = TestClient(api).get("/api/requests.csv?window=1h").text
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert rows[0]["feedback"] == "-1"

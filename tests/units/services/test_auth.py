@@ -21,8 +21,10 @@ def test_hashed_password_verifies_only_itself() -> None:
     assert "correct horse" not in encoded
 
 
-@pytest.mark.parametrize("broken", ["", "plain", "md5$1$a$b", "pbkdf2_sha256$x$a$b",
-                                    "pbkdf2_sha256$10$salt$\u00e9\u00e9"])
+@pytest.mark.parametrize(
+    "broken",
+    ["", "plain", "md5$1$a$b", "pbkdf2_sha256$x$a$b", "pbkdf2_sha256$10$salt$\u00e9\u00e9"],
+)
 def test_malformed_hash_never_verifies(broken: str) -> None:
     assert not auth.verify_password("anything", broken)
 
@@ -77,7 +79,8 @@ def _count_pbkdf2(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    "gate_kind", ["users", "users_and_shared", "generated"],
+    "gate_kind",
+    ["users", "users_and_shared", "generated"],
 )
 def test_unknown_user_costs_the_same_pbkdf2_as_a_known_one(
     monkeypatch: pytest.MonkeyPatch, gate_kind: str
@@ -99,11 +102,15 @@ def test_unknown_user_costs_the_same_pbkdf2_as_a_known_one(
 def test_fingerprint_changes_with_the_credential_and_the_key() -> None:
     alice = auth.hash_password("a", iterations=FAST)
     gate = auth.Gate(users={"alice": alice}, key=b"k" * 32)
-    assert gate.fingerprint("alice") == auth.Gate(users={"alice": alice}, key=b"k" * 32).fingerprint("alice")
+    assert gate.fingerprint("alice") == auth.Gate(
+        users={"alice": alice}, key=b"k" * 32
+    ).fingerprint("alice")
     assert gate.fingerprint("alice") != auth.Gate(
         users={"alice": auth.hash_password("a", iterations=FAST)}, key=b"k" * 32
     ).fingerprint("alice")
-    assert gate.fingerprint("alice") != auth.Gate(users={"alice": alice}, key=b"j" * 32).fingerprint("alice")
+    assert gate.fingerprint("alice") != auth.Gate(
+        users={"alice": alice}, key=b"j" * 32
+    ).fingerprint("alice")
     assert gate.fingerprint("bob") is None
     assert "a" not in (auth.Gate(password="a", key=b"k").fingerprint("x") or "a")
 
@@ -143,9 +150,14 @@ def test_malformed_tokens_are_simply_invalid(token: str) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [[1, 2], "text", {"u": 1, "s": "monitor", "e": 9999999999},
-     {"u": "a", "s": "monitor", "e": "soon"}, {"u": "a", "s": "monitor"},
-     {"u": "a", "s": "monitor", "e": 9999999999, "c": 5}],
+    [
+        [1, 2],
+        "text",
+        {"u": 1, "s": "monitor", "e": 9999999999},
+        {"u": "a", "s": "monitor", "e": "soon"},
+        {"u": "a", "s": "monitor"},
+        {"u": "a", "s": "monitor", "e": 9999999999, "c": 5},
+    ],
 )
 def test_signed_but_ill_typed_payloads_are_invalid(payload: object) -> None:
     signer = auth.SessionSigner(b"k" * 32)
@@ -155,8 +167,9 @@ def test_signed_but_ill_typed_payloads_are_invalid(payload: object) -> None:
 def test_session_ends_when_the_user_is_removed_or_the_password_changes() -> None:
     signer = auth.SessionSigner(b"k" * 32)
     alice = auth.hash_password("a", iterations=FAST)
-    gate = auth.Gate(users={"alice": alice, "bob": auth.hash_password("b", iterations=FAST)},
-                     key=b"k" * 32)
+    gate = auth.Gate(
+        users={"alice": alice, "bob": auth.hash_password("b", iterations=FAST)}, key=b"k" * 32
+    )
     token = signer.issue(user="alice", scope="monitor", credential=gate.fingerprint("alice") or "")
     assert auth.session_user(signer, gate, token, scope="monitor") == "alice"
     removed = auth.Gate(users={"bob": gate.users["bob"]}, key=b"k" * 32)  # type: ignore[index]

@@ -45,7 +45,9 @@ def test_client_ip_trusts_x_forwarded_for_only_behind_proxies(
 def test_https_from_public_url_tls_or_a_trusted_proxy(
     scheme: str, proto: str | None, hops: int, public_url: str | None, expected: bool
 ) -> None:
-    assert is_https(scheme=scheme, forwarded_proto=proto, hops=hops, public_url=public_url) is expected
+    assert (
+        is_https(scheme=scheme, forwarded_proto=proto, hops=hops, public_url=public_url) is expected
+    )
 
 
 def test_ipv6_clients_are_throttled_by_their_64() -> None:

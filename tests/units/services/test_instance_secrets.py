@@ -70,24 +70,35 @@ def test_generated_password_is_returned_once_and_only_its_hash_stored(session: S
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"monitor_password": "a-configured-password"}, {"monitor_auth": False},
-     {"monitor_users": "alice:" + auth.hash_password("a", iterations=1000)}],
+    [
+        {"monitor_password": "a-configured-password"},
+        {"monitor_auth": False},
+        {"monitor_users": "alice:" + auth.hash_password("a", iterations=1000)},
+    ],
 )
 def test_no_password_is_generated_when_one_is_configured_or_auth_is_off(
     session: Session, overrides: dict
 ) -> None:
-    assert first_start.ensure_monitor_password(session=session, settings=_settings(**overrides)) is None
-    assert instance_secrets.read_secret(
-        session=session, name=instance_secrets.MONITOR_PASSWORD_HASH
-    ) is None
+    assert (
+        first_start.ensure_monitor_password(session=session, settings=_settings(**overrides))
+        is None
+    )
+    assert (
+        instance_secrets.read_secret(session=session, name=instance_secrets.MONITOR_PASSWORD_HASH)
+        is None
+    )
 
 
 def test_reset_replaces_the_hash(session: Session) -> None:
     old = first_start.ensure_monitor_password(session=session, settings=_settings())
     new = first_start.reset_monitor_password(session=session)
-    stored = instance_secrets.read_secret(session=session, name=instance_secrets.MONITOR_PASSWORD_HASH)
+    stored = instance_secrets.read_secret(
+        session=session, name=instance_secrets.MONITOR_PASSWORD_HASH
+    )
     assert old != new
-    assert auth.verify_password(new, stored or "") and not auth.verify_password(old or "", stored or "")
+    assert auth.verify_password(new, stored or "") and not auth.verify_password(
+        old or "", stored or ""
+    )
 
 
 def test_announcement_says_how_to_change_it() -> None:

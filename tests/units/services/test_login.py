@@ -17,8 +17,16 @@ from chatmon.services import auth
 from chatmon.services.login import LoginGuard
 from chatmon.services.login_throttle import ACCOUNT_POLICY, IP_POLICY
 
-MONITOR = [("monitor", auth.Gate(users={"alice": auth.hash_password("right", iterations=1000)},
-                                 closed=True, key=b"k" * 32))]
+MONITOR = [
+    (
+        "monitor",
+        auth.Gate(
+            users={"alice": auth.hash_password("right", iterations=1000)},
+            closed=True,
+            key=b"k" * 32,
+        ),
+    )
+]
 
 
 class Clock:
@@ -49,10 +57,17 @@ def guard(engine: Engine, executor: ThreadPoolExecutor, clock: Clock) -> LoginGu
     return LoginGuard(engine=lambda: engine, key=b"k" * 32, executor=executor, clock=clock)
 
 
-async def _try(guard: LoginGuard, password: str, *, user: str = "alice", ip: str = "10.0.0.1",
-               device: str | None = None):  # noqa: ANN202
-    return await guard.attempt(gates=MONITOR, user=user, password=password, client_ip=ip,
-                               trusted_account=device)
+async def _try(
+    guard: LoginGuard,
+    password: str,
+    *,
+    user: str = "alice",
+    ip: str = "10.0.0.1",
+    device: str | None = None,
+):  # noqa: ANN202
+    return await guard.attempt(
+        gates=MONITOR, user=user, password=password, client_ip=ip, trusted_account=device
+    )
 
 
 async def test_right_password_signs_in_with_a_credential(guard: LoginGuard) -> None:
@@ -93,10 +108,14 @@ async def test_account_lockout_is_a_delay_not_a_ban(guard: LoginGuard, clock: Cl
 
 
 async def test_unknown_and_known_user_names_count_and_block_alike(guard: LoginGuard) -> None:
-    known = [await _try(guard, "guess", user="alice", ip=f"10.5.0.{n}")
-             for n in range(ACCOUNT_POLICY.free_failures + 1)]
-    unknown = [await _try(guard, "guess", user="mallory", ip=f"10.6.0.{n}")
-               for n in range(ACCOUNT_POLICY.free_failures + 1)]
+    known = [
+        await _try(guard, "guess", user="alice", ip=f"10.5.0.{n}")
+        for n in range(ACCOUNT_POLICY.free_failures + 1)
+    ]
+    unknown = [
+        await _try(guard, "guess", user="mallory", ip=f"10.6.0.{n}")
+        for n in range(ACCOUNT_POLICY.free_failures + 1)
+    ]
     assert [r.retry_after > 0 for r in known] == [r.retry_after > 0 for r in unknown]
 
 
@@ -109,15 +128,18 @@ async def test_shared_password_is_one_account_whatever_the_name(
         session.execute(delete(LoginFailure))
         session.commit()
     for n in range(ACCOUNT_POLICY.free_failures):
-        await guard.attempt(gates=[("monitor", gate)], user=f"name{n}", password="guess",
-                            client_ip=f"10.7.0.{n}")
-    result = await guard.attempt(gates=[("monitor", gate)], user="yet-another", password="guess",
-                                 client_ip="10.7.1.1")
+        await guard.attempt(
+            gates=[("monitor", gate)], user=f"name{n}", password="guess", client_ip=f"10.7.0.{n}"
+        )
+    result = await guard.attempt(
+        gates=[("monitor", gate)], user="yet-another", password="guess", client_ip="10.7.1.1"
+    )
     assert result.retry_after > 0
 
 
-async def test_password_checks_run_on_the_guards_own_threads(guard: LoginGuard,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_password_checks_run_on_the_guards_own_threads(
+    guard: LoginGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
     threads: list[str] = []
     gate = MONITOR[0][1]
     real = type(gate).check
@@ -132,9 +154,7 @@ async def test_password_checks_run_on_the_guards_own_threads(guard: LoginGuard,
     assert len(threads) == 2 and all(name.startswith("test-login-hash") for name in threads)
 
 
-async def test_a_flood_is_refused_beyond_the_pending_limit(
-    engine: Engine, clock: Clock
-) -> None:
+async def test_a_flood_is_refused_beyond_the_pending_limit(engine: Engine, clock: Clock) -> None:
     started = threading.Event()
     release = threading.Event()
 
@@ -145,11 +165,16 @@ async def test_a_flood_is_refused_beyond_the_pending_limit(
             return None
 
     pool = ThreadPoolExecutor(max_workers=1)
-    guard = LoginGuard(engine=lambda: engine, key=b"k" * 32, executor=pool, max_pending=2,
-                       clock=clock)
+    guard = LoginGuard(
+        engine=lambda: engine, key=b"k" * 32, executor=pool, max_pending=2, clock=clock
+    )
     gates = [("monitor", SlowGate(password="x", key=b"k"))]
-    first = [asyncio.create_task(guard.attempt(gates=gates, user="u", password="p",
-                                               client_ip=f"10.8.0.{n}")) for n in range(2)]
+    first = [
+        asyncio.create_task(
+            guard.attempt(gates=gates, user="u", password="p", client_ip=f"10.8.0.{n}")
+        )
+        for n in range(2)
+    ]
     while not started.is_set():
         await asyncio.sleep(0.01)
     busy = await guard.attempt(gates=gates, user="u", password="p", client_ip="10.8.1.1")
@@ -167,10 +192,19 @@ async def test_verified_credentials_are_remembered_until_the_gate_changes(
     monkeypatch.setattr(auth, "verify_password", lambda *a: calls.append("pbkdf2") or False)
     assert (await _try(guard, "right")).ok  # from memory: no PBKDF2
     assert calls == []
-    changed = [("monitor", auth.Gate(users={"alice": auth.hash_password("new", iterations=1000)},
-                                     closed=True, key=b"k" * 32))]
-    result = await guard.attempt(gates=changed, user="alice", password="right",
-                                 client_ip="10.0.0.1")
+    changed = [
+        (
+            "monitor",
+            auth.Gate(
+                users={"alice": auth.hash_password("new", iterations=1000)},
+                closed=True,
+                key=b"k" * 32,
+            ),
+        )
+    ]
+    result = await guard.attempt(
+        gates=changed, user="alice", password="right", client_ip="10.0.0.1"
+    )
     assert not result.ok  # the password changed: memory does not count, the check ran
     assert calls == ["pbkdf2"]
 

@@ -27,7 +27,10 @@ def test_account_limit_is_gentler_than_the_address_limit() -> None:
 def test_failures_block_after_the_free_ones(session: Session) -> None:
     now = 1_000_000.0
     for n in range(1, IP_POLICY.free_failures):
-        assert login_throttle.record_failure(session=session, key="ip:a", policy=IP_POLICY, now=now) == n
+        assert (
+            login_throttle.record_failure(session=session, key="ip:a", policy=IP_POLICY, now=now)
+            == n
+        )
     assert login_throttle.blocked_for(session=session, keys=["ip:a"], now=now) == {}
     login_throttle.record_failure(session=session, key="ip:a", policy=IP_POLICY, now=now)
     blocked = login_throttle.blocked_for(session=session, keys=["ip:a", "ip:b"], now=now)
@@ -60,8 +63,9 @@ def test_concurrent_failures_are_all_counted(engine: Engine) -> None:
         try:
             with Session(engine) as session:
                 for _ in range(2):
-                    login_throttle.record_failure(session=session, key="race", policy=IP_POLICY,
-                                                  now=500.0)
+                    login_throttle.record_failure(
+                        session=session, key="race", policy=IP_POLICY, now=500.0
+                    )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -76,7 +76,9 @@ def _from(address: str) -> dict[str, str]:
 
 
 # ----- first start ---------------------------------------------------------------------------
-def test_first_start_prints_a_password_once_and_stores_only_its_hash(locked_app: RunningApp) -> None:
+def test_first_start_prints_a_password_once_and_stores_only_its_hash(
+    locked_app: RunningApp,
+) -> None:
     password = locked_app.monitor_password or ""
     console = locked_app.log_file.read_text(errors="replace")
     assert console.count("a monitor password was generated") == 1  # migrate and every worker
@@ -88,8 +90,11 @@ def test_first_start_prints_a_password_once_and_stores_only_its_hash(locked_app:
     try:
         with engine.connect() as connection:
             stored = dict(connection.execute(text("SELECT name, value FROM instance_secret")).all())
-            rows = [repr(tuple(row)) for table in inspect(connection).get_table_names()
-                    for row in connection.execute(text(f'SELECT * FROM "{table}"'))]
+            rows = [
+                repr(tuple(row))
+                for table in inspect(connection).get_table_names()
+                for row in connection.execute(text(f'SELECT * FROM "{table}"'))
+            ]
     finally:
         engine.dispose()
     assert verify_password(password, stored["monitor_password_hash"])
@@ -109,30 +114,44 @@ def test_api_and_metrics_refuse_strangers_and_admit_credentials(
     assert refused.headers["www-authenticate"].startswith("Basic")
     wrong = httpx.get(locked_app.url + path, auth=("admin", "guess"), headers=_from(address))
     assert wrong.status_code == 401
-    admitted = httpx.get(locked_app.url + path, auth=locked_app.monitor_auth, headers=_from(address))
+    admitted = httpx.get(
+        locked_app.url + path, auth=locked_app.monitor_auth, headers=_from(address)
+    )
     assert admitted.status_code == 200
 
 
 def test_basic_guessing_is_throttled_per_address(locked_app: RunningApp) -> None:
     guesser = _from("203.0.113.66")
-    statuses = [httpx.get(locked_app.url + "/api/stats", auth=("admin", f"guess-{n}"),
-                          headers=guesser).status_code for n in range(5)]
+    statuses = [
+        httpx.get(
+            locked_app.url + "/api/stats", auth=("admin", f"guess-{n}"), headers=guesser
+        ).status_code
+        for n in range(5)
+    ]
     assert statuses == [401] * 5
-    blocked = httpx.get(locked_app.url + "/api/stats", auth=locked_app.monitor_auth, headers=guesser)
+    blocked = httpx.get(
+        locked_app.url + "/api/stats", auth=locked_app.monitor_auth, headers=guesser
+    )
     assert blocked.status_code == 429  # even the right password waits, unchecked
     assert int(blocked.headers["retry-after"]) >= 1
-    other = httpx.get(locked_app.url + "/api/stats", auth=locked_app.monitor_auth,
-                      headers=_from("203.0.113.67"))
+    other = httpx.get(
+        locked_app.url + "/api/stats", auth=locked_app.monitor_auth, headers=_from("203.0.113.67")
+    )
     assert other.status_code == 200
 
 
 def test_x_forwarded_for_of_a_stranger_is_not_an_escape(app_server: RunningApp) -> None:
     """Without TRUSTED_PROXY_HOPS a guesser cannot be a new address each time."""
     for n in range(5):
-        httpx.get(app_server.url + "/api/stats", auth=("ops", f"guess-{n}"),
-                  headers=_from(f"192.0.2.{n}"))
-    assert httpx.get(app_server.url + "/api/stats", auth=("ops", "guess-5"),
-                     headers=_from("192.0.2.99")).status_code == 429
+        httpx.get(
+            app_server.url + "/api/stats", auth=("ops", f"guess-{n}"), headers=_from(f"192.0.2.{n}")
+        )
+    assert (
+        httpx.get(
+            app_server.url + "/api/stats", auth=("ops", "guess-5"), headers=_from("192.0.2.99")
+        ).status_code
+        == 429
+    )
     # leave the session's shared app usable: wait the block out, then sign in once
     time.sleep(2.5)
     assert httpx.get(app_server.url + "/api/stats", auth=app_server.monitor_auth).status_code == 200
@@ -148,7 +167,9 @@ def test_x_forwarded_for_of_a_stranger_is_not_an_escape(app_server: RunningApp) 
         {"cookie": b"chatmon_session=eyJ1IjoiYWRtaW4ifQ.forged"},
     ],
 )
-def test_malformed_cookies_and_tokens_are_401_not_500(locked_app: RunningApp, headers: dict) -> None:
+def test_malformed_cookies_and_tokens_are_401_not_500(
+    locked_app: RunningApp, headers: dict
+) -> None:
     for path in ("/api/stats", "/metrics"):
         response = httpx.get(locked_app.url + path, headers={**_from("198.51.100.77"), **headers})
         assert response.status_code == 401, path
@@ -156,9 +177,11 @@ def test_malformed_cookies_and_tokens_are_401_not_500(locked_app: RunningApp, he
 
 # ----- the login endpoint itself ------------------------------------------------------------------
 def _post_login(app: RunningApp, password: str, **headers: str) -> httpx.Response:
-    return httpx.post(app.url + "/auth/login",
-                      data={"user": "admin", "password": password, "next": "/monitor"},
-                      headers={"origin": app.url, **headers})
+    return httpx.post(
+        app.url + "/auth/login",
+        data={"user": "admin", "password": password, "next": "/monitor"},
+        headers={"origin": app.url, **headers},
+    )
 
 
 def _session_cookie(response: httpx.Response) -> SimpleCookie:
@@ -169,20 +192,27 @@ def _session_cookie(response: httpx.Response) -> SimpleCookie:
     return cookie
 
 
-def test_session_cookie_is_httponly_lax_and_secure_only_behind_https(locked_app: RunningApp) -> None:
+def test_session_cookie_is_httponly_lax_and_secure_only_behind_https(
+    locked_app: RunningApp,
+) -> None:
     plain = _post_login(locked_app, locked_app.monitor_password or "", **_from("198.51.100.20"))
     assert plain.status_code == 303 and plain.headers["location"] == "/monitor"
     morsel = _session_cookie(plain)["chatmon_session"]
     assert morsel["httponly"] and morsel["samesite"].lower() == "lax" and not morsel["secure"]
-    proxied = _post_login(locked_app, locked_app.monitor_password or "",
-                          **{**_from("198.51.100.21"), "x-forwarded-proto": "https"})
+    proxied = _post_login(
+        locked_app,
+        locked_app.monitor_password or "",
+        **{**_from("198.51.100.21"), "x-forwarded-proto": "https"},
+    )
     assert _session_cookie(proxied)["chatmon_session"]["secure"]
 
 
 def test_login_posted_from_another_site_is_refused(locked_app: RunningApp) -> None:
-    response = httpx.post(locked_app.url + "/auth/login",
-                          data={"password": locked_app.monitor_password or "", "next": "/monitor"},
-                          headers={"origin": "http://evil.example", **_from("198.51.100.30")})
+    response = httpx.post(
+        locked_app.url + "/auth/login",
+        data={"password": locked_app.monitor_password or "", "next": "/monitor"},
+        headers={"origin": "http://evil.example", **_from("198.51.100.30")},
+    )
     assert response.status_code == 403
     assert "chatmon_session" not in response.headers.get("set-cookie", "")
 
@@ -212,8 +242,11 @@ def _websocket_handshake(url: str, origin: str) -> int:
 
 def test_by_default_no_other_site_gets_credentialed_access(app_server: RunningApp) -> None:
     """No PUBLIC_URL, no CORS_ALLOWED_ORIGINS: the page's own origin only, never '*'."""
-    foreign = httpx.get(app_server.url + "/api/stats", auth=app_server.monitor_auth,
-                        headers={"origin": "http://evil.example"})
+    foreign = httpx.get(
+        app_server.url + "/api/stats",
+        auth=app_server.monitor_auth,
+        headers={"origin": "http://evil.example"},
+    )
     assert "access-control-allow-origin" not in foreign.headers
     assert _websocket_handshake(app_server.url, app_server.url) == 101
     assert _websocket_handshake(app_server.url, "http://evil.example") == 403
@@ -244,7 +277,10 @@ def test_monitor_auth_off_opens_api_and_metrics(open_app: RunningApp) -> None:
 @pytest.mark.browser
 def test_chat_works_under_the_csp(page: Page, browser: Browser) -> None:
     violations: list[str] = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page.reload()
     page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
     page.fill("#message", "csp check")
@@ -271,11 +307,13 @@ def test_login_form_sets_an_httponly_session_that_opens_the_api(
         )
         page.fill("#login-password", locked_app.monitor_password or "")
         page.click("#login-submit")
-        page.wait_for_url(locked_app.url + "/monitor")
+        page.wait_for_url(lambda url: url.rstrip("/") == locked_app.url + "/monitor")
         cookies = {c["name"]: c for c in context.cookies()}
         assert cookies["chatmon_session"]["httpOnly"] is True
         assert cookies["chatmon_session"]["sameSite"] == "Lax"
-        assert page.evaluate("document.cookie").find("chatmon_session") == -1  # scripts can't see it
+        assert (
+            page.evaluate("document.cookie").find("chatmon_session") == -1
+        )  # scripts can't see it
         assert page.request.get(locked_app.url + "/api/stats?window=1h").status == 200
     finally:
         context.close()
@@ -318,7 +356,7 @@ def test_chat_password_gates_the_chat_but_not_the_monitor(
         page.wait_for_url(lambda url: "/login?next=/" in url)
         page.fill("#login-password", CHAT_PASSWORD)
         page.click("#login-submit")
-        page.wait_for_url(locked_app.url + "/")
+        page.wait_for_url(lambda url: url.rstrip("/") == locked_app.url)
         page.wait_for_function("() => window.localStorage.getItem('chatmon_client_id')")
         page.fill("#message", "behind the chat password")
         page.click("#send-button")
@@ -334,7 +372,9 @@ def test_chat_password_gates_the_chat_but_not_the_monitor(
 
 
 @pytest.mark.browser
-def test_monitor_auth_off_shows_an_unprotected_badge(open_app: RunningApp, browser: Browser) -> None:
+def test_monitor_auth_off_shows_an_unprotected_badge(
+    open_app: RunningApp, browser: Browser
+) -> None:
     context = browser.new_context()
     page = context.new_page()
     try:
@@ -360,8 +400,11 @@ def test_reset_password_ends_open_sessions_within_a_minute(
         assert page.request.get(locked_app.url + "/api/stats?window=1h").status == 200
         reset = subprocess.run(
             [sys.executable, "-m", "chatmon", "reset-monitor-password"],
-            cwd=ROOT, env={**os.environ, "DATABASE_URL": locked_app.database_url},
-            capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": locked_app.database_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert reset.returncode == 0, reset.stderr
         new_password = PRINTED.findall(reset.stdout)[0]

@@ -27,8 +27,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 run: $(VENV)/.installed
 	scripts/start.sh
 
+# Pages (:3000) and backend (:8000) are two origins in dev: let the pages' origin in.
 dev: $(VENV)/.installed
-	$(ENV) python -m chatmon migrate && reflex run --env dev
+	$(ENV) export CORS_ALLOWED_ORIGINS="$${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000}" \
+	  && python -m chatmon migrate && reflex run --env dev
 
 migrate: $(VENV)/.installed
 	$(ENV) python -m chatmon migrate

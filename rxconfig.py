@@ -17,15 +17,17 @@ from chatmon.settings import get_settings, SettingsError  # noqa: E402
 
 try:
     _db_url = get_settings().database_url
-    _cors_origins = get_settings().cors_origins
+    _cors_origins = get_settings().cors_origins  # [] = the page's own origin only
+    _proxy_hops = get_settings().trusted_proxy_hops  # the HTTP side reads the same setting
 except SettingsError:  # the app module reports the bad variable
-    _db_url, _cors_origins = "sqlite:///chatmon.db", ["*"]
+    _db_url, _cors_origins, _proxy_hops = "sqlite:///chatmon.db", [], 0
 
 config = rx.Config(
     app_name="chatmon",
     telemetry_enabled=False,
     db_url=_db_url,
     cors_allowed_origins=_cors_origins,
+    trusted_proxy_hops=_proxy_hops,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="teal", radius="large"))],
     disable_plugins=[rx.plugins.SitemapPlugin],

@@ -114,7 +114,24 @@ def _run_migrate(_args: argparse.Namespace) -> int:
     from chatmon.migrate import upgrade_head
 
     upgrade_head()
+    announce_first_start()
     return 0
+
+
+def announce_first_start() -> None:
+    """After migrating: create the instance secret and, when the monitor has no password
+    configured, the generated one, printed here once (stderr, never a log file)."""
+    from sqlmodel import Session
+
+    from chatmon.db import get_engine
+    from chatmon.services.first_start import announcement, ensure_monitor_password, session_secret
+    from chatmon.settings import get_settings
+
+    with Session(get_engine()) as session:
+        session_secret(session=session, settings=get_settings())
+        password = ensure_monitor_password(session=session, settings=get_settings())
+    if password is not None:
+        print(announcement(password), file=sys.stderr, flush=True)
 
 
 def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -201,7 +218,58 @@ def _run_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Registrar] = [add_fake_llm, add_migrate, add_alerts, add_hash_password]
+def add_reset_monitor_password(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> None:
+    """Registers ``reset-monitor-password``: a new generated monitor password."""
+    parser = subparsers.add_parser(
+        "reset-monitor-password",
+        help="replace the generated monitor password and print the new one (once)",
+        description="Replaces the monitor password generated at the first start (when neither "
+        "MONITOR_PASSWORD nor MONITOR_USERS is set) and prints the new one. Sessions signed in "
+        "with the old one end within a minute.",
+    )
+    parser.set_defaults(handler=_run_reset_monitor_password)
+
+
+def _run_reset_monitor_password(_args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import Session
+
+    from chatmon.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"chatmon: {exc}", file=sys.stderr)
+        return 2
+    from chatmon.db import get_engine
+    from chatmon.services.first_start import (
+        announcement,
+        reset_monitor_password,
+        uses_generated_password,
+    )
+
+    if not uses_generated_password(settings):
+        reason = ("MONITOR_AUTH is off" if not settings.monitor_auth
+                  else "MONITOR_PASSWORD or MONITOR_USERS is set and takes precedence")
+        print(f"chatmon: the generated monitor password is not in use ({reason}); "
+              "nothing was changed", file=sys.stderr)
+        return 2
+    try:
+        with Session(get_engine()) as session:
+            password = reset_monitor_password(session=session)
+    except SQLAlchemyError as exc:
+        print(f"chatmon: database error ({type(exc).__name__}); run `python -m chatmon migrate`?",
+              file=sys.stderr)
+        return 1
+    print(announcement(password, reset=True), flush=True)
+    return 0
+
+
+SUBCOMMANDS: list[Registrar] = [
+    add_fake_llm, add_migrate, add_alerts, add_hash_password, add_reset_monitor_password,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

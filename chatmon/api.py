@@ -1,7 +1,8 @@
 """The Starlette sub-app Reflex runs in front of its own backend: the routes table.
 
 Reflex matches these routes first, so none of them may shadow a page path
-(``/``, ``/monitor``). Handlers live in ``chatmon/routes/``, one module per concern.
+(``/``, ``/monitor``, ``/login``: hence ``/auth/login`` for the login form's POST).
+Handlers live in ``chatmon/routes/``, one module per concern.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from chatmon.routes.auth import login, logout
 from chatmon.routes.health import health, health_live, health_ready
 from chatmon.routes.metrics import metrics_endpoint
 from chatmon.routes.stats import api_requests_csv, api_stats
@@ -20,6 +22,8 @@ routes = [
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     Route("/api/stats", api_stats, methods=["GET"]),
     Route("/api/requests.csv", api_requests_csv, methods=["GET"]),
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
 ]
 
 api = Starlette(routes=routes)

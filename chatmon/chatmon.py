@@ -18,8 +18,12 @@ from chatmon import models  # noqa: E402,F401  (registers the tables)
 from chatmon import deps  # noqa: E402
 from chatmon.api import api  # noqa: E402
 from chatmon.identity_cookie import IdentityCookieMiddleware  # noqa: E402
-from chatmon.lifespan import warm_up_llm  # noqa: E402
-from chatmon.middleware import ApiAccessMiddleware, SecurityHeadersMiddleware  # noqa: E402
+from chatmon.lifespan import keep_access_fresh, warm_up_llm  # noqa: E402
+from chatmon.middleware import (  # noqa: E402
+    ApiAccessMiddleware,
+    SecurityHeadersMiddleware,
+    WebSocketOriginMiddleware,
+)
 from chatmon.pages.chat import chat_page  # noqa: E402
 from chatmon.pages.monitor import monitor_page  # noqa: E402
 from chatmon.pages.login import login_page  # noqa: E402
@@ -38,10 +42,16 @@ def _identity_cookies(asgi_app):  # noqa: ANN001, ANN202 - an api_transformer
     return IdentityCookieMiddleware(asgi_app, issuer=deps.identity_issuer)
 
 
-# Our routes first, then /api/* access control, the browser identity cookie, then
-# security headers around everything.
+# Our routes first, then /api/* and /metrics access control, the browser identity
+# cookie, the websocket's Origin check, then security headers around everything.
 app = rx.App(
-    api_transformer=[api, ApiAccessMiddleware, _identity_cookies, SecurityHeadersMiddleware],
+    api_transformer=[
+        api,
+        ApiAccessMiddleware,
+        _identity_cookies,
+        WebSocketOriginMiddleware,
+        SecurityHeadersMiddleware,
+    ],
     stylesheets=["/chat.css"],  # assets/chat.css
 )
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
@@ -51,8 +61,9 @@ app.add_page(
     title="Monitor · chatmon",
     on_load=[AuthState.require_monitor, MonitorState.on_load],
 )
-app.add_page(login_page, route="/login", title="Sign in · chatmon")
+app.add_page(login_page, route="/login", title="Sign in · chatmon", on_load=AuthState.load_login)
 app.register_lifespan_task(warm_up_llm)
+app.register_lifespan_task(keep_access_fresh)  # first-start secrets, gate refresh, throttle prune
 app.register_lifespan_task(observability_lifespan)
 recorder.install()  # one llm_request row per request, written off the event loop
 app.register_lifespan_task(recorder.lifespan)  # flushes pending rows on shutdown

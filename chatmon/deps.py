@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
-import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from chatmon.services import auth, breaker
+from sqlmodel import Session
+
+from chatmon.db import get_engine
+from chatmon.services import auth, breaker, first_start, instance_secrets
 from chatmon.services.identity import IdentityIssuer
 from chatmon.services.llm import LLMClient
+from chatmon.services.login import LoginGuard
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
 from chatmon.services.turn import TurnService
@@ -56,13 +61,66 @@ def system_prompt_source() -> SystemPromptSource:
     return SystemPromptSource(get_settings().system_prompt_path)
 
 
+GATE_TTL_SECONDS = 30.0  # the generated password's hash is re-read at least this often
+LOGIN_HASH_THREADS = 2
+_monitor_gate: tuple[float, auth.Gate] | None = None
+
+
 @functools.cache
-def monitor_gate() -> auth.Gate:
-    """Credentials for the monitor page and /api/* (disabled when none are configured)."""
+def instance_secret() -> bytes:
+    """The secret this installation signs with: SESSION_SECRET, or one generated once.
+
+    Without SESSION_SECRET a random secret is created at the first start and kept in
+    the database (table ``instance_secret``), so every worker and every instance on
+    that database agrees on it and sessions survive restarts. It is never derived
+    from a password. Other keys (e.g. browser identity) derive from it.
+    """
     settings = get_settings()
-    password = settings.monitor_password.get_secret_value() if settings.monitor_password else None
-    users = auth.parse_users(settings.monitor_users) if settings.monitor_users else None
-    return auth.Gate(password=password, users=users)
+    if settings.session_secret:
+        return settings.session_secret.get_secret_value().encode()
+    with Session(get_engine()) as session:
+        return first_start.session_secret(session=session, settings=settings)
+
+
+def monitor_gate() -> auth.Gate:
+    """Credentials for the monitor page, /api/* and /metrics (re-read every 30 s).
+
+    Closed unless MONITOR_AUTH=off: MONITOR_PASSWORD and/or MONITOR_USERS, else the
+    password generated at the first start (its hash is in the database and changes
+    with ``python -m chatmon reset-monitor-password``, hence the short cache).
+    """
+    cached = _monitor_gate
+    if cached is not None and time.monotonic() - cached[0] < GATE_TTL_SECONDS:
+        return cached[1]
+    return refresh_monitor_gate()
+
+
+def refresh_monitor_gate() -> auth.Gate:
+    """Build the monitor gate from the settings and the database now (blocking)."""
+    global _monitor_gate
+    settings = get_settings()
+    if not settings.monitor_auth:
+        gate = auth.Gate()
+    else:
+        secret = settings.monitor_password
+        password = secret.get_secret_value() if secret else None
+        users = auth.parse_users(settings.monitor_users) if settings.monitor_users else None
+        gate = auth.Gate(
+            password=password,
+            users=users,
+            password_hash=None if password or users else _generated_password_hash(),
+            closed=True,
+            key=instance_secret(),
+        )
+    _monitor_gate = (time.monotonic(), gate)
+    return gate
+
+
+def _generated_password_hash() -> str | None:
+    with Session(get_engine()) as session:
+        return instance_secrets.read_secret(
+            session=session, name=instance_secrets.MONITOR_PASSWORD_HASH
+        )
 
 
 @functools.cache
@@ -70,43 +128,25 @@ def chat_gate() -> auth.Gate:
     """Credentials for the chat page (CHAT_PASSWORD; open when unset)."""
     settings = get_settings()
     password = settings.chat_password.get_secret_value() if settings.chat_password else None
-    return auth.Gate(password=password)
+    return auth.Gate(password=password, key=instance_secret() if password else b"")
 
 
 @functools.cache
 def session_signer() -> auth.SessionSigner:
-    """Signs login sessions with SESSION_SECRET.
-
-    Without SESSION_SECRET the key is derived from the configured credentials, which every
-    worker and instance shares: sessions then survive restarts, and changing a password
-    logs everybody out.
-    """
-    settings = get_settings()
-    if settings.session_secret:
-        return auth.SessionSigner(settings.session_secret.get_secret_value().encode())
-    material = "|".join(
-        [
-            settings.monitor_password.get_secret_value() if settings.monitor_password else "",
-            settings.monitor_users or "",
-            settings.chat_password.get_secret_value() if settings.chat_password else "",
-        ]
-    )
-    return auth.SessionSigner(hashlib.sha256(b"chatmon-session:" + material.encode()).digest())
+    """Signs login sessions with :func:`instance_secret` (shared by every instance)."""
+    return auth.SessionSigner(instance_secret())
 
 
 @functools.cache
-def instance_secret() -> bytes:
-    """The instance's secret: SESSION_SECRET, else a random one for this process.
+def login_hash_executor() -> ThreadPoolExecutor:
+    """The few threads password checks run on, apart from the database's threads."""
+    return ThreadPoolExecutor(max_workers=LOGIN_HASH_THREADS, thread_name_prefix="chatmon-login")
 
-    TEMPORARY on this branch: the login work replaces the fallback with a secret
-    generated once and kept in the database (shared by every worker and instance).
-    """
-    settings = get_settings()
-    if settings.session_secret:
-        return settings.session_secret.get_secret_value().encode()
-    import secrets
 
-    return secrets.token_bytes(32)
+@functools.cache
+def login_guard() -> LoginGuard:
+    """Throttles and checks every sign-in of this process (form and HTTP Basic)."""
+    return LoginGuard(engine=get_engine, key=instance_secret(), executor=login_hash_executor())
 
 
 @functools.cache

@@ -1,13 +1,14 @@
-"""ASGI middleware around the whole backend (pages included): access to /api/*, and
-security headers with a Content-Security-Policy that allows exactly the page's own
-inline scripts (by hash) and nothing else inline."""
+"""ASGI middleware around the whole backend (pages included): access to /api/* and
+/metrics, the Origin of websocket handshakes, and security headers with a
+Content-Security-Policy that allows exactly the page's own inline scripts (by hash)
+and nothing else inline."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import hashlib
+import math
 import re
 import zlib
 from collections.abc import Callable
@@ -15,14 +16,15 @@ from pathlib import Path
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatmon import deps
-from chatmon.services.auth import MONITOR_SCOPE
+from chatmon import access, deps
+from chatmon.services.forwarding import origin_allowed
+from chatmon.settings import get_settings
 
-SESSION_COOKIE = "chatmon_session"
 PROTECTED_PREFIXES = ("/api/",)
+METRICS_PATH = "/metrics"
 
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -136,54 +138,91 @@ class SecurityHeadersMiddleware:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _basic_credentials(headers: Headers) -> tuple[str, str] | None:
-    value = headers.get("authorization", "")
-    scheme, _, encoded = value.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        user, _, password = base64.b64decode(encoded).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return user, password
+def _login_required(headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": "login required: sign in at /login, or use HTTP Basic credentials"},
+        status_code=401,
+        headers={"www-authenticate": 'Basic realm="chatmon"', **(headers or {})},
+    )
 
 
-async def monitor_user_of(connection: HTTPConnection) -> str | None:
-    """Who is asking: a valid monitor session cookie, or HTTP Basic credentials.
+async def refusal_for(connection: HTTPConnection) -> Response | None:
+    """None when the request may see monitor data, else the response that refuses it.
 
-    Password hashes take a few hundred milliseconds by design, so they are checked in
-    a worker thread, never on the event loop.
+    A valid monitor session cookie, or HTTP Basic credentials (throttled like the login
+    form: 429 with Retry-After while the client or the account is blocked). Anything
+    malformed (non-ASCII, not base64, a forged cookie) is a 401, never an error.
     """
-    token = connection.cookies.get(SESSION_COOKIE, "")
-    user = deps.session_signer().verify(token, scope=MONITOR_SCOPE) if token else None
-    if user:
-        return user
-    credentials = _basic_credentials(connection.headers)
-    if credentials is None:
+    token = access.cookies_of(connection.headers.get("cookie")).get(access.SESSION_COOKIE)
+    if access.monitor_user_for_token(token) is not None:
         return None
-    return await asyncio.to_thread(deps.monitor_gate().check, *credentials)
+    result = await access.monitor_basic_login(connection)
+    if result is None or result.ok:
+        return None if result is not None else _login_required()
+    if result.retry_after > 0:
+        return JSONResponse(
+            {"error": "too many failed sign-ins: try again later"},
+            status_code=429,
+            headers={"retry-after": str(max(1, math.ceil(result.retry_after)))},
+        )
+    return _login_required()
+
+
+def _metrics_behind_gate() -> bool:
+    """/metrics follows the monitor's login unless METRICS_TOKEN guards it by itself."""
+    return get_settings().metrics_token is None
 
 
 class ApiAccessMiddleware:
-    """Refuses /api/* without monitor credentials whenever a monitor password is set."""
+    """Refuses /api/* (and /metrics without METRICS_TOKEN) without monitor credentials,
+    unless MONITOR_AUTH=off."""
 
-    def __init__(self, app: ASGIApp, gate_enabled: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate_enabled: Callable[[], bool] | None = None,
+        metrics_behind_gate: Callable[[], bool] | None = None,
+    ) -> None:
         self.app = app
         self._gate_enabled = gate_enabled or (lambda: deps.monitor_gate().enabled)
+        self._metrics_behind_gate = metrics_behind_gate or _metrics_behind_gate
+
+    def _protected(self, path: str) -> bool:
+        if path.startswith(PROTECTED_PREFIXES):
+            return True
+        return path.rstrip("/") == METRICS_PATH and self._metrics_behind_gate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] == "http"
-            and path.startswith(PROTECTED_PREFIXES)
-            and self._gate_enabled()
-            and await monitor_user_of(HTTPConnection(scope)) is None
-        ):
-            response = JSONResponse(
-                {"error": "login required: sign in at /login, or use HTTP Basic credentials"},
-                status_code=401,
-                headers={"www-authenticate": 'Basic realm="chatmon"'},
-            )
-            await response(scope, receive, send)
-            return
+        if scope["type"] == "http" and self._protected(path) and self._gate_enabled():
+            refusal = await refusal_for(HTTPConnection(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class WebSocketOriginMiddleware:
+    """Refuses websocket handshakes a browser opened from another site's page.
+
+    The event websocket acts with the user's cookies, so a page elsewhere must not open
+    it (cross-site websocket hijacking). Allowed: no Origin (not a browser), the host's
+    own origin, and CORS_ALLOWED_ORIGINS / PUBLIC_URL's origin. Socket.IO's own check
+    is off when no origins are configured, so this is the check that always holds.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and not origin_allowed(
+                origin, host=headers.get("host"), allowed=get_settings().cors_origins
+            ):
+                message = await receive()
+                if message["type"] == "websocket.connect":
+                    await send({"type": "websocket.close", "code": 1008})
+                return
         await self.app(scope, receive, send)

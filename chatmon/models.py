@@ -220,3 +220,36 @@ class AlertAttempt(SQLModel, table=True):
     result: str = Field(max_length=16)  # sent | failed
     error: str | None = Field(default=None, max_length=500)
     attempted_at: datetime = Field(index=True)
+
+
+class InstanceSecret(SQLModel, table=True):
+    """Secrets this installation generated for itself, shared by every worker and instance.
+
+    ``session_secret`` (when SESSION_SECRET is unset) signs login sessions;
+    ``monitor_password_hash`` is the PBKDF2 hash of the monitor password generated at
+    the first start (the password itself is printed once and stored nowhere). Rows are
+    created with ``INSERT ... ON CONFLICT DO NOTHING``: the first writer wins, and
+    everyone then reads the winner's value.
+    """
+
+    __tablename__ = "instance_secret"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=512)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class LoginFailure(SQLModel, table=True):
+    """Failed sign-ins counted per client address and per account, for every worker.
+
+    ``key`` is ``ip:`` or ``account:`` and a keyed hash (never the address or the name
+    typed, which is sometimes a password typed in the wrong field). Times are epoch
+    seconds. Rows of keys quiet for longer than the throttle's memory are pruned.
+    """
+
+    __tablename__ = "login_failure"
+
+    key: str = Field(primary_key=True, max_length=80)
+    failures: int = 0
+    last_failure_at: float = Field(index=True)
+    blocked_until: float = 0.0

@@ -112,8 +112,22 @@ class Settings(BaseSettings):
     monitor_password: SecretStr | None = None  # gates /monitor and /api/* (any user name)
     monitor_users: str | None = None  # "alice:pbkdf2_sha256$...,bob:..." (hash-password)
     chat_password: SecretStr | None = None  # optionally gates the chat page too
-    session_secret: SecretStr | None = None  # signs login sessions; share across instances
+    session_secret: SecretStr | None = None  # signs login sessions; default: kept in the DB
     cors_allowed_origins: str | None = None  # comma-separated; default: PUBLIC_URL's origin
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)  # reverse proxies in front
+    # off: /monitor, /api/* and /metrics open to all (closed networks only). After the
+    # passwords, so its validator sees them.
+    monitor_auth: bool = Field(default=True, validate_default=True)
+
+    @field_validator("monitor_auth", mode="after")
+    @classmethod
+    def _auth_off_means_no_passwords(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and (info.data.get("monitor_password") or info.data.get("monitor_users")):
+            raise ValueError(
+                "is off, yet MONITOR_PASSWORD or MONITOR_USERS is set: remove one of them "
+                "(off opens the monitor to everyone)"
+            )
+        return value
 
     @field_validator("public_url", mode="after")
     @classmethod
@@ -249,6 +263,18 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator(
+        "monitor_password", "chat_password", "session_secret", "metrics_token", mode="after"
+    )
+    @classmethod
+    def _no_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and is_placeholder_secret(value.get_secret_value()):
+            raise ValueError(
+                "is a well-known placeholder, which anyone can guess: set a random value "
+                "(e.g. the output of: openssl rand -base64 24)"
+            )
+        return value
+
     @field_validator("monitor_users", mode="after")
     @classmethod
     def _users_are_hashed(cls, value: str | None) -> str | None:
@@ -266,25 +292,80 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters")
         return value
 
+    @field_validator("cors_allowed_origins", mode="after")
+    @classmethod
+    def _origins_are_origins(cls, value: str | None) -> str | None:
+        origins = [o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()]
+        if "*" in origins:
+            raise ValueError(
+                "must list origins: '*' would let any web site act with a signed-in "
+                "user's cookies"
+            )
+        for origin in origins:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError("must be comma-separated origins such as https://chat.example.com")
+        return ",".join(origins) or None
+
     @property
     def cors_origins(self) -> list[str]:
         """Origins allowed to call the backend (HTTP and websocket) from a browser.
 
         CORS_ALLOWED_ORIGINS when set; else the origin of PUBLIC_URL (the address users
-        browse); else any origin, as for a first local run.
+        browse); else none besides the page's own origin (the middleware admits a
+        websocket from the origin it was served to, so a first local run works from
+        any address, and no other site ever gets credentialed access).
         """
         if self.cors_allowed_origins:
-            return [o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()]
+            return self.cors_allowed_origins.split(",")
         if self.public_url:
-            scheme, _, rest = self.public_url.partition("://")
-            return [f"{scheme}://{rest.split('/', 1)[0]}"]
-        return ["*"]
+            return [self.public_origin or ""]
+        return []
+
+    @property
+    def public_origin(self) -> str | None:
+        """``scheme://host[:port]`` of PUBLIC_URL, or None without one."""
+        if not self.public_url:
+            return None
+        scheme, _, rest = self.public_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
 
     @property
     def system_prompt_path(self) -> Path:
         """The system prompt file, relative paths taken from the project root."""
         path = self.system_prompt_file
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+# Values people leave in a config by mistake: copied from examples, or "to change later".
+_PLACEHOLDERS = frozenset(
+    {
+        "changeme", "changethis", "changeit", "change", "secret", "secretkey", "mysecret",
+        "supersecret", "topsecret", "password", "passw0rd", "mypassword", "admin", "root",
+        "default", "example", "sample", "test", "testing", "dummy", "placeholder", "todo",
+        "fixme", "none", "null", "token", "mytoken", "letmein", "qwerty", "123456",
+        "12345678", "1234567890", "sessionsecret", "monitorpassword", "metricstoken",
+        "chatpassword",
+    }
+)
+_PLACEHOLDER_PREFIXES = ("changeme", "changethis", "yoursecret", "yourpassword", "yourtoken",
+                         "yourkey", "replaceme", "replacewith", "insert", "example",
+                         "placeholder", "xxx")
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """Whether ``value`` is a well-known placeholder rather than a real secret.
+
+    ``changeme``, ``secret123``, ``your-secret-here``, ``xxxx``, one character repeated...
+    (letters and digits compared, case and punctuation ignored).
+    """
+    raw = value.strip().lower()
+    plain = "".join(ch for ch in raw if ch.isalnum())
+    if not plain or len(set(plain)) == 1:
+        return True
+    if plain in _PLACEHOLDERS or plain.rstrip("0123456789") in _PLACEHOLDERS:
+        return True
+    return plain.startswith(_PLACEHOLDER_PREFIXES) or raw.startswith("<")
 
 
 def _split_addresses(value: str | None) -> list[str]:

@@ -1,9 +1,15 @@
-"""The login page (``/login?next=/monitor``)."""
+"""The login page (``/login?next=/monitor``).
+
+A real HTML form posting to ``/auth/login`` (chatmon/routes/auth.py): the response sets
+the HttpOnly session cookie and redirects to ``next``; a wrong password comes back
+here with ``?error=wrong``.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from chatmon.components.post_form import post_form, post_to_backend
 from chatmon.states.auth import AuthState
 
 
@@ -11,7 +17,7 @@ def login_page() -> rx.Component:
     """User name (optional with a shared password) and password."""
     return rx.center(
         rx.card(
-            rx.form(
+            post_form(
                 rx.vstack(
                     rx.heading("Sign in to chatmon", size="5"),
                     rx.text("The monitor shows every conversation's cost and errors, so it "
@@ -20,6 +26,8 @@ def login_page() -> rx.Component:
                              width="100%", auto_complete="username"),
                     rx.input(name="password", type="password", placeholder="Password",
                              id="login-password", width="100%", auto_complete="current-password"),
+                    rx.el.input(type="hidden", name="next", value=AuthState.next_path,
+                                read_only=True, id="login-next"),
                     rx.cond(
                         AuthState.login_error != "",
                         rx.text(AuthState.login_error, color=rx.color("red", 11), size="2",
@@ -29,8 +37,8 @@ def login_page() -> rx.Component:
                     spacing="3",
                     width="320px",
                 ),
-                on_submit=AuthState.login,
-                reset_on_submit=True,
+                **post_to_backend("/auth/login"),
+                id="login-form",
             ),
         ),
         height="100vh",

@@ -10,7 +10,9 @@ from reflex_base.utils.imports import ImportVar
 from chatmon.components.monitor_charts import charts
 from chatmon.components.alerts_panel import alerts_panel
 from chatmon.components.monitor_table import request_detail, request_table
+from chatmon.components.post_form import post_form, post_to_backend
 from chatmon.services.dashboard_view import WINDOW_CHOICES
+from chatmon.states.auth import AuthState
 from chatmon.states.monitor import REFRESH_SECONDS, MonitorState
 
 # The backend's origin as the browser reaches it: the page itself in `make run`
@@ -178,6 +180,24 @@ def _empty_state() -> rx.Component:
     )
 
 
+def _access() -> rx.Component:
+    """Sign out; or, with MONITOR_AUTH=off, a badge that says anyone can see this page."""
+    return rx.cond(
+        AuthState.monitor_unprotected,
+        rx.tooltip(
+            rx.badge(rx.icon("shield-off", size=14), "Unprotected", color_scheme="red",
+                     size="2", id="unprotected-badge"),
+            content="MONITOR_AUTH=off: anyone who can reach chatmon sees this page and /api/*",
+        ),
+        post_form(
+            rx.button(rx.icon("log-out", size=14), "Sign out", type="submit", size="1",
+                      variant="soft", color_scheme="gray", id="logout-button"),
+            **post_to_backend("/auth/logout"),
+            id="logout-form",
+        ),
+    )
+
+
 def _header() -> rx.Component:
     return rx.hstack(
         rx.hstack(
@@ -186,7 +206,12 @@ def _header() -> rx.Component:
             align="center",
             spacing="3",
         ),
-        rx.link("← Chat", href="/", id="back-to-chat", size="2"),
+        rx.hstack(
+            rx.link("← Chat", href="/", id="back-to-chat", size="2"),
+            _access(),
+            align="center",
+            spacing="4",
+        ),
         justify="between",
         align="center",
         width="100%",

@@ -1,7 +1,9 @@
 """GET /metrics: every chatmon series in Prometheus text format.
 
 With ``METRICS_TOKEN`` set, the scrape must send ``Authorization: Bearer <token>``;
-Prometheus does that with ``authorization: {credentials: ...}`` in its scrape config.
+Prometheus does that with ``authorization: {credentials_file: ...}`` in its scrape
+config. Without it /metrics is behind the monitor's login like /api/* (the middleware
+checks; Prometheus sends ``basic_auth``), unless MONITOR_AUTH=off.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def _authorized(request: Request) -> bool:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """The exposition, or 401 when a token is configured and not presented."""
+    """The exposition, or 401 when a token is configured and not presented.
+
+    A malformed or non-ASCII Authorization header is a 401 like a wrong token.
+    """
     if not _authorized(request):
         return PlainTextResponse(
             "unauthorized: send Authorization: Bearer <METRICS_TOKEN>\n",

@@ -97,13 +97,27 @@ async def api_stats(request: Request) -> Response:
     return JSONResponse({"window": label, **summary.to_json()})
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP CSV injection).
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'``,
+    which spreadsheets show as text. Numbers are not text cells and stay as they are.
+    """
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def csv_row(row: LLMRequest) -> list[object]:
-    """One request as CSV cells (times in ISO 8601 UTC, empty for NULL)."""
-    cells = []
+    """One request as CSV cells (times in ISO 8601 UTC, empty for NULL, text neutralised)."""
+    cells: list[object] = []
     for name in CSV_COLUMNS:
         value = getattr(row, name)
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, str):
+            value = neutralised(value)
         cells.append("" if value is None else value)
     return cells
 

@@ -1,57 +1,54 @@
-"""AuthState: the login form and the signed session cookie behind the monitor (and,
-with CHAT_PASSWORD, the chat). Other states ask it before they load anything private."""
+"""AuthState: who this browser is signed in as, for the monitor (and, with CHAT_PASSWORD,
+the chat). Other states ask it before they load anything private.
+
+Signing in and out are plain HTTP (``POST /auth/login``, ``/auth/logout`` in
+chatmon/routes/auth.py), because only an HTTP response can set the HttpOnly session
+cookie. This state reads that cookie from the websocket handshake's Cookie header
+(``router.headers.cookie``, which Reflex never sends to the page), so no script on the
+page can read the session, and checks it on every call: a removed user or a changed
+password ends the session within the monitor gate's refresh (30 s).
+"""
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from chatmon import deps
-from chatmon.services.auth import CHAT_SCOPE, MONITOR_SCOPE, SESSION_TTL_SECONDS
+from chatmon import access, deps
+from chatmon.services.auth import safe_next
 from chatmon.settings import get_settings
 
-FAILED_LOGIN_DELAY = 0.5  # seconds; slows guessing without hurting a typo
+__all__ = ["AuthState", "monitor_allowed", "safe_next"]
 
-
-def safe_next(path: str | None, default: str = "/monitor") -> str:
-    """A local path to go to after login (never another site: no open redirect)."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return default
-    return path
+LOGIN_MESSAGES = {  # ?error= on /login -> what the form shows (never text from the URL)
+    "wrong": "Wrong user name or password.",
+    "out": "You are signed out.",
+}
 
 
 class AuthState(rx.State):
-    """The session cookie and the login form."""
+    """The login page's messages, and the session checks other states call."""
 
-    session_token: str = rx.Cookie(
-        "",
-        name="chatmon_session",
-        path="/",
-        max_age=SESSION_TTL_SECONDS,
-        same_site="strict",
-        secure=(get_settings().public_url or "").startswith("https://"),
-    )
     login_error: str = ""
+    next_path: str = ""  # "" until on_load: the route then reads it from the Referer
+    # MONITOR_AUTH=off: the monitor shows an "unprotected" badge.
+    monitor_unprotected: bool = not get_settings().monitor_auth
 
-    def user_for(self, scope: str) -> str | None:
-        """The signed-in user for ``scope`` ('monitor' or 'chat'), or None.
-
-        A monitor session also opens the chat.
-        """
-        signer = deps.session_signer()
-        user = signer.verify(self.session_token, scope=scope)
-        if user is None and scope == CHAT_SCOPE:
-            user = signer.verify(self.session_token, scope=MONITOR_SCOPE)
-        return user
+    def _session_token(self) -> str | None:
+        cookies = access.cookies_of(self.router.headers.cookie)
+        return cookies.get(access.SESSION_COOKIE)
 
     def may_see_monitor(self) -> bool:
-        """True when the monitor is open to all, or this browser is signed in."""
-        return not deps.monitor_gate().enabled or self.user_for(MONITOR_SCOPE) is not None
+        """True when the monitor is open to all, or this browser is signed in to it."""
+        if not deps.monitor_gate().enabled:
+            return True
+        return access.monitor_user_for_token(self._session_token()) is not None
 
     def may_chat(self) -> bool:
-        """True when the chat is open to all, or this browser is signed in."""
-        return not deps.chat_gate().enabled or self.user_for(CHAT_SCOPE) is not None
+        """True when the chat is open to all, or this browser is signed in (a monitor
+        session opens the chat too)."""
+        if not deps.chat_gate().enabled:
+            return True
+        return access.chat_user_for_token(self._session_token()) is not None
 
     @rx.event
     def require_monitor(self):
@@ -60,30 +57,19 @@ class AuthState(rx.State):
             return rx.redirect("/login?next=" + self.router.url.path)
 
     @rx.event
-    async def login(self, form_data: dict):
-        """Check the form's credentials; on success set the session and go on."""
-        target = safe_next(self.router.url.query_parameters.get("next"))
-        scope = CHAT_SCOPE if target == "/" else MONITOR_SCOPE
-        gate = deps.chat_gate() if scope == CHAT_SCOPE else deps.monitor_gate()
-        user_name = str(form_data.get("user", "")).strip()
-        password = str(form_data.get("password", ""))
-        user = await asyncio.to_thread(gate.check, user_name, password) if gate.enabled else None
-        if user is None and scope == CHAT_SCOPE and deps.monitor_gate().enabled:
-            user = await asyncio.to_thread(deps.monitor_gate().check, user_name, password)
-            scope = MONITOR_SCOPE if user else scope
-        if user is None:
-            await asyncio.sleep(FAILED_LOGIN_DELAY)
-            self.login_error = "Wrong user name or password."
-            return
-        self.login_error = ""
-        self.session_token = deps.session_signer().issue(user=user, scope=scope)
-        return rx.redirect(target)
-
-    @rx.event
-    def logout(self):
-        """Forget the session."""
-        self.session_token = ""
-        return rx.redirect("/login")
+    def load_login(self):
+        """on_load of /login: where to go afterwards, and why we are here again."""
+        params = self.router.url.query_parameters
+        self.next_path = safe_next(params.get("next"))
+        error = params.get("error", "")
+        if error == "wait":
+            retry = params.get("retry", "")
+            seconds = int(retry) if retry.isdigit() and len(retry) <= 6 else 60
+            self.login_error = (
+                f"Too many failed sign-ins. Try again in {seconds} s."
+            )
+        else:
+            self.login_error = LOGIN_MESSAGES.get(error, "")
 
 
 async def monitor_allowed(state: rx.State) -> bool:

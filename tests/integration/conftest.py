@@ -43,6 +43,10 @@ CHROMIUM_ARGS = [
 APP_START_TIMEOUT = 420  # a cold first start runs `npm install`
 MAX_MESSAGE_CHARS = 2000
 START_ATTEMPTS = 2
+# The monitor is behind a login by default: every instance gets this password unless a
+# test passes MONITOR_PASSWORD="" (then the first start generates one) or MONITOR_AUTH=off.
+TEST_MONITOR_PASSWORD = "integration-monitor-pw-7"
+MONITOR_USER = "ops"
 
 
 def free_port() -> int:
@@ -62,6 +66,23 @@ class RunningApp:
     log_file: Path
     web_dir: Path  # the app's built frontend (what bench/reflex_client.py reads)
     process_group: int = 0  # of the server's processes (os.killpg to crash it)
+    monitor_password: str | None = None  # None: MONITOR_AUTH=off, or generated (see test_security)
+
+    @property
+    def monitor_auth(self) -> tuple[str, str] | None:
+        """HTTP Basic credentials for /api/* and /metrics (httpx ``auth=``)."""
+        return (MONITOR_USER, self.monitor_password) if self.monitor_password else None
+
+
+def sign_in(page: Page, app: RunningApp, next_path: str = "/monitor",
+            password: str | None = None) -> None:
+    """Sign in through the real login form (POST /auth/login) and land on ``next_path``."""
+    page.goto(app.url + "/login?next=" + next_path)
+    page.fill("#login-user", MONITOR_USER)
+    page.fill("#login-password", password or app.monitor_password or "")
+    page.click("#login-submit")
+    target = (app.url + next_path).rstrip("/")
+    page.wait_for_url(lambda url: url.split("?")[0].rstrip("/") == target)
 
 
 def isolated_web_dir(workdir: Path) -> Path:
@@ -202,9 +223,14 @@ def launch_app(
         "REFLEX_STATES_WORKDIR": str(workdir / "states"),
         "LOG_FILE": str(workdir / "chatmon.log"),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus_multiproc"),
+        "MONITOR_PASSWORD": TEST_MONITOR_PASSWORD,
         # "{url}" in a value stands for this instance's own address (e.g. PUBLIC_URL)
         **{k: v.replace("{url}", f"http://127.0.0.1:{port}") for k, v in env_overrides.items()},
     }
+    if env.get("MONITOR_AUTH", "").lower() in ("off", "false", "0", "no") and (
+        "MONITOR_PASSWORD" not in env_overrides
+    ):
+        env["MONITOR_PASSWORD"] = ""  # off and a password would stop startup (a contradiction)
     url = f"http://127.0.0.1:{port}"
     process = _start_with_retry(env, url, log_file)
     try:
@@ -215,6 +241,7 @@ def launch_app(
             log_file=log_file,
             web_dir=Path(env["REFLEX_WEB_WORKDIR"]),
             process_group=process.pid,
+            monitor_password=env["MONITOR_PASSWORD"] or None,
         )
     finally:
         _stop(process)

@@ -33,7 +33,7 @@ from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import AlertAttempt, AlertDelivery, AlertNotification, LLMRequest
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.integration.conftest import RunningApp, launch_app
+from tests.integration.conftest import RunningApp, launch_app, sign_in
 from tests.integration.test_chat_page import assistant_bubbles, send
 from tests.peers import SMTPSink, WebhookReceiver, text_part, wait_for
 
@@ -88,7 +88,9 @@ def two_apps(
         "ALERT_EMAIL_TO": "oncall@example.test",
         "SLACK_WEBHOOK_URL": receiver.url,
         "PUBLIC_URL": PUBLIC_URL,
-        "CORS_ALLOWED_ORIGINS": "*",  # PUBLIC_URL is only for the links in the messages
+        # PUBLIC_URL is only for the links in the messages: the browser uses each
+        # instance's own address ("{url}")
+        "CORS_ALLOWED_ORIGINS": "{url}",
         "ALERT_CHECK_INTERVAL_SECONDS": "1",
         "ALERT_MIN_REQUESTS": "10",
         "ALERT_WINDOW_MINUTES": "30",
@@ -240,7 +242,8 @@ def test_alert_fires_once_resolves_once_across_two_instances_and_survives_channe
     assert [(n.rule, n.kind) for n in notes] == [("error_rate", "firing"), ("error_rate", "resolved")]
 
     # 5. The Alerts panel on the monitor page tells the same story.
-    monitor = open_page(browser, app_a.url + "/monitor")
+    monitor = open_page(browser, app_a.url + "/")
+    sign_in(monitor, app_a)  # the monitor is behind its login (launch_app's password)
     try:
         panel = monitor.locator("#alerts-panel")
         # the first load of the page's data, patiently (expect's own default is 5 s)

@@ -108,6 +108,6 @@ def test_conversation_id_of_another_browser_reveals_nothing(
      "window=%00", "window=" + "9" * 500],
 )
 def test_malformed_stats_query_is_a_clear_400(app_server: RunningApp, query: str) -> None:
-    response = httpx.get(f"{app_server.url}/api/stats?{query}")
+    response = httpx.get(f"{app_server.url}/api/stats?{query}", auth=app_server.monitor_auth)
     assert response.status_code == 400
     assert "error" in response.json()

@@ -38,6 +38,7 @@ def exported_site(
     """Build the static site, start the backend alone and a static file server."""
     workdir = tmp_path_factory.mktemp("export")
     backend_port = free_port()
+    static_port = free_port()
     env = {
         **os.environ,
         "REFLEX_API_URL": f"http://127.0.0.1:{backend_port}",
@@ -48,6 +49,8 @@ def exported_site(
         "LLM_API_BASE": fake_llm.url,
         "LLM_API_KEY": "sk-export-test",
         "BACKEND_PORT": str(backend_port),
+        # the pages come from another origin: the backend must be told to accept it
+        "CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{static_port}",
     }
     build = subprocess.run(
         ["bash", "scripts/export.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -64,7 +67,7 @@ def exported_site(
             stderr=subprocess.STDOUT, start_new_session=True,
         )
     static = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site))
+        ("127.0.0.1", static_port), functools.partial(_QuietHandler, directory=str(site))
     )
     threading.Thread(target=static.serve_forever, daemon=True).start()
     try:

@@ -179,7 +179,9 @@ def test_the_csv_export_and_the_log_never_carry_the_identity(
 
     cookie = run_async(scenario())
     browser_id = cookie.split(".")[1]
-    export = httpx.get(app_server.url + "/api/requests.csv?window=1h", timeout=30).text
+    export = httpx.get(
+        app_server.url + "/api/requests.csv?window=1h", auth=app_server.monitor_auth, timeout=30
+    ).raise_for_status().text
     session_ids = {row["session_id"] for row in csv.DictReader(io.StringIO(export))}
     assert session_ids and all(s.startswith(("b_", "legacy_", "")) for s in session_ids)
     assert browser_id not in export

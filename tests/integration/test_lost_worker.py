@@ -24,15 +24,12 @@ def test_reload_after_a_killed_worker_shows_the_partial_reply_and_a_usable_compo
     browser: Browser, fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     workdir, port = tmp_path_factory.mktemp("lost-worker"), free_port()
-    restartable = {"SESSION_SECRET": "lost-worker-test-secret-0123456789"}
     fake_llm.configure(tokens_per_second=4, reply_words=120)  # a 30-second reply
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        with launch_app(
-            workdir=workdir, fake_llm_url=fake_llm.url, port=port, **restartable
-        ) as first:
+        with launch_app(workdir=workdir, fake_llm_url=fake_llm.url, port=port) as first:
             page.goto(first.url + "/")
             page.wait_for_selector("#chat-loaded", state="attached")
             page.fill("#message", "tell me a long story")
@@ -45,9 +42,7 @@ def test_reload_after_a_killed_worker_shows_the_partial_reply_and_a_usable_compo
             os.killpg(first.process_group, signal.SIGKILL)  # the worker dies mid-reply
         time.sleep(11)  # its reply is now older than the staleness limit (10 s)
         fake_llm.configure(tokens_per_second=0, reply_words=12)
-        with launch_app(
-            workdir=workdir, fake_llm_url=fake_llm.url, port=port, **restartable
-        ) as second:
+        with launch_app(workdir=workdir, fake_llm_url=fake_llm.url, port=port) as second:
             page.reload()
             page.wait_for_selector("#chat-loaded", state="attached")
             partial = page.locator(".bubble-assistant").last

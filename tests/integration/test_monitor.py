@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from chatmon.devtools.fake_llm import FakeLLMServer, prompt_tokens, reply_chunks
 from chatmon.models import LLMRequest
-from tests.integration.conftest import RunningApp
+from tests.integration.conftest import RunningApp, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,8 @@ def iso(moment: datetime) -> str:
 
 
 def stats_between(app: RunningApp, start: datetime, end: datetime) -> dict:
-    response = httpx.get(app.url + "/api/stats", params={"start": iso(start), "end": iso(end)}, timeout=10)
+    response = httpx.get(app.url + "/api/stats", params={"start": iso(start), "end": iso(end)},
+                         auth=app.monitor_auth, timeout=10)
     response.raise_for_status()
     return response.json()
 
@@ -95,18 +96,20 @@ def test_requests_show_on_stats_csv_and_monitor(page: Page, fake_llm: FakeLLMSer
     assert (stats["tokens_input"], stats["tokens_output"]) == (tokens_in, tokens_out)
     assert stats["latency_p50"] > 0 and stats["ttft_p95"] > 0
     assert stats["unpriced_requests"] == 6  # "openai/fake" has no price: flagged, not $0
-    window = httpx.get(app_server.url + "/api/stats?window=1h", timeout=10).json()
+    window = httpx.get(app_server.url + "/api/stats?window=1h", auth=app_server.monitor_auth,
+                       timeout=10).json()
     assert window["requests"] >= 6
 
     response = httpx.get(
-        app_server.url + "/api/requests.csv", params={"start": iso(start), "end": iso(end)}, timeout=10
+        app_server.url + "/api/requests.csv", params={"start": iso(start), "end": iso(end)},
+        auth=app_server.monitor_auth, timeout=10,
     )
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 6
     assert [r["status"] for r in rows] == ["ok", "error", "ok", "error", "ok", "error"]
 
-    # The monitor page, on the same custom window
-    page.goto(app_server.url + "/monitor")
+    # The monitor page (behind its login), on the same custom window
+    sign_in(page, app_server)
     page.click("#window-custom")
     page.fill("#custom-start", start.strftime("%Y-%m-%dT%H:%M:%S"))
     page.fill("#custom-end", end.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -143,7 +146,7 @@ def test_requests_show_on_stats_csv_and_monitor(page: Page, fake_llm: FakeLLMSer
 
 def test_monitor_refreshes_itself(page: Page, app_server: RunningApp) -> None:
     monitor = page.context.new_page()
-    monitor.goto(app_server.url + "/monitor")
+    sign_in(monitor, app_server)
     monitor.click("#window-1h")
     expect(monitor.locator("#updated-at")).to_be_visible()
     monitor.evaluate("window.__not_reloaded = true")
@@ -162,7 +165,7 @@ def test_monitor_refreshes_itself(page: Page, app_server: RunningApp) -> None:
 
 
 def test_empty_window_tells_what_to_do(page: Page, app_server: RunningApp) -> None:
-    page.goto(app_server.url + "/monitor")
+    sign_in(page, app_server)
     page.click("#window-custom")
     page.fill("#custom-start", "2001-01-01T00:00:00")
     page.fill("#custom-end", "2001-01-02T00:00:00")

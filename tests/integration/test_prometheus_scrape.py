@@ -61,6 +61,11 @@ def prometheus(app_server: RunningApp, tmp_path_factory: pytest.TempPathFactory)
     workdir = tmp_path_factory.mktemp("prometheus")
     target = urlparse(app_server.url).netloc
     config = workdir / "prometheus.yml"
+    # /metrics is behind the monitor's login (no METRICS_TOKEN): HTTP Basic, as the
+    # deploy/prometheus.yml comments describe, the password in a file.
+    password_file = workdir / "chatmon_monitor_password"
+    password_file.write_text(app_server.monitor_password or "")
+    user = (app_server.monitor_auth or ("", ""))[0]
     config.write_text(
         f"""
 global:
@@ -70,6 +75,9 @@ rule_files:
   - {DEPLOY / "alerts.yml"}
 scrape_configs:
   - job_name: chatmon
+    basic_auth:
+      username: {user}
+      password_file: {password_file}
     static_configs:
       - targets: ["{target}"]
 """
@@ -113,7 +121,7 @@ scrape_configs:
 
 def _scraped_total(app: RunningApp) -> float:
     """sum(chatmon_llm_requests_total) as /metrics shows it right now."""
-    text = httpx.get(app.url + "/metrics", timeout=10).text
+    text = httpx.get(app.url + "/metrics", auth=app.monitor_auth, timeout=10).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()

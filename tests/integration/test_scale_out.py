@@ -305,7 +305,9 @@ def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
 
 def ok_requests(instance: RunningApp) -> float:
     """``chatmon_llm_requests_total{status="ok"}`` summed over models, from /metrics."""
-    body = httpx.get(instance.url + "/metrics", timeout=10).raise_for_status().text
+    body = httpx.get(  # /metrics is behind the monitor's login (no METRICS_TOKEN here)
+        instance.url + "/metrics", auth=("ops", MONITOR_PASSWORD), timeout=10
+    ).raise_for_status().text
     return sum(
         sample.value
         for family in text_string_to_metric_families(body)

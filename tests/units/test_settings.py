@@ -99,7 +99,7 @@ def test_env_example_loads_as_valid_settings(monkeypatch: pytest.MonkeyPatch, tm
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, ["*"]),
+        ({}, []),  # the page's own origin only (the middleware checks it), never "*"
         ({"PUBLIC_URL": "https://chat.example.com/some/path"}, ["https://chat.example.com"]),
         ({"PUBLIC_URL": "https://chat.example.com",
           "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example/"},
@@ -114,3 +114,86 @@ def test_cors_is_restricted_to_public_url(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert load_settings().cors_origins == expected
+
+
+@pytest.mark.parametrize(
+    "variable", ["MONITOR_PASSWORD", "CHAT_PASSWORD", "SESSION_SECRET", "METRICS_TOKEN"]
+)
+@pytest.mark.parametrize(
+    "placeholder",
+    ["changeme", "CHANGE_ME_PLEASE", "secret", "secret123", "your-secret-here", "password",
+     "xxxxxxxxxxxxxxxxxxxx", "<your token>", "changethis-to-something-long"],
+)
+def test_placeholder_secrets_stop_startup(
+    monkeypatch: pytest.MonkeyPatch, variable: str, placeholder: str
+) -> None:
+    monkeypatch.setenv(variable, placeholder)
+    with pytest.raises(SettingsError, match=variable) as caught:
+        load_settings()
+    assert placeholder not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["s8-Kq2-vLm0-Xw4", "correct horse battery staple", "hunter2-of-mine"]
+)
+def test_real_secrets_are_accepted(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MONITOR_PASSWORD", value)
+    monkeypatch.setenv("SESSION_SECRET", value + "-signing-key")
+    settings = load_settings()
+    assert settings.monitor_password is not None
+
+
+def test_app_startup_stops_on_a_placeholder_secret_naming_it() -> None:
+    env = {**os.environ, "SESSION_SECRET": "changeme-changeme"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import chatmon.chatmon"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "SESSION_SECRET" in result.stderr and "placeholder" in result.stderr
+    assert "changeme-changeme" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_monitor_is_behind_a_login_by_default() -> None:
+    assert load_settings().monitor_auth is True
+
+
+def test_monitor_auth_off_with_a_password_is_a_contradiction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MONITOR_AUTH", "off")
+    assert load_settings().monitor_auth is False
+    monkeypatch.setenv("MONITOR_PASSWORD", "a-real-password-42")
+    with pytest.raises(SettingsError, match="MONITOR_AUTH"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "https://a.example,*", "a.example", "https://a.example/path"]
+)
+def test_cors_wildcard_or_non_origins_stop_startup(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", value)
+    with pytest.raises(SettingsError, match="CORS_ALLOWED_ORIGINS"):
+        load_settings()
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "99"])
+def test_trusted_proxy_hops_must_be_a_small_count(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
+    with pytest.raises(SettingsError, match="TRUSTED_PROXY_HOPS"):
+        load_settings()
+
+
+def test_reflex_config_gets_the_same_proxy_hops_and_origins() -> None:
+    env = {**os.environ, "TRUSTED_PROXY_HOPS": "2", "PUBLIC_URL": "https://chat.example.com"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import rxconfig; c = rxconfig.config; "
+         "print(c.trusted_proxy_hops, list(c.cors_allowed_origins))"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.stdout.strip() == "2 ['https://chat.example.com']", result.stderr

@@ -33,6 +33,15 @@ def test_compose_mounts_only_files_that_exist() -> None:
                 assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
 
 
+def test_compose_hands_the_metrics_token_to_prometheus() -> None:
+    compose = _compose()
+    assert compose["services"]["chatmon"]["environment"]["METRICS_TOKEN"].startswith(
+        "${METRICS_TOKEN:?"  # compose refuses to start without one
+    )
+    assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
+    assert compose["services"]["prometheus"]["secrets"] == ["metrics_token"]
+
+
 def test_prometheus_in_compose_scrapes_the_chatmon_service() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus.docker.yml").read_text())
     targets = config["scrape_configs"][0]["static_configs"][0]["targets"]

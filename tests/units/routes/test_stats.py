@@ -8,10 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from chatmon.api import api
+from chatmon.models import LLMRequest
 from chatmon.routes.stats import CSV_COLUMNS
 from tests.units.services.stats_factory import make_call, record
 
@@ -117,3 +118,39 @@ def test_csv_has_a_header_and_one_row_per_request(client: TestClient) -> None:
 def test_csv_of_an_empty_window_is_just_the_header(client: TestClient) -> None:
     response = client.get("/api/requests.csv?start=2001-01-01T00:00:00Z&end=2001-01-02T00:00:00Z")
     assert response.text.strip() == ",".join(CSV_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "payload", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+)
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, payload: str
+) -> None:
+    """OWASP CSV injection: a text cell starting with = + - @ tab or CR gets a leading '."""
+    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
+    now = datetime.now(timezone.utc)
+    with Session(engine) as session:
+        record(session, make_call(at=now - timedelta(minutes=1), model=payload,
+                                  prompt_version=payload, session_id=payload, cost_usd=0.5))
+    response = TestClient(api).get("/api/requests.csv?window=1h")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 1
+    for column in ("model", "prompt_version", "session_id"):
+        assert rows[0][column] == "'" + payload
+    assert rows[0]["cost_usd"] == "0.5"  # numbers stay numbers
+
+
+def test_csv_negative_numbers_are_not_touched(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
+    now = datetime.now(timezone.utc)
+    with Session(engine) as session:
+        record(session, make_call(at=now - timedelta(minutes=1)))
+        row = session.exec(select(LLMRequest)).one()
+        row.feedback = -1
+        session.add(row)
+        session.commit()
+    body = TestClient(api).get("/api/requests.csv?window=1h").text
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert rows[0]["feedback"] == "-1"

@@ -14,7 +14,7 @@ except SettingsError as exc:  # stop startup with the variable's name, not a tra
 
 import reflex as rx  # noqa: E402
 
-from chatmon import models  # noqa: E402,F401  (registers the tables)
+from chatmon import client_errors, models  # noqa: E402,F401  (models registers the tables)
 from chatmon.api import api  # noqa: E402
 from chatmon.lifespan import warm_up_llm  # noqa: E402
 from chatmon.middleware import ApiAccessMiddleware, SecurityHeadersMiddleware  # noqa: E402
@@ -31,7 +31,11 @@ from chatmon.wiring import install, observability_lifespan  # noqa: E402
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
 # Our routes first, then /api/* access control, then security headers around everything.
-app = rx.App(api_transformer=[api, ApiAccessMiddleware, SecurityHeadersMiddleware])
+app = rx.App(
+    api_transformer=[api, ApiAccessMiddleware, SecurityHeadersMiddleware],
+    frontend_exception_handler=client_errors.log_frontend_exception,
+)
+client_errors.install(app)  # bounded work and logs for what browsers report
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.add_page(
     monitor_page,

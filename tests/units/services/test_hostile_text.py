@@ -1,7 +1,8 @@
-"""Masking and redaction take linear time on any text (issue #10: no input can stall the process).
+"""Masking, redaction and error-report handling take linear time on any text (issue #10:
+no input can stall the process).
 
-Every regex in ``secrets`` and ``redaction`` runs on text a user, a client or a model
-controls. Each text below repeats a near-miss of one pattern (or a flood of real
+Every regex in ``secrets``, ``redaction`` and ``client_errors`` runs on text a user, a
+client or a model controls. Each text below repeats a near-miss of one pattern (or a flood of real
 matches) to 100 KB, the shapes that make a backtracking regex retry from every offset
 inside a long run. The issue demands a timing here: 100 KB must take under 50 ms, and
 200 KB under three times what 100 KB took, so a quadratic regression shows even when
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
+from chatmon.services.limits import LOG_MESSAGE_MAX_CHARS
 from chatmon.services.redaction import redact
 from chatmon.services.secrets import mask_secrets
 
@@ -123,6 +125,48 @@ def test_mask_secrets_is_linear_on_hostile_text(label: str, unit: str) -> None:
 @pytest.mark.parametrize(("label", "unit"), HOSTILE_UNITS, ids=LABELS)
 def test_redact_is_linear_on_hostile_text(label: str, unit: str) -> None:
     _assert_linear(redact, unit)
+
+
+# What makes Reflex's own handling of a browser's error report slow: rich.markup.escape
+# is quadratic in a run of backslashes, its Firefox auto-reload patterns cubic in
+# repeated prefixes.
+FIREFOX = "TypeError: can't access property \""
+HOSTILE_REPORT_UNITS = [
+    ("backslash runs", "\\"),
+    ("firefox prefixes", FIREFOX),
+    ("firefox prefixes and quotes", FIREFOX + '", '),
+    ("brackets", "[a"),
+    ("everything", "ab-" + FIREFOX + '", [a\\\\'),
+]
+
+
+def _handle_report(text: str) -> str:
+    """What a ``handle_frontend_exception`` event costs: our middleware's cut, Reflex's
+    auto-reload check and markup escape, our logged (masked) line."""
+    from rich.markup import escape
+
+    from chatmon.client_errors import AUTO_RELOAD_ON_ERRORS, bounded_client_text
+
+    info = bounded_client_text(text)
+    any(pattern.search(info) for pattern in AUTO_RELOAD_ON_ERRORS)
+    return mask_secrets(bounded_client_text(escape(info)), max_chars=LOG_MESSAGE_MAX_CHARS)
+
+
+@pytest.mark.parametrize(
+    ("label", "unit"), HOSTILE_REPORT_UNITS, ids=[label for label, _ in HOSTILE_REPORT_UNITS]
+)
+def test_frontend_error_report_handling_is_linear_on_hostile_text(label: str, unit: str) -> None:
+    _assert_linear(_handle_report, unit)
+
+
+def test_auto_reload_patterns_are_linear_on_any_length() -> None:
+    """Reflex searches the whole report text, so ours must be linear without the cut."""
+    from chatmon.client_errors import AUTO_RELOAD_ON_ERRORS
+
+    for _, unit in HOSTILE_REPORT_UNITS:
+        _assert_linear(
+            lambda text: str([pattern.search(text) for pattern in AUTO_RELOAD_ON_ERRORS]), unit
+        )
 
 
 def test_forty_eight_kilobytes_of_dashes_mask_in_milliseconds() -> None:

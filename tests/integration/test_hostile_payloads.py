@@ -285,6 +285,34 @@ def test_frontend_error_reports_are_logged_capped(
         assert len(raw) < longest
 
 
+def test_what_reflex_logs_of_a_malformed_event_is_capped(
+    hostile_app: RunningApp, compiled: CompiledApp
+) -> None:
+    """An event sent as a bare string makes Reflex log it whole, twice (a warning and the
+    deserialization error, with its traceback): every line stays within the caps."""
+    marker = f"malformed-{uuid.uuid4().hex[:8]}"
+    payload = marker + " " + _fill("ab-", SOCKET_MAX_CHARS - 2_000)
+
+    async def send() -> None:
+        session = ReflexSession(hostile_app.url, compiled)
+        await session.connect(timeout=60)
+        try:
+            await session.emit("event", payload)
+            await asyncio.sleep(1.0)
+        finally:
+            await session.close()
+
+    run_async(send())
+    time.sleep(1.0)
+    for name in ("app.log", "chatmon.log"):  # the server's output, and the JSON log file
+        lines = [
+            line for line in (hostile_app.log_file.parent / name).read_text().splitlines()
+            if marker in line
+        ]
+        assert lines, f"nothing about the malformed event in {name}"
+        assert max(map(len, lines)) < LOG_TRACEBACK_MAX_CHARS + 2_000 < len(payload)
+
+
 def test_ping_answers_within_200_ms_while_a_client_sends_hostile_payloads(
     hostile_app: RunningApp, compiled: CompiledApp, receiver: LangfuseReceiver
 ) -> None:
@@ -336,3 +364,32 @@ def test_an_event_over_the_socket_limit_drops_only_that_connection(
     reply = run_async(scenario())
     assert reply["content"].startswith("Echo: the bystander carries on")
     assert httpx.get(hostile_app.url + "/ping", timeout=5).status_code == 200
+
+
+def test_a_message_over_the_limit_that_skips_the_page_is_refused_clearly(
+    hostile_app: RunningApp, compiled: CompiledApp
+) -> None:
+    """Within the socket's limit, the server's own check still answers a client that
+    skips the composer's: a clear notice, nothing stored. The message is made of control
+    characters, six characters each in JSON: the socket's limit has room for that."""
+
+    async def scenario() -> tuple[str, list[Any]]:
+        session = ReflexSession(hostile_app.url, compiled)
+        await session.connect(timeout=60)
+        try:
+            await session.send(compiled.handler(CHAT_STATE, "new_conversation"))
+            await session.send(
+                compiled.handler(CHAT_STATE, "send_message"),
+                form_data=form_data(message="\u0001" * (MAX_MESSAGE_CHARS + 1)),
+            )
+            await session.wait_until(lambda s: s.get(CHAT_STATE, "notice"), timeout=30)
+            return session.get(CHAT_STATE, "notice"), session.get(CHAT_STATE, "messages")
+        finally:
+            await session.close()
+
+    notice, messages = run_async(scenario())
+    assert notice == (
+        f"Your message is {MAX_MESSAGE_CHARS + 1:,} characters long; "
+        f"the limit is {MAX_MESSAGE_CHARS:,}. Please shorten it."
+    )
+    assert messages == []

@@ -7,20 +7,28 @@ os.environ.setdefault("REFLEX_USE_NPM", "1")
 os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# Let an over-long message (up to 8 MB) reach the server, which refuses it with a clear
-# message; at the 1 MB default the websocket silently drops it.
-os.environ.setdefault("REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE", str(8 * 1000 * 1000))
 
-import reflex as rx  # noqa: E402
-
-from chatmon.settings import get_settings, SettingsError  # noqa: E402
+from chatmon.services.limits import socket_max_message_chars  # noqa: E402
+from chatmon.settings import Settings, SettingsError, get_settings  # noqa: E402
 
 try:
     _db_url = get_settings().database_url
     _cors_origins = get_settings().cors_origins  # [] = the page's own origin only
     _proxy_hops = get_settings().trusted_proxy_hops  # the HTTP side reads the same setting
+    _max_message_chars = get_settings().max_message_chars
 except SettingsError:  # the app module reports the bad variable
     _db_url, _cors_origins, _proxy_hops = "sqlite:///chatmon.db", [], 0
+    _max_message_chars = Settings.model_fields["max_message_chars"].default
+
+# The largest websocket message the server reads: what a chat message of
+# MAX_MESSAGE_CHARS needs, plus headroom (README, "Limits"). The composer stops a
+# longer message in the page; the server drops a connection that sends more, and the
+# page reconnects.
+os.environ.setdefault(
+    "REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE", str(socket_max_message_chars(_max_message_chars))
+)
+
+import reflex as rx  # noqa: E402
 
 config = rx.Config(
     app_name="chatmon",

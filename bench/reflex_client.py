@@ -199,6 +199,17 @@ class ReflexSession:
         await self._sio.emit("event", event, namespace=NAMESPACE)
         return sent
 
+    async def emit(self, socket_event: str, data: Any) -> None:
+        """Send a raw Socket.IO event other than ``event`` (e.g. ``client_error``)."""
+        if self._closed or not self._sio.connected:
+            raise SessionClosed(f"session {self.token} is not connected")
+        await self._sio.emit(socket_event, data, namespace=NAMESPACE)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the tab closed or the server dropped the websocket."""
+        return self._closed
+
     # ----- state ------------------------------------------------------------------------
     def get(self, substate: str, var: str) -> Any:
         """A var's current value; ``substate`` is the full name or its last dotted part."""

@@ -14,8 +14,7 @@ except SettingsError as exc:  # stop startup with the variable's name, not a tra
 
 import reflex as rx  # noqa: E402
 
-from chatmon import models  # noqa: E402,F401  (registers the tables)
-from chatmon import deps  # noqa: E402
+from chatmon import client_errors, deps, models  # noqa: E402,F401  (models registers tables)
 from chatmon.api import api  # noqa: E402
 from chatmon.identity_cookie import IdentityCookieMiddleware  # noqa: E402
 from chatmon.lifespan import keep_access_fresh, warm_up_llm  # noqa: E402
@@ -53,7 +52,9 @@ app = rx.App(
         SecurityHeadersMiddleware,
     ],
     stylesheets=["/chat.css"],  # assets/chat.css
+    frontend_exception_handler=client_errors.log_frontend_exception,
 )
+client_errors.install(app)  # bounded work and logs for what browsers report
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)
 app.add_page(
     monitor_page,

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TextIO
 
+from chatmon.services.limits import LOG_MESSAGE_MAX_CHARS, LOG_TRACEBACK_MAX_CHARS
 from chatmon.services.secrets import mask_secrets, register_settings_secrets
 from chatmon.settings import Settings
 
@@ -83,10 +84,13 @@ def current_correlation_id() -> str | None:
 
 
 class SecretMaskingFilter(logging.Filter):
-    """Renders the message (and traceback) once and masks secrets in it.
+    """Renders the message (and traceback) once, caps it and masks secrets in it.
 
     Placed on every handler, so it covers records from any logger, including
-    third-party ones, and text that only appears in ``args`` or a traceback.
+    third-party ones, and text that only appears in ``args`` or a traceback. The
+    message is cut to ``LOG_MESSAGE_MAX_CHARS`` and a traceback or stack to
+    ``LOG_TRACEBACK_MAX_CHARS`` before masking: a library that logs what a client
+    sent (Reflex logs event payloads it cannot handle) writes a bounded line.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -96,15 +100,15 @@ class SecretMaskingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not lose the line
             message = f"{record.msg!r} {record.args!r}"
-        record.msg = mask_secrets(message)
+        record.msg = mask_secrets(message, max_chars=LOG_MESSAGE_MAX_CHARS)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text)
+            record.exc_text = mask_secrets(record.exc_text, max_chars=LOG_TRACEBACK_MAX_CHARS)
         record.exc_info = None  # the masked exc_text is what gets printed
         if record.stack_info:
-            record.stack_info = mask_secrets(record.stack_info)
+            record.stack_info = mask_secrets(record.stack_info, max_chars=LOG_TRACEBACK_MAX_CHARS)
         record._chatmon_masked = True
         return True
 
@@ -130,14 +134,16 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": record.getMessage(),  # masked and capped by SecretMaskingFilter
             "correlation_id": getattr(record, "correlation_id", None),
             "session_id": getattr(record, "session_id", None),
         }
         if record.exc_text:
             entry["exception"] = record.exc_text
         elif record.exc_info:
-            entry["exception"] = mask_secrets(self.formatException(record.exc_info))
+            entry["exception"] = mask_secrets(
+                self.formatException(record.exc_info), max_chars=LOG_TRACEBACK_MAX_CHARS
+            )
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

@@ -159,6 +159,8 @@ def _composer() -> rx.Component:
                     rows="2",
                     flex="1",
                     resize="vertical",
+                    # composer.js counts against it and stops an over-long message
+                    custom_attrs={"data-max-chars": ChatState.max_message_chars},
                 ),
                 rx.cond(
                     ChatState.streaming,
@@ -175,10 +177,27 @@ def _composer() -> rx.Component:
                 width="100%",
                 align="end",
             ),
-            rx.cond(
-                ChatState.notice != "",
-                rx.text(ChatState.notice, color=rx.color("red", 11), size="2", id="notice"),
+            rx.hstack(
+                rx.box(
+                    rx.cond(
+                        ChatState.notice != "",
+                        rx.text(ChatState.notice, color=rx.color("red", 11), size="2", id="notice"),
+                    ),
+                    # filled by composer.js, in the page: over-long text never leaves it
+                    rx.text(color=rx.color("red", 11), size="2", id="message-too-long",
+                            aria_live="polite"),
+                ),
+                rx.text(
+                    size="1",
+                    id="message-counter",
+                    color=rx.color("gray", 10),
+                    white_space="nowrap",
+                    style={"&[data-over='true']": {"color": rx.color("red", 11)}},
+                ),
+                justify="between",
+                width="100%",
             ),
+            rx.script(src="/composer.js"),
             width="100%",
             max_width="860px",
             margin="0 auto",

@@ -11,8 +11,9 @@ Nothing here may slow down or break a chat. Event listeners only put the event o
 bounded queue (dropping, and counting, when it is full); one worker thread makes all
 SDK calls. The SDK itself exports in its own background threads with a short
 ``LANGFUSE_TIMEOUT``. Flushing happens only on shutdown, bounded in time. Text is
-PII-redacted (``ENABLE_PII_REDACTION``) and secret-masked before it leaves, via the
-SDK's ``mask`` hook, which covers input, output and metadata.
+capped (``TRACE_TEXT_MAX_CHARS`` per string), PII-redacted (``ENABLE_PII_REDACTION``)
+and secret-masked before it leaves, via the SDK's ``mask`` hook, which covers input,
+output and metadata.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from typing import Any
 
 from chatmon.services import events
 from chatmon.services.events import Feedback, LLMCall
-from chatmon.services.redaction import redact
-from chatmon.services.secrets import mask_secrets
+from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
+from chatmon.services.redaction import pii_spans, redact
+from chatmon.services.secrets import bounded, mask_secrets
 from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,17 @@ def _seeded_id_generator() -> Any:
 
 
 def _masker(redact_pii: bool):
-    """The SDK ``mask`` hook: redact PII (if enabled) and mask secrets in any JSON value."""
+    """The SDK ``mask`` hook: redact PII (if enabled) and mask secrets in any JSON value.
+
+    Each string is first cut to ``TRACE_TEXT_MAX_CHARS`` (a long model reply, a pasted
+    document), at a point that splits no secret and no piece of PII.
+    """
+    also = pii_spans if redact_pii else None
 
     def clean(value: Any) -> Any:
         if isinstance(value, str):
-            return mask_secrets(redact(value) if redact_pii else value)
+            text = bounded(value, TRACE_TEXT_MAX_CHARS, also=also)
+            return mask_secrets(redact(text) if redact_pii else text)
         if isinstance(value, dict):
             return {key: clean(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

@@ -124,6 +124,7 @@ class ChatState(rx.State):
     temperature: float = get_settings().llm_temperature
     model_name: str = get_settings().llm_model
     is_demo: bool = get_settings().is_demo
+    max_message_chars: int = get_settings().max_message_chars  # the composer's limit
     rename_title: str = ""
     provider_state: str = "closed"  # the model's circuit breaker, for the degraded banner
     # Server-only (never sent to the page, never settable by it): the accepted message

@@ -29,18 +29,90 @@ def test_empty_message_is_refused(page: Page, fake_llm: FakeLLMServer, text: str
     expect(page.locator(".bubble-user")).to_have_count(0)
 
 
-def test_one_megabyte_message_is_refused_and_kept(page: Page, fake_llm: FakeLLMServer) -> None:
+def test_one_megabyte_message_is_stopped_in_the_page_and_kept(
+    page: Page, fake_llm: FakeLLMServer
+) -> None:
+    """The server reads no websocket message longer than a maximum-length chat message
+    needs, so the composer stops a longer one before it leaves the page: a notice says
+    why, the counter shows the length, and the text stays in the box."""
     huge = "y" * 1_000_000
-    page.eval_on_selector("#message", "(el, v) => { el.value = v; }", huge)
+    page.eval_on_selector("#message", "(el, v) => { el.value = v; }", huge)  # no keystrokes
     page.click("#send-button")
-    expect(page.locator("#notice")).to_contain_text(f"limit is {MAX_MESSAGE_CHARS:,}")
+    expect(page.locator("#message-too-long")).to_have_text(
+        f"Your message is 1,000,000 characters long; the limit is {MAX_MESSAGE_CHARS:,}. "
+        "Please shorten it."
+    )
+    expect(page.locator("#message-counter")).to_have_text(f"1,000,000 / {MAX_MESSAGE_CHARS:,}")
     assert len(page.input_value("#message")) == len(huge)
     assert fake_llm.hits == 0
+    expect(page.locator(".bubble-user")).to_have_count(0)
     # still connected and usable
     page.fill("#message", "small after huge")
+    expect(page.locator("#message-too-long")).to_have_text("")
     page.click("#send-button")
     expect(page.locator(".bubble-assistant").last).to_contain_text(
         "Echo: small after huge", timeout=REPLY_TIMEOUT
+    )
+
+
+def test_typing_past_the_limit_shows_it_and_enter_sends_nothing(
+    page: Page, fake_llm: FakeLLMServer
+) -> None:
+    page.fill("#message", "x" * MAX_MESSAGE_CHARS)
+    expect(page.locator("#message-counter")).to_have_text(
+        f"{MAX_MESSAGE_CHARS:,} / {MAX_MESSAGE_CHARS:,}"
+    )
+    expect(page.locator("#message-too-long")).to_have_text("")
+    page.press("#message", "End")
+    page.keyboard.type("!")
+    expect(page.locator("#message-counter")).to_have_attribute("data-over", "true")
+    expect(page.locator("#message-too-long")).to_contain_text(
+        f"{MAX_MESSAGE_CHARS + 1:,} characters long; the limit is {MAX_MESSAGE_CHARS:,}"
+    )
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert fake_llm.hits == 0 and len(page.input_value("#message")) == MAX_MESSAGE_CHARS + 1
+    page.keyboard.press("Backspace")
+    expect(page.locator("#message-too-long")).to_have_text("")
+    page.keyboard.press("Enter")
+    expect(page.locator(".bubble-assistant").last).to_contain_text(
+        "Echo: xxx", timeout=REPLY_TIMEOUT
+    )
+    expect(page.locator("#message-counter")).to_have_text("")  # the box was emptied
+
+
+def test_page_recovers_when_the_server_drops_an_oversized_message(
+    page: Page, fake_llm: FakeLLMServer
+) -> None:
+    """A client that skips the composer's check can still send more than the server
+    reads: the server drops that websocket, the page reconnects by itself, and what the
+    person typed is still there to send again."""
+    page.evaluate(
+        """() => {
+            window.__chatmon_test = { connects: 0, disconnects: [] };
+            window.__reflex_otel = {  // Reflex's instrumentation hooks, here a fat client
+                onEventSend: (event) => {
+                    if (window.__chatmon_test.inflate) {
+                        window.__chatmon_test.inflate = false;
+                        event.padding = "p".repeat(2000000);
+                    }
+                },
+                onSocketConnect: () => { window.__chatmon_test.connects += 1; },
+                onSocketDisconnect: (reason) => { window.__chatmon_test.disconnects.push(reason); },
+            };
+        }"""
+    )
+    page.fill("#message", "sent in an oversized frame")
+    page.evaluate("window.__chatmon_test.inflate = true")
+    page.click("#send-button")
+    page.wait_for_function("() => window.__chatmon_test.disconnects.length >= 1")
+    page.wait_for_function("() => window.__chatmon_test.connects >= 1")
+    page.wait_for_selector("#message:not([disabled])")
+    assert page.input_value("#message") == "sent in an oversized frame"
+    assert fake_llm.hits == 0
+    page.click("#send-button")
+    expect(page.locator(".bubble-assistant").last).to_contain_text(
+        "Echo: sent in an oversized frame", timeout=REPLY_TIMEOUT
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from chatmon.logging_setup import (
     configure_logging,
     log_context,
 )
+from chatmon.services.limits import LOG_MESSAGE_MAX_CHARS, LOG_TRACEBACK_MAX_CHARS
 from chatmon.settings import Settings, load_settings
 
 LLM_KEY = "sk-live-4f9a8b7c6d5e4f3a2b1c"
@@ -133,6 +135,33 @@ def test_secrets_are_masked_on_every_logging_path(log_setup) -> None:
                        "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "4f9a8b7c6d5e"):
             assert secret not in output, secret
         assert "llm call failed" in output and "RuntimeError" in output  # still useful
+
+
+def test_a_huge_hostile_line_is_cut_before_masking(log_setup) -> None:
+    """What a client sends can reach a log line (Reflex logs payloads it cannot handle):
+    the line stays bounded, and a secret near the cut is not left half-visible."""
+    stream, path, _ = log_setup
+    hostile = "ab-" * 300_000  # ~900 KB of the near-miss that used to take seconds
+    logging.getLogger("chatmon.test").warning(
+        "client sent %s", hostile[: LOG_MESSAGE_MAX_CHARS - 16] + LLM_KEY + hostile
+    )
+    [line] = [line for line in _lines(stream) if line["message"].startswith("client sent")]
+    assert len(line["message"]) < LOG_MESSAGE_MAX_CHARS + 40
+    assert re.search(r"…\[truncated \d+ chars\]$", line["message"])
+    for output in (stream.getvalue(), path.read_text()):
+        assert LLM_KEY[:8] not in output and LLM_KEY[-8:] not in output
+
+
+def test_a_huge_traceback_is_cut_before_masking(log_setup) -> None:
+    stream, _, _ = log_setup
+    try:
+        raise ValueError("Failed to deserialize event data: " + "x:" * 500_000)
+    except ValueError:
+        logging.getLogger("chatmon.test").exception("event rejected")
+    [line] = [line for line in _lines(stream) if line["message"] == "event rejected"]
+    assert "ValueError: Failed to deserialize event data" in line["exception"]
+    assert len(line["exception"]) < LOG_TRACEBACK_MAX_CHARS + 40
+    assert "…[truncated" in line["exception"]
 
 
 async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Path) -> None:

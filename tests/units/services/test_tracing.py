@@ -13,6 +13,7 @@ import pytest
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.services import tracing
 from chatmon.services.events import Feedback, LLMCall
+from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
 from chatmon.services.tracing import LangfuseTracer, trace_id_for
 from chatmon.settings import Settings, load_settings
 
@@ -93,6 +94,18 @@ def test_traced_text_is_kept_when_redaction_is_off(receiver: LangfuseReceiver) -
     assert tracer.shutdown(10)
     [span] = receiver.wait_for(lambda r: r.spans)
     assert span.attributes["langfuse.observation.input"] == "mail jane@example.com"
+
+
+def test_a_huge_reply_is_cut_before_redaction_never_inside_pii(receiver: LangfuseReceiver) -> None:
+    tracer = LangfuseTracer(_settings(receiver))
+    filler = "a " * ((TRACE_TEXT_MAX_CHARS - 8) // 2)  # the card starts 8 characters before the cap
+    reply = filler + "4111 1111 1111 1111 " + "ab-" * 300_000
+    tracer.on_call(_call(output_text=reply))
+    assert tracer.shutdown(10)
+    [span] = receiver.wait_for(lambda r: r.spans)
+    output = span.attributes["langfuse.observation.output"]
+    assert output == filler + f"…[truncated {len(reply) - len(filler)} chars]"
+    assert b"4111" not in b"".join(receiver.state.raw_bodies)
 
 
 def test_failed_request_is_an_error_level_generation(receiver: LangfuseReceiver) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
-from starlette.requests import cookie_parser
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatmon.access import connection_is_https
 from chatmon.services.identity import COOKIE_MAX_AGE, COOKIE_NAME, IDENTITY_PATH, IdentityIssuer
-from chatmon.settings import get_settings
 
 _MAX_COOKIE_HEADER = 8192  # browsers send at most ~4 KB per cookie; more is not a browser
 
@@ -48,9 +48,8 @@ def set_cookie_header(token: str, *, secure: bool) -> str:
 
 
 def https_in_front(scope: Scope) -> bool:
-    """Whether browsers reach chatmon over https (PUBLIC_URL, or a TLS-terminating server)."""
-    public_url = get_settings().public_url or ""
-    return public_url.startswith("https://") or scope.get("scheme") == "https"
+    """Whether the browser uses https (PUBLIC_URL, TLS, or a trusted proxy's word)."""
+    return connection_is_https(HTTPConnection(scope))
 
 
 class IdentityCookieMiddleware:

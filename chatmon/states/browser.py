@@ -8,16 +8,15 @@ the browser presented when it connected, checked against this server's signature
 from __future__ import annotations
 
 import reflex as rx
-from starlette.requests import cookie_parser
 
 from chatmon import deps
+from chatmon.access import cookies_of
 from chatmon.services.identity import COOKIE_NAME
 
 
 def owner_of(state: rx.State) -> str | None:
     """The owner key of the browser behind ``state``, or None without a valid identity."""
-    header = state.router.headers.cookie or ""
-    token = cookie_parser(header[:8192]).get(COOKIE_NAME)
+    token = cookies_of((state.router.headers.cookie or "")[:8192]).get(COOKIE_NAME)
     return deps.identity_issuer().owner_of(token)
 
 

@@ -8,8 +8,8 @@
 // (data-max-chars on #message, the server's MAX_MESSAGE_CHARS).
 (() => {
   const BOX = "message";
-  const COUNTER = "message-counter";
-  const NOTICE = "message-too-long";
+  const COUNTER = "composer-counter";
+  const NOTICE = "composer-too-long";
   const format = (n) => n.toLocaleString("en-US");
 
   // Characters as the server counts them (code points): only counted when the

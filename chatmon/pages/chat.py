@@ -59,7 +59,9 @@ def _header() -> rx.Component:
                 disabled=ChatState.streaming,
             ),
             rx.link(
-                rx.button(rx.icon("activity", size=14), "Monitor", variant="soft", color_scheme="gray"),
+                rx.button(
+                    rx.icon("activity", size=14), "Monitor", variant="soft", color_scheme="gray"
+                ),
                 href="/monitor",
                 id="monitor-link",
             ),
@@ -184,12 +186,16 @@ def _composer() -> rx.Component:
                         rx.text(ChatState.notice, color=rx.color("red", 11), size="2", id="notice"),
                     ),
                     # filled by composer.js, in the page: over-long text never leaves it
-                    rx.text(color=rx.color("red", 11), size="2", id="message-too-long",
-                            aria_live="polite"),
+                    rx.text(
+                        color=rx.color("red", 11),
+                        size="2",
+                        id="composer-too-long",
+                        aria_live="polite",
+                    ),
                 ),
                 rx.text(
                     size="1",
-                    id="message-counter",
+                    id="composer-counter",
                     color=rx.color("gray", 10),
                     white_space="nowrap",
                     style={"&[data-over='true']": {"color": rx.color("red", 11)}},

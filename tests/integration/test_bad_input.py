@@ -38,17 +38,17 @@ def test_one_megabyte_message_is_stopped_in_the_page_and_kept(
     huge = "y" * 1_000_000
     page.eval_on_selector("#message", "(el, v) => { el.value = v; }", huge)  # no keystrokes
     page.click("#send-button")
-    expect(page.locator("#message-too-long")).to_have_text(
+    expect(page.locator("#composer-too-long")).to_have_text(
         f"Your message is 1,000,000 characters long; the limit is {MAX_MESSAGE_CHARS:,}. "
         "Please shorten it."
     )
-    expect(page.locator("#message-counter")).to_have_text(f"1,000,000 / {MAX_MESSAGE_CHARS:,}")
+    expect(page.locator("#composer-counter")).to_have_text(f"1,000,000 / {MAX_MESSAGE_CHARS:,}")
     assert len(page.input_value("#message")) == len(huge)
     assert fake_llm.hits == 0
     expect(page.locator(".bubble-user")).to_have_count(0)
     # still connected and usable
     page.fill("#message", "small after huge")
-    expect(page.locator("#message-too-long")).to_have_text("")
+    expect(page.locator("#composer-too-long")).to_have_text("")
     page.click("#send-button")
     expect(page.locator(".bubble-assistant").last).to_contain_text(
         "Echo: small after huge", timeout=REPLY_TIMEOUT
@@ -59,26 +59,26 @@ def test_typing_past_the_limit_shows_it_and_enter_sends_nothing(
     page: Page, fake_llm: FakeLLMServer
 ) -> None:
     page.fill("#message", "x" * MAX_MESSAGE_CHARS)
-    expect(page.locator("#message-counter")).to_have_text(
+    expect(page.locator("#composer-counter")).to_have_text(
         f"{MAX_MESSAGE_CHARS:,} / {MAX_MESSAGE_CHARS:,}"
     )
-    expect(page.locator("#message-too-long")).to_have_text("")
+    expect(page.locator("#composer-too-long")).to_have_text("")
     page.press("#message", "End")
     page.keyboard.type("!")
-    expect(page.locator("#message-counter")).to_have_attribute("data-over", "true")
-    expect(page.locator("#message-too-long")).to_contain_text(
+    expect(page.locator("#composer-counter")).to_have_attribute("data-over", "true")
+    expect(page.locator("#composer-too-long")).to_contain_text(
         f"{MAX_MESSAGE_CHARS + 1:,} characters long; the limit is {MAX_MESSAGE_CHARS:,}"
     )
     page.keyboard.press("Enter")
     page.wait_for_timeout(500)
     assert fake_llm.hits == 0 and len(page.input_value("#message")) == MAX_MESSAGE_CHARS + 1
     page.keyboard.press("Backspace")
-    expect(page.locator("#message-too-long")).to_have_text("")
+    expect(page.locator("#composer-too-long")).to_have_text("")
     page.keyboard.press("Enter")
     expect(page.locator(".bubble-assistant").last).to_contain_text(
         "Echo: xxx", timeout=REPLY_TIMEOUT
     )
-    expect(page.locator("#message-counter")).to_have_text("")  # the box was emptied
+    expect(page.locator("#composer-counter")).to_have_text("")  # the box was emptied
 
 
 def test_page_recovers_when_the_server_drops_an_oversized_message(
@@ -123,16 +123,16 @@ def test_control_characters_are_stored_clean(page: Page, app_db: Engine) -> None
         "Echo: bell nul ok", timeout=REPLY_TIMEOUT
     )
     with Session(app_db) as session:
-        stored = session.exec(
-            select(ChatMessage).where(ChatMessage.content == "bell nul ok")
-        ).all()
+        stored = session.exec(select(ChatMessage).where(ChatMessage.content == "bell nul ok")).all()
     assert len(stored) == 1
 
 
 def test_javascript_link_is_not_clickable_code(page: Page) -> None:
     _send(page, "[click me](javascript:alert(1)) and <a href='javascript:alert(2)'>x</a>")
     expect(page.locator(".bubble-assistant").last).to_contain_text("Echo:", timeout=REPLY_TIMEOUT)
-    hrefs = page.eval_on_selector_all("#messages a", "els => els.map(e => e.getAttribute('href') || '')")
+    hrefs = page.eval_on_selector_all(
+        "#messages a", "els => els.map(e => e.getAttribute('href') || '')"
+    )
     assert not any(h.strip().lower().startswith("javascript:") for h in hrefs)
 
 
@@ -176,8 +176,14 @@ def test_conversation_id_of_another_browser_reveals_nothing(
 
 @pytest.mark.parametrize(
     "query",
-    ["window=2h", "window=", "window=1h&start=yesterday", "start=2026-01-02&end=2026-01-01",
-     "window=%00", "window=" + "9" * 500],
+    [
+        "window=2h",
+        "window=",
+        "window=1h&start=yesterday",
+        "start=2026-01-02&end=2026-01-01",
+        "window=%00",
+        "window=" + "9" * 500,
+    ],
 )
 def test_malformed_stats_query_is_a_clear_400(app_server: RunningApp, query: str) -> None:
     response = httpx.get(f"{app_server.url}/api/stats?{query}", auth=app_server.monitor_auth)

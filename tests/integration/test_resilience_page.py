@@ -17,10 +17,11 @@ from sqlmodel import Session, select
 
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
-from chatmon.models import ChatMessage
+from chatmon.models import ChatMessage, LLMRequest
 from chatmon.services.errors import ErrorCategory, human_message
 from tests.integration.conftest import RunningApp, launch_app
 from tests.integration.test_chat_page import assistant_bubbles
+from tests.peers import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -86,19 +87,27 @@ def test_sending_too_fast_tells_when_to_send_again(
 ) -> None:
     for i in range(3):
         send_and_wait(chat, f"quick message {i}")
-    send_and_wait(chat, "one too many")
-    refusal = chat.locator(".bubble-error").last
+    chat.fill("#message", "one too many")
+    chat.click("#send-button")
+    refusal = chat.locator("#notice")
     expect(refusal).to_contain_text(human_message(ErrorCategory.RATE_LIMITED_LOCAL))
     expect(refusal).to_contain_text(re.compile(r"You can send again in \d+ seconds?\."))
     wait = int(re.search(r"send again in (\d+)", refusal.inner_text()).group(1))
     assert 1 <= wait <= 20  # a token every 60/3 s, less what has trickled in since
-    expect(refusal).to_contain_text("rate_limited_local")
+    assert chat.input_value("#message") == "one too many"  # kept, to send again later
     assert fake_llm.hits == 3  # the refused message never reached the provider
+
+    def refusals() -> list[LLMRequest]:
+        with Session(resilient_db) as session:
+            query = select(LLMRequest).where(LLMRequest.error_category == "rate_limited_local")
+            return list(session.exec(query).all())
+
+    assert wait_for(lambda: len(refusals()) == 1)  # the refusal is on the monitor's record
     with Session(resilient_db) as session:
-        refused = session.exec(
-            select(ChatMessage).where(ChatMessage.error_category == "rate_limited_local")
+        stored = session.exec(
+            select(ChatMessage).where(ChatMessage.content == "one too many")
         ).all()
-    assert len(refused) == 1
+    assert stored == []  # but not in the conversation
     expect(chat.locator("#message")).to_be_enabled()  # the chat stays usable
 
 

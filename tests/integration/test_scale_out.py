@@ -40,6 +40,7 @@ from chatmon.migrate import upgrade_head
 from chatmon.models import ChatMessage, Conversation
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.integration.conftest import (
+    MONITOR_USER,
     RunningApp,
     free_port,
     identity_cookie,
@@ -60,8 +61,15 @@ T = TypeVar("T")
 # Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus Content-Length, which
 # the proxy sets itself. Host is kept, as balancers do: redirects then name the public host.
 _HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
 }
 
 
@@ -305,9 +313,13 @@ def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
 
 def ok_requests(instance: RunningApp) -> float:
     """``chatmon_llm_requests_total{status="ok"}`` summed over models, from /metrics."""
-    body = httpx.get(  # /metrics is behind the monitor's login (no METRICS_TOKEN here)
-        instance.url + "/metrics", auth=("ops", MONITOR_PASSWORD), timeout=10
-    ).raise_for_status().text
+    body = (
+        httpx.get(  # /metrics is behind the monitor's login (no METRICS_TOKEN here)
+            instance.url + "/metrics", auth=("ops", MONITOR_PASSWORD), timeout=10
+        )
+        .raise_for_status()
+        .text
+    )
     return sum(
         sample.value
         for family in text_string_to_metric_families(body)
@@ -460,9 +472,10 @@ def test_monitor_page_shows_both_instances_and_its_login_holds_on_either(
         cluster.balancer.switch_to(cluster.b.url)
         page.goto(cluster.balancer.url + "/monitor")
         page.wait_for_url(lambda url: "/login" in url)
+        page.fill("#login-user", MONITOR_USER)
         page.fill("#login-password", MONITOR_PASSWORD)
         page.click("#login-submit")
-        page.wait_for_url(lambda url: url.rstrip("/").endswith("/monitor"))
+        page.wait_for_url(lambda url: url.split("?")[0].rstrip("/").endswith("/monitor"))
         page.click("#window-1h")
         expect(page.locator("#kpi-requests")).to_have_text(f"{expected:,}")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
-from alembic import context
 from sqlmodel import SQLModel
 
+from alembic import context
 from chatmon import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from chatmon.db import make_engine
 from chatmon.settings import get_settings

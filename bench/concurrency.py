@@ -96,9 +96,24 @@ def _stop(process: subprocess.Popen) -> None:
 def fake_llm(*, latency: float, tokens_per_second: float, reply_words: int) -> Iterator[str]:
     """The fake upstream in its own process; yields its OpenAI base URL (``.../v1``)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatmon", "fake-llm", "--port", "0", "--latency", str(latency),
-         "--tokens-per-second", str(tokens_per_second), "--reply-words", str(reply_words)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "chatmon",
+            "fake-llm",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--tokens-per-second",
+            str(tokens_per_second),
+            "--reply-words",
+            str(reply_words),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert process.stdout is not None
@@ -210,8 +225,12 @@ def chatmon_server(
     for attempt in range(1, START_ATTEMPTS + 1):
         with log_file.open("w") as log:
             process = subprocess.Popen(
-                ["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                ["bash", "scripts/start.sh"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         web_dir = Path(env["REFLEX_WEB_WORKDIR"])
         server = Server(f"http://127.0.0.1:{port}", process, web_dir, log_file)
@@ -323,7 +342,8 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
 
 def _live_bytes(session: ReflexSession) -> int:
     return sum(
-        size for name, size in session.received_bytes_by_substate.items()
+        size
+        for name, size in session.received_bytes_by_substate.items()
         if name.endswith(LIVE_STATE)
     )
 
@@ -444,33 +464,71 @@ def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
     # Served: the total over all rounds, so one bad round is never hidden by a median.
     served, started = sum(r.served for r in results), n * len(results)
     lines = [
-        _line(f"concurrency_sessions_served{tag}", f"{served} of {started}",
-              f"{started} started", served / started),
+        _line(
+            f"concurrency_sessions_served{tag}",
+            f"{served} of {started}",
+            f"{started} started",
+            served / started,
+        ),
     ]
     if all(r.chat for r in results) and all(r.upstream for r in results):
         for q in (50, 95):
             chat = med(lambda r: percentile(r.chat, q))
             upstream = med(lambda r: percentile(r.upstream, q))
-            lines.append(_line(f"concurrency_reply_p{q}{tag}", f"{chat * 1000:.0f} ms",
-                               f"upstream alone {upstream * 1000:.0f} ms", chat / upstream))
-            lines.append(_line(f"concurrency_added_latency_p{q}{tag}",
-                               f"{(chat - upstream) * 1000:.0f} ms",
-                               f"upstream alone {upstream * 1000:.0f} ms",
-                               (chat - upstream) / upstream))
+            lines.append(
+                _line(
+                    f"concurrency_reply_p{q}{tag}",
+                    f"{chat * 1000:.0f} ms",
+                    f"upstream alone {upstream * 1000:.0f} ms",
+                    chat / upstream,
+                )
+            )
+            lines.append(
+                _line(
+                    f"concurrency_added_latency_p{q}{tag}",
+                    f"{(chat - upstream) * 1000:.0f} ms",
+                    f"upstream alone {upstream * 1000:.0f} ms",
+                    (chat - upstream) / upstream,
+                )
+            )
     if all(r.bytes_per_reply_byte for r in results):
         ratio = med(lambda r: statistics.median(r.bytes_per_reply_byte))
-        lines.append(_line(f"concurrency_update_bytes_per_reply_byte{tag}", f"{ratio:.2f}",
-                           "1 byte of reply text", ratio))
+        lines.append(
+            _line(
+                f"concurrency_update_bytes_per_reply_byte{tag}",
+                f"{ratio:.2f}",
+                "1 byte of reply text",
+                ratio,
+            )
+        )
         live = med(lambda r: statistics.median(r.live_bytes_per_reply_byte))
-        lines.append(_line(f"concurrency_live_frame_bytes_per_reply_byte{tag}", f"{live:.2f}",
-                           "1 byte of reply text", live))
+        lines.append(
+            _line(
+                f"concurrency_live_frame_bytes_per_reply_byte{tag}",
+                f"{live:.2f}",
+                "1 byte of reply text",
+                live,
+            )
+        )
     server_cpu = med(lambda r: r.server_cpu / n * 1000)
     client_cpu = med(lambda r: r.client_cpu / n * 1000)
-    lines.append(_line(f"concurrency_server_cpu_per_session{tag}", f"{server_cpu:.0f} ms",
-                       f"bench clients {client_cpu:.0f} ms", server_cpu / client_cpu))
+    lines.append(
+        _line(
+            f"concurrency_server_cpu_per_session{tag}",
+            f"{server_cpu:.0f} ms",
+            f"bench clients {client_cpu:.0f} ms",
+            server_cpu / client_cpu,
+        )
+    )
     peak = med(lambda r: r.peak_rss)
-    lines.append(_line(f"concurrency_server_rss_peak{tag}", f"{peak / 2**20:.0f} MiB",
-                       f"idle {idle_rss / 2**20:.0f} MiB", peak / idle_rss))
+    lines.append(
+        _line(
+            f"concurrency_server_rss_peak{tag}",
+            f"{peak / 2**20:.0f} MiB",
+            f"idle {idle_rss / 2**20:.0f} MiB",
+            peak / idle_rss,
+        )
+    )
     return lines
 
 
@@ -484,8 +542,11 @@ async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
         outcome = await chat_turn(session, "smoke test", reply_words)
         if outcome.seconds is None:
             raise RuntimeError(f"single websocket session failed: {outcome.error}")
-        print(f"# single session: full reply in {outcome.seconds * 1000:.0f} ms "
-              f"after {session.updates} state updates", flush=True)
+        print(
+            f"# single session: full reply in {outcome.seconds * 1000:.0f} ms "
+            f"after {session.updates} state updates",
+            flush=True,
+        )
     finally:
         await session.close()
 
@@ -513,12 +574,18 @@ async def single_session(
     added = [c - u for c, u in zip(chat, upstream)]
     p50_up, p50_added = statistics.median(upstream), statistics.median(added)
     return [
-        _line("concurrency_single_session_added_latency_p50", f"{p50_added * 1000:.1f} ms",
-              f"upstream alone {p50_up * 1000:.0f} ms", p50_added / p50_up),
-        _line("concurrency_single_session_added_latency_p95",
-              f"{percentile(added, 95) * 1000:.1f} ms",
-              f"upstream alone {percentile(upstream, 95) * 1000:.0f} ms",
-              percentile(added, 95) / percentile(upstream, 95)),
+        _line(
+            "concurrency_single_session_added_latency_p50",
+            f"{p50_added * 1000:.1f} ms",
+            f"upstream alone {p50_up * 1000:.0f} ms",
+            p50_added / p50_up,
+        ),
+        _line(
+            "concurrency_single_session_added_latency_p95",
+            f"{percentile(added, 95) * 1000:.1f} ms",
+            f"upstream alone {percentile(upstream, 95) * 1000:.0f} ms",
+            percentile(added, 95) / percentile(upstream, 95),
+        ),
     ]
 
 
@@ -580,35 +647,52 @@ def _flush_redis_db() -> None:
 def _header(argv: list[str], args: argparse.Namespace, server: Server) -> None:
     per_process = sorted((rss for rss in server.process_rss()), reverse=True)
     print(f"# python -m bench.concurrency {' '.join(argv)}")
-    print(f"# upstream: latency {args.latency} s, {args.tokens_per_second:g} tokens/s, "
-          f"{args.reply_words} words; {os.cpu_count()} cpus; {args.rounds} rounds per N, "
-          f"medians printed; load average {os.getloadavg()[0]:.1f}")
-    print(f"# server: {len(per_process)} processes, idle RSS "
-          f"{' + '.join(f'{rss / 2**20:.0f}' for rss in per_process)} MiB "
-          f"(PSS, shared pages split: {server.pss() / 2**20:.0f} MiB in all)", flush=True)
+    print(
+        f"# upstream: latency {args.latency} s, {args.tokens_per_second:g} tokens/s, "
+        f"{args.reply_words} words; {os.cpu_count()} cpus; {args.rounds} rounds per N, "
+        f"medians printed; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"# server: {len(per_process)} processes, idle RSS "
+        f"{' + '.join(f'{rss / 2**20:.0f}' for rss in per_process)} MiB "
+        f"(PSS, shared pages split: {server.pss() / 2**20:.0f} MiB in all)",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Options, the Redis db and PostgreSQL database if asked for, then the run."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", default="1,50,200",
-                        help="comma-separated N (default: %(default)s)")
-    parser.add_argument("--redis", action="store_true",
-                        help="REFLEX_REDIS_URL set: several workers")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="GRANIAN_WORKERS (default: Reflex's)")
-    parser.add_argument("--postgres", action="store_true",
-                        help="a PostgreSQL database of its own instead of SQLite")
+    parser.add_argument(
+        "--sessions", default="1,50,200", help="comma-separated N (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--redis", action="store_true", help="REFLEX_REDIS_URL set: several workers"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="GRANIAN_WORKERS (default: Reflex's)"
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help="a PostgreSQL database of its own instead of SQLite"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N; medians are printed")
     parser.add_argument("--latency", type=float, default=0.2, help="upstream first-token delay, s")
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="upstream pace")
     parser.add_argument("--reply-words", type=int, default=50, help="words (chunks) per reply")
-    parser.add_argument("--single-turns", type=int, default=10,
-                        help="steady-state turns of one idle session, after warm-up (0: skip)")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="after each N's rounds, one more (untimed) under py-spy, stacks "
-                             "written to PROFILE-n<N>.txt and summarised")
+    parser.add_argument(
+        "--single-turns",
+        type=int,
+        default=10,
+        help="steady-state turns of one idle session, after warm-up (0: skip)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="after each N's rounds, one more (untimed) under py-spy, stacks "
+        "written to PROFILE-n<N>.txt and summarised",
+    )
     args = parser.parse_args(argv)
     # A killed bench (timeout, Ctrl-C) still stops the servers it started: exit via finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -648,8 +732,11 @@ def _profiled_round(
     path = args.profile.with_name(f"{args.profile.stem}-n{n}.txt")
     with pyspy.record(server.process.pid, path):
         result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
-    print(f"# profiled round n={n} (untimed, py-spy attached): {result.served}/{n} served; "
-          f"stacks in {path}", flush=True)
+    print(
+        f"# profiled round n={n} (untimed, py-spy attached): {result.served}/{n} served; "
+        f"stacks in {path}",
+        flush=True,
+    )
     for line in pyspy.summary(path):
         print(line, flush=True)
 
@@ -658,11 +745,15 @@ def _run(
     argv: list[str], args: argparse.Namespace, levels: list[int], env: dict[str, str], label: str
 ) -> None:
     """Upstream and server up, smoke session, warm-up, then every N for every round."""
-    with tempfile.TemporaryDirectory(prefix="chatmon-bench-") as tmp, fake_llm(
-        latency=args.latency, tokens_per_second=args.tokens_per_second, reply_words=args.reply_words
-    ) as fake_url, chatmon_server(
-        workdir=Path(tmp), fake_llm_url=fake_url, env_overrides=env
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="chatmon-bench-") as tmp,
+        fake_llm(
+            latency=args.latency,
+            tokens_per_second=args.tokens_per_second,
+            reply_words=args.reply_words,
+        ) as fake_url,
+        chatmon_server(workdir=Path(tmp), fake_llm_url=fake_url, env_overrides=env) as server,
+    ):
         app = CompiledApp.from_web_dir(server.web_dir)
         asyncio.run(smoke(server.url, app, args.reply_words))
         time.sleep(1)
@@ -670,8 +761,10 @@ def _run(
         _header(argv, args, server)
         # Untimed: every worker imports LiteLLM and opens its pools on its first requests.
         warm = asyncio.run(chat_sessions(server.url, app, levels[0], args.reply_words))
-        print(f"# warm-up (untimed): {sum(o.seconds is not None for o in warm)}/{levels[0]} served",
-              flush=True)
+        print(
+            f"# warm-up (untimed): {sum(o.seconds is not None for o in warm)}/{levels[0]} served",
+            flush=True,
+        )
         if args.single_turns:
             single = asyncio.run(
                 single_session(server.url, app, fake_url, args.single_turns, args.reply_words)
@@ -684,12 +777,15 @@ def _run(
                 result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
                 results.append(result)
                 if result.errors:
-                    print(f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}",
-                          flush=True)
+                    print(
+                        f"# n={n}: {len(result.errors)} failed, e.g. {result.errors[0]}", flush=True
+                    )
                     _print_log_errors(Path(tmp) / "chatmon.log")
                 if result.upstream_ok < n:
-                    print(f"# n={n}: {n - result.upstream_ok} direct upstream calls failed",
-                          flush=True)
+                    print(
+                        f"# n={n}: {n - result.upstream_ok} direct upstream calls failed",
+                        flush=True,
+                    )
             for line in report(results, idle_rss, label):
                 print(line, flush=True)
             if args.profile is not None:

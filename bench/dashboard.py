@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,14 @@ MODELS = (
     ("gemini/gemini-2.0-flash", 0.2, (0.10, 0.40)),
     ("ollama/llama3", 0.1, None),
 )
-ERROR_CATEGORIES = ("rate_limit", "timeout", "server_error", "connection", "bad_request", "context_length")
+ERROR_CATEGORIES = (
+    "rate_limit",
+    "timeout",
+    "server_error",
+    "connection",
+    "bad_request",
+    "context_length",
+)
 COLUMNS = (
     "correlation_id", "session_id", "conversation_id", "model", "provider", "started_at",
     "ttft_seconds", "latency_seconds", "input_tokens", "output_tokens", "cost_usd", "priced",
@@ -99,7 +106,7 @@ def _synthetic_row(i: int, ts: float, rng: random.Random, ids: list[str]) -> tup
     if price is not None and tokens_in is not None:
         cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
     priced = price is not None
-    started = datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None)
+    started = datetime.fromtimestamp(ts, tz=UTC).replace(tzinfo=None)
     retries = 0 if rng.random() < 0.95 else rng.choice((1, 1, 2))
     return (
         f"{i:016x}", ids[i % len(ids)], ids[(i * 7) % len(ids)], model, model.split("/")[0],
@@ -173,7 +180,11 @@ def seed_postgres(url: str, rows: int, anchor: datetime) -> None:
                     row[5] += "+00"  # timestamptz
                     copy.write_row(row)
                     if (i + 1) % 500_000 == 0:
-                        print(f"# seeding postgres: {i + 1:,}/{rows:,} rows", file=sys.stderr, flush=True)
+                        print(
+                            f"# seeding postgres: {i + 1:,}/{rows:,} rows",
+                            file=sys.stderr,
+                            flush=True,
+                        )
             cursor.execute("CREATE TABLE bench_meta (rows INTEGER, anchor TEXT)")
             cursor.execute("INSERT INTO bench_meta VALUES (%s, %s)", (rows, anchor.isoformat()))
         raw.commit()
@@ -195,13 +206,16 @@ def seed_postgres(url: str, rows: int, anchor: datetime) -> None:
 
 def ensure_seeded_postgres(url: str, rows: int) -> None:
     """Reuse the PostgreSQL database when it holds ``rows`` rows ending within the hour."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
             stored, anchor = connection.exec_driver_sql("SELECT rows, anchor FROM bench_meta").one()
         if stored == rows and now - datetime.fromisoformat(anchor) < timedelta(hours=1):
-            print(f"# reusing {url.rsplit('/', 1)[-1]} ({rows:,} rows, seeded {anchor})", file=sys.stderr)
+            print(
+                f"# reusing {url.rsplit('/', 1)[-1]} ({rows:,} rows, seeded {anchor})",
+                file=sys.stderr,
+            )
             upgrade_head(url)
             return
     except Exception:  # noqa: BLE001 - not seeded yet
@@ -213,11 +227,13 @@ def ensure_seeded_postgres(url: str, rows: int) -> None:
 
 def ensure_seeded(path: Path, rows: int) -> None:
     """Reuse ``path`` when it holds ``rows`` rows ending within the last hour, else seed it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if path.exists():
         try:
             with sqlite3.connect(path) as connection:
-                stored, anchor = connection.execute("SELECT rows, anchor FROM bench_meta").fetchone()
+                stored, anchor = connection.execute(
+                    "SELECT rows, anchor FROM bench_meta"
+                ).fetchone()
             if stored == rows and now - datetime.fromisoformat(anchor) < timedelta(hours=1):
                 print(f"# reusing {path} ({rows:,} rows, seeded {anchor})", file=sys.stderr)
                 upgrade_head(f"sqlite:///{path}")  # a schema change since the seed
@@ -248,7 +264,9 @@ def _load_rows(url: str, start: datetime, end: datetime) -> list[tuple]:
     if url.startswith("sqlite"):
         fmt = lambda moment: moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # noqa: E731
         with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
-            return connection.execute(_NAIVE_SELECT.format(p="?"), (fmt(start), fmt(end))).fetchall()
+            return connection.execute(
+                _NAIVE_SELECT.format(p="?"), (fmt(start), fmt(end))
+            ).fetchall()
     raw = make_engine(url).raw_connection()
     try:
         with raw.cursor() as cursor:
@@ -290,7 +308,7 @@ def naive_dashboard(url: str, start: datetime, end: datetime) -> dict:
     buckets: dict[int, list[tuple]] = defaultdict(list)
     by_model: dict[str, list[tuple]] = defaultdict(list)
     for row in rows:
-        moment = datetime.fromisoformat(row[0]).replace(tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
         buckets[int(moment.timestamp()) // width].append(row)
         by_model[row[1]].append(row)
     return {
@@ -333,7 +351,9 @@ class ApiServer:
 
         self.url = f"http://127.0.0.1:{_free_port()}"
         port = int(self.url.rsplit(":", 1)[1])
-        config = uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -389,7 +409,9 @@ def run_size(
 
             def dashboard(start: datetime = start, end: datetime = end) -> None:
                 with Session(engine) as session:  # what MonitorState runs in its thread
-                    dashboard_view.load(session, dashboard_view.DashboardQuery(start=start, end=end))
+                    dashboard_view.load(
+                        session, dashboard_view.DashboardQuery(start=start, end=end)
+                    )
 
             for name, ours_action, naive_action in (
                 (f"dashboard_api_stats_{window}_{label}_rows", api_call,
@@ -408,10 +430,16 @@ def run_size(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, action="append", help="rows to seed (repeatable); default 1M and 10M")
+    parser.add_argument(
+        "--rows", type=int, action="append", help="rows to seed (repeatable); default 1M and 10M"
+    )
     parser.add_argument("--db-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per figure (median printed)")
-    parser.add_argument("--reference-repeat", type=int, default=3, help="timed runs of the naive reference")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timed runs per figure (median printed)"
+    )
+    parser.add_argument(
+        "--reference-repeat", type=int, default=3, help="timed runs of the naive reference"
+    )
     parser.add_argument(
         "--postgres",
         metavar="URL",
@@ -420,13 +448,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = tuple(args.rows) if args.rows else SIZES
-    print(f"# {sys.executable} bench/dashboard.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(
+        f"# {sys.executable} bench/dashboard.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
     failed = []
     runs = [(rows, None) for rows in sizes]
     if args.postgres:
         runs += [(rows, args.postgres) for rows in (tuple(args.rows) if args.rows else SIZES[:1])]
     for rows, postgres in runs:
-        for name, value in run_size(rows, args.db_dir, args.repeat, args.reference_repeat, postgres):
+        for name, value in run_size(
+            rows, args.db_dir, args.repeat, args.reference_repeat, postgres
+        ):
             target = None if postgres else TARGET_MS.get(rows)  # the targets are SQLite's
             if target is not None and value > target:
                 failed.append(f"{name} {value:.0f} ms > {target:.0f} ms")

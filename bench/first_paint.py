@@ -34,8 +34,14 @@ import httpx  # noqa: E402
 from bench.concurrency import SYSTEM_PROMPT, chatmon_server, fake_llm  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # Clicks Send and resolves with [ms to first painted reply text, ms to finished reply].
 TURN = """
@@ -72,9 +78,15 @@ def upstream_first_token(url: str, text: str) -> tuple[float, float]:
 
     Synchronous: Playwright's sync API already runs an event loop in this thread.
     """
-    body = {"model": "fake", "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                         {"role": "user", "content": text}]}
+    body = {
+        "model": "fake",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": text},
+        ],
+    }
     with httpx.Client(timeout=60) as client:
         started = time.perf_counter()
         first = None
@@ -95,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory(prefix="chatmon-paint-") as tmp, fake_llm(
-        latency=args.latency, tokens_per_second=50, reply_words=args.reply_words
-    ) as fake_url, chatmon_server(workdir=Path(tmp), fake_llm_url=fake_url,
-                                  env_overrides={}) as server, sync_playwright() as pw:
+    with (
+        tempfile.TemporaryDirectory(prefix="chatmon-paint-") as tmp,
+        fake_llm(
+            latency=args.latency, tokens_per_second=50, reply_words=args.reply_words
+        ) as fake_url,
+        chatmon_server(workdir=Path(tmp), fake_llm_url=fake_url, env_overrides={}) as server,
+        sync_playwright() as pw,
+    ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(server.url + "/")
@@ -118,16 +134,24 @@ def main(argv: list[str] | None = None) -> int:
         browser.close()
     first_added = statistics.median(p - u for p, u in zip(paint, up_first))
     done_added = statistics.median(d - u for d, u in zip(done, up_done))
-    print(f"# {args.turns} turns, upstream latency {args.latency} s, {args.reply_words} words; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"# {args.turns} turns, upstream latency {args.latency} s, {args.reply_words} words; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     ref = statistics.median(up_first)
-    print(f"first_paint_ms_p50: {statistics.median(paint):.0f} ms "
-          f"(reference: upstream first token {ref:.0f} ms, ratio {statistics.median(paint) / ref:.3f})")
-    print(f"first_paint_added_p50: {first_added:.0f} ms "
-          f"(reference: upstream first token {ref:.0f} ms, ratio {first_added / ref:.3f})")
+    print(
+        f"first_paint_ms_p50: {statistics.median(paint):.0f} ms "
+        f"(reference: upstream first token {ref:.0f} ms, ratio {statistics.median(paint) / ref:.3f})"
+    )
+    print(
+        f"first_paint_added_p50: {first_added:.0f} ms "
+        f"(reference: upstream first token {ref:.0f} ms, ratio {first_added / ref:.3f})"
+    )
     ref_done = statistics.median(up_done)
-    print(f"first_paint_reply_added_p50: {done_added:.0f} ms "
-          f"(reference: upstream whole reply {ref_done:.0f} ms, ratio {done_added / ref_done:.3f})")
+    print(
+        f"first_paint_reply_added_p50: {done_added:.0f} ms "
+        f"(reference: upstream whole reply {ref_done:.0f} ms, ratio {done_added / ref_done:.3f})"
+    )
     return 0
 
 

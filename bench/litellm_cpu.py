@@ -44,8 +44,14 @@ MESSAGES = [{"role": "user", "content": "count the chunks"}]
 
 async def _stream(litellm: Any, url: str, chatmon_way: bool) -> str:
     response = await litellm.acompletion(
-        model="openai/fake", messages=MESSAGES, api_base=url, api_key="sk-bench",
-        stream=True, stream_options={"include_usage": True}, max_retries=0, timeout=30,
+        model="openai/fake",
+        messages=MESSAGES,
+        api_base=url,
+        api_key="sk-bench",
+        stream=True,
+        stream_options={"include_usage": True},
+        max_retries=0,
+        timeout=30,
     )
     if chatmon_way:
         llm._reuse_provider_iterator(response)
@@ -104,31 +110,64 @@ def main(argv: list[str] | None = None) -> int:
             cpu_per_stream(litellm, upstream.url, args.calls, chatmon_way=True)
         )
         litellm.disable_streaming_logging = True
-        saved = (list(litellm.callbacks), list(litellm.success_callback),
-                 list(litellm._async_success_callback))
+        saved = (
+            list(litellm.callbacks),
+            list(litellm.success_callback),
+            list(litellm._async_success_callback),
+        )
         litellm.callbacks, litellm.success_callback, litellm._async_success_callback = [], [], []
         try:
             switched, _ = asyncio.run(cpu_per_stream(litellm, upstream.url, args.calls))
         finally:
             litellm.disable_streaming_logging = False
-            (litellm.callbacks, litellm.success_callback,
-             litellm._async_success_callback) = saved
+            (litellm.callbacks, litellm.success_callback, litellm._async_success_callback) = saved
     ms = 1000
-    print(f"# {args.calls} streams of {args.chunks} chunks, one after the other; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"# {args.calls} streams of {args.chunks} chunks, one after the other; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(line("litellm_cpu_per_stream", f"{default * ms:.1f} ms", "-", 1.0))
-    print(line("litellm_cpu_end_of_stream_rebuild", f"{builder * ms:.1f} ms",
-               f"whole stream {default * ms:.1f} ms", builder / default))
+    print(
+        line(
+            "litellm_cpu_end_of_stream_rebuild",
+            f"{builder * ms:.1f} ms",
+            f"whole stream {default * ms:.1f} ms",
+            builder / default,
+        )
+    )
     per_chunk = (default - builder) / args.chunks
-    print(line("litellm_cpu_per_chunk", f"{per_chunk * ms:.3f} ms",
-               f"whole stream {default * ms:.1f} ms", per_chunk / default))
-    print(line("litellm_cpu_per_stream_logging_off", f"{switched * ms:.1f} ms",
-               f"defaults {default * ms:.1f} ms", switched / default))
-    print(line("litellm_cpu_per_stream_as_chatmon_reads_it", f"{ours * ms:.1f} ms",
-               f"defaults {default * ms:.1f} ms", ours / default))
-    print(line("litellm_cpu_end_of_stream_rebuild_as_chatmon_reads_it",
-               f"{ours_builder * ms:.1f} ms", f"defaults {builder * ms:.1f} ms",
-               ours_builder / builder if builder else 0.0))
+    print(
+        line(
+            "litellm_cpu_per_chunk",
+            f"{per_chunk * ms:.3f} ms",
+            f"whole stream {default * ms:.1f} ms",
+            per_chunk / default,
+        )
+    )
+    print(
+        line(
+            "litellm_cpu_per_stream_logging_off",
+            f"{switched * ms:.1f} ms",
+            f"defaults {default * ms:.1f} ms",
+            switched / default,
+        )
+    )
+    print(
+        line(
+            "litellm_cpu_per_stream_as_chatmon_reads_it",
+            f"{ours * ms:.1f} ms",
+            f"defaults {default * ms:.1f} ms",
+            ours / default,
+        )
+    )
+    print(
+        line(
+            "litellm_cpu_end_of_stream_rebuild_as_chatmon_reads_it",
+            f"{ours_builder * ms:.1f} ms",
+            f"defaults {builder * ms:.1f} ms",
+            ours_builder / builder if builder else 0.0,
+        )
+    )
     return 0
 
 

@@ -30,8 +30,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("OpenAI client + pydantic", ("openai", "pydantic", "pydantic_core")),
     ("httpx/httpcore (upstream HTTP)", ("httpx", "httpcore", "h11")),
     ("Reflex state handling", ("reflex", "reflex_base")),
-    ("socket.io/engine.io (websocket frames)", ("socketio", "engineio", "granian",
-                                                "websockets", "wsproto")),
+    (
+        "socket.io/engine.io (websocket frames)",
+        ("socketio", "engineio", "granian", "websockets", "wsproto"),
+    ),
     ("SQLAlchemy (database)", ("sqlalchemy", "sqlmodel")),
     ("prometheus-client", ("prometheus_client",)),
     ("event loop and thread pools (asyncio, anyio)", ("asyncio", "anyio", "concurrent")),
@@ -44,7 +46,7 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+):\d+\)$")
 def _layer(file: str) -> str | None:
     parts = Path(file).parts[:-1]
     if "site-packages" in parts:  # a library: the package right after site-packages
-        parts = parts[parts.index("site-packages") + 1:][:1]
+        parts = parts[parts.index("site-packages") + 1 :][:1]
     for part in reversed(parts):  # the stdlib's asyncio/, our chatmon/
         if part in _PACKAGE_LAYER:
             return _PACKAGE_LAYER[part]
@@ -78,9 +80,24 @@ def record(pid: int, path: Path, *, rate: int = 100) -> Iterator[None]:
     if exe is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install -r requirements-dev.txt")
     process = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--full-filenames",
-         "--rate", str(rate), "--format", "raw", "--output", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--nonblocking",
+            "--full-filenames",
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         yield
@@ -102,7 +119,7 @@ def _samples(path: Path) -> Iterator[tuple[list[str], int]]:
 def _short(file: str) -> str:
     parts = Path(file).parts
     if "site-packages" in parts:
-        parts = parts[parts.index("site-packages") + 1:]
+        parts = parts[parts.index("site-packages") + 1 :]
     return "/".join(parts[-3:])
 
 

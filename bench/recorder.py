@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def call(i: int) -> LLMCall:
         conversation_id="bench-conversation",
         model="openai/gemini-3-flash",
         provider="openai",
-        started_at=datetime.now(timezone.utc),
+        started_at=datetime.now(UTC),
         first_token_seconds=0.2 + (i % 50) / 100,
         total_seconds=1.0 + (i % 300) / 100,
         input_tokens=100 + i % 400,
@@ -95,7 +95,9 @@ async def with_lag_probe(work) -> tuple[float, list[float]]:  # noqa: ANN001
 
 
 def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values, default=0.0)
+    return (
+        statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values, default=0.0)
+    )
 
 
 async def publish(n: int, submit, offset: int = 0) -> None:  # noqa: ANN001
@@ -148,7 +150,9 @@ async def naive_run(engine: Engine, n: int, offset: int) -> tuple[float, list[fl
     async def work() -> None:
         for i in range(offset, offset + n):
             with Session(engine) as session:  # on the loop, one transaction per request
-                request_log.record_calls(session=session, calls=[call(i)], price_known=lambda _m: True)
+                request_log.record_calls(
+                    session=session, calls=[call(i)], price_known=lambda _m: True
+                )
                 session.commit()
             await asyncio.sleep(0)
 
@@ -178,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         naive_n = max(100, n // 10)
         naive_elapsed, naive_lags = asyncio.run(naive_run(engine, naive_n, offset=n))
         ours, naive = n / elapsed, naive_n / naive_elapsed
-        print(f"recorder_rows_per_second: {ours:,.0f} rows/s (reference: {naive:,.0f} rows/s, {ours / naive:.1f}x)")
+        print(
+            f"recorder_rows_per_second: {ours:,.0f} rows/s (reference: {naive:,.0f} rows/s, {ours / naive:.1f}x)"
+        )
         quiet_lags = asyncio.run(unrecorded_run(n, elapsed))
         ours_lag, quiet_lag = p99(lags) * 1000, p99(quiet_lags) * 1000
         print(f"recorder_event_loop_lag_p99: {ours_lag:.2f} ms (reference, nothing recording: "
@@ -194,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         before = count(engine)
         written = shutdown_run(engine, n // 5, offset=n + naive_n)
         lost = n // 5 - (count(engine) - before)
-        print(f"recorder_rows_lost_on_shutdown: {lost} rows (reference: 0 rows, written {written:,} of {n // 5:,})")
+        print(
+            f"recorder_rows_lost_on_shutdown: {lost} rows (reference: 0 rows, written {written:,} of {n // 5:,})"
+        )
         engine.dispose()
     return 0
 

@@ -165,11 +165,15 @@ def _line(name: str, value: float, reference: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=5, help="worker processes whose files are summed")
+    parser.add_argument(
+        "--workers", type=int, default=5, help="worker processes whose files are summed"
+    )
     parser.add_argument("--scrapes", type=int, default=300)
     parser.add_argument("--calls", type=int, default=2000, help="requests recorded per worker")
     args = parser.parse_args(argv)
-    print(f"# {sys.executable} -m bench.scrape {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(
+        f"# {sys.executable} -m bench.scrape {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
     root = Path(__file__).resolve().parents[1]
     base_env = {**os.environ, "PYTHONPATH": str(root)}
     base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -182,31 +186,50 @@ def main(argv: list[str] | None = None) -> int:
         files = len(list(Path(directory).glob("*.db")))
         in_process = subprocess.run(
             [sys.executable, "-c", _RENDER_IN_PROCESS.format(count=args.scrapes)],
-            env=env, check=True, timeout=300, capture_output=True, text=True,
+            env=env,
+            check=True,
+            timeout=300,
+            capture_output=True,
+            text=True,
         ).stdout.split()
         multi, multi_bare, multi_size = _measure(
             env, fill_in_process=False, fill="", scrapes=args.scrapes
         )
     single, _, single_size = _measure(
-        base_env, fill_in_process=True, fill=_FILL.format(seed=0, calls=args.calls), scrapes=args.scrapes
+        base_env,
+        fill_in_process=True,
+        fill=_FILL.format(seed=0, calls=args.calls),
+        scrapes=args.scrapes,
     )
 
     p50 = statistics.median(multi)
     p95 = statistics.quantiles(multi, n=20)[-1]
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"# multiprocess: {args.workers} workers, {files} files; {args.scrapes} scrapes each; "
-          f"load average {load} on {os.cpu_count()} cores")
+    print(
+        f"# multiprocess: {args.workers} workers, {files} files; {args.scrapes} scrapes each; "
+        f"load average {load} on {os.cpu_count()} cores"
+    )
     print(_line(f"metrics_scrape_p50_ms[multiprocess, {args.workers} workers]", p50, TARGET_MS))
     print(_line(f"metrics_scrape_p95_ms[multiprocess, {args.workers} workers]", p95, TARGET_MS))
     print(_line("metrics_scrape_p50_ms[single process]", statistics.median(single), TARGET_MS))
     render_p50, render_min = (float(value) for value in in_process)
-    print(_line(f"metrics_render_p50_ms[in process, {args.workers} workers' files]", render_p50, TARGET_MS)
-          + f"  # fastest {render_min:.2f} ms")
+    print(
+        _line(
+            f"metrics_render_p50_ms[in process, {args.workers} workers' files]",
+            render_p50,
+            TARGET_MS,
+        )
+        + f"  # fastest {render_min:.2f} ms"
+    )
     bare_p50 = statistics.median(multi_bare)
-    print(f"metrics_render_overhead_p50_ms[multiprocess]: {p50 - bare_p50:.2f} "
-          f"(reference: {bare_p50:.2f} ms to serve the same bytes prerendered, ratio {p50 / bare_p50:.2f})")
-    print(f"metrics_body_kb[multiprocess]: {multi_size / 1024:.1f} (reference: {single_size / 1024:.1f} single process, "
-          f"ratio {single_size / multi_size:.2f})")
+    print(
+        f"metrics_render_overhead_p50_ms[multiprocess]: {p50 - bare_p50:.2f} "
+        f"(reference: {bare_p50:.2f} ms to serve the same bytes prerendered, ratio {p50 / bare_p50:.2f})"
+    )
+    print(
+        f"metrics_body_kb[multiprocess]: {multi_size / 1024:.1f} (reference: {single_size / 1024:.1f} single process, "
+        f"ratio {single_size / multi_size:.2f})"
+    )
     met = p50 <= TARGET_MS
     print(f"# target (p50 <= {TARGET_MS:g} ms in multiprocess mode): {'met' if met else 'MISSED'}")
     return 0

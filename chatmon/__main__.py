@@ -46,7 +46,17 @@ def _non_negative_int(text: str) -> int:
 
 # Mirrors chatmon.devtools.fake_llm.FAIL_MODES (a test checks they match); kept here
 # so building the parser doesn't import starlette/uvicorn for other subcommands.
-FAKE_LLM_FAIL_MODES = ("429", "500", "503", "401", "400", "context_length", "timeout", "drop", "drop-mid")
+FAKE_LLM_FAIL_MODES = (
+    "429",
+    "500",
+    "503",
+    "401",
+    "400",
+    "context_length",
+    "timeout",
+    "drop",
+    "drop-mid",
+)
 
 
 def add_fake_llm(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,18 +68,39 @@ def add_fake_llm(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         "GET/POST /_control, GET /_requests). Runs until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port (0 = pick a free one)")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
-    parser.add_argument("--latency", type=_non_negative_float, default=0.0, help="seconds before responding")
     parser.add_argument(
-        "--tokens-per-second", type=_non_negative_float, default=None, help="pace of streamed chunks (default: unpaced)"
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
     )
-    parser.add_argument("--fail-rate", type=_probability, default=0.0, help="probability (0..1) a request fails")
-    parser.add_argument("--fail-with", choices=FAKE_LLM_FAIL_MODES, default="500", help="failure kind (default: 500)")
-    parser.add_argument("--fail-first", type=_non_negative_int, default=0, help="fail exactly the first N requests")
     parser.add_argument(
-        "--retry-after", type=_non_negative_float, default=None, help="Retry-After seconds sent with 429/503"
+        "--latency", type=_non_negative_float, default=0.0, help="seconds before responding"
     )
-    parser.add_argument("--reply-words", type=_positive_int, default=12, help="words per reply (default: 12)")
+    parser.add_argument(
+        "--tokens-per-second",
+        type=_non_negative_float,
+        default=None,
+        help="pace of streamed chunks (default: unpaced)",
+    )
+    parser.add_argument(
+        "--fail-rate", type=_probability, default=0.0, help="probability (0..1) a request fails"
+    )
+    parser.add_argument(
+        "--fail-with",
+        choices=FAKE_LLM_FAIL_MODES,
+        default="500",
+        help="failure kind (default: 500)",
+    )
+    parser.add_argument(
+        "--fail-first", type=_non_negative_int, default=0, help="fail exactly the first N requests"
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=_non_negative_float,
+        default=None,
+        help="Retry-After seconds sent with 429/503",
+    )
+    parser.add_argument(
+        "--reply-words", type=_positive_int, default=12, help="words per reply (default: 12)"
+    )
     parser.set_defaults(handler=_run_fake_llm)
 
 
@@ -99,7 +130,9 @@ def _announce(url: str) -> None:
 
 def add_migrate(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Registers ``migrate``: bring the database to the newest schema revision."""
-    parser = subparsers.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    parser = subparsers.add_parser(
+        "migrate", help="apply database migrations (alembic upgrade head)"
+    )
     parser.set_defaults(handler=_run_migrate)
 
 
@@ -136,7 +169,9 @@ def announce_first_start() -> None:
 
 def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Registers ``alerts check`` and ``alerts test``."""
-    parser = subparsers.add_parser("alerts", help="evaluate alert rules, or test the alert channels")
+    parser = subparsers.add_parser(
+        "alerts", help="evaluate alert rules, or test the alert channels"
+    )
     actions = parser.add_subparsers(dest="alerts_command", metavar="<action>", required=True)
     actions.add_parser(
         "check", help="evaluate every rule once, send what fires, print a table (exit 0)"
@@ -166,8 +201,10 @@ def _run_alerts_check(_args: argparse.Namespace) -> int:
         print(f"chatmon: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
-        print(f"chatmon: database error ({type(exc).__name__}); run `python -m chatmon migrate`?",
-              file=sys.stderr)
+        print(
+            f"chatmon: database error ({type(exc).__name__}); run `python -m chatmon migrate`?",
+            file=sys.stderr,
+        )
         return 1
     print(format_check(report, channels=engine.channel_names))
     return 0
@@ -251,30 +288,44 @@ def _run_reset_monitor_password(_args: argparse.Namespace) -> int:
     )
 
     if not uses_generated_password(settings):
-        reason = ("MONITOR_AUTH is off" if not settings.monitor_auth
-                  else "MONITOR_PASSWORD or MONITOR_USERS is set and takes precedence")
-        print(f"chatmon: the generated monitor password is not in use ({reason}); "
-              "nothing was changed", file=sys.stderr)
+        reason = (
+            "MONITOR_AUTH is off"
+            if not settings.monitor_auth
+            else "MONITOR_PASSWORD or MONITOR_USERS is set and takes precedence"
+        )
+        print(
+            f"chatmon: the generated monitor password is not in use ({reason}); "
+            "nothing was changed",
+            file=sys.stderr,
+        )
         return 2
     try:
         with Session(get_engine()) as session:
             password = reset_monitor_password(session=session)
     except SQLAlchemyError as exc:
-        print(f"chatmon: database error ({type(exc).__name__}); run `python -m chatmon migrate`?",
-              file=sys.stderr)
+        print(
+            f"chatmon: database error ({type(exc).__name__}); run `python -m chatmon migrate`?",
+            file=sys.stderr,
+        )
         return 1
     print(announcement(password, reset=True), flush=True)
     return 0
 
 
 SUBCOMMANDS: list[Registrar] = [
-    add_fake_llm, add_migrate, add_alerts, add_hash_password, add_reset_monitor_password,
+    add_fake_llm,
+    add_migrate,
+    add_alerts,
+    add_hash_password,
+    add_reset_monitor_password,
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Builds the top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m chatmon", description="chatmon command line tools")
+    parser = argparse.ArgumentParser(
+        prog="python -m chatmon", description="chatmon command line tools"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
     for register in SUBCOMMANDS:
         register(subparsers)

@@ -24,8 +24,8 @@ from chatmon.middleware import (  # noqa: E402
     WebSocketOriginMiddleware,
 )
 from chatmon.pages.chat import chat_page  # noqa: E402
-from chatmon.pages.monitor import monitor_page  # noqa: E402
 from chatmon.pages.login import login_page  # noqa: E402
+from chatmon.pages.monitor import monitor_page  # noqa: E402
 from chatmon.services import recorder, retention  # noqa: E402
 from chatmon.states.auth import AuthState  # noqa: E402
 from chatmon.states.chat import ChatState  # noqa: E402

@@ -63,9 +63,7 @@ def bounded_client_text(text: str) -> str:
 class ClientErrorLimits(Middleware):
     """Bounds the texts of ``handle_frontend_exception`` before Reflex handles them."""
 
-    async def preprocess(
-        self, app: App, state: BaseState, event: Event
-    ) -> StateUpdate | None:
+    async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
         """Cut ``info`` and ``component_stack`` in place; never stops the event."""
         if event.name.endswith(_FRONTEND_EXCEPTION_EVENT):
             for key in ("info", "component_stack"):
@@ -105,11 +103,15 @@ def log_frontend_exception(exception: Exception) -> None:
     """
     allowed, dropped = _window.allow(time.monotonic())
     if dropped:
-        log.warning("%d frontend exception reports were dropped (over %d a minute)",
-                    dropped, REPORTS_PER_WINDOW)
+        log.warning(
+            "%d frontend exception reports were dropped (over %d a minute)",
+            dropped,
+            REPORTS_PER_WINDOW,
+        )
     if allowed:
-        log.warning("frontend exception reported by a browser: %s",
-                    bounded_client_text(str(exception)))
+        log.warning(
+            "frontend exception reported by a browser: %s", bounded_client_text(str(exception))
+        )
 
 
 def install(app: App) -> None:

@@ -72,8 +72,10 @@ def _first_start() -> None:
         with Session(get_engine()) as session:
             password = ensure_monitor_password(session=session, settings=get_settings())
     except Exception:  # noqa: BLE001 - e.g. not migrated: the gate stays closed, say why
-        log.exception("creating the instance secret / monitor password failed; "
-                      "run `python -m chatmon migrate`")
+        log.exception(
+            "creating the instance secret / monitor password failed; "
+            "run `python -m chatmon migrate`"
+        )
         return
     if password is not None:
         print(announcement(password), file=sys.stderr, flush=True)

@@ -61,7 +61,9 @@ _HANDLER_MARK = "_chatmon_handler"
 
 
 @contextlib.contextmanager
-def log_context(*, correlation_id: str | None = None, session_id: str | None = None) -> Iterator[None]:
+def log_context(
+    *, correlation_id: str | None = None, session_id: str | None = None
+) -> Iterator[None]:
     """Within the block, every log line carries these ids (restored afterwards)."""
     tokens = []
     if correlation_id is not None:
@@ -209,7 +211,9 @@ def adopt_library_loggers() -> None:
 def mask_every_handler() -> None:
     """Add the masking filter to the handlers of every logger (the server's own, too)."""
     loggers = [logging.getLogger()] + [
-        logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
     ]
     for logger in loggers:
         for handler in logger.handlers:

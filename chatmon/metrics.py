@@ -66,7 +66,9 @@ RECORDER_DROPPED = Counter(
     ["reason"],  # backlog_full | rejected | shutdown
 )
 ALERTS = Counter(
-    "chatmon_alerts_total", "Alert deliveries by rule, channel and result.", ["rule", "channel", "result"]
+    "chatmon_alerts_total",
+    "Alert deliveries by rule, channel and result.",
+    ["rule", "channel", "result"],
 )
 
 # ----- capacity: summed over live workers ("livesum"), per worker pid ("liveall") ------
@@ -165,6 +167,7 @@ def subscribe() -> None:
 
 
 # ----- exposition ---------------------------------------------------------------------
+
 
 def multiprocess_dir() -> str | None:
     """The directory of prometheus-client's multiprocess mode, when it is on.

@@ -7,14 +7,14 @@ re-imports the app module, which would register the tables twice.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
 
 def utc_now() -> datetime:
     """Timezone-aware now in UTC (stored naive-UTC by SQLite, aware by PostgreSQL)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id() -> str:

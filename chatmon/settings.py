@@ -140,7 +140,9 @@ class Settings(BaseSettings):
 
     @field_validator("smtp_password", mode="after")
     @classmethod
-    def _password_needs_user(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+    def _password_needs_user(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
         if value is not None and not value.get_secret_value():
             value = None
         if value is None and info.data.get("smtp_user"):
@@ -155,7 +157,9 @@ class Settings(BaseSettings):
         user = info.data.get("smtp_user") or ""
         value = value or (user if "@" in user else None)
         if value is None and info.data.get("smtp_host"):
-            raise ValueError("is required when SMTP_HOST is set (an address, e.g. chatmon@example.com)")
+            raise ValueError(
+                "is required when SMTP_HOST is set (an address, e.g. chatmon@example.com)"
+            )
         if value is not None and not _is_address(value):
             raise ValueError("must be an email address")
         return value
@@ -218,9 +222,7 @@ class Settings(BaseSettings):
     @property
     def langfuse_enabled(self) -> bool:
         """Tracing is on when both Langfuse keys are set, unless ENABLE_LANGFUSE=false."""
-        return bool(
-            self.enable_langfuse and self.langfuse_public_key and self.langfuse_secret_key
-        )
+        return bool(self.enable_langfuse and self.langfuse_public_key and self.langfuse_secret_key)
 
     @property
     def log_path(self) -> Path:
@@ -298,8 +300,7 @@ class Settings(BaseSettings):
         origins = [o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()]
         if "*" in origins:
             raise ValueError(
-                "must list origins: '*' would let any web site act with a signed-in "
-                "user's cookies"
+                "must list origins: '*' would let any web site act with a signed-in user's cookies"
             )
         for origin in origins:
             scheme, _, rest = origin.partition("://")
@@ -340,17 +341,58 @@ class Settings(BaseSettings):
 # Values people leave in a config by mistake: copied from examples, or "to change later".
 _PLACEHOLDERS = frozenset(
     {
-        "changeme", "changethis", "changeit", "change", "secret", "secretkey", "mysecret",
-        "supersecret", "topsecret", "password", "passw0rd", "mypassword", "admin", "root",
-        "default", "example", "sample", "test", "testing", "dummy", "placeholder", "todo",
-        "fixme", "none", "null", "token", "mytoken", "letmein", "qwerty", "123456",
-        "12345678", "1234567890", "sessionsecret", "monitorpassword", "metricstoken",
+        "changeme",
+        "changethis",
+        "changeit",
+        "change",
+        "secret",
+        "secretkey",
+        "mysecret",
+        "supersecret",
+        "topsecret",
+        "password",
+        "passw0rd",
+        "mypassword",
+        "admin",
+        "root",
+        "default",
+        "example",
+        "sample",
+        "test",
+        "testing",
+        "dummy",
+        "placeholder",
+        "todo",
+        "fixme",
+        "none",
+        "null",
+        "token",
+        "mytoken",
+        "letmein",
+        "qwerty",
+        "123456",
+        "12345678",
+        "1234567890",
+        "sessionsecret",
+        "monitorpassword",
+        "metricstoken",
         "chatpassword",
     }
 )
-_PLACEHOLDER_PREFIXES = ("changeme", "changethis", "yoursecret", "yourpassword", "yourtoken",
-                         "yourkey", "replaceme", "replacewith", "insert", "example",
-                         "placeholder", "xxx")
+_PLACEHOLDER_PREFIXES = (
+    "changeme",
+    "changethis",
+    "yoursecret",
+    "yourpassword",
+    "yourtoken",
+    "yourkey",
+    "replaceme",
+    "replacewith",
+    "insert",
+    "example",
+    "placeholder",
+    "xxx",
+)
 
 
 def is_placeholder_secret(value: str) -> bool:

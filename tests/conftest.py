@@ -21,10 +21,8 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 from sqlmodel import Session, SQLModel  # noqa: E402
 
 from chatmon import models  # noqa: E402,F401  (every table on SQLModel.metadata)
-
 from chatmon.db import make_engine  # noqa: E402
 from chatmon.migrate import upgrade_head  # noqa: E402
-
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -45,7 +43,9 @@ def postgres_url() -> Iterator[str]:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}")
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
+        )
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     upgrade_head(url)
     yield url

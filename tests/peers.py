@@ -60,9 +60,22 @@ class Certificate:
         cert, key = directory / "cert.pem", directory / "key.pem"
         subprocess.run(
             [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
             ],
             check=True,
             capture_output=True,
@@ -133,7 +146,9 @@ class SMTPSink:
         self._credentials = credentials
         self._controller: _Controller | None = None
 
-    def _authenticate(self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
+    def _authenticate(
+        self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any
+    ) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and self._credentials is not None
@@ -151,7 +166,9 @@ class SMTPSink:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
             # aiosmtpd only knows about STARTTLS; an implicit-TLS session is encrypted too
             kwargs["auth_require_tls"] = bool(self._starttls)
-        self._controller = _Controller(_Collector(self), hostname=self.host, port=self.port, **kwargs)
+        self._controller = _Controller(
+            _Collector(self), hostname=self.host, port=self.port, **kwargs
+        )
         self._controller.start()
         return self
 
@@ -224,7 +241,9 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/secret-token-123"
+        self.url = (
+            f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/secret-token-123"
+        )
 
     def start(self) -> WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -14,19 +14,20 @@ Revises: a7d3c9e2f410
 Create Date: 2026-12-01 20:10:00.000000
 
 """
-import hashlib
-from typing import Sequence, Union
 
-from alembic import op
+import hashlib
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 import sqlmodel
 
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = 'a3c9e1f04b7d'
-down_revision: Union[str, Sequence[str], None] = 'a7d3c9e2f410'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "a3c9e1f04b7d"
+down_revision: str | Sequence[str] | None = "a7d3c9e2f410"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 LEGACY_PREFIX = "legacy_"
 
@@ -40,9 +41,11 @@ def _legacy_key(value: str) -> str:
 def _hash_column(table: str, column: str) -> None:
     """Replace every raw id in ``table.column`` by its legacy hash (distinct values only)."""
     connection = op.get_bind()
-    values = connection.execute(
-        sa.text(f"SELECT DISTINCT {column} FROM {table} WHERE {column} <> ''")
-    ).scalars().all()
+    values = (
+        connection.execute(sa.text(f"SELECT DISTINCT {column} FROM {table} WHERE {column} <> ''"))
+        .scalars()
+        .all()
+    )
     update = sa.text(f"UPDATE {table} SET {column} = :new WHERE {column} = :old")
     for value in values:
         if value.startswith((LEGACY_PREFIX, "b_")):

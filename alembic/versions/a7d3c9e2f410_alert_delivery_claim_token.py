@@ -9,29 +9,30 @@ Revises: c51c824dd5fb
 Create Date: 2026-12-01 19:50:00.000000
 
 """
-from typing import Sequence, Union
 
-from alembic import op
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 import sqlmodel
 
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = 'a7d3c9e2f410'
-down_revision: Union[str, Sequence[str], None] = 'c51c824dd5fb'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "a7d3c9e2f410"
+down_revision: str | Sequence[str] | None = "c51c824dd5fb"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     """Upgrade schema."""
-    with op.batch_alter_table('alert_delivery', schema=None) as batch_op:
+    with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('claim_token', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
+            sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
         )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table('alert_delivery', schema=None) as batch_op:
-        batch_op.drop_column('claim_token')
+    with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
+        batch_op.drop_column("claim_token")

@@ -12,18 +12,19 @@ Revises: e77da4311e15
 Create Date: 2026-11-26 12:24:03.980134
 
 """
-from typing import Sequence, Union
 
-from alembic import op
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 import sqlmodel
 
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = 'c51c824dd5fb'
-down_revision: Union[str, Sequence[str], None] = 'e77da4311e15'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "c51c824dd5fb"
+down_revision: str | Sequence[str] | None = "e77da4311e15"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 HOURLY_COLUMNS = (
     "hour, model, status, error_category, requests, tokens_input, tokens_output, cost_usd,"

@@ -8,7 +8,6 @@ from chatmon.services.alerts.panel import AttemptRow, HistoryRow, RuleRow
 from chatmon.states.alerts import AlertsState
 
 
-
 def _status_badge(status: rx.Var) -> rx.Component:
     return rx.badge(
         status,
@@ -78,8 +77,13 @@ def alerts_panel() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.heading("Alerts", size="4"),
-                rx.text("channels: ", AlertsState.channels, size="2", color=rx.color("gray", 11),
-                        id="alert-channels"),
+                rx.text(
+                    "channels: ",
+                    AlertsState.channels,
+                    size="2",
+                    color=rx.color("gray", 11),
+                    id="alert-channels",
+                ),
                 rx.spacer(),
                 rx.icon_button(
                     rx.icon("refresh-cw", size=14),
@@ -119,8 +123,12 @@ def alerts_panel() -> rx.Component:
                         width="100%",
                         id="alert-history",
                     ),
-                    rx.text("No alert has fired yet.", size="2", color=rx.color("gray", 11),
-                            id="alert-history-empty"),
+                    rx.text(
+                        "No alert has fired yet.",
+                        size="2",
+                        color=rx.color("gray", 11),
+                        id="alert-history-empty",
+                    ),
                 ),
             ),
             rx.cond(

@@ -71,10 +71,14 @@ def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
         markdown_body(message.content),
         rx.cond(is_user, rx.fragment(), _feedback_row(message)),
         class_name=rx.cond(
-            is_user, "bubble bubble-user", rx.cond(is_error, "bubble bubble-error", "bubble bubble-assistant")
+            is_user,
+            "bubble bubble-user",
+            rx.cond(is_error, "bubble bubble-error", "bubble bubble-assistant"),
         ),
         background=rx.cond(
-            is_user, rx.color("indigo", 3), rx.cond(is_error, rx.color("red", 3), rx.color("gray", 3))
+            is_user,
+            rx.color("indigo", 3),
+            rx.cond(is_error, rx.color("red", 3), rx.color("gray", 3)),
         ),
         border_radius="12px",
         padding="8px 14px",

@@ -7,7 +7,14 @@ import reflex as rx
 from chatmon.states.monitor import MonitorState
 
 HEIGHT = 240
-BLUE, RED, AMBER, GREEN, VIOLET, GRAY = "#3b82f6", "#ef4444", "#f59e0b", "#10b981", "#8b5cf6", "#6b7280"
+BLUE, RED, AMBER, GREEN, VIOLET, GRAY = (
+    "#3b82f6",
+    "#ef4444",
+    "#f59e0b",
+    "#10b981",
+    "#8b5cf6",
+    "#6b7280",
+)
 
 
 # Dots mark the points while there are few of them (a lone point has no line to show it).
@@ -73,7 +80,11 @@ def latency_chart() -> rx.Component:
             _line(data_key="p95", name="p95", stroke=AMBER, dot=_DOTS, connect_nulls=True),
             _line(data_key="p99", name="p99", stroke=RED, dot=_DOTS, connect_nulls=True),
             _line(
-                data_key="ttft_p95", name="TTFT p95", stroke=VIOLET, dot=_DOTS, connect_nulls=True,
+                data_key="ttft_p95",
+                name="TTFT p95",
+                stroke=VIOLET,
+                dot=_DOTS,
+                connect_nulls=True,
                 stroke_dasharray="4 2",
             ),
             *_axes(rx.recharts.y_axis(font_size=11)),
@@ -92,7 +103,11 @@ def cost_chart() -> rx.Component:
         rx.recharts.composed_chart(
             _bar(data_key="cost", name="cost", fill=AMBER, y_axis_id="left"),
             _line(
-                data_key="cost_cumulative", name="cumulative", stroke=GRAY, dot=False, y_axis_id="right"
+                data_key="cost_cumulative",
+                name="cumulative",
+                stroke=GRAY,
+                dot=False,
+                y_axis_id="right",
             ),
             *_axes(
                 rx.recharts.y_axis(y_axis_id="left", font_size=11),
@@ -138,7 +153,10 @@ def errors_by_category_chart() -> rx.Component:
                 width="100%",
                 height=HEIGHT,
             ),
-            rx.center(rx.text("No errors in this window.", color=rx.color("gray", 10)), height=f"{HEIGHT}px"),
+            rx.center(
+                rx.text("No errors in this window.", color=rx.color("gray", 10)),
+                height=f"{HEIGHT}px",
+            ),
         ),
         "chart-errors-by-category",
     )

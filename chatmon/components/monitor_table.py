@@ -25,9 +25,7 @@ COLUMNS: tuple[tuple[str | None, str], ...] = (
 def _header_cell(column: str | None, title: str) -> rx.Component:
     if column is None:
         return rx.table.column_header_cell(title)
-    arrow = rx.cond(
-        MonitorState.sort == column, rx.cond(MonitorState.descending, " ↓", " ↑"), ""
-    )
+    arrow = rx.cond(MonitorState.sort == column, rx.cond(MonitorState.descending, " ↓", " ↑"), "")
     return rx.table.column_header_cell(
         rx.text(title, arrow, as_="span"),
         on_click=MonitorState.sort_by(column),
@@ -65,7 +63,9 @@ def _row(row: rx.Var[RequestRow]) -> rx.Component:
     )
 
 
-def _filter(label: str, items: rx.Var | list[str], value: rx.Var, on_change, element_id: str) -> rx.Component:  # noqa: ANN001
+def _filter(
+    label: str, items: rx.Var | list[str], value: rx.Var, on_change, element_id: str
+) -> rx.Component:  # noqa: ANN001
     return rx.hstack(
         rx.text(label, size="2", color=rx.color("gray", 11)),
         rx.el.select(
@@ -83,7 +83,13 @@ def _filter(label: str, items: rx.Var | list[str], value: rx.Var, on_change, ele
 def filters() -> rx.Component:
     """Status, model and error-category filters of the table."""
     return rx.hstack(
-        _filter("Status", list(STATUSES), MonitorState.status_filter, MonitorState.set_status_filter, "filter-status"),
+        _filter(
+            "Status",
+            list(STATUSES),
+            MonitorState.status_filter,
+            MonitorState.set_status_filter,
+            "filter-status",
+        ),
         _filter(
             "Model",
             rx.Var.create(["all"]) + MonitorState.models,
@@ -127,12 +133,23 @@ def request_table() -> rx.Component:
                 rx.text("No request matches these filters.", color=rx.color("gray", 10), size="2"),
             ),
             rx.hstack(
-                rx.button("Previous", on_click=MonitorState.previous_page, disabled=MonitorState.page == 0,
-                          variant="soft", size="1", id="page-previous"),
+                rx.button(
+                    "Previous",
+                    on_click=MonitorState.previous_page,
+                    disabled=MonitorState.page == 0,
+                    variant="soft",
+                    size="1",
+                    id="page-previous",
+                ),
                 rx.text(MonitorState.page_label, size="2", id="page-label"),
-                rx.button("Next", on_click=MonitorState.next_page,
-                          disabled=MonitorState.page + 1 >= MonitorState.page_count,
-                          variant="soft", size="1", id="page-next"),
+                rx.button(
+                    "Next",
+                    on_click=MonitorState.next_page,
+                    disabled=MonitorState.page + 1 >= MonitorState.page_count,
+                    variant="soft",
+                    size="1",
+                    id="page-next",
+                ),
                 align="center",
                 spacing="3",
             ),
@@ -160,7 +177,12 @@ def request_detail() -> rx.Component:
             rx.dialog.title("Request " + detail.correlation_id),
             rx.cond(
                 detail.error_message != "",
-                rx.callout(detail.error_message, icon="triangle_alert", color_scheme="red", margin_bottom="12px"),
+                rx.callout(
+                    detail.error_message,
+                    icon="triangle_alert",
+                    color_scheme="red",
+                    margin_bottom="12px",
+                ),
             ),
             rx.data_list.root(rx.foreach(detail.fields, _detail_field), size="1"),
             rx.hstack(

@@ -61,10 +61,7 @@ CONTEXT_WINDOW = 8192
 _TRANSPORT_KEY = "chatmon.fake_llm.transport"
 _DISCONNECT_GRACE = 2.0
 _HANG_POLL_INTERVAL = 0.1
-_FILLER = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
-    "incididunt ut labore et dolore magna aliqua"
-).split()
+_FILLER = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua"]
 
 # status, error type, error code, message
 _HTTP_FAULTS: dict[str, tuple[int, str, str | None, str]] = {
@@ -244,16 +241,16 @@ def message_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        parts = [
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        ]
         return " ".join(p for p in parts if isinstance(p, str))
     return ""
 
 
 def prompt_tokens(messages: Iterable[Any]) -> int:
     """Counts whitespace-separated words over all message contents (the fake's 'tokens')."""
-    return sum(
-        len(message_text(m.get("content")).split()) for m in messages if isinstance(m, dict)
-    )
+    return sum(len(message_text(m.get("content")).split()) for m in messages if isinstance(m, dict))
 
 
 def reply_chunks(messages: Iterable[Any], reply_words: int = 12) -> list[str]:
@@ -314,12 +311,19 @@ def _build_reply(body: Mapping[str, Any], config: FakeLLMConfig) -> _Reply:
 # --------------------------------------------------------------------------- OpenAI shapes
 
 
-def _error_body(message: str, err_type: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+def _error_body(
+    message: str, err_type: str, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": err_type, "param": param, "code": code}}
 
 
 def _error_response(
-    status: int, message: str, err_type: str, code: str | None, *, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    err_type: str,
+    code: str | None,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(_error_body(message, err_type, code), status_code=status, headers=headers)
 
@@ -543,7 +547,9 @@ def _http_fault(mode: str, config: FakeLLMConfig, body: Mapping[str, Any]) -> JS
             f"This model's maximum context length is {CONTEXT_WINDOW} tokens. However, your messages "
             f"resulted in {used} tokens. Please reduce the length of the messages. (injected by fake-llm)"
         )
-        payload = _error_body(message, "invalid_request_error", "context_length_exceeded", "messages")
+        payload = _error_body(
+            message, "invalid_request_error", "context_length_exceeded", "messages"
+        )
         return JSONResponse(payload, status_code=400)
     status, err_type, code, message = _HTTP_FAULTS[mode]
     headers = None
@@ -552,7 +558,9 @@ def _http_fault(mode: str, config: FakeLLMConfig, body: Mapping[str, Any]) -> JS
     return _error_response(status, message, err_type, code, headers=headers)
 
 
-async def _fault(mode: str, state: FakeLLMState, config: FakeLLMConfig, body: Mapping[str, Any]) -> ASGIApp:
+async def _fault(
+    mode: str, state: FakeLLMState, config: FakeLLMConfig, body: Mapping[str, Any]
+) -> ASGIApp:
     """Returns the ASGI responder for an injected failure."""
     if mode == "timeout":
         return _Hang(state)
@@ -565,7 +573,12 @@ async def _fault(mode: str, state: FakeLLMState, config: FakeLLMConfig, body: Ma
         if body.get("stream"):
             include_usage = _include_usage(body)
             events = _sse_events(
-                completion_id, model, reply, config, include_usage=include_usage, cut_after=DROP_MID_AFTER_CHUNKS
+                completion_id,
+                model,
+                reply,
+                config,
+                include_usage=include_usage,
+                cut_after=DROP_MID_AFTER_CHUNKS,
             )
             return _EventStream(events)
         return _PartialBody(json.dumps(_completion(completion_id, model, reply)).encode())
@@ -583,7 +596,9 @@ async def _success(state: FakeLLMState, config: FakeLLMConfig, body: Mapping[str
     await asyncio.sleep(config.latency)
     if body.get("stream"):
         include_usage = _include_usage(body)
-        return _EventStream(_sse_events(completion_id, model, reply, config, include_usage=include_usage))
+        return _EventStream(
+            _sse_events(completion_id, model, reply, config, include_usage=include_usage)
+        )
     delay = _chunk_delay(config)
     if delay:
         await asyncio.sleep(delay * len(reply.chunks))  # simulate generation time
@@ -624,7 +639,9 @@ async def post_control(request: Request) -> JSONResponse:
     state = _state(request)
     body = await _read_json(request)
     if not isinstance(body, dict):
-        return _error_response(400, "Body must be a JSON object.", "invalid_request_error", "invalid_control")
+        return _error_response(
+            400, "Body must be a JSON object.", "invalid_request_error", "invalid_control"
+        )
     changes = dict(body)
     reset = bool(changes.pop("reset_counters", False))
     try:

@@ -139,7 +139,9 @@ async def otlp_traces(request: Request) -> Response:
     body = await _body(request)
     state.raw_bodies.append(body)
     state.spans.extend(decode_otlp(body, request.headers.get("content-type", "")))
-    return Response(ExportTraceServiceRequest().SerializeToString(), media_type="application/x-protobuf")
+    return Response(
+        ExportTraceServiceRequest().SerializeToString(), media_type="application/x-protobuf"
+    )
 
 
 async def scores(request: Request) -> Response:
@@ -234,7 +236,10 @@ class LangfuseReceiver:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="langfuse-receiver", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name="langfuse-receiver",
+            daemon=True,
         )
         self._thread.start()
         deadline = time.monotonic() + 10

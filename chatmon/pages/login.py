@@ -20,18 +20,42 @@ def login_page() -> rx.Component:
             post_form(
                 rx.vstack(
                     rx.heading("Sign in to chatmon", size="5"),
-                    rx.text("The monitor shows every conversation's cost and errors, so it "
-                            "is not public.", size="2", color=rx.color("gray", 10)),
-                    rx.input(name="user", placeholder="User name (optional)", id="login-user",
-                             width="100%", auto_complete="username"),
-                    rx.input(name="password", type="password", placeholder="Password",
-                             id="login-password", width="100%", auto_complete="current-password"),
-                    rx.el.input(type="hidden", name="next", value=AuthState.next_path,
-                                read_only=True, id="login-next"),
+                    rx.text(
+                        "The monitor shows every conversation's cost and errors, so it "
+                        "is not public.",
+                        size="2",
+                        color=rx.color("gray", 10),
+                    ),
+                    rx.input(
+                        name="user",
+                        placeholder="User name (optional)",
+                        id="login-user",
+                        width="100%",
+                        auto_complete="username",
+                    ),
+                    rx.input(
+                        name="password",
+                        type="password",
+                        placeholder="Password",
+                        id="login-password",
+                        width="100%",
+                        auto_complete="current-password",
+                    ),
+                    rx.el.input(
+                        type="hidden",
+                        name="next",
+                        value=AuthState.next_path,
+                        read_only=True,
+                        id="login-next",
+                    ),
                     rx.cond(
                         AuthState.login_error != "",
-                        rx.text(AuthState.login_error, color=rx.color("red", 11), size="2",
-                                id="login-error"),
+                        rx.text(
+                            AuthState.login_error,
+                            color=rx.color("red", 11),
+                            size="2",
+                            id="login-error",
+                        ),
                     ),
                     rx.button("Sign in", type="submit", id="login-submit", width="100%"),
                     spacing="3",

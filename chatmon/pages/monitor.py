@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 from reflex_base.constants import Dirs
-from reflex_base.vars.base import Var, VarData
 from reflex_base.utils.imports import ImportVar
+from reflex_base.vars.base import Var, VarData
 
-from chatmon.components.monitor_charts import charts
 from chatmon.components.alerts_panel import alerts_panel
+from chatmon.components.monitor_charts import charts
 from chatmon.components.monitor_table import request_detail, request_table
 from chatmon.components.post_form import post_form, post_to_backend
 from chatmon.services.dashboard_view import WINDOW_CHOICES
@@ -42,11 +42,25 @@ def _custom_range() -> rx.Component:
     return rx.form(
         rx.hstack(
             rx.text("From", size="2"),
-            rx.input(type="datetime-local", step="1", name="start", default_value=MonitorState.custom_start,
-                     id="custom-start", key=MonitorState.custom_start, size="1"),
+            rx.input(
+                type="datetime-local",
+                step="1",
+                name="start",
+                default_value=MonitorState.custom_start,
+                id="custom-start",
+                key=MonitorState.custom_start,
+                size="1",
+            ),
             rx.text("to", size="2"),
-            rx.input(type="datetime-local", step="1", name="end", default_value=MonitorState.custom_end,
-                     id="custom-end", key=MonitorState.custom_end, size="1"),
+            rx.input(
+                type="datetime-local",
+                step="1",
+                name="end",
+                default_value=MonitorState.custom_end,
+                id="custom-end",
+                key=MonitorState.custom_end,
+                size="1",
+            ),
             rx.text("UTC", size="1", color=rx.color("gray", 10)),
             rx.button("Apply", type="submit", size="1", id="custom-apply"),
             align="center",
@@ -73,18 +87,31 @@ def _toolbar() -> rx.Component:
             rx.text(f"Auto-refresh {REFRESH_SECONDS} s", size="2"),
             rx.cond(
                 MonitorState.updated_at != "",
-                rx.text("· updated ", MonitorState.updated_at, size="1", color=rx.color("gray", 10),
-                        id="updated-at"),
+                rx.text(
+                    "· updated ",
+                    MonitorState.updated_at,
+                    size="1",
+                    color=rx.color("gray", 10),
+                    id="updated-at",
+                ),
             ),
-            rx.icon_button(rx.icon("refresh-cw", size=14), on_click=MonitorState.refresh, size="1",
-                           variant="soft", loading=MonitorState.loading, id="refresh-button",
-                           aria_label="refresh"),
+            rx.icon_button(
+                rx.icon("refresh-cw", size=14),
+                on_click=MonitorState.refresh,
+                size="1",
+                variant="soft",
+                loading=MonitorState.loading,
+                id="refresh-button",
+                aria_label="refresh",
+            ),
             rx.button(
                 rx.icon("download", size=14),
                 "CSV",
                 # Resolved in the browser at click time, so the backend's host is right
                 # however the page was reached.
-                on_click=rx.download(url=BACKEND_ORIGIN + "/api/requests.csv?" + MonitorState.csv_query),
+                on_click=rx.download(
+                    url=BACKEND_ORIGIN + "/api/requests.csv?" + MonitorState.csv_query
+                ),
                 size="1",
                 variant="soft",
                 id="download-csv",
@@ -123,10 +150,17 @@ def _kpis() -> rx.Component:
         _kpi("Cost", k.cost, "kpi-cost", k.unpriced),
         _kpi("Thumbs up / down", k.feedback_up + " / " + k.feedback_down, "kpi-feedback"),
         _kpi("Satisfaction", k.satisfaction, "kpi-satisfaction"),
-        _kpi("Replies streaming now", MonitorState.streams_in_progress.to(str),
-             "kpi-streams-in-progress", MonitorState.capacity_note),
-        _kpi("Tabs connected now", MonitorState.websocket_connections.to(str),
-             "kpi-websocket-connections"),
+        _kpi(
+            "Replies streaming now",
+            MonitorState.streams_in_progress.to(str),
+            "kpi-streams-in-progress",
+            MonitorState.capacity_note,
+        ),
+        _kpi(
+            "Tabs connected now",
+            MonitorState.websocket_connections.to(str),
+            "kpi-websocket-connections",
+        ),
         columns=rx.breakpoints(initial="2", sm="3", md="4", lg="6"),
         spacing="3",
         width="100%",
@@ -158,13 +192,19 @@ def _empty_state() -> rx.Component:
                         color=rx.color("gray", 11),
                     ),
                     rx.el.ol(
-                        rx.el.li("Open the chat and send a message (the demo model answers "
-                                 "without any key)."),
-                        rx.el.li("Set LLM_MODEL, LLM_API_BASE and LLM_API_KEY to use your provider "
-                                 "(see .env.example), and LLM_PRICE_* if it is not in LiteLLM's "
-                                 "price list."),
-                        rx.el.li("Come back here: this page refreshes itself every "
-                                 f"{REFRESH_SECONDS} seconds."),
+                        rx.el.li(
+                            "Open the chat and send a message (the demo model answers "
+                            "without any key)."
+                        ),
+                        rx.el.li(
+                            "Set LLM_MODEL, LLM_API_BASE and LLM_API_KEY to use your provider "
+                            "(see .env.example), and LLM_PRICE_* if it is not in LiteLLM's "
+                            "price list."
+                        ),
+                        rx.el.li(
+                            "Come back here: this page refreshes itself every "
+                            f"{REFRESH_SECONDS} seconds."
+                        ),
                         style={"text_align": "left"},
                     ),
                     align="center",
@@ -185,13 +225,25 @@ def _access() -> rx.Component:
     return rx.cond(
         AuthState.monitor_unprotected,
         rx.tooltip(
-            rx.badge(rx.icon("shield-off", size=14), "Unprotected", color_scheme="red",
-                     size="2", id="unprotected-badge"),
+            rx.badge(
+                rx.icon("shield-off", size=14),
+                "Unprotected",
+                color_scheme="red",
+                size="2",
+                id="unprotected-badge",
+            ),
             content="MONITOR_AUTH=off: anyone who can reach chatmon sees this page and /api/*",
         ),
         post_form(
-            rx.button(rx.icon("log-out", size=14), "Sign out", type="submit", size="1",
-                      variant="soft", color_scheme="gray", id="logout-button"),
+            rx.button(
+                rx.icon("log-out", size=14),
+                "Sign out",
+                type="submit",
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                id="logout-button",
+            ),
             **post_to_backend("/auth/logout"),
             id="logout-form",
         ),
@@ -228,7 +280,12 @@ def monitor_page() -> rx.Component:
             _toolbar(),
             rx.cond(
                 MonitorState.error != "",
-                rx.callout(MonitorState.error, icon="triangle_alert", color_scheme="red", id="monitor-error"),
+                rx.callout(
+                    MonitorState.error,
+                    icon="triangle_alert",
+                    color_scheme="red",
+                    id="monitor-error",
+                ),
             ),
             rx.cond(
                 MonitorState.is_empty,

@@ -22,8 +22,8 @@ from chatmon.services.auth import (
     CHAT_SCOPE,
     DEVICE_SCOPE,
     MONITOR_SCOPE,
-    Gate,
     SESSION_TTL_SECONDS,
+    Gate,
     safe_next,
 )
 from chatmon.services.forwarding import origin_of

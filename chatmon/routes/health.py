@@ -169,7 +169,9 @@ def _recorder_check() -> dict[str, Any]:
     """This worker's request-log writer: events waiting, and events it had to drop."""
     stats = recorder.get_recorder().stats
     check: dict[str, Any] = {"pending": recorder.get_recorder().pending, "dropped": stats.dropped}
-    recent = stats.last_drop_at is not None and time.time() - stats.last_drop_at < RECENT_DROP_SECONDS
+    recent = (
+        stats.last_drop_at is not None and time.time() - stats.last_drop_at < RECENT_DROP_SECONDS
+    )
     check["status"] = "dropping" if recent else "ok"
     return check
 

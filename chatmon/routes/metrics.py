@@ -24,7 +24,9 @@ def _authorized(request: Request) -> bool:
         return True
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     expected = token.get_secret_value().encode()
-    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), expected)
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), expected
+    )
 
 
 async def metrics_endpoint(request: Request) -> Response:

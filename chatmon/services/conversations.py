@@ -31,7 +31,9 @@ def title_from_message(text: str) -> str:
     return line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
 
 
-def create_conversation(*, session: Session, owner_id: str, title: str = "New chat") -> Conversation:
+def create_conversation(
+    *, session: Session, owner_id: str, title: str = "New chat"
+) -> Conversation:
     """Start an empty conversation for ``owner_id``."""
     conversation = Conversation(owner_id=owner_id, title=title)
     session.add(conversation)
@@ -125,9 +127,7 @@ def get_or_create_conversation(
     """The owner's conversation with that id, or a new one when there is none (or it is
     someone else's: a foreign id never reveals that it exists)."""
     try:
-        return get_conversation(
-            session=session, owner_id=owner_id, conversation_id=conversation_id
-        )
+        return get_conversation(session=session, owner_id=owner_id, conversation_id=conversation_id)
     except ConversationNotFound:
         return create_conversation(session=session, owner_id=owner_id)
 

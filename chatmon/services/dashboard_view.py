@@ -20,7 +20,6 @@ from chatmon.services import stats, tracing
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.sql_time import to_utc
 
-
 PAGE_SIZE = 25
 ALL = "all"  # the filter value that means "no filter"
 
@@ -207,7 +206,9 @@ def series_rows(series: list[stats.SeriesPoint], bucket_seconds: int) -> list[di
 
 def request_row(row: LLMRequest) -> RequestRow:
     """A request as a table line."""
-    cost = usd(row.cost_usd) if row.cost_usd is not None else ("no price" if not row.priced else "–")
+    cost = (
+        usd(row.cost_usd) if row.cost_usd is not None else ("no price" if not row.priced else "–")
+    )
     return RequestRow(
         correlation_id=row.correlation_id,
         started_at=utc(row.started_at),
@@ -228,7 +229,9 @@ def request_detail(row: LLMRequest) -> RequestDetail:
     if row.cost_usd is not None:
         cost = usd(row.cost_usd)
     else:
-        cost = "unknown: the model has no known price" if not row.priced else "– (no usage reported)"
+        cost = (
+            "unknown: the model has no known price" if not row.priced else "– (no usage reported)"
+        )
     pairs = [
         ("Correlation id", row.correlation_id),
         ("Started (UTC)", utc(row.started_at)),
@@ -291,7 +294,8 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         kpis=kpis(summary),
         series=series_rows(board.series, board.bucket_seconds),
         errors_by_category=[
-            {"category": name, "count": number} for name, number in summary.errors_by_category.items()
+            {"category": name, "count": number}
+            for name, number in summary.errors_by_category.items()
         ],
         cost_by_model=[
             {"model": m.model, "cost": round(m.cost_usd, 6), "requests": m.requests}
@@ -331,7 +335,9 @@ def utc_input(moment: datetime) -> str:
 WINDOW_CHOICES: tuple[str, ...] = (*stats.WINDOWS, "custom")
 
 
-def window_bounds(window: str, custom_start: str, custom_end: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+def window_bounds(
+    window: str, custom_start: str, custom_end: str, *, now: datetime | None = None
+) -> tuple[datetime, datetime]:
     """The ``[start, end)`` a window choice stands for right now."""
     if window == "custom":
         return stats.check_window(parse_utc_input(custom_start), parse_utc_input(custom_end))

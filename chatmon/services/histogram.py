@@ -47,9 +47,7 @@ def rank(quantile: float, total: int) -> int:
     return max(1, -(-numerator * total // denominator))
 
 
-def percentiles(
-    counts: Mapping[int, int], quantiles: Sequence[float]
-) -> list[float | None]:
+def percentiles(counts: Mapping[int, int], quantiles: Sequence[float]) -> list[float | None]:
     """Nearest-rank percentiles of a histogram ``{bin: count}``, one sort for all of them."""
     total = sum(counts.values())
     if total <= 0:

@@ -48,7 +48,9 @@ def is_transient(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     """A short description of a database error without SQL or parameters."""
     original = getattr(exc, "orig", None) or exc
-    return f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"
+    return (
+        f"{type(original).__name__}: {str(original).splitlines()[0][:200] if str(original) else ''}"
+    )
 
 
 @dataclass
@@ -215,7 +217,9 @@ class Recorder:
                 raise
             # A permanent error (bad value, constraint): write one by one so a single
             # bad event cannot sink the others.
-            log.warning("request log: batch rejected (%s); writing events one by one", _describe(exc))
+            log.warning(
+                "request log: batch rejected (%s); writing events one by one", _describe(exc)
+            )
             for item in batch:
                 try:
                     self._write([item])

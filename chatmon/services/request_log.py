@@ -50,7 +50,9 @@ def counts_for_latency(*, status: str, error_category: str | None) -> bool:
     their duration is unknown) and requests refused locally are left out; successful
     and failed provider calls are in.
     """
-    return status not in ("cancelled", "interrupted") and (error_category or "") not in LOCAL_REFUSALS
+    return (
+        status not in ("cancelled", "interrupted") and (error_category or "") not in LOCAL_REFUSALS
+    )
 
 
 def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
@@ -176,9 +178,7 @@ def _add_latency(session: Session, deltas: Counter) -> None:
         session.connection().execute(_upsert(session, LLMLatencyHourly, _LATENCY_KEY), params)
 
 
-def record_calls(
-    *, session: Session, calls: Sequence[LLMCall], price_known: PriceKnown
-) -> int:
+def record_calls(*, session: Session, calls: Sequence[LLMCall], price_known: PriceKnown) -> int:
     """Insert one row per call (skipping correlation ids already recorded) and update
     the hourly rollups. Returns how many rows were inserted. The caller commits."""
     unique: dict[str, dict[str, Any]] = {}
@@ -276,9 +276,7 @@ def rebuild_rollups(*, session: Session) -> None:
         func.sum(as_int(r.feedback == 1)),
         func.sum(as_int(r.feedback == -1)),
     ).group_by(hour, r.model, r.status, category)
-    session.execute(
-        insert(LLMRequestHourly).from_select([*_HOURLY_KEY, *HOURLY_COUNTERS], totals)
-    )
+    session.execute(insert(LLMRequestHourly).from_select([*_HOURLY_KEY, *HOURLY_COUNTERS], totals))
     for metric, bin_column in (("latency", r.latency_bin), ("ttft", r.ttft_bin)):
         for model in (r.model, literal(ALL_MODELS)):
             counts = (
@@ -286,9 +284,7 @@ def rebuild_rollups(*, session: Session) -> None:
                 .where(bin_column.is_not(None))
                 .group_by(*([r.model] if model is r.model else []), hour, bin_column)
             )
-            session.execute(
-                insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts)
-            )
+            session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
 
 
 def retention_cutoff(*, now: datetime, days: int) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -25,7 +25,7 @@ BATCH_ROWS = 5000
 
 def prune_once(*, engine: Engine, days: int, now: datetime | None = None) -> int:
     """Delete every request (and rollup hour) older than ``days`` days; return rows deleted."""
-    cutoff = request_log.retention_cutoff(now=now or datetime.now(timezone.utc), days=days)
+    cutoff = request_log.retention_cutoff(now=now or datetime.now(UTC), days=days)
     deleted = 0
     while True:
         with Session(engine) as session:

@@ -33,17 +33,25 @@ _MIN_VALUE_LENGTH = 6
 # tests/units/services/test_hostile_text.py holds every pattern to linear time.
 _PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     # Slack/Discord-style webhook URLs: the path is the secret.
-    (re.compile(r"https://hooks\.slack\.com/[^\s\"'<>]+"), "https://hooks.slack.com/" + MASK,
-     ("hooks.slack.com/",)),
-    (re.compile(r"https://(?:\w++\.)?discord(?:app)?\.com/api/webhooks/[^\s\"'<>]+"),
-     "https://discord.com/api/webhooks/" + MASK, ("/api/webhooks/",)),
+    (
+        re.compile(r"https://hooks\.slack\.com/[^\s\"'<>]+"),
+        "https://hooks.slack.com/" + MASK,
+        ("hooks.slack.com/",),
+    ),
+    (
+        re.compile(r"https://(?:\w++\.)?discord(?:app)?\.com/api/webhooks/[^\s\"'<>]+"),
+        "https://discord.com/api/webhooks/" + MASK,
+        ("/api/webhooks/",),
+    ),
     # Provider keys: OpenAI-style sk-..., Langfuse sk-lf-/pk-lf-, Google AIza...
-    (re.compile(r"([sp]k)(?<!\w..)-(?:lf-|proj-|ant-)?[A-Za-z0-9_\-]{6,}"), r"\1-" + MASK,
-     ("k-",)),
+    (re.compile(r"([sp]k)(?<!\w..)-(?:lf-|proj-|ant-)?[A-Za-z0-9_\-]{6,}"), r"\1-" + MASK, ("k-",)),
     (re.compile(r"AIza(?<!\w....)[0-9A-Za-z_\-]{20,}"), "AIza" + MASK, ("AIza",)),
     # Authorization headers.
-    (re.compile(r"([bB](?<!\w.)(?i:earer|asic))(?i:\s++[A-Za-z0-9._~+/=\-]{4,})"), r"\1 " + MASK,
-     ()),  # any case, Unicode's too: no substring test is exact
+    (
+        re.compile(r"([bB](?<!\w.)(?i:earer|asic))(?i:\s++[A-Za-z0-9._~+/=\-]{4,})"),
+        r"\1 " + MASK,
+        (),
+    ),  # any case, Unicode's too: no substring test is exact
     # user:password@ in URLs (database URLs, SMTP URLs). The scheme is the run of scheme
     # characters before ``://``, from its first word boundary before a letter.
     (
@@ -93,9 +101,7 @@ def register_settings_secrets(settings: object) -> None:
     values: list[str | SecretStr | None] = []
     for name in type(settings).model_fields:  # type: ignore[attr-defined]
         value = getattr(settings, name, None)
-        if isinstance(value, SecretStr):
-            values.append(value)
-        elif isinstance(value, str) and _looks_secret(name):
+        if isinstance(value, SecretStr) or isinstance(value, str) and _looks_secret(name):
             values.append(value)
     register_secret_values(values)
 

@@ -6,14 +6,14 @@ plain SQL, so this one construct is what keeps them off dialect-specific code.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class epoch_seconds(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
@@ -41,8 +41,8 @@ def bucket_of(column: Any, seconds: int) -> ColumnElement[int]:
 def to_utc(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (naive values are taken to be UTC already)."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def epoch_of(moment: datetime) -> float:
@@ -57,4 +57,4 @@ def hour_of(moment: datetime) -> int:
 
 def from_epoch(seconds: float) -> datetime:
     """The aware UTC datetime ``seconds`` after the epoch."""
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)

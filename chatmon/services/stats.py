@@ -20,7 +20,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
@@ -75,14 +75,12 @@ def parse_window(name: str) -> timedelta:
     try:
         return WINDOWS[name]
     except KeyError:
-        raise WindowError(
-            f"window must be one of {', '.join(WINDOWS)} (got {name!r})"
-        ) from None
+        raise WindowError(f"window must be one of {', '.join(WINDOWS)} (got {name!r})") from None
 
 
 def last(duration: timedelta, *, now: datetime | None = None) -> tuple[datetime, datetime]:
     """The window ``[now - duration, now)`` in aware UTC."""
-    end = to_utc(now) if now else datetime.now(timezone.utc)
+    end = to_utc(now) if now else datetime.now(UTC)
     return end - duration, end
 
 
@@ -276,6 +274,7 @@ def _rows(session: Session, query: Any) -> list[tuple]:
     finally:
         result.close()
 
+
 _GROUPS = ("model", "status", "error_category", "bucket")
 
 
@@ -435,7 +434,12 @@ def _window_data(
     histograms: bool = True,
 ) -> _WindowData:
     split = _split(start, end, use_rollups=width is None or width % HOUR == 0)
-    by = [*(["bucket"] if width else []), *(["model"] if by_model else []), "status", "error_category"]
+    by = [
+        *(["bucket"] if width else []),
+        *(["model"] if by_model else []),
+        "status",
+        "error_category",
+    ]
     grouped = _totals(session, split, by=by, model=model, bucket_seconds=width or HOUR)
     at = {name: position for position, name in enumerate(by)}
     bucket_at, model_at = at.get("bucket"), at.get("model")
@@ -624,7 +628,9 @@ def time_series(
     start, end = check_window(start, end)
     width = bucket_seconds or bucket_seconds_for(end - start)
     _check_bucket(width)
-    return _series_of(_window_data(session, start, end, width=width, model=model), start, end, width)
+    return _series_of(
+        _window_data(session, start, end, width=width, model=model), start, end, width
+    )
 
 
 def by_model(*, session: Session, start: datetime, end: datetime) -> list[ModelBreakdown]:
@@ -701,7 +707,9 @@ def request_page(
     rows = _page_rows(
         session, start, end, **filters, sort=sort, descending=descending, limit=limit, offset=offset
     )
-    return RequestPage(rows=rows, total=count_requests(session=session, start=start, end=end, **filters))
+    return RequestPage(
+        rows=rows, total=count_requests(session=session, start=start, end=end, **filters)
+    )
 
 
 def _request_query(
@@ -713,7 +721,9 @@ def _request_query(
 ) -> Any:
     r = LLMRequest
     query = select(r).where(col(r.started_at) >= start, col(r.started_at) < end)
-    return _filtered(query, r.model, r.status, func.coalesce(r.error_category, ""), model, status, error_category)
+    return _filtered(
+        query, r.model, r.status, func.coalesce(r.error_category, ""), model, status, error_category
+    )
 
 
 def iter_requests(

@@ -125,7 +125,7 @@ class StreamBuffer:
             self._resync_wanted = False
             self._last_resync = now if self._seq else self._last_resync
         else:
-            text = "".join(self._parts[self._sent_parts:])
+            text = "".join(self._parts[self._sent_parts :])
         self._sent_parts = len(self._parts)
         self._pending_bytes = 0
         self._last_sent = now

@@ -202,7 +202,9 @@ class LangfuseTracer:
         # ``start_span(start_time=...)`` then gives the generation its real start time,
         # which the SDK's ``start_observation`` cannot (it stamps "now").
         self._tracer = self._provider.get_tracer(
-            "langfuse-sdk", langfuse_version, attributes={"public_key": settings.langfuse_public_key}
+            "langfuse-sdk",
+            langfuse_version,
+            attributes={"public_key": settings.langfuse_public_key},
         )
 
     def _send_call(self, call: LLMCall) -> None:
@@ -339,7 +341,9 @@ def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop tracing (call once, at server shutdown)."""
     if _tracer is None:
         return True
-    wait = timeout if timeout is not None else 2.0 * (_settings.langfuse_timeout if _settings else 3)
+    wait = (
+        timeout if timeout is not None else 2.0 * (_settings.langfuse_timeout if _settings else 3)
+    )
     return _tracer.shutdown(wait)
 
 

@@ -65,9 +65,7 @@ class AuthState(rx.State):
         if error == "wait":
             retry = params.get("retry", "")
             seconds = int(retry) if retry.isdigit() and len(retry) <= 6 else 60
-            self.login_error = (
-                f"Too many failed sign-ins. Try again in {seconds} s."
-            )
+            self.login_error = f"Too many failed sign-ins. Try again in {seconds} s."
         else:
             self.login_error = LOGIN_MESSAGES.get(error, "")
 

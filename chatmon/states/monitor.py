@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
@@ -171,7 +171,7 @@ class MonitorState(rx.State):
         self.total_rows = data.total_rows
         self.models = data.models
         self.has_any_request = data.has_any_request
-        self.updated_at = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
+        self.updated_at = datetime.now(UTC).strftime("%H:%M:%S UTC")
         self.error = ""
 
     def _show_capacity(self, snapshot: dict[str, int]) -> None:
@@ -207,7 +207,9 @@ class MonitorState(rx.State):
     async def on_load(self) -> None:
         """Page load: prefill the custom range and read the window."""
         if not self.custom_start:
-            self.custom_start, self.custom_end = view.default_custom_range(datetime.now(timezone.utc))
+            self.custom_start, self.custom_end = view.default_custom_range(
+                datetime.now(UTC)
+            )
         self.detail_open = False
         await self._reload()
 

@@ -74,8 +74,9 @@ class RunningApp:
         return (MONITOR_USER, self.monitor_password) if self.monitor_password else None
 
 
-def sign_in(page: Page, app: RunningApp, next_path: str = "/monitor",
-            password: str | None = None) -> None:
+def sign_in(
+    page: Page, app: RunningApp, next_path: str = "/monitor", password: str | None = None
+) -> None:
     """Sign in through the real login form (POST /auth/login) and land on ``next_path``."""
     page.goto(app.url + "/login?next=" + next_path)
     page.fill("#login-user", MONITOR_USER)
@@ -185,7 +186,9 @@ def _start_with_retry(env: dict[str, str], url: str, log_file: Path) -> subproce
             return process
         except RuntimeError:
             _stop(process)
-            early_exit = process.poll() is not None and "Production Build failed" in log_file.read_text()
+            early_exit = (
+                process.poll() is not None and "Production Build failed" in log_file.read_text()
+            )
             if attempt == START_ATTEMPTS or not early_exit:
                 raise
     raise AssertionError("unreachable")
@@ -248,7 +251,9 @@ def launch_app(
 
 
 @pytest.fixture(scope="session")
-def app_server(fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def app_server(
+    fake_llm: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningApp]:
     """chatmon in prod mode on a free port, configured for the fake upstream."""
     with launch_app(workdir=tmp_path_factory.mktemp("app"), fake_llm_url=fake_llm.url) as app:
         yield app

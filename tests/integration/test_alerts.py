@@ -19,7 +19,6 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -104,9 +103,12 @@ def two_apps(
         "RATE_LIMIT_PER_MINUTE": "0",
         "REQUEST_TIMEOUT": "30",  # no spurious timeouts on a loaded machine
     }
-    with launch_app(workdir=tmp_path_factory.mktemp("alerts-a"), fake_llm_url=fake_llm.url, **env) as a:
-        with launch_app(workdir=tmp_path_factory.mktemp("alerts-b"), fake_llm_url=fake_llm.url, **env) as b:
-            yield a, b
+    with launch_app(
+        workdir=tmp_path_factory.mktemp("alerts-a"), fake_llm_url=fake_llm.url, **env
+    ) as a, launch_app(
+        workdir=tmp_path_factory.mktemp("alerts-b"), fake_llm_url=fake_llm.url, **env
+    ) as b:
+        yield a, b
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +191,14 @@ def test_alert_fires_once_resolves_once_across_two_instances_and_survives_channe
     firing = f"[chatmon] FIRING: Error rate {rate} (threshold 20 %)"
     assert sink.subjects() == [firing]
     email = text_part(sink.messages[0])
-    assert f"{rate} of requests failed in the last 30 min ({len(errors)} of 10); threshold 20 %" in email
+    assert (
+        f"{rate} of requests failed in the last 30 min ({len(errors)} of 10); threshold 20 %"
+        in email
+    )
     categories = Counter(r.error_category for r in errors).most_common()
-    top = ", ".join(f"{name} ({count})" for name, count in sorted(categories, key=lambda c: (-c[1], c[0]))[:3])
+    top = ", ".join(
+        f"{name} ({count})" for name, count in sorted(categories, key=lambda c: (-c[1], c[0]))[:3]
+    )
     assert f"Top error categories: {top}" in email
     ids = re.findall(r"^  ([0-9a-f]{8,32})$", email, flags=re.MULTILINE)
     assert ids and set(ids) <= {r.correlation_id for r in errors}
@@ -211,8 +218,11 @@ def test_alert_fires_once_resolves_once_across_two_instances_and_survives_channe
         send_and_wait(chat_a if i % 2 else chat_b, f"recovered {i}")
         if deliveries(shared_db, "resolved"):
             break
-    assert wait_for(lambda: min(failed_attempts(shared_db).values() or [0]) >= 2
-                    and len(failed_attempts(shared_db)) == 2, timeout=30)
+    assert wait_for(
+        lambda: min(failed_attempts(shared_db).values() or [0]) >= 2
+        and len(failed_attempts(shared_db)) == 2,
+        timeout=30,
+    )
     resolved = deliveries(shared_db, "resolved")
     assert {d.status for d in resolved.values()} <= {"failed", "sending"}  # sending: a retry
     assert "Connection refused" in (resolved["email"].last_error or "")
@@ -236,10 +246,16 @@ def test_alert_fires_once_resolves_once_across_two_instances_and_survives_channe
     failed_then, n = int(found.group(1)), int(found.group(2))
     assert failed_then == sum(r.status == "error" for r in recorded(shared_db)[:n])
     assert 100 * failed_then / n <= 20
-    assert resolved_subject == f"[chatmon] RESOLVED: Error rate is back to {100 * failed_then / n:.1f} %"
+    assert (
+        resolved_subject
+        == f"[chatmon] RESOLVED: Error rate is back to {100 * failed_then / n:.1f} %"
+    )
     with Session(shared_db) as session:
         notes = session.exec(select(AlertNotification).order_by(AlertNotification.id)).all()
-    assert [(n.rule, n.kind) for n in notes] == [("error_rate", "firing"), ("error_rate", "resolved")]
+    assert [(n.rule, n.kind) for n in notes] == [
+        ("error_rate", "firing"),
+        ("error_rate", "resolved"),
+    ]
 
     # 5. The Alerts panel on the monitor page tells the same story.
     monitor = open_page(browser, app_a.url + "/")
@@ -247,7 +263,9 @@ def test_alert_fires_once_resolves_once_across_two_instances_and_survives_channe
     try:
         panel = monitor.locator("#alerts-panel")
         # the first load of the page's data, patiently (expect's own default is 5 s)
-        expect(panel.locator("#alert-rule-error_rate .alert-status")).to_have_text("ok", timeout=30_000)
+        expect(panel.locator("#alert-rule-error_rate .alert-status")).to_have_text(
+            "ok", timeout=30_000
+        )
         expect(panel.locator("#alert-channels")).to_contain_text("email, slack")
         history = panel.locator(".alert-history-row")
         expect(history).to_have_count(2)

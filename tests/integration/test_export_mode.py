@@ -53,7 +53,11 @@ def exported_site(
         "CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{static_port}",
     }
     build = subprocess.run(
-        ["bash", "scripts/export.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+        ["bash", "scripts/export.sh"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
@@ -63,8 +67,12 @@ def exported_site(
     log_file = workdir / "backend.log"
     with log_file.open("w") as log:
         backend = subprocess.Popen(
-            ["bash", "scripts/start-backend.sh"], cwd=ROOT, env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            ["bash", "scripts/start-backend.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     static = http.server.ThreadingHTTPServer(
         ("127.0.0.1", static_port), functools.partial(_QuietHandler, directory=str(site))

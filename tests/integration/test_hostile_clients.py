@@ -15,6 +15,7 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -128,8 +129,10 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
                     app_server.url,
                     victim.app,
                     load_page=False,
-                    cookies={k: v.encode("utf-8", "surrogateescape").decode("latin-1")
-                             for k, v in cookies.items()},
+                    cookies={
+                        k: v.encode("utf-8", "surrogateescape").decode("latin-1")
+                        for k, v in cookies.items()
+                    },
                     local_storage={
                         "chatmon_conversation_id": conversation_id,
                         "chatmon_client_id": legacy,
@@ -139,21 +142,33 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
                 await asyncio.sleep(0.3)
                 for handler, kwargs in [
                     ("select_conversation", {"conversation_id": conversation_id}),
-                    ("rename_conversation", {"form_data": form_data(
-                        conversation_id=conversation_id, title="pwned")}),
+                    (
+                        "rename_conversation",
+                        {"form_data": form_data(conversation_id=conversation_id, title="pwned")},
+                    ),
                     ("rate", {"message_id": reply["id"], "rating": -1}),
                     ("clear_chat", {}),
                     ("delete_conversation", {"conversation_id": conversation_id}),
                 ]:
                     await stranger.send(stranger.app.handler(CHAT, handler), **kwargs)
                 await asyncio.sleep(0.5)
-                seen.append((name, legacy[:8], stranger.get(CHAT, "messages"),
-                             stranger.get(CHAT, "conversations")))
+                seen.append(
+                    (
+                        name,
+                        legacy[:8],
+                        stranger.get(CHAT, "messages"),
+                        stranger.get(CHAT, "conversations"),
+                    )
+                )
                 await stranger.close()
         after = _conversation_rows(engine, conversation_id)
         # and the victim, reloading, still has everything
-        again = ReflexSession(app_server.url, victim.app, cookies=victim.cookies,
-                              local_storage=dict(victim.local_storage))
+        again = ReflexSession(
+            app_server.url,
+            victim.app,
+            cookies=victim.cookies,
+            local_storage=dict(victim.local_storage),
+        )
         await again.connect()
         await again.wait_until(lambda s: len(s.get(CHAT, "messages") or []) == 2, timeout=10)
         await again.close()
@@ -179,9 +194,13 @@ def test_the_csv_export_and_the_log_never_carry_the_identity(
 
     cookie = run_async(scenario())
     browser_id = cookie.split(".")[1]
-    export = httpx.get(
-        app_server.url + "/api/requests.csv?window=1h", auth=app_server.monitor_auth, timeout=30
-    ).raise_for_status().text
+    export = (
+        httpx.get(
+            app_server.url + "/api/requests.csv?window=1h", auth=app_server.monitor_auth, timeout=30
+        )
+        .raise_for_status()
+        .text
+    )
     session_ids = {row["session_id"] for row in csv.DictReader(io.StringIO(export))}
     assert session_ids and all(s.startswith(("b_", "legacy_", "")) for s in session_ids)
     assert browser_id not in export
@@ -294,8 +313,9 @@ def test_rate_limits_survive_a_changed_identity(
                 or (len(s.get(CHAT, "messages") or []) >= 2 and not s.get(CHAT, "streaming")),
                 timeout=REPLY_TIMEOUT,
             )
-            outcomes.append((f"attempt {number}", tab.get(CHAT, "notice"),
-                             tab.get(CHAT, "messages")))
+            outcomes.append(
+                (f"attempt {number}", tab.get(CHAT, "notice"), tab.get(CHAT, "messages"))
+            )
             await tab.close()
         return outcomes
 
@@ -320,8 +340,17 @@ def test_rate_limits_survive_a_changed_identity(
     assert len(refusals) == 1  # and the refusal is still on the monitor
 
 
-MONITOR_DATA = ("kpis", "series", "errors_by_category", "cost_by_model", "rows", "total_rows",
-                "models", "detail", "updated_at")
+MONITOR_DATA = (
+    "kpis",
+    "series",
+    "errors_by_category",
+    "cost_by_model",
+    "rows",
+    "total_rows",
+    "models",
+    "detail",
+    "updated_at",
+)
 ALERTS_DATA = ("rules", "history", "attempts", "channels")
 
 
@@ -337,14 +366,17 @@ def test_monitor_and_alerts_handlers_give_strangers_nothing(
         app = _app(locked_app)
         stranger = ReflexSession(locked_app.url, app, path="/monitor")
         await stranger.connect()
-        for state, handlers in ((MONITOR, MonitorState.event_handlers),
-                                (ALERTS, AlertsState.event_handlers)):
+        for state, handlers in (
+            (MONITOR, MonitorState.event_handlers),
+            (ALERTS, AlertsState.event_handlers),
+        ):
             for handler in handlers:
                 if handler == "setvar":
                     continue
                 for junk in (None, "1h", "started_at", {"start": "x"}, "x" * 5000):
-                    await stranger.send(app.handler(state, handler), **_args_of(
-                        state, handler, junk))
+                    await stranger.send(
+                        app.handler(state, handler), **_args_of(state, handler, junk)
+                    )
         await asyncio.sleep(4)
         monitor = dict(stranger.state[stranger._full(MONITOR)])
         alerts = dict(stranger.state[stranger._full(ALERTS)])
@@ -367,17 +399,28 @@ def test_monitor_and_alerts_handlers_give_strangers_nothing(
 
 def _record_requests(running: RunningApp, *, count: int) -> None:
     """Put ``count`` finished requests into the app's request log, as the recorder does."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from chatmon.services import request_log
     from chatmon.services.events import LLMCall
 
     calls = [
         LLMCall(
-            correlation_id=uuid.uuid4().hex[:16], session_id="b_victim", conversation_id="c",
-            model="openai/fake", provider="openai", started_at=datetime.now(timezone.utc),
-            first_token_seconds=0.1, total_seconds=0.5, input_tokens=10, output_tokens=20,
-            cost_usd=0.001, status="ok", error_category=None, retries=0, temperature=0.7,
+            correlation_id=uuid.uuid4().hex[:16],
+            session_id="b_victim",
+            conversation_id="c",
+            model="openai/fake",
+            provider="openai",
+            started_at=datetime.now(UTC),
+            first_token_seconds=0.1,
+            total_seconds=0.5,
+            input_tokens=10,
+            output_tokens=20,
+            cost_usd=0.001,
+            status="ok",
+            error_category=None,
+            retries=0,
+            temperature=0.7,
             prompt_version="v",
         )
         for _ in range(count)

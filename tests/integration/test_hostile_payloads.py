@@ -89,7 +89,7 @@ def _fill(unit: str, length: int) -> str:
 
 def _frame_chars(event: dict[str, Any]) -> int:
     """Characters of the websocket frame that carries ``event`` (what the server counts)."""
-    return len('42/_event,' + json.dumps(["event", event], separators=(",", ":")))
+    return len("42/_event," + json.dumps(["event", event], separators=(",", ":")))
 
 
 def _largest_report(session: ReflexSession, unit: str) -> dict[str, Any]:
@@ -111,9 +111,17 @@ class Prober:
 
     def __enter__(self) -> Prober:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.ping_prober", self.url,
-             str(PROBE_INTERVAL_SECONDS)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.integration.ping_prober",
+                self.url,
+                str(PROBE_INTERVAL_SECONDS),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         return self
 
@@ -185,8 +193,9 @@ async def _chat(session: ReflexSession, text: str) -> dict[str, Any]:
     await session.send(session.app.handler(CHAT_STATE, "new_conversation"))
     await session.wait_until(lambda s: not s.get(CHAT_STATE, "messages"), timeout=30)
     before = 0
-    await session.send(session.app.handler(CHAT_STATE, "send_message"),
-                       form_data=form_data(message=text))
+    await session.send(
+        session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
+    )
     await session.wait_until(
         lambda s: len(s.get(CHAT_STATE, "messages") or []) >= before + 2
         and not s.get(CHAT_STATE, "streaming"),
@@ -241,7 +250,8 @@ def _log_lines(app: RunningApp, needle: str, *, timeout: float) -> list[dict[str
     path = app.log_file.parent / "chatmon.log"
     while True:
         found = [
-            json.loads(raw) for raw in path.read_text().splitlines()
+            json.loads(raw)
+            for raw in path.read_text().splitlines()
             if needle in raw and raw.startswith("{")
         ]
         if found or time.monotonic() > deadline:
@@ -306,7 +316,8 @@ def test_what_reflex_logs_of_a_malformed_event_is_capped(
     time.sleep(1.0)
     for name in ("app.log", "chatmon.log"):  # the server's output, and the JSON log file
         lines = [
-            line for line in (hostile_app.log_file.parent / name).read_text().splitlines()
+            line
+            for line in (hostile_app.log_file.parent / name).read_text().splitlines()
             if marker in line
         ]
         assert lines, f"nothing about the malformed event in {name}"
@@ -355,8 +366,10 @@ def test_an_event_over_the_socket_limit_drops_only_that_connection(
             )
             await attacker.wait_until(lambda s: s.closed, timeout=20)
             with pytest.raises(SessionClosed):
-                await attacker.send(compiled.handler(CHAT_STATE, "send_message"),
-                                    form_data=form_data(message="still there?"))
+                await attacker.send(
+                    compiled.handler(CHAT_STATE, "send_message"),
+                    form_data=form_data(message="still there?"),
+                )
             return await _chat(bystander, "the bystander carries on")
         finally:
             await bystander.close()

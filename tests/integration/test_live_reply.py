@@ -48,7 +48,9 @@ def _stored_reply(engine: Engine, correlation_hint: str) -> str:
     while time.monotonic() < deadline:
         with Session(engine) as session:
             rows = session.exec(
-                select(ChatMessage).where(ChatMessage.role == "assistant").order_by(
+                select(ChatMessage)
+                .where(ChatMessage.role == "assistant")
+                .order_by(
                     ChatMessage.id.desc()  # type: ignore[union-attr]
                 )
             ).all()

@@ -56,15 +56,20 @@ def test_reload_after_a_killed_worker_shows_the_partial_reply_and_a_usable_compo
             page.fill("#message", "are you back?")
             page.click("#send-button")
             expect(page.locator(".bubble-assistant").last).to_contain_text(
-                "Echo: are you back?", timeout=90_000  # a fresh server's first reply
+                "Echo: are you back?",
+                timeout=90_000,  # a fresh server's first reply
             )
             engine = make_engine(second.database_url)
             try:
                 with Session(engine) as session:
-                    statuses = [m.status for m in session.exec(
-                        select(ChatMessage).where(ChatMessage.role == "assistant")
-                        .order_by(ChatMessage.id)
-                    ).all()]
+                    statuses = [
+                        m.status
+                        for m in session.exec(
+                            select(ChatMessage)
+                            .where(ChatMessage.role == "assistant")
+                            .order_by(ChatMessage.id)
+                        ).all()
+                    ]
                     interrupted = session.exec(
                         select(LLMRequest).where(LLMRequest.status == "interrupted")
                     ).all()

@@ -106,8 +106,13 @@ def test_scrapes_count_every_workers_requests(
     assert len(per_process) >= 2, f"one worker served every chat: {per_process}"
     with httpx.Client(timeout=10) as client:  # new connections: either worker may answer
         totals = {
-            _total(client.get(two_workers.url + "/metrics", headers={"Connection": "close"},
-                              auth=two_workers.monitor_auth).text)
+            _total(
+                client.get(
+                    two_workers.url + "/metrics",
+                    headers={"Connection": "close"},
+                    auth=two_workers.monitor_auth,
+                ).text
+            )
             for _ in range(20)
         }
     assert totals == {float(sent)}

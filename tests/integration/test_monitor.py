@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -31,7 +31,7 @@ RECORDED_WITHIN = 15.0  # seconds for a finished request to be on /api/stats
 def window_start() -> datetime:
     """The next whole second (UTC), after waiting for it: every request sent from now on
     starts inside a window beginning there, every earlier one outside it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now.replace(microsecond=0) + timedelta(seconds=1)
     time.sleep((start - now).total_seconds())
     return start
@@ -42,8 +42,12 @@ def iso(moment: datetime) -> str:
 
 
 def stats_between(app: RunningApp, start: datetime, end: datetime) -> dict:
-    response = httpx.get(app.url + "/api/stats", params={"start": iso(start), "end": iso(end)},
-                         auth=app.monitor_auth, timeout=10)
+    response = httpx.get(
+        app.url + "/api/stats",
+        params={"start": iso(start), "end": iso(end)},
+        auth=app.monitor_auth,
+        timeout=10,
+    )
     response.raise_for_status()
     return response.json()
 
@@ -52,7 +56,7 @@ def wait_for_requests(app: RunningApp, start: datetime, count: int) -> dict:
     """/api/stats of [start, now + 1 min) once it counts ``count`` requests."""
     deadline = time.monotonic() + RECORDED_WITHIN
     while True:
-        body = stats_between(app, start, datetime.now(timezone.utc) + timedelta(minutes=1))
+        body = stats_between(app, start, datetime.now(UTC) + timedelta(minutes=1))
         if body["requests"] >= count or time.monotonic() > deadline:
             return body
         time.sleep(0.2)
@@ -71,7 +75,9 @@ def send_and_wait(page: Page, text: str) -> None:
     expect(page.locator("#send-button")).to_be_visible(timeout=30_000)
 
 
-def test_requests_show_on_stats_csv_and_monitor(page: Page, fake_llm: FakeLLMServer, app_server: RunningApp) -> None:
+def test_requests_show_on_stats_csv_and_monitor(
+    page: Page, fake_llm: FakeLLMServer, app_server: RunningApp
+) -> None:
     # A known mix, never two failures in a row (the circuit breaker stays closed):
     # 3 replies, 2 bad requests (400) and 1 authentication failure (401), none retried.
     mix = [None, "400", None, "401", None, "400"]
@@ -86,7 +92,7 @@ def test_requests_show_on_stats_csv_and_monitor(page: Page, fake_llm: FakeLLMSer
             tokens_in += prompt_tokens(body["messages"])
             tokens_out += len(reply_chunks(body["messages"], fake_llm.config.reply_words))
     assert fake_llm.hits == len(mix)
-    end = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
 
     stats = wait_for_requests(app_server, start, len(mix))
     stats = stats_between(app_server, start, end)
@@ -96,13 +102,16 @@ def test_requests_show_on_stats_csv_and_monitor(page: Page, fake_llm: FakeLLMSer
     assert (stats["tokens_input"], stats["tokens_output"]) == (tokens_in, tokens_out)
     assert stats["latency_p50"] > 0 and stats["ttft_p95"] > 0
     assert stats["unpriced_requests"] == 6  # "openai/fake" has no price: flagged, not $0
-    window = httpx.get(app_server.url + "/api/stats?window=1h", auth=app_server.monitor_auth,
-                       timeout=10).json()
+    window = httpx.get(
+        app_server.url + "/api/stats?window=1h", auth=app_server.monitor_auth, timeout=10
+    ).json()
     assert window["requests"] >= 6
 
     response = httpx.get(
-        app_server.url + "/api/requests.csv", params={"start": iso(start), "end": iso(end)},
-        auth=app_server.monitor_auth, timeout=10,
+        app_server.url + "/api/requests.csv",
+        params={"start": iso(start), "end": iso(end)},
+        auth=app_server.monitor_auth,
+        timeout=10,
     )
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 6
@@ -191,7 +200,9 @@ def test_disconnect_mid_stream_leaves_exactly_one_row(
 
     def recorded() -> int:
         with Session(app_db) as session:
-            query = select(func.count()).select_from(LLMRequest).where(LLMRequest.started_at >= start)
+            query = (
+                select(func.count()).select_from(LLMRequest).where(LLMRequest.started_at >= start)
+            )
             return session.execute(query).scalar_one()
 
     deadline = time.monotonic() + 30

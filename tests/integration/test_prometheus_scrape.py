@@ -55,7 +55,9 @@ class Prometheus:
 
 
 @pytest.fixture(scope="module")
-def prometheus(app_server: RunningApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def prometheus(
+    app_server: RunningApp, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
     binary = shutil.which("prometheus")
     assert binary, "prometheus missing: `make test` installs Debian's prometheus package"
     workdir = tmp_path_factory.mktemp("prometheus")
@@ -144,7 +146,7 @@ def test_prometheus_query_returns_the_request_count_sent(
     tokens = prometheus.scalar('sum(chatmon_llm_tokens_total{job="chatmon",type="output"})')
     assert tokens and tokens > 0
     p95 = prometheus.scalar(
-        'histogram_quantile(0.95, sum by (le) (rate(chatmon_llm_request_duration_seconds_bucket[5m])))'
+        "histogram_quantile(0.95, sum by (le) (rate(chatmon_llm_request_duration_seconds_bucket[5m])))"
     )
     assert p95 is not None and 0 < p95 < 5
 
@@ -165,7 +167,11 @@ def test_every_dashboard_query_runs_on_real_prometheus(
         send_and_wait(page, f"dashboard data {number}")
     assert prometheus.wait_for(query, baseline + 2) == baseline + 2
     dashboard = json.loads((DEPLOY / "grafana" / "chatmon.json").read_text())
-    data_panels = {"Requests per second by status", "Request duration percentiles", "Tokens per minute"}
+    data_panels = {
+        "Requests per second by status",
+        "Request duration percentiles",
+        "Tokens per minute",
+    }
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             expr = target["expr"].replace('model=~"$model"', 'model=~".*"')
@@ -185,7 +191,12 @@ def test_every_dashboard_query_runs_on_real_prometheus(
 def test_prometheus_loads_chatmons_alert_rules(prometheus: Prometheus) -> None:
     body = httpx.get(prometheus.url + "/api/v1/rules", timeout=10).json()
     names = {rule["name"] for group in body["data"]["groups"] for rule in group["rules"]}
-    assert {"ChatmonHighErrorRate", "ChatmonHighLatencyP95", "ChatmonHourlyCostHigh",
-            "ChatmonCircuitBreakerOpen", "ChatmonTargetDown"} <= names
+    assert {
+        "ChatmonHighErrorRate",
+        "ChatmonHighLatencyP95",
+        "ChatmonHourlyCostHigh",
+        "ChatmonCircuitBreakerOpen",
+        "ChatmonTargetDown",
+    } <= names
     health = {rule["health"] for group in body["data"]["groups"] for rule in group["rules"]}
     assert health <= {"ok", "unknown"}

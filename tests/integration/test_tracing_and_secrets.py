@@ -41,7 +41,9 @@ PII_MESSAGE = "Please email jane.doe@example.com or charge card 4111 1111 1111 1
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[LangfuseReceiver]:
-    with LangfuseReceiver(public_key=PUBLIC_KEY, secret_key=SECRETS["LANGFUSE_SECRET_KEY"]) as server:
+    with LangfuseReceiver(
+        public_key=PUBLIC_KEY, secret_key=SECRETS["LANGFUSE_SECRET_KEY"]
+    ) as server:
         yield server
 
 
@@ -51,7 +53,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def traced_app(fake_llm: FakeLLMServer, receiver: LangfuseReceiver, workdir: Path) -> Iterator[RunningApp]:
+def traced_app(
+    fake_llm: FakeLLMServer, receiver: LangfuseReceiver, workdir: Path
+) -> Iterator[RunningApp]:
     with launch_app(
         workdir=workdir,
         fake_llm_url=fake_llm.url,
@@ -117,9 +121,13 @@ def test_chat_is_unaffected_while_langfuse_hangs(chat: Page, receiver: LangfuseR
         # The SDK's exporter is now stuck on the receiver (it flushes every second).
         receiver.wait_for(lambda r: r.state.hung >= 1, timeout=15)
         elapsed = _timed_send(chat, "second message while Langfuse hangs")
-        expect(assistant_bubbles(chat).last).to_contain_text("Echo: second message while Langfuse hangs")
+        expect(assistant_bubbles(chat).last).to_contain_text(
+            "Echo: second message while Langfuse hangs"
+        )
         print(f"\nreply with Langfuse answering: {baseline:.2f} s, while it hangs: {elapsed:.2f} s")
-        assert elapsed < baseline + 3, f"{elapsed:.1f} s while Langfuse hung vs {baseline:.1f} s before"
+        assert elapsed < baseline + 3, (
+            f"{elapsed:.1f} s while Langfuse hung vs {baseline:.1f} s before"
+        )
         assert receiver.state.hung >= 1
     finally:
         receiver.set_hang(False)
@@ -140,20 +148,28 @@ def test_request_is_traced_redacted_and_rated(
     assert attrs["langfuse.observation.model.name"] == "openai/fake"
     assert attrs["langfuse.observation.input"] == "Please email [EMAIL] or charge card [CARD]"
     assert "[EMAIL]" in attrs["langfuse.observation.output"]  # the fake echoes the message
-    assert "usage_details" in "".join(attrs) and "langfuse.observation.completion_start_time" in attrs
+    assert (
+        "usage_details" in "".join(attrs) and "langfuse.observation.completion_start_time" in attrs
+    )
     assert attrs["session.id"] and attrs["user.id"]
     raw = b"".join(receiver.state.raw_bodies)
     assert b"jane.doe@example.com" not in raw and b"4111 1111 1111 1111" not in raw
 
     message_id = chat.locator("[id^=message-]").last.get_attribute("id").removeprefix("message-")
     chat.click(f"#thumb-down-{message_id}")
-    scores = receiver.wait_for(lambda r: [s for s in r.scores if s.get("traceId") == trace_id], timeout=20)
+    scores = receiver.wait_for(
+        lambda r: [s for s in r.scores if s.get("traceId") == trace_id], timeout=20
+    )
     assert scores[-1]["name"] == "user-feedback" and scores[-1]["value"] == -1.0
 
 
 def test_no_secret_in_logs_db_metrics_health_or_traces(
-    chat: Page, traced_app: RunningApp, traced_db: Engine, receiver: LangfuseReceiver,
-    fake_llm: FakeLLMServer, workdir: Path,
+    chat: Page,
+    traced_app: RunningApp,
+    traced_db: Engine,
+    receiver: LangfuseReceiver,
+    fake_llm: FakeLLMServer,
+    workdir: Path,
 ) -> None:
     send_and_wait(chat, "a normal question")
     fake_llm.configure(fail_first=1, fail_with="401")  # the provider rejects the key
@@ -167,7 +183,10 @@ def test_no_secret_in_logs_db_metrics_health_or_traces(
         headers={"Authorization": f"Bearer {SECRETS['METRICS_TOKEN']}"},
         timeout=10,
     ).text
-    assert 'chatmon_llm_requests_total{error_type="auth",model="openai/fake",status="error"}' in metrics_text
+    assert (
+        'chatmon_llm_requests_total{error_type="auth",model="openai/fake",status="error"}'
+        in metrics_text
+    )
     health_text = httpx.get(traced_app.url + "/health", timeout=10).text
     time.sleep(2)  # let the request log and the log files catch up
 

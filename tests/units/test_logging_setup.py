@@ -115,7 +115,9 @@ def test_secrets_are_masked_on_every_logging_path(log_setup) -> None:
     log.error("db at postgresql://chatmon:%s@db.internal/chatmon", PLAIN_PASSWORD)
     log.error("smtp login failed: password=%s", PLAIN_PASSWORD)
     log.info("posting alert to %s", webhook)
-    log.info("gemini GET https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW")
+    log.info(
+        "gemini GET https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW"
+    )
     try:
         raise RuntimeError(f"provider said: Incorrect API key provided: {LLM_KEY}")
     except RuntimeError:
@@ -131,8 +133,15 @@ def test_secrets_are_masked_on_every_logging_path(log_setup) -> None:
 
     for output in (stream.getvalue(), path.read_text()):
         assert output.count("\n") >= 10
-        for secret in (LLM_KEY, LANGFUSE_SECRET, METRICS_TOKEN, PLAIN_PASSWORD, "XXXXXXXXXXXXXXXX",
-                       "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "4f9a8b7c6d5e"):
+        for secret in (
+            LLM_KEY,
+            LANGFUSE_SECRET,
+            METRICS_TOKEN,
+            PLAIN_PASSWORD,
+            "XXXXXXXXXXXXXXXX",
+            "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW",
+            "4f9a8b7c6d5e",
+        ):
             assert secret not in output, secret
         assert "llm call failed" in output and "RuntimeError" in output  # still useful
 
@@ -175,7 +184,9 @@ async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Pat
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("Be brief.")
     settings = load_settings()  # the offline demo model
-    service = TurnService(settings=settings, client=LLMClient(settings), prompts=SystemPromptSource(prompt))
+    service = TurnService(
+        settings=settings, client=LLMClient(settings), prompts=SystemPromptSource(prompt)
+    )
 
     def listener(_call) -> None:
         logging.getLogger("chatmon.test").info("call published")
@@ -183,8 +194,10 @@ async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Pat
     events.on_call(listener)
     try:
         request = TurnRequest(
-            session_id="sess-42", conversation_id="conv-1",
-            turns=[Turn(role="user", content="hello there")], temperature=0.5,
+            session_id="sess-42",
+            conversation_id="conv-1",
+            turns=[Turn(role="user", content="hello there")],
+            temperature=0.5,
         )
         async with service.reply(request) as reply:
             async for _ in reply:
@@ -211,7 +224,9 @@ def test_servers_own_handlers_are_replaced_or_masked(tmp_path: Path) -> None:
     access_handler = logging.StreamHandler(access_out)
     access.addHandler(access_handler)
     try:
-        configure_logging(load_settings(log_file=str(tmp_path / "x.log"), llm_api_key=LLM_KEY), stream=app_out)
+        configure_logging(
+            load_settings(log_file=str(tmp_path / "x.log"), llm_api_key=LLM_KEY), stream=app_out
+        )
         logging.getLogger("chatmon.test").warning("key %s", LLM_KEY)
         access.warning("GET /?api_key=%s 200", LLM_KEY)
     finally:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("SMTP_", "ALERT_", "SLACK_"))
     }
     environment.update(PYTHONPATH=str(ROOT), **env)
     return subprocess.run(
         [sys.executable, "-m", "chatmon", "alerts", *args],
-        cwd=cwd, env=environment, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -65,12 +70,18 @@ def sqlite_url(tmp_path: Path) -> str:
 def test_alerts_check_sends_what_fires_once_and_prints_a_table(
     db_url: str, session: Session, tmp_path: Path, sink: SMTPSink, receiver: WebhookReceiver
 ) -> None:
-    now = datetime.now(timezone.utc)
-    record(session, *[
-        make_call(at=now - timedelta(seconds=10 * (i + 1)), status="error" if i < 3 else "ok",
-                  error_category="timeout" if i < 3 else None)
-        for i in range(6)
-    ])
+    now = datetime.now(UTC)
+    record(
+        session,
+        *[
+            make_call(
+                at=now - timedelta(seconds=10 * (i + 1)),
+                status="error" if i < 3 else "ok",
+                error_category="timeout" if i < 3 else None,
+            )
+            for i in range(6)
+        ],
+    )
     env = {**channel_env(sink, receiver), "DATABASE_URL": db_url, "ALERT_MIN_REQUESTS": "4"}
 
     first = run_cli("check", cwd=tmp_path, **env)
@@ -78,7 +89,9 @@ def test_alerts_check_sends_what_fires_once_and_prints_a_table(
     lines = first.stdout.splitlines()
     error_rate = next(line for line in lines if line.startswith("error_rate "))
     assert "firing" in error_rate and "50.0 %" in error_rate and "fired" in error_rate
-    assert any(line.split()[:3] == ["error_rate", "firing", "email"] and "sent" in line for line in lines)
+    assert any(
+        line.split()[:3] == ["error_rate", "firing", "email"] and "sent" in line for line in lines
+    )
     assert "channels: email, slack" in first.stdout
     assert receiver.url not in first.stdout + first.stderr
     assert (sink.count(), receiver.count()) == (1, 1)

@@ -24,10 +24,22 @@ MODEL = "openai/test-metrics"
 
 def _call(**overrides: object) -> LLMCall:
     values: dict[str, object] = dict(
-        correlation_id="c1", session_id="s1", conversation_id="v1", model=MODEL, provider="openai",
-        started_at=datetime.now(UTC), first_token_seconds=0.3, total_seconds=1.5,
-        input_tokens=12, output_tokens=30, cost_usd=0.002, status="ok", error_category=None,
-        retries=0, temperature=0.7, prompt_version="p1",
+        correlation_id="c1",
+        session_id="s1",
+        conversation_id="v1",
+        model=MODEL,
+        provider="openai",
+        started_at=datetime.now(UTC),
+        first_token_seconds=0.3,
+        total_seconds=1.5,
+        input_tokens=12,
+        output_tokens=30,
+        cost_usd=0.002,
+        status="ok",
+        error_category=None,
+        retries=0,
+        temperature=0.7,
+        prompt_version="p1",
     )
     values.update(overrides)
     return LLMCall(**values)  # type: ignore[arg-type]
@@ -48,13 +60,23 @@ def test_record_call_ok_counts_request_tokens_cost_and_latency() -> None:
         "ttft": _value("chatmon_llm_time_to_first_token_seconds_count", model=MODEL),
     }
     metrics.record_call(_call())
-    assert _value("chatmon_llm_requests_total", model=MODEL, status="ok", error_type="none") == before["ok"] + 1
+    assert (
+        _value("chatmon_llm_requests_total", model=MODEL, status="ok", error_type="none")
+        == before["ok"] + 1
+    )
     assert _value("chatmon_llm_tokens_total", model=MODEL, type="input") == before["in"] + 12
     assert _value("chatmon_llm_tokens_total", model=MODEL, type="output") == before["out"] + 30
-    assert _value("chatmon_llm_cost_usd_total", model=MODEL) == pytest.approx(before["cost"] + 0.002)
+    assert _value("chatmon_llm_cost_usd_total", model=MODEL) == pytest.approx(
+        before["cost"] + 0.002
+    )
     assert _value("chatmon_llm_request_duration_seconds_count", model=MODEL) == before["dur"] + 1
-    assert _value("chatmon_llm_request_duration_seconds_bucket", model=MODEL, le="2.0") == before["le2"] + 1
-    assert _value("chatmon_llm_time_to_first_token_seconds_count", model=MODEL) == before["ttft"] + 1
+    assert (
+        _value("chatmon_llm_request_duration_seconds_bucket", model=MODEL, le="2.0")
+        == before["le2"] + 1
+    )
+    assert (
+        _value("chatmon_llm_time_to_first_token_seconds_count", model=MODEL) == before["ttft"] + 1
+    )
 
 
 def test_latency_buckets_include_the_p95_alert_threshold_exactly() -> None:
@@ -95,7 +117,10 @@ def test_record_call_counts_retries() -> None:
 
 
 def test_record_feedback_counts_up_and_down_but_not_cleared() -> None:
-    up, down = _value("chatmon_feedback_total", rating="up"), _value("chatmon_feedback_total", rating="down")
+    up, down = (
+        _value("chatmon_feedback_total", rating="up"),
+        _value("chatmon_feedback_total", rating="down"),
+    )
     metrics.record_feedback(Feedback(correlation_id="c", session_id="s", rating=1))
     metrics.record_feedback(Feedback(correlation_id="c", session_id="s", rating=-1))
     metrics.record_feedback(Feedback(correlation_id="c", session_id="s", rating=0))
@@ -117,16 +142,23 @@ def test_metrics_endpoint_serves_prometheus_text() -> None:
     response = TestClient(api).get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert f'chatmon_llm_requests_total{{error_type="none",model="{MODEL}",status="ok"}}' in response.text
+    assert (
+        f'chatmon_llm_requests_total{{error_type="none",model="{MODEL}",status="ok"}}'
+        in response.text
+    )
     assert "# TYPE chatmon_llm_request_duration_seconds histogram" in response.text
 
 
-def test_metrics_endpoint_requires_bearer_token_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_endpoint_requires_bearer_token_when_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings = load_settings(metrics_token="scrape-secret-123")
     monkeypatch.setattr("chatmon.routes.metrics.get_settings", lambda: settings)
     client = TestClient(api)
     assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+    assert (
+        client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+    )
     response = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-123"})
     assert response.status_code == 200
     assert "chatmon_llm_requests_total" in response.text
@@ -162,8 +194,15 @@ def test_metrics_are_summed_across_worker_processes(tmp_path: Path) -> None:
     for count in (3, 4, 5):
         subprocess.run([sys.executable, "-c", _WORKER, str(count)], env=env, check=True, timeout=60)
     scraped = subprocess.run(
-        [sys.executable, "-c", _SCRAPER], env=env, check=True, timeout=60, capture_output=True, text=True
+        [sys.executable, "-c", _SCRAPER],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
     ).stdout
-    assert 'chatmon_llm_requests_total{error_type="none",model="mp-model",status="ok"} 12.0' in scraped
+    assert (
+        'chatmon_llm_requests_total{error_type="none",model="mp-model",status="ok"} 12.0' in scraped
+    )
     assert 'chatmon_llm_tokens_total{model="mp-model",type="input"} 120.0' in scraped
     assert 'chatmon_llm_request_duration_seconds_count{model="mp-model"} 12.0' in scraped

@@ -39,8 +39,9 @@ async def _page(_request: Request) -> Response:
 
 
 async def _gzipped_page(_request: Request) -> Response:
-    return Response(gzip.compress(PAGE), media_type="text/html",
-                    headers={"content-encoding": "gzip"})
+    return Response(
+        gzip.compress(PAGE), media_type="text/html", headers={"content-encoding": "gzip"}
+    )
 
 
 ALICE_HASH = auth.hash_password("pw", iterations=1000)
@@ -50,8 +51,14 @@ ALICE_HASH = auth.hash_password("pw", iterations=1000)
 def client(access_config: Configure) -> Iterator[TestClient]:
     """/api/stats behind the middleware, with a shared password and one named user."""
     access_config(monitor_password="s3cret-shared", monitor_users=f"alice:{ALICE_HASH}")
-    app = Starlette(routes=[Route("/api/stats", _stats), Route("/", _page),
-                            Route("/gz", _gzipped_page), Route("/metrics", _metrics)])
+    app = Starlette(
+        routes=[
+            Route("/api/stats", _stats),
+            Route("/", _page),
+            Route("/gz", _gzipped_page),
+            Route("/metrics", _metrics),
+        ]
+    )
     wrapped = SecurityHeadersMiddleware(ApiAccessMiddleware(app))
     with TestClient(wrapped) as test_client:
         yield test_client
@@ -79,10 +86,18 @@ def test_api_refused_without_credentials(client: TestClient) -> None:
     assert response.headers["www-authenticate"].startswith("Basic")
 
 
-@pytest.mark.parametrize("headers", [_basic("alice", "nope"), _basic("", "wrong"),
-                                     _basic("alice", "s3cret-shared"),  # alice has her own
-                                     {"authorization": "Basic !!!"}, {"authorization": "Bearer x"},
-                                     {"authorization": "Basic"}, {"authorization": "Basic bm9jb2xvbg=="}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        _basic("alice", "nope"),
+        _basic("", "wrong"),
+        _basic("alice", "s3cret-shared"),  # alice has her own
+        {"authorization": "Basic !!!"},
+        {"authorization": "Bearer x"},
+        {"authorization": "Basic"},
+        {"authorization": "Basic bm9jb2xvbg=="},
+    ],
+)
 def test_api_refused_with_wrong_credentials(client: TestClient, headers: dict[str, str]) -> None:
     assert client.get("/api/stats", headers=headers).status_code == 401
 
@@ -117,7 +132,7 @@ def test_session_without_the_current_credential_does_not_open_the_api(client: Te
         {"authorization": b"Bearer \xe9t\xe9"},
         {"cookie": b"chatmon_session=\xc3\xa9t\xc3\xa9.\xc3\xa9"},
         {"cookie": b"chatmon_session=\xff\xfe"},
-        {"cookie": "chatmon_session=\"unterminated; other=1"},
+        {"cookie": 'chatmon_session="unterminated; other=1'},
         {"cookie": "chatmon_session=" + "a" * 5000},
     ],
 )
@@ -129,8 +144,9 @@ def test_malformed_or_non_ascii_credentials_are_a_401_never_a_500(
 
 
 def test_basic_guessing_is_throttled(client: TestClient) -> None:
-    statuses = [client.get("/api/stats", headers=_basic("alice", f"guess{n}")).status_code
-                for n in range(6)]
+    statuses = [
+        client.get("/api/stats", headers=_basic("alice", f"guess{n}")).status_code for n in range(6)
+    ]
     assert statuses[:5] == [401] * 5 and statuses[5] == 429
     refused = client.get("/api/stats", headers=_basic("alice", "pw"))
     assert refused.status_code == 429  # the right password waits too, unchecked
@@ -152,8 +168,9 @@ def test_metrics_with_a_token_are_left_to_the_token(
 
 def test_monitor_auth_off_opens_api_and_metrics(access_config: Configure) -> None:
     access_config(monitor_auth=False)
-    app = ApiAccessMiddleware(Starlette(routes=[Route("/api/stats", _stats),
-                                                Route("/metrics", _metrics)]))
+    app = ApiAccessMiddleware(
+        Starlette(routes=[Route("/api/stats", _stats), Route("/metrics", _metrics)])
+    )
     client = TestClient(app)
     assert client.get("/api/stats").status_code == 200
     assert client.get("/metrics").status_code == 200
@@ -177,8 +194,13 @@ async def _echo_ws(websocket) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize(
     ("origin", "allowed"),
-    [(None, True), ("http://testserver", True), ("http://evil.example", False),
-     ("null", False), ("http://testserver:8080", False)],
+    [
+        (None, True),
+        ("http://testserver", True),
+        ("http://evil.example", False),
+        ("null", False),
+        ("http://testserver:8080", False),
+    ],
 )
 def test_websocket_from_another_site_is_refused(
     access_config: Configure, origin: str | None, allowed: bool
@@ -199,7 +221,9 @@ def test_websocket_from_another_site_is_refused(
 def test_websocket_from_a_configured_origin_is_admitted(access_config: Configure) -> None:
     access_config(cors_allowed_origins="http://localhost:3000")
     app = WebSocketOriginMiddleware(Starlette(routes=[WebSocketRoute("/_event", _echo_ws)]))
-    with TestClient(app).websocket_connect("/_event", headers={"origin": "http://localhost:3000"}) as ws:
+    with TestClient(app).websocket_connect(
+        "/_event", headers={"origin": "http://localhost:3000"}
+    ) as ws:
         assert ws.receive_text() == "hello"
 
 
@@ -231,8 +255,13 @@ def test_csp_for_pages_the_server_sends_from_disk(tmp_path) -> None:
     sent: list[dict] = []
 
     async def app(scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
         await send({"type": "http.response.pathsend", "path": str(page)})
 
     async def collect(message) -> None:

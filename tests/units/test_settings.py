@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env of the developer's is read
-    for name in ("LLM_MODEL", "LLM_API_BASE", "LLM_API_KEY", "GEMINI_API_KEY",
-                 "GOOGLE_GEMINI_BASE_URL", "LLM_TEMPERATURE"):
+    for name in (
+        "LLM_MODEL",
+        "LLM_API_BASE",
+        "LLM_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "LLM_TEMPERATURE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -73,7 +79,11 @@ def test_app_startup_stops_on_bad_variable() -> None:
     env = {**os.environ, "LLM_TEMPERATURE": "9"}
     result = subprocess.run(
         [sys.executable, "-c", "import chatmon.chatmon"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "LLM_TEMPERATURE" in result.stderr
@@ -88,7 +98,9 @@ def test_settings_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.llm_api_base is None
 
 
-def test_env_example_loads_as_valid_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_env_example_loads_as_valid_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
     monkeypatch.delenv("DATABASE_URL", raising=False)
     settings = load_settings()
@@ -101,9 +113,13 @@ def test_env_example_loads_as_valid_settings(monkeypatch: pytest.MonkeyPatch, tm
     [
         ({}, []),  # the page's own origin only (the middleware checks it), never "*"
         ({"PUBLIC_URL": "https://chat.example.com/some/path"}, ["https://chat.example.com"]),
-        ({"PUBLIC_URL": "https://chat.example.com",
-          "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example/"},
-         ["https://a.example", "https://b.example"]),
+        (
+            {
+                "PUBLIC_URL": "https://chat.example.com",
+                "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
+            },
+            ["https://a.example", "https://b.example"],
+        ),
     ],
 )
 def test_cors_is_restricted_to_public_url(
@@ -121,8 +137,17 @@ def test_cors_is_restricted_to_public_url(
 )
 @pytest.mark.parametrize(
     "placeholder",
-    ["changeme", "CHANGE_ME_PLEASE", "secret", "secret123", "your-secret-here", "password",
-     "xxxxxxxxxxxxxxxxxxxx", "<your token>", "changethis-to-something-long"],
+    [
+        "changeme",
+        "CHANGE_ME_PLEASE",
+        "secret",
+        "secret123",
+        "your-secret-here",
+        "password",
+        "xxxxxxxxxxxxxxxxxxxx",
+        "<your token>",
+        "changethis-to-something-long",
+    ],
 )
 def test_placeholder_secrets_stop_startup(
     monkeypatch: pytest.MonkeyPatch, variable: str, placeholder: str
@@ -147,7 +172,11 @@ def test_app_startup_stops_on_a_placeholder_secret_naming_it() -> None:
     env = {**os.environ, "SESSION_SECRET": "changeme-changeme"}
     result = subprocess.run(
         [sys.executable, "-c", "import chatmon.chatmon"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "SESSION_SECRET" in result.stderr and "placeholder" in result.stderr
@@ -192,8 +221,16 @@ def test_trusted_proxy_hops_must_be_a_small_count(
 def test_reflex_config_gets_the_same_proxy_hops_and_origins() -> None:
     env = {**os.environ, "TRUSTED_PROXY_HOPS": "2", "PUBLIC_URL": "https://chat.example.com"}
     result = subprocess.run(
-        [sys.executable, "-c", "import rxconfig; c = rxconfig.config; "
-         "print(c.trusted_proxy_hops, list(c.cors_allowed_origins))"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import rxconfig; c = rxconfig.config; "
+            "print(c.trusted_proxy_hops, list(c.cors_allowed_origins))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.stdout.strip() == "2 ['https://chat.example.com']", result.stderr

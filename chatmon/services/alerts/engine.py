@@ -266,10 +266,15 @@ class AlertEngine:
         if not recorded:
             log.warning(
                 "alert %s to %s: lease lost before recording (%s); another process took over",
-                item.rule, item.channel, "sent" if error is None else "failed",
+                item.rule,
+                item.channel,
+                "sent" if error is None else "failed",
             )
         return DeliveryOutcome(
-            rule=item.rule, kind=out.message.kind, channel=item.channel, error=error,
+            rule=item.rule,
+            kind=out.message.kind,
+            channel=item.channel,
+            error=error,
             recorded=recorded,
         )
 

@@ -11,7 +11,7 @@ closed agree with the worker whose breaker opened, instead of resolving its aler
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -127,4 +127,4 @@ def evidence(
 
 def now_utc() -> datetime:
     """The current time, aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

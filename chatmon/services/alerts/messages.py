@@ -246,7 +246,7 @@ def html_body(message: AlertMessage) -> str:
         label = e(message.correlation_label)
         parts.append(f"<p><b>{label}</b> (correlation ids)</p><ul>{items}</ul>")
     parts.append(f'<p><a href="{e(message.monitor_url, quote=True)}">Open the monitor</a></p>')
-    return "<html><body style=\"font-family:sans-serif\">" + "".join(parts) + "</body></html>"
+    return '<html><body style="font-family:sans-serif">' + "".join(parts) + "</body></html>"
 
 
 def _mrkdwn(text: str) -> str:

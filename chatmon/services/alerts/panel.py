@@ -130,7 +130,8 @@ def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
             summary=note.summary,
             deliveries=" · ".join(
                 _delivery_text(d) for d in sorted(by_note[note.id or 0], key=lambda d: d.channel)
-            ) or "no channel configured",
+            )
+            or "no channel configured",
         )
         for note in notes
     ]

@@ -15,8 +15,10 @@ NO_CHANNELS = (
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+
     def line(cells: Sequence[str]) -> str:
         return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
     return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]
 
 

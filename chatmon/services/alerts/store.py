@@ -270,23 +270,26 @@ def finish_delivery(
     stamp = as_utc(now)
     sent = error is None
     retry = None if sent or retry_after is None else db_now(retry_after.total_seconds())
-    recorded = session.execute(
-        update(AlertDelivery)
-        .where(
-            col(AlertDelivery.notification_id) == claim.notification_id,
-            col(AlertDelivery.channel) == claim.channel,
-            col(AlertDelivery.status) == SENDING,
-            col(AlertDelivery.claim_token) == claim.token,
-        )
-        .values(
-            status=SENT if sent else FAILED,
-            due_at=retry,
-            claim_token=None,
-            last_error=None if sent else error,
-            sent_at=stamp if sent else None,
-            updated_at=stamp,
-        )
-    ).rowcount == 1
+    recorded = (
+        session.execute(
+            update(AlertDelivery)
+            .where(
+                col(AlertDelivery.notification_id) == claim.notification_id,
+                col(AlertDelivery.channel) == claim.channel,
+                col(AlertDelivery.status) == SENDING,
+                col(AlertDelivery.claim_token) == claim.token,
+            )
+            .values(
+                status=SENT if sent else FAILED,
+                due_at=retry,
+                claim_token=None,
+                last_error=None if sent else error,
+                sent_at=stamp if sent else None,
+                updated_at=stamp,
+            )
+        ).rowcount
+        == 1
+    )
     note = error if recorded else "; ".join(filter(None, (error, LATE_NOTE)))
     session.add(
         AlertAttempt(

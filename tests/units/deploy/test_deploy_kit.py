@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from chatmon import metrics
@@ -39,8 +38,10 @@ def test_prometheus_configs_never_scrape_metrics_unauthenticated() -> None:
     """/metrics is behind METRICS_TOKEN or the monitor's login: the compose scrape sends
     the token, and the bare-metal example shows both ways."""
     docker = yaml.safe_load((DEPLOY / "prometheus.docker.yml").read_text())["scrape_configs"][0]
-    assert docker["authorization"] == {"type": "Bearer",
-                                       "credentials_file": "/run/secrets/metrics_token"}
+    assert docker["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": "/run/secrets/metrics_token",
+    }
     example = (DEPLOY / "prometheus.yml").read_text()
     assert "basic_auth:" in example and "credentials_file:" in example
 
@@ -67,8 +68,13 @@ def test_every_alert_has_a_unit_test() -> None:
         if case.get("exp_alerts")
     }
     assert alerts == firing
-    assert {"ChatmonHighErrorRate", "ChatmonHighLatencyP95", "ChatmonHourlyCostHigh",
-            "ChatmonCircuitBreakerOpen", "ChatmonTargetDown"} <= alerts
+    assert {
+        "ChatmonHighErrorRate",
+        "ChatmonHighLatencyP95",
+        "ChatmonHourlyCostHigh",
+        "ChatmonCircuitBreakerOpen",
+        "ChatmonTargetDown",
+    } <= alerts
 
 
 def test_alert_thresholds_mirror_chatmon_defaults() -> None:
@@ -83,7 +89,9 @@ def test_alert_thresholds_mirror_chatmon_defaults() -> None:
     assert f"> {fields['alert_error_rate_threshold'].default:g}" in rules["ChatmonHighErrorRate"]
     assert window in rules["ChatmonHighErrorRate"] and min_requests in rules["ChatmonHighErrorRate"]
     assert f"> {fields['alert_latency_p95_threshold'].default:g}" in rules["ChatmonHighLatencyP95"]
-    assert window in rules["ChatmonHighLatencyP95"] and min_requests in rules["ChatmonHighLatencyP95"]
+    assert (
+        window in rules["ChatmonHighLatencyP95"] and min_requests in rules["ChatmonHighLatencyP95"]
+    )
     assert f"> {fields['alert_cost_threshold'].default:g}" in rules["ChatmonHourlyCostHigh"]
     assert "[1h]" in rules["ChatmonHourlyCostHigh"]
 
@@ -100,9 +108,16 @@ def dashboard_queries() -> list[str]:
 def _exported_series() -> set[str]:
     names = set()
     for collector in (
-        metrics.LLM_REQUESTS, metrics.LLM_REQUEST_DURATION, metrics.LLM_TIME_TO_FIRST_TOKEN,
-        metrics.LLM_TOKENS, metrics.LLM_COST, metrics.LLM_RETRIES, metrics.FEEDBACK,
-        metrics.CIRCUIT_BREAKER_STATE, metrics.RATE_LIMITED, metrics.ALERTS,
+        metrics.LLM_REQUESTS,
+        metrics.LLM_REQUEST_DURATION,
+        metrics.LLM_TIME_TO_FIRST_TOKEN,
+        metrics.LLM_TOKENS,
+        metrics.LLM_COST,
+        metrics.LLM_RETRIES,
+        metrics.FEEDBACK,
+        metrics.CIRCUIT_BREAKER_STATE,
+        metrics.RATE_LIMITED,
+        metrics.ALERTS,
     ):
         for family in collector.describe() or collector.collect():
             names.add(family.name)
@@ -115,17 +130,29 @@ def _exported_series() -> set[str]:
 
 def test_dashboard_queries_only_series_chatmon_exports() -> None:
     exported = _exported_series()
-    used = {name for expr in dashboard_queries() for name in re.findall(r"\bchatmon_[a-z0-9_]+", expr)}
+    used = {
+        name for expr in dashboard_queries() for name in re.findall(r"\bchatmon_[a-z0-9_]+", expr)
+    }
     assert used and used <= exported, used - exported
     # every contract series is on the dashboard
-    assert {"chatmon_llm_requests_total", "chatmon_llm_request_duration_seconds_bucket",
-            "chatmon_llm_time_to_first_token_seconds_bucket", "chatmon_llm_tokens_total",
-            "chatmon_llm_cost_usd_total", "chatmon_llm_retries_total", "chatmon_feedback_total",
-            "chatmon_circuit_breaker_state", "chatmon_rate_limited_total", "chatmon_alerts_total"} <= used
+    assert {
+        "chatmon_llm_requests_total",
+        "chatmon_llm_request_duration_seconds_bucket",
+        "chatmon_llm_time_to_first_token_seconds_bucket",
+        "chatmon_llm_tokens_total",
+        "chatmon_llm_cost_usd_total",
+        "chatmon_llm_retries_total",
+        "chatmon_feedback_total",
+        "chatmon_circuit_breaker_state",
+        "chatmon_rate_limited_total",
+        "chatmon_alerts_total",
+    } <= used
 
 
 def test_dashboard_uses_the_provisioned_datasource() -> None:
-    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    provisioned = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
     uid = provisioned["datasources"][0]["uid"]
     dashboard = _dashboard()
     for panel in dashboard["panels"]:

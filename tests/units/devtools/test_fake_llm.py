@@ -87,7 +87,11 @@ def test_non_streaming_reply_and_usage(client: httpx.Client, llm: FakeLLMServer)
     choice = data["choices"][0]
     assert choice["message"] == {"role": "assistant", "content": REPLY, "refusal": None}
     assert choice["finish_reason"] == "stop"
-    assert data["usage"] == {"prompt_tokens": PROMPT_WORDS, "completion_tokens": 12, "total_tokens": PROMPT_WORDS + 12}
+    assert data["usage"] == {
+        "prompt_tokens": PROMPT_WORDS,
+        "completion_tokens": 12,
+        "total_tokens": PROMPT_WORDS + 12,
+    }
     assert llm.hits == 1 and llm.successes == 1 and llm.failures == 0
     assert llm.requests[-1]["temperature"] == 0.2
 
@@ -208,7 +212,9 @@ def test_timeout_times_out_streaming_client(client: httpx.Client, llm: FakeLLMSe
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_drop_closes_connection_without_response(client: httpx.Client, llm: FakeLLMServer, stream: bool) -> None:
+def test_drop_closes_connection_without_response(
+    client: httpx.Client, llm: FakeLLMServer, stream: bool
+) -> None:
     llm.configure(fail_first=1, fail_with="drop")
     with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
         client.post("/chat/completions", json=_body(stream=stream))
@@ -258,12 +264,16 @@ def test_control_plane(client: httpx.Client, llm: FakeLLMServer) -> None:
     assert state["counters"] == {"hits": 0, "failures": 0, "successes": 0}
     assert state["config"]["reply_words"] == 12
 
-    updated = httpx.post(control, json={"reply_words": 3, "fail_first": 1, "fail_with": "429"}).json()
+    updated = httpx.post(
+        control, json={"reply_words": 3, "fail_first": 1, "fail_with": "429"}
+    ).json()
     assert updated["config"]["reply_words"] == 3 and updated["config"]["fail_with"] == "429"
     assert llm.config.reply_words == 3
     assert client.post("/chat/completions", json=_body()).status_code == 429
     reply = client.post("/chat/completions", json=_body(temperature=0.7)).json()
-    assert reply["choices"][0]["message"]["content"] == "Echo: how are you today."  # echo is never cut
+    assert (
+        reply["choices"][0]["message"]["content"] == "Echo: how are you today."
+    )  # echo is never cut
 
     counters = httpx.get(control).json()["counters"]
     assert counters == {"hits": 2, "failures": 1, "successes": 1}
@@ -290,7 +300,9 @@ def test_request_log_keeps_last_50(client: httpx.Client, llm: FakeLLMServer) -> 
 
 
 def test_invalid_body_is_openai_400(client: httpx.Client, llm: FakeLLMServer) -> None:
-    resp = client.post("/chat/completions", content=b"not json", headers={"content-type": "application/json"})
+    resp = client.post(
+        "/chat/completions", content=b"not json", headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 400
     assert resp.json()["error"]["type"] == "invalid_request_error"
     assert llm.hits == 1 and llm.failures == 1

@@ -53,8 +53,12 @@ def test_health_ok_with_reachable_database(use_db, monkeypatch: pytest.MonkeyPat
     assert body["status"] == "ok"
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["llm"] == {
-        "status": "ok", "model": "openai/health-ok", "configured": True,
-        "api_base_set": False, "api_key_set": True, "breaker": "closed",
+        "status": "ok",
+        "model": "openai/health-ok",
+        "configured": True,
+        "api_base_set": False,
+        "api_key_set": True,
+        "breaker": "closed",
     }
     assert body["checks"]["langfuse"]["status"] == "disabled"
     assert body["checks"]["alerts"]["status"] == "not_configured"
@@ -69,7 +73,9 @@ def test_health_down_when_database_unreachable(monkeypatch: pytest.MonkeyPatch) 
     assert response.json()["checks"]["database"]["status"] == "down"
 
 
-def test_health_demo_model_is_reported_not_degraded(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_demo_model_is_reported_not_degraded(
+    use_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _use_settings(monkeypatch, llm_model="demo")
     body = TestClient(api).get("/health").json()
     assert body["status"] == "ok"
@@ -103,7 +109,9 @@ def test_health_degraded_after_the_recorder_dropped_events(
 
 
 def test_health_degraded_when_alert_checks_stopped(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use_settings(monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret")
+    _use_settings(
+        monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret"
+    )
     alert_clock.record_alert_check(at=datetime.now(UTC) - timedelta(minutes=10))
     body = TestClient(api).get("/health").json()
     assert body["status"] == "degraded"
@@ -112,7 +120,9 @@ def test_health_degraded_when_alert_checks_stopped(use_db, monkeypatch: pytest.M
 
 
 def test_health_alerts_ok_after_a_recent_check(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use_settings(monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret")
+    _use_settings(
+        monkeypatch, slack_webhook_url="https://hooks.slack.com/services/T/B/health-secret"
+    )
     alert_clock.record_alert_check()
     body = TestClient(api).get("/health").json()
     assert body["status"] == "ok"
@@ -122,26 +132,42 @@ def test_health_alerts_ok_after_a_recent_check(use_db, monkeypatch: pytest.Monke
 
 def test_health_reports_reachable_langfuse(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
     with LangfuseReceiver(public_key="pk-lf-health", secret_key="sk-lf-health") as receiver:
-        _use_settings(monkeypatch, langfuse_public_key="pk-lf-health", langfuse_secret_key="sk-lf-health",
-                      langfuse_host=receiver.url)
+        _use_settings(
+            monkeypatch,
+            langfuse_public_key="pk-lf-health",
+            langfuse_secret_key="sk-lf-health",
+            langfuse_host=receiver.url,
+        )
         body = TestClient(api).get("/health").json()
     assert body["checks"]["langfuse"]["status"] == "ok"
     assert body["status"] == "ok"
 
 
 def test_health_degraded_when_langfuse_unreachable(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use_settings(monkeypatch, langfuse_public_key="pk-lf-x", langfuse_secret_key="sk-lf-x",
-                  langfuse_host="http://127.0.0.1:9", langfuse_timeout=1)
+    _use_settings(
+        monkeypatch,
+        langfuse_public_key="pk-lf-x",
+        langfuse_secret_key="sk-lf-x",
+        langfuse_host="http://127.0.0.1:9",
+        langfuse_timeout=1,
+    )
     body = TestClient(api).get("/health").json()
     assert body["checks"]["langfuse"]["status"] == "unreachable"
     assert body["status"] == "degraded"
 
 
-def test_health_answers_quickly_while_langfuse_hangs(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_answers_quickly_while_langfuse_hangs(
+    use_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with LangfuseReceiver(public_key="pk-lf-hang", secret_key="sk-lf-hang") as receiver:
         receiver.set_hang(True)
-        _use_settings(monkeypatch, langfuse_public_key="pk-lf-hang", langfuse_secret_key="sk-lf-hang",
-                      langfuse_host=receiver.url, langfuse_timeout=5)
+        _use_settings(
+            monkeypatch,
+            langfuse_public_key="pk-lf-hang",
+            langfuse_secret_key="sk-lf-hang",
+            langfuse_host=receiver.url,
+            langfuse_timeout=5,
+        )
         client = TestClient(api)
         started = time.perf_counter()
         body = client.get("/health").json()
@@ -159,9 +185,16 @@ def test_health_output_holds_no_secret(use_db, monkeypatch: pytest.MonkeyPatch) 
         "slack_webhook_url": "https://hooks.slack.com/services/T9/B9/health-secret-0004",
         "smtp_password": "smtp-health-secret-0005",
     }
-    _use_settings(monkeypatch, langfuse_public_key="pk-lf-h", langfuse_host="http://127.0.0.1:9",
-                  smtp_host="127.0.0.1", smtp_user="ops", alert_email_from="a@example.com",
-                  alert_email_to="b@example.com", **secrets)
+    _use_settings(
+        monkeypatch,
+        langfuse_public_key="pk-lf-h",
+        langfuse_host="http://127.0.0.1:9",
+        smtp_host="127.0.0.1",
+        smtp_user="ops",
+        alert_email_from="a@example.com",
+        alert_email_to="b@example.com",
+        **secrets,
+    )
     text = TestClient(api).get("/health").text
     for value in secrets.values():
         assert value not in text

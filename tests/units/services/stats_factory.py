@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
 from chatmon.services import request_log
 from chatmon.services.events import LLMCall
 
-T0 = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)  # an hour boundary
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)  # an hour boundary
 _ids = itertools.count(1)
 
 

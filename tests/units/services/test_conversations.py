@@ -11,8 +11,11 @@ from chatmon.services import conversations as convo
 def test_first_user_message_titles_the_conversation(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
     convo.add_message(
-        session=session, owner_id="alice", conversation_id=conversation.id,
-        role="user", content="How do I  rotate\nlogs in Python?",
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        role="user",
+        content="How do I  rotate\nlogs in Python?",
     )
     session.commit()
     [listed] = convo.list_conversations(session=session, owner_id="alice")
@@ -22,11 +25,17 @@ def test_first_user_message_titles_the_conversation(session: Session) -> None:
 def test_messages_come_back_in_order(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
     for role, text in [("user", "q1"), ("assistant", "a1"), ("user", "q2")]:
-        convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
-                          role=role, content=text)
+        convo.add_message(
+            session=session,
+            owner_id="alice",
+            conversation_id=conversation.id,
+            role=role,
+            content=text,
+        )
     session.commit()
-    messages = convo.list_messages(session=session, owner_id="alice",
-                                   conversation_id=conversation.id)
+    messages = convo.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation.id
+    )
     assert [m.content for m in messages] == ["q1", "a1", "q2"]
 
 
@@ -36,18 +45,29 @@ def test_other_owner_cannot_read_or_change_a_conversation(session: Session) -> N
     with pytest.raises(convo.ConversationNotFound):
         convo.list_messages(session=session, owner_id="mallory", conversation_id=conversation.id)
     with pytest.raises(convo.ConversationNotFound):
-        convo.delete_conversation(session=session, owner_id="mallory",
-                                  conversation_id=conversation.id)
+        convo.delete_conversation(
+            session=session, owner_id="mallory", conversation_id=conversation.id
+        )
     with pytest.raises(convo.ConversationNotFound):
-        convo.add_message(session=session, owner_id="mallory", conversation_id=conversation.id,
-                          role="user", content="hi")
+        convo.add_message(
+            session=session,
+            owner_id="mallory",
+            conversation_id=conversation.id,
+            role="user",
+            content="hi",
+        )
     assert convo.list_conversations(session=session, owner_id="mallory") == []
 
 
 def test_delete_removes_conversation_and_messages(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
-                      role="user", content="bye")
+    convo.add_message(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        role="user",
+        content="bye",
+    )
     session.commit()
     convo.delete_conversation(session=session, owner_id="alice", conversation_id=conversation.id)
     session.commit()
@@ -58,8 +78,9 @@ def test_delete_removes_conversation_and_messages(session: Session) -> None:
 
 def test_rename_trims_and_shortens_title(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.rename_conversation(session=session, owner_id="alice",
-                              conversation_id=conversation.id, title="  " + "x" * 100)
+    convo.rename_conversation(
+        session=session, owner_id="alice", conversation_id=conversation.id, title="  " + "x" * 100
+    )
     session.commit()
     [listed] = convo.list_conversations(session=session, owner_id="alice")
     assert len(listed.title) == convo.TITLE_MAX_CHARS
@@ -68,13 +89,19 @@ def test_rename_trims_and_shortens_title(session: Session) -> None:
 
 def test_feedback_is_stored_on_assistant_reply(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    reply = convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
-                              role="assistant", content="42")
+    reply = convo.add_message(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        role="assistant",
+        content="42",
+    )
     session.commit()
     convo.set_feedback(session=session, owner_id="alice", message_id=reply.id, rating=-1)
     session.commit()
-    [stored] = convo.list_messages(session=session, owner_id="alice",
-                                   conversation_id=conversation.id)
+    [stored] = convo.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation.id
+    )
     assert stored.feedback == -1
     convo.set_feedback(session=session, owner_id="alice", message_id=reply.id, rating=0)
     session.commit()
@@ -84,10 +111,16 @@ def test_feedback_is_stored_on_assistant_reply(session: Session) -> None:
 
 def test_feedback_refused_on_user_message_and_other_owner(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    question = convo.add_message(session=session, owner_id="alice",
-                                 conversation_id=conversation.id, role="user", content="q")
-    reply = convo.add_message(session=session, owner_id="alice",
-                              conversation_id=conversation.id, role="assistant", content="a")
+    question = convo.add_message(
+        session=session, owner_id="alice", conversation_id=conversation.id, role="user", content="q"
+    )
+    reply = convo.add_message(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        role="assistant",
+        content="a",
+    )
     session.commit()
     with pytest.raises(convo.ConversationNotFound):
         convo.set_feedback(session=session, owner_id="alice", message_id=question.id, rating=1)
@@ -97,20 +130,27 @@ def test_feedback_refused_on_user_message_and_other_owner(session: Session) -> N
 
 def test_clear_keeps_conversation_but_drops_messages(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
-                      role="user", content="q")
+    convo.add_message(
+        session=session, owner_id="alice", conversation_id=conversation.id, role="user", content="q"
+    )
     session.commit()
     convo.clear_messages(session=session, owner_id="alice", conversation_id=conversation.id)
     session.commit()
-    assert convo.list_messages(session=session, owner_id="alice",
-                               conversation_id=conversation.id) == []
+    assert (
+        convo.list_messages(session=session, owner_id="alice", conversation_id=conversation.id)
+        == []
+    )
     assert len(convo.list_conversations(session=session, owner_id="alice")) == 1
 
 
 def test_rename_with_control_characters_is_stored_clean(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.rename_conversation(session=session, owner_id="alice",
-                              conversation_id=conversation.id, title="nul\x00 byte\ud800")
+    convo.rename_conversation(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        title="nul\x00 byte\ud800",
+    )
     session.commit()
     [listed] = convo.list_conversations(session=session, owner_id="alice")
     assert listed.title == "nul byte?"
@@ -131,7 +171,9 @@ def test_legacy_conversations_move_to_the_new_identity_once(session: Session) ->
         "old chat"
     ]
     # the same legacy id presented again (by anyone) finds nothing left to take
-    again = convo.adopt_legacy_conversations(session=session, legacy_owner=legacy, owner_id="b_thief")
+    again = convo.adopt_legacy_conversations(
+        session=session, legacy_owner=legacy, owner_id="b_thief"
+    )
     session.commit()
     assert again == 0
     assert convo.list_conversations(session=session, owner_id="b_thief") == []
@@ -140,16 +182,22 @@ def test_legacy_conversations_move_to_the_new_identity_once(session: Session) ->
 # ----- checkpointed replies -------------------------------------------------------------
 def _conversation_with_question(session: Session) -> str:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
-                      role="user", content="tell me a story")
+    convo.add_message(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        role="user",
+        content="tell me a story",
+    )
     session.commit()
     return conversation.id
 
 
 def test_a_streaming_reply_is_listed_only_once_finished(session: Session) -> None:
     conversation_id = _conversation_with_question(session)
-    reply = convo.start_reply(session=session, owner_id="alice", conversation_id=conversation_id,
-                              correlation_id="c1")
+    reply = convo.start_reply(
+        session=session, owner_id="alice", conversation_id=conversation_id, correlation_id="c1"
+    )
     session.commit()
     assert convo.save_reply(session=session, message_id=reply.id, content="Once", done=False)
     session.commit()
@@ -167,43 +215,66 @@ def test_a_stale_reply_is_kept_marked_interrupted_and_claimed_once(session: Sess
     from chatmon.models import utc_now
 
     conversation_id = _conversation_with_question(session)
-    reply = convo.start_reply(session=session, owner_id="alice", conversation_id=conversation_id,
-                              correlation_id="c2")
+    reply = convo.start_reply(
+        session=session, owner_id="alice", conversation_id=conversation_id, correlation_id="c2"
+    )
     convo.save_reply(session=session, message_id=reply.id, content="Once upon a", done=False)
     session.commit()
     # still fresh: nobody may take it
-    assert convo.interrupt_stale_replies(
-        session=session, owner_id="alice", stale_before=utc_now() - timedelta(seconds=10)
-    ) == []
+    assert (
+        convo.interrupt_stale_replies(
+            session=session, owner_id="alice", stale_before=utc_now() - timedelta(seconds=10)
+        )
+        == []
+    )
     # another browser never takes it, stale or not
     later = utc_now() + timedelta(seconds=1)
     assert convo.interrupt_stale_replies(session=session, owner_id="bob", stale_before=later) == []
     [claimed] = convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later)
     session.commit()
     assert claimed.correlation_id == "c2" and claimed.content.startswith("Once upon a")
-    assert convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later) == []
+    assert (
+        convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later) == []
+    )
     listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
     assert listed[-1].status == convo.INTERRUPTED
     assert listed[-1].content == "Once upon a" + convo.INTERRUPTED_NOTE
     # the writer, back too late, does not overwrite what the user was shown
     assert not convo.save_reply(session=session, message_id=reply.id, content="late", done=True)
+
+
 def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
     for i in range(7):
-        convo.add_message(session=session, owner_id="alice", conversation_id=conversation.id,
-                          role="user", content=f"m{i}")
+        convo.add_message(
+            session=session,
+            owner_id="alice",
+            conversation_id=conversation.id,
+            role="user",
+            content=f"m{i}",
+        )
     session.commit()
-    newest = convo.list_messages(session=session, owner_id="alice",
-                                 conversation_id=conversation.id, limit=3)
+    newest = convo.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation.id, limit=3
+    )
     assert [m.content for m in newest] == ["m4", "m5", "m6"]  # oldest first on screen
-    earlier = convo.list_messages(session=session, owner_id="alice",
-                                  conversation_id=conversation.id, limit=3,
-                                  before_id=newest[0].id)
+    earlier = convo.list_messages(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        limit=3,
+        before_id=newest[0].id,
+    )
     assert [m.content for m in earlier] == ["m1", "m2", "m3"]
-    first = convo.list_messages(session=session, owner_id="alice",
-                                conversation_id=conversation.id, limit=3,
-                                before_id=earlier[0].id)
+    first = convo.list_messages(
+        session=session,
+        owner_id="alice",
+        conversation_id=conversation.id,
+        limit=3,
+        before_id=earlier[0].id,
+    )
     assert [m.content for m in first] == ["m0"]
     with pytest.raises(convo.ConversationNotFound):
-        convo.list_messages(session=session, owner_id="mallory",
-                            conversation_id=conversation.id, limit=3)
+        convo.list_messages(
+            session=session, owner_id="mallory", conversation_id=conversation.id, limit=3
+        )

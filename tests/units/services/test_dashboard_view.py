@@ -37,8 +37,15 @@ def test_kpis_rows_and_charts(session: Session) -> None:
         session,
         make_call(at=timedelta(minutes=1), total_seconds=0.25, cost_usd=0.002, input_tokens=1200),
         make_call(at=timedelta(minutes=2), total_seconds=2.5, cost_usd=0.003),
-        make_call(at=timedelta(minutes=3), status="error", error_category="timeout", cost_usd=None,
-                  input_tokens=None, output_tokens=None, first_token_seconds=None),
+        make_call(
+            at=timedelta(minutes=3),
+            status="error",
+            error_category="timeout",
+            cost_usd=None,
+            input_tokens=None,
+            output_tokens=None,
+            first_token_seconds=None,
+        ),
     )
     data = view.load(session, query())
     assert (data.kpis.requests, data.kpis.errors, data.kpis.error_rate) == ("3", "1", "33.3 %")
@@ -63,8 +70,14 @@ def test_table_filters_and_paging(session: Session) -> None:
 
 
 def test_detail_has_every_recorded_field(session: Session) -> None:
-    call = make_call(status="error", error_category="rate_limit", cost_usd=None, input_tokens=None,
-                     output_tokens=None, retries=3)
+    call = make_call(
+        status="error",
+        error_category="rate_limit",
+        cost_usd=None,
+        input_tokens=None,
+        output_tokens=None,
+        retries=3,
+    )
     record(session, call)
     detail = view.load_detail(session, call.correlation_id)
     labels = {f.label: f.value for f in detail.fields}
@@ -86,9 +99,7 @@ def test_unpriced_model_is_flagged_in_kpis_and_detail(session: Session) -> None:
     assert detail["Cost"].startswith("unknown")
 
 
-@pytest.mark.parametrize(
-    ("value", "text"), [(None, "–"), (0.0421, "42 ms"), (1.234, "1.23 s")]
-)
+@pytest.mark.parametrize(("value", "text"), [(None, "–"), (0.0421, "42 ms"), (1.234, "1.23 s")])
 def test_seconds_format(value: float | None, text: str) -> None:
     assert view.seconds(value) == text
 

@@ -42,8 +42,11 @@ def _reset(upstream: FakeLLMServer) -> None:
 
 def client_for(upstream: FakeLLMServer, **overrides: object) -> LLMClient:
     options: dict[str, object] = {
-        "llm_model": "openai/fake", "llm_api_base": upstream.url,
-        "llm_api_key": "sk-unit-test", "request_timeout": 2, "llm_max_retries": 0,
+        "llm_model": "openai/fake",
+        "llm_api_base": upstream.url,
+        "llm_api_key": "sk-unit-test",
+        "request_timeout": 2,
+        "llm_max_retries": 0,
     }
     settings = load_settings(**(options | overrides))
     return LLMClient(settings)
@@ -57,8 +60,9 @@ async def collect(client: LLMClient, stats: StreamStats | None = None) -> str:
 
 async def test_stream_returns_reply_and_provider_usage(upstream: FakeLLMServer) -> None:
     stats = StreamStats()
-    text = await collect(client_for(upstream, llm_price_input_per_1m=1.0,
-                                    llm_price_output_per_1m=2.0), stats)
+    text = await collect(
+        client_for(upstream, llm_price_input_per_1m=1.0, llm_price_output_per_1m=2.0), stats
+    )
     assert text.startswith("Echo: ping pong")
     assert stats.input_tokens == 4  # words of both messages, as the upstream counted them
     assert stats.output_tokens == 12
@@ -103,8 +107,13 @@ async def test_failures_are_categorized(
 
 
 async def test_refused_connection_is_a_connection_error() -> None:
-    settings = load_settings(llm_model="openai/fake", llm_api_base="http://127.0.0.1:9/v1",
-                             llm_api_key="sk-x", llm_max_retries=0, request_timeout=2)
+    settings = load_settings(
+        llm_model="openai/fake",
+        llm_api_base="http://127.0.0.1:9/v1",
+        llm_api_key="sk-x",
+        llm_max_retries=0,
+        request_timeout=2,
+    )
     with pytest.raises(LLMCallError) as caught:
         await collect(LLMClient(settings))
     assert caught.value.category == ErrorCategory.CONNECTION

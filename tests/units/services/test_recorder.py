@@ -56,7 +56,9 @@ def test_close_writes_everything_pending(engine: Engine) -> None:
 def test_feedback_updates_the_recorded_row(recorder: Recorder, engine: Engine) -> None:
     call = make_call()
     recorder.submit_call(call)
-    recorder.submit_feedback(Feedback(correlation_id=call.correlation_id, session_id="s", rating=-1))
+    recorder.submit_feedback(
+        Feedback(correlation_id=call.correlation_id, session_id="s", rating=-1)
+    )
     assert recorder.flush(timeout=10)
     with Session(engine) as session:
         assert session.execute(select(LLMRequest.feedback)).scalar_one() == -1
@@ -69,7 +71,8 @@ def test_feedback_without_correlation_id_is_ignored(recorder: Recorder) -> None:
 
 
 def test_locked_database_is_retried_without_blocking_submit(
-    tmp_path, caplog: pytest.LogCaptureFixture  # noqa: ANN001
+    tmp_path,
+    caplog: pytest.LogCaptureFixture,  # noqa: ANN001
 ) -> None:
     from chatmon.migrate import upgrade_head
 

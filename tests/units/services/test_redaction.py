@@ -11,7 +11,10 @@ from chatmon.services.redaction import find_pii, redact, redact_call
 # order ids, dates, times, amounts, versions, IPs, a non-Luhn card, a bad IBAN checksum.
 SAMPLE: list[tuple[str, list[tuple[str, str]]]] = [
     ("Mail me at jane.doe@example.com please", [("email", "jane.doe@example.com")]),
-    ("cc: ops+alerts@corp.example.co.uk and bob@x.io", [("email", "ops+alerts@corp.example.co.uk"), ("email", "bob@x.io")]),
+    (
+        "cc: ops+alerts@corp.example.co.uk and bob@x.io",
+        [("email", "ops+alerts@corp.example.co.uk"), ("email", "bob@x.io")],
+    ),
     ("My card is 4111 1111 1111 1111, exp 12/27", [("card", "4111 1111 1111 1111")]),
     ("card 5500-0000-0000-0004 was declined", [("card", "5500-0000-0000-0004")]),
     ("amex 378282246310005", [("card", "378282246310005")]),
@@ -29,8 +32,10 @@ SAMPLE: list[tuple[str, list[tuple[str, str]]]] = [
     ("Paris: +33 1 23 45 67 89", [("phone", "+33 1 23 45 67 89")]),
     ("mobile 06-12345678", [("phone", "06-12345678")]),
     ("India +91 98765 43210", [("phone", "+91 98765 43210")]),
-    ("Reach jane@example.org or +44 7700 900123, card 4012888888881881",
-     [("email", "jane@example.org"), ("phone", "+44 7700 900123"), ("card", "4012888888881881")]),
+    (
+        "Reach jane@example.org or +44 7700 900123, card 4012888888881881",
+        [("email", "jane@example.org"), ("phone", "+44 7700 900123"), ("card", "4012888888881881")],
+    ),
     # negatives
     ("Order 12345678 shipped on 2024-03-15 at 12:30:45", []),
     ("Total: $1,234.56 for 3 items", []),
@@ -88,11 +93,24 @@ def test_redact_leaves_text_without_pii_unchanged() -> None:
 
 def _call(**overrides: object) -> LLMCall:
     values: dict[str, object] = dict(
-        correlation_id="c1", session_id="s1", conversation_id="v1", model="m", provider=None,
-        started_at=datetime.now(UTC), first_token_seconds=0.1, total_seconds=0.2,
-        input_tokens=1, output_tokens=1, cost_usd=0.0, status="ok", error_category=None,
-        retries=0, temperature=0.7, prompt_version="p",
-        input_text="mail jane@example.com", output_text="I will write to jane@example.com",
+        correlation_id="c1",
+        session_id="s1",
+        conversation_id="v1",
+        model="m",
+        provider=None,
+        started_at=datetime.now(UTC),
+        first_token_seconds=0.1,
+        total_seconds=0.2,
+        input_tokens=1,
+        output_tokens=1,
+        cost_usd=0.0,
+        status="ok",
+        error_category=None,
+        retries=0,
+        temperature=0.7,
+        prompt_version="p",
+        input_text="mail jane@example.com",
+        output_text="I will write to jane@example.com",
     )
     values.update(overrides)
     return LLMCall(**values)  # type: ignore[arg-type]

@@ -44,7 +44,9 @@ def test_a_request_recorded_twice_is_one_row(session: Session) -> None:
 
 
 def test_row_holds_no_text_and_the_provider_usage(session: Session) -> None:
-    call = make_call(input_tokens=123, output_tokens=45, retries=2, temperature=1.3, prompt_version="v9")
+    call = make_call(
+        input_tokens=123, output_tokens=45, retries=2, temperature=1.3, prompt_version="v9"
+    )
     record(session, call)
     row = session.execute(select(LLMRequest)).scalar_one()
     assert (row.input_tokens, row.output_tokens, row.retries) == (123, 45, 2)
@@ -60,15 +62,32 @@ def test_unknown_price_is_flagged_not_zero(session: Session) -> None:
 
 
 def test_failed_call_without_usage_keeps_cost_unknown_but_priced(session: Session) -> None:
-    record(session, make_call(status="error", error_category="timeout", cost_usd=None,
-                              input_tokens=None, output_tokens=None))
+    record(
+        session,
+        make_call(
+            status="error",
+            error_category="timeout",
+            cost_usd=None,
+            input_tokens=None,
+            output_tokens=None,
+        ),
+    )
     row = session.execute(select(LLMRequest)).scalar_one()
     assert (row.cost_usd, row.priced, row.input_tokens) == (None, True, None)
 
 
 def test_failed_call_of_unpriced_model_is_flagged(session: Session) -> None:
-    record(session, make_call(status="error", error_category="auth", cost_usd=None,
-                              input_tokens=None, output_tokens=None), price_known=False)
+    record(
+        session,
+        make_call(
+            status="error",
+            error_category="auth",
+            cost_usd=None,
+            input_tokens=None,
+            output_tokens=None,
+        ),
+        price_known=False,
+    )
     assert session.execute(select(LLMRequest.priced)).scalar_one() is False
 
 
@@ -96,7 +115,9 @@ def test_incremental_rollups_equal_a_rebuild_from_rows(session: Session) -> None
     for i in range(0, len(calls), 37):
         record(session, *calls[i : i + 37])
     for call in rng.sample(calls, 50):
-        request_log.record_feedback(session=session, correlation_id=call.correlation_id, rating=rng.choice([1, -1, 0]))
+        request_log.record_feedback(
+            session=session, correlation_id=call.correlation_id, rating=rng.choice([1, -1, 0])
+        )
     session.commit()
     incremental = rollups(session)
     request_log.rebuild_rollups(session=session)
@@ -106,7 +127,12 @@ def test_incremental_rollups_equal_a_rebuild_from_rows(session: Session) -> None
 
 
 def test_prune_deletes_old_rows_and_their_rollups(session: Session) -> None:
-    record(session, make_call(at=-3 * H), make_call(at=-2 * H + timedelta(minutes=5)), make_call(at=timedelta(0)))
+    record(
+        session,
+        make_call(at=-3 * H),
+        make_call(at=-2 * H + timedelta(minutes=5)),
+        make_call(at=timedelta(0)),
+    )
     cutoff = T0 - H
     deleted = request_log.prune_rows(session=session, before=cutoff, limit=1)
     deleted += request_log.prune_rows(session=session, before=cutoff, limit=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -25,7 +25,7 @@ def seed(engine: Engine, now: datetime) -> None:
 
 def test_prune_once_keeps_exactly_the_retention_window(engine: Engine, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(retention, "BATCH_ROWS", 1)  # many small transactions
-    now = datetime(2025, 5, 20, 12, 30, tzinfo=timezone.utc)
+    now = datetime(2025, 5, 20, 12, 30, tzinfo=UTC)
     seed(engine, now)
     assert retention.prune_once(engine=engine, days=3, now=now) == 2
     with Session(engine) as session:
@@ -38,7 +38,7 @@ def test_prune_once_keeps_exactly_the_retention_window(engine: Engine, monkeypat
 
 
 async def test_prune_loop_prunes_at_start_and_stops_when_cancelled(engine: Engine) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seed(engine, now)
     task = asyncio.create_task(retention.prune_loop(engine=lambda: engine, days=1, interval=60))
     try:

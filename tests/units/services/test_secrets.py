@@ -12,7 +12,9 @@ def test_configured_secret_values_are_masked_wherever_they_appear() -> None:
 
 
 def test_secret_settings_are_registered_by_type_and_name() -> None:
-    settings = load_settings(llm_api_key="gm-key-without-prefix-42", langfuse_secret_key="lfsecret-99887766")
+    settings = load_settings(
+        llm_api_key="gm-key-without-prefix-42", langfuse_secret_key="lfsecret-99887766"
+    )
     register_settings_secrets(settings)
     text = mask_secrets("gm-key-without-prefix-42 and lfsecret-99887766")
     assert "gm-key-without-prefix-42" not in text and "lfsecret-99887766" not in text

@@ -65,15 +65,33 @@ def test_window_summary_single_row(session: Session) -> None:
 
 
 def test_window_summary_known_mix(session: Session) -> None:
-    calls = [make_call(at=i * 30 * timedelta(seconds=1), total_seconds=(i + 1) / 100) for i in range(90)]
+    calls = [
+        make_call(at=i * 30 * timedelta(seconds=1), total_seconds=(i + 1) / 100) for i in range(90)
+    ]
     calls += [
-        make_call(at=50 * M, status="error", error_category="timeout", total_seconds=0.5,
-                  first_token_seconds=None, input_tokens=None, output_tokens=None, cost_usd=None)
+        make_call(
+            at=50 * M,
+            status="error",
+            error_category="timeout",
+            total_seconds=0.5,
+            first_token_seconds=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        )
         for _ in range(6)
     ]
     calls += [
-        make_call(at=51 * M, status="error", error_category="rate_limit", total_seconds=0.5,
-                  first_token_seconds=None, input_tokens=None, output_tokens=None, cost_usd=None)
+        make_call(
+            at=51 * M,
+            status="error",
+            error_category="rate_limit",
+            total_seconds=0.5,
+            first_token_seconds=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        )
         for _ in range(4)
     ]
     record(session, *calls)
@@ -84,12 +102,21 @@ def test_window_summary_known_mix(session: Session) -> None:
     assert summary.tokens_input == 900 and summary.tokens_output == 1800
     assert summary.cost_usd == pytest.approx(0.09)
     latencies = [(i + 1) / 100 for i in range(90)] + [0.5] * 10
-    for quantile, reported in ((0.5, summary.latency_p50), (0.95, summary.latency_p95), (0.99, summary.latency_p99)):
+    for quantile, reported in (
+        (0.5, summary.latency_p50),
+        (0.95, summary.latency_p95),
+        (0.99, summary.latency_p99),
+    ):
         assert_within_1pct(reported, exact_percentile(latencies, quantile))
 
 
 def test_window_is_start_inclusive_end_exclusive(session: Session) -> None:
-    record(session, make_call(at=timedelta(0)), make_call(at=H), make_call(at=H - timedelta(microseconds=1)))
+    record(
+        session,
+        make_call(at=timedelta(0)),
+        make_call(at=H),
+        make_call(at=H - timedelta(microseconds=1)),
+    )
     assert stats.window_summary(session=session, start=T0, end=T0 + H).requests == 2
     assert stats.window_summary(session=session, start=T0 + H, end=T0 + 2 * H).requests == 1
 
@@ -119,8 +146,7 @@ def test_window_summary_combines_rollup_hours_and_edges(session: Session) -> Non
         end = start + timedelta(seconds=rng.uniform(60, 4 * 3600))
         model = rng.choice([None, "a/one"])
         inside = [
-            c for c in calls
-            if start <= c.started_at < end and (model is None or c.model == model)
+            c for c in calls if start <= c.started_at < end and (model is None or c.model == model)
         ]
         summary = stats.window_summary(session=session, start=start, end=end, model=model)
         assert summary.requests == len(inside)
@@ -143,8 +169,15 @@ def test_latency_leaves_out_cancelled_and_locally_refused(session: Session) -> N
         session,
         make_call(total_seconds=1.0),
         make_call(total_seconds=30.0, status="cancelled", first_token_seconds=0.3),
-        make_call(total_seconds=0.0, status="error", error_category="rate_limited_local",
-                  first_token_seconds=None, input_tokens=None, output_tokens=None, cost_usd=None),
+        make_call(
+            total_seconds=0.0,
+            status="error",
+            error_category="rate_limited_local",
+            first_token_seconds=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        ),
     )
     summary = stats.window_summary(session=session, start=T0, end=T0 + H)
     assert (summary.requests, summary.cancelled, summary.errors) == (3, 1, 1)
@@ -165,11 +198,17 @@ def test_feedback_counts_and_satisfaction(session: Session) -> None:
     record_feedback(session=session, correlation_id=calls[1].correlation_id, rating=0)
     session.commit()
     summary = stats.window_summary(session=session, start=T0 - H, end=T0 + 2 * H)  # via rollups
-    assert (summary.feedback_up, summary.feedback_down, summary.satisfaction) == (1, 2, pytest.approx(33.33))
+    assert (summary.feedback_up, summary.feedback_down, summary.satisfaction) == (
+        1,
+        2,
+        pytest.approx(33.33),
+    )
 
 
 def test_unpriced_requests_are_counted_not_costed(session: Session) -> None:
-    record(session, make_call(cost_usd=None, input_tokens=5, output_tokens=5), make_call(cost_usd=0.5))
+    record(
+        session, make_call(cost_usd=None, input_tokens=5, output_tokens=5), make_call(cost_usd=0.5)
+    )
     summary = stats.window_summary(session=session, start=T0 - H, end=T0 + H)
     assert summary.unpriced_requests == 1
     assert summary.cost_usd == pytest.approx(0.5)
@@ -179,7 +218,12 @@ def test_time_series_has_every_bucket(session: Session) -> None:
     record(
         session,
         make_call(at=5 * M, total_seconds=1.0),
-        make_call(at=5 * M + timedelta(seconds=10), status="error", error_category="auth", total_seconds=0.1),
+        make_call(
+            at=5 * M + timedelta(seconds=10),
+            status="error",
+            error_category="auth",
+            total_seconds=0.1,
+        ),
         make_call(at=2 * H + 7 * M, total_seconds=3.0, cost_usd=0.25),
     )
     points = stats.time_series(session=session, start=T0, end=T0 + 3 * H, bucket_seconds=3600)
@@ -192,7 +236,9 @@ def test_time_series_has_every_bucket(session: Session) -> None:
 
 
 def test_time_series_minute_buckets_for_a_short_window(session: Session) -> None:
-    record(session, make_call(at=90 * timedelta(seconds=1)), make_call(at=150 * timedelta(seconds=1)))
+    record(
+        session, make_call(at=90 * timedelta(seconds=1)), make_call(at=150 * timedelta(seconds=1))
+    )
     points = stats.time_series(session=session, start=T0, end=T0 + H)
     assert len(points) == 60
     assert [p.requests for p in points[:4]] == [0, 1, 1, 0]
@@ -200,7 +246,9 @@ def test_time_series_minute_buckets_for_a_short_window(session: Session) -> None
 
 def test_time_series_matches_summary_over_whole_window(session: Session) -> None:
     rng = random.Random(3)
-    record(session, *[make_call(at=timedelta(seconds=rng.uniform(0, 20 * 3600))) for _ in range(300)])
+    record(
+        session, *[make_call(at=timedelta(seconds=rng.uniform(0, 20 * 3600))) for _ in range(300)]
+    )
     start, end = T0 + 17 * M, T0 + 19 * H + 3 * M
     points = stats.time_series(session=session, start=start, end=end)
     summary = stats.window_summary(session=session, start=start, end=end)
@@ -218,8 +266,14 @@ def test_by_model_most_expensive_first(session: Session) -> None:
         session,
         make_call(model="cheap", cost_usd=0.01),
         make_call(model="dear", cost_usd=0.5),
-        make_call(model="dear", status="error", error_category="timeout", cost_usd=None,
-                  input_tokens=None, output_tokens=None),
+        make_call(
+            model="dear",
+            status="error",
+            error_category="timeout",
+            cost_usd=None,
+            input_tokens=None,
+            output_tokens=None,
+        ),
     )
     rows = stats.by_model(session=session, start=T0 - H, end=T0 + H)
     assert [(r.model, r.requests, r.errors) for r in rows] == [("dear", 2, 1), ("cheap", 1, 0)]
@@ -232,9 +286,19 @@ def test_request_page_filters_sorts_and_pages(session: Session) -> None:
     record(session, *calls)
     page = stats.request_page(session=session, start=T0, end=T0 + H, limit=3)
     assert page.total == 8
-    assert [r.correlation_id for r in page.rows] == [calls[7].correlation_id, calls[6].correlation_id, calls[5].correlation_id]
+    assert [r.correlation_id for r in page.rows] == [
+        calls[7].correlation_id,
+        calls[6].correlation_id,
+        calls[5].correlation_id,
+    ]
     page = stats.request_page(
-        session=session, start=T0, end=T0 + H, sort="latency_seconds", descending=False, limit=2, offset=1
+        session=session,
+        start=T0,
+        end=T0 + H,
+        sort="latency_seconds",
+        descending=False,
+        limit=2,
+        offset=1,
     )
     assert [r.latency_seconds for r in page.rows] == [1.0, 2.0]
     page = stats.request_page(session=session, start=T0, end=T0 + H, status="error")
@@ -246,9 +310,20 @@ def test_request_page_filters_sorts_and_pages(session: Session) -> None:
 
 
 def test_request_page_total_uses_rollups_for_long_windows(session: Session) -> None:
-    record(session, *[make_call(at=i * 20 * M, status="error" if i % 3 == 0 else "ok",
-                                error_category="timeout" if i % 3 == 0 else None) for i in range(30)])
-    page = stats.request_page(session=session, start=T0 - 10 * M, end=T0 + 11 * H, status="error", limit=1)
+    record(
+        session,
+        *[
+            make_call(
+                at=i * 20 * M,
+                status="error" if i % 3 == 0 else "ok",
+                error_category="timeout" if i % 3 == 0 else None,
+            )
+            for i in range(30)
+        ],
+    )
+    page = stats.request_page(
+        session=session, start=T0 - 10 * M, end=T0 + 11 * H, status="error", limit=1
+    )
     assert page.total == 10
 
 

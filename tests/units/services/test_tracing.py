@@ -39,10 +39,21 @@ def _settings(receiver: LangfuseReceiver, **overrides: object) -> Settings:
 
 def _call(**overrides: object) -> LLMCall:
     values: dict[str, object] = dict(
-        correlation_id=uuid.uuid4().hex[:16], session_id="browser-1", conversation_id="conv-1",
-        model="openai/fake", provider="openai", started_at=datetime.now(UTC),
-        first_token_seconds=0.25, total_seconds=1.5, input_tokens=10, output_tokens=20,
-        cost_usd=0.00125, status="ok", error_category=None, retries=1, temperature=0.4,
+        correlation_id=uuid.uuid4().hex[:16],
+        session_id="browser-1",
+        conversation_id="conv-1",
+        model="openai/fake",
+        provider="openai",
+        started_at=datetime.now(UTC),
+        first_token_seconds=0.25,
+        total_seconds=1.5,
+        input_tokens=10,
+        output_tokens=20,
+        cost_usd=0.00125,
+        status="ok",
+        error_category=None,
+        retries=1,
+        temperature=0.4,
         prompt_version="prompt-v7",
         input_text="Write to jane.doe@example.com, card 4111 1111 1111 1111",
         output_text="I will write to jane.doe@example.com and call +44 20 7946 0958.",
@@ -55,7 +66,9 @@ def _json_attr(span, key: str):
     return json.loads(span.attributes[key])
 
 
-def test_call_becomes_one_generation_trace_with_usage_cost_and_timing(receiver: LangfuseReceiver) -> None:
+def test_call_becomes_one_generation_trace_with_usage_cost_and_timing(
+    receiver: LangfuseReceiver,
+) -> None:
     tracer = LangfuseTracer(_settings(receiver))
     call = _call()
     tracer.on_call(call)
@@ -73,7 +86,9 @@ def test_call_becomes_one_generation_trace_with_usage_cost_and_timing(receiver: 
     assert _json_attr(span, "langfuse.observation.metadata.prompt_version") == "prompt-v7"
     assert span.duration_seconds == pytest.approx(1.5, abs=0.01)
     assert span.start_ns == pytest.approx(call.started_at.timestamp() * 1e9, abs=1e6)
-    first_token = datetime.fromisoformat(_json_attr(span, "langfuse.observation.completion_start_time"))
+    first_token = datetime.fromisoformat(
+        _json_attr(span, "langfuse.observation.completion_start_time")
+    )
     assert (first_token - call.started_at).total_seconds() == pytest.approx(0.25, abs=0.001)
 
 
@@ -83,7 +98,10 @@ def test_traced_text_is_pii_redacted(receiver: LangfuseReceiver) -> None:
     assert tracer.shutdown(10)
     [span] = receiver.wait_for(lambda r: r.spans)
     assert span.attributes["langfuse.observation.input"] == "Write to [EMAIL], card [CARD]"
-    assert span.attributes["langfuse.observation.output"] == "I will write to [EMAIL] and call [PHONE]."
+    assert (
+        span.attributes["langfuse.observation.output"]
+        == "I will write to [EMAIL] and call [PHONE]."
+    )
     raw = b"".join(receiver.state.raw_bodies)
     assert b"jane.doe@example.com" not in raw and b"4111 1111 1111 1111" not in raw
 
@@ -110,7 +128,9 @@ def test_a_huge_reply_is_cut_before_redaction_never_inside_pii(receiver: Langfus
 
 def test_failed_request_is_an_error_level_generation(receiver: LangfuseReceiver) -> None:
     tracer = LangfuseTracer(_settings(receiver))
-    tracer.on_call(_call(status="error", error_category="rate_limit", output_text="", first_token_seconds=None))
+    tracer.on_call(
+        _call(status="error", error_category="rate_limit", output_text="", first_token_seconds=None)
+    )
     assert tracer.shutdown(10)
     [span] = receiver.wait_for(lambda r: r.spans)
     assert span.attributes["langfuse.observation.level"] == "ERROR"
@@ -121,7 +141,9 @@ def test_feedback_becomes_a_score_on_the_requests_trace(receiver: LangfuseReceiv
     tracer = LangfuseTracer(_settings(receiver))
     call = _call()
     tracer.on_call(call)
-    tracer.on_feedback(Feedback(correlation_id=call.correlation_id, session_id="browser-1", rating=-1))
+    tracer.on_feedback(
+        Feedback(correlation_id=call.correlation_id, session_id="browser-1", rating=-1)
+    )
     assert tracer.shutdown(10)
     [score] = receiver.wait_for(lambda r: r.scores)
     assert score["traceId"] == trace_id_for(call.correlation_id) == receiver.spans[0].trace_id
@@ -161,7 +183,12 @@ def test_trace_url_points_at_the_trace_when_host_is_set(receiver: LangfuseReceiv
 def test_tracing_is_off_without_both_keys() -> None:
     assert tracing.setup(load_settings(langfuse_public_key="pk-lf-only")) is None
     assert tracing.trace_url("corr-1") is None
-    assert tracing.setup(load_settings(langfuse_public_key="pk", langfuse_secret_key="sk", enable_langfuse=False)) is None
+    assert (
+        tracing.setup(
+            load_settings(langfuse_public_key="pk", langfuse_secret_key="sk", enable_langfuse=False)
+        )
+        is None
+    )
 
 
 def test_tracing_works_in_a_forked_worker(receiver: LangfuseReceiver) -> None:
@@ -188,13 +215,18 @@ def test_tracing_works_in_a_forked_worker(receiver: LangfuseReceiver) -> None:
 
 
 def test_monitor_request_detail_links_to_the_trace(receiver: LangfuseReceiver) -> None:
+    from datetime import datetime
+
     from chatmon.models import LLMRequest
     from chatmon.services.dashboard_view import request_detail
 
-    from datetime import datetime, timezone
-
-    row = LLMRequest(correlation_id="corr-9", model="openai/fake", status="ok", priced=True,
-                     started_at=datetime(2026, 11, 26, tzinfo=timezone.utc))
+    row = LLMRequest(
+        correlation_id="corr-9",
+        model="openai/fake",
+        status="ok",
+        priced=True,
+        started_at=datetime(2026, 11, 26, tzinfo=UTC),
+    )
     assert request_detail(row).trace_url == ""  # tracing off: no link
     try:
         tracing.setup(_settings(receiver))

@@ -16,8 +16,12 @@ def test_resident_memory_is_this_process_size() -> None:
 
 
 def test_files_of_exited_workers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
-    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                            capture_output=True, text=True, check=True)
+    exited = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead_pid = int(exited.stdout)
     dead = tmp_path / f"gauge_livesum_{dead_pid}.db"
     mine = tmp_path / f"gauge_liveall_{os.getpid()}.db"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -78,8 +78,14 @@ def test_email_plain_smtp_delivers_text_and_html(message: AlertMessage) -> None:
     assert mail["Subject"] == "[chatmon] FIRING: Error rate 50.0 % (threshold 10 %)"
     assert sink.envelopes[0] == ("chatmon@example.com", ["oncall@example.com", "lead@example.com"])
     text = text_part(mail)
-    for fact in ("50.0 %", "10 %", "last 15 min", "server_error (4)", "req00000002",
-                 "https://chat.example.com/monitor"):
+    for fact in (
+        "50.0 %",
+        "10 %",
+        "last 15 min",
+        "server_error (4)",
+        "req00000002",
+        "https://chat.example.com/monitor",
+    ):
         assert fact in text
     html = html_part(mail)
     assert '<a href="https://chat.example.com/monitor">' in html
@@ -123,9 +129,8 @@ def test_email_starttls_refuses_an_untrusted_certificate(
 
 
 def test_email_starttls_required_but_not_offered(message: AlertMessage) -> None:
-    with SMTPSink() as sink:
-        with pytest.raises(DeliveryError, match="does not offer STARTTLS"):
-            email_channel(sink, starttls=True).send(message, key=KEY)
+    with SMTPSink() as sink, pytest.raises(DeliveryError, match="does not offer STARTTLS"):
+        email_channel(sink, starttls=True).send(message, key=KEY)
     assert sink.count() == 0
 
 
@@ -149,8 +154,12 @@ def test_email_wrong_password_fails_without_the_password(
 
 def test_email_server_down_is_a_delivery_error(message: AlertMessage) -> None:
     channel = EmailChannel(
-        host="127.0.0.1", port=free_port(), sender="a@example.com", recipients=["b@example.com"],
-        starttls=False, timeout=3.0,
+        host="127.0.0.1",
+        port=free_port(),
+        sender="a@example.com",
+        recipients=["b@example.com"],
+        starttls=False,
+        timeout=3.0,
     )
     with pytest.raises(DeliveryError, match="Connection refused"):
         channel.send(message, key=KEY)
@@ -163,17 +172,25 @@ def test_slack_posts_blocks_with_the_same_facts(message: AlertMessage) -> None:
     body = receiver.bodies[0]
     assert body["text"] == "[chatmon] FIRING: Error rate 50.0 % (threshold 10 %)"
     blocks = body["blocks"]
-    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "FIRING: Error rate"}}
+    assert blocks[0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "FIRING: Error rate"},
+    }
     flat = str(blocks)
-    for fact in ("50.0 %", "10 %", "last 15 min", "server_error (4)", "`req00000001`",
-                 "<https://chat.example.com/monitor|Open the monitor>"):
+    for fact in (
+        "50.0 %",
+        "10 %",
+        "last 15 min",
+        "server_error (4)",
+        "`req00000001`",
+        "<https://chat.example.com/monitor|Open the monitor>",
+    ):
         assert fact in flat
 
 
 def test_slack_http_500_fails_without_the_webhook_url(message: AlertMessage) -> None:
-    with WebhookReceiver(status=500) as receiver:
-        with pytest.raises(DeliveryError) as caught:
-            SlackChannel(webhook_url=SecretStr(receiver.url)).send(message, key=KEY)
+    with WebhookReceiver(status=500) as receiver, pytest.raises(DeliveryError) as caught:
+        SlackChannel(webhook_url=SecretStr(receiver.url)).send(message, key=KEY)
     assert "HTTP 500" in str(caught.value)
     assert "secret-token-123" not in str(caught.value)
 
@@ -203,12 +220,16 @@ def test_configured_channels_follow_settings(no_dotenv: None) -> None:
     )
     email, slack = configured_channels(settings)
     assert isinstance(email, EmailChannel) and isinstance(slack, SlackChannel)
-    assert (email.port, email.use_ssl, email.recipients) == (465, True, ["a@example.com", "b@example.com"])
+    assert (email.port, email.use_ssl, email.recipients) == (
+        465,
+        True,
+        ["a@example.com", "b@example.com"],
+    )
 
 
 def test_test_message_reaches_both_channels() -> None:
     message = channel_test_message(
-        checked_at=datetime(2025, 1, 1, tzinfo=timezone.utc), monitor_url="http://x/monitor"
+        checked_at=datetime(2025, 1, 1, tzinfo=UTC), monitor_url="http://x/monitor"
     )
     with SMTPSink() as sink, WebhookReceiver() as receiver:
         email_channel(sink).send(message, key=KEY)
@@ -227,8 +248,11 @@ def test_email_message_id_is_the_delivery_key_on_every_attempt(message: AlertMes
         channel.send(message, key=KEY)  # a retry, maybe from another process
         channel.send(message, key="chatmon-8-20250310120600000000-email")
     ids = [mail["Message-ID"] for mail in sink.messages]
-    assert ids == [f"<{KEY}@example.org>", f"<{KEY}@example.org>",
-                   "<chatmon-8-20250310120600000000-email@example.org>"]
+    assert ids == [
+        f"<{KEY}@example.org>",
+        f"<{KEY}@example.org>",
+        "<chatmon-8-20250310120600000000-email@example.org>",
+    ]
 
 
 def test_slack_payload_carries_the_dedupe_key(message: AlertMessage) -> None:
@@ -238,7 +262,9 @@ def test_slack_payload_carries_the_dedupe_key(message: AlertMessage) -> None:
     assert body["metadata"] == {
         "event_type": "chatmon_alert",
         "event_payload": {
-            "dedupe_key": "chatmon-7-x-slack", "rule": "error_rate", "kind": "firing"
+            "dedupe_key": "chatmon-7-x-slack",
+            "rule": "error_rate",
+            "kind": "firing",
         },
     }
     assert body["blocks"][-1] == {
@@ -254,8 +280,13 @@ def test_slack_payload_carries_the_dedupe_key(message: AlertMessage) -> None:
 def test_email_send_ends_at_its_deadline(message: AlertMessage, drip: bytes) -> None:
     with StallingServer(drip=drip) as stalled:
         channel = EmailChannel(
-            host=stalled.host, port=stalled.port, sender="a@example.com",
-            recipients=["b@example.com"], starttls=False, timeout=30.0, deadline=1.0,
+            host=stalled.host,
+            port=stalled.port,
+            sender="a@example.com",
+            recipients=["b@example.com"],
+            starttls=False,
+            timeout=30.0,
+            deadline=1.0,
         )
         started = time.monotonic()
         with pytest.raises(DeliveryError) as caught:

@@ -131,13 +131,20 @@ def processes(db_url: str) -> Iterator[Start]:
     pools: list[Engine] = []
 
     def start(
-        channels: list[Any], *, clock: Callable[[], datetime], lease: timedelta = LEASE,
+        channels: list[Any],
+        *,
+        clock: Callable[[], datetime],
+        lease: timedelta = LEASE,
         **settings: object,
     ) -> AlertEngine:
         pool = make_engine(db_url)
         pools.append(pool)
         return alert_engine(
-            pool, channels, clock, lease=lease, **settings  # type: ignore[arg-type]
+            pool,
+            channels,
+            clock,
+            lease=lease,
+            **settings,  # type: ignore[arg-type]
         )
 
     yield start
@@ -159,12 +166,23 @@ def slack_keys(body: dict[str, Any]) -> tuple[str, str]:
 def pending_alert(session: Session, *, channels: list[str]) -> int:
     """A firing message waiting for delivery, created now (by the real clock)."""
     message = AlertMessage(
-        kind="firing", rule="error_rate", title="Error rate", summary="50.0 % of requests failed",
-        value="50.0 %", threshold="10 %", window="last 15 min", checked_at="now",
-        firing_since="now", monitor_url="https://chat.example.com/monitor",
+        kind="firing",
+        rule="error_rate",
+        title="Error rate",
+        summary="50.0 % of requests failed",
+        value="50.0 %",
+        threshold="10 %",
+        window="last 15 min",
+        checked_at="now",
+        firing_since="now",
+        monitor_url="https://chat.example.com/monitor",
     )
     note = store.add_notification(
-        session=session, message=message, value=50.0, threshold=10.0, channels=channels,
+        session=session,
+        message=message,
+        value=50.0,
+        threshold=10.0,
+        channels=channels,
         now=now_utc(),
     )
     session.commit()
@@ -194,7 +212,8 @@ def test_a_crash_between_sending_and_recording_resends_the_same_message_once(
     survivor = processes(channels, clock=Clock(NOW + M))
     resent = deliver_when_due(survivor, count=2)  # once the dead process's lease is over
     assert sorted((d.channel, d.ok, d.recorded) for d in resent) == [
-        ("email", True, True), ("slack", True, True)
+        ("email", True, True),
+        ("slack", True, True),
     ]
     first, second = sink.messages
     assert first["Message-ID"] == second["Message-ID"]  # the mail client can tell it is one
@@ -206,7 +225,8 @@ def test_a_crash_between_sending_and_recording_resends_the_same_message_once(
     for stored in deliveries(session).values():
         assert (stored.status, stored.attempts, stored.due_at) == ("sent", 2, None)
     assert sorted((a.channel, a.result) for a in attempts(session)) == [
-        ("email", "sent"), ("slack", "sent")
+        ("email", "sent"),
+        ("slack", "sent"),
     ]
 
 
@@ -290,18 +310,26 @@ def test_finish_records_only_the_claim_it_holds(session: Session) -> None:
     first = claim(timedelta(0))  # a lease that is over at once: anyone may take it over
     second = claim(SEND_LEASE)
     assert (first.attempt, second.attempt) == (1, 2) and first.token != second.token
-    assert store.claim_delivery(
-        session=session, notification_id=note_id, channel="email", lease=SEND_LEASE, now=NOW
-    ) is None  # the second claim's lease is live
-    assert store.finish_delivery(
-        session=session, claim=first, error="late failure", retry_after=M, now=NOW
-    ) is False
-    assert store.finish_delivery(
-        session=session, claim=second, error=None, retry_after=None, now=NOW
-    ) is True
-    assert store.finish_delivery(
-        session=session, claim=second, error="twice", retry_after=M, now=NOW
-    ) is False  # a claim records one outcome
+    assert (
+        store.claim_delivery(
+            session=session, notification_id=note_id, channel="email", lease=SEND_LEASE, now=NOW
+        )
+        is None
+    )  # the second claim's lease is live
+    assert (
+        store.finish_delivery(
+            session=session, claim=first, error="late failure", retry_after=M, now=NOW
+        )
+        is False
+    )
+    assert (
+        store.finish_delivery(session=session, claim=second, error=None, retry_after=None, now=NOW)
+        is True
+    )
+    assert (
+        store.finish_delivery(session=session, claim=second, error="twice", retry_after=M, now=NOW)
+        is False
+    )  # a claim records one outcome
     session.commit()
     stored = deliveries(session)["email"]
     assert (stored.status, stored.last_error, stored.due_at) == ("sent", None, None)
@@ -403,8 +431,10 @@ def test_the_default_lease_outlasts_the_default_send_deadline() -> None:
     engine = AlertEngine(
         engine=make_engine("sqlite://"),
         settings=load_settings(),
-        channels=[EmailChannel(host="h", port=25, sender="a@example.com", recipients=["b@x.y"]),
-                  SlackChannel(webhook_url=SecretStr("https://hooks.example.com/x"))],
+        channels=[
+            EmailChannel(host="h", port=25, sender="a@example.com", recipients=["b@x.y"]),
+            SlackChannel(webhook_url=SecretStr("https://hooks.example.com/x")),
+        ],
     )
     assert engine.channel_names == ["email", "slack"]
 

@@ -82,7 +82,11 @@ def clock() -> Clock:
 
 
 def alert_engine(
-    engine: Engine, channels: list[Channel], clock: Clock, *, lease: timedelta = SEND_LEASE,
+    engine: Engine,
+    channels: list[Channel],
+    clock: Clock,
+    *,
+    lease: timedelta = SEND_LEASE,
     **settings: object,
 ) -> AlertEngine:
     values: dict[str, object] = {
@@ -135,8 +139,12 @@ def alerts_total(rule: str, channel: str, result: str) -> float:
 
 
 def test_error_rate_fires_once_by_email_and_slack_with_the_figures(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     failed_ids = failing_half(session)
     sent_before = alerts_total("error_rate", "email", "sent")
@@ -144,7 +152,8 @@ def test_error_rate_fires_once_by_email_and_slack_with_the_figures(
 
     assert action_of(report, Rule.ERROR_RATE) is Action.FIRE
     assert [(d.channel, d.ok) for d in sorted(report.deliveries, key=lambda d: d.channel)] == [
-        ("email", True), ("slack", True)
+        ("email", True),
+        ("slack", True),
     ]
     assert sink.subjects() == ["[chatmon] FIRING: Error rate 50.0 % (threshold 10 %)"]
     text = text_part(sink.messages[0])
@@ -157,8 +166,12 @@ def test_error_rate_fires_once_by_email_and_slack_with_the_figures(
 
 
 def test_nothing_more_during_the_cooldown_even_after_a_restart(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     failing_half(session)
     alert_engine(engine, channels, clock).check()
@@ -171,10 +184,16 @@ def test_nothing_more_during_the_cooldown_even_after_a_restart(
 
 
 def test_still_firing_after_the_cooldown_repeats_once(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock, sink: SMTPSink,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
 ) -> None:
     failing_half(session)
-    checker = alert_engine(engine, channels, clock, alert_cooldown_hours=0.05, alert_window_minutes=60)
+    checker = alert_engine(
+        engine, channels, clock, alert_cooldown_hours=0.05, alert_window_minutes=60
+    )
     checker.check()
     clock.advance(timedelta(minutes=3))  # the cooldown (3 min) has passed
     assert action_of(checker.check(), Rule.ERROR_RATE) is Action.REPEAT
@@ -183,8 +202,12 @@ def test_still_firing_after_the_cooldown_repeats_once(
 
 
 def test_resolved_message_when_the_rule_recovers(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     failing_half(session)
     checker = alert_engine(engine, channels, clock)
@@ -201,8 +224,12 @@ def test_resolved_message_when_the_rule_recovers(
 
 
 def test_concurrent_checkers_send_exactly_one_message(
-    db_url: str, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    db_url: str,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     failing_half(session)
     engines = [make_engine(db_url) for _ in range(4)]  # own pools, like separate processes
@@ -239,7 +266,10 @@ def deliveries(session: Session) -> dict[str, AlertDelivery]:
 
 
 def test_smtp_down_is_recorded_and_retried_without_resending_slack(
-    engine: Engine, session: Session, clock: Clock, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    clock: Clock,
+    receiver: WebhookReceiver,
 ) -> None:
     failing_half(session)
     port = free_port()  # nobody listens yet: the SMTP server is down
@@ -260,13 +290,18 @@ def test_smtp_down_is_recorded_and_retried_without_resending_slack(
     assert receiver.count() == 1
     attempts = session.exec(select(AlertAttempt).order_by(AlertAttempt.id)).all()
     assert [(a.channel, a.result) for a in attempts if a.channel == "email"] == [
-        ("email", "failed"), ("email", "sent")
+        ("email", "failed"),
+        ("email", "sent"),
     ]
 
 
 def test_webhook_500_is_recorded_and_retried_without_resending_email(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     failing_half(session)
     receiver.status = 500
@@ -286,11 +321,17 @@ def test_webhook_500_is_recorded_and_retried_without_resending_email(
 
 
 def test_a_broken_channel_never_stops_the_other_and_secrets_stay_out_of_the_db(
-    engine: Engine, session: Session, clock: Clock, sink: SMTPSink,
+    engine: Engine,
+    session: Session,
+    clock: Clock,
+    sink: SMTPSink,
 ) -> None:
     failing_half(session)
     secret_url = f"http://127.0.0.1:{free_port()}/services/T9/B9/super-secret-token"
-    channels: list[Channel] = [email_to(sink.port), SlackChannel(webhook_url=SecretStr(secret_url), timeout=2)]
+    channels: list[Channel] = [
+        email_to(sink.port),
+        SlackChannel(webhook_url=SecretStr(secret_url), timeout=2),
+    ]
     alert_engine(engine, channels, clock).check()
     assert sink.count() == 1
     stored = deliveries(session)
@@ -312,7 +353,9 @@ def test_without_channels_the_firing_is_still_recorded(
     assert session.exec(select(AlertDelivery)).all() == []
 
 
-def test_costs_last_hour_and_since_utc_midnight(engine: Engine, session: Session, clock: Clock) -> None:
+def test_costs_last_hour_and_since_utc_midnight(
+    engine: Engine, session: Session, clock: Clock
+) -> None:
     midnight = T0.replace(hour=0)
     record(
         session,
@@ -341,7 +384,10 @@ def test_breaker_rule_sees_this_process_and_refusals_anywhere(
         breaker_snapshot=lambda: {"openai/a": "open", "openai/b": "half_open"},
     )
     assert here.observe()[0].open_breakers == ("openai/a",)
-    record(session, make_call(at=9 * M, model="openai/c", status="error", error_category="circuit_open"))
+    record(
+        session,
+        make_call(at=9 * M, model="openai/c", status="error", error_category="circuit_open"),
+    )
     elsewhere = AlertEngine(engine=engine, settings=load_settings(), channels=[], clock=clock)
     obs, findings = elsewhere.observe()
     assert obs.open_breakers == ("openai/c",)
@@ -350,7 +396,9 @@ def test_breaker_rule_sees_this_process_and_refusals_anywhere(
     assert elsewhere.observe()[0].open_breakers == ()
 
 
-def test_no_traffic_counts_from_the_last_request(engine: Engine, session: Session, clock: Clock) -> None:
+def test_no_traffic_counts_from_the_last_request(
+    engine: Engine, session: Session, clock: Clock
+) -> None:
     record(session, make_call(at=-45 * M))
     checker = alert_engine(engine, [], clock, alert_no_traffic_minutes=30)
     report = checker.check()
@@ -361,8 +409,12 @@ def test_no_traffic_counts_from_the_last_request(engine: Engine, session: Sessio
 
 
 def test_send_test_reports_each_channel_and_is_never_retried(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     receiver.status = 500
     checker = alert_engine(engine, channels, clock)
@@ -381,13 +433,19 @@ def test_send_test_reports_each_channel_and_is_never_retried(
     ("attempts", "interval", "seconds"),
     [(1, 60, 60), (2, 60, 120), (3, 60, 240), (4, 60, 300), (9, 60, 300), (1, 1, 1), (3, 600, 600)],
 )
-def test_retry_delay_doubles_up_to_five_minutes(attempts: int, interval: float, seconds: float) -> None:
+def test_retry_delay_doubles_up_to_five_minutes(
+    attempts: int, interval: float, seconds: float
+) -> None:
     assert retry_delay(attempts=attempts, interval=interval) == timedelta(seconds=seconds)
 
 
 def test_firing_again_within_the_cooldown_is_suppressed_and_counted(
-    engine: Engine, session: Session, channels: list[Channel], clock: Clock,
-    sink: SMTPSink, receiver: WebhookReceiver,
+    engine: Engine,
+    session: Session,
+    channels: list[Channel],
+    clock: Clock,
+    sink: SMTPSink,
+    receiver: WebhookReceiver,
 ) -> None:
     failing_half(session)
     checker = alert_engine(engine, channels, clock)
@@ -396,10 +454,15 @@ def test_firing_again_within_the_cooldown_is_suppressed_and_counted(
     clock.advance(5 * M)
     assert action_of(checker.check(), Rule.ERROR_RATE) is Action.RESOLVE
     suppressed_before = alerts_total("error_rate", "slack", "suppressed")
-    record(session, *[
-        make_call(at=15 * M + i * timedelta(seconds=1), status="error", error_category="timeout")
-        for i in range(20)
-    ])
+    record(
+        session,
+        *[
+            make_call(
+                at=15 * M + i * timedelta(seconds=1), status="error", error_category="timeout"
+            )
+            for i in range(20)
+        ],
+    )
     clock.advance(M)  # 25 of 75 failed: firing again, 7 minutes after the first message
     assert action_of(checker.check(), Rule.ERROR_RATE) is Action.SUPPRESS
     assert alerts_total("error_rate", "slack", "suppressed") == suppressed_before + 1

@@ -3,14 +3,14 @@ resolve only what people were told about."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chatmon.services.alerts.lifecycle import Action, RuleState, plan
 from chatmon.services.alerts.rules import Finding, Rule, Verdict
 
-T0 = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chatmon.services.alerts.messages import (
     AlertMessage,
@@ -17,7 +17,7 @@ from chatmon.services.alerts.messages import (
 )
 from chatmon.services.alerts.rules import Finding, Rule, Verdict
 
-AT = datetime(2025, 3, 10, 12, 5, tzinfo=timezone.utc)
+AT = datetime(2025, 3, 10, 12, 5, tzinfo=UTC)
 
 
 def message(kind: str = "firing", **fields: object) -> AlertMessage:
@@ -41,16 +41,27 @@ def test_message_round_trips_through_json() -> None:
 
 def test_subjects_per_kind() -> None:
     assert subject(message()) == "[chatmon] FIRING: p95 latency 7.25 s (threshold 5 s)"
-    assert subject(message("repeat")) == "[chatmon] STILL FIRING: p95 latency 7.25 s (threshold 5 s)"
-    assert subject(message("resolved", value="1.10 s")) == "[chatmon] RESOLVED: p95 latency is back to 1.10 s"
+    assert (
+        subject(message("repeat")) == "[chatmon] STILL FIRING: p95 latency 7.25 s (threshold 5 s)"
+    )
+    assert (
+        subject(message("resolved", value="1.10 s"))
+        == "[chatmon] RESOLVED: p95 latency is back to 1.10 s"
+    )
 
 
 def test_plain_text_lists_every_fact() -> None:
     text = plain_text(message())
-    for line in ("Value:        7.25 s", "Threshold:    5 s", "Window:       last 15 min",
-                 "Firing since: 2025-03-10 12:05:00 UTC", "Top error categories: timeout (3)",
-                 "Slowest requests (correlation ids):", "  abc123",
-                 "Monitor: https://chat.example.com/monitor?a=1&b=2"):
+    for line in (
+        "Value:        7.25 s",
+        "Threshold:    5 s",
+        "Window:       last 15 min",
+        "Firing since: 2025-03-10 12:05:00 UTC",
+        "Top error categories: timeout (3)",
+        "Slowest requests (correlation ids):",
+        "  abc123",
+        "Monitor: https://chat.example.com/monitor?a=1&b=2",
+    ):
         assert line in text
 
 

@@ -27,8 +27,14 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
     engine: Engine, session: Session, receiver: WebhookReceiver
 ) -> None:
     failing_half(session)
-    down = EmailChannel(host="127.0.0.1", port=free_port(), sender="a@example.com",
-                        recipients=["b@example.com"], starttls=False, timeout=3)
+    down = EmailChannel(
+        host="127.0.0.1",
+        port=free_port(),
+        sender="a@example.com",
+        recipients=["b@example.com"],
+        starttls=False,
+        timeout=3,
+    )
     checker = AlertEngine(
         engine=engine,
         settings=load_settings(alert_min_requests=4),
@@ -39,9 +45,18 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
     panel = load_panel(session=session, engine=checker)
 
     rows = {row.rule: row for row in panel.rules}
-    assert list(rows) == ["error_rate", "latency_p95", "cost_hourly", "cost_daily", "breaker_open", "no_traffic"]
+    assert list(rows) == [
+        "error_rate",
+        "latency_p95",
+        "cost_hourly",
+        "cost_daily",
+        "breaker_open",
+        "no_traffic",
+    ]
     assert (rows["error_rate"].status, rows["error_rate"].value, rows["error_rate"].threshold) == (
-        "firing", "50.0 %", "10 %"
+        "firing",
+        "50.0 %",
+        "10 %",
     )
     assert rows["error_rate"].since == "2025-03-10 12:10:00"
     assert rows["latency_p95"].status == "ok"
@@ -52,7 +67,10 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
     assert (message.rule, message.kind) == ("Error rate", "firing")
     assert "email: failed ×1, will retry (ConnectionRefusedError" in message.deliveries
     assert "slack: sent" in message.deliveries
-    assert sorted((a.channel, a.result) for a in panel.attempts) == [("email", "failed"), ("slack", "sent")]
+    assert sorted((a.channel, a.result) for a in panel.attempts) == [
+        ("email", "failed"),
+        ("slack", "sent"),
+    ]
     assert receiver.url not in str(panel)
 
 

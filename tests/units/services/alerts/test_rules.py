@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from chatmon.services.alerts.rules import (
 )
 from chatmon.settings import load_settings
 
-NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 LIMITS = Thresholds(
     error_rate_percent=10.0,
     latency_p95_seconds=5.0,
@@ -54,7 +54,9 @@ def obs(**fields: object) -> Observations:
 def test_error_rate_at_and_around_threshold(
     requests: int, errors: int, rate: float, verdict: Verdict
 ) -> None:
-    finding = error_rate(obs(window_requests=requests, window_errors=errors, window_error_rate=rate), LIMITS)
+    finding = error_rate(
+        obs(window_requests=requests, window_errors=errors, window_error_rate=rate), LIMITS
+    )
     assert finding.verdict is verdict
     assert finding.rule is Rule.ERROR_RATE
     assert finding.threshold == 10.0
@@ -74,7 +76,9 @@ def test_error_rate_at_and_around_threshold(
         (500, 12.5, F),
     ],
 )
-def test_latency_p95_at_and_around_threshold(requests: int, p95: float | None, verdict: Verdict) -> None:
+def test_latency_p95_at_and_around_threshold(
+    requests: int, p95: float | None, verdict: Verdict
+) -> None:
     finding = latency_p95(obs(window_requests=requests, window_latency_p95=p95), LIMITS)
     assert finding.verdict is verdict
     if verdict is F:
@@ -91,9 +95,7 @@ def test_cost_last_hour_at_and_around_threshold(cost: float, verdict: Verdict) -
     assert finding.value == cost
 
 
-@pytest.mark.parametrize(
-    ("cost", "verdict"), [(0.0, OK), (49.99, OK), (50.0, OK), (50.01, F)]
-)
+@pytest.mark.parametrize(("cost", "verdict"), [(0.0, OK), (49.99, OK), (50.0, OK), (50.01, F)])
 def test_cost_today_at_and_around_threshold(cost: float, verdict: Verdict) -> None:
     assert cost_daily(obs(cost_today=cost), LIMITS).verdict is verdict
 

@@ -27,6 +27,7 @@ import httpx
 import pytest
 import redis
 from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
 from playwright.sync_api import Browser, Locator, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
@@ -138,8 +139,9 @@ class Balancer:
         return await self._http(request)
 
     @staticmethod
-    def _forwarded(headers: Any) -> dict[str, str]:
-        return {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+    def _forwarded(headers: Any) -> CIMultiDict[str]:
+        """The end-to-end headers, repeated ones kept (a login sets several cookies)."""
+        return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP)
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
         assert self._client is not None

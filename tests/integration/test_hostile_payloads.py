@@ -6,7 +6,9 @@ found: near-misses of every masking and redaction pattern, backslash runs (quadr
 Firefox error prefixes (cubic in Reflex's auto-reload patterns), as
 ``handle_frontend_exception`` events, ``client_error`` socket events and chat messages of
 the maximum length. Meanwhile a prober in a process of its own asks ``/ping`` every 50 ms,
-and every probe must be answered within 200 ms.
+and every probe must be answered within 200 ms of an idle server of the same kind asked at
+the same moment (``ping_control.py``: on 2 shared cores the machine itself pauses now and
+then, and such a pause is not the app's).
 
 The app is started for this module (``launch_app``, as ``make run`` runs it) with its
 default MAX_MESSAGE_CHARS (16,000), so the largest accepted event is the largest a
@@ -40,7 +42,7 @@ from chatmon.services.limits import (
     LOG_TRACEBACK_MAX_CHARS,
     socket_max_message_chars,
 )
-from tests.integration.conftest import ROOT, RunningApp, launch_app
+from tests.integration.conftest import ROOT, RunningApp, free_port, launch_app
 
 # Whichever test runs first starts the module's app (up to a few minutes on a loaded
 # machine, a retried production build included).
@@ -48,7 +50,9 @@ pytestmark = pytest.mark.timeout(900)
 
 MAX_MESSAGE_CHARS = 16_000  # the default
 SOCKET_MAX_CHARS = socket_max_message_chars(MAX_MESSAGE_CHARS)
-ATTACK_ROUNDS = 4  # each ~1 s on a warm server
+ATTACK_ROUNDS = 4  # at least; each ~1 s on a warm, loaded server
+ATTACK_MIN_SECONDS = 6.0  # and rounds go on until this long, so the prober has much to see
+ATTACK_MAX_ROUNDS = 12
 PING_BUDGET_SECONDS = 0.200
 PROBE_INTERVAL_SECONDS = 0.05
 REPLY_TIMEOUT = 120.0
@@ -103,19 +107,28 @@ def _largest_report(session: ReflexSession, unit: str) -> dict[str, Any]:
 
 
 class Prober:
-    """``tests/integration/ping_prober.py`` in a process of its own, for a ``with`` block."""
+    """``tests/integration/ping_prober.py`` in a process of its own, for a ``with`` block,
+    probing ``url`` and an idle control server (``ping_control.py``) side by side."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.results: list[tuple[float, float | None]] = []
+        self.results: list[tuple[float, float | None, float | None]] = []
 
     def __enter__(self) -> Prober:
+        port = free_port()
+        self._control = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.ping_control", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "tests.integration.ping_prober",
                 self.url,
+                f"http://127.0.0.1:{port}",
                 str(PROBE_INTERVAL_SECONDS),
             ],
             cwd=ROOT,
@@ -123,11 +136,17 @@ class Prober:
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert self._process.stdout is not None
+        assert self._process.stdout.readline().strip() == "ready", "the prober did not start"
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        out, _ = self._process.communicate(timeout=30)  # closing stdin stops it
-        self.results = [tuple(item) for item in json.loads(out)]
+        try:
+            out, _ = self._process.communicate(timeout=30)  # closing stdin stops it
+            self.results = [tuple(item) for item in json.loads(out)]
+        finally:
+            self._control.terminate()
+            self._control.wait(timeout=30)
 
 
 def run_async(coro: Any) -> Any:
@@ -156,6 +175,8 @@ def hostile_app(
         fake_llm_url=fake_llm.url,
         MAX_MESSAGE_CHARS=str(MAX_MESSAGE_CHARS),
         RATE_LIMIT_PER_MINUTE="0",
+        RATE_LIMIT_PER_IP_PER_MINUTE="0",  # one client sends every payload
+        GLOBAL_RATE_LIMIT_PER_MINUTE="0",
         LANGFUSE_PUBLIC_KEY=PUBLIC_KEY,
         LANGFUSE_SECRET_KEY=SECRET_KEY,
         LANGFUSE_HOST=receiver.url,
@@ -215,7 +236,12 @@ async def _attack(
     await session.connect(timeout=60)
     replies = []
     try:
-        for round_ in range(1, ATTACK_ROUNDS + 1):
+        started = time.perf_counter()
+        round_ = 0
+        while round_ < ATTACK_ROUNDS or (
+            time.perf_counter() - started < ATTACK_MIN_SECONDS and round_ < ATTACK_MAX_ROUNDS
+        ):
+            round_ += 1
             for label, unit in HOSTILE_REPORTS.items():
                 phases.append((time.perf_counter(), f"round {round_}, report: {label}"))
                 await session.send(
@@ -331,21 +357,42 @@ def test_ping_answers_within_200_ms_while_a_client_sends_hostile_payloads(
     with Prober(hostile_app.url) as prober:
         time.sleep(1.0)  # a second of probes before the attack, for comparison
         replies = run_async(_attack(hostile_app.url, compiled, phases))
-    latencies = [latency for _, latency in prober.results]
     slow = [
-        (_phase_at(phases, at), None if latency is None else round(latency * 1000))
-        for at, latency in prober.results
-        if latency is None or latency > PING_BUDGET_SECONDS
+        (_phase_at(phases, at), _ms(latency), _ms(control))
+        for at, latency, control in prober.results
+        if _stalled(latency, control)
     ]
-    answered = [latency for latency in latencies if latency is not None]
-    print(f"\n{len(latencies)} probes, slowest {max(answered, default=0) * 1000:.0f} ms")
-    assert len(latencies) >= 40, "the prober hardly ran"
-    assert not slow, f"/ping over {PING_BUDGET_SECONDS * 1000:.0f} ms (during, ms): {slow}"
+    answered = [latency for _, latency, _ in prober.results if latency is not None]
+    controls = [control for _, _, control in prober.results if control is not None]
+    print(
+        f"\n{len(prober.results)} probes, slowest {max(answered, default=0) * 1000:.0f} ms"
+        f" (idle control server at the same moments: {max(controls, default=0) * 1000:.0f} ms)"
+    )
+    assert len(prober.results) >= 40, "the prober hardly ran"
+    assert not slow, (
+        f"/ping over {PING_BUDGET_SECONDS * 1000:.0f} ms beyond the idle control"
+        f" (during, ms, control ms): {slow}"
+    )
     # Every maximum-length message was answered in full, and traced.
-    for reply, unit in zip(replies, [*HOSTILE_MESSAGES.values()] * ATTACK_ROUNDS, strict=True):
+    for reply, unit in zip(
+        replies, [*HOSTILE_MESSAGES.values()] * (len(replies) // len(HOSTILE_MESSAGES)), strict=True
+    ):
         assert reply["role"] == "assistant" and not reply.get("error_category")
         assert reply["content"].startswith("Echo: " + unit.strip()[:3])
     receiver.wait_for(lambda r: len(r.spans) > len(replies), timeout=30)  # + the warm-up
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def _stalled(latency: float | None, control: float | None) -> bool:
+    """Whether the app answered a probe more than the budget later than an idle server of
+    the same kind asked at the same moment (or not at all). A pause of the whole machine
+    (2 shared cores) delays both; only the app's own work delays the app alone."""
+    if latency is None:
+        return True
+    return latency - (control or 0.0) > PING_BUDGET_SECONDS
 
 
 def test_an_event_over_the_socket_limit_drops_only_that_connection(

@@ -9,7 +9,16 @@ os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from chatmon.services.limits import socket_max_message_chars  # noqa: E402
-from chatmon.settings import Settings, SettingsError, get_settings  # noqa: E402
+from chatmon.settings import (  # noqa: E402 (after the switches above)
+    Settings,
+    SettingsError,
+    get_settings,
+    server_variables_in_env_file,
+)
+
+# Reflex's and Granian's own variables work from .env too (the environment wins).
+for _name, _value in server_variables_in_env_file().items():
+    os.environ.setdefault(_name, _value)
 
 try:
     _db_url = get_settings().database_url

@@ -14,10 +14,12 @@ from typing import Literal
 from pydantic import (
     AliasChoices,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +44,11 @@ class Settings(BaseSettings):
 
     # --- LLM provider -----------------------------------------------------------------
     llm_model: str = Field(default=DEMO_MODEL, min_length=1)
+    # The Streamlit version's names, read as LLM_MODEL=<LLM_PROVIDER>/<BASE_MODEL_ID> when
+    # LLM_MODEL is not set (its .env works unchanged; startup logs the new name).
+    llm_provider: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    base_model_id: str | None = Field(default=None, min_length=1, max_length=200)
+    _model_from_seed_names: bool = PrivateAttr(default=False)
     llm_api_base: str | None = Field(
         default=None, validation_alias=AliasChoices("LLM_API_BASE", "GOOGLE_GEMINI_BASE_URL")
     )
@@ -83,7 +90,10 @@ class Settings(BaseSettings):
     enable_pii_redaction: bool = True
     langfuse_public_key: str | None = None
     langfuse_secret_key: SecretStr | None = None
-    langfuse_host: str | None = None
+    # LANGFUSE_BASE_URL is the Langfuse SDK's current name for the same thing.
+    langfuse_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("LANGFUSE_HOST", "LANGFUSE_BASE_URL")
+    )
     langfuse_timeout: int = Field(default=3, ge=1, le=60)
     enable_langfuse: bool = True
 
@@ -337,6 +347,44 @@ class Settings(BaseSettings):
         path = self.system_prompt_file
         return path if path.is_absolute() else PROJECT_ROOT / path
 
+    @model_validator(mode="after")
+    def _legacy_model_names(self) -> Settings:
+        """LLM_PROVIDER + BASE_MODEL_ID (the seed's names) become LLM_MODEL, unless it is set."""
+        if self.llm_provider is None and self.base_model_id is None:
+            return self
+        if "llm_model" in self.model_fields_set:
+            return self  # LLM_MODEL wins; startup_notices() says the old names are unused
+        if not (self.llm_provider and self.base_model_id):
+            missing = "BASE_MODEL_ID" if self.llm_provider else "LLM_PROVIDER"
+            raise ValueError(
+                f"{missing} is missing: LLM_PROVIDER and BASE_MODEL_ID are read together as"
+                " LLM_MODEL=<provider>/<model> (or set LLM_MODEL instead)"
+            )
+        self.llm_model = f"{self.llm_provider}/{self.base_model_id}"
+        self._model_from_seed_names = True
+        return self
+
+    @model_validator(mode="after")
+    def _prices_come_in_pairs(self) -> Settings:
+        """One of the two prices alone cannot price a request: say which one is missing."""
+        given = (self.llm_price_input_per_1m is None, self.llm_price_output_per_1m is None)
+        if given == (False, True):
+            raise ValueError("LLM_PRICE_OUTPUT_PER_1M is missing: set both prices, or neither")
+        if given == (True, False):
+            raise ValueError("LLM_PRICE_INPUT_PER_1M is missing: set both prices, or neither")
+        return self
+
+    def startup_notices(self) -> list[str]:
+        """What startup should tell the operator about how this configuration was read."""
+        if self.llm_provider is None and self.base_model_id is None:
+            return []
+        if not self._model_from_seed_names:
+            return ["LLM_PROVIDER/BASE_MODEL_ID are ignored: LLM_MODEL is set and wins"]
+        return [
+            f"LLM_PROVIDER + BASE_MODEL_ID read as LLM_MODEL={self.llm_model};"
+            " set LLM_MODEL instead (the old names keep working)"
+        ]
+
 
 # Values people leave in a config by mistake: copied from examples, or "to change later".
 _PLACEHOLDERS = frozenset(
@@ -419,10 +467,39 @@ def _is_address(value: str) -> bool:
     return bool(local) and bool(domain) and not any(c.isspace() for c in value)
 
 
+# Reflex and Granian read their own variables (REFLEX_REDIS_URL, REFLEX_API_URL,
+# GRANIAN_WORKERS, ...) from the process environment only.
+OWN_PREFIXES_OF_THE_SERVER = ("REFLEX_", "GRANIAN_")
+
+
+def server_variables_in_env_file(env_file: Path = Path(".env")) -> dict[str, str]:
+    """The Reflex and Granian variables set in ``.env``, for rxconfig to export.
+
+    So ``.env`` configures those too, while every other variable in it stays in
+    chatmon's settings (nothing else puts ``.env`` into the environment).
+    """
+    if not env_file.is_file():
+        return {}
+    from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+    return {
+        name: value
+        for name, value in dotenv_values(env_file).items()
+        if value and name.startswith(OWN_PREFIXES_OF_THE_SERVER)
+    }
+
+
 def _variable_name(error: dict) -> str:
     """The environment variable a pydantic error refers to."""
-    loc = error.get("loc") or ("?",)
+    loc = error.get("loc") or ("",)
     return str(loc[0]).upper()
+
+
+def _problem(error: dict) -> str:
+    """One bad value, named; a rule over several variables names them in its message."""
+    name = _variable_name(error)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message}" if name else message
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -434,7 +511,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = [f"{_variable_name(err)}: {err['msg']}" for err in exc.errors()]
+        problems = [_problem(err) for err in exc.errors()]
         raise SettingsError("Invalid configuration: " + "; ".join(problems)) from None
 
 

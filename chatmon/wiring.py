@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 def install(settings: Settings) -> None:
     """JSON logs with secret masking, Prometheus series and Langfuse tracing on events."""
     configure_logging(settings)
+    for notice in settings.startup_notices():
+        log.info("%s", notice)
     metrics.subscribe()
     metrics.init_series(settings.llm_model)
     recorder.get_recorder().on_drop = lambda reason, count: metrics.RECORDER_DROPPED.labels(

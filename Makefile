@@ -59,23 +59,34 @@ prometheus:
 	  echo "installing Debian prometheus for the monitoring tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
-# Redis for the multi-worker tests (Reflex needs it to run several workers).
-.PHONY: redis
-redis:
-	@scripts/ensure-redis.sh
+# The servers the tests run against, installed from Debian only when missing. The tests
+# use this machine's PostgreSQL (127.0.0.1:5432) and Redis (:6379) as they are when those
+# accept the tests' credentials, else start throwaway ones in a temp directory with these
+# binaries (tests/services.py); no configuration of the machine is changed.
+.PHONY: test-servers
+test-servers:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql (initdb/pg_ctl for a throwaway test server)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian redis-server (a throwaway server for the multi-worker tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-# PostgreSQL for the database tests, which run on SQLite and on PostgreSQL.
-.PHONY: postgres
-postgres:
-	@scripts/ensure-postgres.sh
+# Debian's nginx: the balancer of the scale-out test and the static export's web server,
+# run by the tests from a temp directory with deploy/nginx/chatmon.conf.
+.PHONY: nginx
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian nginx for the scale-out and static-export tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
-test: $(VENV)/.installed-dev chromium postgres prometheus redis
+test: $(VENV)/.installed-dev chromium test-servers prometheus nginx
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev postgres prometheus
+test-unit: $(VENV)/.installed-dev test-servers prometheus
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed-dev chromium prometheus redis
+test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;

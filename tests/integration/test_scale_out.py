@@ -39,7 +39,6 @@ from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import ChatMessage, Conversation
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.integration.conftest import (
     MONITOR_USER,
     RunningApp,
@@ -50,10 +49,10 @@ from tests.integration.conftest import (
 )
 from tests.integration.test_chat_page import send
 from tests.peers import WebhookReceiver, wait_for
+from tests.services import postgres_admin_url, redis_url
 
 pytestmark = pytest.mark.browser
 
-REDIS_URL = os.environ.get("CHATMON_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_DB = 11  # this module's own; bench/concurrency.py uses 12
 MONITOR_PASSWORD = "scale-out-monitor-password"
 ALERT_CHECK_INTERVAL = 1.0
@@ -218,12 +217,12 @@ class Cluster:
 @pytest.fixture(scope="module")
 def shared_redis() -> Iterator[str]:
     """Redis db ``REDIS_DB``, emptied before and after (``make test`` starts Redis)."""
-    client = redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")
+    client = redis.Redis.from_url(f"{redis_url()}/{REDIS_DB}")
     try:
         client.flushdb()
     except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} (scripts/ensure-redis.sh): {exc}")
-    yield f"{REDIS_URL}/{REDIS_DB}"
+        pytest.fail(f"Redis is not reachable at {redis_url()}: {exc}")
+    yield f"{redis_url()}/{REDIS_DB}"
     client.flushdb()
     client.close()
 
@@ -232,11 +231,12 @@ def shared_redis() -> Iterator[str]:
 def shared_postgres() -> Iterator[str]:
     """A migrated PostgreSQL database of this module's own, dropped at the end."""
     name = f"chatmon_scale_out_{os.getpid()}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_url = postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade_head(url)  # before the instances start, so they never race to migrate
     yield url
     with admin.connect() as connection:

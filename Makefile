@@ -14,15 +14,26 @@ help:
 	@echo "make migrate - apply database migrations"
 	@echo "make bench   - run every benchmark in bench/ (prints name: value (reference: value, ratio))"
 
+# Pinned requirements in a file: the lines that are neither blank nor comments.
+count = $$(grep -cEv '^[[:space:]]*(\#|$$)' $(1))
+
+# A line per step, so a first run is not minutes of silence.
 $(VENV)/.installed: requirements.txt
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $@
+	@test -x $(PY) || { \
+	  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	    || { echo "chatmon needs Python >= 3.11 as python3 (found: $$(python3 --version 2>&1))" >&2; exit 1; }; \
+	  echo "==> creating the virtualenv $(VENV) ($$(python3 --version))"; \
+	  python3 -m venv $(VENV) \
+	    || { echo "python3 -m venv failed: on Debian/Ubuntu, apt-get install python3-venv" >&2; exit 1; }; }
+	@echo "==> installing $(call count,requirements.txt) pinned packages of requirements.txt and their dependencies (first time: a few minutes)"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "==> installing $(call count,requirements-dev.txt) pinned test packages of requirements-dev.txt"
+	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
 
 run: $(VENV)/.installed
 	scripts/start.sh

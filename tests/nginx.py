@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.peers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy" / "nginx"
 # Old workers keep their open connections (websockets) at most this long after a reload.
@@ -30,12 +32,6 @@ def nginx_binary() -> str:
     if not found:
         raise RuntimeError("nginx is not installed: `make test` installs Debian's nginx")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _replace_once(pattern: str, replacement: str, text: str) -> str:
@@ -60,7 +56,7 @@ class Nginx:
     def __init__(self, workdir: Path, site: str) -> None:
         self.workdir = workdir
         self.site_file = workdir / "site.conf"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.access_log = workdir / "access.log"
         self.error_log = workdir / "error.log"
@@ -96,6 +92,7 @@ class Nginx:
         )
 
     def __enter__(self) -> Nginx:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_site()
         conf = self.workdir / "nginx.conf"
         conf.write_text(self._main_conf())

@@ -24,7 +24,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,6 +34,8 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from tests.peers import free_port
+
 POSTGRES_ENV = "CHATMON_TEST_POSTGRES_URL"
 REDIS_ENV = "CHATMON_TEST_REDIS_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -44,12 +45,6 @@ START_TIMEOUT = 60.0
 
 def _use_running() -> bool:
     return os.environ.get("CHATMON_TEST_SERVERS", "").lower() != "own"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def postgres_accepts(url: str) -> bool:
@@ -141,7 +136,7 @@ def _start_postgres() -> str:
     if user is not None:
         shutil.chown(root, user=user)
     data, log = root / "data", root / "server.log"
-    port = _free_port()
+    port = free_port()
 
     def run(*args: str) -> None:
         done = subprocess.run(
@@ -191,7 +186,7 @@ def _start_redis() -> str:
             "run `make test` (it installs Debian's redis-server) or set " + REDIS_ENV
         )
     root = Path(tempfile.mkdtemp(prefix="chatmon-test-redis-"))
-    port = _free_port()
+    port = free_port()
     print(f"chatmon tests: starting a throwaway Redis ({server}) on 127.0.0.1:{port}")
     # Flags only, no config file: in memory, nothing saved, nothing outside ``root``.
     process = subprocess.Popen(

@@ -94,7 +94,7 @@ nginx:
 test: $(VENV)/.installed-dev chromium test-servers prometheus nginx
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev test-servers prometheus
+test-unit: $(VENV)/.installed-dev test-servers prometheus nginx
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
 test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx

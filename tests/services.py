@@ -25,6 +25,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from functools import cache
@@ -41,6 +42,11 @@ REDIS_ENV = "CHATMON_TEST_REDIS_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 START_TIMEOUT = 60.0
+
+
+def progress(line: str) -> None:
+    """A ``==>`` line on the terminal, past pytest's output capture."""
+    print(f"==> chatmon tests: {line}", file=sys.__stderr__, flush=True)
 
 
 def _use_running() -> bool:
@@ -153,7 +159,7 @@ def _start_postgres() -> str:
             log_tail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"{args[0]} failed: {done.stderr[-2000:]}{log_tail}")
 
-    print(f"chatmon tests: starting a throwaway PostgreSQL ({bindir}) on 127.0.0.1:{port}")
+    progress(f"starting a throwaway PostgreSQL ({bindir}) on 127.0.0.1:{port} in {root}")
     run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
@@ -187,7 +193,7 @@ def _start_redis() -> str:
         )
     root = Path(tempfile.mkdtemp(prefix="chatmon-test-redis-"))
     port = free_port()
-    print(f"chatmon tests: starting a throwaway Redis ({server}) on 127.0.0.1:{port}")
+    progress(f"starting a throwaway Redis ({server}) on 127.0.0.1:{port} in {root}")
     # Flags only, no config file: in memory, nothing saved, nothing outside ``root``.
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -217,7 +223,28 @@ def _start_redis() -> str:
     return url
 
 
+def _exercise(admin_url: str, redis_base: str) -> None:
+    """What the tests do with the servers: create and drop a database, use a Redis db."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text('CREATE DATABASE "chatmon_services_check"'))
+            connection.execute(text('DROP DATABASE "chatmon_services_check"'))
+    finally:
+        engine.dispose()
+    client = redis.Redis.from_url(f"{redis_base}/15")
+    try:
+        client.set("chatmon-services-check", "ok")
+        assert client.get("chatmon-services-check") == b"ok"
+        client.delete("chatmon-services-check")
+    finally:
+        client.close()
+
+
 if __name__ == "__main__":
-    # `python -m tests.services`: which servers a test run would use (starts none for long).
-    print("postgresql:", postgres_admin_url())
-    print("redis:", redis_url())
+    # `python -m tests.services`: which servers a test run would use, exercised once;
+    # throwaway ones are stopped and deleted on exit.
+    postgres, redis_base = postgres_admin_url(), redis_url()
+    _exercise(postgres, redis_base)
+    print("postgresql:", postgres, flush=True)
+    print("redis:", redis_base, flush=True)

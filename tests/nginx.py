@@ -105,6 +105,7 @@ class Nginx:
         deadline = time.monotonic() + 20
         while not self._answers():
             if self._process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()  # never leave a half-started nginx behind
                 raise RuntimeError(f"nginx did not start:\n{self.error_log.read_text()[-3000:]}")
             time.sleep(0.1)
         return self

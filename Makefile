@@ -91,13 +91,21 @@ nginx:
 	  echo "installing Debian nginx for the scale-out and static-export tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
-test: $(VENV)/.installed-dev chromium test-servers prometheus nginx
+# The frontend's npm packages in .web, once: every app the integration tests start hard-links
+# them into its own web directory instead of running npm install itself (about a minute each).
+.PHONY: frontend-deps
+frontend-deps: $(VENV)/.installed
+	@test -d .web/node_modules || { \
+	  echo "==> npm install of the frontend's packages into .web and a first build (once, a minute or more)"; \
+	  $(ENV) reflex export --frontend-only --no-zip --loglevel warning >/dev/null; }
+
+test: $(VENV)/.installed-dev chromium test-servers prometheus nginx frontend-deps
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed-dev test-servers prometheus nginx
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx
+test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx frontend-deps
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;

@@ -14,8 +14,8 @@ help:
 	@echo "make migrate - apply database migrations"
 	@echo "make bench   - run every benchmark in bench/ (prints name: value (reference: value, ratio))"
 
-# Pinned requirements in a file: the lines that are neither blank nor comments.
-count = $$(grep -cEv '^[[:space:]]*(\#|$$)' $(1))
+# Pinned requirements in a file: the lines that are not blank, comments or options (-r).
+count = $$(grep -cEv '^[[:space:]]*(\#|-|$$)' $(1))
 
 # A line per step, so a first run is not minutes of silence.
 $(VENV)/.installed: requirements.txt

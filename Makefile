@@ -110,7 +110,7 @@ test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx 
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;
 # each prints `name: value (reference: value, ratio)` lines with its default settings.
-bench: $(VENV)/.installed-dev chromium
+bench: $(VENV)/.installed-dev chromium test-servers frontend-deps
 	@set -e; for script in bench/*.py; do \
 	  grep -q '__main__' "$$script" || continue; \
 	  echo "### $$script"; \

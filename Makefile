@@ -14,15 +14,26 @@ help:
 	@echo "make migrate - apply database migrations"
 	@echo "make bench   - run every benchmark in bench/ (prints name: value (reference: value, ratio))"
 
+# Pinned requirements in a file: the lines that are not blank, comments or options (-r).
+count = $$(grep -cEv '^[[:space:]]*(\#|-|$$)' $(1))
+
+# A line per step, so a first run is not minutes of silence.
 $(VENV)/.installed: requirements.txt
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $@
+	@test -x $(PY) || { \
+	  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	    || { echo "chatmon needs Python >= 3.11 as python3 (found: $$(python3 --version 2>&1))" >&2; exit 1; }; \
+	  echo "==> creating the virtualenv $(VENV) ($$(python3 --version))"; \
+	  python3 -m venv $(VENV) \
+	    || { echo "python3 -m venv failed: on Debian/Ubuntu, apt-get install python3-venv" >&2; exit 1; }; }
+	@echo "==> installing $(call count,requirements.txt) pinned packages of requirements.txt and their dependencies (first time: a few minutes)"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "==> installing $(call count,requirements-dev.txt) pinned test packages of requirements-dev.txt"
+	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
 
 run: $(VENV)/.installed
 	scripts/start.sh
@@ -59,28 +70,47 @@ prometheus:
 	  echo "installing Debian prometheus for the monitoring tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
-# Redis for the multi-worker tests (Reflex needs it to run several workers).
-.PHONY: redis
-redis:
-	@scripts/ensure-redis.sh
+# The servers the tests run against, installed from Debian only when missing. The tests
+# use this machine's PostgreSQL (127.0.0.1:5432) and Redis (:6379) as they are when those
+# accept the tests' credentials, else start throwaway ones in a temp directory with these
+# binaries (tests/services.py); no configuration of the machine is changed.
+.PHONY: test-servers
+test-servers:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql (initdb/pg_ctl for a throwaway test server)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian redis-server (a throwaway server for the multi-worker tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-# PostgreSQL for the database tests, which run on SQLite and on PostgreSQL.
-.PHONY: postgres
-postgres:
-	@scripts/ensure-postgres.sh
+# Debian's nginx: the balancer of the scale-out test and the static export's web server,
+# run by the tests from a temp directory with deploy/nginx/chatmon.conf.
+.PHONY: nginx
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian nginx for the scale-out and static-export tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
-test: $(VENV)/.installed-dev chromium postgres prometheus redis
+# The frontend's npm packages in .web, once: every app the integration tests start hard-links
+# them into its own web directory instead of running npm install itself (about a minute each).
+.PHONY: frontend-deps
+frontend-deps: $(VENV)/.installed
+	@test -d .web/node_modules || { \
+	  echo "==> npm install of the frontend's packages into .web and a first build (once, a minute or more)"; \
+	  $(ENV) reflex export --frontend-only --no-zip --loglevel warning >/dev/null; }
+
+test: $(VENV)/.installed-dev chromium test-servers prometheus nginx frontend-deps
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev postgres prometheus
+test-unit: $(VENV)/.installed-dev test-servers prometheus nginx
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed-dev chromium prometheus redis
+test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx frontend-deps
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;
 # each prints `name: value (reference: value, ratio)` lines with its default settings.
-bench: $(VENV)/.installed-dev chromium
+bench: $(VENV)/.installed-dev chromium test-servers frontend-deps
 	@set -e; for script in bench/*.py; do \
 	  grep -q '__main__' "$$script" || continue; \
 	  echo "### $$script"; \

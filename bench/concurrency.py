@@ -61,10 +61,6 @@ from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
 CHAT_STATE = "chatmon___states___chat____chat_state"
 LIVE_STATE = "chatmon___states___live____live_state"  # the live reply's frames
 SYSTEM_PROMPT = "You are the benchmark assistant."
-POSTGRES_ADMIN_URL = os.environ.get(
-    "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = "redis://127.0.0.1:6379"
 REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
 START_TIMEOUT = 420  # a cold first start runs `npm install`
 START_ATTEMPTS = 5  # the build prerenders "/" in 10 s, which a loaded 2-core box misses
@@ -622,16 +618,20 @@ async def run_level(
 
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A PostgreSQL database of the bench's own (``scripts/ensure-postgres.sh``), dropped after."""
+    """A PostgreSQL database of the bench's own, dropped after (on the server the tests use:
+    tests/services.py, a throwaway one when the machine's does not accept them)."""
     from sqlalchemy import create_engine, make_url, text
 
+    from tests.services import postgres_admin_url
+
     name = f"chatmon_bench_{os.getpid()}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_url = postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -641,7 +641,9 @@ def postgres_database() -> Iterator[str]:
 def _flush_redis_db() -> None:
     import redis  # installed with reflex
 
-    redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}").flushdb()
+    from tests.services import redis_url
+
+    redis.Redis.from_url(f"{redis_url()}/{REDIS_DB}").flushdb()
 
 
 def _header(argv: list[str], args: argparse.Namespace, server: Server) -> None:
@@ -700,7 +702,9 @@ def main(argv: list[str] | None = None) -> int:
 
     env: dict[str, str] = {}
     if args.redis:
-        env["REFLEX_REDIS_URL"] = f"{REDIS_URL}/{REDIS_DB}"
+        from tests.services import redis_url
+
+        env["REFLEX_REDIS_URL"] = f"{redis_url()}/{REDIS_DB}"
         _flush_redis_db()
     if args.workers:
         env["GRANIAN_WORKERS"] = str(args.workers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
 
@@ -312,12 +313,54 @@ def _run_reset_monitor_password(_args: argparse.Namespace) -> int:
     return 0
 
 
+def add_backup(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Registers ``backup PATH``: a consistent copy of the database, while chatmon runs."""
+    parser = subparsers.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH while chatmon runs (PostgreSQL: prints pg_dump)",
+        description="Writes a consistent copy of DATABASE_URL's SQLite file to PATH with "
+        "SQLite's online backup API (the app may keep running). Restore: stop chatmon, copy "
+        "the file to DATABASE_URL's path, start (migrations run at start). For PostgreSQL "
+        "it prints the pg_dump command to use instead and exits with 2.",
+    )
+    parser.add_argument("path", type=Path, help="the new backup file (must not exist)")
+    parser.set_defaults(handler=_run_backup)
+
+
+def _run_backup(args: argparse.Namespace) -> int:
+    from chatmon.services.backup import BackupError, backup_sqlite, pg_dump_command, sqlite_path
+    from chatmon.settings import SettingsError, get_settings
+
+    try:
+        database_url = get_settings().database_url
+    except SettingsError as exc:
+        print(f"chatmon: {exc}", file=sys.stderr)
+        return 2
+    try:
+        source = sqlite_path(database_url)
+        if source is None:
+            print(
+                "chatmon: DATABASE_URL is not SQLite; back PostgreSQL up with its own tool:\n"
+                f"  {pg_dump_command(database_url, args.path)}\n"
+                "restore into an empty database with pg_restore (README, Backup and restore)",
+                file=sys.stderr,
+            )
+            return 2
+        size = backup_sqlite(source, args.path)
+    except BackupError as exc:
+        print(f"chatmon: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"chatmon: backed up {source} to {args.path} ({size:,} bytes)", flush=True)
+    return 0
+
+
 SUBCOMMANDS: list[Registrar] = [
     add_fake_llm,
     add_migrate,
     add_alerts,
     add_hash_password,
     add_reset_monitor_password,
+    add_backup,
 ]
 
 

@@ -2,7 +2,7 @@
 # Static export: build the frontend once, for any web server, talking to a backend at
 # REFLEX_API_URL (baked into the bundle at build time).
 #   REFLEX_API_URL=https://chat-api.example.com scripts/export.sh   -> .web/build/client/
-# Serve that folder (SPA fallback: __spa-fallback.html) and run the backend with
+# Serve that folder (unknown paths: 404.html, the app's shell; deploy/nginx/chatmon-static.conf) and run the backend with
 # scripts/start-backend.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

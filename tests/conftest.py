@@ -23,30 +23,26 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 from chatmon import models  # noqa: E402,F401  (every table on SQLModel.metadata)
 from chatmon.db import make_engine  # noqa: E402
 from chatmon.migrate import upgrade_head  # noqa: E402
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "CHATMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.services import postgres_admin_url  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this test session's own, dropped at the end.
 
-    Needs the server at CHATMON_TEST_POSTGRES_URL (default: 127.0.0.1:5432, trust auth);
-    ``make test`` starts it (scripts/ensure-postgres.sh).
+    The server is the one tests/services.py finds (CHATMON_TEST_POSTGRES_URL, the running
+    one when it accepts the tests' credentials, or a throwaway server of the session's own).
     """
     name = f"chatmon_test_{os.getpid()}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_url = postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
-        )
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        pytest.fail(f"PostgreSQL is not reachable at {admin_url}: {exc.__class__.__name__}")
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade_head(url)
     yield url
     with admin.connect() as connection:

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,14 @@ def isolated_web_dir(workdir: Path) -> Path:
     installed = ROOT / ".web" / "node_modules"
     if installed.is_dir() and not (web / "node_modules").exists():
         subprocess.run(["cp", "-al", str(installed), str(web / "node_modules")], check=True)
+    elif not installed.is_dir():
+        # Past pytest's capture: a fresh checkout's app starts are minutes, not a hang.
+        print(
+            f"==> {workdir.name}: no .web/node_modules yet (run `make run` once to keep one),"
+            " so this app start runs npm install first: a few minutes",
+            file=sys.__stderr__,
+            flush=True,
+        )
     return web
 
 

@@ -31,10 +31,10 @@ from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import AlertAttempt, AlertDelivery, AlertNotification, LLMRequest
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.integration.conftest import RunningApp, launch_app, sign_in
 from tests.integration.test_chat_page import assistant_bubbles, send
 from tests.peers import SMTPSink, WebhookReceiver, text_part, wait_for
+from tests.services import postgres_admin_url
 
 pytestmark = pytest.mark.browser
 
@@ -45,11 +45,12 @@ PUBLIC_URL = "http://chat.example.test"
 def shared_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for the two app processes."""
     name = f"chatmon_alerts_{os.getpid()}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_url = postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade_head(url)  # before the apps start, so their own migrate step finds nothing to do
     yield url
     with admin.connect() as connection:

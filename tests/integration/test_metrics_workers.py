@@ -8,7 +8,6 @@ several browser tabs so both workers serve some, then many scrapes.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,10 @@ from prometheus_client.mmap_dict import MmapedDict
 from chatmon.devtools.fake_llm import FakeLLMServer
 from tests.integration.conftest import RunningApp, launch_app
 from tests.integration.test_chat_page import assistant_bubbles, send
+from tests.services import redis_url
 
 pytestmark = pytest.mark.browser
 
-REDIS_URL = os.environ.get("CHATMON_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_DB = 13  # this module's own
 TABS = 6
 ROUNDS = 3
@@ -43,16 +42,16 @@ def two_workers(
     fake_llm: FakeLLMServer,
     workdir: Path,
 ) -> Iterator[RunningApp]:
-    client = redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")
+    client = redis.Redis.from_url(f"{redis_url()}/{REDIS_DB}")
     try:
         client.flushdb()
     except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} (scripts/ensure-redis.sh): {exc}")
+        pytest.fail(f"Redis is not reachable at {redis_url()}: {exc}")
     try:
         with launch_app(
             workdir=workdir,
             fake_llm_url=fake_llm.url,
-            REFLEX_REDIS_URL=f"{REDIS_URL}/{REDIS_DB}",
+            REFLEX_REDIS_URL=f"{redis_url()}/{REDIS_DB}",
             GRANIAN_WORKERS="2",
             REQUEST_TIMEOUT="30",  # each worker's first reply pays LiteLLM's imports
         ) as app:

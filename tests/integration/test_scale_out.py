@@ -2,10 +2,12 @@
 
 The topology of docs/scaling.md, reduced to one machine: a load balancer in front of two
 app instances (each ``scripts/start.sh`` with ``REFLEX_REDIS_URL`` and two granian
-workers), one Redis database, one PostgreSQL database. The balancer is a small real
-HTTP + websocket reverse proxy (:class:`Balancer`) whose backend the test switches, as a
-real balancer does when an instance is drained: the browser keeps one origin, so one
-profile, one localStorage and one sessionStorage, and only the instance behind it changes.
+workers), one Redis database, one PostgreSQL database. The balancer is Debian's nginx
+running deploy/nginx/chatmon.conf, the config the README recommends
+(:class:`tests.nginx.Balancer`); the test drains an instance as an operator would, by
+naming the other one in the upstream and reloading nginx, which drops the open
+websockets: the browser keeps one origin, so one profile, one localStorage and one
+sessionStorage, and only the instance behind it changes.
 Both instances are built with ``REFLEX_API_URL`` pointing at the balancer, as a real
 deployment bakes its public URL into the frontend.
 """
@@ -16,18 +18,14 @@ import asyncio
 import os
 import re
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
-import aiohttp
 import httpx
 import pytest
 import redis
-from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
 from playwright.sync_api import Browser, Locator, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
@@ -39,168 +37,23 @@ from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import ChatMessage, Conversation
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.integration.conftest import (
     MONITOR_USER,
     RunningApp,
-    free_port,
     identity_cookie,
     launch_app,
     run_async,
 )
 from tests.integration.test_chat_page import send
+from tests.nginx import Balancer
 from tests.peers import WebhookReceiver, wait_for
+from tests.services import postgres_admin_url, redis_url
 
 pytestmark = pytest.mark.browser
 
-REDIS_URL = os.environ.get("CHATMON_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_DB = 11  # this module's own; bench/concurrency.py uses 12
 MONITOR_PASSWORD = "scale-out-monitor-password"
 ALERT_CHECK_INTERVAL = 1.0
-T = TypeVar("T")
-
-# Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus Content-Length, which
-# the proxy sets itself. Host is kept, as balancers do: redirects then name the public host.
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-}
-
-
-class Balancer:
-    """A reverse proxy for HTTP and websockets with one switchable backend.
-
-    ``switch_to`` changes the backend for new requests and closes the open websockets,
-    which is what a browser sees when its instance is drained: the socket drops and
-    socket.io reconnects, now to the other instance. ``websockets`` records which backend
-    each websocket went to.
-    """
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.websockets: list[str] = []
-        self._open: set[web.WebSocketResponse] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="balancer", daemon=True)
-        self._runner: web.AppRunner | None = None
-        self._client: aiohttp.ClientSession | None = None
-
-    def __enter__(self) -> Balancer:
-        self._thread.start()
-        self._call(self._start())
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._call(self._stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-    def switch_to(self, backend: str) -> None:
-        """Send new traffic to ``backend`` and drop the websockets open to the old one."""
-        self._call(self._switch(backend))
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
-
-    async def _start(self) -> None:
-        self._client = aiohttp.ClientSession(auto_decompress=False)
-        app = web.Application(client_max_size=16 * 2**20)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def _stop(self) -> None:
-        for ws in list(self._open):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._client is not None:
-            await self._client.close()
-
-    async def _switch(self, backend: str) -> None:
-        self.backend = backend
-        for ws in list(self._open):
-            await ws.close(code=1001, message=b"instance drained")
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._websocket(request)
-        return await self._http(request)
-
-    @staticmethod
-    def _forwarded(headers: Any) -> CIMultiDict[str]:
-        """The end-to-end headers, repeated ones kept (a login sets several cookies)."""
-        return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP)
-
-    async def _http(self, request: web.Request) -> web.StreamResponse:
-        assert self._client is not None
-        async with self._client.request(
-            request.method,
-            self.backend + request.path_qs,
-            headers=self._forwarded(request.headers),
-            data=await request.read(),
-            allow_redirects=False,
-        ) as upstream:
-            response = web.StreamResponse(
-                status=upstream.status, headers=self._forwarded(upstream.headers)
-            )
-            if upstream.content_length is not None:
-                response.content_length = upstream.content_length
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        assert self._client is not None
-        backend = self.backend
-        protocols = request.headers.get("Sec-WebSocket-Protocol", "")
-        offered = [p.strip() for p in protocols.split(",") if p.strip()]
-        passed = {"host", "origin", "cookie", "user-agent"}
-        headers = {k: v for k, v in request.headers.items() if k.lower() in passed}
-        upstream = await self._client.ws_connect(
-            backend.replace("http", "ws", 1) + request.path_qs, protocols=offered, headers=headers
-        )
-        chosen = [upstream.protocol] if upstream.protocol else []
-        downstream = web.WebSocketResponse(protocols=chosen)
-        await downstream.prepare(request)
-        self.websockets.append(backend)
-        self._open.add(downstream)
-        try:
-            pumps = [
-                asyncio.ensure_future(self._pump(downstream, upstream)),
-                asyncio.ensure_future(self._pump(upstream, downstream)),
-            ]
-            _, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-        finally:
-            self._open.discard(downstream)
-            await upstream.close()
-            await downstream.close()
-        return downstream
-
-    @staticmethod
-    async def _pump(source: Any, sink: Any) -> None:
-        async for message in source:
-            if message.type == WSMsgType.TEXT:
-                await sink.send_str(message.data)
-            elif message.type == WSMsgType.BINARY:
-                await sink.send_bytes(message.data)
-            else:
-                break
 
 
 @dataclass
@@ -218,12 +71,12 @@ class Cluster:
 @pytest.fixture(scope="module")
 def shared_redis() -> Iterator[str]:
     """Redis db ``REDIS_DB``, emptied before and after (``make test`` starts Redis)."""
-    client = redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")
+    client = redis.Redis.from_url(f"{redis_url()}/{REDIS_DB}")
     try:
         client.flushdb()
     except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} (scripts/ensure-redis.sh): {exc}")
-    yield f"{REDIS_URL}/{REDIS_DB}"
+        pytest.fail(f"Redis is not reachable at {redis_url()}: {exc}")
+    yield f"{redis_url()}/{REDIS_DB}"
     client.flushdb()
     client.close()
 
@@ -232,11 +85,12 @@ def shared_redis() -> Iterator[str]:
 def shared_postgres() -> Iterator[str]:
     """A migrated PostgreSQL database of this module's own, dropped at the end."""
     name = f"chatmon_scale_out_{os.getpid()}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_url = postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade_head(url)  # before the instances start, so they never race to migrate
     yield url
     with admin.connect() as connection:
@@ -259,7 +113,9 @@ def cluster(
     the hourly cost rule.
     """
     with ExitStack() as stack:
-        balancer = stack.enter_context(Balancer(backend="http://127.0.0.1:1"))
+        balancer = stack.enter_context(
+            Balancer(tmp_path_factory.mktemp("nginx"), backend="http://127.0.0.1:1")
+        )
         webhook = stack.enter_context(WebhookReceiver())
         shared = {
             "DATABASE_URL": shared_postgres,
@@ -362,7 +218,8 @@ def test_conversation_moves_to_another_instance(
 ) -> None:
     """Started on A, the conversation continues on B: the open tab reconnects there and
     gets its next reply, and a reload served entirely by B shows the whole history."""
-    cluster.balancer.switch_to(cluster.a.url)
+    cluster.balancer.switch_to(cluster.a.url)  # also closes (logs) every earlier websocket
+    earlier = len(cluster.balancer.websockets)  # of tests before this one, in any order
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -373,7 +230,7 @@ def test_conversation_moves_to_another_instance(
         send(page, "first message, on A")
         wait_replies(page, 1)
         expect(replies(page).last).to_have_text(re.compile("Echo: first message, on A"))
-        assert set(cluster.balancer.websockets) == {cluster.a.url}
+        assert set(cluster.balancer.websockets[earlier:]) == {cluster.a.url}
         identity = identity_cookie(context)
 
         # A is drained: its websocket drops, and socket.io reconnects through the balancer to B.

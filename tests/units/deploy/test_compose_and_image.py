@@ -3,6 +3,7 @@ the compose stack's structure and every file it mounts, and the image's contract
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -72,3 +73,47 @@ def test_stopping_the_container_leaves_time_for_a_clean_shutdown() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     grace = compose["services"]["chatmon"]["stop_grace_period"]
     assert grace.endswith("s") and int(grace[:-1]) > flush_seconds
+
+
+def _runtime_stage() -> str:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    return dockerfile[dockerfile.index(" AS runtime") :]
+
+
+def test_runtime_image_holds_only_what_serving_needs() -> None:
+    """No tests, benchmarks, docs or test dependencies in the image people run; every
+    path it copies from the repository exists (a typo would fail the build)."""
+    runtime = _runtime_stage()
+    copies = [line.split() for line in runtime.splitlines() if line.startswith("COPY ")]
+    sources = [
+        part
+        for words in copies
+        if not any(w.startswith("--from") for w in words)
+        for part in words[1:-1]
+        if not part.startswith("--")
+    ]
+    assert sources, "the runtime stage copies the application"
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert source not in {".", "tests", "bench", "docs", "requirements-dev.txt", "deploy"}
+    assert "COPY --from=build --chown=chatmon:chatmon /app /app" not in runtime
+
+
+def test_image_runs_under_an_init_on_a_pinned_base() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
+    assert bases and all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", b) for b in bases), bases
+    runtime = _runtime_stage()
+    assert "tini" in runtime and 'ENTRYPOINT ["/usr/bin/tini", "--"]' in runtime
+
+
+def test_compose_images_are_pinned_and_prometheus_keeps_its_data() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name, service in services.items():
+        if "image" in service:
+            image, _, tag = service["image"].partition(":")
+            # a release, not a moving major tag (PostgreSQL numbers its releases major.minor)
+            assert re.fullmatch(r"v?\d+\.\d+(\.\d+)?", tag), f"{name}: {service['image']}"
+    volumes = services["prometheus"]["volumes"]
+    assert any(v.split(":")[0] in compose["volumes"] and ":/prometheus" in v for v in volumes)

@@ -150,14 +150,24 @@ def test_dashboard_queries_only_series_chatmon_exports() -> None:
 
 
 def test_dashboard_uses_the_provisioned_datasource() -> None:
+    """Every panel asks the ``datasource`` variable, which defaults to the provisioned
+    Prometheus: the compose stack works as shipped, and an existing Grafana picks its own
+    Prometheus when it imports the file."""
     provisioned = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
     )
     uid = provisioned["datasources"][0]["uid"]
     dashboard = _dashboard()
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert variables["datasource"]["current"]["value"] == uid
+    chosen = {"type": "prometheus", "uid": "${datasource}"}
+    assert variables["model"]["datasource"] == chosen
     for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] == uid, panel["title"]
-        assert all(target["datasource"]["uid"] == uid for target in panel["targets"])
+        assert panel["datasource"] == chosen, panel["title"]
+        assert all(target["datasource"] == chosen for target in panel["targets"])
+    assert uid not in json.dumps(dashboard["panels"])
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
 

@@ -9,6 +9,7 @@ import time
 
 from chatmon import deps
 from chatmon.services import llm, readiness
+from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,14 @@ async def warm_up_llm() -> None:
     deps.llm_client()
     try:
         await asyncio.to_thread(llm.warm_up)
+        missing = await asyncio.to_thread(llm.missing_credentials, get_settings())
+        if missing:
+            log.warning(
+                "LLM_MODEL=%s needs a provider key and none is set: set LLM_API_KEY (LiteLLM"
+                " also reads %s). Every chat fails as 'auth' until then.",
+                get_settings().llm_model,
+                " or ".join(missing),
+            )
     except Exception:  # noqa: BLE001 - a failed warm-up only costs the first request time
         log.exception("litellm warm-up failed")
     finally:

@@ -233,6 +233,7 @@ class LLMClient:
     def __init__(self, settings: Settings, *, breaker: CircuitBreaker | None = None) -> None:
         self._settings = settings
         self._breaker = breaker
+        self._missing: list[str] | None = None  # provider variables, learned on first use
 
     @property
     def model(self) -> str:
@@ -284,6 +285,10 @@ class LLMClient:
         self, messages: list[dict], temperature: float, stats: StreamStats
     ) -> AsyncIterator[str]:
         """The provider stream behind the circuit breaker, which learns how it ended."""
+        if self._missing is None:
+            self._missing = missing_credentials(self._settings)
+        if self._missing:  # LiteLLM would call it a provider 500, and we would retry it
+            raise LLMCallError(ErrorCategory.AUTH)
         if self._breaker is None:
             async with aclosing(self._provider_stream(messages, temperature, stats, None)) as it:
                 async for text in it:
@@ -519,6 +524,29 @@ def _reuse_provider_iterator(response: Any) -> None:
     stream = getattr(response, "completion_stream", None)
     if type(stream).__name__ == "AsyncStream" and hasattr(stream, "__anext__"):
         response.completion_stream = _SameIterator(stream)
+
+
+def missing_credentials(settings: Settings) -> list[str]:
+    """The provider variables LiteLLM needs for LLM_MODEL and cannot find; [] = none.
+
+    Without a key LiteLLM fails the request as a provider ``InternalServerError``
+    ("Missing credentials"), which reads as the provider's fault and is retried. Known up
+    front, it is an ``auth`` failure with no provider call, and startup can say so.
+    """
+    if settings.is_demo:
+        return []
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    try:
+        found = _litellm().validate_environment(
+            model=settings.llm_model, api_key=key, api_base=settings.llm_api_base
+        )
+    except Exception:  # noqa: BLE001 - an unknown provider: let the call itself tell
+        return []
+    if found.get("keys_in_environment"):
+        return []
+    # Only credentials: a missing base URL has a default (Ollama's is localhost:11434).
+    names = [str(name) for name in found.get("missing_keys") or []]
+    return [name for name in names if name.endswith(("_KEY", "_TOKEN"))]
 
 
 def _max_tokens(settings: Settings) -> dict[str, int]:

@@ -20,6 +20,7 @@ from chatmon.services.llm import (
     MAX_BACKOFF_SECONDS,
     LLMClient,
     StreamStats,
+    missing_credentials,
     price_usd,
     warm_up,
 )
@@ -133,6 +134,26 @@ async def test_auth_failure_is_never_retried(upstream: FakeLLMServer) -> None:
     with pytest.raises(LLMCallError):
         await collect(client_for(upstream, llm_max_retries=3))
     assert upstream.hits == 1
+
+
+async def test_a_missing_key_is_an_auth_failure_without_a_provider_call(
+    upstream: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiteLLM reports a missing key as a provider 500 ("Missing credentials"), which
+    would read as the provider's fault and be retried: it is ``auth``, and no call."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    client = client_for(upstream, llm_api_key=None, llm_max_retries=3)
+    assert missing_credentials(client._settings) == ["OPENAI_API_KEY"]
+    with pytest.raises(LLMCallError) as caught:
+        await collect(client)
+    assert caught.value.category == ErrorCategory.AUTH
+    assert upstream.hits == 0
+
+
+def test_only_missing_credentials_count() -> None:
+    """Ollama's base URL has a default, so only keys and tokens are missing credentials."""
+    assert missing_credentials(load_settings(llm_model="ollama/llama3")) == []
+    assert missing_credentials(load_settings(llm_model="demo")) == []
 
 
 async def test_api_key_is_sent_but_never_in_errors(upstream: FakeLLMServer) -> None:

@@ -51,12 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `-m bench.concurrency`
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import psutil  # noqa: E402
+import httpx
+import psutil
 
-from bench import pyspy  # noqa: E402
-from bench.reflex_client import CompiledApp, ReflexSession, form_data  # noqa: E402
-from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
+from bench import pyspy
+from bench.reflex_client import CompiledApp, ReflexSession, form_data
+from chatmon.devtools.fake_llm import expected_reply
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
 LIVE_STATE = "chatmon___states___live____live_state"  # the live reply's frames

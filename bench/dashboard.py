@@ -45,14 +45,14 @@ if str(ROOT) not in sys.path:  # `python bench/dashboard.py` as well as `python 
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+import httpx
+import uvicorn
+from sqlmodel import Session
 
-from chatmon.db import make_engine  # noqa: E402
-from chatmon.migrate import upgrade_head  # noqa: E402
-from chatmon.services import dashboard_view, request_log, stats  # noqa: E402
-from chatmon.services.histogram import bin_of  # noqa: E402
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from chatmon.services import dashboard_view, request_log, stats
+from chatmon.services.histogram import bin_of
 
 SIZES = (1_000_000, 10_000_000)
 SPAN = timedelta(days=30)

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench.concurrency import SYSTEM_PROMPT, chatmon_server, fake_llm  # noqa: E402
+from bench.concurrency import SYSTEM_PROMPT, chatmon_server, fake_llm
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

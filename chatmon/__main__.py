@@ -181,7 +181,7 @@ def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     ).set_defaults(handler=_run_alerts_test)
 
 
-def _alert_engine():  # noqa: ANN202 - lazily imported type
+def _alert_engine():
     from chatmon.services.alerts import build_engine
     from chatmon.settings import get_settings
 

@@ -17,7 +17,7 @@ from chatmon.settings import get_settings
 T = TypeVar("T")
 
 
-def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:
     """Foreign keys (for ON DELETE CASCADE) and WAL, so readers never wait on the writer."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -95,5 +95,5 @@ def _notify(listeners: list, event: object) -> None:
     for listener in list(listeners):
         try:
             listener(event)
-        except Exception:  # noqa: BLE001 - one broken listener must not break the chat
+        except Exception:
             log.exception("event listener %r failed", getattr(listener, "__name__", listener))

@@ -48,7 +48,7 @@ IP_POLICY = Policy(free_failures=5, base_delay=2.0, max_delay=900.0)
 ACCOUNT_POLICY = Policy(free_failures=10, base_delay=1.0, max_delay=300.0)
 
 
-def _insert(session: Session):  # noqa: ANN202 - the dialect's insert construct
+def _insert(session: Session):
     name = session.get_bind().dialect.name
     module = {"sqlite": sqlite, "postgresql": postgresql}.get(name)
     if module is None:

@@ -192,7 +192,7 @@ class Recorder:
                 batch.append(more)
             try:
                 self._write_with_retries(batch)
-            except Exception:  # noqa: BLE001 - the writer must outlive any one bad batch
+            except Exception:
                 log.exception("request log: batch of %d events could not be written", len(batch))
             finally:
                 with self._progress:
@@ -237,10 +237,10 @@ class Recorder:
         self.stats.last_drop_at = time.time()
         try:
             self.on_drop(reason, count)
-        except Exception:  # noqa: BLE001 - counting a drop must never lose another event
+        except Exception:
             log.exception("request log: the drop listener failed")
 
-    def _log_retry(self, state) -> None:  # noqa: ANN001 - tenacity's RetryCallState
+    def _log_retry(self, state) -> None:
         self.stats.failed_writes += 1
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(

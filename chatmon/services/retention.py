@@ -59,6 +59,6 @@ async def prune_loop(
             deleted = await asyncio.to_thread(prune_once, engine=engine(), days=days)
             if deleted:
                 log.info("retention: deleted %d requests older than %d days", deleted, days)
-        except Exception:  # noqa: BLE001 - try again next interval
+        except Exception:
             log.exception("retention: pruning failed")
         await asyncio.sleep(interval)

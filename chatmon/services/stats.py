@@ -349,7 +349,7 @@ def _totals(
     return dict(results)
 
 
-def _filtered(query, model_col, status_col, category_col, model, status, error_category):  # noqa: ANN001, ANN202
+def _filtered(query, model_col, status_col, category_col, model, status, error_category):
     if model is not None:
         query = query.where(model_col == model)
     if status is not None:

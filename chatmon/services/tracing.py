@@ -148,7 +148,7 @@ class LangfuseTracer:
         try:
             if self._client is None:  # a forked child keeps its parent's (fork-safe) client
                 self._connect()
-        except Exception:  # noqa: BLE001 - tracing is optional; the chat goes on
+        except Exception:
             log.exception("langfuse client could not be created; tracing is off")
             self._drain_forever()
             return
@@ -161,7 +161,7 @@ class LangfuseTracer:
                     self._send_call(item)
                 elif isinstance(item, Feedback):
                     self._send_feedback(item)
-            except Exception:  # noqa: BLE001 - one bad event must not stop tracing
+            except Exception:
                 log.exception("langfuse: could not record an event")
             finally:
                 self._queue.task_done()

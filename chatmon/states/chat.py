@@ -602,11 +602,11 @@ def _ask_for_identity_script(backend_host: str) -> str:
     )
 
 
-def _get_message(*, session, message_id: int) -> ChatMessage | None:  # noqa: ANN001
+def _get_message(*, session, message_id: int) -> ChatMessage | None:
     return session.get(ChatMessage, message_id)
 
 
-def _save_user_message(*, session, owner_id: str, conversation_id: str, text: str) -> ChatMessage:  # noqa: ANN001
+def _save_user_message(*, session, owner_id: str, conversation_id: str, text: str) -> ChatMessage:
     """The user's message, in its conversation (a new one when there is none yet)."""
     conversation = convo.get_or_create_conversation(
         session=session, owner_id=owner_id, conversation_id=conversation_id

@@ -249,7 +249,7 @@ def test_every_chat_handler_survives_garbage_arguments(
         before = fake_llm.hits
         for handler, kwargs in CHAT_HANDLERS.items():
             for junk in GARBAGE:
-                payload = {name: junk for name in kwargs}
+                payload = dict.fromkeys(kwargs, junk)
                 await tab.send(tab.app.handler(CHAT, handler), **payload)
         await tab.send(tab.app.handler(CHAT, "set_temperature"), value=[float("nan")])
         for name in ("streaming", "_reply_ticket", "messages", "conversations", "notice"):
@@ -444,4 +444,4 @@ def _args_of(state: str, handler: str, junk: Any) -> dict[str, Any]:
     cls = MonitorState if state == MONITOR else AlertsState
     fn = cls.event_handlers[handler].fn
     names = [p for p in inspect.signature(fn).parameters if p != "self"]
-    return {name: junk for name in names}
+    return dict.fromkeys(names, junk)

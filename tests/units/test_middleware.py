@@ -186,7 +186,7 @@ def test_no_password_configured_means_closed_not_open(access_config: Configure) 
     assert client.get("/api/stats", headers=_basic("admin", "")).status_code == 401
 
 
-async def _echo_ws(websocket) -> None:  # noqa: ANN001
+async def _echo_ws(websocket) -> None:
     await websocket.accept()
     await websocket.send_text("hello")
     await websocket.close()

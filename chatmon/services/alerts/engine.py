@@ -284,7 +284,7 @@ class AlertEngine:
             channel.send(message, key=key)
         except DeliveryError as exc:
             error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the others
+        except Exception as exc:
             log.exception("alert channel %s crashed", channel.name)
             error = f"unexpected {type(exc).__name__}"
         else:

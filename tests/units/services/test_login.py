@@ -64,7 +64,7 @@ async def _try(
     user: str = "alice",
     ip: str = "10.0.0.1",
     device: str | None = None,
-):  # noqa: ANN202
+):
     return await guard.attempt(
         gates=MONITOR, user=user, password=password, client_ip=ip, trusted_account=device
     )

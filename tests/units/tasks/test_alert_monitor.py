@@ -16,7 +16,7 @@ from chatmon.settings import load_settings
 from chatmon.tasks import alert_monitor as monitor
 
 
-async def eventually(condition, timeout: float = 10.0) -> bool:  # noqa: ANN001
+async def eventually(condition, timeout: float = 10.0) -> bool:
     for _ in range(int(timeout / 0.05)):
         if condition():
             return True

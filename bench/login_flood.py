@@ -9,8 +9,8 @@ named users (PBKDF2, 600,000 rounds as shipped):
    each, Starlette's and chatmon's default pool) issued one after another, and their
    latency measured;
 2. meanwhile ``--guesses`` wrong sign-ins arrive at once, each from its own address and
-   for its own user name (so the throttle refuses none of them), through :class:`chatmon.services.login.LoginGuard`
-   with its own two hash threads, as shipped;
+   for its own user name (so the throttle refuses none of them), through
+   :class:`chatmon.services.login.LoginGuard` with its own two hash threads, as shipped;
 3. the reference, in the same run: the same flood with the password checks on the
    default pool (what ``asyncio.to_thread(gate.check, ...)`` per attempt did before);
 4. and the calls with no flood at all.

@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         naive_elapsed, naive_lags = asyncio.run(naive_run(engine, naive_n, offset=n))
         ours, naive = n / elapsed, naive_n / naive_elapsed
         print(
-            f"recorder_rows_per_second: {ours:,.0f} rows/s (reference: {naive:,.0f} rows/s, {ours / naive:.1f}x)"
+            f"recorder_rows_per_second: {ours:,.0f} rows/s "
+            f"(reference: {naive:,.0f} rows/s, {ours / naive:.1f}x)"
         )
         quiet_lags = asyncio.run(unrecorded_run(n, elapsed))
         ours_lag, quiet_lag = p99(lags) * 1000, p99(quiet_lags) * 1000
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         written = shutdown_run(engine, n // 5, offset=n + naive_n)
         lost = n // 5 - (count(engine) - before)
         print(
-            f"recorder_rows_lost_on_shutdown: {lost} rows (reference: 0 rows, written {written:,} of {n // 5:,})"
+            f"recorder_rows_lost_on_shutdown: {lost} rows "
+            f"(reference: 0 rows, written {written:,} of {n // 5:,})"
         )
         engine.dispose()
     return 0

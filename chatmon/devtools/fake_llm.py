@@ -96,7 +96,8 @@ _HTTP_FAULTS: dict[str, tuple[int, str, str | None, str]] = {
         500,
         "server_error",
         "server_error",
-        "The server had an error while processing your request. Sorry about that! (injected by fake-llm)",
+        "The server had an error while processing your request. Sorry about that!"
+        " (injected by fake-llm)",
     ),
     "503": (
         503,
@@ -564,8 +565,9 @@ def _http_fault(mode: str, config: FakeLLMConfig, body: Mapping[str, Any]) -> JS
     if mode == "context_length":
         used = CONTEXT_WINDOW + prompt_tokens(body.get("messages") or []) + 1
         message = (
-            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. However, your messages "
-            f"resulted in {used} tokens. Please reduce the length of the messages. (injected by fake-llm)"
+            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. "
+            f"However, your messages resulted in {used} tokens. "
+            "Please reduce the length of the messages. (injected by fake-llm)"
         )
         payload = _error_body(
             message, "invalid_request_error", "context_length_exceeded", "messages"
@@ -775,7 +777,7 @@ async def _serve_and_announce(
     uvicorn's graceful-shutdown timeout and then log a cancelled-task traceback.
     """
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has a flag, no event
         await asyncio.sleep(0.01)
     if server.started and on_ready is not None:
         on_ready()

@@ -112,7 +112,8 @@ def _authorized(request: Request, state: ReceiverState) -> bool:
 async def _maybe_hang(request: Request, state: ReceiverState) -> None:
     if state.hang:
         state.hung += 1
-        while state.hang and not await request.is_disconnected():
+        # Two flags, no event to await: the control endpoint's `hang`, Starlette's disconnect poll.
+        while state.hang and not await request.is_disconnected():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 

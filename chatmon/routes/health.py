@@ -28,6 +28,7 @@ probed in the background and cached, so a hung Langfuse never slows /health.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from datetime import UTC, datetime
@@ -98,10 +99,8 @@ class _LangfuseProbe:
             return self.result
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._probe(settings))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._task), LANGFUSE_PROBE_WAIT)
-        except TimeoutError:
-            pass
         return self.result or "checking"
 
     async def _probe(self, settings: Settings) -> None:

@@ -165,7 +165,10 @@ def _add_hourly(session: Session, deltas: dict[tuple, Counter]) -> None:
     # Sorted keys: concurrent writers (several workers on PostgreSQL) lock rollup rows
     # in the same order and cannot deadlock each other.
     params = [
-        {**dict(zip(_HOURLY_KEY, key)), **{name: deltas[key][name] for name in HOURLY_COUNTERS}}
+        {
+            **dict(zip(_HOURLY_KEY, key, strict=True)),
+            **{name: deltas[key][name] for name in HOURLY_COUNTERS},
+        }
         for key in sorted(deltas)
     ]
     if params:
@@ -173,7 +176,10 @@ def _add_hourly(session: Session, deltas: dict[tuple, Counter]) -> None:
 
 
 def _add_latency(session: Session, deltas: Counter) -> None:
-    params = [{**dict(zip(_LATENCY_KEY, key)), "count": deltas[key]} for key in sorted(deltas)]
+    params = [
+        {**dict(zip(_LATENCY_KEY, key, strict=True)), "count": deltas[key]}
+        for key in sorted(deltas)
+    ]
     if params:
         session.connection().execute(_upsert(session, LLMLatencyHourly, _LATENCY_KEY), params)
 

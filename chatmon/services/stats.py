@@ -604,7 +604,7 @@ def latency_percentiles(
     if metric not in ("latency", "ttft"):
         raise WindowError("metric must be latency or ttft")
     counts = _histograms(session, _split(start, end), metrics=(metric,), model=model)[metric]
-    return dict(zip(quantiles, percentiles(counts.get(0, {}), *quantiles)))
+    return dict(zip(quantiles, percentiles(counts.get(0, {}), *quantiles), strict=True))
 
 
 def _check_bucket(width: int) -> None:

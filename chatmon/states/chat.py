@@ -629,7 +629,7 @@ async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:
             await db.run(
                 convo.save_reply, message_id=message_id, content=reply.result.text, done=False
             )
-        except Exception:  # a missed checkpoint is retried at the next one
+        except Exception:  # noqa: BLE001 - a missed checkpoint is retried at the next one
             log.warning("could not checkpoint a streaming reply", exc_info=True)
 
 

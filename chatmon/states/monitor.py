@@ -126,7 +126,8 @@ class MonitorState(rx.State):
                 start, end = view.window_bounds("custom", self.custom_start, self.custom_end)
             except WindowError:
                 return "window=24h"
-            return f"start={start.isoformat().replace('+00:00', 'Z')}&end={end.isoformat().replace('+00:00', 'Z')}"
+            start_z, end_z = (moment.isoformat().replace("+00:00", "Z") for moment in (start, end))
+            return f"start={start_z}&end={end_z}"
         return f"window={self.window}"
 
     @rx.var

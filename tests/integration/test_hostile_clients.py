@@ -255,7 +255,8 @@ def test_every_chat_handler_survives_garbage_arguments(
         for name in ("streaming", "_reply_ticket", "messages", "conversations", "notice"):
             await tab.send(tab.app.handler(CHAT, "setvar"), var_name=name, value="pwned")
         await asyncio.sleep(3)
-        ping = httpx.get(app_server.url + "/ping", timeout=5).status_code
+        async with httpx.AsyncClient(timeout=5) as client:
+            ping = (await client.get(app_server.url + "/ping")).status_code
         errors = list(tab.errors)
         temperature = tab.get(CHAT, "temperature")
         # the tab is still usable: a normal message gets its reply

@@ -213,9 +213,11 @@ def test_websocket_from_another_site_is_refused(
         with client.websocket_connect("/_event", headers=headers) as ws:
             assert ws.receive_text() == "hello"
     else:
-        with pytest.raises(WebSocketDisconnect):
-            with client.websocket_connect("/_event", headers=headers):
-                pass
+        with (
+            pytest.raises(WebSocketDisconnect),
+            client.websocket_connect("/_event", headers=headers),
+        ):
+            pass
 
 
 def test_websocket_from_a_configured_origin_is_admitted(access_config: Configure) -> None:

@@ -315,7 +315,7 @@ class AlertEngine:
             )
         outcomes = [
             DeliveryOutcome(rule="test", kind="test", channel=name, error=error)
-            for name, error in zip(self._channels, errors)
+            for name, error in zip(self._channels, errors, strict=True)
         ]
         if note is not None and note.id is not None:
             self._record_test_results(note.id, token, outcomes)

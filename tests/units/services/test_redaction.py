@@ -82,7 +82,10 @@ def test_redaction_precision_and_recall_on_labelled_sample() -> None:
 
 
 def test_redact_replaces_pii_with_placeholders() -> None:
-    text = "I'm jane@example.com, card 4111 1111 1111 1111, IBAN DE89370400440532013000, tel +44 20 7946 0958."
+    text = (
+        "I'm jane@example.com, card 4111 1111 1111 1111, IBAN DE89370400440532013000, "
+        "tel +44 20 7946 0958."
+    )
     assert redact(text) == "I'm [EMAIL], card [CARD], IBAN [IBAN], tel [PHONE]."
 
 

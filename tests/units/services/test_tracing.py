@@ -1,4 +1,4 @@
-"""Tracing against a Langfuse-compatible receiver over real HTTP: content, redaction, no blocking."""
+"""Tracing to a Langfuse-compatible receiver over real HTTP: content, redaction, no blocking."""
 
 from __future__ import annotations
 

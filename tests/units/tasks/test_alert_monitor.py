@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from chatmon.settings import load_settings
 from chatmon.tasks import alert_monitor as monitor
 
 
-async def eventually(condition, timeout: float = 10.0) -> bool:
+async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> bool:  # noqa: ASYNC109 - polls a plain predicate: nothing to await
     for _ in range(int(timeout / 0.05)):
         if condition():
             return True

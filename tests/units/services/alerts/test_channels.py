@@ -122,9 +122,11 @@ def test_email_implicit_tls_with_auth(certificate: Certificate, message: AlertMe
 def test_email_starttls_refuses_an_untrusted_certificate(
     certificate: Certificate, message: AlertMessage
 ) -> None:
-    with SMTPSink(starttls=certificate) as sink:
-        with pytest.raises(DeliveryError, match="SSLCertVerificationError"):
-            email_channel(sink, starttls=True).send(message, key=KEY)  # system CAs only
+    with (
+        SMTPSink(starttls=certificate) as sink,
+        pytest.raises(DeliveryError, match="SSLCertVerificationError"),
+    ):
+        email_channel(sink, starttls=True).send(message, key=KEY)  # system CAs only
     assert sink.count() == 0
 
 

@@ -79,7 +79,7 @@ async def session(service: object, name: str, count: int) -> list[Outcome]:
             temperature=0.7,
         )
         started = time.perf_counter()
-        async with service.reply(request) as reply:  # type: ignore[attr-defined]
+        async with service.reply(request) as reply:  # type: ignore[attr-defined]  # imported lazily, passed as object
             async for _ in reply:
                 pass
         result = reply.result

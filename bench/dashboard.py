@@ -266,7 +266,10 @@ _NAIVE_SELECT = (
 def _load_rows(url: str, start: datetime, end: datetime) -> list[tuple]:
     """Every row of the window, through the driver itself (no ORM cost on the reference)."""
     if url.startswith("sqlite"):
-        fmt = lambda moment: moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # noqa: E731
+
+        def fmt(moment: datetime) -> str:
+            return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
         with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
             return connection.execute(
                 _NAIVE_SELECT.format(p="?"), (fmt(start), fmt(end))

@@ -101,7 +101,7 @@ def main() -> None:
         naive = LoginGuard(
             engine=lambda: engine,
             key=b"j" * 32,
-            executor=None,  # type: ignore[arg-type]
+            executor=None,  # type: ignore[arg-type]  # None: the loop's default pool, the reference
             max_pending=args.guesses,
         )
         quiet = asyncio.run(_run(engine, None, gate, 0, args.calls))

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
+Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]  # argparse's subparsers type is private and generic
 
 
 def _non_negative_float(text: str) -> float:
@@ -59,7 +59,7 @@ FAKE_LLM_FAIL_MODES = (
 )
 
 
-def add_fake_llm(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_fake_llm(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's subparsers type is private and generic
     """Registers ``fake-llm``: a fake OpenAI-compatible upstream with fault injection."""
     parser = subparsers.add_parser(
         "fake-llm",
@@ -128,7 +128,7 @@ def _announce(url: str) -> None:
     print(f"fake-llm listening on {url}", flush=True)
 
 
-def add_migrate(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_migrate(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's subparsers type is private and generic
     """Registers ``migrate``: bring the database to the newest schema revision."""
     parser = subparsers.add_parser(
         "migrate", help="apply database migrations (alembic upgrade head)"
@@ -167,7 +167,7 @@ def announce_first_start() -> None:
         print(announcement(password), file=sys.stderr, flush=True)
 
 
-def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's subparsers type is private and generic
     """Registers ``alerts check`` and ``alerts test``."""
     parser = subparsers.add_parser(
         "alerts", help="evaluate alert rules, or test the alert channels"
@@ -231,7 +231,7 @@ def _run_alerts_test(_args: argparse.Namespace) -> int:
     return 0
 
 
-def add_hash_password(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_hash_password(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's subparsers type is private and generic
     """Registers ``hash-password``: a MONITOR_USERS entry for one user."""
     parser = subparsers.add_parser(
         "hash-password",
@@ -256,7 +256,7 @@ def _run_hash_password(args: argparse.Namespace) -> int:
 
 
 def add_reset_monitor_password(
-    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]  # argparse's subparsers type is private and generic
 ) -> None:
     """Registers ``reset-monitor-password``: a new generated monitor password."""
     parser = subparsers.add_parser(

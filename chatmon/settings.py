@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -19,6 +19,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_MODEL = "demo"
@@ -419,13 +420,13 @@ def _is_address(value: str) -> bool:
     return bool(local) and bool(domain) and not any(c.isspace() for c in value)
 
 
-def _variable_name(error: dict) -> str:
+def _variable_name(error: ErrorDetails) -> str:
     """The environment variable a pydantic error refers to."""
     loc = error.get("loc") or ("?",)
     return str(loc[0]).upper()
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read and validate the configuration.
 
     Raises:

@@ -113,7 +113,7 @@ async def _maybe_hang(request: Request, state: ReceiverState) -> None:
     if state.hang:
         state.hung += 1
         # Two flags, no event to await: the control endpoint's `hang`, Starlette's disconnect poll.
-        while state.hang and not await request.is_disconnected():  # noqa: ASYNC110
+        while state.hang and not await request.is_disconnected():  # noqa: ASYNC110 - see above
             await asyncio.sleep(0.05)
 
 

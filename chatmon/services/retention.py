@@ -49,7 +49,9 @@ async def prune_loop(
     One failed run is logged and the loop carries on; cancellation stops it.
     """
     if engine is None:
-        from chatmon.db import get_engine as engine
+        from chatmon.db import get_engine
+
+        engine = get_engine
     if days is None:
         from chatmon.settings import get_settings
 

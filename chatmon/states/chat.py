@@ -526,7 +526,7 @@ class ChatState(rx.State):
         async with self:
             self._reply_message_id = checkpoint.id or 0
         reply = deps.turn_service().reply(request)
-        _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
+        _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
         saver = asyncio.create_task(_keep_checkpointing(checkpoint.id or 0, reply))
         try:
             # The text goes to the page as coalesced, append-only frames beside the

@@ -106,7 +106,7 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
         conversation_id = victim.get(CHAT, "conversation_id")
         victim_cookie = victim.cookies["chatmon_id"]
         with Session(engine) as session:
-            owner = session.get(Conversation, conversation_id).owner_id  # type: ignore[union-attr]
+            owner = session.get(Conversation, conversation_id).owner_id  # type: ignore[union-attr]  # the row exists: a None fails the test
             row = session.exec(
                 select(LLMRequest).where(LLMRequest.correlation_id == reply["correlation_id"])
             ).one()

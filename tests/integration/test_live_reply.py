@@ -52,7 +52,7 @@ def _stored_reply(engine: Engine, correlation_hint: str) -> str:
                 select(ChatMessage)
                 .where(ChatMessage.role == "assistant")
                 .order_by(
-                    ChatMessage.id.desc()  # type: ignore[union-attr]
+                    ChatMessage.id.desc()  # type: ignore[union-attr]  # SQLModel types the column as int | None
                 )
             ).all()
         for row in rows:

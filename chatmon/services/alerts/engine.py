@@ -283,7 +283,7 @@ class AlertEngine:
         try:
             channel.send(message, key=key)
         except DeliveryError as exc:
-            error = str(exc)
+            error: str | None = str(exc)
         except Exception as exc:
             log.exception("alert channel %s crashed", channel.name)
             error = f"unexpected {type(exc).__name__}"

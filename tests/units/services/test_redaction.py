@@ -116,7 +116,7 @@ def _call(**overrides: object) -> LLMCall:
         output_text="I will write to jane@example.com",
     )
     values.update(overrides)
-    return LLMCall(**values)  # type: ignore[arg-type]
+    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def test_redact_call_redacts_input_and_output_when_enabled() -> None:

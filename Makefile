@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
 # Coverage of chatmon/ (line and branch; settings in pyproject.toml). The floor is a little
-# under what tests/units alone reach (74.5 % on 2026-12-01): the integration tests drive the
-# app in subprocesses, which are not measured, so the whole run can only add to it.
+# under what tests/units alone reach (76.9 % on 2026-12-01, `make test-unit`): the integration
+# tests drive the app in subprocesses, which are not measured, so the whole run only adds to it.
 # A narrowed run (PYTEST_ARGS="-k ...") covers less: pass COV_FAIL_UNDER=0 with it.
-COV_FAIL_UNDER ?= 72
+COV_FAIL_UNDER ?= 75
 COVERAGE = --cov --cov-report=term:skip-covered --cov-fail-under=$(COV_FAIL_UNDER)
 
 .PHONY: help run dev test test-unit test-integration lint migrate fake-llm clean export run-backend bench

@@ -23,7 +23,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from reflex.middleware import Middleware
+from reflex.middleware.middleware import Middleware
 from reflex.state import FrontendEventExceptionState
 
 from chatmon.services.limits import CLIENT_ERROR_MAX_CHARS, truncate

@@ -547,7 +547,8 @@ async def _sse_events(
 
 
 def _state(request: Request) -> FakeLLMState:
-    return request.app.state.fake_llm
+    state: FakeLLMState = request.app.state.fake_llm
+    return state
 
 
 async def _read_json(request: Request) -> Any:
@@ -841,7 +842,8 @@ class FakeLLMServer:
     @property
     def state(self) -> FakeLLMState:
         """Live config, counters and request log."""
-        return self.app.state.fake_llm
+        state: FakeLLMState = self.app.state.fake_llm
+        return state
 
     @property
     def config(self) -> FakeLLMConfig:

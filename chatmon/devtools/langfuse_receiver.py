@@ -16,6 +16,7 @@ import gzip
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,8 @@ def decode_otlp(body: bytes, content_type: str) -> list[ReceivedSpan]:
 
 
 def _state(request: Request) -> ReceiverState:
-    return request.app.state.receiver
+    state: ReceiverState = request.app.state.receiver
+    return state
 
 
 def _authorized(request: Request, state: ReceiverState) -> bool:
@@ -212,7 +214,7 @@ class LangfuseReceiver:
         """Stall (True) or answer (False) every request from now on."""
         self.state.hang = hang
 
-    def wait_for(self, predicate, timeout: float = 15.0) -> Any:
+    def wait_for(self, predicate: Callable[[LangfuseReceiver], Any], timeout: float = 15.0) -> Any:
         """Poll until ``predicate(self)`` is truthy; return its value or raise TimeoutError."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -91,7 +91,7 @@ class _LangfuseProbe:
     def __init__(self) -> None:
         self.result: str | None = None  # "ok" | "unreachable"
         self.checked_at = 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def status(self, settings: Settings) -> str:
         fresh = time.monotonic() - self.checked_at < LANGFUSE_PROBE_TTL

@@ -260,7 +260,8 @@ class LoginFailure(SQLModel, table=True):
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a table model, for Core statements (SQLModel does not type
     ``Model.__table__``)."""
-    table = sqlalchemy.inspect(model).local_table
+    mapper = sqlalchemy.inspect(model, raiseerr=False)
+    table = getattr(mapper, "local_table", None)
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table

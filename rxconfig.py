@@ -8,8 +8,8 @@ os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from chatmon.services.limits import socket_max_message_chars  # noqa: E402
-from chatmon.settings import (  # noqa: E402 (after the switches above)
+from chatmon.services.limits import socket_max_message_chars
+from chatmon.settings import (
     Settings,
     SettingsError,
     get_settings,
@@ -37,7 +37,7 @@ os.environ.setdefault(
     "REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE", str(socket_max_message_chars(_max_message_chars))
 )
 
-import reflex as rx  # noqa: E402
+import reflex as rx
 
 config = rx.Config(
     app_name="chatmon",

@@ -33,7 +33,7 @@ import random
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +79,7 @@ async def session(service: object, name: str, count: int) -> list[Outcome]:
             temperature=0.7,
         )
         started = time.perf_counter()
-        async with service.reply(request) as reply:  # type: ignore[attr-defined]
+        async with service.reply(request) as reply:  # type: ignore[attr-defined]  # imported lazily, passed as object
             async for _ in reply:
                 pass
         result = reply.result
@@ -113,10 +113,8 @@ async def switch_failure_kinds(upstream: Upstream, kinds: list[str], stop: async
             response = await client.post(upstream.control, json={"fail_with": rng.choice(kinds)})
             response.raise_for_status()
             switches += 1
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SWITCH_EVERY)
-            except TimeoutError:
-                pass
     return switches
 
 

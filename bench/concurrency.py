@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `-m bench.concurrency`
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import psutil  # noqa: E402
+import httpx
+import psutil
 
-from bench import pyspy  # noqa: E402
-from bench.reflex_client import CompiledApp, ReflexSession, form_data  # noqa: E402
-from chatmon.devtools.fake_llm import expected_reply  # noqa: E402
+from bench import pyspy
+from bench.reflex_client import CompiledApp, ReflexSession, form_data
+from chatmon.devtools.fake_llm import expected_reply
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
 LIVE_STATE = "chatmon___states___live____live_state"  # the live reply's frames
@@ -82,10 +82,8 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @contextmanager
@@ -140,10 +138,8 @@ class Server:
         total = 0
         root = psutil.Process(self.process.pid)
         for proc in [root, *root.children(recursive=True)]:
-            try:
+            with suppress(psutil.NoSuchProcess):
                 total += proc.memory_full_info().pss
-            except psutil.NoSuchProcess:
-                pass
         return total
 
     def rss(self) -> int:
@@ -170,10 +166,8 @@ class Server:
         root = psutil.Process(self.process.pid)
         sizes = []
         for proc in [root, *root.children(recursive=True)]:
-            try:
+            with suppress(psutil.NoSuchProcess):
                 sizes.append(proc.memory_info().rss)
-            except psutil.NoSuchProcess:
-                pass
         return sizes
 
 
@@ -252,9 +246,11 @@ def _wait_until_up(server: Server) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"chatmon exited early:\n{server.log_file.read_text()[-4000:]}")
         try:
-            if httpx.get(server.url + "/ping", timeout=2).status_code == 200:
-                if httpx.get(server.url + "/", timeout=5).status_code == 200:
-                    return
+            if (
+                httpx.get(server.url + "/ping", timeout=2).status_code == 200
+                and httpx.get(server.url + "/", timeout=5).status_code == 200
+            ):
+                return
         except httpx.HTTPError:
             pass
         time.sleep(1)
@@ -345,35 +341,44 @@ def _live_bytes(session: ReflexSession) -> int:
 
 
 async def _one_session(
-    url: str, app: CompiledApp, index: int, arrived: list[int], go: asyncio.Event, reply_words: int
+    url: str,
+    app: CompiledApp,
+    index: int,
+    arrive: Callable[[], None],
+    go: asyncio.Event,
+    reply_words: int,
 ) -> Outcome:
     session = ReflexSession(url, app)
     try:
         try:
             await session.connect(timeout=CONNECT_TIMEOUT)
         finally:
-            arrived.append(index)
+            arrive()
         await go.wait()
         return await chat_turn(session, _message(index), reply_words)
-    except Exception as exc:  # a failed session is a result, not a crash of the bench
+    except Exception as exc:  # noqa: BLE001 - a failed session is a result, not a crash of the bench
         return Outcome(None, f"{type(exc).__name__}: {exc}"[:200])
     finally:
-        try:
+        with suppress(Exception):
             await session.close()
-        except Exception:
-            pass
 
 
 async def chat_sessions(url: str, app: CompiledApp, n: int, reply_words: int) -> list[Outcome]:
     """N tabs connect (hydrate + on_load), then all send one message at the same moment."""
-    arrived: list[int] = []
-    go = asyncio.Event()
+    arrived = 0
+    all_in, go = asyncio.Event(), asyncio.Event()
+
+    def arrive() -> None:  # connected, or gave up connecting
+        nonlocal arrived
+        arrived += 1
+        if arrived == n:
+            all_in.set()
+
     tasks = [
-        asyncio.create_task(_one_session(url, app, i, arrived, go, reply_words)) for i in range(n)
+        asyncio.create_task(_one_session(url, app, i, arrive, go, reply_words)) for i in range(n)
     ]
-    deadline = time.monotonic() + CONNECT_TIMEOUT + 5
-    while len(arrived) < n and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    with suppress(TimeoutError):
+        await asyncio.wait_for(all_in.wait(), CONNECT_TIMEOUT + 5)
     go.set()
     return list(await asyncio.gather(*tasks))
 
@@ -469,8 +474,8 @@ def report(results: list[LevelResult], idle_rss: int, label: str) -> list[str]:
     ]
     if all(r.chat for r in results) and all(r.upstream for r in results):
         for q in (50, 95):
-            chat = med(lambda r: percentile(r.chat, q))
-            upstream = med(lambda r: percentile(r.upstream, q))
+            chat = med(lambda r, q=q: percentile(r.chat, q))
+            upstream = med(lambda r, q=q: percentile(r.upstream, q))
             lines.append(
                 _line(
                     f"concurrency_reply_p{q}{tag}",
@@ -567,7 +572,7 @@ async def single_session(
             upstream.append(direct[0].seconds)
     finally:
         await session.close()
-    added = [c - u for c, u in zip(chat, upstream)]
+    added = [c - u for c, u in zip(chat, upstream, strict=True)]
     p50_up, p50_added = statistics.median(upstream), statistics.median(added)
     return [
         _line(

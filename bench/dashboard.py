@@ -45,14 +45,14 @@ if str(ROOT) not in sys.path:  # `python bench/dashboard.py` as well as `python 
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+import httpx
+import uvicorn
+from sqlmodel import Session
 
-from chatmon.db import make_engine  # noqa: E402
-from chatmon.migrate import upgrade_head  # noqa: E402
-from chatmon.services import dashboard_view, request_log, stats  # noqa: E402
-from chatmon.services.histogram import bin_of  # noqa: E402
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from chatmon.services import dashboard_view, request_log, stats
+from chatmon.services.histogram import bin_of
 
 SIZES = (1_000_000, 10_000_000)
 SPAN = timedelta(days=30)
@@ -143,8 +143,12 @@ def seed(path: Path, rows: int, anchor: datetime) -> None:
         connection.executemany(INSERT, batch)
         connection.execute("COMMIT")
         done = min(rows, low + chunk)
-        print(f"# seeding {path.name}: {done:,}/{rows:,} rows ({time.perf_counter() - started:.0f} s)",
-              file=sys.stderr, flush=True)  # fmt: skip
+        took = time.perf_counter() - started
+        print(
+            f"# seeding {path.name}: {done:,}/{rows:,} rows ({took:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     connection.execute("CREATE TABLE bench_meta (rows INTEGER, anchor TEXT)")
     connection.execute("INSERT INTO bench_meta VALUES (?, ?)", (rows, anchor.isoformat()))
     connection.execute("PRAGMA journal_mode=WAL")
@@ -262,7 +266,10 @@ _NAIVE_SELECT = (
 def _load_rows(url: str, start: datetime, end: datetime) -> list[tuple]:
     """Every row of the window, through the driver itself (no ORM cost on the reference)."""
     if url.startswith("sqlite"):
-        fmt = lambda moment: moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # noqa: E731
+
+        def fmt(moment: datetime) -> str:
+            return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
         with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
             return connection.execute(
                 _NAIVE_SELECT.format(p="?"), (fmt(start), fmt(end))
@@ -381,7 +388,8 @@ def use_database(url: str) -> None:
 
 
 def line(name: str, value_ms: float, reference_ms: float) -> str:
-    return f"{name}: {value_ms:.1f} ms (reference: {reference_ms:.1f} ms, {reference_ms / value_ms:.1f}x)"
+    ratio = reference_ms / value_ms
+    return f"{name}: {value_ms:.1f} ms (reference: {reference_ms:.1f} ms, {ratio:.1f}x)"
 
 
 def run_size(
@@ -415,9 +423,9 @@ def run_size(
 
             for name, ours_action, naive_action in (
                 (f"dashboard_api_stats_{window}_{label}_rows", api_call,
-                 lambda: naive_stats(url, start, end)),
+                 lambda start=start, end=end: naive_stats(url, start, end)),
                 (f"dashboard_monitor_load_{window}_{label}_rows", dashboard,
-                 lambda: naive_dashboard(url, start, end)),
+                 lambda start=start, end=end: naive_dashboard(url, start, end)),
             ):  # fmt: skip
                 ours_wall, ours_cpu = median_ms(ours_action, repeat)
                 naive_wall, naive_cpu = median_ms(naive_action, reference_repeat)
@@ -449,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = tuple(args.rows) if args.rows else SIZES
     print(
-        f"# {sys.executable} bench/dashboard.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+        f"# {sys.executable} bench/dashboard.py "
+        f"{' '.join(argv if argv is not None else sys.argv[1:])}"
     )
     failed = []
     runs = [(rows, None) for rows in sizes]

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench.concurrency import SYSTEM_PROMPT, chatmon_server, fake_llm  # noqa: E402
+from bench.concurrency import SYSTEM_PROMPT, chatmon_server, fake_llm
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             done.append(finished)
             page.wait_for_selector("#send-button")
         browser.close()
-    first_added = statistics.median(p - u for p, u in zip(paint, up_first))
-    done_added = statistics.median(d - u for d, u in zip(done, up_done))
+    first_added = statistics.median(p - u for p, u in zip(paint, up_first, strict=True))
+    done_added = statistics.median(d - u for d, u in zip(done, up_done, strict=True))
     print(
         f"# {args.turns} turns, upstream latency {args.latency} s, {args.reply_words} words; "
         f"load average {os.getloadavg()[0]:.1f}"
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ref = statistics.median(up_first)
     print(
         f"first_paint_ms_p50: {statistics.median(paint):.0f} ms "
-        f"(reference: upstream first token {ref:.0f} ms, ratio {statistics.median(paint) / ref:.3f})"
+        f"(reference: upstream first token {ref:.0f} ms, "
+        f"ratio {statistics.median(paint) / ref:.3f})"
     )
     print(
         f"first_paint_added_p50: {first_added:.0f} ms "

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.request_path import fake_upstream, line  # noqa: E402
-from chatmon.services import llm  # noqa: E402
+from bench.request_path import fake_upstream, line
+from chatmon.services import llm
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 MESSAGES = [{"role": "user", "content": "count the chunks"}]

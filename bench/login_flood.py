@@ -9,8 +9,8 @@ named users (PBKDF2, 600,000 rounds as shipped):
    each, Starlette's and chatmon's default pool) issued one after another, and their
    latency measured;
 2. meanwhile ``--guesses`` wrong sign-ins arrive at once, each from its own address and
-   for its own user name (so the throttle refuses none of them), through :class:`chatmon.services.login.LoginGuard`
-   with its own two hash threads, as shipped;
+   for its own user name (so the throttle refuses none of them), through
+   :class:`chatmon.services.login.LoginGuard` with its own two hash threads, as shipped;
 3. the reference, in the same run: the same flood with the password checks on the
    default pool (what ``asyncio.to_thread(gate.check, ...)`` per attempt did before);
 4. and the calls with no flood at all.
@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from chatmon.db import make_engine  # noqa: E402
-from chatmon.migrate import upgrade_head  # noqa: E402
-from chatmon.services import auth  # noqa: E402
-from chatmon.services.login import LoginGuard  # noqa: E402
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from chatmon.services import auth
+from chatmon.services.login import LoginGuard
 
 
 def _query(engine: Engine) -> None:
@@ -101,7 +101,7 @@ def main() -> None:
         naive = LoginGuard(
             engine=lambda: engine,
             key=b"j" * 32,
-            executor=None,  # type: ignore[arg-type]
+            executor=None,  # type: ignore[arg-type]  # None: the loop's default pool, the reference
             max_pending=args.guesses,
         )
         quiet = asyncio.run(_run(engine, None, gate, 0, args.calls))

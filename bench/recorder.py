@@ -34,16 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from chatmon.db import make_engine  # noqa: E402
-from chatmon.migrate import upgrade_head  # noqa: E402
-from chatmon.models import LLMRequest  # noqa: E402
-from chatmon.services import request_log  # noqa: E402
-from chatmon.services.events import LLMCall  # noqa: E402
-from chatmon.services.recorder import Recorder  # noqa: E402
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from chatmon.models import LLMRequest
+from chatmon.services import request_log
+from chatmon.services.events import LLMCall
+from chatmon.services.recorder import Recorder
 
 PROBE_INTERVAL = 0.001
 
@@ -74,7 +74,7 @@ def count(engine: Engine) -> int:
         return session.execute(select(func.count()).select_from(LLMRequest)).scalar_one()
 
 
-async def with_lag_probe(work) -> tuple[float, list[float]]:  # noqa: ANN001
+async def with_lag_probe(work) -> tuple[float, list[float]]:
     """Run ``work()`` (a coroutine function) and measure the loop's lag meanwhile."""
     lags: list[float] = []
     done = asyncio.Event()
@@ -100,7 +100,7 @@ def p99(values: list[float]) -> float:
     )
 
 
-async def publish(n: int, submit, offset: int = 0) -> None:  # noqa: ANN001
+async def publish(n: int, submit, offset: int = 0) -> None:
     for i in range(offset, offset + n):
         submit(call(i))
         if i % 100 == 0:
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         naive_elapsed, naive_lags = asyncio.run(naive_run(engine, naive_n, offset=n))
         ours, naive = n / elapsed, naive_n / naive_elapsed
         print(
-            f"recorder_rows_per_second: {ours:,.0f} rows/s (reference: {naive:,.0f} rows/s, {ours / naive:.1f}x)"
+            f"recorder_rows_per_second: {ours:,.0f} rows/s "
+            f"(reference: {naive:,.0f} rows/s, {ours / naive:.1f}x)"
         )
         quiet_lags = asyncio.run(unrecorded_run(n, elapsed))
         ours_lag, quiet_lag = p99(lags) * 1000, p99(quiet_lags) * 1000
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         written = shutdown_run(engine, n // 5, offset=n + naive_n)
         lost = n // 5 - (count(engine) - before)
         print(
-            f"recorder_rows_lost_on_shutdown: {lost} rows (reference: 0 rows, written {written:,} of {n // 5:,})"
+            f"recorder_rows_lost_on_shutdown: {lost} rows "
+            f"(reference: 0 rows, written {written:,} of {n // 5:,})"
         )
         engine.dispose()
     return 0

@@ -103,9 +103,9 @@ class ReflexSession:
     same browser profile opening a new tab (or moving to another server): ``rx.LocalStorage``
     vars and cookies (the server-issued identity) travel with them, the per-tab token does
     not. Like a browser, :meth:`connect` first loads the page (``load_page``), which is
-    where the server sets its cookies; ``cookies`` is sent with the websocket handshake. ``origin`` is the page's
-    origin, which a browser sends and the backend checks against its CORS origins: set it
-    to the public URL when connecting to one instance behind a balancer.
+    where the server sets its cookies; ``cookies`` is sent with the websocket handshake.
+    ``origin`` is the page's origin, which a browser sends and the backend checks against its
+    CORS origins: set it to the public URL when connecting to one instance behind a balancer.
     """
 
     base_url: str
@@ -142,7 +142,7 @@ class ReflexSession:
             self._sio.on(name, handler, namespace=NAMESPACE)
 
     # ----- connection -----------------------------------------------------------------
-    async def connect(self, *, timeout: float = 30.0) -> None:
+    async def connect(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - passed to httpx and socketio, per step
         """Open the websocket, hydrate, run the page's on_load, as a page load does."""
         stored = {
             key: self.local_storage[name]
@@ -169,7 +169,7 @@ class ReflexSession:
         )
         await self.wait_until(lambda s: s.get(self.app.root_state, "is_hydrated"), timeout=timeout)
 
-    async def _load_page(self, *, timeout: float) -> None:
+    async def _load_page(self, *, timeout: float) -> None:  # noqa: ASYNC109 - httpx's own timeout, per request
         """GET the page with this profile's cookies and keep the cookies it sets."""
         async with httpx.AsyncClient(cookies=self.cookies, timeout=timeout) as client:
             response = await client.get(self.base_url + self.path)
@@ -224,7 +224,10 @@ class ReflexSession:
         raise KeyError(substate)
 
     async def wait_until(
-        self, predicate: Callable[[ReflexSession], Any], *, timeout: float
+        self,
+        predicate: Callable[[ReflexSession], Any],
+        *,
+        timeout: float,  # noqa: ASYNC109 - the helper's point; enforced with asyncio.timeout below
     ) -> None:
         """Wait until ``predicate(self)`` holds after some update (or already does)."""
         async with asyncio.timeout(timeout):

@@ -56,13 +56,17 @@ _FILL = textwrap.dedent(
             first_token_seconds=rng.lognormvariate(-1, 0.7),
             total_seconds=rng.lognormvariate(0.5, 0.8), input_tokens=rng.randint(20, 2000),
             output_tokens=rng.randint(10, 800), cost_usd=rng.random() / 1000,
-            status=status, error_category=categories[index % len(categories)] if status == "error" else None,
+            status=status,
+            error_category=categories[index % len(categories)] if status == "error" else None,
             retries=index % 3, temperature=0.7, prompt_version="p"))
-        metrics.record_feedback(Feedback(correlation_id=str(index), session_id="s", rating=(-1, 1)[index % 2]))
+        metrics.record_feedback(
+            Feedback(correlation_id=str(index), session_id="s", rating=(-1, 1)[index % 2])
+        )
     for model in models:
         metrics.CIRCUIT_BREAKER_STATE.labels(model=model).set(0)
     metrics.RATE_LIMITED.inc(7)
-    for rule in ["error_rate", "latency_p95", "cost_hourly", "cost_daily", "breaker_open", "no_traffic"]:
+    rules = ["error_rate", "latency_p95", "cost_hourly", "cost_daily", "breaker_open", "no_traffic"]
+    for rule in rules:
         for channel in ["email", "slack"]:
             for result in ["sent", "failed", "suppressed"]:
                 metrics.ALERTS.labels(rule=rule, channel=channel, result=result).inc()
@@ -224,10 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     bare_p50 = statistics.median(multi_bare)
     print(
         f"metrics_render_overhead_p50_ms[multiprocess]: {p50 - bare_p50:.2f} "
-        f"(reference: {bare_p50:.2f} ms to serve the same bytes prerendered, ratio {p50 / bare_p50:.2f})"
+        f"(reference: {bare_p50:.2f} ms to serve the same bytes prerendered, "
+        f"ratio {p50 / bare_p50:.2f})"
     )
     print(
-        f"metrics_body_kb[multiprocess]: {multi_size / 1024:.1f} (reference: {single_size / 1024:.1f} single process, "
+        f"metrics_body_kb[multiprocess]: {multi_size / 1024:.1f} "
+        f"(reference: {single_size / 1024:.1f} single process, "
         f"ratio {single_size / multi_size:.2f})"
     )
     met = p50 <= TARGET_MS

@@ -13,8 +13,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
+if TYPE_CHECKING:  # argparse's subparsers action is private, and generic only in typeshed
+    from chatmon.services.alerts.engine import AlertEngine
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+    Registrar = Callable[[Subparsers], None]
 
 
 def _non_negative_float(text: str) -> float:
@@ -60,7 +65,7 @@ FAKE_LLM_FAIL_MODES = (
 )
 
 
-def add_fake_llm(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_fake_llm(subparsers: Subparsers) -> None:
     """Registers ``fake-llm``: a fake OpenAI-compatible upstream with fault injection."""
     parser = subparsers.add_parser(
         "fake-llm",
@@ -129,7 +134,7 @@ def _announce(url: str) -> None:
     print(f"fake-llm listening on {url}", flush=True)
 
 
-def add_migrate(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_migrate(subparsers: Subparsers) -> None:
     """Registers ``migrate``: bring the database to the newest schema revision."""
     parser = subparsers.add_parser(
         "migrate", help="apply database migrations (alembic upgrade head)"
@@ -168,7 +173,7 @@ def announce_first_start() -> None:
         print(announcement(password), file=sys.stderr, flush=True)
 
 
-def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_alerts(subparsers: Subparsers) -> None:
     """Registers ``alerts check`` and ``alerts test``."""
     parser = subparsers.add_parser(
         "alerts", help="evaluate alert rules, or test the alert channels"
@@ -182,7 +187,7 @@ def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     ).set_defaults(handler=_run_alerts_test)
 
 
-def _alert_engine():  # noqa: ANN202 - lazily imported type
+def _alert_engine() -> AlertEngine:
     from chatmon.services.alerts import build_engine
     from chatmon.settings import get_settings
 
@@ -232,7 +237,7 @@ def _run_alerts_test(_args: argparse.Namespace) -> int:
     return 0
 
 
-def add_hash_password(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_hash_password(subparsers: Subparsers) -> None:
     """Registers ``hash-password``: a MONITOR_USERS entry for one user."""
     parser = subparsers.add_parser(
         "hash-password",
@@ -257,7 +262,7 @@ def _run_hash_password(args: argparse.Namespace) -> int:
 
 
 def add_reset_monitor_password(
-    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    subparsers: Subparsers,
 ) -> None:
     """Registers ``reset-monitor-password``: a new generated monitor password."""
     parser = subparsers.add_parser(

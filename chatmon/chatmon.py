@@ -12,32 +12,32 @@ except SettingsError as exc:  # stop startup with the variable's name, not a tra
     print(f"chatmon: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 
-import reflex as rx  # noqa: E402
+import reflex as rx
 
-from chatmon import client_errors, deps, models  # noqa: E402,F401  (models registers tables)
-from chatmon.api import api  # noqa: E402
-from chatmon.identity_cookie import IdentityCookieMiddleware  # noqa: E402
-from chatmon.lifespan import keep_access_fresh, warm_up_llm  # noqa: E402
-from chatmon.middleware import (  # noqa: E402
+from chatmon import client_errors, deps, models  # noqa: F401  (models registers tables)
+from chatmon.api import api
+from chatmon.identity_cookie import IdentityCookieMiddleware
+from chatmon.lifespan import keep_access_fresh, warm_up_llm
+from chatmon.middleware import (
     ApiAccessMiddleware,
     SecurityHeadersMiddleware,
     WebSocketOriginMiddleware,
 )
-from chatmon.pages.chat import chat_page  # noqa: E402
-from chatmon.pages.login import login_page  # noqa: E402
-from chatmon.pages.monitor import monitor_page  # noqa: E402
-from chatmon.services import recorder, retention  # noqa: E402
-from chatmon.states.auth import AuthState  # noqa: E402
-from chatmon.states.chat import ChatState  # noqa: E402
-from chatmon.states.monitor import MonitorState  # noqa: E402
-from chatmon.tasks.alert_monitor import alert_monitor  # noqa: E402
-from chatmon.tasks.capacity import capacity_loop  # noqa: E402
-from chatmon.wiring import install, observability_lifespan  # noqa: E402
+from chatmon.pages.chat import chat_page
+from chatmon.pages.login import login_page
+from chatmon.pages.monitor import monitor_page
+from chatmon.services import recorder, retention
+from chatmon.states.auth import AuthState
+from chatmon.states.chat import ChatState
+from chatmon.states.monitor import MonitorState
+from chatmon.tasks.alert_monitor import alert_monitor
+from chatmon.tasks.capacity import capacity_loop
+from chatmon.wiring import install, observability_lifespan
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
 
-def _identity_cookies(asgi_app):  # noqa: ANN001, ANN202 - an api_transformer
+def _identity_cookies(asgi_app):
     return IdentityCookieMiddleware(asgi_app, issuer=deps.identity_issuer)
 
 

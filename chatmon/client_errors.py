@@ -23,7 +23,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from reflex.middleware import Middleware
+from reflex.middleware.middleware import Middleware
 from reflex.state import FrontendEventExceptionState
 
 from chatmon.services.limits import CLIENT_ERROR_MAX_CHARS, truncate
@@ -39,7 +39,7 @@ REPORTS_PER_WINDOW = 30
 WINDOW_SECONDS = 60.0
 MAX_BACKSLASH_RUN = 8
 _FRONTEND_EXCEPTION_EVENT = ".handle_frontend_exception"
-_BACKSLASH_RUN = re.compile(r"\\{%d,}" % (MAX_BACKSLASH_RUN + 1))
+_BACKSLASH_RUN = re.compile(rf"\\{{{MAX_BACKSLASH_RUN + 1},}}")
 
 # Reflex's patterns, minus the retries: the Firefox ones ("…property ".*" of null",
 # "…property ".*", .*is null") tried every occurrence of their prefix on a line, each

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 from chatmon.settings import get_settings
@@ -17,7 +19,7 @@ from chatmon.settings import get_settings
 T = TypeVar("T")
 
 
-def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _enable_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     """Foreign keys (for ON DELETE CASCADE) and WAL, so readers never wait on the writer."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

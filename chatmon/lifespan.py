@@ -36,7 +36,7 @@ async def warm_up_llm() -> None:
                 get_settings().llm_model,
                 " or ".join(missing),
             )
-    except Exception:  # noqa: BLE001 - a failed warm-up only costs the first request time
+    except Exception:
         log.exception("litellm warm-up failed")
     finally:
         readiness.mark_warmed()
@@ -62,7 +62,7 @@ async def keep_access_fresh() -> None:
             if time.monotonic() - last_prune >= THROTTLE_PRUNE_SECONDS:
                 last_prune = time.monotonic()
                 await asyncio.to_thread(deps.login_guard().prune)
-        except Exception:  # noqa: BLE001 - try again next round; the cached gate still holds
+        except Exception:
             log.exception("refreshing the monitor's credentials failed")
         await asyncio.sleep(ACCESS_REFRESH_SECONDS)
 
@@ -80,7 +80,7 @@ def _first_start() -> None:
         deps.instance_secret()
         with Session(get_engine()) as session:
             password = ensure_monitor_password(session=session, settings=get_settings())
-    except Exception:  # noqa: BLE001 - e.g. not migrated: the gate stays closed, say why
+    except Exception:
         log.exception(
             "creating the instance secret / monitor password failed; "
             "run `python -m chatmon migrate`"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 
@@ -253,3 +255,13 @@ class LoginFailure(SQLModel, table=True):
     failures: int = 0
     last_failure_at: float = Field(index=True)
     blocked_until: float = 0.0
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for Core statements (SQLModel does not type
+    ``Model.__table__``)."""
+    mapper = sqlalchemy.inspect(model, raiseerr=False)
+    table = getattr(mapper, "local_table", None)
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table

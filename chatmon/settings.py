@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_MODEL = "demo"
@@ -489,20 +490,20 @@ def server_variables_in_env_file(env_file: Path = Path(".env")) -> dict[str, str
     }
 
 
-def _variable_name(error: dict) -> str:
+def _variable_name(error: ErrorDetails) -> str:
     """The environment variable a pydantic error refers to."""
     loc = error.get("loc") or ("",)
     return str(loc[0]).upper()
 
 
-def _problem(error: dict) -> str:
+def _problem(error: ErrorDetails) -> str:
     """One bad value, named; a rule over several variables names them in its message."""
     name = _variable_name(error)
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{name}: {message}" if name else message
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read and validate the configuration.
 
     Raises:

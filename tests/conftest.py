@@ -15,15 +15,15 @@ os.environ["DATABASE_URL"] = "sqlite:///" + str(
 )
 os.environ.pop("LLM_MODEL", None)
 
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
-from sqlalchemy.exc import OperationalError  # noqa: E402
-from sqlmodel import Session, SQLModel  # noqa: E402
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, SQLModel
 
-from chatmon import models  # noqa: E402,F401  (every table on SQLModel.metadata)
-from chatmon.db import make_engine  # noqa: E402
-from chatmon.migrate import upgrade_head  # noqa: E402
-from tests.services import postgres_admin_url  # noqa: E402
+from chatmon import models  # noqa: F401  (every table on SQLModel.metadata)
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from tests.services import postgres_admin_url
 
 
 @pytest.fixture(scope="session")

@@ -109,10 +109,10 @@ class _Collector:
     def __init__(self, sink: SMTPSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd calls handle_DATA by name
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._sink.lock:
-            self._sink.messages.append(message)  # type: ignore[arg-type]
+            self._sink.messages.append(message)  # type: ignore[arg-type]  # message_from_bytes with policy= gives an EmailMessage
             self._sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self._sink.sessions_authenticated.append(bool(session.authenticated))
         return "250 Message accepted for delivery"
@@ -220,7 +220,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 status = receiver.status

@@ -12,7 +12,8 @@ Each is, in this order:
    (package ``redis-server``), stopped and deleted when the session ends.
 
 ``CHATMON_TEST_SERVERS=own`` skips step 2 (always throwaway servers, e.g. to check that a
-run does not depend on this machine's services). No system file is read or written: nothing in /etc, no service started or reconfigured.
+run does not depend on this machine's services). No system file is read or written:
+nothing in /etc, no service started or reconfigured.
 The first caller decides, and the answer is put in the environment variable, so app
 processes the tests start (and later imports) see the same server.
 """

@@ -69,7 +69,7 @@ def _latency(*, rowid: bool, key: tuple[str, ...]) -> None:
     )
 
 
-def _rebuild(table: str, columns: str, create) -> None:  # noqa: ANN001
+def _rebuild(table: str, columns: str, create) -> None:
     """Copy ``table`` aside, recreate it with ``create``, copy the rows back."""
     op.execute(f"CREATE TABLE {table}_copy AS SELECT {columns} FROM {table}")
     op.drop_table(table)

@@ -25,7 +25,7 @@ TEXT_JS_NAME = "chatmon_live_text"
 def live_text(container_id: str) -> rx.Var[str]:
     """The live reply's text in the page; ``container_id`` is the list to keep scrolled."""
     frame = LiveState.f
-    resync = format.format_event_handler(LiveState.resync)  # type: ignore[arg-type]
+    resync = format.format_event_handler(LiveState.resync)  # type: ignore[arg-type]  # Reflex types a handler on the class as its EventCallback wrapper
     hook = (
         f"const {TEXT_JS_NAME} = useLiveReply({frame!s}, {json.dumps(resync)}, "
         f"{json.dumps(container_id)});"

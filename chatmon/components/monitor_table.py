@@ -65,7 +65,7 @@ def _row(row: rx.Var[RequestRow]) -> rx.Component:
 
 def _filter(
     label: str, items: rx.Var | list[str], value: rx.Var, on_change, element_id: str
-) -> rx.Component:  # noqa: ANN001
+) -> rx.Component:
     return rx.hstack(
         rx.text(label, size="2", color=rx.color("gray", 11)),
         rx.el.select(

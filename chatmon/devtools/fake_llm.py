@@ -61,7 +61,27 @@ CONTEXT_WINDOW = 8192
 _TRANSPORT_KEY = "chatmon.fake_llm.transport"
 _DISCONNECT_GRACE = 2.0
 _HANG_POLL_INTERVAL = 0.1
-_FILLER = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua"]
+_FILLER = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+]
 
 # status, error type, error code, message
 _HTTP_FAULTS: dict[str, tuple[int, str, str | None, str]] = {
@@ -76,7 +96,8 @@ _HTTP_FAULTS: dict[str, tuple[int, str, str | None, str]] = {
         500,
         "server_error",
         "server_error",
-        "The server had an error while processing your request. Sorry about that! (injected by fake-llm)",
+        "The server had an error while processing your request. Sorry about that!"
+        " (injected by fake-llm)",
     ),
     "503": (
         503,
@@ -526,7 +547,8 @@ async def _sse_events(
 
 
 def _state(request: Request) -> FakeLLMState:
-    return request.app.state.fake_llm
+    state: FakeLLMState = request.app.state.fake_llm
+    return state
 
 
 async def _read_json(request: Request) -> Any:
@@ -544,8 +566,9 @@ def _http_fault(mode: str, config: FakeLLMConfig, body: Mapping[str, Any]) -> JS
     if mode == "context_length":
         used = CONTEXT_WINDOW + prompt_tokens(body.get("messages") or []) + 1
         message = (
-            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. However, your messages "
-            f"resulted in {used} tokens. Please reduce the length of the messages. (injected by fake-llm)"
+            f"This model's maximum context length is {CONTEXT_WINDOW} tokens. "
+            f"However, your messages resulted in {used} tokens. "
+            "Please reduce the length of the messages. (injected by fake-llm)"
         )
         payload = _error_body(
             message, "invalid_request_error", "context_length_exceeded", "messages"
@@ -755,7 +778,7 @@ async def _serve_and_announce(
     uvicorn's graceful-shutdown timeout and then log a cancelled-task traceback.
     """
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has a flag, no event
         await asyncio.sleep(0.01)
     if server.started and on_ready is not None:
         on_ready()
@@ -819,7 +842,8 @@ class FakeLLMServer:
     @property
     def state(self) -> FakeLLMState:
         """Live config, counters and request log."""
-        return self.app.state.fake_llm
+        state: FakeLLMState = self.app.state.fake_llm
+        return state
 
     @property
     def config(self) -> FakeLLMConfig:

@@ -16,6 +16,7 @@ import gzip
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,8 @@ def decode_otlp(body: bytes, content_type: str) -> list[ReceivedSpan]:
 
 
 def _state(request: Request) -> ReceiverState:
-    return request.app.state.receiver
+    state: ReceiverState = request.app.state.receiver
+    return state
 
 
 def _authorized(request: Request, state: ReceiverState) -> bool:
@@ -112,7 +114,8 @@ def _authorized(request: Request, state: ReceiverState) -> bool:
 async def _maybe_hang(request: Request, state: ReceiverState) -> None:
     if state.hang:
         state.hung += 1
-        while state.hang and not await request.is_disconnected():
+        # Two flags, no event to await: the control endpoint's `hang`, Starlette's disconnect poll.
+        while state.hang and not await request.is_disconnected():  # noqa: ASYNC110 - see above
             await asyncio.sleep(0.05)
 
 
@@ -211,7 +214,7 @@ class LangfuseReceiver:
         """Stall (True) or answer (False) every request from now on."""
         self.state.hang = hang
 
-    def wait_for(self, predicate, timeout: float = 15.0) -> Any:
+    def wait_for(self, predicate: Callable[[LangfuseReceiver], Any], timeout: float = 15.0) -> Any:
         """Poll until ``predicate(self)`` is truthy; return its value or raise TimeoutError."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -96,7 +96,7 @@ def _set_cookie(
         max_age=max_age,
         path=path,
         httponly=True,
-        samesite=same_site,  # type: ignore[arg-type]
+        samesite=same_site,  # type: ignore[arg-type]  # Starlette wants a Literal; callers pass lax/strict
         secure=access.connection_is_https(request),
     )
 

@@ -28,6 +28,7 @@ probed in the background and cached, so a hung Langfuse never slows /health.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from datetime import UTC, datetime
@@ -90,7 +91,7 @@ class _LangfuseProbe:
     def __init__(self) -> None:
         self.result: str | None = None  # "ok" | "unreachable"
         self.checked_at = 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def status(self, settings: Settings) -> str:
         fresh = time.monotonic() - self.checked_at < LANGFUSE_PROBE_TTL
@@ -98,10 +99,8 @@ class _LangfuseProbe:
             return self.result
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._probe(settings))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._task), LANGFUSE_PROBE_WAIT)
-        except TimeoutError:
-            pass
         return self.result or "checking"
 
     async def _probe(self, settings: Settings) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest
 from chatmon.services import stats, tracing
@@ -272,7 +272,7 @@ def _filter(value: str) -> str | None:
 
 def has_any_request(session: Session) -> bool:
     """Whether anything was ever recorded (a new install shows a getting-started note)."""
-    return session.execute(select(LLMRequest.id).limit(1)).first() is not None
+    return session.execute(select(col(LLMRequest.id)).limit(1)).first() is not None
 
 
 def load(session: Session, query: DashboardQuery) -> DashboardView:

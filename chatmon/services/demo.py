@@ -5,7 +5,7 @@ from __future__ import annotations
 DEMO_HINT = "Set LLM_MODEL (and LLM_API_BASE / LLM_API_KEY) in .env to talk to a real model."
 
 
-def demo_reply_words(messages: list[dict]) -> list[str]:
+def demo_reply_words(messages: list[dict[str, str]]) -> list[str]:
     """A short, deterministic reply to the last user message, split into streamable words."""
     last_user = next((str(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
     quoted = " ".join(last_user.split())

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+Event = TypeVar("Event")
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,9 @@ def publish_feedback(feedback: Feedback) -> None:
     _notify(_feedback_listeners, feedback)
 
 
-def _notify(listeners: list, event: object) -> None:
+def _notify(listeners: list[Callable[[Event], None]], event: Event) -> None:
     for listener in list(listeners):
         try:
             listener(event)
-        except Exception:  # noqa: BLE001 - one broken listener must not break the chat
+        except Exception:
             log.exception("event listener %r failed", getattr(listener, "__name__", listener))

@@ -32,7 +32,7 @@ def bin_of(seconds: float) -> int:
 
 def bin_value(index: int) -> float:
     """The value reported for a bin: its geometric midpoint."""
-    return FLOOR * RATIO ** (max(index, 0) + 0.5)
+    return FLOOR * math.pow(RATIO, max(index, 0) + 0.5)
 
 
 @functools.cache

@@ -51,7 +51,9 @@ def check_user_message(text: str, *, max_chars: int) -> str:
     return text
 
 
-def build_messages(*, system_prompt: str, turns: list[Turn], max_history: int) -> list[dict]:
+def build_messages(
+    *, system_prompt: str, turns: list[Turn], max_history: int
+) -> list[dict[str, str]]:
     """System prompt plus the most recent ``max_history`` turns, oldest first.
 
     The window never starts with an assistant turn: a reply without the question

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from chatmon.models import InstanceSecret, utc_now
+from chatmon.models import InstanceSecret, table_of, utc_now
 
 SESSION_SECRET = "session_secret"
 MONITOR_PASSWORD_HASH = "monitor_password_hash"
@@ -31,7 +31,7 @@ def _dialect(session: Session) -> Any:
 
 def read_secret(*, session: Session, name: str) -> str | None:
     """The stored value of ``name``, or None when it was never created."""
-    statement = select(InstanceSecret.value).where(InstanceSecret.name == name)
+    statement = select(col(InstanceSecret.value)).where(col(InstanceSecret.name) == name)
     return session.execute(statement).scalar_one_or_none()
 
 
@@ -42,7 +42,7 @@ def claim_secret(*, session: Session, name: str, value: str) -> bool:
         True when this call created the row (it won the race), False when a value
         was already there (that one stays).
     """
-    table = InstanceSecret.__table__
+    table = table_of(InstanceSecret)
     statement = (
         _dialect(session)
         .insert(table)
@@ -76,7 +76,7 @@ def get_or_create_secret(
 
 def replace_secret(*, session: Session, name: str, value: str) -> None:
     """Set ``name`` to ``value`` whether or not it existed; commits."""
-    table = InstanceSecret.__table__
+    table = table_of(InstanceSecret)
     statement = _dialect(session).insert(table).values(name=name, value=value, created_at=utc_now())
     statement = statement.on_conflict_do_update(
         index_elements=["name"],

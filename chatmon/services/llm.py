@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -246,8 +246,8 @@ class LLMClient:
         return self._breaker
 
     async def stream(
-        self, *, messages: list[dict], temperature: float, stats: StreamStats
-    ) -> AsyncIterator[str]:
+        self, *, messages: list[dict[str, str]], temperature: float, stats: StreamStats
+    ) -> AsyncGenerator[str, None]:
         """Yield the reply's text as it arrives; fill ``stats`` along the way.
 
         Raises:
@@ -271,7 +271,9 @@ class LLMClient:
         finally:
             stats.total_seconds = time.perf_counter() - stats.started
 
-    async def _demo_stream(self, messages: list[dict], stats: StreamStats) -> AsyncIterator[str]:
+    async def _demo_stream(
+        self, messages: list[dict[str, str]], stats: StreamStats
+    ) -> AsyncGenerator[str, None]:
         stats.provider = "demo"
         words = demo_reply_words(messages)
         stats.input_tokens = sum(len(str(m["content"]).split()) for m in messages)
@@ -282,8 +284,8 @@ class LLMClient:
             yield word
 
     async def _guarded_stream(
-        self, messages: list[dict], temperature: float, stats: StreamStats
-    ) -> AsyncIterator[str]:
+        self, messages: list[dict[str, str]], temperature: float, stats: StreamStats
+    ) -> AsyncGenerator[str, None]:
         """The provider stream behind the circuit breaker, which learns how it ended."""
         if self._missing is None:
             self._missing = missing_credentials(self._settings)
@@ -313,8 +315,12 @@ class LLMClient:
         self._breaker.record_success(permit)
 
     async def _provider_stream(
-        self, messages: list[dict], temperature: float, stats: StreamStats, permit: Permit | None
-    ) -> AsyncIterator[str]:
+        self,
+        messages: list[dict[str, str]],
+        temperature: float,
+        stats: StreamStats,
+        permit: Permit | None,
+    ) -> AsyncGenerator[str, None]:
         response, first_chunk = await self._open_with_retries(messages, temperature, stats, permit)
         usage = getattr(first_chunk, "usage", None)
         finished = False
@@ -332,7 +338,7 @@ class LLMClient:
                     finished = True
                     break
                 except asyncio.CancelledError:
-                    if guard.fired and guard.task.uncancel() == 0:
+                    if guard.fired and guard.task is not None and guard.task.uncancel() == 0:
                         raise LLMCallError(ErrorCategory.TIMEOUT) from None  # stalled
                     raise
                 except Exception as exc:  # noqa: BLE001 - mid-stream: categorize, never retry
@@ -358,7 +364,11 @@ class LLMClient:
         self._account(usage, stats)
 
     async def _open_with_retries(
-        self, messages: list[dict], temperature: float, stats: StreamStats, permit: Permit | None
+        self,
+        messages: list[dict[str, str]],
+        temperature: float,
+        stats: StreamStats,
+        permit: Permit | None,
     ) -> tuple[Any, Any]:
         """Open the stream and read its first chunk, retrying transient failures.
 
@@ -378,7 +388,7 @@ class LLMClient:
             if permit is not None and self._breaker and not self._breaker.allows_retry(permit):
                 return True
             return (
-                retry_state.seconds_since_start + retry_state.upcoming_sleep
+                (retry_state.seconds_since_start or 0.0) + retry_state.upcoming_sleep
                 >= budget + MAX_BACKOFF_SECONDS * settings.llm_max_retries
             )
 
@@ -395,7 +405,7 @@ class LLMClient:
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     async def _open(
-        self, messages: list[dict], temperature: float, stats: StreamStats
+        self, messages: list[dict[str, str]], temperature: float, stats: StreamStats
     ) -> tuple[Any, Any]:
         """One attempt: send the request and wait for the first chunk, within REQUEST_TIMEOUT."""
         settings = self._settings
@@ -585,8 +595,8 @@ def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> f
         info = ll.get_model_info(settings.llm_model)
     except Exception:  # noqa: BLE001 - unknown model: no price
         return None
-    input_price = info.get("input_cost_per_token")
-    output_price = info.get("output_cost_per_token")
+    input_price: float | None = info.get("input_cost_per_token")
+    output_price: float | None = info.get("output_cost_per_token")
     if input_price is None or output_price is None:
         return None
     return input_tokens * input_price + output_tokens * output_price

@@ -20,7 +20,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from chatmon.models import LoginFailure
+from chatmon.models import LoginFailure, table_of
 
 MEMORY_SECONDS = 3600.0  # a key without a failure for this long is forgotten
 
@@ -37,7 +37,7 @@ class Policy:
         """Seconds the key is blocked after its ``failures``-th failure in a row."""
         if failures < self.free_failures:
             return 0.0
-        return min(self.max_delay, self.base_delay * 2 ** min(failures - self.free_failures, 30))
+        return min(self.max_delay, self.base_delay * 2.0 ** min(failures - self.free_failures, 30))
 
 
 # A client address is the strong limit: 4 free failures, then 2 s, 4 s ... 15 min.
@@ -48,17 +48,18 @@ IP_POLICY = Policy(free_failures=5, base_delay=2.0, max_delay=900.0)
 ACCOUNT_POLICY = Policy(free_failures=10, base_delay=1.0, max_delay=300.0)
 
 
-def _insert(session: Session):  # noqa: ANN202 - the dialect's insert construct
+def _insert(session: Session) -> sqlite.Insert | postgresql.Insert:
     name = session.get_bind().dialect.name
-    module = {"sqlite": sqlite, "postgresql": postgresql}.get(name)
-    if module is None:
-        raise NotImplementedError(f"the login throttle needs SQLite or PostgreSQL, not {name}")
-    return module.insert(LoginFailure.__table__)
+    if name == "sqlite":
+        return sqlite.insert(table_of(LoginFailure))
+    if name == "postgresql":
+        return postgresql.insert(table_of(LoginFailure))
+    raise NotImplementedError(f"the login throttle needs SQLite or PostgreSQL, not {name}")
 
 
 def blocked_for(*, session: Session, keys: Sequence[str], now: float) -> dict[str, float]:
     """Seconds each of ``keys`` is still blocked (keys not blocked are left out)."""
-    table = LoginFailure.__table__
+    table = table_of(LoginFailure)
     rows = session.execute(
         select(table.c.key, table.c.blocked_until).where(table.c.key.in_(list(keys)))
     ).all()
@@ -71,9 +72,9 @@ def record_failure(*, session: Session, key: str, policy: Policy, now: float) ->
     Returns:
         The key's failures in a row, this one included.
     """
-    table = LoginFailure.__table__
-    statement = _insert(session).values(key=key, failures=1, last_failure_at=now, blocked_until=0.0)
-    statement = statement.on_conflict_do_update(
+    table = table_of(LoginFailure)
+    insert = _insert(session).values(key=key, failures=1, last_failure_at=now, blocked_until=0.0)
+    statement = insert.on_conflict_do_update(
         index_elements=["key"],
         set_={
             "failures": case(
@@ -98,15 +99,15 @@ def record_failure(*, session: Session, key: str, policy: Policy, now: float) ->
 
 def forget(*, session: Session, keys: Sequence[str]) -> None:
     """Drop the counts of ``keys`` (after a successful sign-in); commits."""
-    table = LoginFailure.__table__
+    table = table_of(LoginFailure)
     session.execute(delete(table).where(table.c.key.in_(list(keys))))
     session.commit()
 
 
 def prune(*, session: Session, now: float) -> int:
     """Delete keys that are neither blocked nor remembered any more; commits."""
-    table = LoginFailure.__table__
-    result = session.execute(
+    table = table_of(LoginFailure)
+    result = session.exec(
         delete(table).where(
             table.c.last_failure_at < now - MEMORY_SECONDS, table.c.blocked_until < now
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import enum
 import functools
 import logging
 import queue
@@ -23,11 +24,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from chatmon.services import events, request_log
 from chatmon.services.events import Feedback, LLMCall
@@ -35,7 +37,12 @@ from chatmon.services.request_log import PriceKnown
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
+
+class _Stop(enum.Enum):
+    STOP = "stop"
+
+
+_STOP: Final = _Stop.STOP  # queued by stop(): the writer finishes what is before it
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -91,7 +98,7 @@ class Recorder:
         self._engine = engine
         self._price_known = price_known
         self._batch_size = batch_size
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[LLMCall | Feedback | _Stop] = queue.Queue(maxsize=max_pending)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._thread: threading.Thread | None = None
@@ -192,19 +199,19 @@ class Recorder:
                 batch.append(more)
             try:
                 self._write_with_retries(batch)
-            except Exception:  # noqa: BLE001 - the writer must outlive any one bad batch
+            except Exception:
                 log.exception("request log: batch of %d events could not be written", len(batch))
             finally:
                 with self._progress:
                     self._done += len(batch)
                     self._progress.notify_all()
 
-    def _write_with_retries(self, batch: list) -> None:
+    def _write_with_retries(self, batch: list[LLMCall | Feedback]) -> None:
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             wait=wait_exponential_jitter(initial=self._retry_initial, max=self._retry_max),
             stop=lambda _state: self._abandon.is_set(),
-            sleep=self._abandon.wait,
+            sleep=self._sleep_unless_abandoned,
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -237,15 +244,19 @@ class Recorder:
         self.stats.last_drop_at = time.time()
         try:
             self.on_drop(reason, count)
-        except Exception:  # noqa: BLE001 - counting a drop must never lose another event
+        except Exception:
             log.exception("request log: the drop listener failed")
 
-    def _log_retry(self, state) -> None:  # noqa: ANN001 - tenacity's RetryCallState
+    def _sleep_unless_abandoned(self, seconds: float) -> None:
+        self._abandon.wait(seconds)  # an abandoned writer stops waiting at once
+
+    def _log_retry(self, state: RetryCallState) -> None:
         self.stats.failed_writes += 1
         wait = state.next_action.sleep if state.next_action else 0.0
+        failure = state.outcome.exception() if state.outcome is not None else None
         log.warning(
             "request log write failed (%s), attempt %d, retrying in %.1fs; %d events pending",
-            _describe(state.outcome.exception()),
+            _describe(failure) if failure is not None else "no exception",
             state.attempt_number,
             wait,
             self.pending,

@@ -10,15 +10,16 @@ actually inserted are added to the rollups.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, SQLModel, col
 
-from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -39,6 +40,8 @@ HOURLY_COUNTERS = (
 )
 _HOURLY_KEY = ("hour", "model", "status", "error_category")
 _LATENCY_KEY = ("metric", "model", "hour", "bin")
+HourKey = tuple[int, str, str, str]  # _HOURLY_KEY: epoch hour, model, status, error category
+LatencyKey = tuple[str, str, int, int]  # _LATENCY_KEY: metric, model, epoch hour, bin
 
 PriceKnown = Callable[[str], bool]
 
@@ -105,9 +108,9 @@ def _dialect(session: Session) -> Any:
     return module
 
 
-def _upsert(session: Session, model: Any, key: Sequence[str]) -> Any:
+def _upsert(session: Session, model: type[SQLModel], key: Sequence[str]) -> Any:
     """``INSERT ... ON CONFLICT (key) DO UPDATE`` adding the new counts to the stored ones."""
-    table = model.__table__
+    table = table_of(model)
     statement = _dialect(session).insert(table)
     counters = [c.name for c in table.columns if c.name not in key]
     return statement.on_conflict_do_update(
@@ -122,7 +125,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     Core statements on the session's connection: the ORM's bulk path costs several
     times more per row, and the writer thread shares the GIL with the event loop.
     """
-    table = LLMRequest.__table__
+    table = table_of(LLMRequest)
     statement = (
         _dialect(session)
         .insert(table)
@@ -133,8 +136,8 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     return set(result.scalars().all())
 
 
-def _hourly_deltas(rows: Iterable[dict[str, Any]]) -> dict[tuple, Counter]:
-    deltas: dict[tuple, Counter] = defaultdict(Counter)
+def _hourly_deltas(rows: Iterable[dict[str, Any]]) -> dict[HourKey, defaultdict[str, float]]:
+    deltas: defaultdict[HourKey, defaultdict[str, float]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
         key = (hour_of(row["started_at"]), row["model"], row["status"], row["error_category"] or "")
         delta = deltas[key]
@@ -149,8 +152,8 @@ def _hourly_deltas(rows: Iterable[dict[str, Any]]) -> dict[tuple, Counter]:
     return deltas
 
 
-def _latency_deltas(rows: Iterable[dict[str, Any]]) -> Counter:
-    deltas: Counter = Counter()
+def _latency_deltas(rows: Iterable[dict[str, Any]]) -> Counter[LatencyKey]:
+    deltas: Counter[LatencyKey] = Counter()
     for row in rows:
         hour = hour_of(row["started_at"])
         for metric in ("latency", "ttft"):
@@ -161,19 +164,25 @@ def _latency_deltas(rows: Iterable[dict[str, Any]]) -> Counter:
     return deltas
 
 
-def _add_hourly(session: Session, deltas: dict[tuple, Counter]) -> None:
+def _add_hourly(session: Session, deltas: Mapping[HourKey, Mapping[str, float]]) -> None:
     # Sorted keys: concurrent writers (several workers on PostgreSQL) lock rollup rows
     # in the same order and cannot deadlock each other.
     params = [
-        {**dict(zip(_HOURLY_KEY, key)), **{name: deltas[key][name] for name in HOURLY_COUNTERS}}
+        {
+            **dict(zip(_HOURLY_KEY, key, strict=True)),
+            **{name: deltas[key][name] for name in HOURLY_COUNTERS},
+        }
         for key in sorted(deltas)
     ]
     if params:
         session.connection().execute(_upsert(session, LLMRequestHourly, _HOURLY_KEY), params)
 
 
-def _add_latency(session: Session, deltas: Counter) -> None:
-    params = [{**dict(zip(_LATENCY_KEY, key)), "count": deltas[key]} for key in sorted(deltas)]
+def _add_latency(session: Session, deltas: Counter[LatencyKey]) -> None:
+    params = [
+        {**dict(zip(_LATENCY_KEY, key, strict=True)), "count": deltas[key]}
+        for key in sorted(deltas)
+    ]
     if params:
         session.connection().execute(_upsert(session, LLMLatencyHourly, _LATENCY_KEY), params)
 
@@ -225,7 +234,7 @@ def prune_rows(*, session: Session, before: datetime, limit: int = 10_000) -> in
     out for long on SQLite. Returns how many rows were deleted; the caller commits.
     """
     oldest = (
-        select(LLMRequest.id)
+        select(col(LLMRequest.id))
         .where(col(LLMRequest.started_at) < to_utc(before))
         .order_by(col(LLMRequest.started_at))
         .limit(limit)
@@ -261,11 +270,15 @@ def rebuild_rollups(*, session: Session) -> None:
     r = LLMRequest
     hour = (epoch_seconds(r.started_at) // 3600).label("hour")
     category = func.coalesce(r.error_category, "").label("error_category")
-    as_int = lambda condition: case((condition, 1), else_=0)  # noqa: E731
+    model_column, status = col(r.model), col(r.status)
+
+    def as_int(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return case((condition, 1), else_=0)
+
     totals = select(
         hour,
-        r.model,
-        r.status,
+        model_column,
+        status,
         category,
         func.count().label("requests"),
         func.coalesce(func.sum(r.input_tokens), 0),
@@ -273,16 +286,16 @@ def rebuild_rollups(*, session: Session) -> None:
         func.coalesce(func.sum(r.cost_usd), 0.0),
         func.sum(as_int(col(r.priced).is_(False))),
         func.sum(r.retries),
-        func.sum(as_int(r.feedback == 1)),
-        func.sum(as_int(r.feedback == -1)),
-    ).group_by(hour, r.model, r.status, category)
+        func.sum(as_int(col(r.feedback) == 1)),
+        func.sum(as_int(col(r.feedback) == -1)),
+    ).group_by(hour, model_column, status, category)
     session.execute(insert(LLMRequestHourly).from_select([*_HOURLY_KEY, *HOURLY_COUNTERS], totals))
-    for metric, bin_column in (("latency", r.latency_bin), ("ttft", r.ttft_bin)):
-        for model in (r.model, literal(ALL_MODELS)):
+    for metric, bin_column in (("latency", col(r.latency_bin)), ("ttft", col(r.ttft_bin))):
+        for model in (model_column, literal(ALL_MODELS)):
             counts = (
                 select(literal(metric), model, hour, bin_column, func.count())
                 .where(bin_column.is_not(None))
-                .group_by(*([r.model] if model is r.model else []), hour, bin_column)
+                .group_by(*([model_column] if model is model_column else []), hour, bin_column)
             )
             session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
 

@@ -49,7 +49,9 @@ async def prune_loop(
     One failed run is logged and the loop carries on; cancellation stops it.
     """
     if engine is None:
-        from chatmon.db import get_engine as engine
+        from chatmon.db import get_engine
+
+        engine = get_engine
     if days is None:
         from chatmon.settings import get_settings
 
@@ -59,6 +61,6 @@ async def prune_loop(
             deleted = await asyncio.to_thread(prune_once, engine=engine(), days=days)
             if deleted:
                 log.info("retention: deleted %d requests older than %d days", deleted, days)
-        except Exception:  # noqa: BLE001 - try again next interval
+        except Exception:
             log.exception("retention: pruning failed")
         await asyncio.sleep(interval)

@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Iterable
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from chatmon.services.limits import Spans, truncate
 
@@ -92,14 +92,14 @@ def register_secret_values(values: Iterable[str | SecretStr | None]) -> None:
         _known = tuple(sorted(set(_known) | plain, key=len, reverse=True))
 
 
-def register_settings_secrets(settings: object) -> None:
+def register_settings_secrets(settings: BaseModel) -> None:
     """Register every secret-typed setting, plus those named like secrets.
 
     Fields other issues add later (``SMTP_PASSWORD``, ``SLACK_WEBHOOK_URL``) are
     picked up by type (``SecretStr``) or by name, without this module knowing them.
     """
     values: list[str | SecretStr | None] = []
-    for name in type(settings).model_fields:  # type: ignore[attr-defined]
+    for name in type(settings).model_fields:
         value = getattr(settings, name, None)
         if isinstance(value, SecretStr) or isinstance(value, str) and _looks_secret(name):
             values.append(value)

@@ -16,7 +16,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class epoch_seconds(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+class epoch_seconds(FunctionElement[int]):  # noqa: N801 - reads like the SQL function it renders
     """``epoch_seconds(column)``: whole seconds since 1970-01-01 UTC, as an integer."""
 
     type = BigInteger()

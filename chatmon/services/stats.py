@@ -21,13 +21,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
+from sqlalchemy.sql.selectable import Select
 from sqlmodel import Session, col
 
-from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
 from chatmon.services import histogram
 from chatmon.services.sql_time import epoch_of, epoch_seconds, from_epoch, to_utc
 
@@ -261,7 +262,7 @@ def _hour_bucket(hour: Any, bucket_seconds: int) -> Any:
     return hour if hours == 1 else hour // hours
 
 
-def _rows(session: Session, query: Any) -> list[tuple]:
+def _rows(session: Session, query: Any) -> Sequence[tuple[Any, ...]]:
     """Run an aggregate query and return the driver's plain tuples.
 
     The columns are integers, floats and strings that need no type conversion, and
@@ -287,9 +288,9 @@ def _totals(
     status: str | None = None,
     error_category: str | None = None,
     bucket_seconds: int = HOUR,
-) -> dict[tuple, _Totals]:
+) -> dict[tuple[Any, ...], _Totals]:
     """Counts and sums of the window grouped by ``by`` (a subset of ``_GROUPS``)."""
-    results: dict[tuple, _Totals] = defaultdict(_Totals)
+    results: dict[tuple[Any, ...], _Totals] = defaultdict(_Totals)
     if split.has_hours:
         h = LLMRequestHourly
         keys = {
@@ -314,7 +315,9 @@ def _totals(
             .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
             .group_by(*groups)
         )
-        query = _filtered(query, h.model, h.status, h.error_category, model, status, error_category)
+        query = _filtered(
+            query, col(h.model), col(h.status), col(h.error_category), model, status, error_category
+        )
         for row in _rows(session, query):
             results[tuple(row[: len(by)])].add(row[len(by) :])
     edge = _edge_filter(split)
@@ -343,13 +346,26 @@ def _totals(
             .where(edge)
             .group_by(*groups)
         )
-        query = _filtered(query, r.model, r.status, category, model, status, error_category)
+        query = _filtered(
+            query, col(r.model), col(r.status), category, model, status, error_category
+        )
         for row in _rows(session, query):
             results[tuple(row[: len(by)])].add(row[len(by) :])
     return dict(results)
 
 
-def _filtered(query, model_col, status_col, category_col, model, status, error_category):  # noqa: ANN001, ANN202
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+def _filtered(
+    query: _Query,
+    model_col: SQLCoreOperations[str],
+    status_col: SQLCoreOperations[str],
+    category_col: SQLCoreOperations[str],
+    model: str | None,
+    status: str | None,
+    error_category: str | None,
+) -> _Query:
     if model is not None:
         query = query.where(model_col == model)
     if status is not None:
@@ -379,12 +395,12 @@ def _histograms(
         hourly = by_bucket and bucket_seconds == HOUR
         for metric in metrics:  # one (metric, model) per query: one contiguous key range
             query = (
-                select(bucket, h.bin, h.count if hourly else func.sum(h.count))
+                select(bucket, col(h.bin), col(h.count) if hourly else func.sum(h.count))
                 .where(col(h.metric) == metric, col(h.model) == (model or ALL_MODELS))
                 .where(col(h.hour) >= split.first_hour, col(h.hour) < split.end_hour)
             )
             if not hourly:  # (hour, bin) is unique within a (metric, model): nothing to add up
-                query = query.group_by(*([bucket] if by_bucket else []), h.bin)
+                query = query.group_by(*([bucket] if by_bucket else []), col(h.bin))
             per_bucket = results[metric]
             for bucket_index, bin_index, count in _rows(session, query):
                 per_bucket[bucket_index][bin_index] = count  # grouped: each pair once
@@ -416,7 +432,7 @@ class _WindowData:
     """One read of a window: totals keyed ``(bucket, model, status, category)`` (bucket
     0 / model None when not grouped by them) and histograms per bucket."""
 
-    totals: dict[tuple, _Totals]
+    totals: dict[tuple[Any, ...], _Totals]
     latency: dict[int, Histogram]
     ttft: dict[int, Histogram]
     latency_all: Histogram  # the whole window
@@ -480,8 +496,8 @@ def _merged(histograms: dict[int, Histogram]) -> Histogram:
 
 def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSummary:
     total = _Totals()
-    by_status: Counter = Counter()
-    by_category: Counter = Counter()
+    by_status: Counter[str] = Counter()
+    by_category: Counter[str] = Counter()
     for (_bucket, _model, status, category), values in data.totals.items():
         total.merge(values)
         by_status[status] += values.requests
@@ -518,7 +534,7 @@ def _summary_of(data: _WindowData, start: datetime, end: datetime) -> WindowSumm
 
 def _series_of(data: _WindowData, start: datetime, end: datetime, width: int) -> list[SeriesPoint]:
     per_bucket: dict[int, _Totals] = defaultdict(_Totals)
-    errors: Counter = Counter()
+    errors: Counter[int] = Counter()
     for (bucket, _model, status, _category), values in data.totals.items():
         per_bucket[bucket].merge(values)
         if status in ERROR_STATUSES:
@@ -548,7 +564,7 @@ def _series_of(data: _WindowData, start: datetime, end: datetime, width: int) ->
 
 def _models_of(data: _WindowData) -> list[ModelBreakdown]:
     merged: dict[str, _Totals] = defaultdict(_Totals)
-    errors: Counter = Counter()
+    errors: Counter[str] = Counter()
     for (_bucket, model, status, _category), values in data.totals.items():
         merged[model].merge(values)
         if status in ERROR_STATUSES:
@@ -604,7 +620,7 @@ def latency_percentiles(
     if metric not in ("latency", "ttft"):
         raise WindowError("metric must be latency or ttft")
     counts = _histograms(session, _split(start, end), metrics=(metric,), model=model)[metric]
-    return dict(zip(quantiles, percentiles(counts.get(0, {}), *quantiles)))
+    return dict(zip(quantiles, percentiles(counts.get(0, {}), *quantiles), strict=True))
 
 
 def _check_bucket(width: int) -> None:
@@ -680,7 +696,7 @@ def _page_rows(
     query = _request_query(start, end, model, status, error_category)
     column = col(getattr(LLMRequest, sort))
     order = column.desc() if descending else column.asc()
-    if column.nullable:  # requests without a value go last, on every database
+    if table_of(LLMRequest).c[sort].nullable:  # requests without a value go last, everywhere
         order = order.nulls_last()  # (never on NOT NULL columns: it would stop PostgreSQL
         # from reading started_at's index backwards, and sort the whole window instead)
     tiebreak = col(LLMRequest.id).desc() if descending else col(LLMRequest.id).asc()
@@ -721,9 +737,8 @@ def _request_query(
 ) -> Any:
     r = LLMRequest
     query = select(r).where(col(r.started_at) >= start, col(r.started_at) < end)
-    return _filtered(
-        query, r.model, r.status, func.coalesce(r.error_category, ""), model, status, error_category
-    )
+    category = func.coalesce(r.error_category, "")
+    return _filtered(query, col(r.model), col(r.status), category, model, status, error_category)
 
 
 def iter_requests(

@@ -23,8 +23,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from chatmon.services import events
 from chatmon.services.events import Feedback, LLMCall
@@ -69,7 +70,7 @@ def _seeded_id_generator() -> Any:
     return SeededTraceIds()
 
 
-def _masker(redact_pii: bool):
+def _masker(redact_pii: bool) -> Callable[..., Any]:
     """The SDK ``mask`` hook: redact PII (if enabled) and mask secrets in any JSON value.
 
     Each string is first cut to ``TRACE_TEXT_MAX_CHARS`` (a long model reply, a pasted
@@ -148,7 +149,7 @@ class LangfuseTracer:
         try:
             if self._client is None:  # a forked child keeps its parent's (fork-safe) client
                 self._connect()
-        except Exception:  # noqa: BLE001 - tracing is optional; the chat goes on
+        except Exception:
             log.exception("langfuse client could not be created; tracing is off")
             self._drain_forever()
             return
@@ -161,7 +162,7 @@ class LangfuseTracer:
                     self._send_call(item)
                 elif isinstance(item, Feedback):
                     self._send_feedback(item)
-            except Exception:  # noqa: BLE001 - one bad event must not stop tracing
+            except Exception:
                 log.exception("langfuse: could not record an event")
             finally:
                 self._queue.task_done()
@@ -230,7 +231,8 @@ class LangfuseTracer:
             if call.first_token_seconds is not None
             else None
         )
-        level, status_message = "DEFAULT", None
+        level: Literal["DEFAULT", "WARNING", "ERROR"] = "DEFAULT"  # langfuse's SpanLevel
+        status_message: str | None = None
         if call.status == "error":
             level, status_message = "ERROR", call.error_category or "unknown"
         elif call.status == "cancelled":
@@ -255,7 +257,7 @@ class LangfuseTracer:
                 usage_details=usage or None,
                 cost_details={"total": call.cost_usd} if call.cost_usd is not None else None,
                 completion_start_time=completion_start,
-                level=level,  # type: ignore[arg-type]
+                level=level,
                 status_message=status_message,
             )
             generation.end(end_time=end_ns)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -138,7 +138,7 @@ class TurnService:
         return refusal
 
     # ----- used by ReplyStream ------------------------------------------------------
-    def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict]:
+    def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict[str, str]]:
         return build_messages(
             system_prompt=prompt.text,
             turns=request.turns,
@@ -186,7 +186,7 @@ class ReplyStream:
         self._request = request
         self._prompt = service._prompts.current()
         self.result = TurnResult(correlation_id=request.correlation_id)
-        self._chunks: AsyncIterator[str] | None = None
+        self._chunks: AsyncGenerator[str, None] | None = None
         self._exhausted = False  # the reply ended (completely or in an error)
         self._published = False
 
@@ -204,7 +204,7 @@ class ReplyStream:
             self._chunks = self._stream()
         return self._chunks
 
-    async def _stream(self) -> AsyncIterator[str]:
+    async def _stream(self) -> AsyncGenerator[str, None]:
         service, result = self._service, self.result
         try:
             messages = service._messages(self._request, self._prompt)
@@ -230,7 +230,7 @@ class ReplyStream:
             self.result.status = "cancelled"
         try:
             if self._chunks is not None:
-                await self._chunks.aclose()  # type: ignore[attr-defined]
+                await self._chunks.aclose()
         finally:
             self._finish()
 

@@ -72,7 +72,7 @@ class AlertsState(rx.State):
         self.loading = True
         try:
             self._show(await asyncio.to_thread(_read))
-        except Exception:  # noqa: BLE001 - a notice in the panel, the page stays usable
+        except Exception:
             log.exception("alerts panel: loading failed")
             self.error = "Could not read the alert state. Is the database reachable?"
         finally:
@@ -109,7 +109,7 @@ class AlertsState(rx.State):
                     return
             try:
                 panel = await asyncio.to_thread(_read)
-            except Exception:  # noqa: BLE001 - one failed refresh is not the end of the loop
+            except Exception:
                 log.exception("alerts panel: refresh failed")
                 continue
             async with self:

@@ -526,7 +526,7 @@ class ChatState(rx.State):
         async with self:
             self._reply_message_id = checkpoint.id or 0
         reply = deps.turn_service().reply(request)
-        _inflight[token] = asyncio.current_task()  # type: ignore[assignment]
+        _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
         saver = asyncio.create_task(_keep_checkpointing(checkpoint.id or 0, reply))
         try:
             # The text goes to the page as coalesced, append-only frames beside the
@@ -602,11 +602,11 @@ def _ask_for_identity_script(backend_host: str) -> str:
     )
 
 
-def _get_message(*, session, message_id: int) -> ChatMessage | None:  # noqa: ANN001
+def _get_message(*, session, message_id: int) -> ChatMessage | None:
     return session.get(ChatMessage, message_id)
 
 
-def _save_user_message(*, session, owner_id: str, conversation_id: str, text: str) -> ChatMessage:  # noqa: ANN001
+def _save_user_message(*, session, owner_id: str, conversation_id: str, text: str) -> ChatMessage:
     """The user's message, in its conversation (a new one when there is none yet)."""
     conversation = convo.get_or_create_conversation(
         session=session, owner_id=owner_id, conversation_id=conversation_id
@@ -629,7 +629,7 @@ async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:
             await db.run(
                 convo.save_reply, message_id=message_id, content=reply.result.text, done=False
             )
-        except Exception:  # a missed checkpoint is retried at the next one
+        except Exception:  # noqa: BLE001 - a missed checkpoint is retried at the next one
             log.warning("could not checkpoint a streaming reply", exc_info=True)
 
 

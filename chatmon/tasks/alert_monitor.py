@@ -29,7 +29,7 @@ async def check_once(engine: AlertEngine) -> CheckReport | None:
     """
     try:
         report = await asyncio.to_thread(engine.check)
-    except Exception:  # noqa: BLE001 - the loop must survive any one failed check
+    except Exception:
         log.exception("alert check failed; trying again at the next interval")
         alert_clock.record_alert_check(ok=False)
         return None

@@ -90,6 +90,6 @@ async def capacity_loop() -> None:
             sample(app)
             if gone := await asyncio.to_thread(forget_dead_workers, directory):
                 log.info("gauges of exited workers removed: pids %s", gone)
-        except Exception:  # noqa: BLE001 - one failed sample must not end the loop
+        except Exception:
             log.exception("capacity sample failed")
         await asyncio.sleep(SAMPLE_SECONDS)

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -135,9 +135,11 @@ def _wait_until_up(
         if process.poll() is not None:
             raise RuntimeError(f"chatmon exited early:\n{log_file.read_text()[-4000:]}")
         try:
-            if httpx.get(url + "/ping", timeout=2).status_code == 200:
-                if httpx.get(url + page_path, timeout=5).status_code == 200:
-                    return
+            if (
+                httpx.get(url + "/ping", timeout=2).status_code == 200
+                and httpx.get(url + page_path, timeout=5).status_code == 200
+            ):
+                return
         except httpx.HTTPError:
             pass
         time.sleep(1)
@@ -150,10 +152,8 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with suppress(ProcessLookupError):  # already gone (a test killed it)
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # already gone (a test killed it)
     process.wait(timeout=20)
 
 

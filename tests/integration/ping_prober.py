@@ -55,9 +55,11 @@ def probe(
         while not stop.is_set():
             sent = time.perf_counter()
             control_latency: list[float | None] = [None]
-            other = threading.Thread(
-                target=lambda: control_latency.__setitem__(0, _ask(control, control_url))
-            )
+
+            def ask_control(into: list[float | None] = control_latency) -> None:
+                into[0] = _ask(control, control_url)
+
+            other = threading.Thread(target=ask_control)
             other.start()
             latency = _ask(app, url)
             other.join()

@@ -104,11 +104,14 @@ def two_apps(
         "RATE_LIMIT_PER_MINUTE": "0",
         "REQUEST_TIMEOUT": "30",  # no spurious timeouts on a loaded machine
     }
-    with launch_app(
-        workdir=tmp_path_factory.mktemp("alerts-a"), fake_llm_url=fake_llm.url, **env
-    ) as a, launch_app(
-        workdir=tmp_path_factory.mktemp("alerts-b"), fake_llm_url=fake_llm.url, **env
-    ) as b:
+    with (
+        launch_app(
+            workdir=tmp_path_factory.mktemp("alerts-a"), fake_llm_url=fake_llm.url, **env
+        ) as a,
+        launch_app(
+            workdir=tmp_path_factory.mktemp("alerts-b"), fake_llm_url=fake_llm.url, **env
+        ) as b,
+    ):
         yield a, b
 
 

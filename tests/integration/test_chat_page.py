@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -66,7 +67,7 @@ def test_reply_streams_token_by_token(page: Page, fake_llm: FakeLLMServer) -> No
     expect(reply).to_contain_text("Echo: stream test please")
     paints = page.evaluate("window.__paints")
     assert len(paints) > 3, paints  # many partial paints before the end
-    assert all(len(a) <= len(b) for a, b in zip(paints, paints[1:]))
+    assert all(len(a) <= len(b) for a, b in pairwise(paints))
     expect(page.locator("#message")).to_be_enabled()
 
 

@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from chatmon.devtools.fake_llm import FakeLLMServer
-from tests.nginx import StaticSite
 from tests.integration.conftest import (
     ROOT,
     _stop,
@@ -21,6 +20,7 @@ from tests.integration.conftest import (
     free_port,
     isolated_web_dir,
 )
+from tests.nginx import StaticSite
 
 pytestmark = pytest.mark.browser
 

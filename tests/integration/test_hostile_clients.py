@@ -106,7 +106,7 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
         conversation_id = victim.get(CHAT, "conversation_id")
         victim_cookie = victim.cookies["chatmon_id"]
         with Session(engine) as session:
-            owner = session.get(Conversation, conversation_id).owner_id  # type: ignore[union-attr]
+            owner = session.get(Conversation, conversation_id).owner_id  # type: ignore[union-attr]  # the row exists: a None fails the test
             row = session.exec(
                 select(LLMRequest).where(LLMRequest.correlation_id == reply["correlation_id"])
             ).one()
@@ -249,13 +249,14 @@ def test_every_chat_handler_survives_garbage_arguments(
         before = fake_llm.hits
         for handler, kwargs in CHAT_HANDLERS.items():
             for junk in GARBAGE:
-                payload = {name: junk for name in kwargs}
+                payload = dict.fromkeys(kwargs, junk)
                 await tab.send(tab.app.handler(CHAT, handler), **payload)
         await tab.send(tab.app.handler(CHAT, "set_temperature"), value=[float("nan")])
         for name in ("streaming", "_reply_ticket", "messages", "conversations", "notice"):
             await tab.send(tab.app.handler(CHAT, "setvar"), var_name=name, value="pwned")
         await asyncio.sleep(3)
-        ping = httpx.get(app_server.url + "/ping", timeout=5).status_code
+        async with httpx.AsyncClient(timeout=5) as client:
+            ping = (await client.get(app_server.url + "/ping")).status_code
         errors = list(tab.errors)
         temperature = tab.get(CHAT, "temperature")
         # the tab is still usable: a normal message gets its reply
@@ -444,4 +445,4 @@ def _args_of(state: str, handler: str, junk: Any) -> dict[str, Any]:
     cls = MonitorState if state == MONITOR else AlertsState
     fn = cls.event_handlers[handler].fn
     names = [p for p in inspect.signature(fn).parameters if p != "self"]
-    return {name: junk for name in names}
+    return dict.fromkeys(names, junk)

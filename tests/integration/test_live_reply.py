@@ -7,6 +7,7 @@ The live text reaches the page as coalesced, append-only frames beside the state
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -51,7 +52,7 @@ def _stored_reply(engine: Engine, correlation_hint: str) -> str:
                 select(ChatMessage)
                 .where(ChatMessage.role == "assistant")
                 .order_by(
-                    ChatMessage.id.desc()  # type: ignore[union-attr]
+                    ChatMessage.id.desc()  # type: ignore[union-attr]  # SQLModel types the column as int | None
                 )
             ).all()
         for row in rows:
@@ -73,7 +74,7 @@ def test_long_reply_streams_progressively_as_markdown_and_arrives_exactly(
 
     paints: list[str] = page.evaluate("window.__paints")
     assert len(paints) >= 10, paints  # seen growing, not in one piece
-    for shorter, longer in zip(paints, paints[1:]):
+    for shorter, longer in pairwise(paints):
         assert longer.startswith(shorter.rstrip()), (shorter[-80:], longer[:80])
     assert page.evaluate("window.__markdownWhileStreaming"), "Markdown not rendered live"
 

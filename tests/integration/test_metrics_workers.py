@@ -38,7 +38,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def two_workers(
-    browser: Browser,  # noqa: ARG001 - sorts this module with the browser tests
+    browser: Browser,
     fake_llm: FakeLLMServer,
     workdir: Path,
 ) -> Iterator[RunningApp]:

@@ -146,7 +146,8 @@ def test_prometheus_query_returns_the_request_count_sent(
     tokens = prometheus.scalar('sum(chatmon_llm_tokens_total{job="chatmon",type="output"})')
     assert tokens and tokens > 0
     p95 = prometheus.scalar(
-        "histogram_quantile(0.95, sum by (le) (rate(chatmon_llm_request_duration_seconds_bucket[5m])))"
+        "histogram_quantile(0.95, sum by (le) "
+        "(rate(chatmon_llm_request_duration_seconds_bucket[5m])))"
     )
     assert p95 is not None and 0 < p95 < 5
 

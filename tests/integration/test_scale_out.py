@@ -100,7 +100,7 @@ def shared_postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def cluster(
-    browser: Browser,  # noqa: ARG001 - sorts this module with the browser tests, in one block
+    browser: Browser,
     fake_llm: FakeLLMServer,
     shared_redis: str,
     shared_postgres: str,

@@ -74,7 +74,7 @@ async def test_middleware_bounds_frontend_exception_texts_only() -> None:
     )
     chat = Event(name="app.chat_state.send_message", payload={"info": "\\" * 200_000})
     for event in (report, chat):
-        assert await limits.preprocess(None, None, event) is None  # type: ignore[arg-type]
+        assert await limits.preprocess(None, None, event) is None  # type: ignore[arg-type]  # the hook ignores app and state
     assert report.payload["info"] == "\\" * MAX_BACKSLASH_RUN + "……[truncated 191808 chars]"
     assert len(report.payload["component_stack"]) < CLIENT_ERROR_MAX_CHARS + 40
     assert chat.payload["info"] == "\\" * 200_000

@@ -30,7 +30,7 @@ def client() -> TestClient:
     return TestClient(wrapped, base_url="http://testserver")
 
 
-def _set_cookie(response) -> str:  # noqa: ANN001
+def _set_cookie(response) -> str:
     return response.headers.get("set-cookie", "")
 
 

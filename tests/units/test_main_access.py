@@ -44,7 +44,7 @@ def _stored(tmp_path: Path) -> dict[str, str]:
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT name, value FROM instance_secret")).all()
     engine.dispose()
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)  # type: ignore[arg-type]  # rows of (name, value) pairs
 
 
 def _everything_written(tmp_path: Path) -> bytes:

@@ -42,7 +42,7 @@ def _call(**overrides: object) -> LLMCall:
         prompt_version="p1",
     )
     values.update(overrides)
-    return LLMCall(**values)  # type: ignore[arg-type]
+    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def _value(name: str, **labels: str) -> float:

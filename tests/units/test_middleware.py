@@ -186,7 +186,7 @@ def test_no_password_configured_means_closed_not_open(access_config: Configure) 
     assert client.get("/api/stats", headers=_basic("admin", "")).status_code == 401
 
 
-async def _echo_ws(websocket) -> None:  # noqa: ANN001
+async def _echo_ws(websocket) -> None:
     await websocket.accept()
     await websocket.send_text("hello")
     await websocket.close()
@@ -213,9 +213,11 @@ def test_websocket_from_another_site_is_refused(
         with client.websocket_connect("/_event", headers=headers) as ws:
             assert ws.receive_text() == "hello"
     else:
-        with pytest.raises(WebSocketDisconnect):
-            with client.websocket_connect("/_event", headers=headers):
-                pass
+        with (
+            pytest.raises(WebSocketDisconnect),
+            client.websocket_connect("/_event", headers=headers),
+        ):
+            pass
 
 
 def test_websocket_from_a_configured_origin_is_admitted(access_config: Configure) -> None:

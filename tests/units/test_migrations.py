@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from chatmon import models  # noqa: F401
+from chatmon import models  # noqa: F401 - registers every table on SQLModel.metadata
 
 
 def test_upgrade_head_creates_every_table(engine: Engine) -> None:

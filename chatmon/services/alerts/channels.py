@@ -37,7 +37,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -51,6 +51,9 @@ from chatmon.services.alerts.messages import (
 )
 from chatmon.services.secrets import mask_secrets
 from chatmon.settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 SMTP_TIMEOUT = 15.0  # one SMTP connect, read or write
 SLACK_TIMEOUT = 10.0  # one HTTP connect, read or write
@@ -121,7 +124,7 @@ def build_email(
     return mail
 
 
-class _Fence:
+class _Fence(smtplib.SMTP):
     """Makes an smtplib client keep a deadline (mixed into SMTP and SMTP_SSL).
 
     Every byte smtplib writes goes through ``send``: once ``closes_at`` has passed it
@@ -141,12 +144,12 @@ class _Fence:
         # smtplib takes the TLS server name (``_host``) from the constructor's host only;
         # the client is made unconnected, so that ``cut`` can reach it while it connects
         self._host = host
-        return super().connect(host, port, source_address)  # type: ignore[misc]
+        return super().connect(host, port, source_address)
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: ReadableBuffer | str) -> None:
         if self.expired:
             raise smtplib.SMTPServerDisconnected("send deadline passed")
-        super().send(s)  # type: ignore[misc]
+        super().send(s)
 
     def cut(self) -> None:
         self.closes_at = -math.inf

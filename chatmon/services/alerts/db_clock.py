@@ -18,6 +18,7 @@ reads back as a datetime.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import literal
@@ -26,7 +27,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 
-class db_now(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+class db_now(FunctionElement[datetime]):  # noqa: N801 - reads like the SQL function it renders
     """``db_now(seconds=0.0)``: the database server's current UTC time plus ``seconds``."""
 
     type = UTCDateTime()

@@ -283,8 +283,8 @@ class AlertEngine:
         try:
             channel.send(message, key=key)
         except DeliveryError as exc:
-            error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the others
+            error: str | None = str(exc)
+        except Exception as exc:
             log.exception("alert channel %s crashed", channel.name)
             error = f"unexpected {type(exc).__name__}"
         else:
@@ -315,7 +315,7 @@ class AlertEngine:
             )
         outcomes = [
             DeliveryOutcome(rule="test", kind="test", channel=name, error=error)
-            for name, error in zip(self._channels, errors)
+            for name, error in zip(self._channels, errors, strict=True)
         ]
         if note is not None and note.id is not None:
             self._record_test_results(note.id, token, outcomes)

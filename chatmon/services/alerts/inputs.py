@@ -50,7 +50,7 @@ def _watching_since(session: Session) -> datetime | None:
 def refusing_models(*, session: Session, start: datetime, end: datetime) -> set[str]:
     """Models any process refused a request for with ``circuit_open`` in the window."""
     query = (
-        select(LLMRequest.model)
+        select(col(LLMRequest.model))
         .where(col(LLMRequest.started_at) >= start, col(LLMRequest.started_at) < end)
         .where(col(LLMRequest.error_category) == CIRCUIT_OPEN)
         .distinct()

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import overload
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +49,10 @@ from chatmon.services.sql_time import to_utc
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """``moment`` as aware UTC (alert columns refuse naive datetimes)."""
     return None if moment is None else to_utc(moment)
@@ -99,7 +104,7 @@ def claim_transition(
             updated_at=as_utc(now),
         )
     )
-    return session.execute(statement).rowcount == 1
+    return session.exec(statement).rowcount == 1
 
 
 def all_states(*, session: Session) -> list[AlertRuleState]:
@@ -143,6 +148,7 @@ def add_notification(
     )
     session.add(note)
     session.flush()
+    assert note.id is not None  # the flush assigned it
     for channel in channels:
         session.add(
             AlertDelivery(
@@ -150,7 +156,7 @@ def add_notification(
                 channel=channel,
                 rule=message.rule,
                 status=PENDING if claimed_by is None else SENDING,
-                due_at=db_now() if claimed_by is None else None,
+                due_at=db_now() if claimed_by is None else None,  # type: ignore[arg-type]  # SQL: the database's clock at INSERT
                 claim_token=claimed_by,
                 created_at=stamp,
                 updated_at=stamp,
@@ -209,7 +215,9 @@ def due_deliveries(
     if not names:
         return []
     query = (
-        select(AlertDelivery.notification_id, AlertDelivery.channel, AlertDelivery.rule)
+        select(
+            col(AlertDelivery.notification_id), col(AlertDelivery.channel), col(AlertDelivery.rule)
+        )
         .where(col(AlertDelivery.channel).in_(names))
         .where(col(AlertDelivery.status).in_((PENDING, SENDING, FAILED)))
         .where(col(AlertDelivery.due_at) <= db_now())
@@ -240,7 +248,7 @@ def claim_delivery(
             attempts=AlertDelivery.attempts + 1,
             updated_at=as_utc(now),
         )
-        .returning(AlertDelivery.attempts, AlertDelivery.rule)
+        .returning(col(AlertDelivery.attempts), col(AlertDelivery.rule))
     )
     row = session.execute(statement).one_or_none()
     if row is None:
@@ -271,7 +279,7 @@ def finish_delivery(
     sent = error is None
     retry = None if sent or retry_after is None else db_now(retry_after.total_seconds())
     recorded = (
-        session.execute(
+        session.exec(
             update(AlertDelivery)
             .where(
                 col(AlertDelivery.notification_id) == claim.notification_id,

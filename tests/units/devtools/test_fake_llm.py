@@ -224,12 +224,14 @@ def test_drop_closes_connection_without_response(
 def test_drop_mid_stream_cuts_after_some_chunks(client: httpx.Client, llm: FakeLLMServer) -> None:
     llm.configure(fail_first=1, fail_with="drop-mid")
     received: list[str] = []
-    with pytest.raises(httpx.TransportError):
-        with client.stream("POST", "/chat/completions", json=_body(stream=True)) as resp:
-            assert resp.status_code == 200
-            for line in resp.iter_lines():
-                if line:
-                    received.append(line)
+    with (
+        pytest.raises(httpx.TransportError),
+        client.stream("POST", "/chat/completions", json=_body(stream=True)) as resp,
+    ):
+        assert resp.status_code == 200
+        for line in resp.iter_lines():
+            if line:
+                received.append(line)
     assert received, "expected some chunks before the cut"
     assert "data: [DONE]" not in received
     pieces = [e["choices"][0]["delta"]["content"] for e in _events(received)]

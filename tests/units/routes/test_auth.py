@@ -238,7 +238,7 @@ def test_session_of_a_removed_user_ends(make_client: Callable[..., TestClient]) 
 
 def test_session_ends_when_the_generated_password_is_reset(
     make_client: Callable[..., TestClient], engine
-) -> None:  # noqa: ANN001
+) -> None:
     client = make_client()
     with Session(engine) as session:
         password = first_start.ensure_monitor_password(

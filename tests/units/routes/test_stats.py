@@ -117,7 +117,7 @@ def test_csv_has_a_header_and_one_row_per_request(client: TestClient) -> None:
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0] == list(CSV_COLUMNS)
     assert len(rows) == 1 + 3
-    records = [dict(zip(rows[0], row)) for row in rows[1:]]
+    records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert [r["status"] for r in records] == ["ok", "error", "ok"]  # oldest first
     assert records[1]["error_category"] == "timeout" and records[1]["input_tokens"] == ""
     assert all("input_text" not in r for r in records)

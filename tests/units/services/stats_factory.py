@@ -36,7 +36,7 @@ def make_call(*, at: timedelta | datetime = timedelta(0), **fields: object) -> L
         "prompt_version": "abc123",
     }
     values.update(fields)
-    return LLMCall(**values)  # type: ignore[arg-type]
+    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def record(session: Session, *calls: LLMCall, price_known: bool = True) -> None:

@@ -172,7 +172,7 @@ def test_session_ends_when_the_user_is_removed_or_the_password_changes() -> None
     )
     token = signer.issue(user="alice", scope="monitor", credential=gate.fingerprint("alice") or "")
     assert auth.session_user(signer, gate, token, scope="monitor") == "alice"
-    removed = auth.Gate(users={"bob": gate.users["bob"]}, key=b"k" * 32)  # type: ignore[index]
+    removed = auth.Gate(users={"bob": gate.users["bob"]}, key=b"k" * 32)  # type: ignore[index]  # the test gate has users
     assert auth.session_user(signer, removed, token, scope="monitor") is None
     changed = auth.Gate(users={"alice": auth.hash_password("new", iterations=FAST)}, key=b"k" * 32)
     assert auth.session_user(signer, changed, token, scope="monitor") is None

@@ -15,7 +15,7 @@ H = timedelta(hours=1)
 
 
 def query(**overrides: object) -> view.DashboardQuery:
-    return view.DashboardQuery(**{"start": T0, "end": T0 + H, **overrides})  # type: ignore[arg-type]
+    return view.DashboardQuery(**{"start": T0, "end": T0 + H, **overrides})  # type: ignore[arg-type]  # fields built in a dict
 
 
 def test_empty_window_of_a_new_install(session: Session) -> None:

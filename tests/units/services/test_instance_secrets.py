@@ -52,7 +52,7 @@ def test_racing_processes_agree_on_one_secret(engine: Engine) -> None:
     assert sum(claimed for _, claimed in results) == 1
 
 
-def _settings(**overrides: object):  # noqa: ANN202
+def _settings(**overrides: object):
     return load_settings(**overrides)
 
 

@@ -64,7 +64,7 @@ async def _try(
     user: str = "alice",
     ip: str = "10.0.0.1",
     device: str | None = None,
-):  # noqa: ANN202
+):
     return await guard.attempt(
         gates=MONITOR, user=user, password=password, client_ip=ip, trusted_account=device
     )
@@ -175,8 +175,7 @@ async def test_a_flood_is_refused_beyond_the_pending_limit(engine: Engine, clock
         )
         for n in range(2)
     ]
-    while not started.is_set():
-        await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(started.wait, 10)  # the hash threads are both busy
     busy = await guard.attempt(gates=gates, user="u", password="p", client_ip="10.8.1.1")
     assert busy.retry_after > 0 and not busy.ok
     release.set()

@@ -72,7 +72,7 @@ def test_feedback_without_correlation_id_is_ignored(recorder: Recorder) -> None:
 
 def test_locked_database_is_retried_without_blocking_submit(
     tmp_path,
-    caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from chatmon.migrate import upgrade_head
 
@@ -81,7 +81,7 @@ def test_locked_database_is_retried_without_blocking_submit(
     engine = make_engine(url)
 
     @event.listens_for(engine, "connect")
-    def _short_busy_timeout(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _short_busy_timeout(dbapi_connection, _record) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=50")
 
     recorder = Recorder(

@@ -82,7 +82,10 @@ def test_redaction_precision_and_recall_on_labelled_sample() -> None:
 
 
 def test_redact_replaces_pii_with_placeholders() -> None:
-    text = "I'm jane@example.com, card 4111 1111 1111 1111, IBAN DE89370400440532013000, tel +44 20 7946 0958."
+    text = (
+        "I'm jane@example.com, card 4111 1111 1111 1111, IBAN DE89370400440532013000, "
+        "tel +44 20 7946 0958."
+    )
     assert redact(text) == "I'm [EMAIL], card [CARD], IBAN [IBAN], tel [PHONE]."
 
 
@@ -113,7 +116,7 @@ def _call(**overrides: object) -> LLMCall:
         output_text="I will write to jane@example.com",
     )
     values.update(overrides)
-    return LLMCall(**values)  # type: ignore[arg-type]
+    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def test_redact_call_redacts_input_and_output_when_enabled() -> None:

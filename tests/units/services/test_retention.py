@@ -23,7 +23,7 @@ def seed(engine: Engine, now: datetime) -> None:
         )
 
 
-def test_prune_once_keeps_exactly_the_retention_window(engine: Engine, monkeypatch) -> None:  # noqa: ANN001
+def test_prune_once_keeps_exactly_the_retention_window(engine: Engine, monkeypatch) -> None:
     monkeypatch.setattr(retention, "BATCH_ROWS", 1)  # many small transactions
     now = datetime(2025, 5, 20, 12, 30, tzinfo=UTC)
     seed(engine, now)

@@ -188,7 +188,7 @@ def test_latency_leaves_out_cancelled_and_locally_refused(session: Session) -> N
 def test_feedback_counts_and_satisfaction(session: Session) -> None:
     calls = [make_call(at=i * M) for i in range(4)]
     record(session, *calls)
-    for call, rating in zip(calls, (1, 1, 1, -1)):
+    for call, rating in zip(calls, (1, 1, 1, -1), strict=True):
         assert record_feedback(session=session, correlation_id=call.correlation_id, rating=rating)
     session.commit()
     summary = stats.window_summary(session=session, start=T0, end=T0 + H)

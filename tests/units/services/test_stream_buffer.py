@@ -28,10 +28,10 @@ def replay(buffer: StreamBuffer, frames: list[list[object]]) -> str:
     text, seq = "", -1
     for frame in frames:
         if len(frame) == 3:
-            text, seq = str(frame[1]), int(frame[0])  # type: ignore[call-overload]
+            text, seq = str(frame[1]), int(frame[0])  # type: ignore[call-overload]  # frames are tuples of mixed types
         else:
             assert frame[0] == seq + 1, "frames arrive in sequence"
-            text, seq = text + str(frame[1]), int(frame[0])  # type: ignore[call-overload]
+            text, seq = text + str(frame[1]), int(frame[0])  # type: ignore[call-overload]  # frames are tuples of mixed types
     return text
 
 
@@ -108,10 +108,10 @@ def test_resync_requests_are_answered_at_most_once_per_interval() -> None:
     buffer.take_frame()
     clock.now += MIN_RESYNC_SECONDS
     buffer.request_resync()
-    assert buffer.take_frame().full  # type: ignore[union-attr]
+    assert buffer.take_frame().full  # type: ignore[union-attr]  # a None frame fails the test
     buffer.request_resync()  # a client asking in a loop
     clock.now += 0.05
     assert buffer.take_frame() is None
     assert buffer.due_in() > 0.5
     clock.now += MIN_RESYNC_SECONDS
-    assert buffer.take_frame().full  # type: ignore[union-attr]
+    assert buffer.take_frame().full  # type: ignore[union-attr]  # a None frame fails the test

@@ -1,4 +1,4 @@
-"""Tracing against a Langfuse-compatible receiver over real HTTP: content, redaction, no blocking."""
+"""Tracing to a Langfuse-compatible receiver over real HTTP: content, redaction, no blocking."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _call(**overrides: object) -> LLMCall:
         output_text="I will write to jane.doe@example.com and call +44 20 7946 0958.",
     )
     values.update(overrides)
-    return LLMCall(**values)  # type: ignore[arg-type]
+    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def _json_attr(span, key: str):

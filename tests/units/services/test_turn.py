@@ -213,14 +213,16 @@ async def test_stop_mid_reply_is_one_cancelled_call(
     service = service_for(upstream, tmp_path)
     reply = service.reply(request())
 
+    streaming = asyncio.Event()
+
     async def consume() -> None:
         async with reply:
             async for _ in reply:
-                pass
+                streaming.set()
 
     task = asyncio.create_task(consume())
-    while not reply.result.text:
-        await asyncio.sleep(0.01)
+    await streaming.wait()
+    assert reply.result.text
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

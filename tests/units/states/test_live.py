@@ -4,6 +4,7 @@ is replaced by a recorder here; the browser tests cover the real websocket)."""
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -46,7 +47,7 @@ async def test_first_chunk_leaves_at_once_and_later_ones_are_coalesced(namespace
     assert "".join(str(f[1]) for f in frames) == "Hello" + "".join(f" word{i}" for i in range(40))
     assert [f[0] for f in frames] == list(range(len(frames)))
     assert 2 < len(frames) < 15  # 41 chunks, a handful of frames
-    gaps = [b[0] - a[0] for a, b in zip(namespace.sent, namespace.sent[1:])]
+    gaps = [b[0] - a[0] for a, b in pairwise(namespace.sent)]
     assert min(gaps) >= 0.045
 
 

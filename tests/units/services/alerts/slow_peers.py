@@ -54,7 +54,7 @@ class StallingServer:
         self.stop()
 
     def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]  # any callable
         self._threads.append(thread)
         thread.start()
 

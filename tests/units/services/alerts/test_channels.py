@@ -67,7 +67,7 @@ def email_channel(sink: SMTPSink, **kwargs: object) -> EmailChannel:
         "timeout": 5.0,
     }
     values.update(kwargs)
-    return EmailChannel(**values)  # type: ignore[arg-type]
+    return EmailChannel(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def test_email_plain_smtp_delivers_text_and_html(message: AlertMessage) -> None:
@@ -122,9 +122,11 @@ def test_email_implicit_tls_with_auth(certificate: Certificate, message: AlertMe
 def test_email_starttls_refuses_an_untrusted_certificate(
     certificate: Certificate, message: AlertMessage
 ) -> None:
-    with SMTPSink(starttls=certificate) as sink:
-        with pytest.raises(DeliveryError, match="SSLCertVerificationError"):
-            email_channel(sink, starttls=True).send(message, key=KEY)  # system CAs only
+    with (
+        SMTPSink(starttls=certificate) as sink,
+        pytest.raises(DeliveryError, match="SSLCertVerificationError"),
+    ):
+        email_channel(sink, starttls=True).send(message, key=KEY)  # system CAs only
     assert sink.count() == 0
 
 

@@ -144,7 +144,7 @@ def processes(db_url: str) -> Iterator[Start]:
             channels,
             clock,
             lease=lease,
-            **settings,  # type: ignore[arg-type]
+            **settings,  # type: ignore[arg-type]  # fields built in a dict
         )
 
     yield start

@@ -35,7 +35,7 @@ F, OK, WAIT, OFF = Verdict.FIRING, Verdict.OK, Verdict.NOT_ENOUGH_DATA, Verdict.
 
 
 def obs(**fields: object) -> Observations:
-    return Observations(now=NOW, **fields)  # type: ignore[arg-type]
+    return Observations(now=NOW, **fields)  # type: ignore[arg-type]  # field values built in a dict
 
 
 @pytest.mark.parametrize(

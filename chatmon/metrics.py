@@ -70,6 +70,11 @@ ALERTS = Counter(
     "Alert deliveries by rule, channel and result.",
     ["rule", "channel", "result"],
 )
+HEARTBEATS = Counter(
+    "chatmon_heartbeat_pings_total",
+    "Dead-man's-switch pings to HEARTBEAT_URL: after a good check (success) or a failed one.",
+    ["kind", "result"],  # kind success|fail, result sent|failed
+)
 
 # ----- capacity: summed over live workers ("livesum"), per worker pid ("liveall") ------
 # prometheus-client leaves out its process collector in multiprocess mode; these bring

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     # passwords, so its validator sees them.
     monitor_auth: bool = Field(default=True, validate_default=True)
 
+    # --- on-call: the watcher outside chatmon (dead-man's switch) --------------------
+    heartbeat_url: SecretStr | None = None  # pinged after each good check; a secret
+    heartbeat_interval_seconds: float = Field(default=60.0, ge=1.0, validate_default=True)
+    heartbeat_fail_suffix: str = "/fail"  # appended to HEARTBEAT_URL after a failed check
+
     @field_validator("monitor_auth", mode="after")
     @classmethod
     def _auth_off_means_no_passwords(cls, value: bool, info: ValidationInfo) -> bool:
@@ -181,6 +186,34 @@ class Settings(BaseSettings):
             return None
         if not value.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("must start with https:// (a Slack incoming-webhook URL)")
+        return value
+
+    @field_validator("heartbeat_url", mode="after")
+    @classmethod
+    def _heartbeat_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (a Healthchecks-style ping URL)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("heartbeat_interval_seconds", mode="after")
+    @classmethod
+    def _heartbeat_not_faster_than_checks(cls, value: float, info: ValidationInfo) -> float:
+        """The ping follows a check: it cannot come more often than the checks do."""
+        checks = info.data.get("alert_check_interval_seconds")
+        if checks is not None and value < checks:
+            raise ValueError(
+                f"must be at least ALERT_CHECK_INTERVAL_SECONDS ({checks:g}): the heartbeat"
+                " is sent after a check"
+            )
+        return value
+
+    @field_validator("heartbeat_fail_suffix", mode="after")
+    @classmethod
+    def _fail_suffix_is_a_path(cls, value: str) -> str:
+        if value and (not value.startswith("/") or any(c.isspace() for c in value)):
+            raise ValueError("must be a path suffix starting with / (e.g. /fail), or empty")
         return value
 
     @property

@@ -210,12 +210,18 @@ def html_part(message: EmailMessage) -> str:
 
 
 class WebhookReceiver:
-    """An HTTP server that records every JSON body POSTed to it and answers ``status``."""
+    """An HTTP server that records every JSON body POSTed to it and answers ``status``.
+
+    GETs (heartbeat pings, Healthchecks-style) are recorded in ``get_paths``, whatever
+    ``status`` answers them.
+    """
 
     def __init__(self, *, status: int = 200) -> None:
         self.status = status
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.get_paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
         receiver = self
 
@@ -226,8 +232,18 @@ class WebhookReceiver:
                 status = receiver.status
                 with receiver.lock:
                     receiver.paths.append(self.path)
+                    receiver.headers.append(dict(self.headers.items()))
                     if status < 300:
                         receiver.bodies.append(json.loads(body))
+                self._reply(status)
+
+            def do_GET(self) -> None:  # noqa: N802
+                status = receiver.status
+                with receiver.lock:
+                    receiver.get_paths.append(self.path)
+                self._reply(status)
+
+            def _reply(self, status: int) -> None:
                 reply = b"ok" if status < 300 else b"internal_error"
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
@@ -268,6 +284,11 @@ class WebhookReceiver:
         """Every POST, answered with success or not."""
         with self.lock:
             return len(self.paths)
+
+    def pings(self) -> list[str]:
+        """The paths of every GET received (heartbeat pings), answered or not."""
+        with self.lock:
+            return list(self.get_paths)
 
     def texts(self) -> list[str]:
         with self.lock:

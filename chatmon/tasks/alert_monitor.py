@@ -6,6 +6,10 @@ them claim each transition (delivery is then at least once, with a stable dedupe
 The check itself (SQL, SMTP, HTTP) runs in a worker thread:
 the event loop that streams chat replies never waits on it. A failed check is
 logged and the loop goes on.
+
+After each check the heartbeat (``HEARTBEAT_URL``, :mod:`chatmon.services.heartbeat`)
+hears how it went: a good check pings the outside watcher (once per interval across
+workers), a failed one pings its failure URL. When this loop stops, so do the pings.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import random
 
 from chatmon.services import alert_clock
 from chatmon.services.alerts import AlertEngine, CheckReport, build_engine
+from chatmon.services.heartbeat import Heartbeat
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,14 +46,18 @@ async def alert_monitor() -> None:
     """Run alert checks until the server shuts down (the task is then cancelled)."""
     settings = get_settings()
     engine = build_engine(settings)
+    heartbeat = Heartbeat.from_settings(settings, engine=engine.database)
     interval = settings.alert_check_interval_seconds
     log.info(
-        "alert checks every %s s on channels: %s",
+        "alert checks every %s s on channels: %s; heartbeat %s",
         interval,
         ", ".join(engine.channel_names) or "none configured",
+        f"every {settings.heartbeat_interval_seconds:g} s" if heartbeat else "off",
     )
     # Workers start together; a random first delay spreads their checks over the interval.
     await asyncio.sleep(random.uniform(0, interval))
     while True:
-        await check_once(engine)
+        report = await check_once(engine)
+        if heartbeat is not None:
+            await heartbeat.after_check(ok=report is not None)
         await asyncio.sleep(interval)

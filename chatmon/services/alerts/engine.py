@@ -125,6 +125,11 @@ class AlertEngine:
     def channel_names(self) -> list[str]:
         return list(self._channels)
 
+    @property
+    def database(self) -> Engine:
+        """The database this engine checks against (the heartbeat claims its pings there)."""
+        return self._engine
+
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
 

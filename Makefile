@@ -59,6 +59,13 @@ prometheus:
 	  echo "installing Debian prometheus for the monitoring tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
+# Debian's Alertmanager (prometheus-alertmanager + amtool) for the deploy/ kit tests.
+.PHONY: alertmanager
+alertmanager:
+	@command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+	  echo "installing Debian prometheus-alertmanager for the alerting tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+
 # Redis for the multi-worker tests (Reflex needs it to run several workers).
 .PHONY: redis
 redis:
@@ -69,13 +76,13 @@ redis:
 postgres:
 	@scripts/ensure-postgres.sh
 
-test: $(VENV)/.installed-dev chromium postgres prometheus redis
+test: $(VENV)/.installed-dev chromium postgres prometheus alertmanager redis
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev postgres prometheus
+test-unit: $(VENV)/.installed-dev postgres prometheus alertmanager
 	$(ENV) python -m pytest tests/units $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed-dev chromium prometheus redis
+test-integration: $(VENV)/.installed-dev chromium prometheus alertmanager redis
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;

@@ -125,6 +125,8 @@ class SMTPSink:
         starttls: offer STARTTLS with this certificate.
         implicit_tls: speak TLS from the first byte (SMTPS) with this certificate.
         credentials: require AUTH with this (user, password).
+        exclude_auth: AUTH mechanisms not offered (Alertmanager's LOGIN expects the
+            challenge ``Username:``, aiosmtpd sends ``User Name``: offer PLAIN only).
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class SMTPSink:
         starttls: Certificate | None = None,
         implicit_tls: Certificate | None = None,
         credentials: tuple[str, str] | None = None,
+        exclude_auth: tuple[str, ...] = (),
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -144,6 +147,7 @@ class SMTPSink:
         self._starttls = starttls
         self._implicit_tls = implicit_tls
         self._credentials = credentials
+        self._exclude_auth = exclude_auth
         self._controller: _Controller | None = None
 
     def _authenticate(
@@ -164,6 +168,8 @@ class SMTPSink:
             kwargs["ssl_context"] = self._implicit_tls.server_context()
         if self._credentials:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
+            if self._exclude_auth:
+                kwargs["auth_exclude_mechanism"] = list(self._exclude_auth)
             # aiosmtpd only knows about STARTTLS; an implicit-TLS session is encrypted too
             kwargs["auth_require_tls"] = bool(self._starttls)
         self._controller = _Controller(

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     heartbeat_interval_seconds: float = Field(default=60.0, ge=1.0, validate_default=True)
     heartbeat_fail_suffix: str = "/fail"  # appended to HEARTBEAT_URL after a failed check
 
+    # --- on-call: more channels, severities and routes (services/alerts/routing.py) ----
+    alert_webhook_url: SecretStr | None = None  # generic JSON webhook; a secret
+    pagerduty_routing_key: SecretStr | None = None  # Events API v2 integration key
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"  # EU: events.eu
+    alert_severities: str | None = None  # "latency_p95=critical,cost_daily=critical"
+    alert_routes: str | None = None  # "critical=email,slack,pagerduty;warning=slack"
+
     @field_validator("monitor_auth", mode="after")
     @classmethod
     def _auth_off_means_no_passwords(cls, value: bool, info: ValidationInfo) -> bool:
@@ -208,6 +215,61 @@ class Settings(BaseSettings):
                 " is sent after a check"
             )
         return value
+
+    @field_validator("alert_webhook_url", mode="after")
+    @classmethod
+    def _alert_webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with https://")
+        return value
+
+    @field_validator("pagerduty_routing_key", mode="after")
+    @classmethod
+    def _routing_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        key = value.get_secret_value().strip()
+        if len(key) != 32 or not key.isalnum():
+            raise ValueError("must be the 32-character integration key of an Events API v2 service")
+        return SecretStr(key)
+
+    @field_validator("pagerduty_events_url", mode="after")
+    @classmethod
+    def _events_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https://")
+        return value
+
+    @field_validator("alert_severities", mode="after")
+    @classmethod
+    def _severities_parse(cls, value: str | None) -> str | None:
+        from chatmon.services.alerts.routing import parse_severities
+        from chatmon.services.alerts.rules import Rule
+
+        parse_severities(value, rules=[rule.value for rule in Rule])
+        return value or None
+
+    @field_validator("alert_routes", mode="after")
+    @classmethod
+    def _routes_name_configured_channels(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        """A route to a channel that is not configured would page nobody: refuse it."""
+        from chatmon.services.alerts.routing import parse_routes
+
+        configured = {
+            "email": bool(info.data.get("smtp_host")),
+            "slack": info.data.get("slack_webhook_url") is not None,
+            "webhook": info.data.get("alert_webhook_url") is not None,
+            "pagerduty": info.data.get("pagerduty_routing_key") is not None,
+        }
+        for severity, channels in parse_routes(value).items():
+            for name in channels:
+                if not configured[name]:
+                    raise ValueError(f"{severity} routes to {name}, which is not configured")
+        return value or None
 
     @field_validator("heartbeat_fail_suffix", mode="after")
     @classmethod

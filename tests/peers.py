@@ -299,3 +299,125 @@ class WebhookReceiver:
     def texts(self) -> list[str]:
         with self.lock:
             return [str(body.get("text", "")) for body in self.bodies]
+
+
+# ----------------------------------------------------------------------------- PagerDuty
+
+
+class PagerDutyReceiver:
+    """An HTTP server speaking PagerDuty's Events API v2 (``POST /v2/enqueue``).
+
+    It validates events as PagerDuty documents them (a 32-character ``routing_key`` it
+    was given, ``event_action`` trigger|acknowledge|resolve, a trigger's ``payload`` with
+    ``summary``, ``source`` and a ``severity`` of critical|error|warning|info, a
+    ``dedup_key`` on every resolve, at most 255 characters) and answers 202
+    ``{"status": "success", "message": "Event processed", "dedup_key": ...}`` or 400
+    ``{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}``.
+    Triggers with the same ``dedup_key`` join one incident; a resolve closes it.
+    """
+
+    SEVERITIES = {"critical", "error", "warning", "info"}
+
+    def __init__(self, *, routing_key: str) -> None:
+        self.routing_key = routing_key
+        self.status_override: int | None = None  # e.g. 429 or 500 for failure drills
+        self.events: list[dict[str, Any]] = []
+        self.rejected: list[list[str]] = []
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if self.path != "/v2/enqueue":
+                    return self._reply(404, {"status": "not found"})
+                if receiver.status_override is not None:
+                    return self._reply(receiver.status_override, {"status": "error"})
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    return self._reply(400, {"status": "invalid event", "errors": ["bad JSON"]})
+                errors = receiver._validate(event)
+                if errors:
+                    with receiver.lock:
+                        receiver.rejected.append(errors)
+                    body = {
+                        "status": "invalid event",
+                        "message": "Event object is invalid",
+                        "errors": errors,
+                    }
+                    return self._reply(400, body)
+                key = receiver._apply(event)
+                reply = {"status": "success", "message": "Event processed", "dedup_key": key}
+                self._reply(202, reply)
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v2/enqueue"
+
+    def _validate(self, event: dict[str, Any]) -> list[str]:
+        errors = []
+        if event.get("routing_key") != self.routing_key:
+            errors.append("'routing_key' is invalid")
+        action = event.get("event_action")
+        if action not in {"trigger", "acknowledge", "resolve"}:
+            errors.append("'event_action' is invalid")
+        key = event.get("dedup_key")
+        if key is not None and (not isinstance(key, str) or len(key) > 255):
+            errors.append("'dedup_key' is invalid")
+        if action in {"acknowledge", "resolve"} and not key:
+            errors.append("'dedup_key' is missing")
+        if action == "trigger":
+            payload = event.get("payload") or {}
+            for name in ("summary", "source", "severity"):
+                if not payload.get(name):
+                    errors.append(f"'payload.{name}' is missing")
+            if payload.get("severity") and payload["severity"] not in self.SEVERITIES:
+                errors.append("'payload.severity' is invalid")
+            if len(str(payload.get("summary", ""))) > 1024:
+                errors.append("'payload.summary' is too long")
+        return errors
+
+    def _apply(self, event: dict[str, Any]) -> str:
+        with self.lock:
+            self.events.append(event)
+            key = event.get("dedup_key") or f"generated-{len(self.events)}"
+            incident = self.incidents.get(key)
+            if event["event_action"] == "trigger":
+                if incident is None or incident["status"] == "resolved":
+                    incident = {"status": "triggered", "triggers": 0}
+                    self.incidents[key] = incident
+                incident["triggers"] += 1
+                incident["summary"] = event["payload"]["summary"]
+            elif incident is not None:
+                incident["status"] = (
+                    "resolved" if event["event_action"] == "resolve" else "acknowledged"
+                )
+            return key
+
+    def start(self) -> PagerDutyReceiver:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> PagerDutyReceiver:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -138,6 +138,10 @@ def _alert_channels(settings: Settings) -> list[str]:
         channels.append("email")
     if getattr(settings, "slack_webhook_url", None):
         channels.append("slack")
+    if getattr(settings, "alert_webhook_url", None):
+        channels.append("webhook")
+    if getattr(settings, "pagerduty_routing_key", None):
+        channels.append("pagerduty")
     return channels
 
 

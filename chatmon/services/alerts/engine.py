@@ -14,6 +14,7 @@ and its message is sent again with the same dedupe key.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from chatmon.services.alerts.messages import (
     channel_test_message,
     delivery_key,
 )
+from chatmon.services.alerts.routing import Routing
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
 from chatmon.settings import Settings
 
@@ -120,6 +122,7 @@ class AlertEngine:
         self._clock = clock
         self.limits = Thresholds.from_settings(settings)
         self.cooldown = timedelta(hours=settings.alert_cooldown_hours)
+        self.routing = Routing.from_settings(settings, rules=[rule.value for rule in Rule])
 
     @property
     def channel_names(self) -> list[str]:
@@ -178,7 +181,7 @@ class AlertEngine:
                     message=message,
                     value=finding.value,
                     threshold=finding.threshold,
-                    channels=self._channels,
+                    channels=self.routing.channels_for(finding.rule.value, self._channels),
                     now=now,
                 )
             session.commit()
@@ -199,7 +202,7 @@ class AlertEngine:
         if action is Action.FIRE:
             firing_since = obs.now
         evidence = inputs.evidence(session=session, finding=finding, obs=obs, limits=self.limits)
-        return build_message(
+        message = build_message(
             kind=action.message_kind,
             finding=finding,
             evidence=evidence,
@@ -208,6 +211,7 @@ class AlertEngine:
             firing_since=firing_since,
             monitor_url=self._settings.monitor_url,
         )
+        return dataclasses.replace(message, severity=self.routing.severity(finding.rule.value))
 
     def _count_suppressed(self, finding: Finding, action: Action) -> None:
         if action is Action.SUPPRESS:

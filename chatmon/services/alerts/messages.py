@@ -54,6 +54,7 @@ class AlertMessage:
     top_error_categories: list[tuple[str, int]] = field(default_factory=list)
     correlation_ids: list[str] = field(default_factory=list)
     correlation_label: str = "Recent requests"
+    severity: str = ""  # critical | warning (routing.py); "" for tests and older rows
 
     @property
     def headline(self) -> str:
@@ -197,6 +198,8 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
             ("Threshold", message.threshold),
             ("Window", message.window),
         ]
+        if message.severity:
+            rows.insert(2, ("Severity", message.severity))
         if message.firing_since:
             rows.append(("Firing since", message.firing_since))
     rows.append(("Checked at", message.checked_at))

@@ -61,27 +61,7 @@ CONTEXT_WINDOW = 8192
 _TRANSPORT_KEY = "chatmon.fake_llm.transport"
 _DISCONNECT_GRACE = 2.0
 _HANG_POLL_INTERVAL = 0.1
-_FILLER = [
-    "lorem",
-    "ipsum",
-    "dolor",
-    "sit",
-    "amet",
-    "consectetur",
-    "adipiscing",
-    "elit",
-    "sed",
-    "do",
-    "eiusmod",
-    "tempor",
-    "incididunt",
-    "ut",
-    "labore",
-    "et",
-    "dolore",
-    "magna",
-    "aliqua",
-]
+_FILLER = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua"]
 
 # status, error type, error code, message
 _HTTP_FAULTS: dict[str, tuple[int, str, str | None, str]] = {

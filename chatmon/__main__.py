@@ -168,7 +168,9 @@ def announce_first_start() -> None:
 
 
 def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Registers ``alerts check`` and ``alerts test``."""
+    """Registers ``alerts check``, ``alerts test`` and the silences (``cli_silences``)."""
+    from chatmon.cli_silences import add_silence_actions
+
     parser = subparsers.add_parser(
         "alerts", help="evaluate alert rules, or test the alert channels"
     )
@@ -179,6 +181,7 @@ def add_alerts(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     actions.add_parser(
         "test", help="send a test message to every configured channel (exit 1 if one fails)"
     ).set_defaults(handler=_run_alerts_test)
+    add_silence_actions(actions)
 
 
 def _alert_engine():  # noqa: ANN202 - lazily imported type

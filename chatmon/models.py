@@ -273,3 +273,24 @@ class PeriodicClaim(SQLModel, table=True):
     last_result: str | None = Field(default=None, max_length=16)  # sent | failed
     last_error: str | None = Field(default=None, max_length=300)
     last_run_at: datetime | None = None
+    consecutive_failures: int = 0  # the probe's, for PROBE_FAILURES
+
+
+class AlertSilence(SQLModel, table=True):
+    """A rule silenced until a moment, by someone, for a reason.
+
+    While a silence holds, the rule's state still moves (firing, resolved) and its
+    messages are recorded with the silence noted, but no channel is sent them: who
+    silenced it knows, and the history shows what was held back. ``cleared_at`` ends a
+    silence early (``alerts unsilence``).
+    """
+
+    __tablename__ = "alert_silence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=32, index=True)
+    until: datetime = Field(index=True)
+    reason: str = Field(max_length=200)
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    cleared_at: datetime | None = None

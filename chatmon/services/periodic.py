@@ -37,6 +37,7 @@ class LastRun:
     error: str | None
     at: datetime | None
     due_at: datetime
+    consecutive_failures: int = 0
 
 
 def _ensure(*, session: Session, name: str) -> None:
@@ -65,17 +66,21 @@ def claim(*, session: Session, name: str, period: float) -> str | None:
     return token if changed == 1 else None
 
 
-def finish(*, session: Session, name: str, token: str, error: str | None) -> bool:
-    """Record the outcome of the run ``token`` claimed. A failure makes the job due again
-    now, so the next check retries it. Returns False if a later claim took the row over
-    (its outcome stands). The caller commits."""
+def finish(
+    *, session: Session, name: str, token: str, error: str | None, retry_now: bool = True
+) -> bool:
+    """Record the outcome of the run ``token`` claimed, and count consecutive failures.
+    A failure makes the job due again now (``retry_now``: a heartbeat ping is retried at
+    the next check; a probe waits its interval). Returns False if a later claim took the
+    row over (its outcome stands). The caller commits."""
     values: dict[str, object] = {
         "last_result": SENT if error is None else FAILED,
         "last_error": None if error is None else error[:300],
         "last_run_at": db_now(),
     }
-    if error is not None:
+    if error is not None and retry_now:
         values["due_at"] = db_now()
+    values["consecutive_failures"] = 0 if error is None else PeriodicClaim.consecutive_failures + 1
     changed = session.execute(
         update(PeriodicClaim)
         .where(col(PeriodicClaim.name) == name, col(PeriodicClaim.claim_token) == token)
@@ -90,5 +95,9 @@ def last_run(*, session: Session, name: str) -> LastRun | None:
     if row is None:
         return None
     return LastRun(
-        result=row.last_result, error=row.last_error, at=row.last_run_at, due_at=row.due_at
+        result=row.last_result,
+        error=row.last_error,
+        at=row.last_run_at,
+        due_at=row.due_at,
+        consecutive_failures=row.consecutive_failures,
     )

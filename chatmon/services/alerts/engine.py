@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from chatmon import metrics
 from chatmon.models import AlertNotification
-from chatmon.services.alerts import inputs, store
+from chatmon.services.alerts import inputs, silences, store
 from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.lifecycle import Action, plan
 from chatmon.services.alerts.messages import (
@@ -175,17 +175,27 @@ class AlertEngine:
             ):
                 session.rollback()  # another worker acted on this finding first
                 return RuleOutcome(finding, Action.NONE)
+            silenced: list[str] = []
             if message is not None:
+                channels = self.routing.channels_for(finding.rule.value, self._channels)
+                silence = silences.active_silences(session=session, now=now).get(finding.rule.value)
+                if silence is not None:  # recorded, with the silence noted; sent nowhere
+                    summary = f"({silence.note()}) {message.summary}"
+                    message = dataclasses.replace(message, summary=summary)
+                    silenced, channels = channels, []
                 store.add_notification(
                     session=session,
                     message=message,
                     value=finding.value,
                     threshold=finding.threshold,
-                    channels=self.routing.channels_for(finding.rule.value, self._channels),
+                    channels=channels,
                     now=now,
                 )
             session.commit()
         self._count_suppressed(finding, step.action)
+        for name in silenced:
+            labels = {"rule": finding.rule.value, "channel": name, "result": "suppressed"}
+            metrics.ALERTS.labels(**labels).inc()
         log.info("alert %s %s: %s", finding.rule.value, step.action.value, finding.summary)
         return RuleOutcome(finding, step.action)
 

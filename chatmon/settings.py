@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     heartbeat_url: SecretStr | None = None  # pinged after each good check; a secret
     heartbeat_interval_seconds: float = Field(default=60.0, ge=1.0, validate_default=True)
     heartbeat_fail_suffix: str = "/fail"  # appended to HEARTBEAT_URL after a failed check
+    probe_interval_seconds: float | None = Field(default=None, validate_default=True)  # off
+    probe_failures: int = Field(default=2, ge=1, le=100)  # consecutive, before probe_failed
 
     # --- on-call: more channels, severities and routes (services/alerts/routing.py) ----
     alert_webhook_url: SecretStr | None = None  # generic JSON webhook; a secret
@@ -270,6 +272,22 @@ class Settings(BaseSettings):
                 if not configured[name]:
                     raise ValueError(f"{severity} routes to {name}, which is not configured")
         return value or None
+
+    @field_validator("probe_interval_seconds", mode="after")
+    @classmethod
+    def _probe_not_faster_than_checks(
+        cls, value: float | None, info: ValidationInfo
+    ) -> float | None:
+        """The probe runs after a check, and costs a (tiny) real request each time."""
+        if value is None:
+            return None
+        checks = info.data.get("alert_check_interval_seconds")
+        if checks is not None and value < checks:
+            raise ValueError(
+                f"must be at least ALERT_CHECK_INTERVAL_SECONDS ({checks:g}): the probe runs"
+                " after a check"
+            )
+        return value
 
     @field_validator("heartbeat_fail_suffix", mode="after")
     @classmethod

@@ -10,6 +10,9 @@ logged and the loop goes on.
 After each check the heartbeat (``HEARTBEAT_URL``, :mod:`chatmon.services.heartbeat`)
 hears how it went: a good check pings the outside watcher (once per interval across
 workers), a failed one pings its failure URL. When this loop stops, so do the pings.
+The synthetic probe (``PROBE_INTERVAL_SECONDS``, :mod:`chatmon.services.probe`) starts
+after a check too, as a task of its own: a provider that hangs for minutes delays the
+next probe, never the next check.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import random
 from chatmon.services import alert_clock
 from chatmon.services.alerts import AlertEngine, CheckReport, build_engine
 from chatmon.services.heartbeat import Heartbeat
+from chatmon.services.probe import Probe
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -47,17 +51,26 @@ async def alert_monitor() -> None:
     settings = get_settings()
     engine = build_engine(settings)
     heartbeat = Heartbeat.from_settings(settings, engine=engine.database)
+    probe = Probe.from_settings(settings, engine=engine.database)
+    probing: asyncio.Task | None = None
     interval = settings.alert_check_interval_seconds
     log.info(
-        "alert checks every %s s on channels: %s; heartbeat %s",
+        "alert checks every %s s on channels: %s; heartbeat %s; probe %s",
         interval,
         ", ".join(engine.channel_names) or "none configured",
         f"every {settings.heartbeat_interval_seconds:g} s" if heartbeat else "off",
+        f"every {settings.probe_interval_seconds:g} s" if probe else "off",
     )
     # Workers start together; a random first delay spreads their checks over the interval.
     await asyncio.sleep(random.uniform(0, interval))
-    while True:
-        report = await check_once(engine)
-        if heartbeat is not None:
-            await heartbeat.after_check(ok=report is not None)
-        await asyncio.sleep(interval)
+    try:
+        while True:
+            report = await check_once(engine)
+            if heartbeat is not None:
+                await heartbeat.after_check(ok=report is not None)
+            if probe is not None and (probing is None or probing.done()):
+                probing = asyncio.create_task(probe.run_if_due())
+            await asyncio.sleep(interval)
+    finally:
+        if probing is not None:
+            probing.cancel()

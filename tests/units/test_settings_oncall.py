@@ -14,6 +14,8 @@ from chatmon.settings import SettingsError, load_settings
         ({"heartbeat_interval_seconds": 30}, "HEARTBEAT_INTERVAL_SECONDS", "ALERT_CHECK_INTERVAL"),
         ({"heartbeat_interval_seconds": 0}, "HEARTBEAT_INTERVAL_SECONDS", "greater than"),
         ({"heartbeat_fail_suffix": "fail"}, "HEARTBEAT_FAIL_SUFFIX", "starting with /"),
+        ({"probe_interval_seconds": 10}, "PROBE_INTERVAL_SECONDS", "ALERT_CHECK_INTERVAL"),
+        ({"probe_failures": 0}, "PROBE_FAILURES", "greater than"),
         ({"alert_webhook_url": "ftp://x"}, "ALERT_WEBHOOK_URL", "https://"),
         ({"pagerduty_routing_key": "short"}, "PAGERDUTY_ROUTING_KEY", "32-character"),
         ({"pagerduty_events_url": "events.pagerduty.com"}, "PAGERDUTY_EVENTS_URL", "https://"),

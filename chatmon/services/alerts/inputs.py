@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertRuleState, LLMRequest
-from chatmon.services import stats
+from chatmon.services import periodic, stats
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds
 from chatmon.services.sql_time import to_utc
@@ -80,6 +80,8 @@ def gather(
     elsewhere = refusing_models(session=session, start=now - breaker_lookback, end=now)
     last = _last_request_at(session)
     since = _watching_since(session)
+    probe = periodic.last_run(session=session, name="probe")  # chatmon.services.probe
+    probe_failing = probe is not None and probe.result == periodic.FAILED
     return Observations(
         now=now,
         window_requests=window.requests,
@@ -92,6 +94,8 @@ def gather(
         last_request_at=None if last is None else to_utc(last),
         watching_since=None if since is None else to_utc(since),
         errors_by_category=dict(window.errors_by_category),
+        probe_failures=probe.consecutive_failures if probe_failing else 0,
+        probe_error=probe.error if probe_failing else None,
     )
 
 

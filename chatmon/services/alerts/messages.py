@@ -86,6 +86,8 @@ def format_value(rule: Rule, value: float | None) -> str:
         return format_usd(value)
     if rule is Rule.BREAKER_OPEN:
         return f"{value:g} model{'s' if value != 1 else ''} open"
+    if rule is Rule.PROBE_FAILED:
+        return f"{value:g} failed in a row"
     return f"{value:.0f} min"
 
 
@@ -99,6 +101,8 @@ def format_threshold(rule: Rule, threshold: float | None) -> str:
         return f"{threshold:g} s"
     if rule in (Rule.COST_HOURLY, Rule.COST_DAILY):
         return format_usd(threshold)
+    if rule is Rule.PROBE_FAILED:
+        return f"{threshold:g} in a row"
     return format_minutes(threshold)
 
 
@@ -110,6 +114,7 @@ def _window(rule: Rule, window_minutes: float) -> str:
         Rule.COST_DAILY: "since 00:00 UTC",
         Rule.BREAKER_OPEN: "now",
         Rule.NO_TRAFFIC: "since the last request",
+        Rule.PROBE_FAILED: "latest probes",
     }[rule]
 
 

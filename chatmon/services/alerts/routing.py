@@ -32,6 +32,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "error_rate": CRITICAL,
     "breaker_open": CRITICAL,
     "no_traffic": CRITICAL,
+    "probe_failed": CRITICAL,
     "latency_p95": WARNING,
     "cost_hourly": WARNING,
     "cost_daily": WARNING,

@@ -102,6 +102,8 @@ class Observations:
     watching_since: datetime | None = None
     errors_by_category: dict[str, int] = field(default_factory=dict)
     probe_failures: int = 0  # consecutive failed synthetic probes
+    window_refused: int = 0  # chatmon's own refusals, left out of the error rate
+    window_user_errors: int = 0  # errors the request caused, not counted as failures
     probe_error: str | None = None  # the latest one's error category
 
 
@@ -166,8 +168,17 @@ def error_rate(obs: Observations, limits: Thresholds) -> Finding:
         limits.error_rate_percent,
         f"{rate:.1f} % of requests failed in the last {window} "
         f"({obs.window_errors} of {obs.window_requests}); "
-        f"threshold {limits.error_rate_percent:g} %",
+        f"threshold {limits.error_rate_percent:g} %{_not_counted(obs)}",
     )
+
+
+def _not_counted(obs: Observations) -> str:
+    parts = []
+    if obs.window_refused:
+        parts.append(f"{obs.window_refused} refused by chatmon's own limits")
+    if obs.window_user_errors:
+        parts.append(f"{obs.window_user_errors} caused by the request itself")
+    return f" (not counted: {', '.join(parts)})" if parts else ""
 
 
 def latency_p95(obs: Observations, limits: Thresholds) -> Finding:

@@ -1,0 +1,3 @@
+"""chatmon: a self-hosted LLM chatbot with production monitoring."""
+
+__version__ = "0.9.0"

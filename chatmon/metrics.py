@@ -75,6 +75,12 @@ HEARTBEATS = Counter(
     "Dead-man's-switch pings to HEARTBEAT_URL: after a good check (success) or a failed one.",
     ["kind", "result"],  # kind success|fail, result sent|failed
 )
+BUILD_INFO = Gauge(
+    "chatmon_build_info",
+    "Always 1; its labels say which chatmon runs (a change marks a deploy).",
+    ["version", "revision"],
+    multiprocess_mode="max",
+)
 PROBE_SUCCESS = Gauge(
     "chatmon_probe_success",
     "1 if the latest synthetic probe (PROBE_INTERVAL_SECONDS) got a reply, 0 if it failed.",

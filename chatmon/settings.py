@@ -211,6 +211,8 @@ class Settings(BaseSettings):
     def _heartbeat_not_faster_than_checks(cls, value: float, info: ValidationInfo) -> float:
         """The ping follows a check: it cannot come more often than the checks do."""
         checks = info.data.get("alert_check_interval_seconds")
+        if info.data.get("heartbeat_url") is None:
+            return value  # no heartbeat: the default must not stop a slow check schedule
         if checks is not None and value < checks:
             raise ValueError(
                 f"must be at least ALERT_CHECK_INTERVAL_SECONDS ({checks:g}): the heartbeat"

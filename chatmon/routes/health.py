@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse
 
 from chatmon import metrics
 from chatmon.db import get_engine
-from chatmon.services import alert_clock, readiness, recorder, tracing
+from chatmon.services import alert_clock, build, readiness, recorder, tracing
 from chatmon.services.watchers import watchers_check
 from chatmon.settings import Settings, get_settings
 
@@ -236,9 +236,14 @@ async def health(_request: Request) -> JSONResponse:
         "watchers": await _watchers(settings),
     }
     status = overall_status(checks, warmed=readiness.warmed())
-    return JSONResponse(
-        {"status": status, "checks": checks}, status_code=503 if status == "down" else 200
-    )
+    running = await asyncio.to_thread(build.current)
+    body = {
+        "status": status,
+        "version": running.version,
+        "revision": running.revision,
+        "checks": checks,
+    }
+    return JSONResponse(body, status_code=503 if status == "down" else 200)
 
 
 async def health_ready(_request: Request) -> JSONResponse:

@@ -11,7 +11,11 @@ from chatmon.settings import SettingsError, load_settings
     ("values", "variable", "says"),
     [
         ({"heartbeat_url": "hc-ping.com/abc"}, "HEARTBEAT_URL", "https://"),
-        ({"heartbeat_interval_seconds": 30}, "HEARTBEAT_INTERVAL_SECONDS", "ALERT_CHECK_INTERVAL"),
+        (
+            {"heartbeat_url": "https://hc-ping.com/x", "heartbeat_interval_seconds": 30},
+            "HEARTBEAT_INTERVAL_SECONDS",
+            "ALERT_CHECK_INTERVAL",
+        ),
         ({"heartbeat_interval_seconds": 0}, "HEARTBEAT_INTERVAL_SECONDS", "greater than"),
         ({"heartbeat_fail_suffix": "fail"}, "HEARTBEAT_FAIL_SUFFIX", "starting with /"),
         ({"probe_interval_seconds": 10}, "PROBE_INTERVAL_SECONDS", "ALERT_CHECK_INTERVAL"),
@@ -33,6 +37,10 @@ def test_oncall_setting_refused_naming_the_variable(
     with pytest.raises(SettingsError) as caught:
         load_settings(**values)
     assert f"{variable}: " in str(caught.value) and says in str(caught.value)
+
+
+def test_slow_checks_without_a_heartbeat_need_no_heartbeat_interval() -> None:
+    assert load_settings(alert_check_interval_seconds=3600).alert_check_interval_seconds == 3600
 
 
 def test_oncall_settings_accept_a_full_configuration() -> None:

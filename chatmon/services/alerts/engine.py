@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from chatmon import metrics
 from chatmon.models import AlertNotification
-from chatmon.services.alerts import inputs, silences, store
+from chatmon.services.alerts import episode, inputs, silences, store
 from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.lifecycle import Action, plan
 from chatmon.services.alerts.messages import (
@@ -221,7 +221,18 @@ class AlertEngine:
             firing_since=firing_since,
             monitor_url=self._settings.monitor_url,
         )
-        return dataclasses.replace(message, severity=self.routing.severity(finding.rule.value))
+        message = dataclasses.replace(message, severity=self.routing.severity(finding.rule.value))
+        if action is Action.RESOLVE and firing_since is not None:
+            summary = episode.summarize(
+                session=session,
+                start=firing_since - timedelta(minutes=self.limits.window_minutes),
+                end=obs.now,
+                firing_since=firing_since,
+            )
+            message = dataclasses.replace(
+                message, lasted=summary.lasted(), affected=summary.affected()
+            )
+        return message
 
     def _count_suppressed(self, finding: Finding, action: Action) -> None:
         if action is Action.SUPPRESS:

@@ -55,6 +55,8 @@ class AlertMessage:
     correlation_ids: list[str] = field(default_factory=list)
     correlation_label: str = "Recent requests"
     severity: str = ""  # critical | warning (routing.py); "" for tests and older rows
+    lasted: str = ""  # resolved messages: how long the episode lasted (episode.py)
+    affected: str = ""  # resolved messages: requests, conversations, users, retry cost
 
     @property
     def headline(self) -> str:
@@ -207,6 +209,10 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
             rows.insert(2, ("Severity", message.severity))
         if message.firing_since:
             rows.append(("Firing since", message.firing_since))
+        if message.lasted:
+            rows.append(("Lasted", message.lasted))
+        if message.affected:
+            rows.append(("Affected", message.affected))
     rows.append(("Checked at", message.checked_at))
     return rows
 

@@ -3,7 +3,7 @@ and the CLI silences, lists and ends them in a real process against a real datab
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -140,3 +140,23 @@ def test_cli_silence_refuses_an_unknown_rule_or_duration(db_url: str, tmp_path: 
         "silence", "error_rate", "--for", "2 hours", "--reason", "x", cwd=tmp_path, **env
     )
     assert duration.returncode == 2 and "not a duration" in duration.stderr
+
+
+def test_panel_shows_a_silence_and_the_panel_helpers_store_and_end_it(
+    engine: Engine, session: Session, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatmon.services.alerts.panel import load_panel
+    from chatmon.states import alerts as alerts_state
+
+    monkeypatch.setattr(alerts_state, "get_engine", lambda: engine)
+    with pytest.raises(ValueError, match="not a duration"):
+        alerts_state._silence("error_rate", "soon", "deploy", "dave")
+    alerts_state._silence("latency_p95", "2h", "load test", "dave")
+    checker = alert_engine(engine, [], Clock(datetime.now(UTC)))
+    rows = {row.rule: row for row in load_panel(session=session, engine=checker).rules}
+    assert rows["latency_p95"].silenced.startswith("until ")
+    assert rows["latency_p95"].silenced.endswith("by dave: load test")
+    assert rows["error_rate"].silenced == ""
+    alerts_state._unsilence("latency_p95")
+    rows = {row.rule: row for row in load_panel(session=session, engine=checker).rules}
+    assert rows["latency_p95"].silenced == ""

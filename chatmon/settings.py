@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     probe_interval_seconds: float | None = Field(default=None, validate_default=True)  # off
     probe_failures: int = Field(default=2, ge=1, le=100)  # consecutive, before probe_failed
 
-    # --- on-call: more channels, severities and routes (services/alerts/routing.py) ----
+    # --- on-call: more channels, severities and routes (services/alert_routing.py) ----
     alert_webhook_url: SecretStr | None = None  # generic JSON webhook; a secret
     pagerduty_routing_key: SecretStr | None = None  # Events API v2 integration key
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"  # EU: events.eu
@@ -249,10 +249,11 @@ class Settings(BaseSettings):
     @field_validator("alert_severities", mode="after")
     @classmethod
     def _severities_parse(cls, value: str | None) -> str | None:
-        from chatmon.services.alerts.routing import parse_severities
-        from chatmon.services.alerts.rules import Rule
+        # alert_routing imports nothing of chatmon: validating settings must not import
+        # the alerts package (it creates Prometheus metrics, which need their directory)
+        from chatmon.services.alert_routing import DEFAULT_SEVERITY, parse_severities
 
-        parse_severities(value, rules=[rule.value for rule in Rule])
+        parse_severities(value, rules=DEFAULT_SEVERITY)
         return value or None
 
     @field_validator("alert_routes", mode="after")
@@ -261,7 +262,7 @@ class Settings(BaseSettings):
         cls, value: str | None, info: ValidationInfo
     ) -> str | None:
         """A route to a channel that is not configured would page nobody: refuse it."""
-        from chatmon.services.alerts.routing import parse_routes
+        from chatmon.services.alert_routing import parse_routes
 
         configured = {
             "email": bool(info.data.get("smtp_host")),

@@ -37,7 +37,7 @@ from chatmon.services.alerts.messages import (
     channel_test_message,
     delivery_key,
 )
-from chatmon.services.alerts.routing import Routing
+from chatmon.services.alert_routing import Routing
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
 from chatmon.settings import Settings
 

@@ -54,7 +54,9 @@ class AlertMessage:
     top_error_categories: list[tuple[str, int]] = field(default_factory=list)
     correlation_ids: list[str] = field(default_factory=list)
     correlation_label: str = "Recent requests"
-    severity: str = ""  # critical | warning (routing.py); "" for tests and older rows
+    severity: str = (
+        ""  # critical | warning (services/alert_routing.py); "" for tests and older rows
+    )
     lasted: str = ""  # resolved messages: how long the episode lasted (episode.py)
     affected: str = ""  # resolved messages: requests, conversations, users, retry cost
 

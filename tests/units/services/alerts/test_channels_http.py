@@ -17,7 +17,7 @@ from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.channels_http import PagerDutyChannel, WebhookChannel, http_channels
 from chatmon.services.alerts.lifecycle import Action
 from chatmon.services.alerts.messages import channel_test_message
-from chatmon.services.alerts.routing import Routing
+from chatmon.services.alert_routing import Routing
 from chatmon.services.alerts.rules import Rule
 from chatmon.settings import load_settings
 from tests.peers import PagerDutyReceiver, WebhookReceiver
@@ -217,3 +217,27 @@ def test_http_channels_follow_the_settings() -> None:
         alert_webhook_url="https://hooks.example.com/x", pagerduty_routing_key=ROUTING_KEY
     )
     assert [channel.name for channel in http_channels(settings)] == ["webhook", "pagerduty"]
+
+
+def test_every_rule_has_a_default_severity() -> None:
+    """ALERT_SEVERITIES accepts the names of DEFAULT_SEVERITY: a new rule must be there."""
+    from chatmon.services.alert_routing import DEFAULT_SEVERITY
+
+    assert set(DEFAULT_SEVERITY) == {rule.value for rule in Rule}
+
+
+def test_validating_settings_imports_no_alerts_module() -> None:
+    """Settings are validated before the metrics directory exists (``migrate`` runs
+    first): ALERT_SEVERITIES / ALERT_ROUTES validation must not import the alerts
+    package, whose modules create Prometheus metrics."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from chatmon.settings import load_settings; "
+        "load_settings(alert_severities='latency_p95=critical', alert_routes='warning=');"
+        "print(sorted(m for m in sys.modules if m.startswith(('chatmon.services.alerts', "
+        "'chatmon.metrics'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -27,7 +27,8 @@ CHANNEL_NAMES = ("email", "slack", "webhook", "pagerduty")
 
 # Why each default: critical when users are failing now or about to (errors, breaker,
 # nobody can reach the chat); warning when it costs money or comfort, not service.
-# A rule not listed here (a newer one) is a warning until ALERT_SEVERITIES says otherwise.
+# Every rule must be listed (a unit test checks it): ALERT_SEVERITIES accepts these names.
+# This module imports nothing of chatmon, so Settings can validate with it at startup.
 DEFAULT_SEVERITY: dict[str, str] = {
     "error_rate": CRITICAL,
     "breaker_open": CRITICAL,

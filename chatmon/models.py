@@ -294,3 +294,18 @@ class AlertSilence(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     created_at: datetime
     cleared_at: datetime | None = None
+
+
+class ChangeEvent(SQLModel, table=True):
+    """Something an incident review asks about first: a new version, model, system
+    prompt or alert configuration, seen by an alert check. ``old`` is NULL for the first
+    value ever seen (a baseline, not a change). Values are names and short hashes, never
+    prompt text or secrets."""
+
+    __tablename__ = "change_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, index=True)  # version | model | prompt | alert_config
+    old: str | None = Field(default=None, max_length=200)
+    new: str = Field(max_length=200)
+    at: datetime = Field(index=True)

@@ -1,4 +1,4 @@
-"""periodic claims (heartbeat): one run per period across workers and instances; alert silences
+"""periodic claims (heartbeat, probe), alert silences, change events
 
 Revision ID: b2e4f6a8c0d1
 Revises: 1d190282d5c7
@@ -47,10 +47,26 @@ def upgrade() -> None:
     with op.batch_alter_table("alert_silence", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_silence_rule"), ["rule"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_silence_until"), ["until"], unique=False)
+    op.create_table(
+        "change_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("old", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("new", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("change_event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_change_event_at"), ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_change_event_kind"), ["kind"], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("change_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_change_event_kind"))
+        batch_op.drop_index(batch_op.f("ix_change_event_at"))
+    op.drop_table("change_event")
     with op.batch_alter_table("alert_silence", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_silence_until"))
         batch_op.drop_index(batch_op.f("ix_alert_silence_rule"))

@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from chatmon import metrics
 from chatmon.models import AlertNotification
-from chatmon.services.alerts import episode, inputs, silences, store
+from chatmon.services.alerts import changes, context, inputs, silences, store
 from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.lifecycle import Action, plan
 from chatmon.services.alerts.messages import (
@@ -39,6 +39,7 @@ from chatmon.services.alerts.messages import (
 )
 from chatmon.services.alert_routing import Routing
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
+from chatmon.services.prompts import SystemPromptSource
 from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class AlertEngine:
         self.limits = Thresholds.from_settings(settings)
         self.cooldown = timedelta(hours=settings.alert_cooldown_hours)
         self.routing = Routing.from_settings(settings, rules=[rule.value for rule in Rule])
+        self._prompts = SystemPromptSource(settings.system_prompt_path)
 
     @property
     def channel_names(self) -> list[str]:
@@ -158,9 +160,17 @@ class AlertEngine:
         with self._session() as session:
             store.ensure_rules(session=session, rules=[rule.value for rule in Rule], now=now)
             session.commit()
+        self._record_changes(now)
         obs, findings = self.observe(now)
         outcomes = [self._act(finding, obs) for finding in findings]
         return CheckReport(checked_at=now, rules=outcomes, deliveries=self.deliver_due(now))
+
+    def _record_changes(self, now: datetime) -> None:
+        channels = list(self._channels)
+        current = changes.fingerprint(self._settings, prompts=self._prompts, channels=channels)
+        with self._session() as session:
+            changes.record(session=session, current=current, now=now)
+            session.commit()
 
     def _act(self, finding: Finding, obs: Observations) -> RuleOutcome:
         now = obs.now
@@ -221,18 +231,14 @@ class AlertEngine:
             firing_since=firing_since,
             monitor_url=self._settings.monitor_url,
         )
-        message = dataclasses.replace(message, severity=self.routing.severity(finding.rule.value))
-        if action is Action.RESOLVE and firing_since is not None:
-            summary = episode.summarize(
-                session=session,
-                start=firing_since - timedelta(minutes=self.limits.window_minutes),
-                end=obs.now,
-                firing_since=firing_since,
-            )
-            message = dataclasses.replace(
-                message, lasted=summary.lasted(), affected=summary.affected()
-            )
-        return message
+        return context.annotate(
+            message,
+            session=session,
+            routing=self.routing,
+            now=obs.now,
+            firing_since=firing_since,
+            window_minutes=self.limits.window_minutes,
+        )
 
     def _count_suppressed(self, finding: Finding, action: Action) -> None:
         if action is Action.SUPPRESS:

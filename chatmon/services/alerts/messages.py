@@ -58,6 +58,7 @@ class AlertMessage:
         ""  # critical | warning (services/alert_routing.py); "" for tests and older rows
     )
     lasted: str = ""  # resolved messages: how long the episode lasted (episode.py)
+    changed: str = ""  # firing/repeat: what changed in the hour before (changes.py)
     affected: str = ""  # resolved messages: requests, conversations, users, retry cost
 
     @property
@@ -215,6 +216,8 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
             rows.append(("Lasted", message.lasted))
         if message.affected:
             rows.append(("Affected", message.affected))
+        if message.changed:
+            rows.append(("Changed", message.changed))
     rows.append(("Checked at", message.checked_at))
     return rows
 

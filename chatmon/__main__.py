@@ -174,7 +174,9 @@ def announce_first_start() -> None:
 
 
 def add_alerts(subparsers: Subparsers) -> None:
-    """Registers ``alerts check`` and ``alerts test``."""
+    """Registers ``alerts check``, ``alerts test`` and the silences (``cli_silences``)."""
+    from chatmon.cli_silences import add_silence_actions
+
     parser = subparsers.add_parser(
         "alerts", help="evaluate alert rules, or test the alert channels"
     )
@@ -185,6 +187,7 @@ def add_alerts(subparsers: Subparsers) -> None:
     actions.add_parser(
         "test", help="send a test message to every configured channel (exit 1 if one fails)"
     ).set_defaults(handler=_run_alerts_test)
+    add_silence_actions(actions)
 
 
 def _alert_engine() -> AlertEngine:

@@ -70,6 +70,27 @@ ALERTS = Counter(
     "Alert deliveries by rule, channel and result.",
     ["rule", "channel", "result"],
 )
+HEARTBEATS = Counter(
+    "chatmon_heartbeat_pings_total",
+    "Dead-man's-switch pings to HEARTBEAT_URL: after a good check (success) or a failed one.",
+    ["kind", "result"],  # kind success|fail, result sent|failed
+)
+BUILD_INFO = Gauge(
+    "chatmon_build_info",
+    "Always 1; its labels say which chatmon runs (a change marks a deploy).",
+    ["version", "revision"],
+    multiprocess_mode="max",
+)
+PROBE_SUCCESS = Gauge(
+    "chatmon_probe_success",
+    "1 if the latest synthetic probe (PROBE_INTERVAL_SECONDS) got a reply, 0 if it failed.",
+    multiprocess_mode="mostrecent",  # whichever worker probed last
+)
+PROBE_DURATION = Histogram(
+    "chatmon_probe_duration_seconds",
+    "Duration of synthetic probes through the full chat path, failed ones included.",
+    buckets=LATENCY_BUCKETS,
+)
 
 # ----- capacity: summed over live workers ("livesum"), per worker pid ("liveall") ------
 # prometheus-client leaves out its process collector in multiprocess mode; these bring

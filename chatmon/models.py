@@ -265,3 +265,59 @@ def table_of(model: type[SQLModel]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table
+
+
+class PeriodicClaim(SQLModel, table=True):
+    """A job that must run once per period across every worker and instance.
+
+    The heartbeat ping (and the synthetic probe) run in every worker's alert loop; the one
+    whose ``UPDATE ... WHERE due_at <= db_now()`` changes the row does the work, so the
+    outside watcher hears one ping per interval however many processes there are.
+    ``due_at`` is on the database's clock (``chatmon.services.alerts.db_clock``).
+    ``last_*`` records how the latest run went (shown by /health and the Alerts panel).
+    """
+
+    __tablename__ = "periodic_claim"
+
+    name: str = Field(primary_key=True, max_length=32)  # heartbeat | probe
+    due_at: datetime
+    claim_token: str | None = Field(default=None, max_length=32)
+    last_result: str | None = Field(default=None, max_length=16)  # sent | failed
+    last_error: str | None = Field(default=None, max_length=300)
+    last_run_at: datetime | None = None
+    consecutive_failures: int = 0  # the probe's, for PROBE_FAILURES
+
+
+class AlertSilence(SQLModel, table=True):
+    """A rule silenced until a moment, by someone, for a reason.
+
+    While a silence holds, the rule's state still moves (firing, resolved) and its
+    messages are recorded with the silence noted, but no channel is sent them: who
+    silenced it knows, and the history shows what was held back. ``cleared_at`` ends a
+    silence early (``alerts unsilence``).
+    """
+
+    __tablename__ = "alert_silence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=32, index=True)
+    until: datetime = Field(index=True)
+    reason: str = Field(max_length=200)
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    cleared_at: datetime | None = None
+
+
+class ChangeEvent(SQLModel, table=True):
+    """Something an incident review asks about first: a new version, model, system
+    prompt or alert configuration, seen by an alert check. ``old`` is NULL for the first
+    value ever seen (a baseline, not a change). Values are names and short hashes, never
+    prompt text or secrets."""
+
+    __tablename__ = "change_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, index=True)  # version | model | prompt | alert_config
+    old: str | None = Field(default=None, max_length=200)
+    new: str = Field(max_length=200)
+    at: datetime = Field(index=True)

@@ -125,6 +125,8 @@ class SMTPSink:
         starttls: offer STARTTLS with this certificate.
         implicit_tls: speak TLS from the first byte (SMTPS) with this certificate.
         credentials: require AUTH with this (user, password).
+        exclude_auth: AUTH mechanisms not offered (Alertmanager's LOGIN expects the
+            challenge ``Username:``, aiosmtpd sends ``User Name``: offer PLAIN only).
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class SMTPSink:
         starttls: Certificate | None = None,
         implicit_tls: Certificate | None = None,
         credentials: tuple[str, str] | None = None,
+        exclude_auth: tuple[str, ...] = (),
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -144,6 +147,7 @@ class SMTPSink:
         self._starttls = starttls
         self._implicit_tls = implicit_tls
         self._credentials = credentials
+        self._exclude_auth = exclude_auth
         self._controller: _Controller | None = None
 
     def _authenticate(
@@ -164,6 +168,8 @@ class SMTPSink:
             kwargs["ssl_context"] = self._implicit_tls.server_context()
         if self._credentials:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
+            if self._exclude_auth:
+                kwargs["auth_exclude_mechanism"] = list(self._exclude_auth)
             # aiosmtpd only knows about STARTTLS; an implicit-TLS session is encrypted too
             kwargs["auth_require_tls"] = bool(self._starttls)
         self._controller = _Controller(
@@ -210,12 +216,18 @@ def html_part(message: EmailMessage) -> str:
 
 
 class WebhookReceiver:
-    """An HTTP server that records every JSON body POSTed to it and answers ``status``."""
+    """An HTTP server that records every JSON body POSTed to it and answers ``status``.
+
+    GETs (heartbeat pings, Healthchecks-style) are recorded in ``get_paths``, whatever
+    ``status`` answers them.
+    """
 
     def __init__(self, *, status: int = 200) -> None:
         self.status = status
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.get_paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
         receiver = self
 
@@ -226,8 +238,18 @@ class WebhookReceiver:
                 status = receiver.status
                 with receiver.lock:
                     receiver.paths.append(self.path)
+                    receiver.headers.append(dict(self.headers.items()))
                     if status < 300:
                         receiver.bodies.append(json.loads(body))
+                self._reply(status)
+
+            def do_GET(self) -> None:
+                status = receiver.status
+                with receiver.lock:
+                    receiver.get_paths.append(self.path)
+                self._reply(status)
+
+            def _reply(self, status: int) -> None:
                 reply = b"ok" if status < 300 else b"internal_error"
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
@@ -269,6 +291,133 @@ class WebhookReceiver:
         with self.lock:
             return len(self.paths)
 
+    def pings(self) -> list[str]:
+        """The paths of every GET received (heartbeat pings), answered or not."""
+        with self.lock:
+            return list(self.get_paths)
+
     def texts(self) -> list[str]:
         with self.lock:
             return [str(body.get("text", "")) for body in self.bodies]
+
+
+# ----------------------------------------------------------------------------- PagerDuty
+
+
+class PagerDutyReceiver:
+    """An HTTP server speaking PagerDuty's Events API v2 (``POST /v2/enqueue``).
+
+    It validates events as PagerDuty documents them (a 32-character ``routing_key`` it
+    was given, ``event_action`` trigger|acknowledge|resolve, a trigger's ``payload`` with
+    ``summary``, ``source`` and a ``severity`` of critical|error|warning|info, a
+    ``dedup_key`` on every resolve, at most 255 characters) and answers 202
+    ``{"status": "success", "message": "Event processed", "dedup_key": ...}`` or 400
+    ``{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}``.
+    Triggers with the same ``dedup_key`` join one incident; a resolve closes it.
+    """
+
+    SEVERITIES = {"critical", "error", "warning", "info"}
+
+    def __init__(self, *, routing_key: str) -> None:
+        self.routing_key = routing_key
+        self.status_override: int | None = None  # e.g. 429 or 500 for failure drills
+        self.events: list[dict[str, Any]] = []
+        self.rejected: list[list[str]] = []
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if self.path != "/v2/enqueue":
+                    return self._reply(404, {"status": "not found"})
+                if receiver.status_override is not None:
+                    return self._reply(receiver.status_override, {"status": "error"})
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    return self._reply(400, {"status": "invalid event", "errors": ["bad JSON"]})
+                errors = receiver._validate(event)
+                if errors:
+                    with receiver.lock:
+                        receiver.rejected.append(errors)
+                    body = {
+                        "status": "invalid event",
+                        "message": "Event object is invalid",
+                        "errors": errors,
+                    }
+                    return self._reply(400, body)
+                key = receiver._apply(event)
+                reply = {"status": "success", "message": "Event processed", "dedup_key": key}
+                self._reply(202, reply)
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v2/enqueue"
+
+    def _validate(self, event: dict[str, Any]) -> list[str]:
+        errors = []
+        if event.get("routing_key") != self.routing_key:
+            errors.append("'routing_key' is invalid")
+        action = event.get("event_action")
+        if action not in {"trigger", "acknowledge", "resolve"}:
+            errors.append("'event_action' is invalid")
+        key = event.get("dedup_key")
+        if key is not None and (not isinstance(key, str) or len(key) > 255):
+            errors.append("'dedup_key' is invalid")
+        if action in {"acknowledge", "resolve"} and not key:
+            errors.append("'dedup_key' is missing")
+        if action == "trigger":
+            payload = event.get("payload") or {}
+            for name in ("summary", "source", "severity"):
+                if not payload.get(name):
+                    errors.append(f"'payload.{name}' is missing")
+            if payload.get("severity") and payload["severity"] not in self.SEVERITIES:
+                errors.append("'payload.severity' is invalid")
+            if len(str(payload.get("summary", ""))) > 1024:
+                errors.append("'payload.summary' is too long")
+        return errors
+
+    def _apply(self, event: dict[str, Any]) -> str:
+        with self.lock:
+            self.events.append(event)
+            key = event.get("dedup_key") or f"generated-{len(self.events)}"
+            incident = self.incidents.get(key)
+            if event["event_action"] == "trigger":
+                if incident is None or incident["status"] == "resolved":
+                    incident = {"status": "triggered", "triggers": 0}
+                    self.incidents[key] = incident
+                incident["triggers"] += 1
+                incident["summary"] = event["payload"]["summary"]
+            elif incident is not None:
+                incident["status"] = (
+                    "resolved" if event["event_action"] == "resolve" else "acknowledged"
+                )
+            return key
+
+    def start(self) -> PagerDutyReceiver:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> PagerDutyReceiver:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

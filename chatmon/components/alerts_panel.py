@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from chatmon.services.alerts.panel import AttemptRow, HistoryRow, RuleRow
-from chatmon.states.alerts import AlertsState
+from chatmon.states.alerts import RULE_NAMES, AlertsState
 
 
 def _status_badge(status: rx.Var) -> rx.Component:
@@ -35,7 +35,49 @@ def _rule_row(row: RuleRow) -> rx.Component:
         rx.table.cell(row.since),
         rx.table.cell(row.last_message),
         rx.table.cell(rx.text(row.details, size="1", color=rx.color("gray", 11))),
+        rx.table.cell(
+            rx.cond(
+                row.silenced != "",
+                rx.hstack(
+                    rx.text(row.silenced, size="1", class_name="alert-silenced"),
+                    rx.button(
+                        "Unsilence",
+                        size="1",
+                        variant="soft",
+                        on_click=AlertsState.unsilence_rule(row.rule),
+                        class_name="alert-unsilence",
+                    ),
+                    align="center",
+                ),
+            )
+        ),
         id="alert-rule-" + row.rule,
+    )
+
+
+def _silence_form() -> rx.Component:
+    """Silence a rule for a while, with a reason: its messages are recorded, not sent."""
+    return rx.form(
+        rx.hstack(
+            rx.text("Silence", size="2", weight="medium"),
+            rx.select(RULE_NAMES, name="rule", default_value=RULE_NAMES[0], size="1"),
+            rx.text("for", size="2"),
+            rx.input(name="duration", default_value="2h", size="1", width="5em", max_length=20),
+            rx.input(
+                name="reason",
+                placeholder="why (who is on it, what is going on)",
+                size="1",
+                width="24em",
+                max_length=200,
+                id="silence-reason",
+            ),
+            rx.button("Silence", type="submit", size="1", id="silence-submit"),
+            rx.text(AlertsState.silence_notice, size="1", id="silence-notice"),
+            align="center",
+            wrap="wrap",
+        ),
+        on_submit=AlertsState.silence_rule,
+        id="silence-form",
     )
 
 
@@ -105,13 +147,21 @@ def alerts_panel() -> rx.Component:
             ),
             rx.table.root(
                 _header_row(
-                    "Rule", "State", "Value", "Threshold", "Firing since", "Last message", "Details"
+                    "Rule",
+                    "State",
+                    "Value",
+                    "Threshold",
+                    "Firing since",
+                    "Last message",
+                    "Details",
+                    "Silenced",
                 ),
                 rx.table.body(rx.foreach(AlertsState.rules, _rule_row)),
                 size="1",
                 width="100%",
                 id="alert-rules",
             ),
+            _silence_form(),
             _section(
                 "Messages",
                 rx.cond(

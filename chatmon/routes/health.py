@@ -7,7 +7,9 @@
     circuit breaker is open or half-open (the provider is failing), Langfuse is
     configured but unreachable (traces are being lost), the alert checker has not
     run for three check intervals or its last run failed (alerts would not fire), or
-    this worker's recorder dropped request-log events in the last 15 minutes.
+    this worker's recorder dropped request-log events in the last 15 minutes, or the
+    heartbeat's latest ping or the synthetic probe's latest request failed
+    (``checks.watchers``: the probe's error category, failures in a row).
   * ``starting`` (HTTP 200): this worker has not finished its LiteLLM warm-up
     (``chatmon.lifespan``); a reply sent now would wait for it. Balancers should ask
     ``/health/ready`` instead, which answers 503 meanwhile.
@@ -41,7 +43,8 @@ from starlette.responses import JSONResponse
 
 from chatmon import metrics
 from chatmon.db import get_engine
-from chatmon.services import alert_clock, readiness, recorder, tracing
+from chatmon.services import alert_clock, build, readiness, recorder, tracing
+from chatmon.services.watchers import watchers_check
 from chatmon.settings import Settings, get_settings
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
@@ -137,6 +140,10 @@ def _alert_channels(settings: Settings) -> list[str]:
         channels.append("email")
     if getattr(settings, "slack_webhook_url", None):
         channels.append("slack")
+    if getattr(settings, "alert_webhook_url", None):
+        channels.append("webhook")
+    if getattr(settings, "pagerduty_routing_key", None):
+        channels.append("pagerduty")
     return channels
 
 
@@ -186,6 +193,7 @@ def overall_status(checks: dict[str, dict[str, Any]], *, warmed: bool = True) ->
         or checks["langfuse"]["status"] == "unreachable"
         or checks["alerts"]["status"] in ("stale", "failing")
         or checks.get("recorder", {}).get("status") == "dropping"
+        or checks.get("watchers", {}).get("status") == "failing"
     ):
         return "degraded"
     return "ok"
@@ -196,6 +204,16 @@ async def _database() -> dict[str, Any]:
         return await asyncio.wait_for(asyncio.to_thread(_database_check), DATABASE_TIMEOUT)
     except TimeoutError:
         return {"status": "down", "error": "timeout"}
+
+
+async def _watchers(settings: Settings) -> dict[str, Any]:
+    """Heartbeat and probe, as recorded in the database (skipped if it does not answer)."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(watchers_check, settings, engine=get_engine()), DATABASE_TIMEOUT
+        )
+    except Exception as exc:  # noqa: BLE001 - the database check already says it is down
+        return {"status": "unknown", "error": type(exc).__name__}
 
 
 async def _capacity_check() -> dict[str, Any]:
@@ -214,11 +232,17 @@ async def health(_request: Request) -> JSONResponse:
         "alerts": _alerts_check(settings),
         "recorder": _recorder_check(),
         "capacity": await _capacity_check(),
+        "watchers": await _watchers(settings),
     }
     status = overall_status(checks, warmed=readiness.warmed())
-    return JSONResponse(
-        {"status": status, "checks": checks}, status_code=503 if status == "down" else 200
-    )
+    running = await asyncio.to_thread(build.current)
+    body = {
+        "status": status,
+        "version": running.version,
+        "revision": running.revision,
+        "checks": checks,
+    }
+    return JSONResponse(body, status_code=503 if status == "down" else 200)
 
 
 async def health_ready(_request: Request) -> JSONResponse:

@@ -11,14 +11,18 @@ import asyncio
 import functools
 import logging
 import uuid
+from datetime import UTC, datetime
 
 import reflex as rx
 from sqlmodel import Session
 
+from chatmon import access
 from chatmon.db import get_engine
-from chatmon.services.alerts import AlertEngine, build_engine
+from chatmon.services.alerts import AlertEngine, build_engine, silences
 from chatmon.services.alerts.panel import AlertsPanel, AttemptRow, HistoryRow, RuleRow, load_panel
+from chatmon.services.alerts.rules import Rule
 from chatmon.settings import get_settings
+from chatmon.states.args import form_text
 from chatmon.states.auth import monitor_allowed
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,30 @@ def _alert_engine() -> AlertEngine:
 def _read() -> AlertsPanel:
     with Session(get_engine()) as session:
         return load_panel(session=session, engine=_alert_engine())
+
+
+RULE_NAMES = [rule.value for rule in Rule]
+
+
+def _silence(rule: str, duration: str, reason: str, by: str) -> None:
+    """Validate and store a silence (raises ValueError with a message for the panel)."""
+    length = silences.parse_duration(duration)
+    with Session(get_engine()) as session:
+        silences.add_silence(
+            session=session,
+            rule=rule,
+            duration=length,
+            reason=reason,
+            by=by,
+            now=datetime.now(UTC),
+        )
+        session.commit()
+
+
+def _unsilence(rule: str) -> None:
+    with Session(get_engine()) as session:
+        silences.clear_silences(session=session, rule=rule, now=datetime.now(UTC))
+        session.commit()
 
 
 def _client_connected(token: str) -> bool:
@@ -56,6 +84,7 @@ class AlertsState(rx.State):
     channels: str = ""
     error: str = ""
     loading: bool = False
+    silence_notice: str = ""  # the silence form's answer ("" until used)
 
     _loop_id: str = ""
 
@@ -81,6 +110,53 @@ class AlertsState(rx.State):
     @rx.event
     async def refresh(self) -> None:
         """Reload now (the panel's refresh button)."""
+        await self._reload()
+
+    def _monitor_user(self) -> str:
+        """Who is signed in to the monitor, for the silence's "by" (MONITOR_AUTH=off: nobody)."""
+        token = access.cookies_of(self.router.headers.cookie).get(access.SESSION_COOKIE)
+        return access.monitor_user_for_token(token) or "monitor (no sign-in)"
+
+    @rx.event
+    async def silence_rule(self, form_data: dict) -> None:
+        """The silence form: rule, duration (30m, 2h, 1d) and a reason. Any client can
+        call this with anything: checked for access, then every field validated."""
+        if not await monitor_allowed(self):
+            return
+        rule = form_text(form_data, "rule")
+        duration = form_text(form_data, "duration")
+        reason = form_text(form_data, "reason")
+        if rule not in RULE_NAMES or duration is None or reason is None:
+            self.silence_notice = "Choose a rule, a duration and a reason."
+            return
+        try:
+            await asyncio.to_thread(
+                _silence, rule, duration[:20], reason[:500], self._monitor_user()
+            )
+        except ValueError as exc:
+            self.silence_notice = str(exc)
+            return
+        except Exception:
+            log.exception("alerts panel: silencing failed")
+            self.silence_notice = "Could not store the silence. Is the database reachable?"
+            return
+        self.silence_notice = f"{rule} silenced for {duration}."
+        await self._reload()
+
+    @rx.event
+    async def unsilence_rule(self, rule: str) -> None:
+        """End a rule's silences now (the rule row's button)."""
+        if not await monitor_allowed(self):
+            return
+        if not isinstance(rule, str) or rule not in RULE_NAMES:
+            return
+        try:
+            await asyncio.to_thread(_unsilence, rule)
+        except Exception:
+            log.exception("alerts panel: unsilencing failed")
+            self.silence_notice = "Could not end the silence. Is the database reachable?"
+            return
+        self.silence_notice = f"{rule} is no longer silenced."
         await self._reload()
 
     @rx.event

@@ -6,6 +6,13 @@ them claim each transition (delivery is then at least once, with a stable dedupe
 The check itself (SQL, SMTP, HTTP) runs in a worker thread:
 the event loop that streams chat replies never waits on it. A failed check is
 logged and the loop goes on.
+
+After each check the heartbeat (``HEARTBEAT_URL``, :mod:`chatmon.services.heartbeat`)
+hears how it went: a good check pings the outside watcher (once per interval across
+workers), a failed one pings its failure URL. When this loop stops, so do the pings.
+The synthetic probe (``PROBE_INTERVAL_SECONDS``, :mod:`chatmon.services.probe`) starts
+after a check too, as a task of its own: a provider that hangs for minutes delays the
+next probe, never the next check.
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ import asyncio
 import logging
 import random
 
-from chatmon.services import alert_clock
+from chatmon import metrics
+from chatmon.services import alert_clock, build
 from chatmon.services.alerts import AlertEngine, CheckReport, build_engine
+from chatmon.services.heartbeat import Heartbeat
+from chatmon.services.probe import Probe, ProbeOutcome
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -40,15 +50,30 @@ async def check_once(engine: AlertEngine) -> CheckReport | None:
 async def alert_monitor() -> None:
     """Run alert checks until the server shuts down (the task is then cancelled)."""
     settings = get_settings()
+    running = await asyncio.to_thread(build.current)
+    metrics.BUILD_INFO.labels(version=running.version, revision=running.revision).set(1)
     engine = build_engine(settings)
+    heartbeat = Heartbeat.from_settings(settings, engine=engine.database)
+    probe = Probe.from_settings(settings, engine=engine.database)
+    probing: asyncio.Task[ProbeOutcome | None] | None = None
     interval = settings.alert_check_interval_seconds
     log.info(
-        "alert checks every %s s on channels: %s",
+        "alert checks every %s s on channels: %s; heartbeat %s; probe %s",
         interval,
         ", ".join(engine.channel_names) or "none configured",
+        f"every {settings.heartbeat_interval_seconds:g} s" if heartbeat else "off",
+        f"every {settings.probe_interval_seconds:g} s" if probe else "off",
     )
     # Workers start together; a random first delay spreads their checks over the interval.
     await asyncio.sleep(random.uniform(0, interval))
-    while True:
-        await check_once(engine)
-        await asyncio.sleep(interval)
+    try:
+        while True:
+            report = await check_once(engine)
+            if heartbeat is not None:
+                await heartbeat.after_check(ok=report is not None)
+            if probe is not None and (probing is None or probing.done()):
+                probing = asyncio.create_task(probe.run_if_due())
+            await asyncio.sleep(interval)
+    finally:
+        if probing is not None:
+            probing.cancel()

@@ -1,4 +1,5 @@
-"""Alerts: rules (pure), their state in the database, and the email and Slack channels.
+"""Alerts: rules (pure), their state in the database, and the channels (email, Slack,
+a JSON webhook, PagerDuty), routed by severity (``routing``).
 
 ``rules`` judges figures, ``lifecycle`` decides when a finding becomes a message,
 ``store`` claims each transition exactly once and each delivery for one lease holder at
@@ -13,6 +14,7 @@ from __future__ import annotations
 from chatmon.db import get_engine
 from chatmon.services import breaker
 from chatmon.services.alerts.channels import configured_channels
+from chatmon.services.alerts.channels_http import http_channels
 from chatmon.services.alerts.engine import AlertEngine, CheckReport, DeliveryOutcome, RuleOutcome
 from chatmon.settings import Settings
 
@@ -24,6 +26,6 @@ def build_engine(settings: Settings, *, with_breakers: bool = True) -> AlertEngi
     return AlertEngine(
         engine=get_engine(),
         settings=settings,
-        channels=configured_channels(settings),
+        channels=[*configured_channels(settings), *http_channels(settings)],
         breaker_snapshot=breaker.snapshot if with_breakers else dict,
     )

@@ -14,6 +14,7 @@ and its message is sent again with the same dedupe key.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -27,7 +28,8 @@ from sqlmodel import Session
 
 from chatmon import metrics
 from chatmon.models import AlertNotification
-from chatmon.services.alerts import inputs, store
+from chatmon.services.alert_routing import Routing
+from chatmon.services.alerts import changes, context, inputs, silences, store
 from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.lifecycle import Action, plan
 from chatmon.services.alerts.messages import (
@@ -37,6 +39,7 @@ from chatmon.services.alerts.messages import (
     delivery_key,
 )
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
+from chatmon.services.prompts import SystemPromptSource
 from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,10 +123,17 @@ class AlertEngine:
         self._clock = clock
         self.limits = Thresholds.from_settings(settings)
         self.cooldown = timedelta(hours=settings.alert_cooldown_hours)
+        self.routing = Routing.from_settings(settings, rules=[rule.value for rule in Rule])
+        self._prompts = SystemPromptSource(settings.system_prompt_path)
 
     @property
     def channel_names(self) -> list[str]:
         return list(self._channels)
+
+    @property
+    def database(self) -> Engine:
+        """The database this engine checks against (the heartbeat claims its pings there)."""
+        return self._engine
 
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
@@ -150,9 +160,17 @@ class AlertEngine:
         with self._session() as session:
             store.ensure_rules(session=session, rules=[rule.value for rule in Rule], now=now)
             session.commit()
+        self._record_changes(now)
         obs, findings = self.observe(now)
         outcomes = [self._act(finding, obs) for finding in findings]
         return CheckReport(checked_at=now, rules=outcomes, deliveries=self.deliver_due(now))
+
+    def _record_changes(self, now: datetime) -> None:
+        channels = list(self._channels)
+        current = changes.fingerprint(self._settings, prompts=self._prompts, channels=channels)
+        with self._session() as session:
+            changes.record(session=session, current=current, now=now)
+            session.commit()
 
     def _act(self, finding: Finding, obs: Observations) -> RuleOutcome:
         now = obs.now
@@ -167,17 +185,27 @@ class AlertEngine:
             ):
                 session.rollback()  # another worker acted on this finding first
                 return RuleOutcome(finding, Action.NONE)
+            silenced: list[str] = []
             if message is not None:
+                channels = self.routing.channels_for(finding.rule.value, self._channels)
+                silence = silences.active_silences(session=session, now=now).get(finding.rule.value)
+                if silence is not None:  # recorded, with the silence noted; sent nowhere
+                    summary = f"({silence.note()}) {message.summary}"
+                    message = dataclasses.replace(message, summary=summary)
+                    silenced, channels = channels, []
                 store.add_notification(
                     session=session,
                     message=message,
                     value=finding.value,
                     threshold=finding.threshold,
-                    channels=self._channels,
+                    channels=channels,
                     now=now,
                 )
             session.commit()
         self._count_suppressed(finding, step.action)
+        for name in silenced:
+            labels = {"rule": finding.rule.value, "channel": name, "result": "suppressed"}
+            metrics.ALERTS.labels(**labels).inc()
         log.info("alert %s %s: %s", finding.rule.value, step.action.value, finding.summary)
         return RuleOutcome(finding, step.action)
 
@@ -194,7 +222,7 @@ class AlertEngine:
         if action is Action.FIRE:
             firing_since = obs.now
         evidence = inputs.evidence(session=session, finding=finding, obs=obs, limits=self.limits)
-        return build_message(
+        message = build_message(
             kind=action.message_kind,
             finding=finding,
             evidence=evidence,
@@ -202,6 +230,14 @@ class AlertEngine:
             checked_at=obs.now,
             firing_since=firing_since,
             monitor_url=self._settings.monitor_url,
+        )
+        return context.annotate(
+            message,
+            session=session,
+            routing=self.routing,
+            now=obs.now,
+            firing_since=firing_since,
+            window_minutes=self.limits.window_minutes,
         )
 
     def _count_suppressed(self, finding: Finding, action: Action) -> None:

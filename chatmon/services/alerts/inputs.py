@@ -11,6 +11,7 @@ closed agree with the worker whose breaker opened, instead of resolving its aler
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertRuleState, LLMRequest
-from chatmon.services import stats
+from chatmon.services import periodic, stats
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds
 from chatmon.services.sql_time import to_utc
@@ -80,11 +81,16 @@ def gather(
     elsewhere = refusing_models(session=session, start=now - breaker_lookback, end=now)
     last = _last_request_at(session)
     since = _watching_since(session)
+    probe = periodic.last_run(session=session, name="probe")  # chatmon.services.probe
+    probe_failing = probe is not None and probe.result == periodic.FAILED
+    counted = judged_errors(window.requests, window.errors, window.errors_by_category)
     return Observations(
         now=now,
-        window_requests=window.requests,
-        window_errors=window.errors,
-        window_error_rate=window.error_rate,
+        window_requests=counted.requests,
+        window_errors=counted.errors,
+        window_error_rate=counted.rate,
+        window_refused=counted.refused,
+        window_user_errors=counted.user_caused,
         window_latency_p95=window.latency_p95,
         cost_last_hour=_cost(session, now - timedelta(hours=1), now),
         cost_today=_cost(session, utc_midnight(now), now),
@@ -92,7 +98,40 @@ def gather(
         last_request_at=None if last is None else to_utc(last),
         watching_since=None if since is None else to_utc(since),
         errors_by_category=dict(window.errors_by_category),
+        probe_failures=probe.consecutive_failures if probe is not None and probe_failing else 0,
+        probe_error=probe.error if probe is not None and probe_failing else None,
     )
+
+
+# Failures the error-rate rule does not count (see judged_errors).
+REFUSALS = ("rate_limited_local", "budget_exceeded")  # chatmon said no, on purpose
+USER_CAUSED = ("bad_request", "context_length")  # the provider rightly refused the request
+
+
+@dataclass(frozen=True)
+class JudgedErrors:
+    requests: int
+    errors: int
+    rate: float  # percent
+    refused: int
+    user_caused: int
+
+
+def judged_errors(requests: int, errors: int, by_category: dict[str, int]) -> JudgedErrors:
+    """The error rate that says whether the provider or chatmon is failing.
+
+    chatmon's own refusals (its rate limits, a budget refusal) never reached the
+    provider: they leave the count altogether, so a flood of refused requests neither
+    pages nor dilutes a real outage. Errors the request caused (a bad request, a
+    conversation longer than the context) were the provider working as it should: they
+    stay requests but are not failures. Both are counted for the message instead.
+    """
+    refused = sum(by_category.get(name, 0) for name in REFUSALS)
+    user_caused = sum(by_category.get(name, 0) for name in USER_CAUSED)
+    judged = max(requests - refused, 0)
+    failed = max(errors - refused - user_caused, 0)
+    rate = failed / judged * 100.0 if judged else 0.0
+    return JudgedErrors(judged, failed, rate, refused, user_caused)
 
 
 def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:

@@ -54,6 +54,12 @@ class AlertMessage:
     top_error_categories: list[tuple[str, int]] = field(default_factory=list)
     correlation_ids: list[str] = field(default_factory=list)
     correlation_label: str = "Recent requests"
+    severity: str = (
+        ""  # critical | warning (services/alert_routing.py); "" for tests and older rows
+    )
+    lasted: str = ""  # resolved messages: how long the episode lasted (episode.py)
+    changed: str = ""  # firing/repeat: what changed in the hour before (changes.py)
+    affected: str = ""  # resolved messages: requests, conversations, users, retry cost
 
     @property
     def headline(self) -> str:
@@ -85,6 +91,8 @@ def format_value(rule: Rule, value: float | None) -> str:
         return format_usd(value)
     if rule is Rule.BREAKER_OPEN:
         return f"{value:g} model{'s' if value != 1 else ''} open"
+    if rule is Rule.PROBE_FAILED:
+        return f"{value:g} failed in a row"
     return f"{value:.0f} min"
 
 
@@ -98,6 +106,8 @@ def format_threshold(rule: Rule, threshold: float | None) -> str:
         return f"{threshold:g} s"
     if rule in (Rule.COST_HOURLY, Rule.COST_DAILY):
         return format_usd(threshold)
+    if rule is Rule.PROBE_FAILED:
+        return f"{threshold:g} in a row"
     return format_minutes(threshold)
 
 
@@ -109,6 +119,7 @@ def _window(rule: Rule, window_minutes: float) -> str:
         Rule.COST_DAILY: "since 00:00 UTC",
         Rule.BREAKER_OPEN: "now",
         Rule.NO_TRAFFIC: "since the last request",
+        Rule.PROBE_FAILED: "latest probes",
     }[rule]
 
 
@@ -197,8 +208,16 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
             ("Threshold", message.threshold),
             ("Window", message.window),
         ]
+        if message.severity:
+            rows.insert(2, ("Severity", message.severity))
         if message.firing_since:
             rows.append(("Firing since", message.firing_since))
+        if message.lasted:
+            rows.append(("Lasted", message.lasted))
+        if message.affected:
+            rows.append(("Affected", message.affected))
+        if message.changed:
+            rows.append(("Changed", message.changed))
     rows.append(("Checked at", message.checked_at))
     return rows
 

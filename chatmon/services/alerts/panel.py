@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from chatmon.models import AlertDelivery, AlertRuleState
-from chatmon.services.alerts import store
+from chatmon.services.alerts import silences, store
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.messages import format_threshold, format_value
 from chatmon.services.alerts.rules import RULE_TITLES, Finding, Rule, Verdict
@@ -38,6 +38,7 @@ class RuleRow:
     since: str = ""
     last_message: str = ""
     details: str = ""
+    silenced: str = ""  # "until 2026-11-26 16:07 UTC by alice: reason", "" when not
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _delivery_text(delivery: AlertDelivery) -> str:
 
 def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     """Read the panel: live findings (``engine.observe``), stored states and history."""
-    _obs, findings = engine.observe()
+    obs, findings = engine.observe()
     states = {row.rule: row for row in store.all_states(session=session)}
     notes = store.recent_notifications(session=session, limit=HISTORY_ROWS)
     by_note: dict[int, list[AlertDelivery]] = defaultdict(list)
@@ -145,8 +146,13 @@ def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
         )
         for a in store.recent_attempts(session=session, limit=ATTEMPT_ROWS)
     ]
+    held = silences.active_silences(session=session, now=obs.now)
+    rows = [rule_row(f, states.get(f.rule.value)) for f in findings]
+    for row in rows:
+        if row.rule in held:
+            row.silenced = held[row.rule].note().removeprefix("silenced ")
     return AlertsPanel(
-        rules=[rule_row(f, states.get(f.rule.value)) for f in findings],
+        rules=rows,
         history=history,
         attempts=attempts,
         channels=", ".join(engine.channel_names) or "none configured",

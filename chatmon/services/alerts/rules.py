@@ -26,6 +26,7 @@ class Rule(StrEnum):
     COST_DAILY = "cost_daily"
     BREAKER_OPEN = "breaker_open"
     NO_TRAFFIC = "no_traffic"
+    PROBE_FAILED = "probe_failed"
 
 
 RULE_TITLES: dict[Rule, str] = {
@@ -35,6 +36,7 @@ RULE_TITLES: dict[Rule, str] = {
     Rule.COST_DAILY: "Cost today (UTC)",
     Rule.BREAKER_OPEN: "Circuit breaker open",
     Rule.NO_TRAFFIC: "No traffic",
+    Rule.PROBE_FAILED: "Synthetic probe failing",
 }
 
 
@@ -58,6 +60,7 @@ class Thresholds:
     min_requests: int = 10
     window_minutes: float = 15.0
     no_traffic_minutes: float | None = None
+    probe_failures: int | None = None  # None: the probe is off (PROBE_INTERVAL_SECONDS)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -70,6 +73,11 @@ class Thresholds:
             min_requests=settings.alert_min_requests,
             window_minutes=settings.alert_window_minutes,
             no_traffic_minutes=settings.alert_no_traffic_minutes,
+            probe_failures=(
+                settings.probe_failures
+                if getattr(settings, "probe_interval_seconds", None)
+                else None
+            ),
         )
 
 
@@ -93,6 +101,10 @@ class Observations:
     last_request_at: datetime | None = None
     watching_since: datetime | None = None
     errors_by_category: dict[str, int] = field(default_factory=dict)
+    probe_failures: int = 0  # consecutive failed synthetic probes
+    window_refused: int = 0  # chatmon's own refusals, left out of the error rate
+    window_user_errors: int = 0  # errors the request caused, not counted as failures
+    probe_error: str | None = None  # the latest one's error category
 
 
 @dataclass(frozen=True)
@@ -156,8 +168,17 @@ def error_rate(obs: Observations, limits: Thresholds) -> Finding:
         limits.error_rate_percent,
         f"{rate:.1f} % of requests failed in the last {window} "
         f"({obs.window_errors} of {obs.window_requests}); "
-        f"threshold {limits.error_rate_percent:g} %",
+        f"threshold {limits.error_rate_percent:g} %{_not_counted(obs)}",
     )
+
+
+def _not_counted(obs: Observations) -> str:
+    parts = []
+    if obs.window_refused:
+        parts.append(f"{obs.window_refused} refused by chatmon's own limits")
+    if obs.window_user_errors:
+        parts.append(f"{obs.window_user_errors} caused by the request itself")
+    return f" (not counted: {', '.join(parts)})" if parts else ""
 
 
 def latency_p95(obs: Observations, limits: Thresholds) -> Finding:
@@ -242,6 +263,38 @@ def no_traffic(obs: Observations, limits: Thresholds) -> Finding:
     )
 
 
+# What a failed probe's category most often means, for whoever is paged.
+_PROBE_HINTS = {
+    "auth": "the provider rejects the key (revoked or rotated? check LLM_API_KEY)",
+    "connection": "the provider cannot be reached (LLM_API_BASE moved? network?)",
+    "bad_request": "the provider refuses the request (LLM_MODEL renamed?)",
+    "timeout": "the provider does not answer in REQUEST_TIMEOUT",
+    "circuit_open": "the circuit breaker is open: the provider has been failing",
+}
+
+
+def probe_failed(obs: Observations, limits: Thresholds) -> Finding:
+    """``probe_failures`` synthetic probes in a row failed: users are failing too, or
+    will be at their next message (off unless PROBE_INTERVAL_SECONDS is set)."""
+    limit = limits.probe_failures
+    if limit is None:
+        summary = "off (PROBE_INTERVAL_SECONDS unset)"
+        return Finding(Rule.PROBE_FAILED, Verdict.OFF, None, None, summary)
+    failures = obs.probe_failures
+    if failures < limit:
+        what = "the last probe succeeded" if failures == 0 else f"{failures} probe(s) failed"
+        return Finding(Rule.PROBE_FAILED, Verdict.OK, failures, limit, f"{what}; threshold {limit}")
+    category = obs.probe_error or "unknown"
+    hint = _PROBE_HINTS.get(category, "see the provider's status and chatmon's log")
+    return Finding(
+        Rule.PROBE_FAILED,
+        Verdict.FIRING,
+        failures,
+        limit,
+        f"{failures} synthetic probes in a row failed with {category}: {hint}",
+    )
+
+
 RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (
     error_rate,
     latency_p95,
@@ -249,6 +302,7 @@ RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (
     cost_daily,
     breaker_open,
     no_traffic,
+    probe_failed,
 )
 
 

@@ -18,7 +18,14 @@ def _compose() -> dict:
 
 def test_compose_runs_the_whole_stack() -> None:
     services = _compose()["services"]
-    assert set(services) == {"chatmon", "postgres", "redis", "prometheus", "grafana"}
+    assert set(services) == {
+        "chatmon",
+        "postgres",
+        "redis",
+        "prometheus",
+        "grafana",
+        "alertmanager",
+    }
     chatmon = services["chatmon"]
     assert chatmon["build"] == ".."
     assert chatmon["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
@@ -47,6 +54,29 @@ def test_prometheus_in_compose_scrapes_the_chatmon_service() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus.docker.yml").read_text())
     targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
     assert targets == ["chatmon:3000"]
+
+
+def test_prometheus_in_compose_sends_alerts_to_the_alertmanager_service() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus.docker.yml").read_text())
+    targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
+    assert "alertmanager" in _compose()["services"]["prometheus"]["depends_on"]
+
+
+def test_compose_alertmanager_gets_its_secrets_where_its_config_names_them() -> None:
+    """alertmanager.yml reads the Slack URL and SMTP password from files in
+    /etc/alertmanager/; compose mounts its secrets there, and git ignores the files
+    (they are secrets)."""
+    compose = _compose()
+    service = compose["services"]["alertmanager"]
+    config = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())["global"]
+    mounted = {secret["target"] for secret in service["secrets"]}
+    directory = "/etc/alertmanager/"
+    assert f"./alertmanager.yml:{directory}alertmanager.yml:ro" in service["volumes"]
+    for key in ("slack_api_url_file", "smtp_auth_password_file"):
+        assert config[key] in mounted and config[key].startswith(directory)
+        name = config[key].removeprefix(directory)
+        assert f"deploy/{name}" in (ROOT / ".gitignore").read_text().split()
 
 
 def test_image_is_multi_stage_non_root_with_healthcheck() -> None:

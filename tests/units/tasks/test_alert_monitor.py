@@ -49,3 +49,31 @@ async def test_alert_loop_survives_a_failed_check(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_alert_loop_pings_the_heartbeat_after_each_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed check (no tables yet) pings HEARTBEAT_URL/fail; once the database is
+    there, a good check pings HEARTBEAT_URL itself."""
+    from tests.peers import WebhookReceiver
+
+    url = f"sqlite:///{tmp_path / 'not-migrated-yet.db'}"
+    with WebhookReceiver() as receiver:
+        ping = receiver.url.split("/services/")[0] + "/ping/abc"
+        settings = load_settings(
+            alert_check_interval_seconds=1, heartbeat_url=ping, heartbeat_interval_seconds=1
+        )
+        engine = AlertEngine(engine=make_engine(url), settings=settings, channels=[])
+        monkeypatch.setattr(monitor, "get_settings", lambda: settings)
+        monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)
+        task = asyncio.create_task(monitor.alert_monitor())
+        try:
+            assert await eventually(lambda: "/ping/abc/fail" in receiver.pings())
+            await asyncio.to_thread(upgrade_head, url)
+            assert await eventually(lambda: "/ping/abc" in receiver.pings())
+            assert not task.done()
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task

@@ -1,0 +1,48 @@
+"""/health's watchers check reads what the heartbeat and the probe recorded, and a
+failing one degrades /health."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from chatmon.routes.health import overall_status
+from chatmon.services import periodic
+from chatmon.services.watchers import watchers_check
+from chatmon.settings import load_settings
+
+
+def record_run(engine: Engine, name: str, error: str | None) -> None:
+    with Session(engine) as session:
+        token = periodic.claim(session=session, name=name, period=60)
+        assert token is not None
+        periodic.finish(session=session, name=name, token=token, error=error, retry_now=False)
+        session.commit()
+
+
+def test_watchers_not_configured_are_ok(engine: Engine) -> None:
+    check = watchers_check(load_settings(), engine=engine)
+    assert check == {
+        "heartbeat": {"status": "not_configured"},
+        "probe": {"status": "not_configured"},
+        "status": "ok",
+    }
+
+
+def test_a_failing_probe_shows_its_category_and_degrades_health(engine: Engine) -> None:
+    settings = load_settings(probe_interval_seconds=60, heartbeat_url="https://hc-ping.com/x")
+    record_run(engine, "probe", "auth")
+    record_run(engine, "heartbeat", None)
+    check = watchers_check(settings, engine=engine)
+    assert check["status"] == "failing"
+    assert check["probe"]["error"] == "auth" and check["probe"]["consecutive_failures"] == 1
+    assert check["heartbeat"]["status"] == "ok"
+    healthy = {"status": "ok"}
+    checks = {
+        "database": healthy,
+        "llm": healthy,
+        "langfuse": healthy,
+        "alerts": healthy,
+        "watchers": check,
+    }
+    assert overall_status(checks) == "degraded"

@@ -8,7 +8,8 @@ import sys
 import time
 
 from chatmon import deps
-from chatmon.services import llm, readiness
+from chatmon.services import llm, pricing, readiness
+from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ async def warm_up_llm() -> None:
     deps.llm_client()
     try:
         await asyncio.to_thread(llm.warm_up)
+        # Loud at startup when the model's price is unknown: cost alerts cannot fire.
+        await asyncio.to_thread(pricing.log_startup_warning, get_settings())
     except Exception:  # noqa: BLE001 - a failed warm-up only costs the first request time
         log.exception("litellm warm-up failed")
     finally:
@@ -65,7 +68,6 @@ def _first_start() -> None:
 
     from chatmon.db import get_engine
     from chatmon.services.first_start import announcement, ensure_monitor_password
-    from chatmon.settings import get_settings
 
     try:
         deps.instance_secret()

@@ -288,6 +288,15 @@ def monitor_page() -> rx.Component:
                 ),
             ),
             rx.cond(
+                MonitorState.price_warning != "",
+                rx.callout(
+                    MonitorState.price_warning,
+                    icon="circle_dollar_sign",
+                    color_scheme="amber",
+                    id="price-warning",
+                ),
+            ),
+            rx.cond(
                 MonitorState.is_empty,
                 _empty_state(),
                 rx.vstack(_kpis(), charts(), request_table(), spacing="4", width="100%"),

@@ -7,7 +7,9 @@
     circuit breaker is open or half-open (the provider is failing), Langfuse is
     configured but unreachable (traces are being lost), the alert checker has not
     run for three check intervals or its last run failed (alerts would not fire), or
-    this worker's recorder dropped request-log events in the last 15 minutes.
+    this worker's recorder dropped request-log events in the last 15 minutes, or the
+    model's price is unknown (``checks.pricing``: cost figures and cost alerts cannot
+    see its requests; the message names the fix).
   * ``starting`` (HTTP 200): this worker has not finished its LiteLLM warm-up
     (``chatmon.lifespan``); a reply sent now would wait for it. Balancers should ask
     ``/health/ready`` instead, which answers 503 meanwhile.
@@ -40,7 +42,7 @@ from starlette.responses import JSONResponse
 
 from chatmon import metrics
 from chatmon.db import get_engine
-from chatmon.services import alert_clock, readiness, recorder, tracing
+from chatmon.services import alert_clock, pricing, readiness, recorder, tracing
 from chatmon.settings import Settings, get_settings
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
@@ -176,6 +178,24 @@ def _recorder_check() -> dict[str, Any]:
     return check
 
 
+async def _pricing_check(settings: Settings) -> dict[str, Any]:
+    """Whether the configured model's cost is known (see ``chatmon.services.pricing``).
+
+    In a thread: the first look-up may wait for LiteLLM's import; later ones are cached.
+    """
+    price = await asyncio.to_thread(pricing.price_of, settings)
+    check: dict[str, Any] = {
+        "status": "ok" if price.known else "unpriced",
+        "model": price.model,
+        "source": price.source,
+        "input_per_1m": price.input_per_1m,
+        "output_per_1m": price.output_per_1m,
+    }
+    if not price.known:
+        check["message"] = price.warning()
+    return check
+
+
 def overall_status(checks: dict[str, dict[str, Any]], *, warmed: bool = True) -> str:
     """``down`` / ``starting`` / ``degraded`` / ``ok`` (see module docstring)."""
     if checks["database"]["status"] != "ok":
@@ -187,6 +207,7 @@ def overall_status(checks: dict[str, dict[str, Any]], *, warmed: bool = True) ->
         or checks["langfuse"]["status"] == "unreachable"
         or checks["alerts"]["status"] in ("stale", "failing")
         or checks.get("recorder", {}).get("status") == "dropping"
+        or checks.get("pricing", {}).get("status") == "unpriced"
     ):
         return "degraded"
     return "ok"
@@ -214,6 +235,7 @@ async def health(_request: Request) -> JSONResponse:
         "langfuse": await _langfuse_check(settings),
         "alerts": _alerts_check(settings),
         "recorder": _recorder_check(),
+        "pricing": await _pricing_check(settings),
         "capacity": await _capacity_check(),
     }
     status = overall_status(checks, warmed=readiness.warmed())

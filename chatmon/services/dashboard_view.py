@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from chatmon.models import LLMRequest
-from chatmon.services import stats, tracing
+from chatmon.services import pricing, stats, tracing
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.sql_time import to_utc
+from chatmon.settings import get_settings
 
 PAGE_SIZE = 25
 ALL = "all"  # the filter value that means "no filter"
@@ -107,6 +108,7 @@ class DashboardView:
     total_rows: int
     models: list[str]
     has_any_request: bool
+    price_warning: str = ""  # the configured model has no price / unpriced requests shown
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -305,7 +307,27 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         total_rows=board.page.total,
         models=sorted(m.model for m in board.models),
         has_any_request=summary.requests > 0 or has_any_request(session),
+        price_warning=price_warning(summary.unpriced_requests),
     )
+
+
+def price_warning(unpriced_requests: int) -> str:
+    """The monitor's warning when costs are incomplete: what is wrong, and the fix.
+
+    Shown when the configured model has no known price (cost alerts cannot fire) or
+    when the window holds requests that could not be priced (the cost KPI excludes them).
+    """
+    price = pricing.price_of(get_settings())
+    parts = []
+    if not price.known:
+        parts.append(price.warning()[0].upper() + price.warning()[1:] + ".")
+    if unpriced_requests:
+        parts.append(
+            f"{unpriced_requests:,} requests in this window have no known price: the cost "
+            "shown leaves them out."
+            + ("" if not price.known else f" Fix: {pricing.FIX_HINT} for their model.")
+        )
+    return " ".join(parts)
 
 
 def load_detail(session: Session, correlation_id: str) -> RequestDetail | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from chatmon.services import pricing
 from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
@@ -428,8 +429,12 @@ class LLMClient:
             return
         stats.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         stats.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        stats.cost_usd = price_usd(
-            self._settings, input_tokens=stats.input_tokens, output_tokens=stats.output_tokens
+        stats.cost_usd = pricing.cost_usd(
+            self._settings,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            usage=usage,
+            model=self.model,
         )
 
 
@@ -542,26 +547,12 @@ async def _close_quietly(response: Any) -> None:
 
 
 def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> float | None:
-    """Cost of a call in USD, or None when the model has no known price.
+    """Cost of a call of LLM_MODEL in USD, or None when its price is unknown.
 
-    ``LLM_PRICE_*`` overrides win; otherwise LiteLLM's bundled price map. A model
-    the map does not know is reported as None rather than silently costing $0.
+    Kept for callers that have only token counts; see ``chatmon.services.pricing``
+    (a 0/0 map entry is unknown, not free).
     """
-    if settings.llm_price_input_per_1m is not None and settings.llm_price_output_per_1m is not None:
-        return (
-            input_tokens * settings.llm_price_input_per_1m
-            + output_tokens * settings.llm_price_output_per_1m
-        ) / 1_000_000
-    ll = _litellm()
-    try:
-        info = ll.get_model_info(settings.llm_model)
-    except Exception:  # noqa: BLE001 - unknown model: no price
-        return None
-    input_price = info.get("input_cost_per_token")
-    output_price = info.get("output_cost_per_token")
-    if input_price is None or output_price is None:
-        return None
-    return input_tokens * input_price + output_tokens * output_price
+    return pricing.cost_usd(settings, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 def _chunk_text(chunk: Any) -> str:

@@ -55,6 +55,19 @@ def counts_for_latency(*, status: str, error_category: str | None) -> bool:
     )
 
 
+def is_priced(call: LLMCall, *, price_known: PriceKnown) -> bool:
+    """Whether a call's cost is known (False: unpriced, counted apart, never as $0).
+
+    A call with a cost is priced; one that reported tokens but got no cost is not; one
+    without usage (it failed before any) is unpriced when its model has no price.
+    """
+    if call.cost_usd is not None:
+        return True
+    if call.input_tokens is not None or call.output_tokens is not None:
+        return False
+    return price_known(call.model)
+
+
 def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
     """The ``llm_request`` column values for one finished call.
 
@@ -62,13 +75,7 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
     ``priced=False`` when tokens were reported (the model has no known price) or when
     the model is not priced at all; a call that reported no usage keeps cost NULL.
     """
-    has_usage = call.input_tokens is not None or call.output_tokens is not None
-    if call.cost_usd is not None:
-        priced = True
-    elif has_usage:
-        priced = False
-    else:
-        priced = price_known(call.model)
+    priced = is_priced(call, price_known=price_known)
     measured = counts_for_latency(status=call.status, error_category=call.error_category)
     return {
         "correlation_id": call.correlation_id[:32],

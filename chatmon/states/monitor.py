@@ -93,6 +93,7 @@ class MonitorState(rx.State):
     total_rows: int = 0
     models: list[str] = []
     has_any_request: bool = True
+    price_warning: str = ""  # costs are incomplete (unpriced model / requests), and the fix
 
     status_filter: str = ALL
     model_filter: str = ALL
@@ -171,6 +172,7 @@ class MonitorState(rx.State):
         self.total_rows = data.total_rows
         self.models = data.models
         self.has_any_request = data.has_any_request
+        self.price_warning = data.price_warning
         self.updated_at = datetime.now(UTC).strftime("%H:%M:%S UTC")
         self.error = ""
 

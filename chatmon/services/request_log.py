@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly
+from chatmon.services import usage
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -197,6 +198,7 @@ def record_calls(*, session: Session, calls: Sequence[LLMCall], price_known: Pri
     inserted = [row for cid, row in unique.items() if cid in inserted_ids]
     _add_hourly(session, _hourly_deltas(inserted))
     _add_latency(session, _latency_deltas(inserted))
+    usage.add(session, usage.deltas(inserted), _upsert)
     return len(inserted)
 
 
@@ -222,6 +224,11 @@ def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bo
         feedback_down=(new == -1) - (old == -1),
     )
     _add_hourly(session, {key: delta})
+    usage.add(
+        session,
+        usage.feedback_deltas(row, up=delta["feedback_up"], down=delta["feedback_down"]),
+        _upsert,
+    )
     return True
 
 
@@ -249,6 +256,7 @@ def prune_rollups(*, session: Session, before: datetime) -> None:
     cutoff = hour_of(before)
     session.execute(delete(LLMRequestHourly).where(col(LLMRequestHourly.hour) < cutoff))
     session.execute(delete(LLMLatencyHourly).where(col(LLMLatencyHourly.hour) < cutoff))
+    usage.prune(session, before_hour=cutoff)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -292,6 +300,7 @@ def rebuild_rollups(*, session: Session) -> None:
                 .group_by(*([r.model] if model is r.model else []), hour, bin_column)
             )
             session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
+    usage.rebuild(session)
 
 
 def retention_cutoff(*, now: datetime, days: int) -> datetime:

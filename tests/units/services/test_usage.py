@@ -1,0 +1,103 @@
+"""Spend by user, conversation, model and prompt version, from rollups and edge rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from chatmon.models import LLMUsageHourly
+from chatmon.services import request_log, usage
+from tests.units.services.stats_factory import T0, make_call, record
+
+
+def _snapshot(session: Session) -> set[tuple]:
+    rows = session.exec(select(LLMUsageHourly)).all()
+    return {
+        (
+            r.dimension,
+            r.hour,
+            r.key,
+            r.requests,
+            r.errors,
+            r.tokens_input,
+            r.tokens_output,
+            round(r.cost_usd, 9),
+            r.unpriced,
+            r.feedback_up,
+            r.feedback_down,
+        )
+        for r in rows
+    }
+
+
+def _history(session: Session) -> None:
+    record(
+        session,
+        make_call(at=timedelta(minutes=5), session_id="u-a", conversation_id="c1", cost_usd=0.5),
+        make_call(at=timedelta(minutes=65), session_id="u-a", conversation_id="c1", cost_usd=0.25),
+        make_call(at=timedelta(minutes=70), session_id="u-b", conversation_id="c2", cost_usd=2.0),
+        make_call(
+            at=timedelta(minutes=130),
+            session_id="u-c",
+            conversation_id="c3",
+            status="error",
+            error_category="timeout",
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        ),
+    )
+
+
+def test_top_users_sorted_by_cost(session: Session) -> None:
+    _history(session)
+    rows = usage.top(session=session, start=T0, end=T0 + timedelta(hours=3), by="user")
+    assert [(r.key, r.requests, round(r.cost_usd, 6)) for r in rows] == [
+        ("u-b", 1, 2.0),
+        ("u-a", 2, 0.75),
+        ("u-c", 1, 0.0),
+    ]
+    assert rows[2].errors == 1
+
+
+def test_partial_hours_come_from_the_rows(session: Session) -> None:
+    _history(session)
+    # 00:30 -> 02:15: the 01:00-02:00 hour from the rollup, both edges from rows
+    rows = usage.top(
+        session=session,
+        start=T0 + timedelta(minutes=30),
+        end=T0 + timedelta(minutes=135),
+        by="conversation",
+    )
+    assert {r.key: r.requests for r in rows} == {"c1": 1, "c2": 1, "c3": 1}
+
+
+def test_unpriced_requests_are_counted_not_costed(session: Session) -> None:
+    record(session, make_call(cost_usd=None, model="openai/gemini-3-flash"))
+    (row,) = usage.top(session=session, start=T0, end=T0 + timedelta(hours=1), by="model")
+    assert (row.key, row.unpriced_requests, row.cost_usd) == ("openai/gemini-3-flash", 1, 0.0)
+
+
+def test_feedback_reaches_every_dimension(session: Session) -> None:
+    call = make_call(at=timedelta(minutes=1))
+    record(session, call)
+    request_log.record_feedback(session=session, correlation_id=call.correlation_id, rating=-1)
+    session.commit()
+    for by in usage.DIMENSIONS:
+        (row,) = usage.top(session=session, start=T0, end=T0 + timedelta(hours=2), by=by)
+        assert (row.feedback_up, row.feedback_down) == (0, 1)
+
+
+def test_incremental_rollup_equals_a_rebuild(session: Session) -> None:
+    _history(session)
+    incremental = _snapshot(session)
+    request_log.rebuild_rollups(session=session)
+    session.commit()
+    assert _snapshot(session) == incremental and incremental
+
+
+def test_unknown_dimension_is_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="by must be one of"):
+        usage.top(session=session, start=T0, end=T0 + timedelta(hours=1), by="session")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from chatmon.models import LLMRequest
-from chatmon.services import pricing, stats, tracing
+from chatmon.services import pricing, spend_view, stats, tracing, usage
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.sql_time import to_utc
 from chatmon.settings import get_settings
@@ -38,6 +38,8 @@ class DashboardQuery:
     descending: bool = True
     page: int = 0
     page_size: int = PAGE_SIZE
+    usage_by: str = "model"  # the "Top spenders" grouping
+    usage_key: str = ""  # drill-down: the table shows only this key's requests
 
 
 @dataclass
@@ -109,6 +111,7 @@ class DashboardView:
     models: list[str]
     has_any_request: bool
     price_warning: str = ""  # the configured model has no price / unpriced requests shown
+    spenders: list[spend_view.SpenderRow] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -292,6 +295,19 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         offset=query.page * query.page_size,
     )
     summary = board.summary
+    page_rows, total = board.page.rows, board.page.total
+    if query.usage_key and query.usage_by != "model":  # model: the model filter does it
+        page_rows, total = usage.request_page(
+            session=session,
+            start=query.start,
+            end=query.end,
+            by=query.usage_by,
+            key=query.usage_key,
+            sort=query.sort,
+            descending=query.descending,
+            limit=query.page_size,
+            offset=query.page * query.page_size,
+        )
     return DashboardView(
         kpis=kpis(summary),
         series=series_rows(board.series, board.bucket_seconds),
@@ -303,11 +319,14 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
             {"model": m.model, "cost": round(m.cost_usd, 6), "requests": m.requests}
             for m in board.models
         ],
-        rows=[request_row(row) for row in board.page.rows],
-        total_rows=board.page.total,
+        rows=[request_row(row) for row in page_rows],
+        total_rows=total,
         models=sorted(m.model for m in board.models),
         has_any_request=summary.requests > 0 or has_any_request(session),
         price_warning=price_warning(summary.unpriced_requests),
+        spenders=spend_view.spenders(
+            session=session, start=query.start, end=query.end, by=query.usage_by
+        ),
     )
 
 

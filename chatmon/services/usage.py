@@ -193,3 +193,40 @@ def _row(key: str, values: list[float]) -> UsageRow:
         feedback_up=counts[6],
         feedback_down=counts[7],
     )
+
+
+def request_page(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    by: str,
+    key: str,
+    sort: str = "started_at",
+    descending: bool = True,
+    limit: int = 25,
+    offset: int = 0,
+) -> tuple[list[LLMRequest], int]:
+    """One page of the window's requests of one key (the "Top spenders" drill-down),
+    and how many there are. Read from the rows: a single key's requests are few."""
+    from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
+
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
+    if sort not in SORTABLE_COLUMNS:
+        raise WindowError(f"sort must be one of {', '.join(SORTABLE_COLUMNS)}")
+    r = LLMRequest
+    where = and_(
+        col(r.started_at) >= start,
+        col(r.started_at) < end,
+        func.coalesce(getattr(r, DIMENSIONS[by]), "") == key,
+    )
+    column = col(getattr(r, sort))
+    order = column.desc() if descending else column.asc()
+    if column.nullable:
+        order = order.nulls_last()
+    tiebreak = col(r.id).desc() if descending else col(r.id).asc()
+    query = select(r).where(where).order_by(order, tiebreak).limit(limit).offset(offset)
+    rows = list(session.execute(query).scalars())
+    total = session.execute(select(func.count()).select_from(r).where(where)).scalar_one()
+    return rows, int(total)

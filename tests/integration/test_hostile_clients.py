@@ -345,6 +345,7 @@ MONITOR_DATA = (
     "series",
     "errors_by_category",
     "cost_by_model",
+    "spenders",
     "rows",
     "total_rows",
     "models",

@@ -101,3 +101,24 @@ def test_incremental_rollup_equals_a_rebuild(session: Session) -> None:
 def test_unknown_dimension_is_refused(session: Session) -> None:
     with pytest.raises(ValueError, match="by must be one of"):
         usage.top(session=session, start=T0, end=T0 + timedelta(hours=1), by="session")
+
+
+def test_monitor_drill_down_shows_one_users_requests(session: Session) -> None:
+    from chatmon.services import dashboard_view
+
+    _history(session)
+    query = dashboard_view.DashboardQuery(
+        start=T0, end=T0 + timedelta(hours=3), usage_by="user", usage_key="u-a"
+    )
+    data = dashboard_view.load(session, query)
+    assert data.total_rows == 2 and len(data.rows) == 2
+    assert [row.label for row in data.spenders] == ["u-b", "u-a", "u-c"]
+    assert data.spenders[0].cost == "$2.00"
+
+
+def test_spender_labels_shorten_long_ids_only() -> None:
+    from chatmon.services.spend_view import short
+
+    assert short("a" * 64, "user") == "a" * 12 + "…"
+    assert short("openai/a-very-long-model-name", "model") == "openai/a-very-long-model-name"
+    assert short("", "conversation") == "(none)"

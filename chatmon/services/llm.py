@@ -231,14 +231,23 @@ class LLMClient:
             (unit tests of the retry layer alone).
     """
 
-    def __init__(self, settings: Settings, *, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        breaker: CircuitBreaker | None = None,
+        model: str | None = None,
+    ) -> None:
         self._settings = settings
         self._breaker = breaker
+        # Another model than LLM_MODEL (BUDGET_FALLBACK_MODEL): same provider settings,
+        # its own price (LLM_PRICE_* are LLM_MODEL's).
+        self._model = model or settings.llm_model
 
     @property
     def model(self) -> str:
         """The LiteLLM model string."""
-        return self._settings.llm_model
+        return self._model
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -254,7 +263,7 @@ class LLMClient:
             LLMCallError: with the category of the failure. After the first token has
                 been yielded a failure is never retried (that would repeat text).
         """
-        if self._settings.is_demo:
+        if self._settings.is_demo and self._model == self._settings.llm_model:
             chunks = self._demo_stream(messages, stats)
         else:
             chunks = self._guarded_stream(messages, temperature, stats)
@@ -401,7 +410,7 @@ class LLMClient:
         try:
             async with asyncio.timeout(settings.request_timeout):
                 response = await litellm.acompletion(
-                    model=settings.llm_model,
+                    model=self._model,
                     messages=messages,
                     temperature=temperature,
                     stream=True,
@@ -412,7 +421,7 @@ class LLMClient:
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
                     **_max_tokens(settings),
                 )
-                stats.provider = _provider_of(settings.llm_model)
+                stats.provider = _provider_of(self._model)
                 _reuse_provider_iterator(response)
                 first = await anext(response.__aiter__())
             return response, first

@@ -26,7 +26,7 @@ from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
 
 # Requests chatmon refused itself never reached the provider: their latency says
 # nothing about how fast the model is, so they stay out of the latency figures.
-LOCAL_REFUSALS = frozenset({"circuit_open", "rate_limited_local"})
+LOCAL_REFUSALS = frozenset({"circuit_open", "rate_limited_local", "budget_exceeded"})
 
 HOURLY_COUNTERS = (
     "requests",

@@ -230,3 +230,11 @@ def request_page(
     rows = list(session.execute(query).scalars())
     total = session.execute(select(func.count()).select_from(r).where(where)).scalar_one()
     return rows, int(total)
+
+
+def spend(*, session: Session, start: datetime, end: datetime) -> tuple[float, int]:
+    """USD spent and requests made in ``[start, end)`` (priced requests' cost only)."""
+    if end <= start:
+        return 0.0, 0
+    rows = top(session=session, start=start, end=end, by="model", limit=10_000)
+    return sum(r.cost_usd for r in rows), sum(r.requests for r in rows)

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertRuleState, LLMRequest
-from chatmon.services import stats
+from chatmon.services import budget, spend_view, stats, usage
 from chatmon.services.alerts.messages import Evidence
-from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds
+from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
 from chatmon.services.sql_time import to_utc
 
 CIRCUIT_OPEN = "circuit_open"
@@ -92,7 +92,22 @@ def gather(
         last_request_at=None if last is None else to_utc(last),
         watching_since=None if since is None else to_utc(since),
         errors_by_category=dict(window.errors_by_category),
+        **budget_inputs(session=session, config=limits.budget, now=now),
     )
+
+
+def budget_inputs(*, session: Session, config: Any, now: datetime) -> dict[str, Any]:
+    """The budget statuses and the last hour's top drivers (no budget: nothing)."""
+    if config is None or not (config.daily_usd or config.monthly_usd):
+        return {}
+    statuses = tuple(budget.statuses(session=session, config=config, now=now))
+    drivers = []
+    for by in ("conversation", "model"):
+        top = usage.top(session=session, start=now - timedelta(hours=1), end=now, by=by, limit=1)
+        if top and top[0].cost_usd > 0:
+            key = spend_view.short(top[0].key, by)
+            drivers.append(f"{by} {key} ({format_usd(top[0].cost_usd)} in the last hour)")
+    return {"budget": statuses, "budget_drivers": ", ".join(drivers)}
 
 
 def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:

@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chatmon.services.budget import BudgetConfig
+
 
 class Rule(StrEnum):
     """Every rule, by its stable name (a Prometheus label value and a database key)."""
@@ -26,6 +28,9 @@ class Rule(StrEnum):
     COST_DAILY = "cost_daily"
     BREAKER_OPEN = "breaker_open"
     NO_TRAFFIC = "no_traffic"
+    BUDGET_DAILY = "budget_daily"  # chatmon.services.alerts.budget_rules
+    BUDGET_MONTHLY = "budget_monthly"
+    BUDGET_FORECAST = "budget_forecast"
 
 
 RULE_TITLES: dict[Rule, str] = {
@@ -35,6 +40,9 @@ RULE_TITLES: dict[Rule, str] = {
     Rule.COST_DAILY: "Cost today (UTC)",
     Rule.BREAKER_OPEN: "Circuit breaker open",
     Rule.NO_TRAFFIC: "No traffic",
+    Rule.BUDGET_DAILY: "Daily budget",
+    Rule.BUDGET_MONTHLY: "Monthly budget",
+    Rule.BUDGET_FORECAST: "Budget forecast",
 }
 
 
@@ -58,6 +66,7 @@ class Thresholds:
     min_requests: int = 10
     window_minutes: float = 15.0
     no_traffic_minutes: float | None = None
+    budget: Any = None  # chatmon.services.budget.BudgetConfig (None: no budget rules)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -66,10 +75,11 @@ class Thresholds:
             error_rate_percent=settings.alert_error_rate_threshold,
             latency_p95_seconds=settings.alert_latency_p95_threshold,
             cost_hourly_usd=settings.alert_cost_threshold,
-            cost_daily_usd=settings.daily_cost_threshold,
+            cost_daily_usd=settings.daily_budget,  # DAILY_BUDGET_USD, else DAILY_COST_THRESHOLD
             min_requests=settings.alert_min_requests,
             window_minutes=settings.alert_window_minutes,
             no_traffic_minutes=settings.alert_no_traffic_minutes,
+            budget=BudgetConfig.from_settings(settings),
         )
 
 
@@ -93,6 +103,8 @@ class Observations:
     last_request_at: datetime | None = None
     watching_since: datetime | None = None
     errors_by_category: dict[str, int] = field(default_factory=dict)
+    budget: tuple[Any, ...] = ()  # chatmon.services.budget.PeriodStatus, one per period
+    budget_drivers: str = ""  # "conversation …, model …": the last hour's top spenders
 
 
 @dataclass(frozen=True)
@@ -250,6 +262,11 @@ RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (
     breaker_open,
     no_traffic,
 )
+
+
+from chatmon.services.alerts import budget_rules  # noqa: E402 - needs the classes above
+
+RULES = (*RULES, *budget_rules.RULES)
 
 
 def evaluate(obs: Observations, limits: Thresholds) -> list[Finding]:

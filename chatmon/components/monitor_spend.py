@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.services.spend_view import USAGE_BY_LABELS, SpenderRow
+from chatmon.services.spend_view import USAGE_BY_LABELS, BudgetBar, SpenderRow
 from chatmon.states.monitor import MonitorState
 
 
@@ -92,4 +92,38 @@ def top_spenders() -> rx.Component:
         ),
         width="100%",
         overflow_x="auto",
+    )
+
+
+def _budget_bar(bar: BudgetBar) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(bar.title, weight="medium", size="2"),
+                rx.text(bar.spent, size="2", id="budget-spent-" + bar.period),
+                justify="between",
+                width="100%",
+            ),
+            rx.progress(value=bar.percent.to(int), color_scheme=bar.color, width="100%"),
+            rx.text(bar.forecast, size="1", color=rx.color("gray", 11)),
+            rx.text(bar.action, size="1", color=rx.color("gray", 10)),
+            spacing="2",
+            width="100%",
+        ),
+        id="budget-" + bar.period,
+        width="100%",
+    )
+
+
+def budget_bars() -> rx.Component:
+    """Each configured budget: spend against the limit, the forecast, the action at 100 %."""
+    return rx.cond(
+        MonitorState.budgets.length() > 0,
+        rx.grid(
+            rx.foreach(MonitorState.budgets, _budget_bar),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="3",
+            width="100%",
+            id="budgets",
+        ),
     )

@@ -9,7 +9,7 @@ from reflex_base.vars.base import Var, VarData
 
 from chatmon.components.alerts_panel import alerts_panel
 from chatmon.components.monitor_charts import charts
-from chatmon.components.monitor_spend import top_spenders
+from chatmon.components.monitor_spend import budget_bars, top_spenders
 from chatmon.components.monitor_table import request_detail, request_table
 from chatmon.components.post_form import post_form, post_to_backend
 from chatmon.services.dashboard_view import WINDOW_CHOICES
@@ -301,6 +301,7 @@ def monitor_page() -> rx.Component:
                 MonitorState.is_empty,
                 _empty_state(),
                 rx.vstack(
+                    budget_bars(),
                     _kpis(),
                     charts(),
                     top_spenders(),

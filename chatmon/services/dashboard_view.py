@@ -9,7 +9,7 @@ shown in UTC, as everything is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -112,6 +112,7 @@ class DashboardView:
     has_any_request: bool
     price_warning: str = ""  # the configured model has no price / unpriced requests shown
     spenders: list[spend_view.SpenderRow] = field(default_factory=list)
+    budgets: list[spend_view.BudgetBar] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -326,6 +327,9 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         price_warning=price_warning(summary.unpriced_requests),
         spenders=spend_view.spenders(
             session=session, start=query.start, end=query.end, by=query.usage_by
+        ),
+        budgets=spend_view.budget_bars(
+            session=session, settings=get_settings(), now=datetime.now(UTC)
         ),
     )
 

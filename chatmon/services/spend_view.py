@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
-from chatmon.services import usage
+from chatmon.services import budget, usage
 
 TOP_N = 10
 SHORT_KEY = 12
@@ -66,3 +67,54 @@ def spenders(*, session: Session, start: datetime, end: datetime, by: str) -> li
         )
         for row in rows
     ]
+
+
+@dataclass
+class BudgetBar:
+    """One budget period on the monitor: how full, where it is heading, what happens."""
+
+    period: str = ""
+    title: str = ""
+    spent: str = ""
+    percent: float = 0.0  # 0-100 for the bar (capped)
+    color: str = "green"  # green | amber | red
+    forecast: str = ""
+    action: str = ""
+
+
+_ACTION_TEXT = {
+    "warn": "at 100 %: keep serving (warn)",
+    "fallback": "at 100 %: answer with {model}",
+    "refuse": "at 100 %: refuse new requests",
+}
+
+
+def budget_bars(*, session: Session, settings: Any, now: datetime) -> list[BudgetBar]:
+    """The budget bars with their forecast (none when no budget is configured)."""
+    config = budget.BudgetConfig.from_settings(settings)
+    bars = []
+    for status in budget.statuses(session=session, config=config, now=now):
+        zone = config.zone
+        resets = status.resets_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") + f" {zone.key}"
+        if status.forecast_usd is None:
+            outlook = "not enough data to forecast yet"
+        else:
+            outlook = f"forecast {_usd(status.forecast_usd)} by the reset ({resets})"
+        if status.reached_at is not None:
+            at = status.reached_at.astimezone(zone).strftime("%H:%M")
+            outlook += f"; the limit is reached at {at} {zone.key} at the current pace"
+        if status.exceeded:
+            outlook = f"limit reached; resets {resets}"
+        bars.append(
+            BudgetBar(
+                period=status.period,
+                title=f"{status.period.capitalize()} budget",
+                spent=f"{_usd(status.spent_usd)} of {_usd(status.limit_usd)} "
+                f"({status.percent:.0f} %)",
+                percent=min(status.percent, 100.0),
+                color="red" if status.exceeded else ("amber" if status.level else "green"),
+                forecast=outlook,
+                action=_ACTION_TEXT[config.action].format(model=config.fallback_model),
+            )
+        )
+    return bars

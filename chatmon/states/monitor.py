@@ -32,7 +32,7 @@ from chatmon.services.dashboard_view import (
     RequestRow,
 )
 from chatmon.services.errors import ErrorCategory
-from chatmon.services.spend_view import SpenderRow
+from chatmon.services.spend_view import BudgetBar, SpenderRow
 from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
 from chatmon.states import args
 from chatmon.states.auth import monitor_allowed
@@ -97,6 +97,7 @@ class MonitorState(rx.State):
     has_any_request: bool = True
     price_warning: str = ""  # costs are incomplete (unpriced model / requests), and the fix
     spenders: list[SpenderRow] = []
+    budgets: list[BudgetBar] = []
     usage_by: str = "model"  # Top spenders grouping: model | user | conversation | prompt_version
     usage_key: str = ""  # the table shows only this user's / conversation's / version's requests
 
@@ -183,6 +184,7 @@ class MonitorState(rx.State):
         self.has_any_request = data.has_any_request
         self.price_warning = data.price_warning
         self.spenders = data.spenders
+        self.budgets = data.budgets
         self.updated_at = datetime.now(UTC).strftime("%H:%M:%S UTC")
         self.error = ""
 

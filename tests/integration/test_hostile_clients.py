@@ -346,6 +346,7 @@ MONITOR_DATA = (
     "errors_by_category",
     "cost_by_model",
     "spenders",
+    "budgets",
     "rows",
     "total_rows",
     "models",

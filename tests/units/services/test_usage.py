@@ -122,3 +122,18 @@ def test_spender_labels_shorten_long_ids_only() -> None:
     assert short("a" * 64, "user") == "a" * 12 + "…"
     assert short("openai/a-very-long-model-name", "model") == "openai/a-very-long-model-name"
     assert short("", "conversation") == "(none)"
+
+
+def test_budget_bar_shows_spend_forecast_and_action(session: Session) -> None:
+    from chatmon.services.spend_view import budget_bars
+    from chatmon.settings import load_settings
+
+    record(
+        session, *[make_call(at=-(i + 1) * timedelta(minutes=1), cost_usd=1.0) for i in range(9)]
+    )
+    settings = load_settings(daily_budget_usd=10, budget_action="refuse")
+    (bar,) = budget_bars(session=session, settings=settings, now=T0)
+    assert bar.spent == "$9.00 of $10.00 (90 %)"
+    assert bar.color == "amber"
+    assert "the limit is reached at 12:0" in bar.forecast
+    assert bar.action == "at 100 %: refuse new requests"

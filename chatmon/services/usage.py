@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, union_all
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest, LLMUsageHourly
@@ -148,36 +148,55 @@ def top(
     """
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(COUNTERS))
+    # One statement: the rollup's whole hours and the edge rows, grouped, sorted and cut
+    # in the database (a high-cardinality key such as "user" can have as many rollup
+    # rows as requests; merging them in Python was 10x slower than this).
+    parts = []
     first_hour, end_hour = math.ceil(epoch_of(start) / HOUR), math.floor(epoch_of(end) / HOUR)
     edges = [(start, end)]
     if end_hour > first_hour:
         h = LLMUsageHourly
-        query = (
-            select(h.key, *(func.sum(getattr(h, name)) for name in COUNTERS))
-            .where(h.dimension == by, col(h.hour) >= first_hour, col(h.hour) < end_hour)
-            .group_by(h.key)
+        parts.append(
+            select(h.key.label("key"), *(getattr(h, name).label(name) for name in COUNTERS)).where(
+                h.dimension == by, col(h.hour) >= first_hour, col(h.hour) < end_hour
+            )
         )
-        _accumulate(totals, session.execute(query).all())
         edges = [(start, from_epoch(first_hour * HOUR)), (from_epoch(end_hour * HOUR), end)]
     edges = [(a, b) for a, b in edges if b > a]
     if edges:
         r = LLMRequest
-        key = func.coalesce(getattr(r, DIMENSIONS[by]), "")
         started = col(r.started_at)
-        where = or_(*(and_(started >= a, started < b) for a, b in edges))
-        query = select(key, *_sums(r)).where(where).group_by(key)
-        _accumulate(totals, session.execute(query).all())
-    rows = [_row(key, values) for key, values in totals.items()]
-    rows.sort(key=lambda row: (-row.cost_usd, -row.requests, row.key))
-    return rows[:limit]
+        key = func.coalesce(getattr(r, DIMENSIONS[by]), "")
+        parts.append(
+            select(key.label("key"), *(v.label(n) for n, v in zip(COUNTERS, _row_values(r)))).where(
+                or_(*(and_(started >= a, started < b) for a, b in edges))
+            )
+        )
+    union = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    cost = func.sum(union.c.cost_usd)
+    requests = func.sum(union.c.requests)
+    query = (
+        select(union.c.key, *(func.sum(union.c[name]) for name in COUNTERS))
+        .group_by(union.c.key)
+        .order_by(cost.desc(), requests.desc(), union.c.key)
+        .limit(limit)
+    )
+    return [_row(key or "", [v or 0 for v in values]) for key, *values in session.execute(query)]
 
 
-def _accumulate(totals: dict[str, list[float]], result: Iterable[Any]) -> None:
-    for key, *values in result:
-        into = totals[key or ""]
-        for index, value in enumerate(values):
-            into[index] += value or 0
+def _row_values(r: Any) -> list[Any]:
+    """Per-row counter values of ``llm_request`` (what one request adds to a rollup row)."""
+    flag = lambda condition: case((condition, 1), else_=0)  # noqa: E731
+    return [
+        literal(1),
+        flag(col(r.status).in_(ERROR_STATUSES)),
+        func.coalesce(r.input_tokens, 0),
+        func.coalesce(r.output_tokens, 0),
+        func.coalesce(r.cost_usd, 0.0),
+        flag(col(r.priced).is_(False)),
+        flag(r.feedback == 1),
+        flag(r.feedback == -1),
+    ]
 
 
 def _row(key: str, values: list[float]) -> UsageRow:

@@ -1,9 +1,12 @@
 """The budget alert rules: pure functions of the budget statuses gathered for a check.
 
-* ``budget_daily`` / ``budget_monthly`` fire once the period's spend reaches the
-  lowest ``BUDGET_WARN_PERCENT`` level; the message names the highest level reached
-  and what happens at 100 % (``BUDGET_ACTION``). They resolve when a new period
-  starts. Delivery, cooldown and resolved messages are the alert machinery's.
+* ``budget_daily`` / ``budget_monthly`` fire when the period's spend reaches a
+  ``BUDGET_WARN_PERCENT`` level not reported yet this period (the finding's threshold
+  is that level in USD, which the notification keeps: ``inputs`` reads the highest one
+  sent since the period began). A level already told holds (no state change, so no
+  repeats); a higher level speaks again, as a repeat once ``ALERT_COOLDOWN_HOURS`` has
+  passed since the last message. They resolve when a new period starts. Delivery,
+  cooldown and resolved messages are the alert machinery's.
 * ``budget_forecast`` fires when, at the current pace, a limit will be reached within
   ``BUDGET_FORECAST_HORIZON_MINUTES`` *before* the spend crosses it
   (``chatmon.services.forecast``), naming the last hour's top drivers. Without
@@ -55,7 +58,12 @@ def _level_rule(rule: Rule, period: str) -> Callable[[Observations, Thresholds],
         tail = f"; at 100 % {at_limit}" if not status.exceeded else f"; limit reached: {at_limit}"
         resets = _hhmm(status.resets_at, limits.budget.timezone)
         summary = f"{head}, past the {status.level:g} % warning level{tail}; resets {resets}"
-        return Finding(rule, Verdict.FIRING, status.spent_usd, status.limit_usd, summary)
+        level_usd = status.limit_usd * status.level / 100
+        if obs.budget_notified.get(period, 0.0) >= level_usd - 1e-9:
+            # told already this period: no repeat (a new level or period speaks again)
+            summary += f" (the {status.level:g} % level was reported this period)"
+            return Finding(rule, Verdict.NOT_ENOUGH_DATA, status.spent_usd, level_usd, summary)
+        return Finding(rule, Verdict.FIRING, status.spent_usd, level_usd, summary)
 
     check.__name__ = rule.value
     return check

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from chatmon.models import AlertRuleState, LLMRequest
+from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
 from chatmon.services import budget, spend_view, stats, usage
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
@@ -107,7 +107,25 @@ def budget_inputs(*, session: Session, config: Any, now: datetime) -> dict[str, 
         if top and top[0].cost_usd > 0:
             key = spend_view.short(top[0].key, by)
             drivers.append(f"{by} {key} ({format_usd(top[0].cost_usd)} in the last hour)")
-    return {"budget": statuses, "budget_drivers": ", ".join(drivers)}
+    notified = {
+        status.period: _notified_level(session, status.period, config, now) for status in statuses
+    }
+    return {"budget": statuses, "budget_drivers": ", ".join(drivers), "budget_notified": notified}
+
+
+def _notified_level(session: Session, period: str, config: Any, now: datetime) -> float:
+    """The highest budget level (USD) already sent for ``period`` since it began: each
+    warning level is told once per period (see ``alerts.budget_rules``)."""
+    start, _ = budget.period_bounds(period, now, config.zone)  # type: ignore[arg-type]
+    n = AlertNotification
+    told = session.execute(
+        select(func.max(n.threshold)).where(
+            n.rule == f"budget_{period}",
+            col(n.kind).in_(("firing", "repeat")),
+            col(n.created_at) >= start,
+        )
+    ).scalar_one_or_none()
+    return float(told or 0.0)
 
 
 def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:

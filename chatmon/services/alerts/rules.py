@@ -105,6 +105,7 @@ class Observations:
     errors_by_category: dict[str, int] = field(default_factory=dict)
     budget: tuple[Any, ...] = ()  # chatmon.services.budget.PeriodStatus, one per period
     budget_drivers: str = ""  # "conversation …, model …": the last hour's top spenders
+    budget_notified: dict[str, float] = field(default_factory=dict)  # period -> USD level told
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,16 @@ def test_warning_level_alerts_once_through_slack(engine: Engine, session: Sessio
         assert _action(first, Rule.BUDGET_DAILY) is Action.FIRE
         clock.now += 2 * M
         assert _action(checker.check(), Rule.BUDGET_DAILY) is Action.NONE  # once
+        clock.now += 61 * M  # past the cooldown: the 50 % level is still not told again
+        assert _action(checker.check(), Rule.BUDGET_DAILY) is Action.NONE
+        record(session, make_call(at=clock.now - M, cost_usd=2.5))  # $8.50: 85 %
+        assert _action(checker.check(), Rule.BUDGET_DAILY) is Action.REPEAT  # 80 % is new
+        clock.now += 61 * M
+        assert _action(checker.check(), Rule.BUDGET_DAILY) is Action.NONE
         texts = json.dumps(receiver.bodies)
     assert "60 % of the daily budget of $10.00 spent" in texts
     assert "past the 50 % warning level" in texts
+    assert "past the 80 % warning level" in texts
 
 
 def test_forecast_fires_before_the_limit_from_a_spike(engine: Engine, session: Session) -> None:

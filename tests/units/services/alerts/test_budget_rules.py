@@ -75,3 +75,14 @@ def test_forecast_quiet_once_the_limit_is_crossed() -> None:
 def test_forecast_without_enough_data_changes_nothing() -> None:
     obs = _obs(_daily(method="not_enough_data", forecast_usd=None))
     assert budget_forecast(obs, LIMITS).verdict is Verdict.NOT_ENOUGH_DATA
+
+
+def test_a_level_already_reported_this_period_holds() -> None:
+    status = _daily(spent_usd=41.0, percent=82.0, level=80.0)
+    told = Observations(now=NOW, budget=(status,), budget_notified={"daily": 40.0})
+    finding = budget_daily(told, LIMITS)
+    assert finding.verdict is Verdict.NOT_ENOUGH_DATA  # no repeat, no resolve
+    assert "was reported this period" in finding.summary
+    lower = Observations(now=NOW, budget=(status,), budget_notified={"daily": 25.0})
+    assert budget_daily(lower, LIMITS).verdict is Verdict.FIRING  # 80 % is new
+    assert budget_daily(lower, LIMITS).threshold == 40.0  # the level, in USD

@@ -221,9 +221,7 @@ class MonitorState(rx.State):
     async def on_load(self) -> None:
         """Page load: prefill the custom range and read the window."""
         if not self.custom_start:
-            self.custom_start, self.custom_end = view.default_custom_range(
-                datetime.now(UTC)
-            )
+            self.custom_start, self.custom_end = view.default_custom_range(datetime.now(UTC))
         self.detail_open = False
         await self._reload()
 

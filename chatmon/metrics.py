@@ -141,7 +141,7 @@ def record_call(call: LLMCall) -> None:
         LLM_COST.labels(model=model).inc(call.cost_usd)
     if call.retries:
         LLM_RETRIES.labels(model=model).inc(call.retries)
-    if not request_log.is_priced(call, price_known=pricing.price_known):
+    if not request_log.is_priced(call, price_known=pricing.price_known_without_import):
         LLM_UNPRICED.labels(model=model).inc()
 
 

@@ -150,6 +150,23 @@ def price_known(model: str) -> bool:
     return price_of(get_settings(), model).known
 
 
+def price_known_without_import(model: str) -> bool:
+    """:func:`price_known` for the event loop: never pays LiteLLM's seconds-long import.
+
+    Before litellm is imported (a refusal in the first seconds after start) a model
+    without ``LLM_PRICE_*`` counts as priced here; the recorder, in its thread, still
+    flags the row.
+    """
+    import sys
+
+    from chatmon.settings import get_settings
+
+    settings = get_settings()
+    if "litellm" not in sys.modules and _custom_prices(settings, model) is None:
+        return True
+    return price_of(settings, model).known
+
+
 def log_startup_warning(settings: Settings) -> Price:
     """Log once, loudly, when the configured model's price is unknown. Returns the price."""
     price = price_of(settings)

@@ -15,7 +15,10 @@ For each size (default: 1M, then 10M) in one run:
    runs in its worker thread: KPIs, every chart, cost by model and the first page of the
    request table) for the same windows;
 4. times the naive reference for each: load the window's rows into Python and compute
-   the same figures there (exact percentiles by sorting).
+   the same figures there (exact percentiles by sorting);
+5. times ``GET /api/usage`` by user and by conversation (reference: one ``GROUP BY`` over
+   the window's rows in SQL) and ``GET /api/budget`` (default daily budget; reference:
+   the 7-day group-by by model). The budget figure is printed once per window loop.
 
 Each figure is the median of ``--repeat`` runs (the reference: of ``--reference-repeat``)
 and printed as ``name: value (reference: value, ratio)``, ratio = reference / value.
@@ -329,6 +332,21 @@ def naive_dashboard(url: str, start: datetime, end: datetime) -> dict:
 # ----------------------------------------------------------------------------- timing
 
 
+def naive_usage(url: str, start: datetime, end: datetime, column: str) -> list[tuple]:
+    """The reference for /api/usage: one GROUP BY over the window's rows, in SQL."""
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            f"SELECT {column}, COUNT(*), SUM(cost_usd) FROM llm_request "
+            "WHERE started_at >= ? AND started_at < ? GROUP BY 1 ORDER BY 3 DESC LIMIT 50",
+            (_sqlite_time(start), _sqlite_time(end)),
+        ).fetchall()
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 def median_ms(action: Callable[[], object], repeat: int) -> tuple[float, float]:
     """Median wall time and median CPU time of this process for ``action``, in ms, after
     one untimed warm-up run. On a shared, busy machine the CPU time shows the work done
@@ -421,11 +439,25 @@ def run_size(
                         session, dashboard_view.DashboardQuery(start=start, end=end)
                     )
 
+            def usage_call(window: str = window, by: str = "user") -> None:
+                response = client.get("/api/usage", params={"window": window, "by": by})
+                response.raise_for_status()
+
+            def budget_call() -> None:
+                client.get("/api/budget").raise_for_status()
+
             for name, ours_action, naive_action in (
                 (f"dashboard_api_stats_{window}_{label}_rows", api_call,
                  lambda start=start, end=end: naive_stats(url, start, end)),
                 (f"dashboard_monitor_load_{window}_{label}_rows", dashboard,
                  lambda start=start, end=end: naive_dashboard(url, start, end)),
+                (f"usage_api_by_user_{window}_{label}_rows", usage_call,
+                 lambda start=start, end=end: naive_usage(url, start, end, "session_id")),
+                (f"usage_api_by_conversation_{window}_{label}_rows",
+                 lambda window=window: usage_call(window, "conversation"),
+                 lambda start=start, end=end: naive_usage(url, start, end, "conversation_id")),
+                (f"budget_api_{label}_rows", budget_call,
+                 lambda start=start, end=end: naive_usage(url, start, end, "model")),
             ):  # fmt: skip
                 ours_wall, ours_cpu = median_ms(ours_action, repeat)
                 naive_wall, naive_cpu = median_ms(naive_action, reference_repeat)

@@ -240,6 +240,32 @@ def _run_alerts_test(_args: argparse.Namespace) -> int:
     return 0
 
 
+def add_digest(subparsers: Subparsers) -> None:
+    """Registers ``digest --print``."""
+    parser = subparsers.add_parser("digest", help="preview the spend digest")
+    parser.add_argument("--print", action="store_true", required=True, help="print it (text)")
+    parser.add_argument("--html", action="store_true", help="print the HTML version instead")
+    parser.add_argument("--schedule", choices=("daily", "weekly"), default="daily")
+    parser.set_defaults(handler=_run_digest)
+
+
+def _run_digest(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+
+    from chatmon.db import get_engine
+    from chatmon.services import digest
+    from chatmon.settings import get_settings
+
+    with Session(get_engine()) as session:
+        built = digest.build(
+            session=session, settings=get_settings(), now=datetime.now(UTC), schedule=args.schedule
+        )
+    print(built.html if args.html else built.subject + "\n\n" + built.text)
+    return 0
+
+
 def add_hash_password(subparsers: Subparsers) -> None:
     """Registers ``hash-password``: a MONITOR_USERS entry for one user."""
     parser = subparsers.add_parser(
@@ -369,6 +395,7 @@ SUBCOMMANDS: list[Registrar] = [
     add_hash_password,
     add_reset_monitor_password,
     add_backup,
+    add_digest,
 ]
 
 

@@ -11,9 +11,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from chatmon.routes.auth import login, logout
+from chatmon.routes.budget import api_budget
 from chatmon.routes.health import health, health_live, health_ready
 from chatmon.routes.metrics import metrics_endpoint
 from chatmon.routes.stats import api_requests_csv, api_stats
+from chatmon.routes.usage import api_usage, api_usage_csv
 
 routes = [
     Route("/health", health, methods=["GET"]),
@@ -22,6 +24,9 @@ routes = [
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     Route("/api/stats", api_stats, methods=["GET"]),
     Route("/api/requests.csv", api_requests_csv, methods=["GET"]),
+    Route("/api/usage", api_usage, methods=["GET"]),
+    Route("/api/budget", api_budget, methods=["GET"]),
+    Route("/api/usage.csv", api_usage_csv, methods=["GET"]),
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),
 ]

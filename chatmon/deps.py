@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from chatmon.db import get_engine
 from chatmon.services import auth, breaker, first_start, instance_secrets
+from chatmon.services.budget import BudgetConfig, BudgetGate
 from chatmon.services.identity import IdentityIssuer
 from chatmon.services.llm import LLMClient
 from chatmon.services.login import LoginGuard
@@ -46,13 +47,36 @@ def rate_limiter() -> RateLimiter:
 
 @functools.cache
 def turn_service() -> TurnService:
-    """The chat's request path: rate limits, breaker, retries, one LLMCall event each."""
+    """The chat's request path: rate limits, budgets, breaker, retries, one LLMCall each."""
     return TurnService(
         settings=get_settings(),
         client=llm_client(),
         prompts=system_prompt_source(),
         limiter=rate_limiter(),
+        budget=budget_gate(),
+        fallback=fallback_client(),
     )
+
+
+@functools.cache
+def budget_gate() -> BudgetGate:
+    """The process's budget decision (read from the shared database every few seconds)."""
+    return BudgetGate(config=BudgetConfig.from_settings(get_settings()), engine=get_engine)
+
+
+@functools.cache
+def fallback_client() -> LLMClient | None:
+    """The BUDGET_FALLBACK_MODEL client behind its own breaker, when one is configured."""
+    settings = get_settings()
+    model = settings.budget_fallback_model
+    if model is None:
+        return None
+    model_breaker = breaker.for_model(
+        model,
+        failure_threshold=settings.breaker_failure_threshold,
+        reset_seconds=settings.breaker_reset_seconds,
+    )
+    return LLMClient(settings, breaker=model_breaker, model=model)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import sys
 import time
 
 from chatmon import deps
-from chatmon.services import llm, readiness
+from chatmon.services import llm, pricing, readiness
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ async def warm_up_llm() -> None:
                 get_settings().llm_model,
                 " or ".join(missing),
             )
+        # Loud at startup when the model's price is unknown: cost alerts cannot fire.
+        await asyncio.to_thread(pricing.log_startup_warning, get_settings())
     except Exception:
         log.exception("litellm warm-up failed")
     finally:
@@ -74,7 +76,6 @@ def _first_start() -> None:
 
     from chatmon.db import get_engine
     from chatmon.services.first_start import announcement, ensure_monitor_password
-    from chatmon.settings import get_settings
 
     try:
         deps.instance_secret()

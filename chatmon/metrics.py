@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from chatmon.services import events
+from chatmon.services import events, pricing, request_log
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import Feedback, LLMCall
 
@@ -49,6 +49,11 @@ LLM_TOKENS = Counter(
     "chatmon_llm_tokens_total", "Tokens reported by the provider.", ["model", "type"]
 )
 LLM_COST = Counter("chatmon_llm_cost_usd_total", "Cost of LLM requests in USD.", ["model"])
+LLM_UNPRICED = Counter(
+    "chatmon_llm_unpriced_requests_total",
+    "LLM requests whose cost is unknown (the model has no price): not counted as $0.",
+    ["model"],
+)
 LLM_RETRIES = Counter("chatmon_llm_retries_total", "Retried LLM attempts.", ["model"])
 FEEDBACK = Counter("chatmon_feedback_total", "Thumbs up/down given to replies.", ["rating"])
 CIRCUIT_BREAKER_STATE = Gauge(
@@ -157,6 +162,8 @@ def record_call(call: LLMCall) -> None:
         LLM_COST.labels(model=model).inc(call.cost_usd)
     if call.retries:
         LLM_RETRIES.labels(model=model).inc(call.retries)
+    if not request_log.is_priced(call, price_known=pricing.price_known_without_import):
+        LLM_UNPRICED.labels(model=model).inc()
 
 
 def record_feedback(feedback: Feedback) -> None:
@@ -175,6 +182,7 @@ def init_series(model: str) -> None:
     LLM_TOKENS.labels(model=model, type="output")
     LLM_COST.labels(model=model)
     LLM_RETRIES.labels(model=model)
+    LLM_UNPRICED.labels(model=model)
     LLM_REQUEST_DURATION.labels(model=model)
     LLM_TIME_TO_FIRST_TOKEN.labels(model=model)
     FEEDBACK.labels(rating="up")

@@ -140,6 +140,31 @@ class LLMLatencyHourly(SQLModel, table=True):
 ALL_MODELS = "*"  # the model of LLMLatencyHourly rows that count every model
 
 
+class LLMUsageHourly(SQLModel, table=True):
+    """Per-hour spend grouped by who or what drove it (``chatmon.services.usage``).
+
+    ``dimension`` is "user" (the browser's owner key: a keyed hash, never a raw id),
+    "conversation", "model" or "prompt_version"; ``key`` its value. Kept in step with
+    ``llm_request`` by the recorder, in the same transaction, so "top spenders" over
+    a long window reads rollups rather than millions of rows.
+    """
+
+    __tablename__ = "llm_usage_hourly"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    dimension: str = Field(primary_key=True, max_length=16)
+    hour: int = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=200)
+    requests: int = 0
+    errors: int = 0
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    feedback_up: int = 0
+    feedback_down: int = 0
+
+
 class AlertRuleState(SQLModel, table=True):
     """One alert rule's memory between checks, shared by every worker and instance.
 

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     )
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     llm_price_input_per_1m: float | None = Field(default=None, ge=0.0)
-    llm_price_output_per_1m: float | None = Field(default=None, ge=0.0)
+    llm_price_output_per_1m: float | None = Field(default=None, ge=0.0, validate_default=True)
     request_timeout: float = Field(default=30.0, gt=0.0)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
     llm_max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)  # unset: no cap
@@ -102,7 +102,17 @@ class Settings(BaseSettings):
     alert_error_rate_threshold: float = Field(default=10.0, ge=0.0, le=100.0)  # percent
     alert_latency_p95_threshold: float = Field(default=5.0, gt=0.0)  # seconds
     alert_cost_threshold: float = Field(default=1.0, ge=0.0)  # USD in the last hour
-    daily_cost_threshold: float = Field(default=50.0, ge=0.0)  # USD since UTC midnight
+    daily_cost_threshold: float = Field(default=50.0, ge=0.0)  # alias of DAILY_BUDGET_USD
+
+    # --- budgets (chatmon.services.budget) ------------------------------------------------
+    # Unset: DAILY_COST_THRESHOLD is the daily budget (its old name); set, it wins.
+    daily_budget_usd: float | None = Field(default=None, ge=0.0)
+    monthly_budget_usd: float | None = Field(default=None, ge=0.0)  # unset: no monthly budget
+    budget_timezone: str = "UTC"  # where days and months start
+    budget_warn_percent: str = "50,80,100"  # each level alerts once per period
+    budget_action: Literal["warn", "fallback", "refuse"] = "warn"
+    budget_fallback_model: str | None = Field(default=None, validate_default=True)
+    budget_forecast_horizon_minutes: float = Field(default=120.0, gt=0.0, le=31 * 24 * 60)
     alert_min_requests: int = Field(default=10, ge=1)
     alert_window_minutes: float = Field(default=15.0, gt=0.0, le=7 * 24 * 60)
     alert_cooldown_hours: float = Field(default=1.0, gt=0.0)
@@ -153,6 +163,45 @@ class Settings(BaseSettings):
                 "(off opens the monitor to everyone)"
             )
         return value
+
+    @field_validator("budget_timezone", mode="after")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Paris)") from None
+        return value
+
+    @field_validator("budget_warn_percent", mode="after")
+    @classmethod
+    def _warn_levels_are_percents(cls, value: str) -> str:
+        _parse_percents(value)
+        return value
+
+    @field_validator("budget_fallback_model", mode="after")
+    @classmethod
+    def _fallback_needs_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if info.data.get("budget_action") == "fallback" and value is None:
+            raise ValueError("is required when BUDGET_ACTION=fallback (e.g. a cheaper model)")
+        return value
+
+    @property
+    def daily_budget(self) -> float:
+        """The daily budget in USD: DAILY_BUDGET_USD, else DAILY_COST_THRESHOLD."""
+        return (
+            self.daily_budget_usd
+            if self.daily_budget_usd is not None
+            else (self.daily_cost_threshold)
+        )
+
+    @property
+    def budget_warn_levels(self) -> list[float]:
+        """BUDGET_WARN_PERCENT as sorted, distinct percents."""
+        return _parse_percents(self.budget_warn_percent)
 
     @field_validator("public_url", mode="after")
     @classmethod
@@ -486,9 +535,15 @@ class Settings(BaseSettings):
         """One of the two prices alone cannot price a request: say which one is missing."""
         given = (self.llm_price_input_per_1m is None, self.llm_price_output_per_1m is None)
         if given == (False, True):
-            raise ValueError("LLM_PRICE_OUTPUT_PER_1M is missing: set both prices, or neither")
+            raise ValueError(
+                "LLM_PRICE_OUTPUT_PER_1M is missing: set both prices (0 and 0 for a free"
+                " model), or neither"
+            )
         if given == (True, False):
-            raise ValueError("LLM_PRICE_INPUT_PER_1M is missing: set both prices, or neither")
+            raise ValueError(
+                "LLM_PRICE_INPUT_PER_1M is missing: set both prices (0 and 0 for a free"
+                " model), or neither"
+            )
         return self
 
     def startup_notices(self) -> list[str]:
@@ -573,6 +628,22 @@ def is_placeholder_secret(value: str) -> bool:
     if plain in _PLACEHOLDERS or plain.rstrip("0123456789") in _PLACEHOLDERS:
         return True
     return plain.startswith(_PLACEHOLDER_PREFIXES) or raw.startswith("<")
+
+
+def _parse_percents(value: str) -> list[float]:
+    """``"50,80,100"`` -> ``[50.0, 80.0, 100.0]``; ValueError on anything else."""
+    levels: set[float] = set()
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        try:
+            level = float(part)
+        except ValueError:
+            raise ValueError(f"{part.strip()!r} is not a number (e.g. 50,80,100)") from None
+        if not 0 < level <= 1000:
+            raise ValueError(f"{level:g} is not a percent between 0 and 1000")
+        levels.add(level)
+    return sorted(levels)
 
 
 def _split_addresses(value: str | None) -> list[str]:

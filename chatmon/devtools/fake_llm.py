@@ -137,6 +137,9 @@ class FakeLLMConfig:
         reply_words: Words in the reply (more if the echoed message alone is longer).
         fail_first: Fail exactly the next N requests with ``fail_with``, then
             fall back to ``fail_rate``. Deterministic alternative to ``fail_rate``.
+        cached_tokens: Prompt tokens reported as served from the provider's cache
+            (``usage.prompt_tokens_details.cached_tokens``, at most the prompt's tokens),
+            so cost tests can check cached input is priced as such. 0 = field omitted.
     """
 
     latency: float = 0.0
@@ -146,6 +149,7 @@ class FakeLLMConfig:
     retry_after: float | None = None
     reply_words: int = 12
     fail_first: int = 0
+    cached_tokens: int = 0
 
     def __post_init__(self) -> None:
         """Normalises JSON/CLI values and rejects nonsense early."""
@@ -154,6 +158,7 @@ class FakeLLMConfig:
         self.fail_with = str(self.fail_with)
         self.reply_words = int(self.reply_words)
         self.fail_first = int(self.fail_first)
+        self.cached_tokens = int(self.cached_tokens)
         if self.tokens_per_second is not None:
             self.tokens_per_second = float(self.tokens_per_second)
         if self.retry_after is not None:
@@ -175,6 +180,8 @@ class FakeLLMConfig:
             raise ValueError("reply_words must be >= 1")
         if self.fail_first < 0:
             raise ValueError("fail_first must be >= 0")
+        if self.cached_tokens < 0:
+            raise ValueError("cached_tokens must be >= 0")
 
     def update(self, **changes: Any) -> None:
         """Applies a partial update atomically: either every field changes or none.
@@ -303,18 +310,22 @@ class _Reply:
     chunks: tuple[str, ...]
     prompt_tokens: int
     finish_reason: str
+    cached_tokens: int = 0
 
     @property
     def text(self) -> str:
         return "".join(self.chunks)
 
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> dict[str, Any]:
         completion = len(self.chunks)
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": self.prompt_tokens + completion,
         }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return usage
 
 
 def _build_reply(body: Mapping[str, Any], config: FakeLLMConfig) -> _Reply:
@@ -326,7 +337,8 @@ def _build_reply(body: Mapping[str, Any], config: FakeLLMConfig) -> _Reply:
     finish_reason = "stop"
     if limit is not None and limit < len(chunks):
         chunks, finish_reason = chunks[:limit], "length"
-    return _Reply(tuple(chunks), prompt_tokens(messages), finish_reason)
+    prompt = prompt_tokens(messages)
+    return _Reply(tuple(chunks), prompt, finish_reason, min(config.cached_tokens, prompt))
 
 
 # --------------------------------------------------------------------------- OpenAI shapes
@@ -374,7 +386,7 @@ def _chunk(
     choices: list[dict[str, Any]],
     *,
     with_usage_field: bool,
-    usage: dict[str, int] | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> bytes:
     payload: dict[str, Any] = {
         "id": completion_id,

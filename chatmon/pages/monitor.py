@@ -9,6 +9,7 @@ from reflex_base.vars.base import Var, VarData
 
 from chatmon.components.alerts_panel import alerts_panel
 from chatmon.components.monitor_charts import charts
+from chatmon.components.monitor_spend import budget_bars, top_spenders
 from chatmon.components.monitor_table import request_detail, request_table
 from chatmon.components.post_form import post_form, post_to_backend
 from chatmon.services.dashboard_view import WINDOW_CHOICES
@@ -288,9 +289,26 @@ def monitor_page() -> rx.Component:
                 ),
             ),
             rx.cond(
+                MonitorState.price_warning != "",
+                rx.callout(
+                    MonitorState.price_warning,
+                    icon="circle_dollar_sign",
+                    color_scheme="amber",
+                    id="price-warning",
+                ),
+            ),
+            rx.cond(
                 MonitorState.is_empty,
                 _empty_state(),
-                rx.vstack(_kpis(), charts(), request_table(), spacing="4", width="100%"),
+                rx.vstack(
+                    budget_bars(),
+                    _kpis(),
+                    charts(),
+                    top_spenders(),
+                    request_table(),
+                    spacing="4",
+                    width="100%",
+                ),
             ),
             alerts_panel(),
             spacing="4",

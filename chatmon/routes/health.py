@@ -9,7 +9,9 @@
     run for three check intervals or its last run failed (alerts would not fire), or
     this worker's recorder dropped request-log events in the last 15 minutes, or the
     heartbeat's latest ping or the synthetic probe's latest request failed
-    (``checks.watchers``: the probe's error category, failures in a row).
+    (``checks.watchers``: the probe's error category, failures in a row); or the
+    model's price is unknown (``checks.pricing``: cost figures and cost alerts cannot
+    see its requests; the message names the fix).
   * ``starting`` (HTTP 200): this worker has not finished its LiteLLM warm-up
     (``chatmon.lifespan``); a reply sent now would wait for it. Balancers should ask
     ``/health/ready`` instead, which answers 503 meanwhile.
@@ -43,7 +45,7 @@ from starlette.responses import JSONResponse
 
 from chatmon import metrics
 from chatmon.db import get_engine
-from chatmon.services import alert_clock, build, readiness, recorder, tracing
+from chatmon.services import alert_clock, build, pricing, readiness, recorder, tracing
 from chatmon.services.watchers import watchers_check
 from chatmon.settings import Settings, get_settings
 
@@ -182,6 +184,24 @@ def _recorder_check() -> dict[str, Any]:
     return check
 
 
+async def _pricing_check(settings: Settings) -> dict[str, Any]:
+    """Whether the configured model's cost is known (see ``chatmon.services.pricing``).
+
+    In a thread: the first look-up may wait for LiteLLM's import; later ones are cached.
+    """
+    price = await asyncio.to_thread(pricing.price_of, settings)
+    check: dict[str, Any] = {
+        "status": "ok" if price.known else "unpriced",
+        "model": price.model,
+        "source": price.source,
+        "input_per_1m": price.input_per_1m,
+        "output_per_1m": price.output_per_1m,
+    }
+    if not price.known:
+        check["message"] = price.warning()
+    return check
+
+
 def overall_status(checks: dict[str, dict[str, Any]], *, warmed: bool = True) -> str:
     """``down`` / ``starting`` / ``degraded`` / ``ok`` (see module docstring)."""
     if checks["database"]["status"] != "ok":
@@ -194,6 +214,7 @@ def overall_status(checks: dict[str, dict[str, Any]], *, warmed: bool = True) ->
         or checks["alerts"]["status"] in ("stale", "failing")
         or checks.get("recorder", {}).get("status") == "dropping"
         or checks.get("watchers", {}).get("status") == "failing"
+        or checks.get("pricing", {}).get("status") == "unpriced"
     ):
         return "degraded"
     return "ok"
@@ -231,6 +252,7 @@ async def health(_request: Request) -> JSONResponse:
         "langfuse": await _langfuse_check(settings),
         "alerts": _alerts_check(settings),
         "recorder": _recorder_check(),
+        "pricing": await _pricing_check(settings),
         "capacity": await _capacity_check(),
         "watchers": await _watchers(settings),
     }

@@ -37,6 +37,9 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "latency_p95": WARNING,
     "cost_hourly": WARNING,
     "cost_daily": WARNING,
+    "budget_daily": WARNING,
+    "budget_monthly": WARNING,
+    "budget_forecast": WARNING,
 }
 
 

@@ -9,16 +9,17 @@ shown in UTC, as everything is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest
-from chatmon.services import stats, tracing
+from chatmon.services import pricing, spend_view, stats, tracing, usage
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.sql_time import to_utc
+from chatmon.settings import get_settings
 
 PAGE_SIZE = 25
 ALL = "all"  # the filter value that means "no filter"
@@ -37,6 +38,8 @@ class DashboardQuery:
     descending: bool = True
     page: int = 0
     page_size: int = PAGE_SIZE
+    usage_by: str = "model"  # the "Top spenders" grouping
+    usage_key: str = ""  # drill-down: the table shows only this key's requests
 
 
 @dataclass
@@ -107,6 +110,9 @@ class DashboardView:
     total_rows: int
     models: list[str]
     has_any_request: bool
+    price_warning: str = ""  # the configured model has no price / unpriced requests shown
+    spenders: list[spend_view.SpenderRow] = field(default_factory=list)
+    budgets: list[spend_view.BudgetBar] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -290,6 +296,19 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         offset=query.page * query.page_size,
     )
     summary = board.summary
+    page_rows, total = board.page.rows, board.page.total
+    if query.usage_key and query.usage_by != "model":  # model: the model filter does it
+        page_rows, total = usage.request_page(
+            session=session,
+            start=query.start,
+            end=query.end,
+            by=query.usage_by,
+            key=query.usage_key,
+            sort=query.sort,
+            descending=query.descending,
+            limit=query.page_size,
+            offset=query.page * query.page_size,
+        )
     return DashboardView(
         kpis=kpis(summary),
         series=series_rows(board.series, board.bucket_seconds),
@@ -301,11 +320,37 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
             {"model": m.model, "cost": round(m.cost_usd, 6), "requests": m.requests}
             for m in board.models
         ],
-        rows=[request_row(row) for row in board.page.rows],
-        total_rows=board.page.total,
+        rows=[request_row(row) for row in page_rows],
+        total_rows=total,
         models=sorted(m.model for m in board.models),
         has_any_request=summary.requests > 0 or has_any_request(session),
+        price_warning=price_warning(summary.unpriced_requests),
+        spenders=spend_view.spenders(
+            session=session, start=query.start, end=query.end, by=query.usage_by
+        ),
+        budgets=spend_view.budget_bars(
+            session=session, settings=get_settings(), now=datetime.now(UTC)
+        ),
     )
+
+
+def price_warning(unpriced_requests: int) -> str:
+    """The monitor's warning when costs are incomplete: what is wrong, and the fix.
+
+    Shown when the configured model has no known price (cost alerts cannot fire) or
+    when the window holds requests that could not be priced (the cost KPI excludes them).
+    """
+    price = pricing.price_of(get_settings())
+    parts = []
+    if not price.known:
+        parts.append(price.warning()[0].upper() + price.warning()[1:] + ".")
+    if unpriced_requests:
+        parts.append(
+            f"{unpriced_requests:,} requests in this window have no known price: the cost "
+            "shown leaves them out."
+            + ("" if not price.known else f" Fix: {pricing.FIX_HINT} for their model.")
+        )
+    return " ".join(parts)
 
 
 def load_detail(session: Session, correlation_id: str) -> RequestDetail | None:

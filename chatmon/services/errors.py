@@ -23,6 +23,7 @@ class ErrorCategory(StrEnum):
     SERVER_ERROR = "server_error"
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED_LOCAL = "rate_limited_local"
+    BUDGET_EXCEEDED = "budget_exceeded"  # chatmon's own refusal: BUDGET_ACTION=refuse
     UNKNOWN = "unknown"
 
 
@@ -55,6 +56,8 @@ HUMAN_MESSAGES: dict[ErrorCategory, str] = {
     "pausing requests briefly. Please try again shortly.",
     ErrorCategory.RATE_LIMITED_LOCAL: "You are sending messages too quickly. "
     "Please wait before sending another.",
+    ErrorCategory.BUDGET_EXCEEDED: "This chat's spending budget is used up, so no more "
+    "requests are sent to the model until it resets.",
     ErrorCategory.UNKNOWN: "Something went wrong while getting a reply. Please try again.",
 }
 
@@ -82,7 +85,21 @@ def user_message(category: ErrorCategory | str, *, retry_after: float | None = N
         return f"{message} You can send again in {seconds} {unit}."
     if category == ErrorCategory.CIRCUIT_OPEN:
         return f"{message} Next try in about {seconds} {unit}."
+    if category == ErrorCategory.BUDGET_EXCEEDED:
+        return f"{message} It resets in {format_duration(seconds)}."
     return message
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 5 min`` - a wait as people read it."""
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 class LLMCallError(Exception):

@@ -23,10 +23,11 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from chatmon.services import pricing
 from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
-from chatmon.settings import Settings
+from chatmon.settings import DEMO_MODEL, Settings
 
 # Offline switch: without it `import litellm` fetches the model cost map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -230,15 +231,24 @@ class LLMClient:
             (unit tests of the retry layer alone).
     """
 
-    def __init__(self, settings: Settings, *, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        breaker: CircuitBreaker | None = None,
+        model: str | None = None,
+    ) -> None:
         self._settings = settings
         self._breaker = breaker
         self._missing: list[str] | None = None  # provider variables, learned on first use
+        # Another model than LLM_MODEL (BUDGET_FALLBACK_MODEL): same provider settings,
+        # its own price (LLM_PRICE_* are LLM_MODEL's).
+        self._model = model or settings.llm_model
 
     @property
     def model(self) -> str:
         """The LiteLLM model string."""
-        return self._settings.llm_model
+        return self._model
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -254,7 +264,7 @@ class LLMClient:
             LLMCallError: with the category of the failure. After the first token has
                 been yielded a failure is never retried (that would repeat text).
         """
-        if self._settings.is_demo:
+        if self._settings.is_demo and self._model == self._settings.llm_model:
             chunks = self._demo_stream(messages, stats)
         else:
             chunks = self._guarded_stream(messages, temperature, stats)
@@ -288,7 +298,7 @@ class LLMClient:
     ) -> AsyncGenerator[str, None]:
         """The provider stream behind the circuit breaker, which learns how it ended."""
         if self._missing is None:
-            self._missing = missing_credentials(self._settings)
+            self._missing = missing_credentials(self._settings, model=self._model)
         if self._missing:  # LiteLLM would call it a provider 500, and we would retry it
             raise LLMCallError(ErrorCategory.AUTH)
         if self._breaker is None:
@@ -415,7 +425,7 @@ class LLMClient:
         try:
             async with asyncio.timeout(settings.request_timeout):
                 response = await litellm.acompletion(
-                    model=settings.llm_model,
+                    model=self._model,
                     messages=messages,
                     temperature=temperature,
                     stream=True,
@@ -426,7 +436,7 @@ class LLMClient:
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
                     **_max_tokens(settings),
                 )
-                stats.provider = _provider_of(settings.llm_model)
+                stats.provider = _provider_of(self._model)
                 _reuse_provider_iterator(response)
                 first = await anext(response.__aiter__())
             return response, first
@@ -443,8 +453,12 @@ class LLMClient:
             return
         stats.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         stats.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        stats.cost_usd = price_usd(
-            self._settings, input_tokens=stats.input_tokens, output_tokens=stats.output_tokens
+        stats.cost_usd = pricing.cost_usd(
+            self._settings,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            usage=usage,
+            model=self.model,
         )
 
 
@@ -536,19 +550,19 @@ def _reuse_provider_iterator(response: Any) -> None:
         response.completion_stream = _SameIterator(stream)
 
 
-def missing_credentials(settings: Settings) -> list[str]:
+def missing_credentials(settings: Settings, *, model: str | None = None) -> list[str]:
     """The provider variables LiteLLM needs for LLM_MODEL and cannot find; [] = none.
 
     Without a key LiteLLM fails the request as a provider ``InternalServerError``
     ("Missing credentials"), which reads as the provider's fault and is retried. Known up
     front, it is an ``auth`` failure with no provider call, and startup can say so.
     """
-    if settings.is_demo:
+    if (model or settings.llm_model) == DEMO_MODEL:
         return []
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     try:
         found = _litellm().validate_environment(
-            model=settings.llm_model, api_key=key, api_base=settings.llm_api_base
+            model=model or settings.llm_model, api_key=key, api_base=settings.llm_api_base
         )
     except Exception:  # noqa: BLE001 - an unknown provider: let the call itself tell
         return []
@@ -580,26 +594,12 @@ async def _close_quietly(response: Any) -> None:
 
 
 def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> float | None:
-    """Cost of a call in USD, or None when the model has no known price.
+    """Cost of a call of LLM_MODEL in USD, or None when its price is unknown.
 
-    ``LLM_PRICE_*`` overrides win; otherwise LiteLLM's bundled price map. A model
-    the map does not know is reported as None rather than silently costing $0.
+    Kept for callers that have only token counts; see ``chatmon.services.pricing``
+    (a 0/0 map entry is unknown, not free).
     """
-    if settings.llm_price_input_per_1m is not None and settings.llm_price_output_per_1m is not None:
-        return (
-            input_tokens * settings.llm_price_input_per_1m
-            + output_tokens * settings.llm_price_output_per_1m
-        ) / 1_000_000
-    ll = _litellm()
-    try:
-        info = ll.get_model_info(settings.llm_model)
-    except Exception:  # noqa: BLE001 - unknown model: no price
-        return None
-    input_price: float | None = info.get("input_cost_per_token")
-    output_price: float | None = info.get("output_cost_per_token")
-    if input_price is None or output_price is None:
-        return None
-    return input_tokens * input_price + output_tokens * output_price
+    return pricing.cost_usd(settings, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 def _chunk_text(chunk: Any) -> str:

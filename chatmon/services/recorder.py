@@ -282,16 +282,11 @@ class Recorder:
 # ----------------------------------------------------------------------------- process-wide
 
 
-@functools.cache
 def _price_known(model: str) -> bool:
-    """Whether ``model`` has a price (``LLM_PRICE_*`` or LiteLLM's map); the demo is free."""
-    from chatmon.services import llm
-    from chatmon.settings import DEMO_MODEL, get_settings
+    """Whether ``model`` has a price (``LLM_PRICE_*`` or a non-zero map entry; demo is free)."""
+    from chatmon.services import pricing
 
-    if model == DEMO_MODEL:
-        return True
-    settings = get_settings().model_copy(update={"llm_model": model})
-    return llm.price_usd(settings, input_tokens=0, output_tokens=0) is not None
+    return pricing.price_known(model)
 
 
 @functools.cache

@@ -20,13 +20,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
+from chatmon.services import usage
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
 
 # Requests chatmon refused itself never reached the provider: their latency says
 # nothing about how fast the model is, so they stay out of the latency figures.
-LOCAL_REFUSALS = frozenset({"circuit_open", "rate_limited_local"})
+LOCAL_REFUSALS = frozenset({"circuit_open", "rate_limited_local", "budget_exceeded"})
 
 HOURLY_COUNTERS = (
     "requests",
@@ -58,6 +59,19 @@ def counts_for_latency(*, status: str, error_category: str | None) -> bool:
     )
 
 
+def is_priced(call: LLMCall, *, price_known: PriceKnown) -> bool:
+    """Whether a call's cost is known (False: unpriced, counted apart, never as $0).
+
+    A call with a cost is priced; one that reported tokens but got no cost is not; one
+    without usage (it failed before any) is unpriced when its model has no price.
+    """
+    if call.cost_usd is not None:
+        return True
+    if call.input_tokens is not None or call.output_tokens is not None:
+        return False
+    return price_known(call.model)
+
+
 def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
     """The ``llm_request`` column values for one finished call.
 
@@ -65,13 +79,7 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
     ``priced=False`` when tokens were reported (the model has no known price) or when
     the model is not priced at all; a call that reported no usage keeps cost NULL.
     """
-    has_usage = call.input_tokens is not None or call.output_tokens is not None
-    if call.cost_usd is not None:
-        priced = True
-    elif has_usage:
-        priced = False
-    else:
-        priced = price_known(call.model)
+    priced = is_priced(call, price_known=price_known)
     measured = counts_for_latency(status=call.status, error_category=call.error_category)
     return {
         "correlation_id": call.correlation_id[:32],
@@ -199,6 +207,7 @@ def record_calls(*, session: Session, calls: Sequence[LLMCall], price_known: Pri
     inserted = [row for cid, row in unique.items() if cid in inserted_ids]
     _add_hourly(session, _hourly_deltas(inserted))
     _add_latency(session, _latency_deltas(inserted))
+    usage.add(session, usage.deltas(inserted), _upsert)
     return len(inserted)
 
 
@@ -224,6 +233,11 @@ def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bo
         feedback_down=(new == -1) - (old == -1),
     )
     _add_hourly(session, {key: delta})
+    usage.add(
+        session,
+        usage.feedback_deltas(row, up=delta["feedback_up"], down=delta["feedback_down"]),
+        _upsert,
+    )
     return True
 
 
@@ -251,6 +265,7 @@ def prune_rollups(*, session: Session, before: datetime) -> None:
     cutoff = hour_of(before)
     session.execute(delete(LLMRequestHourly).where(col(LLMRequestHourly.hour) < cutoff))
     session.execute(delete(LLMLatencyHourly).where(col(LLMLatencyHourly.hour) < cutoff))
+    usage.prune(session, before_hour=cutoff)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -298,6 +313,7 @@ def rebuild_rollups(*, session: Session) -> None:
                 .group_by(*([model_column] if model is model_column else []), hour, bin_column)
             )
             session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
+    usage.rebuild(session)
 
 
 def retention_cutoff(*, now: datetime, days: int) -> datetime:

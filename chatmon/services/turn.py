@@ -28,6 +28,7 @@ from chatmon import metrics
 from chatmon.logging_setup import log_context
 from chatmon.models import utc_now
 from chatmon.services import events
+from chatmon.services.budget import BudgetGate
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn, build_messages
@@ -66,6 +67,8 @@ class TurnResult:
     error: LLMCallError | None = None
     stats: StreamStats = field(default_factory=StreamStats)
     started_at: datetime = field(default_factory=utc_now)
+    model: str = ""  # the model that served it ("" until known: the service's own)
+    notice: str = ""  # a small note for the chat (e.g. answered by the fallback model)
 
     @property
     def category(self) -> ErrorCategory | None:
@@ -98,6 +101,9 @@ class TurnService:
             every session of the process.
         prompts: the hot-reloaded system prompt.
         limiter: chatmon's own rate limits (per session and global); None = unlimited.
+        budget: the budget gate (``BUDGET_ACTION`` at 100 %); None = no budgets.
+        fallback: the client of ``BUDGET_FALLBACK_MODEL``, used once a budget is spent
+            when the action is ``fallback``.
     """
 
     def __init__(
@@ -107,11 +113,15 @@ class TurnService:
         client: LLMClient,
         prompts: SystemPromptSource,
         limiter: RateLimiter | None = None,
+        budget: BudgetGate | None = None,
+        fallback: LLMClient | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._prompts = prompts
         self._limiter = limiter
+        self._budget = budget
+        self._fallback = fallback
 
     def reply(self, request: TurnRequest) -> ReplyStream:
         """The reply to an admitted ``request`` (see :meth:`admit`); use it as
@@ -126,16 +136,42 @@ class TurnService:
         apply per browser (``request.session_id``) and per client address, so a client
         that drops its identity cookie is still counted.
         """
+        refusal = self._rate_limited(request, client_ip) or self._over_budget()
+        if refusal is None:
+            return None
+        result = TurnResult(correlation_id=request.correlation_id, status="error", error=refusal)
+        self._publish(request, result, self._prompts.current())
+        return refusal
+
+    def _rate_limited(self, request: TurnRequest, client_ip: str) -> LLMCallError | None:
         if self._limiter is None:
             return None
         wait = self._limiter.acquire(request.session_id, client_ip=client_ip)
         if wait <= 0:
             return None
         metrics.RATE_LIMITED.inc()
-        refusal = LLMCallError(ErrorCategory.RATE_LIMITED_LOCAL, retry_after=wait)
-        result = TurnResult(correlation_id=request.correlation_id, status="error", error=refusal)
-        self._publish(request, result, self._prompts.current())
-        return refusal
+        return LLMCallError(ErrorCategory.RATE_LIMITED_LOCAL, retry_after=wait)
+
+    def _over_budget(self) -> LLMCallError | None:
+        """``budget_exceeded`` when a budget is used up and BUDGET_ACTION=refuse."""
+        if self._budget is None:
+            return None
+        decision = self._budget.current()
+        if decision.action != "refuse":
+            return None
+        return LLMCallError(ErrorCategory.BUDGET_EXCEEDED, retry_after=decision.seconds_to_reset())
+
+    def _client_for_now(self) -> tuple[LLMClient, str]:
+        """The client to ask (the fallback model's once a budget is spent), and a notice."""
+        if self._budget is None or self._fallback is None:
+            return self._client, ""
+        decision = self._budget.current()
+        if decision.action != "fallback":
+            return self._client, ""
+        return self._fallback, (
+            f"The {decision.period} budget is used up: this reply comes from "
+            f"{self._fallback.model}, a cheaper model, until it resets."
+        )
 
     # ----- used by ReplyStream ------------------------------------------------------
     def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict[str, str]]:
@@ -154,7 +190,7 @@ class TurnService:
                 correlation_id=request.correlation_id,
                 session_id=request.session_id,
                 conversation_id=request.conversation_id,
-                model=self._client.model,
+                model=result.model or self._client.model,
                 provider=stats.provider,
                 started_at=result.started_at,
                 first_token_seconds=stats.first_token_seconds,
@@ -208,7 +244,9 @@ class ReplyStream:
         service, result = self._service, self.result
         try:
             messages = service._messages(self._request, self._prompt)
-            async for text in service._client.stream(
+            client, result.notice = service._client_for_now()
+            result.model = client.model
+            async for text in client.stream(
                 messages=messages, temperature=self._request.temperature, stats=result.stats
             ):
                 result.text += text

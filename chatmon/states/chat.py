@@ -582,7 +582,7 @@ class ChatState(rx.State):
                 if len(self.messages) > MAX_ON_SCREEN:  # nothing in a tab grows without bound
                     self.messages = self.messages[-MESSAGE_PAGE:]
                     self.has_earlier = True
-            self.notice = notice or self.notice
+            self.notice = notice or result.notice or self.notice
             self._end_streaming()
             if (state := _provider_state()) != self.provider_state:  # tripped by this reply?
                 self.provider_state = state

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from chatmon import metrics
 from chatmon.db import get_engine
 from chatmon.services import dashboard_view as view
+from chatmon.services import spend_view
 from chatmon.services.dashboard_view import (
     ALL,
     DashboardQuery,
@@ -31,6 +32,7 @@ from chatmon.services.dashboard_view import (
     RequestRow,
 )
 from chatmon.services.errors import ErrorCategory
+from chatmon.services.spend_view import BudgetBar, SpenderRow
 from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
 from chatmon.states import args
 from chatmon.states.auth import monitor_allowed
@@ -93,6 +95,11 @@ class MonitorState(rx.State):
     total_rows: int = 0
     models: list[str] = []
     has_any_request: bool = True
+    price_warning: str = ""  # costs are incomplete (unpriced model / requests), and the fix
+    spenders: list[SpenderRow] = []
+    budgets: list[BudgetBar] = []
+    usage_by: str = "model"  # Top spenders grouping: model | user | conversation | prompt_version
+    usage_key: str = ""  # the table shows only this user's / conversation's / version's requests
 
     status_filter: str = ALL
     model_filter: str = ALL
@@ -147,6 +154,8 @@ class MonitorState(rx.State):
             sort=self.sort,
             descending=self.descending,
             page=self.page,
+            usage_by=self.usage_by,
+            usage_key=self.usage_key,
         )
 
     def _choices(self) -> tuple:
@@ -161,6 +170,8 @@ class MonitorState(rx.State):
             self.sort,
             self.descending,
             self.page,
+            self.usage_by,
+            self.usage_key,
         )
 
     def _show(self, data: DashboardView) -> None:
@@ -172,6 +183,9 @@ class MonitorState(rx.State):
         self.total_rows = data.total_rows
         self.models = data.models
         self.has_any_request = data.has_any_request
+        self.price_warning = data.price_warning
+        self.spenders = data.spenders
+        self.budgets = data.budgets
         self.updated_at = datetime.now(UTC).strftime("%H:%M:%S UTC")
         self.error = ""
 
@@ -306,6 +320,32 @@ class MonitorState(rx.State):
         if self.page > 0:
             self.page -= 1
             await self._reload()
+
+    # ----- top spenders ----------------------------------------------------------------
+    @rx.event
+    async def set_usage_by(self, by: str | list[str]) -> None:
+        """Group Top spenders by model, user, conversation or prompt version."""
+        if isinstance(by, str) and by in spend_view.USAGE_BY_CHOICES:
+            self.usage_by, self.usage_key, self.page = by, "", 0
+            await self._reload()
+
+    @rx.event
+    async def show_requests_of(self, key: str) -> None:
+        """Show only the requests of one Top spenders row in the table."""
+        if not isinstance(key, str) or len(key) > MAX_ARG_CHARS:
+            return
+        if self.usage_by == "model":
+            self.model_filter = key or ALL
+        else:
+            self.usage_key = key
+        self.page = 0
+        await self._reload()
+
+    @rx.event
+    async def clear_usage_filter(self) -> None:
+        """Back to every request of the window."""
+        self.usage_key, self.page = "", 0
+        await self._reload()
 
     # ----- detail -----------------------------------------------------------------------
     @rx.event

@@ -346,6 +346,8 @@ MONITOR_DATA = (
     "series",
     "errors_by_category",
     "cost_by_model",
+    "spenders",
+    "budgets",
     "rows",
     "total_rows",
     "models",

@@ -206,3 +206,14 @@ def test_metrics_are_summed_across_worker_processes(tmp_path: Path) -> None:
     )
     assert 'chatmon_llm_tokens_total{model="mp-model",type="input"} 120.0' in scraped
     assert 'chatmon_llm_request_duration_seconds_count{model="mp-model"} 12.0' in scraped
+
+
+def test_record_call_counts_unpriced_requests_not_as_cost() -> None:
+    model = "openai/gemini-3-flash"
+    before_unpriced = _value("chatmon_llm_unpriced_requests_total", model=model)
+    before_cost = _value("chatmon_llm_cost_usd_total", model=model)
+    metrics.record_call(_call(model=model, cost_usd=None))
+    assert _value("chatmon_llm_unpriced_requests_total", model=model) == before_unpriced + 1
+    assert _value("chatmon_llm_cost_usd_total", model=model) == before_cost
+    metrics.record_call(_call(model=model, cost_usd=0.001))  # priced: not counted
+    assert _value("chatmon_llm_unpriced_requests_total", model=model) == before_unpriced + 1

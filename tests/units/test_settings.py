@@ -234,3 +234,42 @@ def test_reflex_config_gets_the_same_proxy_hops_and_origins() -> None:
         timeout=120,
     )
     assert result.stdout.strip() == "2 ['https://chat.example.com']", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BUDGET_TIMEZONE", "Mars/Olympus"),
+        ("BUDGET_WARN_PERCENT", "50,lots"),
+        ("BUDGET_WARN_PERCENT", "0,80"),
+        ("BUDGET_ACTION", "panic"),
+        ("DAILY_BUDGET_USD", "-1"),
+        ("MONTHLY_BUDGET_USD", "lots"),
+        ("BUDGET_FORECAST_HORIZON_MINUTES", "0"),
+        ("LLM_PRICE_INPUT_PER_1M", "0.1"),  # without its output price
+    ],
+)
+def test_bad_budget_and_price_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(
+        SettingsError,
+        match=variable if variable != "LLM_PRICE_INPUT_PER_1M" else "LLM_PRICE_OUTPUT_PER_1M",
+    ):
+        load_settings()
+
+
+def test_fallback_action_needs_a_fallback_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUDGET_ACTION", "fallback")
+    with pytest.raises(SettingsError, match="BUDGET_FALLBACK_MODEL"):
+        load_settings()
+
+
+def test_daily_budget_defaults_to_the_daily_cost_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAILY_COST_THRESHOLD", "20")
+    assert load_settings().daily_budget == 20.0
+    monkeypatch.setenv("DAILY_BUDGET_USD", "35")
+    settings = load_settings()
+    assert settings.daily_budget == 35.0
+    assert settings.budget_warn_levels == [50.0, 80.0, 100.0]

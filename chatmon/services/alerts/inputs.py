@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from chatmon.models import AlertRuleState, LLMRequest
-from chatmon.services import periodic, stats
+from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
+from chatmon.services import budget, periodic, spend_view, stats, usage
 from chatmon.services.alerts.messages import Evidence
-from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds
+from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
 from chatmon.services.sql_time import to_utc
 
 CIRCUIT_OPEN = "circuit_open"
@@ -100,6 +100,7 @@ def gather(
         errors_by_category=dict(window.errors_by_category),
         probe_failures=probe.consecutive_failures if probe is not None and probe_failing else 0,
         probe_error=probe.error if probe is not None and probe_failing else None,
+        **budget_inputs(session=session, config=limits.budget, now=now),
     )
 
 
@@ -132,6 +133,38 @@ def judged_errors(requests: int, errors: int, by_category: dict[str, int]) -> Ju
     failed = max(errors - refused - user_caused, 0)
     rate = failed / judged * 100.0 if judged else 0.0
     return JudgedErrors(judged, failed, rate, refused, user_caused)
+
+
+def budget_inputs(*, session: Session, config: Any, now: datetime) -> dict[str, Any]:
+    """The budget statuses and the last hour's top drivers (no budget: nothing)."""
+    if config is None or not (config.daily_usd or config.monthly_usd):
+        return {}
+    statuses = tuple(budget.statuses(session=session, config=config, now=now))
+    drivers = []
+    for by in ("conversation", "model"):
+        top = usage.top(session=session, start=now - timedelta(hours=1), end=now, by=by, limit=1)
+        if top and top[0].cost_usd > 0:
+            key = spend_view.short(top[0].key, by)
+            drivers.append(f"{by} {key} ({format_usd(top[0].cost_usd)} in the last hour)")
+    notified = {
+        status.period: _notified_level(session, status.period, config, now) for status in statuses
+    }
+    return {"budget": statuses, "budget_drivers": ", ".join(drivers), "budget_notified": notified}
+
+
+def _notified_level(session: Session, period: str, config: Any, now: datetime) -> float:
+    """The highest budget level (USD) already sent for ``period`` since it began: each
+    warning level is told once per period (see ``alerts.budget_rules``)."""
+    start, _ = budget.period_bounds(period, now, config.zone)  # type: ignore[arg-type]
+    n = AlertNotification
+    told = session.execute(
+        select(func.max(n.threshold)).where(
+            col(n.rule) == f"budget_{period}",
+            col(n.kind).in_(("firing", "repeat")),
+            col(n.created_at) >= start,
+        )
+    ).scalar_one_or_none()
+    return float(told or 0.0)
 
 
 def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:

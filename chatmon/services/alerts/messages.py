@@ -79,6 +79,17 @@ class AlertMessage:
 # ----------------------------------------------------------------------------- building
 
 
+USD_RULES = frozenset(
+    {
+        Rule.COST_HOURLY,
+        Rule.COST_DAILY,
+        Rule.BUDGET_DAILY,
+        Rule.BUDGET_MONTHLY,
+        Rule.BUDGET_FORECAST,
+    }
+)
+
+
 def format_value(rule: Rule, value: float | None) -> str:
     """A rule's figure as people read it: ``52.0 %``, ``6.41 s``, ``$1.20``, ``35 min``."""
     if value is None:
@@ -87,7 +98,7 @@ def format_value(rule: Rule, value: float | None) -> str:
         return f"{value:.1f} %"
     if rule is Rule.LATENCY_P95:
         return f"{value:.2f} s"
-    if rule in (Rule.COST_HOURLY, Rule.COST_DAILY):
+    if rule in USD_RULES:
         return format_usd(value)
     if rule is Rule.BREAKER_OPEN:
         return f"{value:g} model{'s' if value != 1 else ''} open"
@@ -104,7 +115,7 @@ def format_threshold(rule: Rule, threshold: float | None) -> str:
         return f"{threshold:g} %"
     if rule is Rule.LATENCY_P95:
         return f"{threshold:g} s"
-    if rule in (Rule.COST_HOURLY, Rule.COST_DAILY):
+    if rule in USD_RULES:
         return format_usd(threshold)
     if rule is Rule.PROBE_FAILED:
         return f"{threshold:g} in a row"
@@ -120,6 +131,9 @@ def _window(rule: Rule, window_minutes: float) -> str:
         Rule.BREAKER_OPEN: "now",
         Rule.NO_TRAFFIC: "since the last request",
         Rule.PROBE_FAILED: "latest probes",
+        Rule.BUDGET_DAILY: "this budget day",
+        Rule.BUDGET_MONTHLY: "this budget month",
+        Rule.BUDGET_FORECAST: "the current pace",
     }[rule]
 
 

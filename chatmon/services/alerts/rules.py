@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chatmon.services.budget import BudgetConfig
+
 
 class Rule(StrEnum):
     """Every rule, by its stable name (a Prometheus label value and a database key)."""
@@ -27,6 +29,9 @@ class Rule(StrEnum):
     BREAKER_OPEN = "breaker_open"
     NO_TRAFFIC = "no_traffic"
     PROBE_FAILED = "probe_failed"
+    BUDGET_DAILY = "budget_daily"  # chatmon.services.alerts.budget_rules
+    BUDGET_MONTHLY = "budget_monthly"
+    BUDGET_FORECAST = "budget_forecast"
 
 
 RULE_TITLES: dict[Rule, str] = {
@@ -37,6 +42,9 @@ RULE_TITLES: dict[Rule, str] = {
     Rule.BREAKER_OPEN: "Circuit breaker open",
     Rule.NO_TRAFFIC: "No traffic",
     Rule.PROBE_FAILED: "Synthetic probe failing",
+    Rule.BUDGET_DAILY: "Daily budget",
+    Rule.BUDGET_MONTHLY: "Monthly budget",
+    Rule.BUDGET_FORECAST: "Budget forecast",
 }
 
 
@@ -61,6 +69,7 @@ class Thresholds:
     window_minutes: float = 15.0
     no_traffic_minutes: float | None = None
     probe_failures: int | None = None  # None: the probe is off (PROBE_INTERVAL_SECONDS)
+    budget: Any = None  # chatmon.services.budget.BudgetConfig (None: no budget rules)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -69,7 +78,7 @@ class Thresholds:
             error_rate_percent=settings.alert_error_rate_threshold,
             latency_p95_seconds=settings.alert_latency_p95_threshold,
             cost_hourly_usd=settings.alert_cost_threshold,
-            cost_daily_usd=settings.daily_cost_threshold,
+            cost_daily_usd=settings.daily_budget,  # DAILY_BUDGET_USD, else DAILY_COST_THRESHOLD
             min_requests=settings.alert_min_requests,
             window_minutes=settings.alert_window_minutes,
             no_traffic_minutes=settings.alert_no_traffic_minutes,
@@ -78,6 +87,7 @@ class Thresholds:
                 if getattr(settings, "probe_interval_seconds", None)
                 else None
             ),
+            budget=BudgetConfig.from_settings(settings),
         )
 
 
@@ -105,6 +115,9 @@ class Observations:
     window_refused: int = 0  # chatmon's own refusals, left out of the error rate
     window_user_errors: int = 0  # errors the request caused, not counted as failures
     probe_error: str | None = None  # the latest one's error category
+    budget: tuple[Any, ...] = ()  # chatmon.services.budget.PeriodStatus, one per period
+    budget_drivers: str = ""  # "conversation …, model …": the last hour's top spenders
+    budget_notified: dict[str, float] = field(default_factory=dict)  # period -> USD level told
 
 
 @dataclass(frozen=True)
@@ -304,6 +317,11 @@ RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (
     no_traffic,
     probe_failed,
 )
+
+
+from chatmon.services.alerts import budget_rules  # noqa: E402 - needs the classes above
+
+RULES = (*RULES, *budget_rules.RULES)
 
 
 def evaluate(obs: Observations, limits: Thresholds) -> list[Finding]:

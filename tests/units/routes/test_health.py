@@ -46,7 +46,13 @@ def _use_settings(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings
 
 
 def test_health_ok_with_reachable_database(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use_settings(monkeypatch, llm_model="openai/health-ok", llm_api_key="sk-health-test-123456")
+    _use_settings(
+        monkeypatch,
+        llm_model="openai/health-ok",
+        llm_api_key="sk-health-test-123456",
+        llm_price_input_per_1m=0.075,
+        llm_price_output_per_1m=0.30,
+    )
     response = TestClient(api).get("/health")
     assert response.status_code == 200
     body = response.json()
@@ -255,3 +261,30 @@ def test_health_shows_streams_and_connections(use_db, monkeypatch) -> None:
     assert capacity["streams_in_progress"] == 3
     assert capacity["websocket_connections"] == 7
     assert capacity["workers"] >= 1 and capacity["cpu_cores"] >= 1
+
+
+def test_health_degraded_when_the_model_has_no_price(
+    use_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_settings(monkeypatch, llm_model="openai/gemini-3-flash", llm_api_key="sk-health-1234567")
+    body = TestClient(api).get("/health").json()
+    assert body["status"] == "degraded"
+    pricing = body["checks"]["pricing"]
+    assert pricing["status"] == "unpriced"
+    assert "cost alerts cannot fire for model openai/gemini-3-flash" in pricing["message"]
+    assert "LLM_PRICE_INPUT_PER_1M" in pricing["message"]
+
+
+def test_health_ok_when_zero_prices_are_explicit(use_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_settings(
+        monkeypatch, llm_model="ollama/llama3", llm_price_input_per_1m=0, llm_price_output_per_1m=0
+    )
+    body = TestClient(api).get("/health").json()
+    assert body["checks"]["pricing"] == {
+        "status": "ok",
+        "model": "ollama/llama3",
+        "source": "custom",
+        "input_per_1m": 0.0,
+        "output_per_1m": 0.0,
+    }
+    # (the overall status depends on the process's other checks, e.g. recorder drops)

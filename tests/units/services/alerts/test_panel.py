@@ -53,6 +53,9 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
         "breaker_open",
         "no_traffic",
         "probe_failed",
+        "budget_daily",
+        "budget_monthly",
+        "budget_forecast",
     ]
     assert (rows["error_rate"].status, rows["error_rate"].value, rows["error_rate"].threshold) == (
         "firing",

@@ -19,6 +19,7 @@ from chatmon.services.alerts.rules import (
     latency_p95,
     no_traffic,
 )
+from chatmon.services.budget import BudgetConfig
 from chatmon.settings import load_settings
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -163,4 +164,5 @@ def test_thresholds_come_from_settings() -> None:
         alert_window_minutes=5,
         alert_no_traffic_minutes=60,
     )
-    assert Thresholds.from_settings(settings) == Thresholds(25, 2.5, 3, 40, 4, 5, 60)
+    budget = BudgetConfig(daily_usd=40.0)  # DAILY_COST_THRESHOLD is the daily budget's alias
+    assert Thresholds.from_settings(settings) == Thresholds(25, 2.5, 3, 40, 4, 5, 60, budget)

@@ -1,0 +1,111 @@
+"""The spend digest: one summary people read, as plain text and HTML.
+
+Covers the last day (or week) ending now against the one before it: spend and its
+change, requests, error rate, p95 latency, satisfaction, the top 5 spenders by
+conversation and by model, each budget's status, and the alerts that fired.
+``python -m chatmon digest --print`` previews it. Scheduled sending
+(``DIGEST_SCHEDULE``) is not built yet: see the README.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from chatmon.models import AlertNotification
+from chatmon.services import budget, spend_view, stats, usage
+from chatmon.services.alerts.rules import format_usd
+from chatmon.services.sql_time import to_utc
+
+PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+TOP = 5
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One digest: a subject and the same content as lines of text."""
+
+    subject: str
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+    @property
+    def html(self) -> str:
+        items = "".join(
+            f"<h3>{html.escape(line[3:])}</h3>"
+            if line.startswith("## ")
+            else f"<p>{html.escape(line)}</p>"
+            for line in self.lines
+            if line
+        )
+        return f"<html><body><h2>{html.escape(self.subject)}</h2>{items}</body></html>"
+
+
+def _change(now: float, before: float) -> str:
+    if before <= 0:
+        return "no spend the period before" if now else "no spend either period"
+    return f"{(now - before) / before * 100:+.0f} % vs the period before ({format_usd(before)})"
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def build(*, session: Session, settings: Any, now: datetime, schedule: str = "daily") -> Digest:
+    """The digest of the ``schedule`` period ending at ``now``."""
+    now = to_utc(now)
+    span = PERIODS[schedule]
+    start, previous_start = now - span, now - 2 * span
+    this = stats.window_summary(session=session, start=start, end=now)
+    before = stats.window_summary(session=session, start=previous_start, end=start)
+    unpriced = (
+        f" (+ {this.unpriced_requests:,} unpriced requests)" if this.unpriced_requests else ""
+    )
+    satisfaction = "n/a" if this.satisfaction is None else f"{this.satisfaction:.0f} %"
+    lines = [
+        f"## Spend: {format_usd(this.cost_usd)}{unpriced}",
+        _change(this.cost_usd, before.cost_usd),
+        f"## Traffic: {this.requests:,} requests (the period before: {before.requests:,})",
+        f"error rate {this.error_rate:.1f} %, p95 latency {_seconds(this.latency_p95)}, "
+        f"satisfaction {satisfaction} ({this.feedback_up} up / {this.feedback_down} down)",
+    ]
+    for by in ("conversation", "model"):
+        rows = usage.top(session=session, start=start, end=now, by=by, limit=TOP)
+        lines.append(f"## Top {by}s by spend")
+        lines += [
+            f"{spend_view.short(r.key, by)}: {format_usd(r.cost_usd)}, {r.requests:,} requests"
+            for r in rows
+        ] or ["none"]
+    config = budget.BudgetConfig.from_settings(settings)
+    lines.append("## Budgets")
+    statuses = budget.statuses(session=session, config=config, now=now)
+    for status in statuses:
+        outlook = (
+            "" if status.forecast_usd is None else f", forecast {format_usd(status.forecast_usd)}"
+        )
+        lines.append(
+            f"{status.period}: {format_usd(status.spent_usd)} of {format_usd(status.limit_usd)} "
+            f"({status.percent:.0f} %){outlook}"
+        )
+    if not statuses:
+        lines.append("none configured")
+    fired = session.execute(
+        select(col(AlertNotification.rule), col(AlertNotification.summary))
+        .where(col(AlertNotification.created_at) >= start, col(AlertNotification.kind) == "firing")
+        .order_by(col(AlertNotification.created_at))
+    ).all()
+    lines.append("## Alerts that fired")
+    lines += [f"{rule}: {summary}" for rule, summary in fired] or ["none"]
+    period = "day" if schedule == "daily" else "week"
+    subject = (
+        f"[chatmon] {period} digest: {format_usd(this.cost_usd)} spent, {this.requests:,} requests"
+    )
+    return Digest(subject, lines)

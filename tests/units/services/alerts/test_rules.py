@@ -165,4 +165,5 @@ def test_thresholds_come_from_settings() -> None:
         alert_no_traffic_minutes=60,
     )
     budget = BudgetConfig(daily_usd=40.0)  # DAILY_COST_THRESHOLD is the daily budget's alias
-    assert Thresholds.from_settings(settings) == Thresholds(25, 2.5, 3, 40, 4, 5, 60, budget)
+    expected = Thresholds(25, 2.5, 3, 40, 4, 5, 60, probe_failures=None, budget=budget)
+    assert Thresholds.from_settings(settings) == expected

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from bench.request_path import fake_upstream, line
 from chatmon.services import llm
+from chatmon.services.litellm_import import litellm_module
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 MESSAGES = [{"role": "user", "content": "count the chunks"}]
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=120)
     args = parser.parse_args(argv)
     llm.warm_up()
-    litellm = llm._litellm()
+    litellm = litellm_module()
     with fake_upstream(latency=0.0, reply_words=args.chunks) as upstream:
         asyncio.run(cpu_per_stream(litellm, upstream.url, 3))  # warm pools and caches
         default, builder = asyncio.run(cpu_per_stream(litellm, upstream.url, args.calls))

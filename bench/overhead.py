@@ -108,13 +108,14 @@ async def chatmon_call(service: object, index: int) -> Timing:
 
 async def measure(calls: int, rounds: int, warmup: int) -> list[Round]:
     from chatmon import deps
-    from chatmon.services import llm, recorder
+    from chatmon.services import recorder
     from chatmon.services.history import Turn, build_messages
+    from chatmon.services.litellm_import import litellm_module
     from chatmon.settings import get_settings
 
     settings = get_settings()
     service = deps.turn_service()
-    litellm = llm._litellm()
+    litellm = litellm_module()
     prompt = deps.system_prompt_source().current()
     messages = build_messages(
         system_prompt=prompt.text,

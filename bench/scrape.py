@@ -42,6 +42,7 @@ _FILL = textwrap.dedent(
     import random
     from datetime import UTC, datetime
     from chatmon import metrics
+    from chatmon.observability import series
     from chatmon.services.errors import ErrorCategory
     from chatmon.services.events import Feedback, LLMCall
 
@@ -63,13 +64,13 @@ _FILL = textwrap.dedent(
             Feedback(correlation_id=str(index), session_id="s", rating=(-1, 1)[index % 2])
         )
     for model in models:
-        metrics.CIRCUIT_BREAKER_STATE.labels(model=model).set(0)
-    metrics.RATE_LIMITED.inc(7)
+        series.CIRCUIT_BREAKER_STATE.labels(model=model).set(0)
+    series.RATE_LIMITED.inc(7)
     rules = ["error_rate", "latency_p95", "cost_hourly", "cost_daily", "breaker_open", "no_traffic"]
     for rule in rules:
         for channel in ["email", "slack"]:
             for result in ["sent", "failed", "suppressed"]:
-                metrics.ALERTS.labels(rule=rule, channel=channel, result=result).inc()
+                series.ALERTS.labels(rule=rule, channel=channel, result=result).inc()
     """
 )
 

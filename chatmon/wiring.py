@@ -3,7 +3,7 @@
 ``install`` runs when a worker imports the app; ``observability_lifespan`` is a
 lifespan task that flushes Langfuse on shutdown (bounded: a silent Langfuse cannot
 hold the server). LiteLLM's loggers are taken over where it is imported
-(``services.llm._litellm``).
+(``services.litellm_import``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from chatmon import metrics
 from chatmon.logging_setup import configure_logging
+from chatmon.observability import series
 from chatmon.services import recorder, tracing
 from chatmon.settings import Settings, get_settings
 
@@ -28,7 +29,7 @@ def install(settings: Settings) -> None:
         log.info("%s", notice)
     metrics.subscribe()
     metrics.init_series(settings.llm_model)
-    recorder.get_recorder().on_drop = lambda reason, count: metrics.RECORDER_DROPPED.labels(
+    recorder.get_recorder().on_drop = lambda reason, count: series.RECORDER_DROPPED.labels(
         reason=reason
     ).inc(count)
     if tracing.setup(settings) is not None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.services.errors import ErrorCategory, LLMCallError
 
 # Failures that say the provider (not this one request) is in trouble.
@@ -83,7 +83,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._trial_in_flight = False
-        metrics.CIRCUIT_BREAKER_STATE.labels(model=model).set(0)
+        series.CIRCUIT_BREAKER_STATE.labels(model=model).set(0)
 
     @property
     def state(self) -> BreakerState:
@@ -158,7 +158,7 @@ class CircuitBreaker:
         self._generation += 1
         self._failures = 0
         self._trial_in_flight = False
-        metrics.CIRCUIT_BREAKER_STATE.labels(model=self.model).set(GAUGE_VALUES[state])
+        series.CIRCUIT_BREAKER_STATE.labels(model=self.model).set(GAUGE_VALUES[state])
 
     def _schedule_half_open(self) -> None:
         """Move the gauge to half-open on time even when no request comes to look."""

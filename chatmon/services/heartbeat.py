@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.services import periodic
 from chatmon.services.secrets import mask_secrets
 from chatmon.settings import Settings
@@ -156,5 +156,5 @@ class Heartbeat:
             error = mask_secrets(error.replace(self._url.get_secret_value(), "***"))
             log.warning("heartbeat %s ping failed: %s", kind, error)
         result = "sent" if error is None else "failed"
-        metrics.HEARTBEATS.labels(kind=kind, result=result).inc()
+        series.HEARTBEATS.labels(kind=kind, result=result).inc()
         return error

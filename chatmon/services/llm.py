@@ -1,4 +1,4 @@
-"""Streaming replies from any LiteLLM model. The only module that imports litellm.
+"""Streaming replies from any LiteLLM model (litellm itself is loaded by ``litellm_import``).
 
 Retries belong to tenacity alone: LiteLLM's and the OpenAI client's own retries are
 switched off on every call (``max_retries=0``). A failed attempt is retried only
@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import importlib
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -27,13 +25,8 @@ from chatmon.services import pricing
 from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
+from chatmon.services.litellm_import import litellm_module
 from chatmon.settings import DEMO_MODEL, Settings
-
-# Offline switch: without it `import litellm` fetches the model cost map from the network.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# LiteLLM's own (plain, unmasked) handler prints only errors while it is being imported;
-# right after the import our JSON, masked handlers take over (see _litellm).
-os.environ.setdefault("LITELLM_LOG", "ERROR")
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +34,6 @@ log = logging.getLogger(__name__)
 # retried: the person gets the rate-limit message now rather than a silent minute.
 MAX_BACKOFF_SECONDS = 8.0
 _exponential_jitter = wait_exponential_jitter(initial=0.5, max=MAX_BACKOFF_SECONDS, jitter=0.5)
-
-
-@functools.cache
-def _litellm() -> Any:
-    """Import litellm once (it takes seconds) with its network features switched off."""
-    import litellm
-
-    from chatmon.logging_setup import adopt_library_loggers
-
-    # LiteLLM just attached its own plain-text, unmasked handler: route it through ours.
-    adopt_library_loggers()
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True
-    return litellm
 
 
 async def _litellm_ready() -> Any:
@@ -67,7 +45,7 @@ async def _litellm_ready() -> Any:
     """
     if not _warm.is_set():
         await asyncio.to_thread(warm_up)
-    return _litellm()
+    return litellm_module()
 
 
 # What LiteLLM's first OpenAI-compatible call imports lazily (~500 modules, 1-3 s): the
@@ -97,7 +75,7 @@ def warm_up() -> None:
     with _warm_lock:
         if _warm.is_set():
             return
-        _litellm()
+        litellm_module()
         for name in _FIRST_CALL_MODULES:
             try:
                 importlib.import_module(name)
@@ -132,7 +110,7 @@ def categorize(exc: BaseException) -> LLMCallError:
     """
     if isinstance(exc, LLMCallError):
         return exc
-    ll = _litellm()
+    ll = litellm_module()
     retry_after = _retry_after_seconds(exc)
     by_type: list[tuple[type[BaseException], ErrorCategory]] = [
         (ll.ContextWindowExceededError, ErrorCategory.CONTEXT_LENGTH),
@@ -561,7 +539,7 @@ def missing_credentials(settings: Settings, *, model: str | None = None) -> list
         return []
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     try:
-        found = _litellm().validate_environment(
+        found = litellm_module().validate_environment(
             model=model or settings.llm_model, api_key=key, api_base=settings.llm_api_base
         )
     except Exception:  # noqa: BLE001 - an unknown provider: let the call itself tell

@@ -1,9 +1,8 @@
 """What a request costs, or a loud "unknown": never a silent $0.
 
 LiteLLM's cost functions do the arithmetic (cached input tokens, tiered prices), with
-its bundled, offline price map (``LITELLM_LOCAL_MODEL_COST_MAP``, set in ``llm``) and
-``LLM_PRICE_*`` as custom prices for the configured model. litellm itself is reached
-through ``llm._litellm()``, so ``llm`` stays the one module that imports it.
+its bundled, offline price map (``LITELLM_LOCAL_MODEL_COST_MAP``) and ``LLM_PRICE_*`` as
+custom prices for the configured model. litellm itself is loaded by ``litellm_import``.
 
 A map entry is not proof of a price: LiteLLM 1.106 lists ``openai/gemini-3-flash`` and
 every ``ollama/*`` model at input 0 / output 0. Such an entry counts as *unknown*
@@ -20,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from chatmon.services.litellm_import import litellm_module
 from chatmon.settings import DEMO_MODEL, Settings
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,8 @@ def _price_of(model: str, custom: tuple[float, float] | None) -> Price:
         return Price(model, "custom", custom[0], custom[1])
     if model == DEMO_MODEL:
         return Price(model, "demo", 0.0, 0.0)
-    from chatmon.services.llm import _litellm
-
     try:
-        info = _litellm().get_model_info(model)
+        info = litellm_module().get_model_info(model)
     except Exception:  # noqa: BLE001 - LiteLLM raises for a model it has not mapped
         return Price(model, "unknown", reason="LiteLLM's price map does not know it")
     per_token_in = info.get("input_cost_per_token")
@@ -114,7 +112,7 @@ def cost_usd(
     if price.source == "demo":
         return 0.0
     model = model or settings.llm_model
-    ll = _litellm_module()
+    ll = litellm_module()
     kwargs: dict[str, Any] = {
         "model": model,
         "prompt_tokens": input_tokens,
@@ -135,12 +133,6 @@ def cost_usd(
         log.warning("pricing %s failed; the request is recorded as unpriced", model, exc_info=True)
         return None
     return float(prompt_cost) + float(completion_cost)
-
-
-def _litellm_module() -> Any:
-    from chatmon.services.llm import _litellm
-
-    return _litellm()
 
 
 def price_known(model: str) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.services import breaker, periodic
 from chatmon.services.errors import LLMCallError
 from chatmon.services.llm import LLMClient, StreamStats
@@ -107,8 +107,8 @@ class Probe:
             failures = await asyncio.to_thread(self._finish, token, category)
         except SQLAlchemyError as exc:
             log.warning("probe outcome not recorded (database: %s)", type(exc).__name__)
-        metrics.PROBE_SUCCESS.set(1 if category is None else 0)
-        metrics.PROBE_DURATION.observe(seconds)
+        series.PROBE_SUCCESS.set(1 if category is None else 0)
+        series.PROBE_DURATION.observe(seconds)
         if category is not None:
             log.warning("probe failed: %s (%s in a row)", category, failures or "?")
         return ProbeOutcome(category=category, seconds=seconds, consecutive_failures=failures)

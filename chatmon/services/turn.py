@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from chatmon import metrics
 from chatmon.logging_setup import log_context
 from chatmon.models import utc_now
+from chatmon.observability import series
 from chatmon.services import events
 from chatmon.services.budget import BudgetGate
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
@@ -149,7 +149,7 @@ class TurnService:
         wait = self._limiter.acquire(request.session_id, client_ip=client_ip)
         if wait <= 0:
             return None
-        metrics.RATE_LIMITED.inc()
+        series.RATE_LIMITED.inc()
         return LLMCallError(ErrorCategory.RATE_LIMITED_LOCAL, retry_after=wait)
 
     def _over_budget(self) -> LLMCallError | None:

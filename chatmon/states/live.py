@@ -36,7 +36,7 @@ from reflex_base.constants.state import FIELD_MARKER
 from reflex_base.registry import RegistrationContext
 from reflex_base.utils.exceptions import ReflexRuntimeError
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.services.stream_buffer import StreamBuffer
 from chatmon.settings import get_settings
 
@@ -102,12 +102,12 @@ class LivePublisher:
             previous.detach()
         _publishers[self.token] = self
         _resync_channel.ensure_listening()
-        metrics.STREAMS_IN_PROGRESS.inc()
+        series.STREAMS_IN_PROGRESS.inc()
         self._task = asyncio.create_task(self._run(), name=f"live-reply|{self.buffer.reply}")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        metrics.STREAMS_IN_PROGRESS.dec()
+        series.STREAMS_IN_PROGRESS.dec()
         self.detach()
         if self._task is not None:
             self._task.cancel()

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from chatmon import metrics
 from chatmon.db import get_engine
+from chatmon.observability import series
 from chatmon.services import dashboard_view as view
 from chatmon.services import spend_view
 from chatmon.services.dashboard_view import (
@@ -196,7 +197,7 @@ class MonitorState(rx.State):
         per_core = self.streams_in_progress / cores
         self.capacity_note = (
             f"{per_core:.1f} per core of {cores} (sizing limit ≈ "
-            f"{metrics.STREAMS_PER_CORE_LIMIT} per core)"
+            f"{series.STREAMS_PER_CORE_LIMIT} per core)"
         )
 
     async def _reload(self) -> None:

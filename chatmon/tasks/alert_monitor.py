@@ -21,7 +21,7 @@ import asyncio
 import logging
 import random
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.services import alert_clock, build
 from chatmon.services.alerts import AlertEngine, CheckReport, build_engine
 from chatmon.services.heartbeat import Heartbeat
@@ -51,7 +51,7 @@ async def alert_monitor() -> None:
     """Run alert checks until the server shuts down (the task is then cancelled)."""
     settings = get_settings()
     running = await asyncio.to_thread(build.current)
-    metrics.BUILD_INFO.labels(version=running.version, revision=running.revision).set(1)
+    series.BUILD_INFO.labels(version=running.version, revision=running.revision).set(1)
     engine = build_engine(settings)
     heartbeat = Heartbeat.from_settings(settings, engine=engine.database)
     probe = Probe.from_settings(settings, engine=engine.database)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chatmon import metrics
+from chatmon.observability import series
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ def resident_bytes() -> int:
 def sample(app: Any) -> None:
     """Set this worker's gauges once."""
     times = os.times()
-    metrics.PROCESS_CPU_SECONDS.set(times.user + times.system)
-    metrics.PROCESS_RESIDENT_MEMORY.set(resident_bytes())
-    metrics.WEBSOCKET_CONNECTIONS.set(websocket_connections(app))
+    series.PROCESS_CPU_SECONDS.set(times.user + times.system)
+    series.PROCESS_RESIDENT_MEMORY.set(resident_bytes())
+    series.WEBSOCKET_CONNECTIONS.set(websocket_connections(app))
 
 
 def _alive(pid: int) -> bool:

@@ -26,10 +26,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from chatmon import metrics
 from chatmon.models import AlertNotification
+from chatmon.observability import series
 from chatmon.services.alert_routing import Routing
 from chatmon.services.alerts import changes, context, inputs, silences, store
+from chatmon.services.alerts.catalog import evaluate
 from chatmon.services.alerts.channels import Channel, DeliveryError
 from chatmon.services.alerts.lifecycle import Action, plan
 from chatmon.services.alerts.messages import (
@@ -38,7 +39,7 @@ from chatmon.services.alerts.messages import (
     channel_test_message,
     delivery_key,
 )
-from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, evaluate
+from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.settings import Settings
 
@@ -205,7 +206,7 @@ class AlertEngine:
         self._count_suppressed(finding, step.action)
         for name in silenced:
             labels = {"rule": finding.rule.value, "channel": name, "result": "suppressed"}
-            metrics.ALERTS.labels(**labels).inc()
+            series.ALERTS.labels(**labels).inc()
         log.info("alert %s %s: %s", finding.rule.value, step.action.value, finding.summary)
         return RuleOutcome(finding, step.action)
 
@@ -244,7 +245,7 @@ class AlertEngine:
         if action is Action.SUPPRESS:
             for name in self._channels:
                 labels = {"rule": finding.rule.value, "channel": name, "result": "suppressed"}
-                metrics.ALERTS.labels(**labels).inc()
+                series.ALERTS.labels(**labels).inc()
 
     # ------------------------------------------------------------------------- delivering
 
@@ -326,7 +327,7 @@ class AlertEngine:
         else:
             error = None
         result = "sent" if error is None else "failed"
-        metrics.ALERTS.labels(rule=message.rule, channel=channel.name, result=result).inc()
+        series.ALERTS.labels(rule=message.rule, channel=channel.name, result=result).inc()
         if error is not None:
             log.warning("alert %s to %s failed: %s", message.rule, channel.name, error)
         return error

@@ -308,7 +308,11 @@ def probe_failed(obs: Observations, limits: Thresholds) -> Finding:
     )
 
 
-RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (
+RuleCheck = Callable[[Observations, Thresholds], Finding]
+
+# The request-log rules; the budget rules are in ``budget_rules``, and ``catalog`` holds
+# them all in the order of :class:`Rule`.
+CORE_RULES: tuple[RuleCheck, ...] = (
     error_rate,
     latency_p95,
     cost_hourly,
@@ -317,13 +321,3 @@ RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (
     no_traffic,
     probe_failed,
 )
-
-
-from chatmon.services.alerts import budget_rules  # noqa: E402 - needs the classes above
-
-RULES = (*RULES, *budget_rules.RULES)
-
-
-def evaluate(obs: Observations, limits: Thresholds) -> list[Finding]:
-    """One finding per rule, in the order of :class:`Rule`."""
-    return [rule(obs, limits) for rule in RULES]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -108,16 +108,16 @@ def dashboard_queries() -> list[str]:
 def _exported_series() -> set[str]:
     names = set()
     for collector in (
-        metrics.LLM_REQUESTS,
-        metrics.LLM_REQUEST_DURATION,
-        metrics.LLM_TIME_TO_FIRST_TOKEN,
-        metrics.LLM_TOKENS,
-        metrics.LLM_COST,
-        metrics.LLM_RETRIES,
-        metrics.FEEDBACK,
-        metrics.CIRCUIT_BREAKER_STATE,
-        metrics.RATE_LIMITED,
-        metrics.ALERTS,
+        series.LLM_REQUESTS,
+        series.LLM_REQUEST_DURATION,
+        series.LLM_TIME_TO_FIRST_TOKEN,
+        series.LLM_TOKENS,
+        series.LLM_COST,
+        series.LLM_RETRIES,
+        series.FEEDBACK,
+        series.CIRCUIT_BREAKER_STATE,
+        series.RATE_LIMITED,
+        series.ALERTS,
     ):
         for family in collector.describe() or collector.collect():
             names.add(family.name)

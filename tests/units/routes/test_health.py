@@ -248,16 +248,16 @@ def test_live_answers_while_starting_and_without_a_database(monkeypatch) -> None
 
 
 def test_health_shows_streams_and_connections(use_db, monkeypatch) -> None:
-    from chatmon import metrics
+    from chatmon.observability import series
 
     _use_settings(monkeypatch)
-    metrics.STREAMS_IN_PROGRESS.inc(3)
-    metrics.WEBSOCKET_CONNECTIONS.set(7)
+    series.STREAMS_IN_PROGRESS.inc(3)
+    series.WEBSOCKET_CONNECTIONS.set(7)
     try:
         capacity = TestClient(api).get("/health").json()["checks"]["capacity"]
     finally:
-        metrics.STREAMS_IN_PROGRESS.dec(3)
-        metrics.WEBSOCKET_CONNECTIONS.set(0)
+        series.STREAMS_IN_PROGRESS.dec(3)
+        series.WEBSOCKET_CONNECTIONS.set(0)
     assert capacity["streams_in_progress"] == 3
     assert capacity["websocket_connections"] == 7
     assert capacity["workers"] >= 1 and capacity["cpu_cores"] >= 1

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from chatmon import metrics
 from chatmon.db import make_engine
+from chatmon.observability import series
 from chatmon.services import periodic
 from chatmon.services.heartbeat import CLAIM_NAME, Heartbeat
 from chatmon.settings import load_settings
@@ -79,12 +79,12 @@ async def test_heartbeat_failed_ping_is_recorded_and_retried_at_the_next_check(
 ) -> None:
     receiver.status = 500
     heartbeat = beat(engine, ping_url(receiver))
-    before = metrics.HEARTBEATS.labels(kind="success", result="failed")._value.get()
+    before = series.HEARTBEATS.labels(kind="success", result="failed")._value.get()
     outcome = await heartbeat.after_check(ok=True)
     assert outcome is not None and outcome.error == "HTTP 500 from the heartbeat URL"
     run = last_run(engine)
     assert run is not None and run.result == "failed" and run.error == outcome.error
-    assert metrics.HEARTBEATS.labels(kind="success", result="failed")._value.get() == before + 1
+    assert series.HEARTBEATS.labels(kind="success", result="failed")._value.get() == before + 1
     receiver.status = 200
     retried = await heartbeat.after_check(ok=True)  # the failure released the claim
     assert retried is not None and retried.ok

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatmon import metrics
+from chatmon.observability import series
 from chatmon.states import live
 
 
@@ -65,9 +65,9 @@ async def test_resync_from_the_tab_sends_the_whole_text(namespace, monkeypatch) 
 
 
 async def test_streams_in_progress_counts_open_publishers(namespace) -> None:
-    before = metrics.STREAMS_IN_PROGRESS._value.get()
+    before = series.STREAMS_IN_PROGRESS._value.get()
     async with live.LivePublisher(token="tab-c", reply="r3", flush_seconds=0.05):
-        assert metrics.STREAMS_IN_PROGRESS._value.get() == before + 1
+        assert series.STREAMS_IN_PROGRESS._value.get() == before + 1
         assert "tab-c" in live._publishers
-    assert metrics.STREAMS_IN_PROGRESS._value.get() == before
+    assert series.STREAMS_IN_PROGRESS._value.get() == before
     assert "tab-c" not in live._publishers

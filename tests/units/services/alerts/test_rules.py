@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chatmon.services.alerts.catalog import evaluate
 from chatmon.services.alerts.rules import (
     Observations,
     Rule,
@@ -15,7 +16,6 @@ from chatmon.services.alerts.rules import (
     cost_daily,
     cost_hourly,
     error_rate,
-    evaluate,
     latency_p95,
     no_traffic,
 )

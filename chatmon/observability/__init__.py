@@ -1,0 +1,1 @@
+"""What chatmon tells its operators about itself: leaf modules any layer may import."""

@@ -2,7 +2,7 @@
 
 Covers the last day (or week) ending now against the one before it: spend and its
 change, requests, error rate, p95 latency, satisfaction, the top 5 spenders by
-conversation and by model, each budget's status, and the alerts that fired.
+user, by conversation and by model, each budget's status, and the alerts that fired.
 ``python -m chatmon digest --print`` previews it; :mod:`chatmon.services.digest_send`
 sends it on ``DIGEST_SCHEDULE``, rendered here as an email (text + HTML) and a Slack
 message. Rendering is pure, and every key that reaches HTML or Slack is escaped.
@@ -82,7 +82,7 @@ def build(*, session: Session, settings: Any, now: datetime, schedule: str = "da
         f"error rate {this.error_rate:.1f} %, p95 latency {_seconds(this.latency_p95)}, "
         f"satisfaction {satisfaction} ({this.feedback_up} up / {this.feedback_down} down)",
     ]
-    for by in ("conversation", "model"):
+    for by in ("user", "conversation", "model"):
         rows = usage.top(session=session, start=start, end=now, by=by, limit=TOP)
         lines.append(f"## Top {by}s by spend")
         lines += [

@@ -28,6 +28,8 @@ def test_digest_compares_spend_and_names_the_top_spenders(session: Session) -> N
     assert "## Spend: $2.00" in text and "+100 % vs the period before ($1.00)" in text
     assert "error rate 33.3 %" in text
     assert text.index("conv-big: $1.50") < text.index("conv-small: $0.5000")
+    assert "## Top users by spend" in text  # the browsers' owner keys, before conversations
+    assert text.index("## Top users by spend") < text.index("## Top conversations by spend")
     assert "daily: $2.00 of $10.00 (20 %)" in text  # the day before is not today's budget
     assert "## Alerts that fired\nnone" in text
     assert "<h3>Budgets</h3>" in built.html

@@ -7,8 +7,8 @@ Monday at that hour. It goes by email and to Slack through the alert channels
 deadlines), whichever are configured.
 
 Every worker of every instance asks after each alert check; each channel's run is a
-periodic claim of its own (``digest:<schedule>:<channel>``, :mod:`chatmon.services.periodic`),
-due at the next scheduled moment, so exactly one process sends each period's digest to
+periodic claim of its own (``digest:<schedule>:<hour>:<channel>``,
+:mod:`chatmon.services.periodic`), due at the next scheduled moment, so exactly one process sends each period's digest to
 each channel, and a channel that fails does not make the other send twice. A claim is a
 lease of :data:`LEASE_SECONDS`: a failed send is recorded on the claim (``last_error``,
 ``chatmon_digests_total{result="failed"}``, a warning in the log) and retried when the
@@ -84,6 +84,13 @@ def slots(now: datetime, *, schedule: str, hour: int, zone: ZoneInfo) -> Slots:
     return Slots(latest=at(day), following=at(day + step))
 
 
+def claim_name(*, schedule: str, hour: int, channel: str) -> str:
+    """The periodic claim of one channel's digest, e.g. ``digest:daily:08:email``. The hour
+    is part of it: a new ``DIGEST_HOUR`` starts a row of its own, first due at the new
+    hour, instead of one more digest at the old one."""
+    return f"{CLAIM_PREFIX}:{schedule}:{hour:02d}:{channel}"
+
+
 def delivery_key(*, schedule: str, slot: datetime, channel: str) -> str:
     """The dedupe key of one period's digest on one channel, e.g.
     ``chatmon-digest-daily-202612020800-email``."""
@@ -150,7 +157,7 @@ class DigestSender:
         built: digest.Digest | None = None
         outcomes = []
         for channel in self._channels:
-            name = f"{CLAIM_PREFIX}:{self._schedule}:{channel.name}"
+            name = claim_name(schedule=self._schedule, hour=self._hour, channel=channel.name)
             try:
                 token = self._claim(name, first_due=moments.following)
             except SQLAlchemyError as exc:

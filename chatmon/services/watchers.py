@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from chatmon.services import periodic
-from chatmon.services.digest_send import CLAIM_PREFIX, digest_channels
+from chatmon.services.digest_send import claim_name, digest_channels
 from chatmon.settings import Settings
 
 
@@ -48,7 +48,12 @@ def _digest(session: Session, settings: Settings) -> dict[str, Any]:
     if settings.digest_schedule == "off":
         return {"status": "not_configured"}
     channels = {
-        channel.name: _run(session, f"{CLAIM_PREFIX}:{settings.digest_schedule}:{channel.name}")
+        channel.name: _run(
+            session,
+            claim_name(
+                schedule=settings.digest_schedule, hour=settings.digest_hour, channel=channel.name
+            ),
+        )
         for channel in digest_channels(settings)
     }
     statuses = {run["status"] for run in channels.values()}

@@ -131,7 +131,7 @@ def test_digest_slots_keep_local_time_across_daylight_saving() -> None:
 def test_digest_fresh_install_waits_for_the_scheduled_hour(engine: Engine, sink: SMTPSink) -> None:
     assert sender(engine, [email_channel(sink.port)]).run_due() == []
     assert sink.count() == 0
-    row = claim_row(engine, "digest:daily:email")
+    row = claim_row(engine, "digest:daily:08:email")
     assert row.due_at.replace(tzinfo=UTC) > datetime.now(UTC)  # the next 08:00 UTC
 
 
@@ -163,7 +163,7 @@ async def test_digest_two_workers_one_digest(
     assert any("*Budgets*" in block.get("text", {}).get("text", "") for block in body["blocks"])
 
     # sent: due again at the next scheduled hour, not before
-    row = claim_row(engine, "digest:daily:email")
+    row = claim_row(engine, "digest:daily:08:email")
     assert row.due_at.replace(tzinfo=UTC) == moments.following
     assert row.last_result == periodic.SENT
     assert await workers[1].run_if_due() == []
@@ -181,7 +181,7 @@ def test_digest_failed_channel_is_recorded_and_retried_alone(
     outcomes = {o.channel: o for o in worker.run_due()}
     assert outcomes["slack"].ok and not outcomes["email"].ok
     assert "Connection refused" in str(outcomes["email"].error)
-    row = claim_row(engine, "digest:daily:email")
+    row = claim_row(engine, "digest:daily:08:email")
     assert row.last_result == periodic.FAILED and row.last_error == outcomes["email"].error
     assert row.consecutive_failures == 1
     assert metrics.DIGESTS.labels(channel="email", result="failed")._value.get() == (
@@ -192,7 +192,7 @@ def test_digest_failed_channel_is_recorded_and_retried_alone(
     with Session(engine) as session:
         session.exec(
             update(PeriodicClaim)
-            .where(col(PeriodicClaim.name) == "digest:daily:email")
+            .where(col(PeriodicClaim.name) == "digest:daily:08:email")
             .values(due_at=datetime.now(UTC) - timedelta(seconds=1))
         )
         session.commit()
@@ -200,7 +200,7 @@ def test_digest_failed_channel_is_recorded_and_retried_alone(
         retried = worker.run_due()
     assert [(o.channel, o.ok) for o in retried] == [("email", True)]
     assert sink.count() == 1 and receiver.count() == 1
-    assert claim_row(engine, "digest:daily:email").consecutive_failures == 0
+    assert claim_row(engine, "digest:daily:08:email").consecutive_failures == 0
 
 
 def test_digest_stalling_smtp_server_costs_the_deadline_and_is_recorded(
@@ -212,7 +212,7 @@ def test_digest_stalling_smtp_server_costs_the_deadline_and_is_recorded(
         make_due(engine)
         (outcome,) = worker.run_due()
     assert outcome.error is not None and "1 s send deadline" in outcome.error
-    assert claim_row(engine, "digest:daily:email").last_result == periodic.FAILED
+    assert claim_row(engine, "digest:daily:08:email").last_result == periodic.FAILED
 
 
 def test_digest_uses_the_channel_starttls_and_login(engine: Engine, tmp_path) -> None:
@@ -237,7 +237,7 @@ def test_digest_send_now_claims_nothing(engine: Engine, receiver: WebhookReceive
     assert outcome.ok and outcome.key.startswith("chatmon-digest-manual-")
     assert receiver.count() == 1
     with Session(engine) as session:
-        assert periodic.last_run(session=session, name="digest:daily:slack") is None
+        assert periodic.last_run(session=session, name="digest:daily:08:slack") is None
 
 
 async def test_digest_unmigrated_database_never_raises(tmp_path, receiver: WebhookReceiver) -> None:
@@ -268,3 +268,17 @@ def test_digest_channels_are_email_and_slack_only(engine: Engine) -> None:
     )
     assert [c.name for c in digest_channels(settings)] == ["slack"]
     assert DigestSender.from_settings(load_settings(), engine=engine) is None
+
+
+def test_digest_new_hour_waits_for_that_hour_instead_of_sending_at_the_old_one(
+    engine: Engine, sink: SMTPSink
+) -> None:
+    sender(engine, [email_channel(sink.port)], digest_hour=8).run_due()
+    make_due(engine)  # the 08:00 digest is due...
+    (outcome,) = sender(engine, [email_channel(sink.port)], digest_hour=8).run_due()
+    assert outcome.ok
+    # ...and sent; DIGEST_HOUR=18 now: nothing until the next 18:00
+    assert sender(engine, [email_channel(sink.port)], digest_hour=18).run_due() == []
+    row = claim_row(engine, "digest:daily:18:email")
+    assert row.due_at.replace(tzinfo=UTC).hour == 18
+    assert sink.count() == 1

@@ -58,7 +58,7 @@ def test_a_failed_digest_send_names_its_channel_and_degrades_health(engine: Engi
         digest_schedule="daily", slack_webhook_url="https://hooks.example.com/x"
     )
     assert watchers_check(settings, engine=engine)["digest"]["status"] == "waiting"
-    record_run(engine, "digest:daily:slack", "HTTP 500 from the webhook: internal_error")
+    record_run(engine, "digest:daily:08:slack", "HTTP 500 from the webhook: internal_error")
     check = watchers_check(settings, engine=engine)
     assert check["status"] == "failing"
     slack = check["digest"]["channels"]["slack"]
@@ -66,5 +66,5 @@ def test_a_failed_digest_send_names_its_channel_and_degrades_health(engine: Engi
     with Session(engine) as session:  # the retry's lease is over
         session.exec(update(PeriodicClaim).values(due_at=datetime(2000, 1, 1, tzinfo=UTC)))
         session.commit()
-    record_run(engine, "digest:daily:slack", None)
+    record_run(engine, "digest:daily:08:slack", None)
     assert watchers_check(settings, engine=engine)["digest"]["status"] == "ok"

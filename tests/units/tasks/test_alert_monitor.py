@@ -95,7 +95,7 @@ async def test_alert_loop_sends_the_digest_when_it_is_due(
     database = make_engine(url)
     with Session(database) as session:  # the scheduled hour has just passed
         due = datetime.now(UTC) - timedelta(minutes=1)
-        session.add(PeriodicClaim(name="digest:daily:slack", due_at=due))
+        session.add(PeriodicClaim(name="digest:daily:08:slack", due_at=due))
         session.commit()
     with WebhookReceiver() as receiver:
         settings = load_settings(

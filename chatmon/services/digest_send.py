@@ -8,12 +8,12 @@ deadlines), whichever are configured.
 
 Every worker of every instance asks after each alert check; each channel's run is a
 periodic claim of its own (``digest:<schedule>:<hour>:<channel>``,
-:mod:`chatmon.services.periodic`), due at the next scheduled moment, so exactly one process sends each period's digest to
-each channel, and a channel that fails does not make the other send twice. A claim is a
-lease of :data:`LEASE_SECONDS`: a failed send is recorded on the claim (``last_error``,
-``chatmon_digests_total{result="failed"}``, a warning in the log) and retried when the
-lease ends, by whichever process asks first; a process that died mid-send is taken over
-the same way. Delivery is therefore at least once, with a dedupe key per period and
+:mod:`chatmon.services.periodic`), due at the next scheduled moment, so exactly one
+process sends each period's digest to each channel, and a channel that fails does not
+make the other send twice. A claim is a lease of :data:`LEASE_SECONDS`: a failed send
+is recorded on the claim (``last_error``, ``chatmon_digests_total{result="failed"}``, a
+warning in the log) and retried when the lease ends, by whichever process asks first; a
+process that died mid-send is taken over the same way. Delivery is therefore at least once, with a dedupe key per period and
 channel (the email's ``Message-ID``, a field of the Slack payload).
 
 "Now" is the database's clock, as for every claim, and the digest covers the period up to

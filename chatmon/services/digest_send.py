@@ -13,8 +13,9 @@ process sends each period's digest to each channel, and a channel that fails doe
 make the other send twice. A claim is a lease of :data:`LEASE_SECONDS`: a failed send
 is recorded on the claim (``last_error``, ``chatmon_digests_total{result="failed"}``, a
 warning in the log) and retried when the lease ends, by whichever process asks first; a
-process that died mid-send is taken over the same way. Delivery is therefore at least once, with a dedupe key per period and
-channel (the email's ``Message-ID``, a field of the Slack payload).
+process that died mid-send is taken over the same way. Delivery is therefore at least
+once, with a dedupe key per period and channel (the email's ``Message-ID``, a field of
+the Slack payload).
 
 "Now" is the database's clock, as for every claim, and the digest covers the period up to
 the scheduled moment, not up to the send: a retry, or a send after downtime, says the same

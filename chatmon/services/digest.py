@@ -57,7 +57,10 @@ class Digest:
 def _change(now: float, before: float) -> str:
     if before <= 0:
         return "no spend the period before" if now else "no spend either period"
-    return f"{(now - before) / before * 100:+.0f} % vs the period before ({format_usd(before)})"
+    change = round((now - before) / before * 100)
+    if change == 0:  # never "-0 %"
+        return f"about the same as the period before ({format_usd(before)})"
+    return f"{change:+d} % vs the period before ({format_usd(before)})"
 
 
 def _seconds(value: float | None) -> str:
@@ -80,7 +83,7 @@ def build(*, session: Session, settings: Any, now: datetime, schedule: str = "da
         _change(this.cost_usd, before.cost_usd),
         f"## Traffic: {this.requests:,} requests (the period before: {before.requests:,})",
         f"error rate {this.error_rate:.1f} %, p95 latency {_seconds(this.latency_p95)}, "
-        f"satisfaction {satisfaction} ({this.feedback_up} up / {this.feedback_down} down)",
+        f"satisfaction {satisfaction} ({this.feedback_up:,} up / {this.feedback_down:,} down)",
     ]
     for by in ("user", "conversation", "model"):
         rows = usage.top(session=session, start=start, end=now, by=by, limit=TOP)

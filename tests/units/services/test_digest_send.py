@@ -282,3 +282,53 @@ def test_digest_new_hour_waits_for_that_hour_instead_of_sending_at_the_old_one(
     row = claim_row(engine, "digest:daily:18:email")
     assert row.due_at.replace(tzinfo=UTC).hour == 18
     assert sink.count() == 1
+
+
+WORKER = """
+import sys
+from pydantic import SecretStr
+from chatmon.db import make_engine
+from chatmon.services.alerts.channels import EmailChannel, SlackChannel
+from chatmon.services.digest_send import DigestSender
+from chatmon.settings import load_settings
+
+db_url, smtp_port, webhook = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+settings = load_settings(digest_schedule="daily", slack_webhook_url=webhook)
+channels = [
+    EmailChannel(host="127.0.0.1", port=smtp_port, sender="chatmon@example.com",
+                 recipients=["ops@example.com"], starttls=False),
+    SlackChannel(webhook_url=SecretStr(webhook)),
+]
+sender = DigestSender(settings=settings, engine=make_engine(db_url), channels=channels)
+sys.stdin.readline()  # start together
+print(",".join(o.channel + ":" + ("sent" if o.ok else "failed") for o in sender.run_due()))
+"""
+
+
+def test_digest_two_worker_processes_one_digest(
+    db_url: str, engine: Engine, sink: SMTPSink, receiver: WebhookReceiver
+) -> None:
+    """The same as two workers of one instance, as separate processes on one database."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    sender(engine, [email_channel(sink.port), slack_channel(receiver)]).run_due()
+    make_due(engine)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, db_url, str(sink.port), receiver.url],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [worker.communicate("go\n", timeout=120) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    sent = sorted(part for out, _ in outputs for part in out.strip().split(",") if part)
+    assert sent == ["email:sent", "slack:sent"]
+    assert sink.count() == 1 and receiver.count() == 1

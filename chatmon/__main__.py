@@ -266,9 +266,13 @@ def _run_digest(args: argparse.Namespace) -> int:
     from chatmon.db import get_engine
     from chatmon.services import digest
     from chatmon.services.digest_send import DigestSender, digest_channels
-    from chatmon.settings import get_settings
+    from chatmon.settings import SettingsError, get_settings
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # a bad variable, named, without a traceback
+        print(f"chatmon: {exc}", file=sys.stderr)
+        return 2
     schedule = args.schedule or (
         settings.digest_schedule if settings.digest_schedule != "off" else "daily"
     )

@@ -75,3 +75,9 @@ def test_digest_send_without_channels_exits_2(tmp_path: Path) -> None:
     upgrade_head(url)
     result = run_cli("--send", cwd=tmp_path, DATABASE_URL=url)
     assert result.returncode == 2 and "SMTP_HOST or SLACK_WEBHOOK_URL" in result.stderr
+
+
+def test_digest_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    result = run_cli("--print", cwd=tmp_path, DIGEST_HOUR="25")
+    assert result.returncode == 2
+    assert "DIGEST_HOUR" in result.stderr and "Traceback" not in result.stderr

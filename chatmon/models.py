@@ -295,16 +295,17 @@ def table_of(model: type[SQLModel]) -> Table:
 class PeriodicClaim(SQLModel, table=True):
     """A job that must run once per period across every worker and instance.
 
-    The heartbeat ping (and the synthetic probe) run in every worker's alert loop; the one
-    whose ``UPDATE ... WHERE due_at <= db_now()`` changes the row does the work, so the
-    outside watcher hears one ping per interval however many processes there are.
+    The heartbeat ping (the synthetic probe, each channel's digest) runs in every worker's
+    alert loop; the one whose ``UPDATE ... WHERE due_at <= db_now()`` changes the row does
+    the work, so the outside watcher hears one ping per interval however many processes
+    there are.
     ``due_at`` is on the database's clock (``chatmon.services.alerts.db_clock``).
     ``last_*`` records how the latest run went (shown by /health and the Alerts panel).
     """
 
     __tablename__ = "periodic_claim"
 
-    name: str = Field(primary_key=True, max_length=32)  # heartbeat | probe
+    name: str = Field(primary_key=True, max_length=32)  # heartbeat | probe | digest:daily:08:email
     due_at: datetime
     claim_token: str | None = Field(default=None, max_length=32)
     last_result: str | None = Field(default=None, max_length=16)  # sent | failed

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     alert_email_from: str | None = Field(default=None, validate_default=True)
     alert_email_to: str | None = Field(default=None, validate_default=True)  # comma-separated
     slack_webhook_url: SecretStr | None = None  # unset: no Slack channel
+    # The spend digest (services/digest_send.py): by email and Slack, at DIGEST_HOUR of
+    # BUDGET_TIMEZONE, each day or each Monday. After the channels, so it can check them.
+    digest_schedule: Literal["daily", "weekly", "off"] = Field(default="off", validate_default=True)
+    digest_hour: int = Field(default=8, ge=0, le=23)
 
     # --- access -------------------------------------------------------------------------
     monitor_password: SecretStr | None = None  # gates /monitor and /api/* (any user name)
@@ -255,6 +259,18 @@ class Settings(BaseSettings):
             return None
         if not value.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("must start with https:// (a Slack incoming-webhook URL)")
+        return value
+
+    @field_validator("digest_schedule", mode="after")
+    @classmethod
+    def _digest_needs_a_channel(cls, value: str, info: ValidationInfo) -> str:
+        if value != "off" and not (
+            info.data.get("smtp_host") or info.data.get("slack_webhook_url")
+        ):
+            raise ValueError(
+                f"is {value}, yet neither SMTP_HOST nor SLACK_WEBHOOK_URL is set: "
+                "the digest has nowhere to go"
+            )
         return value
 
     @field_validator("heartbeat_url", mode="after")

@@ -67,6 +67,11 @@ HEARTBEATS = Counter(
     "Dead-man's-switch pings to HEARTBEAT_URL: after a good check (success) or a failed one.",
     ["kind", "result"],  # kind success|fail, result sent|failed
 )
+DIGESTS = Counter(
+    "chatmon_digests_total",
+    "Scheduled spend digests sent (or not) per channel.",
+    ["channel", "result"],  # channel email|slack, result sent|failed
+)
 BUILD_INFO = Gauge(
     "chatmon_build_info",
     "Always 1; its labels say which chatmon runs (a change marks a deploy).",

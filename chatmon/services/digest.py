@@ -2,9 +2,10 @@
 
 Covers the last day (or week) ending now against the one before it: spend and its
 change, requests, error rate, p95 latency, satisfaction, the top 5 spenders by
-conversation and by model, each budget's status, and the alerts that fired.
-``python -m chatmon digest --print`` previews it. Scheduled sending
-(``DIGEST_SCHEDULE``) is not built yet: see the README.
+user, by conversation and by model, each budget's status, and the alerts that fired.
+``python -m chatmon digest --print`` previews it; :mod:`chatmon.services.digest_send`
+sends it on ``DIGEST_SCHEDULE``, rendered here as an email (text + HTML) and a Slack
+message. Rendering is pure, and every key that reaches HTML or Slack is escaped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Any
 
 from sqlalchemy import select
@@ -19,11 +22,13 @@ from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification
 from chatmon.services import budget, spend_view, stats, usage
+from chatmon.services.alerts.channels import message_id
 from chatmon.services.alerts.rules import format_usd
 from chatmon.services.sql_time import to_utc
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 TOP = 5
+SLACK_SECTION_CHARS = 2900  # Slack refuses a section text over 3000 characters
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,10 @@ class Digest:
 def _change(now: float, before: float) -> str:
     if before <= 0:
         return "no spend the period before" if now else "no spend either period"
-    return f"{(now - before) / before * 100:+.0f} % vs the period before ({format_usd(before)})"
+    change = round((now - before) / before * 100)
+    if change == 0:  # never "-0 %"
+        return f"about the same as the period before ({format_usd(before)})"
+    return f"{change:+d} % vs the period before ({format_usd(before)})"
 
 
 def _seconds(value: float | None) -> str:
@@ -75,9 +83,9 @@ def build(*, session: Session, settings: Any, now: datetime, schedule: str = "da
         _change(this.cost_usd, before.cost_usd),
         f"## Traffic: {this.requests:,} requests (the period before: {before.requests:,})",
         f"error rate {this.error_rate:.1f} %, p95 latency {_seconds(this.latency_p95)}, "
-        f"satisfaction {satisfaction} ({this.feedback_up} up / {this.feedback_down} down)",
+        f"satisfaction {satisfaction} ({this.feedback_up:,} up / {this.feedback_down:,} down)",
     ]
-    for by in ("conversation", "model"):
+    for by in ("user", "conversation", "model"):
         rows = usage.top(session=session, start=start, end=now, by=by, limit=TOP)
         lines.append(f"## Top {by}s by spend")
         lines += [
@@ -109,3 +117,52 @@ def build(*, session: Session, settings: Any, now: datetime, schedule: str = "da
         f"[chatmon] {period} digest: {format_usd(this.cost_usd)} spent, {this.requests:,} requests"
     )
     return Digest(subject, lines)
+
+
+def email_message(
+    built: Digest, *, sender: str, recipients: list[str], key: str, monitor_url: str
+) -> EmailMessage:
+    """The digest as a multipart/alternative email whose ``Message-ID`` is ``key``'s (the
+    same on every attempt of one delivery, as for alerts)."""
+    mail = EmailMessage()
+    mail["Subject"] = built.subject
+    mail["From"] = sender
+    mail["To"] = ", ".join(recipients)
+    mail["Date"] = formatdate(localtime=False, usegmt=True)
+    mail["Message-ID"] = message_id(key, sender=sender)
+    mail["X-Chatmon-Digest"] = key
+    mail.set_content(f"{built.subject}\n\n{built.text}\nMonitor: {monitor_url}\n")
+    link = f'<p><a href="{html.escape(monitor_url, quote=True)}">Open the monitor</a></p>'
+    mail.add_alternative(built.html.replace("</body>", link + "</body>"), subtype="html")
+    return mail
+
+
+def _mrkdwn(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(built: Digest, *, key: str, monitor_url: str) -> dict[str, Any]:
+    """The digest as an incoming-webhook message: a header, one section per heading, the
+    monitor link and the dedupe ``key`` (in a context block and the metadata)."""
+    sections: list[list[str]] = []
+    for line in built.lines:
+        if line.startswith("## ") or not sections:
+            sections.append([f"*{_mrkdwn(line.removeprefix('## '))}*"])
+        elif line:
+            sections[-1].append(_mrkdwn(line))
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": built.subject[:150]}}
+    ]
+    blocks += [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "\n".join(section)[:SLACK_SECTION_CHARS]},
+        }
+        for section in sections
+    ]
+    link = f"<{monitor_url}|Open the monitor>"
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": link}})
+    shown = f"digest key `{_mrkdwn(key)}`"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": shown}]})
+    metadata = {"event_type": "chatmon_digest", "event_payload": {"dedupe_key": key}}
+    return {"text": built.subject, "blocks": blocks, "metadata": metadata}

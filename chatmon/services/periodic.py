@@ -10,6 +10,11 @@ disagree do not both think the period is over.
 
 A failed run releases its claim (``due_at = db_now()``): the next check, in any worker,
 tries again at once instead of waiting a whole period.
+
+A job due at moments of the calendar rather than every N seconds (the digest: 08:00
+each day) passes ``first_due`` (when a new row is first due) and, on success,
+``next_due_at`` (the next such moment); its claim's ``period`` is then a lease, long
+enough for one run, after which a run that never finished may be taken over.
 """
 
 from __future__ import annotations
@@ -40,23 +45,26 @@ class LastRun:
     consecutive_failures: int = 0
 
 
-def _ensure(*, session: Session, name: str) -> None:
+def _ensure(*, session: Session, name: str, first_due: datetime | None = None) -> None:
     dialect = session.get_bind().dialect.name
     module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
     if module is None:
         raise NotImplementedError(f"periodic claims need SQLite or PostgreSQL, not {dialect}")
     statement = (
         module.insert(PeriodicClaim)
-        .values(name=name, due_at=db_now())
+        .values(name=name, due_at=db_now() if first_due is None else first_due)
         .on_conflict_do_nothing(index_elements=["name"])
     )
     session.execute(statement)
 
 
-def claim(*, session: Session, name: str, period: float) -> str | None:
+def claim(
+    *, session: Session, name: str, period: float, first_due: datetime | None = None
+) -> str | None:
     """Take the run of ``name`` for the next ``period`` seconds; returns the claim's token,
-    or None when another process already ran it within the period. The caller commits."""
-    _ensure(session=session, name=name)
+    or None when another process already ran it within the period. A row made now is
+    first due at ``first_due`` (default: at once). The caller commits."""
+    _ensure(session=session, name=name, first_due=first_due)
     token = uuid.uuid4().hex
     changed = session.exec(
         update(PeriodicClaim)
@@ -67,12 +75,19 @@ def claim(*, session: Session, name: str, period: float) -> str | None:
 
 
 def finish(
-    *, session: Session, name: str, token: str, error: str | None, retry_now: bool = True
+    *,
+    session: Session,
+    name: str,
+    token: str,
+    error: str | None,
+    retry_now: bool = True,
+    next_due_at: datetime | None = None,
 ) -> bool:
     """Record the outcome of the run ``token`` claimed, and count consecutive failures.
     A failure makes the job due again now (``retry_now``: a heartbeat ping is retried at
-    the next check; a probe waits its interval). Returns False if a later claim took the
-    row over (its outcome stands). The caller commits."""
+    the next check; a probe waits its interval). A success makes it due at
+    ``next_due_at`` when given (else the claim's period stands). Returns False if a later
+    claim took the row over (its outcome stands). The caller commits."""
     values: dict[str, object] = {
         "last_result": SENT if error is None else FAILED,
         "last_error": None if error is None else error[:300],
@@ -80,6 +95,8 @@ def finish(
     }
     if error is not None and retry_now:
         values["due_at"] = db_now()
+    if error is None and next_due_at is not None:
+        values["due_at"] = next_due_at
     values["consecutive_failures"] = 0 if error is None else PeriodicClaim.consecutive_failures + 1
     changed = session.exec(
         update(PeriodicClaim)

@@ -1,5 +1,6 @@
 """The state of the watchers outside the request path, for /health: the heartbeat's latest
-ping and the synthetic probe's latest result, as recorded in ``periodic_claim`` by
+ping, the synthetic probe's latest result and the scheduled digest's latest send on each
+channel, as recorded in ``periodic_claim`` by
 whichever process ran them (so every worker answers the same)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from chatmon.services import periodic
+from chatmon.services.digest_send import claim_name, digest_channels
 from chatmon.settings import Settings
 
 
@@ -26,7 +28,7 @@ def _run(session: Session, name: str) -> dict[str, Any]:
 
 
 def watchers_check(settings: Settings, *, engine: Engine) -> dict[str, Any]:
-    """``{"status", "heartbeat", "probe"}``; status ``failing`` when a configured one
+    """``{"status", "heartbeat", "probe", "digest"}``; status ``failing`` when a configured one
     failed its latest run (blocking: call it in a thread)."""
     check: dict[str, Any] = {}
     with Session(engine) as session:
@@ -35,6 +37,25 @@ def watchers_check(settings: Settings, *, engine: Engine) -> dict[str, Any]:
             ("probe", settings.probe_interval_seconds is not None),
         ):
             check[name] = _run(session, name) if configured else {"status": "not_configured"}
+        check["digest"] = _digest(session, settings)
     failing = any(part["status"] == "failing" for part in check.values())
     check["status"] = "failing" if failing else "ok"
     return check
+
+
+def _digest(session: Session, settings: Settings) -> dict[str, Any]:
+    """The digest's latest send per channel; failing when one channel's latest failed."""
+    if settings.digest_schedule == "off":
+        return {"status": "not_configured"}
+    channels = {
+        channel.name: _run(
+            session,
+            claim_name(
+                schedule=settings.digest_schedule, hour=settings.digest_hour, channel=channel.name
+            ),
+        )
+        for channel in digest_channels(settings)
+    }
+    statuses = {run["status"] for run in channels.values()}
+    status = "failing" if "failing" in statuses else "ok" if "ok" in statuses else "waiting"
+    return {"status": status, "schedule": settings.digest_schedule, "channels": channels}

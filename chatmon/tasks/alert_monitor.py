@@ -12,7 +12,8 @@ hears how it went: a good check pings the outside watcher (once per interval acr
 workers), a failed one pings its failure URL. When this loop stops, so do the pings.
 The synthetic probe (``PROBE_INTERVAL_SECONDS``, :mod:`chatmon.services.probe`) starts
 after a check too, as a task of its own: a provider that hangs for minutes delays the
-next probe, never the next check.
+next probe, never the next check. The scheduled digest (``DIGEST_SCHEDULE``,
+:mod:`chatmon.services.digest_send`) is asked after a check the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import random
 from chatmon.observability import series
 from chatmon.services import alert_clock, build
 from chatmon.services.alerts import AlertEngine, CheckReport, build_engine
+from chatmon.services.digest_send import DigestOutcome, DigestSender
 from chatmon.services.heartbeat import Heartbeat
 from chatmon.services.probe import Probe, ProbeOutcome
 from chatmon.settings import get_settings
@@ -56,13 +58,16 @@ async def alert_monitor() -> None:
     heartbeat = Heartbeat.from_settings(settings, engine=engine.database)
     probe = Probe.from_settings(settings, engine=engine.database)
     probing: asyncio.Task[ProbeOutcome | None] | None = None
+    digests = DigestSender.from_settings(settings, engine=engine.database)
+    digesting: asyncio.Task[list[DigestOutcome]] | None = None
     interval = settings.alert_check_interval_seconds
     log.info(
-        "alert checks every %s s on channels: %s; heartbeat %s; probe %s",
+        "alert checks every %s s on channels: %s; heartbeat %s; probe %s; digest %s",
         interval,
         ", ".join(engine.channel_names) or "none configured",
         f"every {settings.heartbeat_interval_seconds:g} s" if heartbeat else "off",
         f"every {settings.probe_interval_seconds:g} s" if probe else "off",
+        f"{settings.digest_schedule} at {settings.digest_hour:02d}:00" if digests else "off",
     )
     # Workers start together; a random first delay spreads their checks over the interval.
     await asyncio.sleep(random.uniform(0, interval))
@@ -73,7 +78,10 @@ async def alert_monitor() -> None:
                 await heartbeat.after_check(ok=report is not None)
             if probe is not None and (probing is None or probing.done()):
                 probing = asyncio.create_task(probe.run_if_due())
+            if digests is not None and (digesting is None or digesting.done()):
+                digesting = asyncio.create_task(digests.run_if_due())
             await asyncio.sleep(interval)
     finally:
-        if probing is not None:
-            probing.cancel()
+        for task in (probing, digesting):
+            if task is not None:
+                task.cancel()

@@ -213,6 +213,11 @@ class EmailChannel:
 
     def send(self, message: AlertMessage, *, key: str) -> None:
         mail = build_email(message, sender=self.sender, recipients=self.recipients, key=key)
+        self.send_mail(mail)
+
+    def send_mail(self, mail: EmailMessage) -> None:
+        """Deliver a ready ``mail`` (the digest's too) under this channel's TLS, login and
+        deadline, or raise :class:`DeliveryError`."""
         closes_at = time.monotonic() + self.deadline
         clients: list[_SMTP | _SMTPS] = []  # made in the thread: even getfqdn() may hang
 
@@ -314,8 +319,12 @@ class SlackChannel:
     _tls: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def send(self, message: AlertMessage, *, key: str) -> None:
+        self.post(slack_payload(message, key=key))
+
+    def post(self, payload: dict[str, Any]) -> None:
+        """POST a ready ``payload`` (the digest's too) within this channel's deadline, or
+        raise :class:`DeliveryError`."""
         url = self.webhook_url.get_secret_value()
-        payload = slack_payload(message, key=key)
         try:
             response = _on_own_loop(self._post(url, payload), self.deadline)
         except _DeadlinePassed:

@@ -28,6 +28,8 @@ def test_digest_compares_spend_and_names_the_top_spenders(session: Session) -> N
     assert "## Spend: $2.00" in text and "+100 % vs the period before ($1.00)" in text
     assert "error rate 33.3 %" in text
     assert text.index("conv-big: $1.50") < text.index("conv-small: $0.5000")
+    assert "## Top users by spend" in text  # the browsers' owner keys, before conversations
+    assert text.index("## Top users by spend") < text.index("## Top conversations by spend")
     assert "daily: $2.00 of $10.00 (20 %)" in text  # the day before is not today's budget
     assert "## Alerts that fired\nnone" in text
     assert "<h3>Budgets</h3>" in built.html
@@ -37,3 +39,13 @@ def test_digest_html_escapes_keys(session: Session) -> None:
     record(session, make_call(at=-1 * H, conversation_id="<b>x</b>"))
     built = digest.build(session=session, settings=load_settings(), now=T0)
     assert "<b>x</b>" not in built.html and "&lt;b&gt;x&lt;/b&gt;" in built.html
+
+
+def test_digest_steady_spend_reads_about_the_same_never_minus_zero(session: Session) -> None:
+    record(
+        session,
+        make_call(at=-30 * H, cost_usd=1.0),  # the day before
+        make_call(at=-2 * H, cost_usd=0.999),
+    )
+    text = digest.build(session=session, settings=load_settings(), now=T0).text
+    assert "about the same as the period before ($1.00)" in text and "-0 %" not in text

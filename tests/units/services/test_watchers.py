@@ -3,9 +3,13 @@ failing one degrades /health."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from chatmon.models import PeriodicClaim
 from chatmon.routes.health import overall_status
 from chatmon.services import periodic
 from chatmon.services.watchers import watchers_check
@@ -25,6 +29,7 @@ def test_watchers_not_configured_are_ok(engine: Engine) -> None:
     assert check == {
         "heartbeat": {"status": "not_configured"},
         "probe": {"status": "not_configured"},
+        "digest": {"status": "not_configured"},
         "status": "ok",
     }
 
@@ -46,3 +51,20 @@ def test_a_failing_probe_shows_its_category_and_degrades_health(engine: Engine) 
         "watchers": check,
     }
     assert overall_status(checks) == "degraded"
+
+
+def test_a_failed_digest_send_names_its_channel_and_degrades_health(engine: Engine) -> None:
+    settings = load_settings(
+        digest_schedule="daily", slack_webhook_url="https://hooks.example.com/x"
+    )
+    assert watchers_check(settings, engine=engine)["digest"]["status"] == "waiting"
+    record_run(engine, "digest:daily:08:slack", "HTTP 500 from the webhook: internal_error")
+    check = watchers_check(settings, engine=engine)
+    assert check["status"] == "failing"
+    slack = check["digest"]["channels"]["slack"]
+    assert slack["status"] == "failing" and slack["error"].startswith("HTTP 500")
+    with Session(engine) as session:  # the retry's lease is over
+        session.exec(update(PeriodicClaim).values(due_at=datetime(2000, 1, 1, tzinfo=UTC)))
+        session.commit()
+    record_run(engine, "digest:daily:08:slack", None)
+    assert watchers_check(settings, engine=engine)["digest"]["status"] == "ok"

@@ -77,3 +77,40 @@ async def test_alert_loop_pings_the_heartbeat_after_each_check(
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+
+
+async def test_alert_loop_sends_the_digest_when_it_is_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DIGEST_SCHEDULE set: the loop asks after a check, and the due digest reaches Slack."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import Session
+
+    from chatmon.models import PeriodicClaim
+    from tests.peers import WebhookReceiver
+
+    url = f"sqlite:///{tmp_path / 'chatmon.db'}"
+    await asyncio.to_thread(upgrade_head, url)
+    database = make_engine(url)
+    with Session(database) as session:  # the scheduled hour has just passed
+        due = datetime.now(UTC) - timedelta(minutes=1)
+        session.add(PeriodicClaim(name="digest:daily:08:slack", due_at=due))
+        session.commit()
+    with WebhookReceiver() as receiver:
+        settings = load_settings(
+            alert_check_interval_seconds=1, digest_schedule="daily", slack_webhook_url=receiver.url
+        )
+        engine = AlertEngine(engine=database, settings=settings, channels=[])
+        monkeypatch.setattr(monitor, "get_settings", lambda: settings)
+        monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)
+        task = asyncio.create_task(monitor.alert_monitor())
+        try:
+            assert await eventually(lambda: receiver.count() == 1)
+            assert receiver.texts()[0].startswith("[chatmon] day digest: ")
+            await asyncio.sleep(2.5)  # more checks: the digest is not due again
+            assert receiver.count() == 1 and not task.done()
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task

@@ -14,16 +14,14 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import logging
 import logging.handlers
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TextIO
 
+from chatmon.observability.log_context import current_ids
 from chatmon.services.limits import LOG_MESSAGE_MAX_CHARS, LOG_TRACEBACK_MAX_CHARS
 from chatmon.services.secrets import mask_secrets, register_settings_secrets
 from chatmon.settings import Settings
@@ -50,39 +48,7 @@ NOISY_LOGGERS = (
 # Libraries that install their own (non-JSON, unmasked) handlers: we take them over.
 ADOPTED_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "langfuse")
 
-_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "chatmon_correlation_id", default=None
-)
-_session_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "chatmon_session_id", default=None
-)
-
 _HANDLER_MARK = "_chatmon_handler"
-
-
-@contextlib.contextmanager
-def log_context(
-    *, correlation_id: str | None = None, session_id: str | None = None
-) -> Iterator[None]:
-    """Within the block, every log line carries these ids (restored afterwards)."""
-    tokens = []
-    if correlation_id is not None:
-        tokens.append((_correlation_id, _correlation_id.set(correlation_id)))
-    if session_id is not None:
-        tokens.append((_session_id, _session_id.set(session_id)))
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
-            try:
-                var.reset(token)
-            except ValueError:  # closed from another context (e.g. another task): clear it
-                var.set(None)
-
-
-def current_correlation_id() -> str | None:
-    """The correlation id of the request being handled, if any."""
-    return _correlation_id.get()
 
 
 class SecretMaskingFilter(logging.Filter):
@@ -119,10 +85,11 @@ class ContextFilter(logging.Filter):
     """Stamps the current correlation and session ids onto the record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        correlation_id, session_id = current_ids()
         if not hasattr(record, "correlation_id"):
-            record.correlation_id = _correlation_id.get()
+            record.correlation_id = correlation_id
         if not hasattr(record, "session_id"):
-            record.session_id = _session_id.get()
+            record.session_id = session_id
         return True
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from chatmon.logging_setup import log_context
 from chatmon.models import utc_now
 from chatmon.observability import series
+from chatmon.observability.log_context import log_context
 from chatmon.services import events
 from chatmon.services.budget import BudgetGate
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message

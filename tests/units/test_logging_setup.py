@@ -17,8 +17,8 @@ from chatmon.logging_setup import (
     LOG_FILE_BACKUPS,
     LOG_FILE_MAX_BYTES,
     configure_logging,
-    log_context,
 )
+from chatmon.observability.log_context import log_context
 from chatmon.services.limits import LOG_MESSAGE_MAX_CHARS, LOG_TRACEBACK_MAX_CHARS
 from chatmon.settings import Settings, load_settings
 

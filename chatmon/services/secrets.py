@@ -110,11 +110,6 @@ def _looks_secret(field_name: str) -> bool:
     return any(word in field_name for word in ("key", "secret", "password", "token", "webhook"))
 
 
-def known_secret_count() -> int:
-    """How many exact values are registered (for /health-style diagnostics and tests)."""
-    return len(_known)
-
-
 def mask_secrets(text: str, *, max_chars: int | None = None) -> str:
     """``text`` with every known secret value and secret-shaped token replaced by ``***``.
 

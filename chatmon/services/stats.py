@@ -607,22 +607,6 @@ def window_summary(
     return _summary_of(_window_data(session, start, end, model=model), start, end)
 
 
-def latency_percentiles(
-    *,
-    session: Session,
-    start: datetime,
-    end: datetime,
-    quantiles: Sequence[float] = (0.5, 0.95, 0.99),
-    metric: str = "latency",
-    model: str | None = None,
-) -> dict[float, float | None]:
-    """Nearest-rank percentiles (within 1 %) of ``metric`` ("latency" or "ttft")."""
-    if metric not in ("latency", "ttft"):
-        raise WindowError("metric must be latency or ttft")
-    counts = _histograms(session, _split(start, end), metrics=(metric,), model=model)[metric]
-    return dict(zip(quantiles, percentiles(counts.get(0, {}), *quantiles), strict=True))
-
-
 def _check_bucket(width: int) -> None:
     if width < 60 or (width >= HOUR and width % HOUR) or (width < HOUR and HOUR % width):
         raise WindowError("bucket_seconds must divide an hour, or be whole hours")

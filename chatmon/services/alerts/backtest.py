@@ -28,6 +28,7 @@ What is approximated, and said in the report:
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -428,3 +429,134 @@ def _step(
 def limits_of(settings: Settings) -> tuple[Thresholds, timedelta]:
     """The thresholds and cooldown of a :class:`chatmon.settings.Settings`."""
     return Thresholds.from_settings(settings), timedelta(hours=settings.alert_cooldown_hours)
+
+
+# The settings a backtest may propose (``--set NAME=VALUE``): the ones the replayed rules
+# and the cooldown read.
+PROPOSABLE = (
+    "ALERT_ERROR_RATE_THRESHOLD",
+    "ALERT_LATENCY_P95_THRESHOLD",
+    "ALERT_COST_THRESHOLD",
+    "DAILY_COST_THRESHOLD",
+    "DAILY_BUDGET_USD",
+    "ALERT_MIN_REQUESTS",
+    "ALERT_WINDOW_MINUTES",
+    "ALERT_NO_TRAFFIC_MINUTES",
+    "ALERT_COOLDOWN_HOURS",
+    "ALERT_CHECK_INTERVAL_SECONDS",
+)
+MAX_SPAN = timedelta(days=90)
+_SPAN = re.compile(r"(\d{1,6})([mhd])")
+_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_span(text: str) -> timedelta:
+    """``7d``, ``36h``, ``90m`` or sums such as ``1d12h``; at most 90 days.
+    Raises ValueError saying what is accepted."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _SPAN.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a span such as 90m, 36h or 7d")
+    total = sum((timedelta(**{_SPAN_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+    if not timedelta(minutes=1) <= total <= MAX_SPAN:
+        raise ValueError("a backtest covers at least 1 minute and at most 90 days")
+    return total
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as settings overrides (field names); raises ValueError naming
+    a malformed pair or a setting the backtest does not replay."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip().upper()
+        if not sep or not value.strip():
+            raise ValueError(f"--set {pair!r}: expected NAME=VALUE")
+        if name not in PROPOSABLE:
+            raise ValueError(
+                f"--set {name}: not a setting the backtest replays ({', '.join(PROPOSABLE)})"
+            )
+        overrides[name.lower()] = value.strip()
+    return overrides
+
+
+def breaker_lookback(settings: Settings) -> timedelta:
+    """How recent a ``circuit_open`` refusal counts, as in :meth:`AlertEngine.observe`."""
+    return timedelta(seconds=max(2 * settings.alert_check_interval_seconds, 60))
+
+
+def _time(moment: datetime | None) -> str:
+    return "still firing" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def format_backtest(result: Backtest, *, baseline: Backtest | None = None) -> str:
+    """The per-rule table, then every episode; with ``baseline`` (the current settings,
+    when proposing others) each rule's messages under both."""
+    from chatmon.services.alerts.messages import format_threshold, format_value
+    from chatmon.services.errors import format_duration
+
+    span = format_duration((result.end - result.start).total_seconds())
+    lines = [
+        f"backtest {result.start:%Y-%m-%d %H:%M} - {result.end:%Y-%m-%d %H:%M} UTC ({span}): "
+        f"{result.requests} requests, {result.checks} checks (one a minute)",
+        "",
+    ]
+    header = ["rule", "threshold", "fired", "firing for", "messages", "silenced"]
+    if baseline is not None:
+        header.append("messages now")
+    rows = []
+    for replay_ in result.rules:
+        if replay_.not_replayed:
+            cells = [replay_.rule.value, "-", "not replayed", "", "", ""]
+        elif replay_.off:
+            cells = [replay_.rule.value, "off", "", "", "", ""]
+        else:
+            cells = [
+                replay_.rule.value,
+                format_threshold(replay_.rule, replay_.threshold),
+                f"{len(replay_.episodes)}×",
+                format_duration(replay_.firing_time(result.end).total_seconds())
+                if replay_.episodes
+                else "",
+                str(replay_.messages),
+                str(replay_.silenced),
+            ]
+        if baseline is not None:
+            cells.append("" if replay_.not_replayed else str(baseline.rule(replay_.rule).messages))
+        rows.append(cells)
+    lines += _table(header, rows)
+    episodes = sorted(
+        (e for r in result.rules for e in r.episodes), key=lambda e: (e.fired_at, e.rule.value)
+    )
+    lines.append("")
+    if not episodes:
+        lines.append("nothing would have fired")
+    else:
+        lines += _table(
+            ["rule", "fired", "resolved", "lasted", "peak", "messages", "note"],
+            [
+                [
+                    e.rule.value,
+                    _time(e.fired_at),
+                    _time(e.resolved_at),
+                    format_duration(e.lasted(result.end).total_seconds()),
+                    format_value(e.rule, e.peak),
+                    str(e.messages),
+                    ("within the cooldown: nobody paged" if e.suppressed else "")
+                    + (f"{e.silenced} held by a silence" if e.silenced else ""),
+                ]
+                for e in episodes
+            ],
+        )
+    skipped = [f"{r.rule.value} ({r.not_replayed})" for r in result.rules if r.not_replayed]
+    lines += ["", "not replayed: " + "; ".join(skipped)] if skipped else []
+    return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]

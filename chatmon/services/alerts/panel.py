@@ -3,14 +3,16 @@ of messages and delivery attempts. Plain rows of strings, ready to render."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from chatmon.models import AlertDelivery, AlertRuleState
-from chatmon.services.alerts import silences, store
+from chatmon.services.alerts import backtest, silences, store
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.messages import format_threshold, format_value
 from chatmon.services.alerts.rules import RULE_TITLES, Finding, Rule, Verdict
@@ -39,6 +41,7 @@ class RuleRow:
     last_message: str = ""
     details: str = ""
     silenced: str = ""  # "until 2026-11-26 16:07 UTC by alice: reason", "" when not
+    last_week: str = ""  # would have fired in the last 7 days: "2× (1 h 5 min), 3 messages"
 
 
 @dataclass
@@ -113,6 +116,65 @@ def _delivery_text(delivery: AlertDelivery) -> str:
     return f"{delivery.channel}: {delivery.status}"
 
 
+BACKTEST_SPAN = timedelta(days=7)
+BACKTEST_TTL_SECONDS = 600.0  # a week's replay costs ~3 s at 1M requests: once per 10 min
+
+
+@dataclass
+class _Replayed:
+    """This process's latest replay of the last week, and what it was replayed with."""
+
+    key: str = ""
+    at: float = float("-inf")  # time.monotonic()
+    result: backtest.Backtest | None = None
+
+
+_last_week = _Replayed()
+_last_week_lock = threading.Lock()
+
+
+def last_week_text(replay: backtest.RuleReplay, end: datetime) -> str:
+    """The "would have fired in the last 7 days" cell of a rule."""
+    from chatmon.services.errors import format_duration
+
+    if replay.not_replayed:
+        return "not replayed"
+    if replay.off:
+        return ""
+    if not replay.episodes:
+        return "never"
+    lasted = format_duration(replay.firing_time(end).total_seconds())
+    messages = replay.messages
+    text = f"{len(replay.episodes)}× ({lasted}), {messages} message{'' if messages == 1 else 's'}"
+    return text + (f", {replay.silenced} silenced" if replay.silenced else "")
+
+
+def forget_last_week() -> None:
+    """Drop the cached replay: the next panel read replays again."""
+    with _last_week_lock:
+        _last_week.result = None
+
+
+def last_week(*, session: Session, engine: AlertEngine, now: datetime) -> backtest.Backtest:
+    """The backtest of the last 7 days with the current thresholds, replayed at most once
+    per ``BACKTEST_TTL_SECONDS`` per process (and again when the thresholds change)."""
+    key = repr((engine.database.url, engine.limits, engine.cooldown))
+    with _last_week_lock:  # one replay at a time; the others wait and take its result
+        cached = _last_week.result
+        fresh = time.monotonic() - _last_week.at < BACKTEST_TTL_SECONDS
+        if cached is not None and fresh and _last_week.key == key:
+            return cached
+        result = backtest.replay(
+            session=session,
+            limits=engine.limits,
+            start=now - BACKTEST_SPAN,
+            end=now,
+            cooldown=engine.cooldown,
+        )
+        _last_week.key, _last_week.at, _last_week.result = key, time.monotonic(), result
+        return result
+
+
 def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     """Read the panel: live findings (``engine.observe``), stored states and history."""
     obs, findings = engine.observe()
@@ -148,9 +210,11 @@ def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     ]
     held = silences.active_silences(session=session, now=obs.now)
     rows = [rule_row(f, states.get(f.rule.value)) for f in findings]
+    week = last_week(session=session, engine=engine, now=obs.now)
     for row in rows:
         if row.rule in held:
             row.silenced = held[row.rule].note().removeprefix("silenced ")
+        row.last_week = last_week_text(week.rule(Rule(row.rule)), week.end)
     return AlertsPanel(
         rules=rows,
         history=history,

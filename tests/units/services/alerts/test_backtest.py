@@ -6,12 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from chatmon.models import AlertSilence
+from chatmon.services.alerts import panel
 from chatmon.services.alerts.backtest import Backtest, limits_of, replay
+from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.rules import Rule
 from chatmon.settings import load_settings
+from tests.units.services.alerts.test_engine import Clock
 from tests.units.services.stats_factory import T0, make_call, record
 
 M = timedelta(minutes=1)
@@ -139,3 +143,36 @@ def test_backtest_of_an_idle_log_fires_no_traffic(session: Session) -> None:
     (idle,) = run(session, end=60, alert_no_traffic_minutes=30).rule(Rule.NO_TRAFFIC).episodes
     assert idle.fired_at == T0 + 41 * M  # idle from 00:10, more than 30 min at 00:41
     assert idle.resolved_at is None  # still quiet when the replay ends
+
+
+def test_panel_shows_what_each_rule_would_have_fired_in_the_last_week(
+    engine: Engine, session: Session
+) -> None:
+    outage(session)
+    checker = AlertEngine(
+        engine=engine,
+        settings=load_settings(alert_min_requests=10, alert_window_minutes=15),
+        channels=[],
+        clock=Clock(T0 + 120 * M),
+    )
+    panel.forget_last_week()
+    rows = {row.rule: row for row in panel.load_panel(session=session, engine=checker).rules}
+    assert rows["error_rate"].last_week == "1× (28 min), 2 messages"
+    assert rows["latency_p95"].last_week == "never"
+    assert rows["probe_failed"].last_week == "not replayed"
+    assert rows["no_traffic"].last_week == ""  # off
+
+
+def test_panel_replays_again_when_the_thresholds_change(engine: Engine, session: Session) -> None:
+    outage(session)
+    panel.forget_last_week()
+    clock = Clock(T0 + 120 * M)
+    for threshold, expected in ((10, "1× (28 min), 2 messages"), (60, "never")):
+        checker = AlertEngine(
+            engine=engine,
+            settings=load_settings(alert_min_requests=10, alert_error_rate_threshold=threshold),
+            channels=[],
+            clock=clock,
+        )
+        rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
+        assert rows["error_rate"].last_week == expected

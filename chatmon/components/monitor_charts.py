@@ -35,9 +35,12 @@ def _area(**props: object) -> rx.Component:
     return rx.recharts.area(is_animation_active=False, **props)
 
 
-def _marker(marker: rx.Var) -> rx.Component:
-    """A change (version, model, system prompt, alert configuration) at its bucket."""
+def _marker(marker: rx.Var, y_axis_id: str | None = None) -> rx.Component:
+    """A change (version, model, system prompt, alert configuration) at its bucket.
+    A chart whose y axes have ids draws it only against one of them."""
+    axis = {} if y_axis_id is None else {"y_axis_id": y_axis_id}
     return rx.recharts.reference_line(
+        **axis,
         x=marker["time"],
         stroke=VIOLET,
         stroke_dasharray="2 3",
@@ -47,7 +50,7 @@ def _marker(marker: rx.Var) -> rx.Component:
     )
 
 
-def _axes(*extra: rx.Component) -> list[rx.Component]:
+def _axes(*extra: rx.Component, marker_axis: str | None = None) -> list[rx.Component]:
     """Grid, time axis, tooltip and legend, and the window's change markers."""
     return [
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
@@ -55,7 +58,7 @@ def _axes(*extra: rx.Component) -> list[rx.Component]:
         *extra,
         rx.recharts.graphing_tooltip(),
         rx.recharts.legend(),
-        rx.foreach(MonitorState.markers, _marker),
+        rx.foreach(MonitorState.markers, lambda m: _marker(m, marker_axis)),
     ]
 
 
@@ -144,6 +147,7 @@ def cost_chart() -> rx.Component:
             *_axes(
                 rx.recharts.y_axis(y_axis_id="left", font_size=11),
                 rx.recharts.y_axis(y_axis_id="right", orientation="right", font_size=11),
+                marker_axis="left",
             ),
             data=MonitorState.series,
             width="100%",

@@ -237,3 +237,18 @@ def test_charts_mark_what_changed(page: Page, app_server: RunningApp, app_db: En
     )
     for chart in ("#chart-requests", "#chart-latency", "#chart-cost", "#chart-tokens"):
         expect(monitor.locator(f"{chart} .recharts-reference-line").first).to_be_attached()
+
+
+def test_alerts_panel_says_what_would_have_fired_last_week(
+    page: Page, app_server: RunningApp
+) -> None:
+    import re
+
+    sign_in(page, app_server)
+    panel = page.locator("#alerts-panel")
+    expect(panel.locator("#alert-rule-probe_failed .alert-last-week")).to_have_text(
+        "not replayed", timeout=30_000
+    )
+    expect(panel.locator("#alert-rule-error_rate .alert-last-week")).to_have_text(
+        re.compile(r"^(never|\d+× \(.+\), \d+ messages?.*)$")
+    )

@@ -481,7 +481,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def breaker_lookback(settings: Settings) -> timedelta:
-    """How recent a ``circuit_open`` refusal counts, as in :meth:`AlertEngine.observe`."""
+    """How recent a ``circuit_open`` refusal counts, as ``AlertEngine.breaker_lookback``."""
     return timedelta(seconds=max(2 * settings.alert_check_interval_seconds, 60))
 
 

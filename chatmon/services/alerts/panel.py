@@ -158,7 +158,7 @@ def forget_last_week() -> None:
 def last_week(*, session: Session, engine: AlertEngine, now: datetime) -> backtest.Backtest:
     """The backtest of the last 7 days with the current thresholds, replayed at most once
     per ``BACKTEST_TTL_SECONDS`` per process (and again when the thresholds change)."""
-    key = repr((engine.database.url, engine.limits, engine.cooldown))
+    key = repr((engine.database.url, engine.limits, engine.cooldown, engine.breaker_lookback))
     with _last_week_lock:  # one replay at a time; the others wait and take its result
         cached = _last_week.result
         fresh = time.monotonic() - _last_week.at < BACKTEST_TTL_SECONDS
@@ -170,6 +170,7 @@ def last_week(*, session: Session, engine: AlertEngine, now: datetime) -> backte
             start=now - BACKTEST_SPAN,
             end=now,
             cooldown=engine.cooldown,
+            breaker_lookback=engine.breaker_lookback,
         )
         _last_week.key, _last_week.at, _last_week.result = key, time.monotonic(), result
         return result

@@ -176,3 +176,24 @@ def test_panel_replays_again_when_the_thresholds_change(engine: Engine, session:
         )
         rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
         assert rows["error_rate"].last_week == expected
+
+
+def test_backtest_agrees_with_the_live_check_minute_by_minute(
+    engine: Engine, session: Session
+) -> None:
+    """At each minute around the transitions, the live engine's error-rate verdict is
+    firing exactly while the backtest says the rule was firing."""
+    outage(session)
+    (episode,) = run(session).rule(Rule.ERROR_RATE).episodes
+    checker = AlertEngine(
+        engine=engine,
+        settings=load_settings(alert_min_requests=10, alert_window_minutes=15),
+        channels=[],
+        clock=Clock(T0),
+    )
+    assert episode.resolved_at is not None
+    for minute in (*range(31, 37), *range(59, 65)):
+        now = T0 + minute * M
+        _obs, findings = checker.observe(now)
+        live = next(f for f in findings if f.rule is Rule.ERROR_RATE)
+        assert live.firing == (episode.fired_at <= now < episode.resolved_at), minute

@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from chatmon.models import AlertSilence, LLMRequest
+from chatmon.models import AlertRuleState, AlertSilence, LLMRequest
 from chatmon.services.alerts.inputs import CIRCUIT_OPEN, judged_errors, utc_midnight
 from chatmon.services.alerts.lifecycle import Action, RuleState, plan
 from chatmon.services.alerts.rules import (
@@ -184,6 +184,17 @@ def _rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in session.execute(query)]
 
 
+def watching_since(*, session: Session, start: datetime) -> datetime:
+    """When "no traffic" starts counting in the replay: its start, or later if chatmon was
+    not watching yet (the first alert check, else the first request, as the live rule)."""
+    first = [
+        session.execute(select(func.min(AlertRuleState.created_at))).scalar_one_or_none(),
+        session.execute(select(func.min(LLMRequest.started_at))).scalar_one_or_none(),
+    ]
+    known = [to_utc(moment) for moment in first if moment is not None]
+    return max(start, min(known)) if known else start
+
+
 def read_silences(*, session: Session, start: datetime, end: datetime) -> list[AlertSilence]:
     """Silences in force at some moment of ``[start, end)``."""
     rows = session.execute(
@@ -294,6 +305,7 @@ def replay(
     )
     minutes = read_minutes(session=session, start=read_from, end=end)
     held = read_silences(session=session, start=start, end=end)
+    watching = watching_since(session=session, start=start)
     limits = replace(limits, probe_failures=None, budget=None)  # not replayed (see above)
 
     window, hour = _Sliding(window_minutes), _Sliding(60)
@@ -341,7 +353,7 @@ def replay(
             last_request_at=None
             if last_request is None
             else from_epoch((last_request + 1) * MINUTE),
-            watching_since=start,
+            watching_since=watching,
             **_window_figures(window),  # type: ignore[arg-type]
         )
         for finding in evaluate(obs, limits):

@@ -197,3 +197,21 @@ def test_backtest_agrees_with_the_live_check_minute_by_minute(
         _obs, findings = checker.observe(now)
         live = next(f for f in findings if f.rule is Rule.ERROR_RATE)
         assert live.firing == (episode.fired_at <= now < episode.resolved_at), minute
+
+
+def test_backtest_counts_no_traffic_only_from_when_chatmon_was_watching(
+    session: Session,
+) -> None:
+    """A week's replay of an install whose first request came 2 hours ago does not say
+    "no traffic" fired for the days before it existed."""
+    record(session, *minutes(0, 10))
+    limits, cooldown = limits_of(load_settings(alert_no_traffic_minutes=30))
+    result = replay(
+        session=session,
+        limits=limits,
+        start=T0 - 7 * 24 * 60 * M,
+        end=T0 + 60 * M,
+        cooldown=cooldown,
+    )
+    (idle,) = result.rule(Rule.NO_TRAFFIC).episodes
+    assert idle.fired_at == T0 + 41 * M

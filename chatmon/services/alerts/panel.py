@@ -3,9 +3,12 @@ of messages and delivery attempts. Plain rows of strings, ready to render."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,6 +19,8 @@ from chatmon.services.alerts import backtest, silences, store
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.messages import format_threshold, format_value
 from chatmon.services.alerts.rules import RULE_TITLES, Finding, Rule, Verdict
+
+log = logging.getLogger(__name__)
 
 HISTORY_ROWS = 15
 ATTEMPT_ROWS = 20
@@ -118,6 +123,8 @@ def _delivery_text(delivery: AlertDelivery) -> str:
 
 BACKTEST_SPAN = timedelta(days=7)
 BACKTEST_TTL_SECONDS = 600.0  # a week's replay costs ~3 s at 1M requests: once per 10 min
+BACKTEST_WAIT_SECONDS = 2.0  # a panel read waits this long for a replay, then shows "…"
+REPLAYING = "replaying…"
 
 
 @dataclass
@@ -127,10 +134,15 @@ class _Replayed:
     key: str = ""
     at: float = float("-inf")  # time.monotonic()
     result: backtest.Backtest | None = None
+    running: Future[backtest.Backtest] | None = None
+    running_key: str = ""
 
 
 _last_week = _Replayed()
 _last_week_lock = threading.Lock()
+# One replay at a time per process, off the panel's read: at 10M requests a week's
+# replay takes tens of seconds, and the panel must not wait for it.
+_replayer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-backtest")
 
 
 def last_week_text(replay: backtest.RuleReplay, end: datetime) -> str:
@@ -153,17 +165,11 @@ def forget_last_week() -> None:
     """Drop the cached replay: the next panel read replays again."""
     with _last_week_lock:
         _last_week.result = None
+        _last_week.key = ""
 
 
-def last_week(*, session: Session, engine: AlertEngine, now: datetime) -> backtest.Backtest:
-    """The backtest of the last 7 days with the current thresholds, replayed at most once
-    per ``BACKTEST_TTL_SECONDS`` per process (and again when the thresholds change)."""
-    key = repr((engine.database.url, engine.limits, engine.cooldown, engine.breaker_lookback))
-    with _last_week_lock:  # one replay at a time; the others wait and take its result
-        cached = _last_week.result
-        fresh = time.monotonic() - _last_week.at < BACKTEST_TTL_SECONDS
-        if cached is not None and fresh and _last_week.key == key:
-            return cached
+def _replay(engine: AlertEngine, now: datetime, key: str) -> backtest.Backtest:
+    with Session(engine.database) as session:
         result = backtest.replay(
             session=session,
             limits=engine.limits,
@@ -172,8 +178,34 @@ def last_week(*, session: Session, engine: AlertEngine, now: datetime) -> backte
             cooldown=engine.cooldown,
             breaker_lookback=engine.breaker_lookback,
         )
+    with _last_week_lock:
         _last_week.key, _last_week.at, _last_week.result = key, time.monotonic(), result
-        return result
+    return result
+
+
+def last_week(
+    *, engine: AlertEngine, now: datetime, wait: float = BACKTEST_WAIT_SECONDS
+) -> backtest.Backtest | None:
+    """The backtest of the last 7 days with the current thresholds, replayed in a thread
+    of its own at most once per ``BACKTEST_TTL_SECONDS`` per process (and again when the
+    thresholds change). Waits up to ``wait`` seconds for a replay under way; None while
+    there is none yet for these thresholds (the panel says "replaying…")."""
+    key = repr((engine.database.url, engine.limits, engine.cooldown, engine.breaker_lookback))
+    with _last_week_lock:
+        current = _last_week.result if _last_week.key == key else None
+        if current is not None and time.monotonic() - _last_week.at < BACKTEST_TTL_SECONDS:
+            return current
+        running = _last_week.running
+        if running is None or running.done() or _last_week.running_key != key:
+            running = _replayer.submit(_replay, engine, now, key)
+            _last_week.running, _last_week.running_key = running, key
+    try:
+        return running.result(timeout=wait)
+    except FutureTimeout:
+        return current  # the previous replay until the new one is done
+    except Exception:
+        log.exception("alerts panel: the backtest of the last week failed")
+        return current
 
 
 def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
@@ -211,11 +243,13 @@ def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     ]
     held = silences.active_silences(session=session, now=obs.now)
     rows = [rule_row(f, states.get(f.rule.value)) for f in findings]
-    week = last_week(session=session, engine=engine, now=obs.now)
+    week = last_week(engine=engine, now=obs.now)
     for row in rows:
         if row.rule in held:
             row.silenced = held[row.rule].note().removeprefix("silenced ")
-        row.last_week = last_week_text(week.rule(Rule(row.rule)), week.end)
+        row.last_week = (
+            REPLAYING if week is None else last_week_text(week.rule(Rule(row.rule)), week.end)
+        )
     return AlertsPanel(
         rules=rows,
         history=history,

@@ -215,3 +215,30 @@ def test_backtest_counts_no_traffic_only_from_when_chatmon_was_watching(
     )
     (idle,) = result.rule(Rule.NO_TRAFFIC).episodes
     assert idle.fired_at == T0 + 41 * M
+
+
+def test_panel_does_not_wait_for_a_slow_replay(engine: Engine, session: Session) -> None:
+    """While the replay thread is busy the panel reads at once, saying "replaying…",
+    and shows the figures once the replay is done."""
+    import threading
+
+    outage(session)
+    panel.forget_last_week()
+    checker = AlertEngine(
+        engine=engine,
+        settings=load_settings(alert_min_requests=10),
+        channels=[],
+        clock=Clock(T0 + 120 * M),
+    )
+    release = threading.Event()
+    busy = panel._replayer.submit(release.wait, 30)  # the one replay thread, held
+    try:
+        week = panel.last_week(engine=checker, now=T0 + 120 * M, wait=0.2)
+        assert week is None
+        rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
+        assert rows["error_rate"].last_week == panel.REPLAYING
+    finally:
+        release.set()
+        busy.result(timeout=30)
+    rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
+    assert rows["error_rate"].last_week == "1× (28 min), 2 messages"

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chatmon.settings import Settings
 
 
 def add_backtest_action(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's private generic
@@ -29,6 +33,19 @@ def add_backtest_action(actions: argparse._SubParsersAction) -> None:  # type: i
     parser.set_defaults(handler=_run_backtest)
 
 
+def _routes(settings: Settings) -> dict[str, list[str]]:
+    """Rule -> the configured channels its messages go to (``ALERT_ROUTES``)."""
+    from chatmon.services.alert_routing import Routing
+    from chatmon.services.alerts.channels import configured_channels
+    from chatmon.services.alerts.channels_http import http_channels
+    from chatmon.services.alerts.rules import Rule
+
+    rules = [rule.value for rule in Rule]
+    names = [c.name for c in [*configured_channels(settings), *http_channels(settings)]]
+    routing = Routing.from_settings(settings, rules=rules)
+    return {rule: routing.channels_for(rule, names) for rule in rules}
+
+
 def _run_backtest(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
     from sqlmodel import Session
@@ -36,7 +53,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
     from chatmon.db import get_engine
     from chatmon.services.alerts import backtest
     from chatmon.services.alerts.inputs import now_utc
-    from chatmon.settings import Settings, SettingsError, get_settings, load_settings
+    from chatmon.settings import SettingsError, get_settings, load_settings
 
     try:
         span = backtest.parse_span(args.since)
@@ -71,5 +88,5 @@ def _run_backtest(args: argparse.Namespace) -> int:
         return 1
     if overrides:
         print("proposed: " + ", ".join(f"{k.upper()}={v}" for k, v in overrides.items()))
-    print(backtest.format_backtest(result, baseline=baseline))
+    print(backtest.format_backtest(result, baseline=baseline, routes=_routes(proposed)))
     return 0

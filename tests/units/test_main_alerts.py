@@ -161,10 +161,24 @@ def test_alerts_backtest_prints_what_would_have_fired_under_a_proposed_threshold
     assert lines[0] == "proposed: ALERT_ERROR_RATE_THRESHOLD=5"
     row = next(line for line in lines if line.startswith("error_rate ")).split()
     assert row[:3] == ["error_rate", "5", "%"] and row[3] == "1×"
-    assert row[-1] == "0"  # messages under the current 10 %
+    assert row[-3] == "0"  # messages under the current 10 %
     assert any(line.startswith("probe_failed ") and "not replayed" in line for line in lines)
+    assert row[-2:] == ["no", "channel"]  # where the messages would go: none configured
     episode = next(line for line in lines[lines.index("") :] if line.startswith("error_rate "))
     assert "still firing" not in episode
+
+
+def test_alerts_backtest_says_where_the_messages_would_have_gone(
+    sqlite_url: str, tmp_path: Path, sink: SMTPSink, receiver: WebhookReceiver
+) -> None:
+    env = {**channel_env(sink, receiver), "DATABASE_URL": sqlite_url}
+    env["ALERT_ROUTES"] = "critical=email,slack;warning=slack"
+    result = run_cli("backtest", "--since", "1h", cwd=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line}
+    assert rows["breaker_open"].endswith("email, slack")  # critical
+    assert rows["cost_hourly"].endswith("  slack")  # warning
+    assert (sink.count(), receiver.count()) == (0, 0)  # a backtest sends nothing
 
 
 def test_alerts_backtest_refuses_a_setting_it_does_not_replay(

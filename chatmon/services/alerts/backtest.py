@@ -501,9 +501,15 @@ def _time(moment: datetime | None) -> str:
     return "still firing" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
 
-def format_backtest(result: Backtest, *, baseline: Backtest | None = None) -> str:
+def format_backtest(
+    result: Backtest,
+    *,
+    baseline: Backtest | None = None,
+    routes: dict[str, list[str]] | None = None,
+) -> str:
     """The per-rule table, then every episode; with ``baseline`` (the current settings,
-    when proposing others) each rule's messages under both."""
+    when proposing others) each rule's messages under both; with ``routes`` (rule ->
+    the channels ``ALERT_ROUTES`` sends it to) where the messages would have gone."""
     from chatmon.services.alerts.messages import format_threshold, format_value
     from chatmon.services.errors import format_duration
 
@@ -516,6 +522,8 @@ def format_backtest(result: Backtest, *, baseline: Backtest | None = None) -> st
     header = ["rule", "threshold", "fired", "firing for", "messages", "silenced"]
     if baseline is not None:
         header.append("messages now")
+    if routes is not None:
+        header.append("to")
     rows = []
     for replay_ in result.rules:
         if replay_.not_replayed:
@@ -535,6 +543,8 @@ def format_backtest(result: Backtest, *, baseline: Backtest | None = None) -> st
             ]
         if baseline is not None:
             cells.append("" if replay_.not_replayed else str(baseline.rule(replay_.rule).messages))
+        if routes is not None:
+            cells.append(", ".join(routes.get(replay_.rule.value, [])) or "no channel")
         rows.append(cells)
     lines += _table(header, rows)
     episodes = sorted(

@@ -174,7 +174,9 @@ def announce_first_start() -> None:
 
 
 def add_alerts(subparsers: Subparsers) -> None:
-    """Registers ``alerts check``, ``alerts test`` and the silences (``cli_silences``)."""
+    """Registers ``alerts check``, ``alerts test``, the silences (``cli_silences``) and
+    ``alerts backtest`` (``cli_backtest``)."""
+    from chatmon.cli_backtest import add_backtest_action
     from chatmon.cli_silences import add_silence_actions
 
     parser = subparsers.add_parser(
@@ -188,6 +190,7 @@ def add_alerts(subparsers: Subparsers) -> None:
         "test", help="send a test message to every configured channel (exit 1 if one fails)"
     ).set_defaults(handler=_run_alerts_test)
     add_silence_actions(actions)
+    add_backtest_action(actions)
 
 
 def _alert_engine() -> AlertEngine:

@@ -35,6 +35,7 @@ def _rule_row(row: RuleRow) -> rx.Component:
         rx.table.cell(row.since),
         rx.table.cell(row.last_message),
         rx.table.cell(rx.text(row.details, size="1", color=rx.color("gray", 11))),
+        rx.table.cell(rx.text(row.last_week, size="1"), class_name="alert-last-week"),
         rx.table.cell(
             rx.cond(
                 row.silenced != "",
@@ -154,6 +155,7 @@ def alerts_panel() -> rx.Component:
                     "Firing since",
                     "Last message",
                     "Details",
+                    "Would have fired (7 d)",
                     "Silenced",
                 ),
                 rx.table.body(rx.foreach(AlertsState.rules, _rule_row)),

@@ -35,14 +35,49 @@ def _area(**props: object) -> rx.Component:
     return rx.recharts.area(is_animation_active=False, **props)
 
 
-def _axes(*extra: rx.Component) -> list[rx.Component]:
+def _marker(marker: rx.Var, y_axis_id: str | None = None) -> rx.Component:
+    """A change (version, model, system prompt, alert configuration) at its bucket.
+    A chart whose y axes have ids draws it only against one of them."""
+    axis = {} if y_axis_id is None else {"y_axis_id": y_axis_id}
+    return rx.recharts.reference_line(
+        **axis,
+        x=marker["time"],
+        stroke=VIOLET,
+        stroke_dasharray="2 3",
+        label=marker["kind"],
+        if_overflow="extendDomain",
+        class_name="change-marker",
+    )
+
+
+def _axes(*extra: rx.Component, marker_axis: str | None = None) -> list[rx.Component]:
+    """Grid, time axis, tooltip and legend, and the window's change markers."""
     return [
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
         rx.recharts.x_axis(data_key="time", min_tick_gap=24, font_size=11),
         *extra,
         rx.recharts.graphing_tooltip(),
         rx.recharts.legend(),
+        rx.foreach(MonitorState.markers, lambda m: _marker(m, marker_axis)),
     ]
+
+
+def changes_list() -> rx.Component:
+    """The change markers spelled out: what changed, when (UTC)."""
+    return rx.cond(
+        MonitorState.markers.length() > 0,
+        rx.card(
+            rx.text(
+                "Changes in this window (dashed lines on the charts)", weight="medium", size="2"
+            ),
+            rx.foreach(
+                MonitorState.markers,
+                lambda m: rx.text(m["at"], " · ", m["label"], size="1", class_name="change-row"),
+            ),
+            id="chart-changes",
+            width="100%",
+        ),
+    )
 
 
 def chart_card(title: str, chart: rx.Component, chart_id: str) -> rx.Component:
@@ -112,6 +147,7 @@ def cost_chart() -> rx.Component:
             *_axes(
                 rx.recharts.y_axis(y_axis_id="left", font_size=11),
                 rx.recharts.y_axis(y_axis_id="right", orientation="right", font_size=11),
+                marker_axis="left",
             ),
             data=MonitorState.series,
             width="100%",
@@ -189,6 +225,7 @@ def charts() -> rx.Component:
         tokens_chart(),
         errors_by_category_chart(),
         cost_by_model_chart(),
+        changes_list(),
         columns=rx.breakpoints(initial="1", md="2"),
         spacing="4",
         width="100%",

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 from chatmon.models import LLMRequest
 from chatmon.services import pricing, spend_view, stats, tracing, usage
 from chatmon.services.errors import ErrorCategory, human_message
-from chatmon.services.sql_time import to_utc
+from chatmon.services.sql_time import epoch_of, from_epoch, to_utc
 from chatmon.settings import get_settings
 
 PAGE_SIZE = 25
@@ -113,6 +113,7 @@ class DashboardView:
     price_warning: str = ""  # the configured model has no price / unpriced requests shown
     spenders: list[spend_view.SpenderRow] = field(default_factory=list)
     budgets: list[spend_view.BudgetBar] = field(default_factory=list)
+    markers: list[dict[str, str]] = field(default_factory=list)  # change_markers(...)
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -208,6 +209,29 @@ def series_rows(series: list[stats.SeriesPoint], bucket_seconds: int) -> list[di
             }
         )
     return rows
+
+
+def change_markers(
+    *, session: Session, start: datetime, end: datetime, bucket_seconds: int
+) -> list[dict[str, str]]:
+    """What changed in the window (version, model, system prompt, alert configuration:
+    ``change_event``), one marker each, placed on the chart bucket it happened in:
+    ``time`` (the bucket's axis label), ``kind``, ``label`` and ``at`` (UTC)."""
+    from chatmon.services.alerts import changes
+
+    markers = []
+    for event in changes.between(session=session, start=start, end=end):
+        at = to_utc(event.at)
+        bucket = from_epoch(epoch_of(at) // bucket_seconds * bucket_seconds)
+        markers.append(
+            {
+                "time": _axis_label(bucket, bucket_seconds),
+                "kind": changes.LABELS.get(event.kind, event.kind),
+                "label": changes.label(event),
+                "at": utc(at),
+            }
+        )
+    return markers
 
 
 def request_row(row: LLMRequest) -> RequestRow:
@@ -330,6 +354,9 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         ),
         budgets=spend_view.budget_bars(
             session=session, settings=get_settings(), now=datetime.now(UTC)
+        ),
+        markers=change_markers(
+            session=session, start=query.start, end=query.end, bucket_seconds=board.bucket_seconds
         ),
     )
 

@@ -99,6 +99,7 @@ class MonitorState(rx.State):
     price_warning: str = ""  # costs are incomplete (unpriced model / requests), and the fix
     spenders: list[SpenderRow] = []
     budgets: list[BudgetBar] = []
+    markers: list[dict[str, str]] = []  # what changed in the window, on the charts
     usage_by: str = "model"  # Top spenders grouping: model | user | conversation | prompt_version
     usage_key: str = ""  # the table shows only this user's / conversation's / version's requests
 
@@ -187,6 +188,7 @@ class MonitorState(rx.State):
         self.price_warning = data.price_warning
         self.spenders = data.spenders
         self.budgets = data.budgets
+        self.markers = data.markers
         self.updated_at = datetime.now(UTC).strftime("%H:%M:%S UTC")
         self.error = ""
 

@@ -211,3 +211,44 @@ def test_disconnect_mid_stream_leaves_exactly_one_row(
     time.sleep(6)  # long enough for a second row to appear, were there one
     assert recorded() == 1
     assert fake_llm.hits == 1
+
+
+def test_charts_mark_what_changed(page: Page, app_server: RunningApp, app_db: Engine) -> None:
+    """A change_event in the window is a dashed line on every time chart, spelled out
+    below them."""
+    from chatmon.models import ChangeEvent
+
+    send_and_wait(page, "a request for the charts to show")
+    with Session(app_db) as session:
+        session.add(
+            ChangeEvent(
+                kind="prompt",
+                old="feedc0de",
+                new="c0ffee11",
+                at=datetime.now(UTC) - timedelta(minutes=5),
+            )
+        )
+        session.commit()
+    monitor = page.context.new_page()
+    sign_in(monitor, app_server)
+    monitor.click("#window-1h")
+    expect(monitor.locator("#chart-changes")).to_contain_text(
+        "system prompt feedc0de→c0ffee11", timeout=20_000
+    )
+    for chart in ("#chart-requests", "#chart-latency", "#chart-cost", "#chart-tokens"):
+        expect(monitor.locator(f"{chart} .recharts-reference-line").first).to_be_attached()
+
+
+def test_alerts_panel_says_what_would_have_fired_last_week(
+    page: Page, app_server: RunningApp
+) -> None:
+    import re
+
+    sign_in(page, app_server)
+    panel = page.locator("#alerts-panel")
+    expect(panel.locator("#alert-rule-probe_failed .alert-last-week")).to_have_text(
+        "not replayed", timeout=30_000
+    )
+    expect(panel.locator("#alert-rule-error_rate .alert-last-week")).to_have_text(
+        re.compile(r"^(never|\d+× \(.+\), \d+ messages?.*)$")
+    )

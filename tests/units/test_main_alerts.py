@@ -134,3 +134,60 @@ def test_alerts_check_bad_setting_names_the_variable(sqlite_url: str, tmp_path: 
     result = run_cli("check", cwd=tmp_path, DATABASE_URL=sqlite_url, SMTP_HOST="mail.example.com")
     assert result.returncode == 2
     assert "ALERT_EMAIL_TO" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_alerts_backtest_prints_what_would_have_fired_under_a_proposed_threshold(
+    db_url: str, session: Session, tmp_path: Path
+) -> None:
+    """40 minutes ago, 20 minutes at 7 % errors: quiet at 10 %, one episode at 5 %."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    record(
+        session,
+        *[
+            make_call(
+                at=now - timedelta(minutes=60) + timedelta(seconds=24 * i),
+                status="error" if 25 <= i < 75 and i % 14 == 0 else "ok",
+                error_category="server_error" if 25 <= i < 75 and i % 14 == 0 else None,
+            )
+            for i in range(150)  # 2.5 a minute for an hour; minutes 10-30 lose 1 in 14
+        ],
+    )
+    env = {"DATABASE_URL": db_url, "ALERT_MIN_REQUESTS": "10"}
+    result = run_cli(
+        "backtest", "--since", "2h", "--set", "ALERT_ERROR_RATE_THRESHOLD=5", cwd=tmp_path, **env
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "proposed: ALERT_ERROR_RATE_THRESHOLD=5"
+    row = next(line for line in lines if line.startswith("error_rate ")).split()
+    assert row[:3] == ["error_rate", "5", "%"] and row[3] == "1×"
+    assert row[-3] == "0"  # messages under the current 10 %
+    assert any(line.startswith("probe_failed ") and "not replayed" in line for line in lines)
+    assert row[-2:] == ["no", "channel"]  # where the messages would go: none configured
+    episode = next(line for line in lines[lines.index("") :] if line.startswith("error_rate "))
+    assert "still firing" not in episode
+
+
+def test_alerts_backtest_says_where_the_messages_would_have_gone(
+    sqlite_url: str, tmp_path: Path, sink: SMTPSink, receiver: WebhookReceiver
+) -> None:
+    env = {**channel_env(sink, receiver), "DATABASE_URL": sqlite_url}
+    env["ALERT_ROUTES"] = "critical=email,slack;warning=slack"
+    result = run_cli("backtest", "--since", "1h", cwd=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line}
+    assert rows["breaker_open"].endswith("email, slack")  # critical
+    assert rows["cost_hourly"].endswith("  slack")  # warning
+    assert (sink.count(), receiver.count()) == (0, 0)  # a backtest sends nothing
+
+
+def test_alerts_backtest_refuses_a_setting_it_does_not_replay(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    bad = run_cli("backtest", "--set", "SMTP_HOST=x", cwd=tmp_path, DATABASE_URL=sqlite_url)
+    assert bad.returncode == 2 and "SMTP_HOST" in bad.stderr
+    worse = run_cli(
+        "backtest", "--set", "ALERT_MIN_REQUESTS=-3", cwd=tmp_path, DATABASE_URL=sqlite_url
+    )
+    assert worse.returncode == 2 and "ALERT_MIN_REQUESTS" in worse.stderr
+    assert "Traceback" not in bad.stderr + worse.stderr

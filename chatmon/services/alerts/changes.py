@@ -108,6 +108,36 @@ def recent(*, session: Session, now: datetime, lookback: timedelta = LOOKBACK) -
     )
 
 
+def between(
+    *, session: Session, start: datetime, end: datetime, limit: int = 50
+) -> list[ChangeEvent]:
+    """Real changes of ``[start, end)``, oldest first, duplicates (two workers recording
+    one change) folded; at most ``limit``, the latest ones (for the monitor's charts)."""
+    rows = session.exec(
+        select(ChangeEvent)
+        .where(
+            col(ChangeEvent.at) >= to_utc(start),
+            col(ChangeEvent.at) < to_utc(end),
+            col(ChangeEvent.old).is_not(None),
+        )
+        .order_by(col(ChangeEvent.at).desc(), col(ChangeEvent.id).desc())
+        .limit(4 * limit)
+    ).all()
+    seen: set[tuple[str, str | None, str]] = set()
+    kept: list[ChangeEvent] = []
+    for event in reversed(rows):  # oldest first: the first sighting of a change wins
+        key = (event.kind, event.old, event.new)
+        if key not in seen:
+            seen.add(key)
+            kept.append(event)
+    return kept[-limit:]
+
+
+def label(event: ChangeEvent) -> str:
+    """``system prompt 3a1f9c2e→9c2e11aa``."""
+    return f"{LABELS.get(event.kind, event.kind)} {event.old}→{event.new}"
+
+
 def describe(events: list[ChangeEvent], *, now: datetime) -> str:
     """``system prompt 3a1f9c2e→9c2e11aa, 12 min ago; model a→b, 40 min ago``, or
     ``nothing in the last hour``."""

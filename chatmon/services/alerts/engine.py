@@ -132,6 +132,11 @@ class AlertEngine:
         return list(self._channels)
 
     @property
+    def breaker_lookback(self) -> timedelta:
+        """How recent a ``circuit_open`` refusal must be to count as an open breaker."""
+        return timedelta(seconds=max(2 * self._settings.alert_check_interval_seconds, 60))
+
+    @property
     def database(self) -> Engine:
         """The database this engine checks against (the heartbeat claims its pings there)."""
         return self._engine
@@ -144,7 +149,7 @@ class AlertEngine:
     def observe(self, now: datetime | None = None) -> tuple[Observations, list[Finding]]:
         """The figures and every rule's finding, without changing anything."""
         now = now or self._clock()
-        lookback = timedelta(seconds=max(2 * self._settings.alert_check_interval_seconds, 60))
+        lookback = self.breaker_lookback
         with self._session() as session:
             obs = inputs.gather(
                 session=session,

@@ -12,6 +12,7 @@ from chatmon.services import stats
 from tests.units.services.stats_factory import T0, make_call, record
 
 H = timedelta(hours=1)
+M = timedelta(minutes=1)
 
 
 def query(**overrides: object) -> view.DashboardQuery:
@@ -111,3 +112,38 @@ def test_custom_range_inputs_are_utc() -> None:
         view.window_bounds("custom", "yesterday", "2025-03-10T13:00")
     with pytest.raises(stats.WindowError):
         view.window_bounds("custom", "2025-03-10T13:00", "2025-03-10T12:00")
+
+
+def test_changes_in_the_window_become_chart_markers(session: Session) -> None:
+    """On the bucket each change happened in; baselines, duplicates and changes outside
+    the window are left out."""
+    from chatmon.models import ChangeEvent
+
+    session.add_all(
+        [
+            ChangeEvent(kind="prompt", old=None, new="3a1f9c2e", at=T0 - H),  # baseline
+            ChangeEvent(kind="prompt", old="3a1f9c2e", new="9c2e11aa", at=T0 + 12.5 * M),
+            ChangeEvent(kind="prompt", old="3a1f9c2e", new="9c2e11aa", at=T0 + 12.7 * M),
+            ChangeEvent(kind="model", old="openai/a", new="openai/b", at=T0 + 40 * M),
+            ChangeEvent(kind="version", old="1.0", new="1.1", at=T0 + 2 * H),  # after
+        ]
+    )
+    session.commit()
+    data = view.load(session, query())
+    assert data.markers == [
+        {
+            "time": "12:12",
+            "kind": "system prompt",
+            "label": "system prompt 3a1f9c2e→9c2e11aa",
+            "at": "2025-03-10 12:12:30",
+        },
+        {
+            "time": "12:40",
+            "kind": "model",
+            "label": "model openai/a→openai/b",
+            "at": "2025-03-10 12:40:00",
+        },
+    ]
+    assert {m["time"] for m in data.markers} <= {p["time"] for p in data.series}
+    day = view.load(session, query(end=T0 + 24 * H))  # hourly buckets
+    assert [m["time"] for m in day.markers] == ["03-10 12:00", "03-10 12:00", "03-10 14:00"]

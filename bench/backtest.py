@@ -34,7 +34,8 @@ from chatmon.db import make_engine
 from chatmon.migrate import upgrade_head
 from chatmon.services.alerts import inputs
 from chatmon.services.alerts.backtest import replay
-from chatmon.services.alerts.rules import Thresholds, evaluate
+from chatmon.services.alerts.catalog import evaluate
+from chatmon.services.alerts.rules import Thresholds
 
 SPAN = timedelta(days=7)
 SAMPLED_CHECKS = 100

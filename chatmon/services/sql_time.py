@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -31,6 +31,11 @@ def _epoch_seconds_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> s
 @compiles(epoch_seconds)
 def _epoch_seconds_default(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+def bucket_of(column: Any, seconds: int) -> ColumnElement[int]:
+    """The index of the ``seconds``-wide, epoch-aligned bucket a timestamp column falls in."""
+    return epoch_seconds(column) // seconds
 
 
 def to_utc(moment: datetime) -> datetime:

@@ -3,7 +3,7 @@
 Before changing ``ALERT_ERROR_RATE_THRESHOLD`` from 10 to 5, an on-call engineer wants to
 know what last week would have looked like: which rules would have fired, when, for
 how long, and how many messages would have gone out. This module answers from the
-request log with the *same* rules (``rules.evaluate``), the same error counting
+request log with the *same* rules (``catalog.evaluate``), the same error counting
 (``inputs.judged_errors``), the same state machine with its cooldown (``lifecycle.plan``)
 and the silences recorded in ``alert_silence``. Nothing is written and nothing is sent.
 
@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertRuleState, AlertSilence, LLMRequest
+from chatmon.services.alerts.catalog import evaluate
 from chatmon.services.alerts.inputs import CIRCUIT_OPEN, judged_errors, utc_midnight
 from chatmon.services.alerts.lifecycle import Action, RuleState, plan
 from chatmon.services.alerts.rules import (
@@ -48,7 +49,6 @@ from chatmon.services.alerts.rules import (
     Rule,
     Thresholds,
     Verdict,
-    evaluate,
 )
 from chatmon.services.sql_time import bucket_of, from_epoch, to_utc
 from chatmon.services.stats import ERROR_STATUSES, Histogram, check_window, percentiles

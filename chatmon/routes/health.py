@@ -22,7 +22,8 @@
 over the workers, beside the worker count and CPU cores (see docs/scaling.md).
 
 ``GET /health/ready``: 200 once this worker is warmed up and the database answers,
-else 503. ``GET /health/live``: 200 while the process answers at all.
+else 503; it also shows the synthetic probe's latest run (which does not make it
+unready). ``GET /health/live``: 200 while the process answers at all.
 
 The response never holds a secret: no key, password, token or webhook URL, only
 whether each is set. Every check is bounded in time; Langfuse's reachability is
@@ -268,13 +269,22 @@ async def health(_request: Request) -> JSONResponse:
 
 
 async def health_ready(_request: Request) -> JSONResponse:
-    """200 once this worker has warmed up and the database answers; 503 until then."""
+    """200 once this worker has warmed up and the database answers; 503 until then.
+
+    The synthetic probe's latest run is shown (``checks.probe``) but does not make a
+    worker unready: the provider is shared by every instance, so a revoked key would take
+    them all out of the balancer, and the site would be down instead of each chat saying
+    what is wrong. The probe pages through ``probe_failed`` instead.
+    """
     warmed = readiness.warmed()
     database = await _database() if warmed else {"status": "not_checked"}
     ready = warmed and database["status"] == "ok"
+    checks: dict[str, Any] = {"warmed_up": warmed, "database": database}
+    if ready:
+        checks["probe"] = (await _watchers(get_settings())).get("probe", {"status": "unknown"})
     body = {
         "status": "ready" if ready else ("starting" if not warmed else "down"),
-        "checks": {"warmed_up": warmed, "database": database},
+        "checks": checks,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 

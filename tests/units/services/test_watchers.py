@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.testclient import TestClient
 
+from chatmon.api import api
 from chatmon.models import PeriodicClaim
 from chatmon.routes.health import overall_status
-from chatmon.services import periodic
+from chatmon.services import periodic, readiness
 from chatmon.services.watchers import watchers_check
 from chatmon.settings import load_settings
 
@@ -68,3 +71,19 @@ def test_a_failed_digest_send_names_its_channel_and_degrades_health(engine: Engi
         session.commit()
     record_run(engine, "digest:daily:08:slack", None)
     assert watchers_check(settings, engine=engine)["digest"]["status"] == "ok"
+
+
+def test_ready_shows_a_failing_probe_and_stays_ready(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revoked key fails every instance's probe alike: readiness says so but stays 200,
+    so the balancer keeps sending users, who are told what is wrong."""
+    settings = load_settings(probe_interval_seconds=60)
+    monkeypatch.setattr("chatmon.routes.health.get_settings", lambda: settings)
+    monkeypatch.setattr("chatmon.routes.health.get_engine", lambda: engine)
+    record_run(engine, "probe", "auth")
+    readiness.mark_warmed()
+    response = TestClient(api).get("/health/ready")
+    assert response.status_code == 200
+    probe = response.json()["checks"]["probe"]
+    assert probe["status"] == "failing" and probe["error"] == "auth"

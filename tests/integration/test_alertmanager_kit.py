@@ -9,17 +9,20 @@ STARTTLS is off (the local SMTP server has no certificate), rule `for:` duration
 Alertmanager's group timings are seconds instead of minutes. Routing, grouping,
 inhibition, receivers, rule expressions and labels are untouched.
 
-The scrape target is a stand-in serving chatmon's real exposition (prometheus-client's
-output of chatmon.metrics); stopping it is chatmon going away, as Prometheus sees it.
+In the "chatmon down" test Prometheus scrapes a running chatmon (``launch_app``, as
+``make run`` starts it) with the shipped bearer-token scrape config, and the app is then
+stopped. The routing test posts its alerts to Alertmanager directly; its scrape target is
+a stand-in serving chatmon's real exposition, which spares it an app start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +34,8 @@ import yaml
 from prometheus_client import generate_latest
 
 import chatmon.metrics  # noqa: F401 - registers chatmon's series in the default registry
+from chatmon.devtools.fake_llm import FakeLLMServer
+from tests.integration.conftest import launch_app
 from tests.peers import SMTPSink, WebhookReceiver, free_port, html_part, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -117,7 +122,9 @@ def alertmanager_config(workdir: Path, *, smtp: SMTPSink, slack: WebhookReceiver
     return path
 
 
-def prometheus_config(workdir: Path, *, target: str, alertmanager: str) -> Path:
+def prometheus_config(
+    workdir: Path, *, target: str, alertmanager: str, token_file: Path | None = None
+) -> Path:
     rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
@@ -129,6 +136,11 @@ def prometheus_config(workdir: Path, *, target: str, alertmanager: str) -> Path:
     config["rule_files"] = [str(workdir / "alerts.yml")]
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
     config["scrape_configs"][0]["static_configs"][0]["targets"] = [target]
+    if token_file is not None:  # the commented METRICS_TOKEN block of the shipped file
+        config["scrape_configs"][0]["authorization"] = {
+            "type": "Bearer",
+            "credentials_file": str(token_file),
+        }
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -138,7 +150,7 @@ def prometheus_config(workdir: Path, *, target: str, alertmanager: str) -> Path:
 class Stack:
     smtp: SMTPSink
     slack: WebhookReceiver
-    target: MetricsTarget
+    stop_target: Callable[[], None]  # chatmon going away, as Prometheus sees it
     prometheus_url: str
     alertmanager_url: str
 
@@ -152,11 +164,17 @@ class Stack:
         return [a.get("title", "") for body in bodies for a in body.get("attachments", [])]
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(
+    tmp_path: Path,
+    *,
+    target: str,
+    stop_target: Callable[[], None],
+    token_file: Path | None = None,
+) -> Iterator[Stack]:
+    """Alertmanager and Prometheus (scraping ``target``) with the kit's configs."""
     smtp = SMTPSink(credentials=SMTP_CREDENTIALS, exclude_auth=("LOGIN",)).start()
     slack = WebhookReceiver().start()
-    target = MetricsTarget()
     am_port, prom_port = free_port(), free_port()
     am_dir, prom_dir = tmp_path / "alertmanager", tmp_path / "prometheus"
     am_dir.mkdir()
@@ -183,7 +201,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             )
         )
         prom_config = prometheus_config(
-            prom_dir, target=target.address, alertmanager=f"127.0.0.1:{am_port}"
+            prom_dir, target=target, alertmanager=f"127.0.0.1:{am_port}", token_file=token_file
         )
         prom_url = f"http://127.0.0.1:{prom_port}"
         processes.append(
@@ -198,7 +216,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                 log=prom_dir / "prometheus.log",
             )
         )
-        yield Stack(smtp, slack, target, prom_url, am_url)
+        yield Stack(smtp, slack, stop_target, prom_url, am_url)
     finally:
         for process in reversed(processes):
             stop_server(process)
@@ -206,25 +224,57 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         smtp.stop()
 
 
-def test_chatmon_down_pages_by_email_and_slack_through_alertmanager(stack: Stack) -> None:
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """The kit with a stand-in scrape target (for tests that post their own alerts)."""
+    target = MetricsTarget()
+    try:
+        with running_stack(tmp_path, target=target.address, stop_target=target.stop) as kit:
+            yield kit
+    finally:
+        target.stop()
+
+
+@pytest.fixture
+def live_stack(tmp_path: Path, fake_llm: FakeLLMServer) -> Iterator[Stack]:
+    """The kit scraping a running chatmon with a METRICS_TOKEN, as deploy/ recommends."""
+    token = "kit-test-metrics-token-0123456789"
+    token_file = tmp_path / "chatmon_metrics_token"
+    token_file.write_text(token)
+    with contextlib.ExitStack() as app:
+        chatmon = app.enter_context(
+            launch_app(workdir=tmp_path / "app", fake_llm_url=fake_llm.url, METRICS_TOKEN=token)
+        )
+        with running_stack(
+            tmp_path,
+            target=chatmon.url.removeprefix("http://"),
+            stop_target=app.close,
+            token_file=token_file,
+        ) as kit:
+            yield kit
+
+
+def test_chatmon_down_pages_by_email_and_slack_through_alertmanager(live_stack: Stack) -> None:
     up = 'up{job="chatmon"}'
-    assert wait_for(lambda: [r["value"][1] for r in stack.query(up)] == ["1"], timeout=30)
-    assert stack.smtp.count() == 0 and stack.slack.count() == 0  # healthy: nobody is told
+    assert wait_for(lambda: [r["value"][1] for r in live_stack.query(up)] == ["1"], timeout=30)
+    assert live_stack.smtp.count() == 0 and live_stack.slack.count() == 0  # healthy: nobody is told
 
     stopped = time.monotonic()
-    stack.target.stop()
-    assert wait_for(lambda: stack.smtp.count() >= 1 and stack.slack.count() >= 1, timeout=60), (
-        stack.smtp.subjects(),
-        stack.slack_titles(),
+    live_stack.stop_target()
+    assert wait_for(
+        lambda: live_stack.smtp.count() >= 1 and live_stack.slack.count() >= 1, timeout=60
+    ), (
+        live_stack.smtp.subjects(),
+        live_stack.slack_titles(),
     )
     print(f"chatmon down -> email + Slack in {time.monotonic() - stopped:.1f} s (for: {FOR})")
 
-    subject = stack.smtp.subjects()[0]
+    subject = live_stack.smtp.subjects()[0]
     assert "ChatmonTargetDown" in subject and "FIRING" in subject
-    body = html_part(stack.smtp.messages[0])  # Alertmanager's default email is HTML
+    body = html_part(live_stack.smtp.messages[0])  # Alertmanager's default email is HTML
     assert "cannot be scraped" in body and "docs/runbook.md#chatmontargetdown" in body
-    assert stack.smtp.sessions_authenticated == [True]  # the password came from its file
-    assert stack.slack_titles()[0] == "FIRING: ChatmonTargetDown (critical)"
+    assert live_stack.smtp.sessions_authenticated == [True]  # the password came from its file
+    assert live_stack.slack_titles()[0] == "FIRING: ChatmonTargetDown (critical)"
 
 
 def post_alerts(stack: Stack, alerts: list[dict[str, str]]) -> None:

@@ -5,6 +5,7 @@ and the budgets, the alert rules' inputs and their backtest, the request series.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import REGISTRY
 from sqlalchemy import func
@@ -17,13 +18,14 @@ from chatmon.services import dashboard_view, request_log, stats, usage
 from chatmon.services.alerts import backtest, episode
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.rules import Rule, Verdict
+from chatmon.services.events import LLMCall
 from chatmon.settings import load_settings
 from tests.units.services.stats_factory import T0, make_call, record
 
 HOUR = timedelta(hours=1)
 
 
-def probe_call(*, at: timedelta | datetime = timedelta(minutes=10), **fields: object):  # type: ignore[no-untyped-def]  # forwards make_call's fields
+def probe_call(*, at: timedelta | datetime = timedelta(minutes=10), **fields: object) -> LLMCall:
     values: dict[str, object] = {
         "session_id": "",
         "conversation_id": "",
@@ -36,8 +38,8 @@ def probe_call(*, at: timedelta | datetime = timedelta(minutes=10), **fields: ob
     return make_call(at=at, **(values | fields))
 
 
-def count(session: Session, query: object) -> int:
-    return int(session.execute(query).scalar_one() or 0)  # type: ignore[call-overload]  # a select
+def count(session: Session, query: Any) -> int:
+    return int(session.execute(query).scalar_one() or 0)
 
 
 def test_probe_row_is_in_the_log_but_in_no_rollup(session: Session) -> None:

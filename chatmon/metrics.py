@@ -35,7 +35,12 @@ def error_type_label(status: str, error_category: str | None) -> str:
 
 
 def record_call(call: LLMCall) -> None:
-    """Update the request series for one finished request (an ``events.on_call`` listener)."""
+    """Update the request series for one finished request (an ``events.on_call`` listener).
+
+    The probe's requests are left out: they have their own series (``chatmon_probe_*``).
+    """
+    if call.synthetic:
+        return
     model = call.model
     status = _STATUS_LABEL.get(call.status, "error")
     series.LLM_REQUESTS.labels(

@@ -90,6 +90,9 @@ class LLMRequest(SQLModel, table=True):
     feedback: int | None = None  # +1 / -1, NULL when not rated
     latency_bin: int | None = None
     ttft_bin: int | None = None
+    # True: the synthetic probe's request (chatmon.services.probe). Kept in the log, but
+    # out of the rollups and of every user-facing figure (stats, usage, budgets, alerts).
+    synthetic: bool = Field(default=False, sa_column_kwargs={"server_default": sqlalchemy.false()})
 
 
 class LLMRequestHourly(SQLModel, table=True):

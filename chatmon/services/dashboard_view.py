@@ -302,7 +302,8 @@ def _filter(value: str) -> str | None:
 
 def has_any_request(session: Session) -> bool:
     """Whether anything was ever recorded (a new install shows a getting-started note)."""
-    return session.execute(select(col(LLMRequest.id)).limit(1)).first() is not None
+    real = select(col(LLMRequest.id)).where(col(LLMRequest.synthetic).is_(False))  # not probes
+    return session.execute(real.limit(1)).first() is not None
 
 
 def load(session: Session, query: DashboardQuery) -> DashboardView:

@@ -39,6 +39,7 @@ class LLMCall:
     prompt_version: str
     input_text: str = ""  # the user's message (redact before storing or tracing)
     output_text: str = ""  # the reply as streamed
+    synthetic: bool = False  # the probe's request: recorded, but in no user figure or series
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,13 @@ the count of consecutive failures, which the ``probe_failed`` alert rule reads
 series ``chatmon_probe_success`` and ``chatmon_probe_duration_seconds`` carry it to
 Prometheus (``ChatmonProbeFailing`` in deploy/alerts.yml).
 
-Probes are never written to the request log, so no user-facing figure (``/api/stats``,
-the monitor's KPIs, cost budgets) ever includes them; their cost is at most
-:data:`PROBE_MAX_TOKENS` output tokens each, and is not counted anywhere (a known gap:
-at one probe a minute and a few dozen tokens, well under a cent a day on small models).
+Each probe is published as an :class:`~chatmon.services.events.LLMCall` with
+``synthetic=True``, so the recorder writes it to ``llm_request`` like a user's request
+(its tokens, cost, retries and error category are in the log). Synthetic rows are in
+no hourly rollup and no user-facing figure: ``/api/stats``, the monitor's KPIs, charts
+and table, ``/api/usage``, the cost budgets and the alert rules' inputs all leave
+them out, and the request series (``chatmon_llm_*``) do not count them. Budgets do not
+include the probe's cost: at most :data:`PROBE_MAX_TOKENS` output tokens a probe.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from chatmon.models import new_id
 from chatmon.observability import series
-from chatmon.services import breaker, periodic
+from chatmon.services import breaker, events, periodic
 from chatmon.services.errors import LLMCallError
 from chatmon.services.llm import LLMClient, StreamStats
 from chatmon.settings import Settings
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_NAME = "probe"
 PROBE_MAX_TOKENS = 8
+PROBE_PROMPT_VERSION = "probe"  # the prompt_version of the probe's rows
 PROBE_MESSAGES = [
     {"role": "system", "content": "You are a health check. Answer with one word."},
     {"role": "user", "content": "Say OK."},
@@ -115,14 +121,45 @@ class Probe:
 
     async def _request(self) -> tuple[str | None, float]:
         stats = StreamStats()
+        started_at = datetime.now(UTC)
         started = time.perf_counter()
+        category: str | None = None
         try:
             chunks = self._client.stream(messages=PROBE_MESSAGES, temperature=0.0, stats=stats)
             text = "".join([chunk async for chunk in chunks])
+            if not text.strip():
+                category = "unknown"  # an empty reply is no reply
         except LLMCallError as exc:
-            return exc.category.value, time.perf_counter() - started
+            category = exc.category.value
         seconds = time.perf_counter() - started
-        return (None if text.strip() else "unknown"), seconds  # an empty reply is no reply
+        self._publish(stats=stats, started_at=started_at, seconds=seconds, category=category)
+        return category, seconds
+
+    def _publish(
+        self, *, stats: StreamStats, started_at: datetime, seconds: float, category: str | None
+    ) -> None:
+        """Hand the probe's request to the recorder (and every call listener) as synthetic."""
+        events.publish_call(
+            events.LLMCall(
+                correlation_id=new_id(),
+                session_id="",
+                conversation_id="",
+                model=self._client.model,
+                provider=stats.provider,
+                started_at=started_at,
+                first_token_seconds=stats.first_token_seconds,
+                total_seconds=seconds,
+                input_tokens=stats.input_tokens,
+                output_tokens=stats.output_tokens,
+                cost_usd=stats.cost_usd,
+                status="ok" if category is None else "error",
+                error_category=category,
+                retries=stats.retries,
+                temperature=0.0,
+                prompt_version=PROBE_PROMPT_VERSION,
+                synthetic=True,
+            )
+        )
 
     def _claim(self) -> str | None:
         with Session(self._engine) as session:

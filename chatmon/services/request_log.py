@@ -100,6 +100,7 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
         "temperature": call.temperature,
         "prompt_version": call.prompt_version[:64],
         "feedback": None,
+        "synthetic": call.synthetic,
         "latency_bin": bin_of(call.total_seconds) if measured else None,
         "ttft_bin": bin_of(call.first_token_seconds)
         if call.first_token_seconds is not None
@@ -205,10 +206,12 @@ def record_calls(*, session: Session, calls: Sequence[LLMCall], price_known: Pri
         return 0
     inserted_ids = _insert_ignoring_duplicates(session, list(unique.values()))
     inserted = [row for cid, row in unique.items() if cid in inserted_ids]
+    recorded = len(inserted)
+    inserted = [row for row in inserted if not row["synthetic"]]  # probes: in no rollup
     _add_hourly(session, _hourly_deltas(inserted))
     _add_latency(session, _latency_deltas(inserted))
     usage.add(session, usage.deltas(inserted), _upsert)
-    return len(inserted)
+    return recorded
 
 
 def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bool:
@@ -227,6 +230,8 @@ def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bo
         return True
     row.feedback = new
     session.add(row)
+    if row.synthetic:  # in no rollup (nobody rates a probe, but the id could be guessed)
+        return True
     key = (hour_of(row.started_at), row.model, row.status, row.error_category or "")
     delta = Counter(
         feedback_up=(new == 1) - (old == 1),
@@ -286,30 +291,35 @@ def rebuild_rollups(*, session: Session) -> None:
     hour = (epoch_seconds(r.started_at) // 3600).label("hour")
     category = func.coalesce(r.error_category, "").label("error_category")
     model_column, status = col(r.model), col(r.status)
+    real = col(r.synthetic).is_(False)
 
     def as_int(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return case((condition, 1), else_=0)
 
-    totals = select(
-        hour,
-        model_column,
-        status,
-        category,
-        func.count().label("requests"),
-        func.coalesce(func.sum(r.input_tokens), 0),
-        func.coalesce(func.sum(r.output_tokens), 0),
-        func.coalesce(func.sum(r.cost_usd), 0.0),
-        func.sum(as_int(col(r.priced).is_(False))),
-        func.sum(r.retries),
-        func.sum(as_int(col(r.feedback) == 1)),
-        func.sum(as_int(col(r.feedback) == -1)),
-    ).group_by(hour, model_column, status, category)
+    totals = (
+        select(
+            hour,
+            model_column,
+            status,
+            category,
+            func.count().label("requests"),
+            func.coalesce(func.sum(r.input_tokens), 0),
+            func.coalesce(func.sum(r.output_tokens), 0),
+            func.coalesce(func.sum(r.cost_usd), 0.0),
+            func.sum(as_int(col(r.priced).is_(False))),
+            func.sum(r.retries),
+            func.sum(as_int(col(r.feedback) == 1)),
+            func.sum(as_int(col(r.feedback) == -1)),
+        )
+        .where(real)
+        .group_by(hour, model_column, status, category)
+    )
     session.execute(insert(LLMRequestHourly).from_select([*_HOURLY_KEY, *HOURLY_COUNTERS], totals))
     for metric, bin_column in (("latency", col(r.latency_bin)), ("ttft", col(r.ttft_bin))):
         for model in (model_column, literal(ALL_MODELS)):
             counts = (
                 select(literal(metric), model, hour, bin_column, func.count())
-                .where(bin_column.is_not(None))
+                .where(real, bin_column.is_not(None))
                 .group_by(*([model_column] if model is model_column else []), hour, bin_column)
             )
             session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))

@@ -240,7 +240,8 @@ def _edge_filter(split: _Split) -> ColumnElement[bool] | None:
     if not split.edges:
         return None
     started = col(LLMRequest.started_at)
-    return or_(*(and_(started >= a, started < b) for a, b in split.edges))
+    edges = or_(*(and_(started >= a, started < b) for a, b in split.edges))
+    return and_(col(LLMRequest.synthetic).is_(False), edges)  # probes: in no figure
 
 
 def percentiles(counts: Histogram, *quantiles: float) -> list[float | None]:
@@ -721,6 +722,7 @@ def _request_query(
 ) -> Any:
     r = LLMRequest
     query = select(r).where(col(r.started_at) >= start, col(r.started_at) < end)
+    query = query.where(col(r.synthetic).is_(False))  # the probe's requests: not in the table
     category = func.coalesce(r.error_category, "")
     return _filtered(query, col(r.model), col(r.status), category, model, status, error_category)
 

@@ -109,8 +109,9 @@ class LangfuseTracer:
 
     # ----- listeners (event loop thread: never block) ---------------------------------
     def on_call(self, call: LLMCall) -> None:
-        """Queue one finished request for tracing."""
-        self._enqueue(call)
+        """Queue one finished request for tracing (not the probe's: no user asked it)."""
+        if not call.synthetic:
+            self._enqueue(call)
 
     def on_feedback(self, feedback: Feedback) -> None:
         """Queue one rating for scoring."""

@@ -118,7 +118,11 @@ def rebuild(session: Session) -> None:
     hour = (epoch_seconds(r.started_at) // HOUR).label("hour")
     for dimension, column in DIMENSIONS.items():
         key = func.coalesce(getattr(r, column), "")
-        select_ = select(literal(dimension), hour, key, *_sums(r)).group_by(hour, key)
+        select_ = (
+            select(literal(dimension), hour, key, *_sums(r))
+            .where(col(r.synthetic).is_(False))  # the probe's requests: in no usage figure
+            .group_by(hour, key)
+        )
         session.execute(insert(LLMUsageHourly).from_select([*_KEY, *COUNTERS], select_))
 
 
@@ -174,7 +178,10 @@ def top(
             select(
                 key.label("key"),
                 *(v.label(n) for n, v in zip(COUNTERS, _row_values(r), strict=True)),
-            ).where(or_(*(and_(started >= a, started < b) for a, b in edges)))
+            ).where(
+                col(r.synthetic).is_(False),  # the probe's requests: in no usage or budget
+                or_(*(and_(started >= a, started < b) for a, b in edges)),
+            )
         )
     combined: Any = union_all(*parts) if len(parts) > 1 else parts[0]
     union = combined.subquery()
@@ -247,6 +254,7 @@ def request_page(
         col(r.started_at) >= start,
         col(r.started_at) < end,
         func.coalesce(getattr(r, DIMENSIONS[by]), "") == key,
+        col(r.synthetic).is_(False),
     )
     column = col(getattr(r, sort))
     order = column.desc() if descending else column.asc()

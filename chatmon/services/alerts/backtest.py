@@ -142,7 +142,11 @@ def read_minutes(*, session: Session, start: datetime, end: datetime) -> dict[in
     start, end = check_window(start, end)
     r = LLMRequest
     minute = bucket_of(r.started_at, MINUTE).label("minute")
-    in_window = (col(r.started_at) >= start, col(r.started_at) < end)
+    in_window = (
+        col(r.started_at) >= start,
+        col(r.started_at) < end,
+        col(r.synthetic).is_(False),  # the probe has its own rule, as live
+    )
     category = func.coalesce(r.error_category, "")
     minutes: dict[int, _Minute] = {}
 
@@ -189,7 +193,9 @@ def watching_since(*, session: Session, start: datetime) -> datetime:
     not watching yet (the first alert check, else the first request, as the live rule)."""
     first = [
         session.execute(select(func.min(AlertRuleState.created_at))).scalar_one_or_none(),
-        session.execute(select(func.min(LLMRequest.started_at))).scalar_one_or_none(),
+        session.execute(
+            select(func.min(LLMRequest.started_at)).where(col(LLMRequest.synthetic).is_(False))
+        ).scalar_one_or_none(),
     ]
     known = [to_utc(moment) for moment in first if moment is not None]
     return max(start, min(known)) if known else start

@@ -78,7 +78,9 @@ def summarize(
                 0.0,
             ),
         ).where(
-            col(LLMRequest.started_at) >= to_utc(start), col(LLMRequest.started_at) <= to_utc(end)
+            col(LLMRequest.started_at) >= to_utc(start),
+            col(LLMRequest.started_at) <= to_utc(end),
+            col(LLMRequest.synthetic).is_(False),  # the probe has its own rule
         )
     ).one()
     return EpisodeSummary(

@@ -41,7 +41,8 @@ def _cost(session: Session, start: datetime, end: datetime) -> float:
 
 
 def _last_request_at(session: Session) -> datetime | None:
-    return session.execute(select(func.max(LLMRequest.started_at))).scalar_one_or_none()
+    query = select(func.max(LLMRequest.started_at)).where(col(LLMRequest.synthetic).is_(False))
+    return session.execute(query).scalar_one_or_none()
 
 
 def _watching_since(session: Session) -> datetime | None:
@@ -54,6 +55,7 @@ def refusing_models(*, session: Session, start: datetime, end: datetime) -> set[
         select(col(LLMRequest.model))
         .where(col(LLMRequest.started_at) >= start, col(LLMRequest.started_at) < end)
         .where(col(LLMRequest.error_category) == CIRCUIT_OPEN)
+        .where(col(LLMRequest.synthetic).is_(False))
         .distinct()
     )
     return set(session.execute(query).scalars())

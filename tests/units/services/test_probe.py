@@ -1,12 +1,13 @@
 """The synthetic probe against the project's fake OpenAI upstream: a revoked key (401) is
 reported by the probe_failed rule within PROBE_FAILURES intervals, with its category,
-before any user sends a message; one probe per interval across processes; nothing of it
-reaches the request log."""
+before any user sends a message; one probe per interval across processes; each probe is
+recorded through the recorder as a synthetic request, in none of the log's figures."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,13 +17,14 @@ from sqlmodel import Session, select
 
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.models import LLMRequest, PeriodicClaim
-from chatmon.services import breaker
+from chatmon.services import breaker, events, stats
 from chatmon.services.alerts.channels import SlackChannel
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.lifecycle import Action
 from chatmon.services.alerts.rules import Rule, Verdict
 from chatmon.services.llm import warm_up
-from chatmon.services.probe import PROBE_MAX_TOKENS, Probe
+from chatmon.services.probe import PROBE_MAX_TOKENS, PROBE_PROMPT_VERSION, Probe
+from chatmon.services.recorder import Recorder
 from chatmon.settings import Settings, load_settings
 from tests.peers import WebhookReceiver
 
@@ -68,19 +70,47 @@ def interval_passes(engine: Engine) -> None:
         session.commit()
 
 
+@pytest.fixture
+def recorder(engine: Engine) -> Iterator[Recorder]:
+    """The recorder, subscribed to the chat's events as the app subscribes it."""
+    recorder = Recorder(engine=lambda: engine, price_known=lambda _model: True)
+    events.on_call(recorder.submit_call)
+    yield recorder
+    events.off_call(recorder.submit_call)
+    recorder.close()
+
+
 def probe_success() -> float | None:
     return REGISTRY.get_sample_value("chatmon_probe_success")
 
 
-async def test_probe_gets_a_capped_reply_and_records_nothing_in_the_request_log(
-    engine: Engine, session: Session, upstream: FakeLLMServer
+async def test_probe_gets_a_capped_reply_recorded_as_synthetic_in_no_figure(
+    engine: Engine, session: Session, upstream: FakeLLMServer, recorder: Recorder
 ) -> None:
     outcome = await Probe(settings=settings_for(upstream), engine=engine).run_if_due()
     assert outcome is not None and outcome.ok and outcome.consecutive_failures == 0
     assert probe_success() == 1.0
     [body] = upstream.state.requests
     assert body["max_tokens"] == PROBE_MAX_TOKENS
-    assert session.exec(select(LLMRequest)).all() == []  # excluded from every user figure
+    assert recorder.flush(timeout=10)
+    [row] = session.exec(select(LLMRequest)).all()
+    assert row.synthetic and row.status == "ok" and row.model == MODEL
+    assert row.prompt_version == PROBE_PROMPT_VERSION and row.output_tokens
+    summary = stats.window_summary(
+        session=session, start=row.started_at, end=row.started_at + timedelta(minutes=1)
+    )
+    assert summary.requests == 0  # excluded from every user figure
+
+
+async def test_failing_probe_is_recorded_with_its_category(
+    engine: Engine, session: Session, upstream: FakeLLMServer, recorder: Recorder
+) -> None:
+    upstream.configure(fail_rate=1.0, fail_with="401")
+    outcome = await Probe(settings=settings_for(upstream), engine=engine).run_if_due()
+    assert outcome is not None and outcome.category == "auth"
+    assert recorder.flush(timeout=10)
+    [row] = session.exec(select(LLMRequest)).all()
+    assert (row.synthetic, row.status, row.error_category) == (True, "error", "auth")
 
 
 async def test_probe_once_per_interval_across_processes(

@@ -147,9 +147,7 @@ def rated_replies(
     newest = (col(r.started_at).desc(), col(r.id).desc())
     if order == "worst":
         ok_last = col(r.status) == "ok"  # False (errors) sorts first
-        query = query.order_by(
-            col(r.feedback), ok_last, col(r.latency_seconds).desc(), *newest
-        )
+        query = query.order_by(col(r.feedback), ok_last, col(r.latency_seconds).desc(), *newest)
     else:
         query = query.order_by(*newest)
     return [_reply(row) for row in session.execute(query.limit(limit)).scalars()]

@@ -18,6 +18,7 @@ from chatmon.routes.feedback import (
     api_feedback_csv,
     api_feedback_views,
 )
+from chatmon.routes.feedback_page import review_page
 from chatmon.routes.health import health, health_live, health_ready
 from chatmon.routes.metrics import metrics_endpoint
 from chatmon.routes.stats import api_requests_csv, api_stats
@@ -37,6 +38,7 @@ routes = [
     Route("/api/feedback.csv", api_feedback_csv, methods=["GET"]),
     Route("/api/feedback/conversation", api_feedback_conversation, methods=["GET"]),
     Route("/api/feedback/views", api_feedback_views, methods=["GET"]),
+    Route("/api/feedback/review", review_page, methods=["GET"]),
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),
 ]

@@ -261,6 +261,8 @@ def _header() -> rx.Component:
         ),
         rx.hstack(
             rx.link("← Chat", href="/", id="back-to-chat", size="2"),
+            # A server-rendered page behind the monitor login (chatmon/routes/feedback_page.py).
+            rx.link("Review queue", href="/api/feedback/review", id="review-queue", size="2"),
             _access(),
             align="center",
             spacing="4",

@@ -54,7 +54,11 @@ def _limit(text: str, maximum: int) -> int:
 
 
 def _parse(request: Request) -> Query:
-    params = dict(request.query_params)
+    return parse_params(dict(request.query_params))
+
+
+def parse_params(params: dict[str, str]) -> Query:
+    """The queue's filters from query parameters; raises WindowError on bad input."""
     prompt_version = params.pop("prompt_version", None) or None
     rating = params.pop("rating", None) or None
     if rating is not None and rating not in feedback_review.RATINGS:
@@ -76,7 +80,7 @@ def _parse(request: Request) -> Query:
     )
 
 
-def _rows(query: Query) -> list[feedback_review.RatedReply]:
+def rated_rows(query: Query) -> list[feedback_review.RatedReply]:
     with Session(get_engine()) as session:
         return feedback_review.rated_replies(
             session=session,
@@ -96,7 +100,7 @@ async def api_feedback(request: Request) -> Response:
         query = _parse(request)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    rows = await asyncio.to_thread(_rows, query)
+    rows = await asyncio.to_thread(rated_rows, query)
     return JSONResponse(
         {
             "window": query.label,
@@ -113,7 +117,7 @@ async def api_feedback_csv(request: Request) -> Response:
         query = _parse(request)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    rows = await asyncio.to_thread(_rows, query)
+    rows = await asyncio.to_thread(rated_rows, query)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(feedback_review.COLUMNS)
@@ -147,7 +151,9 @@ def viewer_of(request: Request) -> str:
     return credentials[0] if credentials else "(unknown)"
 
 
-def _conversation(correlation_id: str, viewer: str) -> list[feedback_review.ShownMessage] | None:
+def read_conversation(
+    correlation_id: str, viewer: str
+) -> list[feedback_review.ShownMessage] | None:
     settings = get_settings()
     with Session(get_engine()) as session:
         shown = feedback_review.conversation_around(
@@ -174,7 +180,7 @@ async def api_feedback_conversation(request: Request) -> Response:
             {"error": "give id, the correlation_id of a rated reply (letters and digits)"},
             status_code=400,
         )
-    shown = await asyncio.to_thread(_conversation, correlation_id, viewer_of(request))
+    shown = await asyncio.to_thread(read_conversation, correlation_id, viewer_of(request))
     if shown is None:
         return JSONResponse({"error": "no stored reply has that id"}, status_code=404)
     return JSONResponse(
@@ -186,7 +192,7 @@ async def api_feedback_conversation(request: Request) -> Response:
     )
 
 
-def _views(limit: int) -> list[feedback_review.ReviewView]:
+def latest_views(limit: int) -> list[feedback_review.ReviewView]:
     with Session(get_engine()) as session:
         return feedback_review.recent_views(session=session, limit=limit)
 
@@ -200,5 +206,5 @@ async def api_feedback_views(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if params:
         return JSONResponse({"error": "the only parameter is limit"}, status_code=400)
-    views = await asyncio.to_thread(_views, limit)
+    views = await asyncio.to_thread(latest_views, limit)
     return JSONResponse({"views": [v.to_json() for v in views]})

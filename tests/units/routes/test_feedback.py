@@ -57,7 +57,8 @@ def make_client(
 
     def make(**overrides: object) -> TestClient:
         settings = access_config(monitor_users=f"alice:{ALICE_HASH}", **overrides)
-        monkeypatch.setattr("chatmon.routes.feedback.get_settings", lambda: settings)
+        for module in ("chatmon.routes.feedback", "chatmon.routes.feedback_page"):
+            monkeypatch.setattr(f"{module}.get_settings", lambda: settings)
         return TestClient(ApiAccessMiddleware(api))
 
     return make
@@ -136,3 +137,44 @@ def test_conversation_bad_id_is_400(make_client: Client, params: dict[str, str])
 def test_conversation_unknown_id_is_404(make_client: Client) -> None:
     response = make_client().get("/api/feedback/conversation", params={"id": "zz"}, headers=ALICE)
     assert response.status_code == 404
+
+
+def test_review_page_lists_rows_escaped_with_links(make_client: Client) -> None:
+    response = make_client().get("/api/feedback/review", headers=ALICE)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "id='review-rows'" in response.text and "=evil" in response.text
+    assert "?window=24h" not in response.text  # only the parameters given are kept
+    assert "href='?id=r2'" in response.text
+
+
+def test_review_page_escapes_model_names(make_client: Client, engine: Engine) -> None:
+    with Session(engine) as session:
+        record(session, make_call(at=datetime.now(UTC), correlation_id="r3", model="<b>x</b>"))
+        request_log.record_feedback(session=session, correlation_id="r3", rating=-1)
+        session.commit()
+    text = make_client().get("/api/feedback/review", headers=ALICE).text
+    assert "<b>x</b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+def test_review_page_opens_a_conversation_and_lists_the_read(make_client: Client) -> None:
+    client = make_client()
+    text = client.get("/api/feedback/review", params={"id": "r2"}, headers=ALICE).text
+    assert "mail me at [EMAIL]" in text and "ann@example.com" not in text
+    assert "(PII redacted)" in text
+    audit = text.split("id='review-audit'")[1]
+    assert "<td>alice</td><td>conv1</td><td>r2</td>" in audit
+
+
+def test_review_page_with_review_off_has_no_links_and_refuses_id(make_client: Client) -> None:
+    client = make_client(feedback_review=False)
+    text = client.get("/api/feedback/review", headers=ALICE).text
+    assert "id='review-off'" in text and "review-open" not in text
+    response = client.get("/api/feedback/review", params={"id": "r2"}, headers=ALICE)
+    assert response.status_code == 404 and "bad answer" not in response.text
+
+
+def test_review_page_needs_the_login_and_valid_filters(make_client: Client) -> None:
+    client = make_client()
+    assert client.get("/api/feedback/review").status_code == 401
+    response = client.get("/api/feedback/review", params={"window": "<x>"}, headers=ALICE)
+    assert response.status_code == 400 and "<x>" not in response.text

@@ -261,8 +261,14 @@ def _header() -> rx.Component:
         ),
         rx.hstack(
             rx.link("← Chat", href="/", id="back-to-chat", size="2"),
-            # A server-rendered page behind the monitor login (chatmon/routes/feedback_page.py).
-            rx.link("Review queue", href="/api/feedback/review", id="review-queue", size="2"),
+            # A server-rendered page behind the monitor login (chatmon/routes/feedback_page.py):
+            # a plain anchor, so the browser loads it instead of the client-side router.
+            rx.el.a(
+                "Review queue",
+                href="/api/feedback/review",
+                id="review-queue",
+                style={"font-size": "14px", "color": rx.color("accent", 11)},
+            ),
             _access(),
             align="center",
             spacing="4",

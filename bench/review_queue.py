@@ -20,13 +20,13 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from sqlalchemy import insert  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlalchemy import insert
+from sqlmodel import Session
 
-from chatmon.db import make_engine  # noqa: E402
-from chatmon.migrate import upgrade_head  # noqa: E402
-from chatmon.models import LLMRequest  # noqa: E402
-from chatmon.services import feedback_review  # noqa: E402
+from chatmon.db import make_engine
+from chatmon.migrate import upgrade_head
+from chatmon.models import LLMRequest
+from chatmon.services import feedback_review
 
 
 def main(rows: int) -> None:

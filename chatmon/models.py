@@ -68,6 +68,10 @@ class LLMRequest(SQLModel, table=True):
     """
 
     __tablename__ = "llm_request"
+    # The review queue reads the rated rows of a window (chatmon.services.feedback_review).
+    __table_args__ = (
+        sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     correlation_id: str = Field(max_length=32, unique=True)

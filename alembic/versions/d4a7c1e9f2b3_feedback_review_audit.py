@@ -1,5 +1,8 @@
 """feedback review audit: who read which conversation in the review queue, and when
 
+Also an index on llm_request (feedback, started_at): the queue reads a window's rated
+rows (worst-first over 7 days of 200k rows: 250 ms without it, 57 ms with it).
+
 Revision ID: d4a7c1e9f2b3
 Revises: c76112512e5e
 Create Date: 2026-12-02 01:10:00.000000
@@ -40,10 +43,16 @@ def upgrade() -> None:
             ["conversation_id"],
             unique=False,
         )
+    with op.batch_alter_table("llm_request", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_llm_request_feedback_started_at", ["feedback", "started_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("llm_request", schema=None) as batch_op:
+        batch_op.drop_index("ix_llm_request_feedback_started_at")
     with op.batch_alter_table("feedback_review_audit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_feedback_review_audit_conversation_id"))
         batch_op.drop_index(batch_op.f("ix_feedback_review_audit_viewed_at"))

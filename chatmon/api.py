@@ -12,6 +12,13 @@ from starlette.routing import Route
 
 from chatmon.routes.auth import login, logout
 from chatmon.routes.budget import api_budget
+from chatmon.routes.feedback import (
+    api_feedback,
+    api_feedback_conversation,
+    api_feedback_csv,
+    api_feedback_views,
+)
+from chatmon.routes.feedback_page import review_page
 from chatmon.routes.health import health, health_live, health_ready
 from chatmon.routes.metrics import metrics_endpoint
 from chatmon.routes.stats import api_requests_csv, api_stats
@@ -27,6 +34,11 @@ routes = [
     Route("/api/usage", api_usage, methods=["GET"]),
     Route("/api/budget", api_budget, methods=["GET"]),
     Route("/api/usage.csv", api_usage_csv, methods=["GET"]),
+    Route("/api/feedback", api_feedback, methods=["GET"]),
+    Route("/api/feedback.csv", api_feedback_csv, methods=["GET"]),
+    Route("/api/feedback/conversation", api_feedback_conversation, methods=["GET"]),
+    Route("/api/feedback/views", api_feedback_views, methods=["GET"]),
+    Route("/api/feedback/review", review_page, methods=["GET"]),
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),
 ]

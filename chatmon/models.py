@@ -68,6 +68,10 @@ class LLMRequest(SQLModel, table=True):
     """
 
     __tablename__ = "llm_request"
+    # The review queue reads the rated rows of a window (chatmon.services.feedback_review).
+    __table_args__ = (
+        sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     correlation_id: str = Field(max_length=32, unique=True)
@@ -350,3 +354,17 @@ class ChangeEvent(SQLModel, table=True):
     old: str | None = Field(default=None, max_length=200)
     new: str = Field(max_length=200)
     at: datetime = Field(index=True)
+
+
+class FeedbackReviewAudit(SQLModel, table=True):
+    """One read of a conversation by an operator in the review queue: who (the monitor
+    account), when, and which conversation (and the rated request it was opened for).
+    Never the text that was shown."""
+
+    __tablename__ = "feedback_review_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    viewer: str = Field(max_length=64)
+    viewed_at: datetime = Field(index=True)
+    conversation_id: str = Field(max_length=32, index=True)
+    correlation_id: str = Field(max_length=32)

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # off: /monitor, /api/* and /metrics open to all (closed networks only). After the
     # passwords, so its validator sees them.
     monitor_auth: bool = Field(default=True, validate_default=True)
+    # off: the review queue lists rated replies, but nobody can open the conversation
+    # behind one (deployments that must not let operators read users' text).
+    feedback_review: bool = True
 
     # --- on-call: the watcher outside chatmon (dead-man's switch) --------------------
     heartbeat_url: SecretStr | None = None  # pinged after each good check; a secret

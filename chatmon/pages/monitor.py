@@ -261,6 +261,16 @@ def _header() -> rx.Component:
         ),
         rx.hstack(
             rx.link("← Chat", href="/", id="back-to-chat", size="2"),
+            # A server-rendered page behind the monitor login (chatmon/routes/feedback_page.py):
+            # Reflex renders a same-site href as a React Router link; reloadDocument makes
+            # it a full load, so the server answers instead of the client-side router.
+            rx.el.a(
+                "Review queue",
+                href="/api/feedback/review",
+                id="review-queue",
+                custom_attrs={"reloadDocument": True},
+                style={"font-size": "14px", "color": rx.color("accent", 11)},
+            ),
             _access(),
             align="center",
             spacing="4",

@@ -58,6 +58,7 @@ def test_settings_gemini_aliases_configure_proxy(monkeypatch: pytest.MonkeyPatch
         ("LLM_API_BASE", "proxy.example"),
         ("DATABASE_URL", "chatmon.db"),
         ("PORT", "70000"),
+        ("FEEDBACK_REVIEW", "maybe"),
     ],
 )
 def test_settings_bad_value_names_the_variable(
@@ -273,3 +274,9 @@ def test_daily_budget_defaults_to_the_daily_cost_threshold(monkeypatch: pytest.M
     settings = load_settings()
     assert settings.daily_budget == 35.0
     assert settings.budget_warn_levels == [50.0, 80.0, 100.0]
+
+
+def test_feedback_review_off_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().feedback_review is True
+    monkeypatch.setenv("FEEDBACK_REVIEW", "off")
+    assert load_settings().feedback_review is False

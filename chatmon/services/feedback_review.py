@@ -1,0 +1,241 @@
+"""The operator's review queue: rated replies, and the conversation behind one.
+
+Rows come from ``llm_request`` (numbers and ids only: the thumb, model, prompt version,
+status, latency, cost). "owner" is the browser's owner key, the keyed hash the request
+log and ``/api/usage`` already carry, never a raw browser id.
+
+Reading a conversation is the one place an operator sees users' text, so every read
+goes through :func:`conversation_around`, which records who read which conversation
+(``feedback_review_audit``) in the same transaction as the read. ``FEEDBACK_REVIEW=off``
+turns reading off entirely (the callers check :func:`review_enabled`).
+
+Reasons are not stored yet: :data:`COLUMNS` is the one list of row fields (JSON keys
+and CSV columns), so a ``reasons`` column is one more entry and one more select.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
+from chatmon.services.redaction import redact
+
+Order = Literal["newest", "worst"]
+ORDERS: tuple[Order, ...] = ("newest", "worst")
+RATINGS = {"up": 1, "down": -1}
+COLUMNS = (
+    "correlation_id",
+    "started_at",
+    "rating",
+    "model",
+    "prompt_version",
+    "status",
+    "error_category",
+    "latency_seconds",
+    "cost_usd",
+    "conversation_id",
+    "owner",
+)
+CONTEXT_MESSAGES = 20  # messages shown up to and including the rated reply
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 UTC (SQLite hands back naive UTC datetimes, PostgreSQL aware ones)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+class ReviewOff(Exception):
+    """Conversation review is turned off (FEEDBACK_REVIEW=off)."""
+
+
+@dataclass(frozen=True)
+class RatedReply:
+    """One rated reply of the queue."""
+
+    correlation_id: str
+    started_at: datetime
+    rating: str  # "up" | "down"
+    model: str
+    prompt_version: str
+    status: str
+    error_category: str | None
+    latency_seconds: float
+    cost_usd: float | None
+    conversation_id: str
+    owner: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in COLUMNS}
+        data["started_at"] = _iso(self.started_at)
+        return data
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    """One message as the reviewer sees it (text redacted when redaction is on)."""
+
+    id: int
+    role: str
+    content: str
+    created_at: datetime
+    rated: bool  # the reply the review was opened for
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "content": self.content,
+            "created_at": _iso(self.created_at),
+            "rated": self.rated,
+        }
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """One recorded read of a conversation."""
+
+    viewer: str
+    viewed_at: datetime
+    conversation_id: str
+    correlation_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "viewer": self.viewer,
+            "viewed_at": _iso(self.viewed_at),
+            "conversation_id": self.conversation_id,
+            "correlation_id": self.correlation_id,
+        }
+
+
+def rated_replies(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+    prompt_version: str | None = None,
+    rating: str | None = None,
+    order: Order = "newest",
+    limit: int = 100,
+) -> list[RatedReply]:
+    """The window's rated requests (by when they started), newest first, or worst first
+    (thumbs down before up, then errors before successes, then slowest, then newest).
+
+    Raises:
+        ValueError: ``rating`` is not "up"/"down", or ``order`` is not one of ORDERS.
+    """
+    if rating is not None and rating not in RATINGS:
+        raise ValueError("rating must be up or down")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+    r = LLMRequest
+    query = select(r).where(
+        col(r.feedback).in_((1, -1)), col(r.started_at) >= start, col(r.started_at) < end
+    )
+    if model is not None:
+        query = query.where(col(r.model) == model)
+    if prompt_version is not None:
+        query = query.where(col(r.prompt_version) == prompt_version)
+    if rating is not None:
+        query = query.where(col(r.feedback) == RATINGS[rating])
+    newest = (col(r.started_at).desc(), col(r.id).desc())
+    if order == "worst":
+        ok_last = col(r.status) == "ok"  # False (errors) sorts first
+        query = query.order_by(col(r.feedback), ok_last, col(r.latency_seconds).desc(), *newest)
+    else:
+        query = query.order_by(*newest)
+    return [_reply(row) for row in session.execute(query.limit(limit)).scalars()]
+
+
+def _reply(row: LLMRequest) -> RatedReply:
+    return RatedReply(
+        correlation_id=row.correlation_id,
+        started_at=row.started_at,
+        rating="up" if row.feedback == 1 else "down",
+        model=row.model,
+        prompt_version=row.prompt_version,
+        status=row.status,
+        error_category=row.error_category,
+        latency_seconds=row.latency_seconds,
+        cost_usd=row.cost_usd,
+        conversation_id=row.conversation_id,
+        owner=row.session_id,
+    )
+
+
+def conversation_around(
+    *,
+    session: Session,
+    correlation_id: str,
+    viewer: str,
+    enabled: bool,
+    redact_pii: bool,
+    limit: int = CONTEXT_MESSAGES,
+    now: datetime | None = None,
+) -> list[ShownMessage] | None:
+    """The rated reply of ``correlation_id`` and the messages before it, oldest first,
+    recording the read (the caller commits). None when no message has that id (the
+    conversation was deleted, or the request never produced a stored reply): nothing is
+    recorded then, as nothing was shown.
+
+    Raises:
+        ReviewOff: ``enabled`` is False; nothing is read or recorded.
+    """
+    if not enabled:
+        raise ReviewOff("conversation review is off (FEEDBACK_REVIEW=off)")
+    reply = session.execute(
+        select(ChatMessage).where(col(ChatMessage.correlation_id) == correlation_id).limit(1)
+    ).scalar_one_or_none()
+    if reply is None or reply.id is None:
+        return None
+    rows = session.execute(
+        select(ChatMessage)
+        .where(
+            col(ChatMessage.conversation_id) == reply.conversation_id,
+            col(ChatMessage.id) <= reply.id,
+        )
+        .order_by(col(ChatMessage.id).desc())
+        .limit(limit)
+    ).scalars()
+    shown = [
+        ShownMessage(
+            id=m.id or 0,
+            role=m.role,
+            content=redact(m.content) if redact_pii else m.content,
+            created_at=m.created_at,
+            rated=m.id == reply.id,
+        )
+        for m in rows
+    ][::-1]
+    session.add(
+        FeedbackReviewAudit(
+            viewer=viewer[:64],
+            viewed_at=now or utc_now(),
+            conversation_id=reply.conversation_id,
+            correlation_id=correlation_id[:32],
+        )
+    )
+    return shown
+
+
+def recent_views(*, session: Session, limit: int = 50) -> list[ReviewView]:
+    """The latest recorded conversation reads, newest first."""
+    a = FeedbackReviewAudit
+    rows = session.execute(
+        select(a).order_by(col(a.viewed_at).desc(), col(a.id).desc()).limit(limit)
+    ).scalars()
+    return [
+        ReviewView(
+            viewer=v.viewer,
+            viewed_at=v.viewed_at,
+            conversation_id=v.conversation_id,
+            correlation_id=v.correlation_id,
+        )
+        for v in rows
+    ]

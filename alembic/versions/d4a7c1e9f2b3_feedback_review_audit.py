@@ -4,7 +4,7 @@ Also an index on llm_request (feedback, started_at): the queue reads a window's 
 rows (worst-first over 7 days of 200k rows: 250 ms without it, 57 ms with it).
 
 Revision ID: d4a7c1e9f2b3
-Revises: c76112512e5e
+Revises: d41a7c9e2b30
 Create Date: 2026-12-02 01:10:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "d4a7c1e9f2b3"
-down_revision: str | Sequence[str] | None = "c76112512e5e"
+down_revision: str | Sequence[str] | None = "d41a7c9e2b30"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

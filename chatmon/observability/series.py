@@ -43,6 +43,11 @@ LLM_UNPRICED = Counter(
 )
 LLM_RETRIES = Counter("chatmon_llm_retries_total", "Retried LLM attempts.", ["model"])
 FEEDBACK = Counter("chatmon_feedback_total", "Thumbs up/down given to replies.", ["rating"])
+FEEDBACK_REASONS = Counter(
+    "chatmon_feedback_reasons_total",
+    "Reasons given with a thumbs-down (one count per reason chosen).",
+    ["reason"],  # wrong | unhelpful | unsafe | too slow | other (feedback.REASONS)
+)
 CIRCUIT_BREAKER_STATE = Gauge(
     "chatmon_circuit_breaker_state",
     "Circuit breaker per model: 0 closed, 1 half-open, 2 open.",

@@ -48,6 +48,8 @@ CHAT_HANDLERS = {
     "clear_chat": {},
     "set_temperature": {"value": [0.5]},
     "rate": {"message_id": 1, "rating": 1},
+    "close_feedback_form": {},
+    "submit_feedback": {"form_data": {}},
     "send_message": {"form_data": {}},
     "stop": {},
     "stream_reply": {},
@@ -252,7 +254,8 @@ def test_every_chat_handler_survives_garbage_arguments(
                 payload = dict.fromkeys(kwargs, junk)
                 await tab.send(tab.app.handler(CHAT, handler), **payload)
         await tab.send(tab.app.handler(CHAT, "set_temperature"), value=[float("nan")])
-        for name in ("streaming", "_reply_ticket", "messages", "conversations", "notice"):
+        names = ("streaming", "_reply_ticket", "messages", "conversations", "notice")
+        for name in (*names, "feedback_form_for", "reason_choices"):
             await tab.send(tab.app.handler(CHAT, "setvar"), var_name=name, value="pwned")
         await asyncio.sleep(3)
         async with httpx.AsyncClient(timeout=5) as client:

@@ -1,7 +1,8 @@
 """Every Prometheus series chatmon exports, defined once (names and labels are a contract).
 
 Labels come only from small fixed sets: model (configured), status, error category,
-token type, rating, rule, channel, result. Never a user, session or conversation id.
+token type, rating, feedback reason, rule, channel, result. Never a user, session or
+conversation id.
 
 A leaf: it imports nothing of chatmon, so services count into these series without
 importing the module that feeds them from events and serves them (``chatmon.metrics``).

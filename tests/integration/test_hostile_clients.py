@@ -75,7 +75,7 @@ async def _victim_chat(running: RunningApp, text: str) -> tuple[ReflexSession, d
     return victim, victim.get(CHAT, "messages")[-1]
 
 
-def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[str, str, int | None]]:
+def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[object, ...]]:
     with Session(engine) as session:
         conversation = session.get(Conversation, conversation_id)
         assert conversation is not None
@@ -84,7 +84,10 @@ def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[str, 
             .where(ChatMessage.conversation_id == conversation_id)
             .order_by(ChatMessage.id)
         ).all()
-        return [(conversation.title, m.content, m.feedback) for m in rows]
+        return [
+            (conversation.title, m.content, m.feedback, m.feedback_reasons, m.feedback_comment)
+            for m in rows
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +152,10 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
                         {"form_data": form_data(conversation_id=conversation_id, title="pwned")},
                     ),
                     ("rate", {"message_id": reply["id"], "rating": -1}),
+                    (
+                        "submit_feedback",
+                        {"form_data": form_data(**{"reason-0": "wrong", "comment": "pwned"})},
+                    ),
                     ("clear_chat", {}),
                     ("delete_conversation", {"conversation_id": conversation_id}),
                 ]:

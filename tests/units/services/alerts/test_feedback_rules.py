@@ -96,3 +96,45 @@ def test_inputs_count_ratings_and_reasons_per_version_in_the_window(session: Ses
         VersionFeedback("v1", 1, 3, (("wrong", 2), ("unsafe", 1))),
         VersionFeedback("v2", 1, 0, ()),
     )
+
+
+def test_a_check_gathers_the_ratings_and_the_message_reads_as_percent(session: Session) -> None:
+    from chatmon.services.alerts import inputs
+    from chatmon.services.alerts.messages import Evidence, build_message
+    from chatmon.settings import load_settings
+
+    limits = Thresholds.from_settings(
+        load_settings(alert_feedback_window_hours=2, alert_dissatisfaction_threshold=25)
+    )
+    assert (limits.feedback_window_hours, limits.dissatisfaction_percent) == (2, 25)
+    calls = [make_call(prompt_version="v9") for _ in range(10)]
+    calls.append(make_call(prompt_version="v9", at=-3 * H))  # outside the 2 h window
+    record(session, *calls)
+    for i, call in enumerate(calls):
+        request_log.record_feedback(
+            session=session,
+            correlation_id=call.correlation_id,
+            rating=-1 if i < 8 or i == 10 else 1,
+            reasons=("unhelpful",) if i < 8 else (),
+        )
+    session.commit()
+    obs = inputs.gather(
+        session=session,
+        limits=limits,
+        now=T0 + H,
+        open_breakers={},
+        breaker_lookback=timedelta(minutes=5),
+    )
+    assert obs.feedback_by_version == (VersionFeedback("v9", 2, 8, (("unhelpful", 8),)),)
+    finding = dissatisfaction(obs, limits)
+    assert finding.firing, finding.summary
+    message = build_message(
+        kind="firing",
+        finding=finding,
+        evidence=Evidence(),
+        window_minutes=limits.window_minutes,
+        checked_at=obs.now,
+        firing_since=obs.now,
+        monitor_url="http://chat.example/monitor",
+    )
+    assert (message.value, message.threshold) == (f"{finding.value:.1f} %", "25 %")

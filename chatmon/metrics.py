@@ -15,6 +15,7 @@ from chatmon.observability import series
 from chatmon.services import events, pricing, request_log
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import Feedback, LLMCall
+from chatmon.services.feedback import REASONS as FEEDBACK_REASONS
 
 # ----- updating the series from chat events ------------------------------------------
 #
@@ -66,10 +67,15 @@ def record_call(call: LLMCall) -> None:
 
 def record_feedback(feedback: Feedback) -> None:
     """Count a thumbs up/down (an ``events.on_feedback`` listener); clearing counts nothing."""
-    if feedback.rating > 0:
+    if not feedback.rating_changed:
+        pass  # reasons or a comment added to a rating counted already
+    elif feedback.rating > 0:
         series.FEEDBACK.labels(rating="up").inc()
     elif feedback.rating < 0:
         series.FEEDBACK.labels(rating="down").inc()
+    for reason in feedback.reasons:
+        if reason in FEEDBACK_REASONS:  # the fixed label set, whatever the event says
+            series.FEEDBACK_REASONS.labels(reason=reason).inc()
 
 
 def init_series(model: str) -> None:
@@ -85,6 +91,8 @@ def init_series(model: str) -> None:
     series.LLM_TIME_TO_FIRST_TOKEN.labels(model=model)
     series.FEEDBACK.labels(rating="up")
     series.FEEDBACK.labels(rating="down")
+    for reason in FEEDBACK_REASONS:
+        series.FEEDBACK_REASONS.labels(reason=reason)
 
 
 def subscribe() -> None:

@@ -49,6 +49,10 @@ class ChatMessage(SQLModel, table=True):
     content: str = ""
     created_at: datetime = Field(default_factory=utc_now)
     feedback: int | None = None  # +1 thumbs up, -1 thumbs down
+    # reasons of a rating (comma-separated, chatmon.services.feedback.REASONS) and the
+    # user's comment on it; NULL when none
+    feedback_reasons: str | None = Field(default=None, max_length=64)
+    feedback_comment: str | None = None
     error_category: str | None = Field(default=None, max_length=32)
     correlation_id: str | None = Field(default=None, max_length=32)
     # None: complete. "streaming": a reply being written, checkpointed every few
@@ -92,6 +96,7 @@ class LLMRequest(SQLModel, table=True):
     temperature: float = 0.0
     prompt_version: str = Field(default="", max_length=64)
     feedback: int | None = None  # +1 / -1, NULL when not rated
+    feedback_reasons: str | None = Field(default=None, max_length=64)  # never the comment
     latency_bin: int | None = None
     ttft_bin: int | None = None
     # True: the synthetic probe's request (chatmon.services.probe). Kept in the log, but

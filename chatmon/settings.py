@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     budget_fallback_model: str | None = Field(default=None, validate_default=True)
     budget_forecast_horizon_minutes: float = Field(default=120.0, gt=0.0, le=31 * 24 * 60)
     alert_min_requests: int = Field(default=10, ge=1)
+    # dissatisfaction rule (services/alerts/feedback_rules.py): Wilson lower bound, percent
+    alert_feedback_window_hours: float = Field(default=24.0, gt=0.0, le=31 * 24)
+    alert_dissatisfaction_threshold: float = Field(default=30.0, ge=0.0, le=100.0)
     alert_window_minutes: float = Field(default=15.0, gt=0.0, le=7 * 24 * 60)
     alert_cooldown_hours: float = Field(default=1.0, gt=0.0)
     alert_check_interval_seconds: float = Field(default=60.0, ge=1.0)

@@ -63,6 +63,65 @@ def _feedback_row(message: rx.Var[MessageView]) -> rx.Component:
     )
 
 
+def _reason_box(index: rx.Var[int], reason: rx.Var[str]) -> rx.Component:
+    return rx.el.label(
+        rx.el.input(type="checkbox", name="reason-" + index.to(str), value=reason),
+        " " + reason,
+        class_name="feedback-reason",
+        margin_right="10px",
+    )
+
+
+def _feedback_form(message: rx.Var[MessageView]) -> rx.Component:
+    """The optional form a rating opens: reasons (thumbs-down only) and a comment."""
+    return rx.form(
+        rx.cond(
+            message.feedback == -1,
+            rx.box(
+                rx.text("What was wrong? (optional)", size="1"),
+                rx.foreach(ChatState.reason_choices, lambda r, i: _reason_box(i, r)),
+            ),
+        ),
+        rx.el.textarea(
+            name="comment",
+            id="feedback-comment",
+            placeholder="Comment (optional)",
+            max_length=ChatState.max_comment_chars,
+            rows=2,
+            width="100%",
+        ),
+        rx.hstack(
+            rx.button("Send feedback", type="submit", size="1", id="feedback-send"),
+            rx.button(
+                "Close",
+                type="button",
+                size="1",
+                variant="ghost",
+                on_click=ChatState.close_feedback_form,
+            ),
+            spacing="2",
+        ),
+        on_submit=ChatState.submit_feedback,
+        reset_on_submit=True,
+        id="feedback-form",
+        margin_top="6px",
+    )
+
+
+def _feedback_given(message: rx.Var[MessageView]) -> rx.Component:
+    """What the user said with the rating, once sent."""
+    return rx.cond(
+        (message.feedback_reasons != "") | (message.feedback_comment != ""),
+        rx.text(
+            rx.cond(message.feedback_reasons != "", message.feedback_reasons + " · ", ""),
+            message.feedback_comment,
+            size="1",
+            color=rx.color("gray", 10),
+            class_name="feedback-given",
+        ),
+    )
+
+
 def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
     """A saved message."""
     is_user = message.role == "user"
@@ -70,6 +129,12 @@ def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
     bubble = rx.box(
         markdown_body(message.content),
         rx.cond(is_user, rx.fragment(), _feedback_row(message)),
+        rx.cond(is_user, rx.fragment(), _feedback_given(message)),
+        rx.cond(
+            ChatState.feedback_form_for == message.id,
+            _feedback_form(message),
+            rx.fragment(),
+        ),
         class_name=rx.cond(
             is_user,
             "bubble bubble-user",

@@ -1,7 +1,8 @@
 """Every Prometheus series chatmon exports, defined once (names and labels are a contract).
 
 Labels come only from small fixed sets: model (configured), status, error category,
-token type, rating, rule, channel, result. Never a user, session or conversation id.
+token type, rating, feedback reason, rule, channel, result. Never a user, session or
+conversation id.
 
 A leaf: it imports nothing of chatmon, so services count into these series without
 importing the module that feeds them from events and serves them (``chatmon.metrics``).
@@ -43,6 +44,11 @@ LLM_UNPRICED = Counter(
 )
 LLM_RETRIES = Counter("chatmon_llm_retries_total", "Retried LLM attempts.", ["model"])
 FEEDBACK = Counter("chatmon_feedback_total", "Thumbs up/down given to replies.", ["rating"])
+FEEDBACK_REASONS = Counter(
+    "chatmon_feedback_reasons_total",
+    "Reasons given with a thumbs-down (one count per reason chosen).",
+    ["reason"],  # wrong | unhelpful | unsafe | too slow | other (feedback.REASONS)
+)
 CIRCUIT_BREAKER_STATE = Gauge(
     "chatmon_circuit_breaker_state",
     "Circuit breaker per model: 0 closed, 1 half-open, 2 open.",

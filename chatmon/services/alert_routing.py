@@ -40,6 +40,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "budget_daily": WARNING,
     "budget_monthly": WARNING,
     "budget_forecast": WARNING,
+    "dissatisfaction": WARNING,
 }
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, col, delete, select, update
 
 from chatmon.models import ChatMessage, Conversation, utc_now
+from chatmon.services import feedback
 from chatmon.services.history import clean_text
 
 TITLE_MAX_CHARS = 60
@@ -254,14 +255,32 @@ def add_message(
     return message
 
 
-def set_feedback(*, session: Session, owner_id: str, message_id: int, rating: int) -> ChatMessage:
-    """Record thumbs up (+1) or down (-1) on an assistant reply; 0 clears it."""
+def set_feedback(
+    *,
+    session: Session,
+    owner_id: str,
+    message_id: int,
+    rating: int,
+    reasons: tuple[str, ...] = (),
+    comment: str = "",
+) -> ChatMessage:
+    """Record thumbs up (+1) or down (-1) on an assistant reply; 0 clears it.
+
+    Reasons (``feedback.REASONS``) go only with a thumbs-down; a comment with either
+    thumb. Clearing the rating clears both.
+    """
     if rating not in (-1, 0, 1):
         raise ValueError("rating must be -1, 0 or 1")
+    if reasons and rating != -1:
+        raise ValueError("reasons go with a thumbs-down only")
+    stored_reasons = feedback.encode_reasons(reasons)
+    stored_comment = feedback.clean_comment(comment) if rating else ""
     message = session.get(ChatMessage, message_id)
     if message is None or message.role != "assistant":
         raise ConversationNotFound(str(message_id))
     get_conversation(session=session, owner_id=owner_id, conversation_id=message.conversation_id)
     message.feedback = rating or None
+    message.feedback_reasons = stored_reasons
+    message.feedback_comment = stored_comment or None
     session.add(message)
     return message

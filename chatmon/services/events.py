@@ -49,6 +49,12 @@ class Feedback:
     correlation_id: str
     session_id: str
     rating: int
+    # chatmon.services.feedback.REASONS, fixed order; the comment is the user's raw
+    # text (a listener that sends it anywhere redacts it first)
+    reasons: tuple[str, ...] = ()
+    comment: str = ""
+    # False: the same rating again, now with reasons or a comment (counted once)
+    rating_changed: bool = True
 
 
 CallListener = Callable[[LLMCall], None]

@@ -271,7 +271,10 @@ class Recorder:
             )
             for rating in ratings:
                 if not request_log.record_feedback(
-                    session=session, correlation_id=rating.correlation_id, rating=rating.rating
+                    session=session,
+                    correlation_id=rating.correlation_id,
+                    rating=rating.rating,
+                    reasons=rating.reasons,
                 ):
                     log.info("rating for unrecorded request %s ignored", rating.correlation_id)
             session.commit()

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
-from chatmon.services import usage
+from chatmon.services import feedback, usage
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -214,7 +214,9 @@ def record_calls(*, session: Session, calls: Sequence[LLMCall], price_known: Pri
     return recorded
 
 
-def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bool:
+def record_feedback(
+    *, session: Session, correlation_id: str, rating: int, reasons: tuple[str, ...] = ()
+) -> bool:
     """Set (+1 / -1) or clear (0) a request's feedback, keeping the rollups in step.
 
     Returns False when no request has that correlation id (nothing is changed).
@@ -225,6 +227,8 @@ def record_feedback(*, session: Session, correlation_id: str, rating: int) -> bo
     if row is None:
         return False
     new = rating if rating in (1, -1) else None
+    row.feedback_reasons = feedback.encode_reasons(reasons) if new == -1 else None
+    session.add(row)
     old = row.feedback
     if new == old:
         return True

@@ -42,6 +42,19 @@ FEEDBACK_SCORE = "user-feedback"
 _STOP = object()
 
 
+def feedback_comment(feedback: Feedback) -> str | None:
+    """The score's comment: the reasons, then the user's comment, always PII-redacted
+    (whatever ``ENABLE_PII_REDACTION`` says: a comment is free text typed about a reply)
+    and secret-masked; None when there is neither."""
+    parts = []
+    if feedback.reasons:
+        parts.append("reasons: " + ", ".join(feedback.reasons))
+    text = feedback.comment.strip()
+    if text:
+        parts.append(bounded(redact(text), TRACE_TEXT_MAX_CHARS))
+    return "\n".join(parts) or None
+
+
 def trace_id_for(correlation_id: str) -> str:
     """The Langfuse trace id of a request: stable, derived from its correlation id."""
     from langfuse import Langfuse
@@ -273,6 +286,7 @@ class LangfuseTracer:
             trace_id=trace_id,
             score_id=f"feedback-{trace_id}",
             data_type="NUMERIC",
+            comment=feedback_comment(feedback),
         )
         self.sent_scores += 1
 

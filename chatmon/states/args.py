@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
+
 _ID = re.compile(r"[0-9a-f]{32}")
 _MAX_SAFE_INT = 2**53  # what a browser's JSON numbers can carry exactly
 
@@ -44,3 +46,21 @@ def form_text(form_data: object, field: str) -> str | None:
         return None
     value = form_data.get(field, "")
     return value if isinstance(value, str) else None
+
+
+def feedback_reasons(value: object) -> tuple[str, ...] | None:
+    """A list of distinct reasons from the fixed set (``feedback.REASONS``), or None."""
+    if not isinstance(value, list) or len(value) > len(REASONS):
+        return None
+    if not all(isinstance(item, str) and item in REASONS for item in value):
+        return None
+    if len(set(value)) != len(value):
+        return None
+    return tuple(r for r in REASONS if r in value)
+
+
+def feedback_comment(value: object) -> str | None:
+    """A comment of at most ``feedback.MAX_COMMENT_CHARS`` characters (trimmed), or None."""
+    if not isinstance(value, str) or len(value) > MAX_COMMENT_CHARS:
+        return None
+    return value.strip()

@@ -27,6 +27,7 @@ from chatmon.services import conversations as convo
 from chatmon.services import events
 from chatmon.services.errors import user_message
 from chatmon.services.events import Feedback, LLMCall
+from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
 from chatmon.services.history import Turn, check_user_message
 from chatmon.services.identity import IDENTITY_PATH, legacy_owner_key
 from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
@@ -80,6 +81,8 @@ class MessageView:
     role: str
     content: str
     feedback: int = 0
+    feedback_reasons: str = ""  # "wrong,unsafe" (feedback.REASONS order); "" none
+    feedback_comment: str = ""
     error_category: str = ""
     correlation_id: str = ""
     status: str = ""  # "" complete, "interrupted" cut short by a server restart
@@ -99,6 +102,8 @@ def _message_view(message: ChatMessage) -> MessageView:
         role=message.role,
         content=message.content,
         feedback=message.feedback or 0,
+        feedback_reasons=message.feedback_reasons or "",
+        feedback_comment=message.feedback_comment or "",
         error_category=message.error_category or "",
         correlation_id=message.correlation_id or "",
         status=message.status or "",
@@ -127,6 +132,10 @@ class ChatState(rx.State):
     max_message_chars: int = get_settings().max_message_chars  # the composer's limit
     rename_title: str = ""
     provider_state: str = "closed"  # the model's circuit breaker, for the degraded banner
+    # The reply whose reason/comment form is open (0: none); set only by ``rate``.
+    feedback_form_for: int = 0
+    reason_choices: list[str] = list(REASONS)  # the form's choices, fixed
+    max_comment_chars: int = MAX_COMMENT_CHARS
     # Server-only (never sent to the page, never settable by it): the accepted message
     # that ``stream_reply`` may answer, once; and the checkpoint row of the reply.
     _reply_ticket: str = ""
@@ -412,12 +421,70 @@ class ChatState(rx.State):
             await db.run(convo.set_feedback, owner_id=owner, message_id=wanted, rating=new_rating)
         except (convo.ConversationNotFound, ValueError):
             return
-        self.messages[index] = dataclasses.replace(self.messages[index], feedback=new_rating)
+        self.messages[index] = dataclasses.replace(
+            self.messages[index], feedback=new_rating, feedback_reasons="", feedback_comment=""
+        )
+        # a rating opens the optional form for reasons (thumbs-down) and a comment
+        self.feedback_form_for = wanted if new_rating else 0
         events.publish_feedback(
             Feedback(
                 correlation_id=self.messages[index].correlation_id,
                 session_id=owner,
                 rating=new_rating,
+            )
+        )
+
+    @rx.event
+    def close_feedback_form(self) -> None:
+        """Dismiss the reason/comment form (the rating stays)."""
+        self.feedback_form_for = 0
+
+    @rx.event
+    async def submit_feedback(self, form_data: dict) -> None:
+        """Reasons (thumbs-down only) and a comment for the reply whose form is open.
+
+        The form sends ``reason-<n>`` fields whose values must each be one of
+        ``feedback.REASONS`` and a ``comment`` of at most ``MAX_COMMENT_CHARS``; anything
+        else, a reply that is not this browser's or not rated, is ignored.
+        """
+        owner, wanted = await self._allowed_owner(), self.feedback_form_for
+        comment_text = args.form_text(form_data, "comment")
+        if owner is None or not wanted or comment_text is None or not isinstance(form_data, dict):
+            return
+        comment = args.feedback_comment(comment_text)
+        chosen = args.feedback_reasons(
+            [v for k, v in form_data.items() if isinstance(k, str) and k.startswith("reason-")]
+        )
+        if comment is None or chosen is None:
+            return
+        index = next((i for i, m in enumerate(self.messages) if m.id == wanted), None)
+        if index is None or self.messages[index].feedback not in (-1, 1):
+            return
+        rating = self.messages[index].feedback
+        reasons = chosen if rating == -1 else ()
+        try:
+            await db.run(
+                convo.set_feedback,
+                owner_id=owner,
+                message_id=wanted,
+                rating=rating,
+                reasons=reasons,
+                comment=comment,
+            )
+        except (convo.ConversationNotFound, ValueError):
+            return
+        self.messages[index] = dataclasses.replace(
+            self.messages[index], feedback_reasons=",".join(reasons), feedback_comment=comment
+        )
+        self.feedback_form_for = 0
+        events.publish_feedback(
+            Feedback(
+                correlation_id=self.messages[index].correlation_id,
+                session_id=owner,
+                rating=rating,
+                reasons=reasons,
+                comment=comment,
+                rating_changed=False,
             )
         )
 

@@ -48,6 +48,8 @@ CHAT_HANDLERS = {
     "clear_chat": {},
     "set_temperature": {"value": [0.5]},
     "rate": {"message_id": 1, "rating": 1},
+    "close_feedback_form": {},
+    "submit_feedback": {"form_data": {}},
     "send_message": {"form_data": {}},
     "stop": {},
     "stream_reply": {},
@@ -73,7 +75,7 @@ async def _victim_chat(running: RunningApp, text: str) -> tuple[ReflexSession, d
     return victim, victim.get(CHAT, "messages")[-1]
 
 
-def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[str, str, int | None]]:
+def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[object, ...]]:
     with Session(engine) as session:
         conversation = session.get(Conversation, conversation_id)
         assert conversation is not None
@@ -82,7 +84,10 @@ def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[str, 
             .where(ChatMessage.conversation_id == conversation_id)
             .order_by(ChatMessage.id)
         ).all()
-        return [(conversation.title, m.content, m.feedback) for m in rows]
+        return [
+            (conversation.title, m.content, m.feedback, m.feedback_reasons, m.feedback_comment)
+            for m in rows
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +152,10 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
                         {"form_data": form_data(conversation_id=conversation_id, title="pwned")},
                     ),
                     ("rate", {"message_id": reply["id"], "rating": -1}),
+                    (
+                        "submit_feedback",
+                        {"form_data": form_data(**{"reason-0": "wrong", "comment": "pwned"})},
+                    ),
                     ("clear_chat", {}),
                     ("delete_conversation", {"conversation_id": conversation_id}),
                 ]:
@@ -252,7 +261,8 @@ def test_every_chat_handler_survives_garbage_arguments(
                 payload = dict.fromkeys(kwargs, junk)
                 await tab.send(tab.app.handler(CHAT, handler), **payload)
         await tab.send(tab.app.handler(CHAT, "set_temperature"), value=[float("nan")])
-        for name in ("streaming", "_reply_ticket", "messages", "conversations", "notice"):
+        names = ("streaming", "_reply_ticket", "messages", "conversations", "notice")
+        for name in (*names, "feedback_form_for", "reason_choices"):
             await tab.send(tab.app.handler(CHAT, "setvar"), var_name=name, value="pwned")
         await asyncio.sleep(3)
         async with httpx.AsyncClient(timeout=5) as client:

@@ -129,6 +129,29 @@ def test_record_feedback_counts_up_and_down_but_not_cleared() -> None:
     assert _value("chatmon_feedback_total", rating="down") == down + 1
 
 
+def test_reasons_are_counted_by_reason_and_a_detail_does_not_count_the_thumb_again() -> None:
+    metrics.init_series(MODEL)
+    down = _value("chatmon_feedback_total", rating="down")
+    wrong, unsafe = (
+        _value("chatmon_feedback_reasons_total", reason="wrong"),
+        _value("chatmon_feedback_reasons_total", reason="unsafe"),
+    )
+    metrics.record_feedback(Feedback(correlation_id="c", session_id="s", rating=-1))
+    metrics.record_feedback(
+        Feedback(
+            correlation_id="c",
+            session_id="s",
+            rating=-1,
+            reasons=("wrong", "unsafe", "bogus"),
+            rating_changed=False,
+        )
+    )
+    assert _value("chatmon_feedback_total", rating="down") == down + 1
+    assert _value("chatmon_feedback_reasons_total", reason="wrong") == wrong + 1
+    assert _value("chatmon_feedback_reasons_total", reason="unsafe") == unsafe + 1
+    assert _value("chatmon_feedback_reasons_total", reason="bogus") == 0
+
+
 def test_published_events_reach_the_series_once_subscribed() -> None:
     metrics.subscribe()
     metrics.subscribe()  # idempotent: still one listener

@@ -247,6 +247,8 @@ def test_reflex_config_gets_the_same_proxy_hops_and_origins() -> None:
         ("DAILY_BUDGET_USD", "-1"),
         ("MONTHLY_BUDGET_USD", "lots"),
         ("BUDGET_FORECAST_HORIZON_MINUTES", "0"),
+        ("ALERT_FEEDBACK_WINDOW_HOURS", "0"),
+        ("ALERT_DISSATISFACTION_THRESHOLD", "101"),
         ("LLM_PRICE_INPUT_PER_1M", "0.1"),  # without its output price
     ],
 )

@@ -60,6 +60,7 @@ NOT_REPLAYED: dict[Rule, str] = {
     Rule.BUDGET_DAILY: "budgets are reported by /api/budget and the digest",
     Rule.BUDGET_MONTHLY: "budgets are reported by /api/budget and the digest",
     Rule.BUDGET_FORECAST: "budgets are reported by /api/budget and the digest",
+    Rule.DISSATISFACTION: "ratings arrive after the reply; the monitor's feedback shows them",
 }
 
 

@@ -11,6 +11,7 @@ closed agree with the worker whose breaker opened, instead of resolving its aler
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
-from chatmon.services import budget, periodic, spend_view, stats, usage
+from chatmon.services import budget, feedback, periodic, spend_view, stats, usage
+from chatmon.services.alerts.feedback_rules import VersionFeedback
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
 from chatmon.services.sql_time import to_utc
@@ -102,7 +104,46 @@ def gather(
         errors_by_category=dict(window.errors_by_category),
         probe_failures=probe.consecutive_failures if probe is not None and probe_failing else 0,
         probe_error=probe.error if probe is not None and probe_failing else None,
+        feedback_by_version=feedback_inputs(
+            session=session, start=now - timedelta(hours=limits.feedback_window_hours), end=now
+        ),
         **budget_inputs(session=session, config=limits.budget, now=now),
+    )
+
+
+def feedback_inputs(
+    *, session: Session, start: datetime, end: datetime
+) -> tuple[VersionFeedback, ...]:
+    """Thumbs up/down and the thumbs-down reasons per prompt version, for requests that
+    started in ``[start, end)`` (a rating has no time of its own: it is its request's)."""
+    r = LLMRequest
+    query = (
+        select(col(r.prompt_version), col(r.feedback), col(r.feedback_reasons), func.count())
+        .where(col(r.started_at) >= start, col(r.started_at) < end)
+        .where(col(r.feedback).in_((1, -1)))
+        .group_by(col(r.prompt_version), col(r.feedback), col(r.feedback_reasons))
+    )
+    ups: Counter[str] = Counter()
+    downs: Counter[str] = Counter()
+    reasons: dict[str, Counter[str]] = {}
+    for version, rating, stored, count in session.execute(query):
+        if rating == 1:
+            ups[version] += count
+            continue
+        downs[version] += count
+        named = reasons.setdefault(version, Counter())
+        for reason in feedback.decode_reasons(stored):
+            named[reason] += count
+    return tuple(
+        VersionFeedback(
+            prompt_version=version,
+            ups=ups[version],
+            downs=downs[version],
+            reasons=tuple(
+                sorted(reasons.get(version, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+        )
+        for version in sorted(set(ups) | set(downs))
     )
 
 

@@ -32,6 +32,7 @@ class Rule(StrEnum):
     BUDGET_DAILY = "budget_daily"  # chatmon.services.alerts.budget_rules
     BUDGET_MONTHLY = "budget_monthly"
     BUDGET_FORECAST = "budget_forecast"
+    DISSATISFACTION = "dissatisfaction"  # chatmon.services.alerts.feedback_rules
 
 
 RULE_TITLES: dict[Rule, str] = {
@@ -45,6 +46,7 @@ RULE_TITLES: dict[Rule, str] = {
     Rule.BUDGET_DAILY: "Daily budget",
     Rule.BUDGET_MONTHLY: "Monthly budget",
     Rule.BUDGET_FORECAST: "Budget forecast",
+    Rule.DISSATISFACTION: "Dissatisfaction",
 }
 
 
@@ -70,6 +72,8 @@ class Thresholds:
     no_traffic_minutes: float | None = None
     probe_failures: int | None = None  # None: the probe is off (PROBE_INTERVAL_SECONDS)
     budget: Any = None  # chatmon.services.budget.BudgetConfig (None: no budget rules)
+    feedback_window_hours: float = 24.0
+    dissatisfaction_percent: float = 30.0  # Wilson lower bound of the thumbs-down share
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -88,6 +92,8 @@ class Thresholds:
                 else None
             ),
             budget=BudgetConfig.from_settings(settings),
+            feedback_window_hours=settings.alert_feedback_window_hours,
+            dissatisfaction_percent=settings.alert_dissatisfaction_threshold,
         )
 
 
@@ -118,6 +124,8 @@ class Observations:
     budget: tuple[Any, ...] = ()  # chatmon.services.budget.PeriodStatus, one per period
     budget_drivers: str = ""  # "conversation …, model …": the last hour's top spenders
     budget_notified: dict[str, float] = field(default_factory=dict)  # period -> USD level told
+    # feedback_rules.VersionFeedback per prompt version, last feedback_window_hours
+    feedback_by_version: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,28 @@ def test_feedback_becomes_a_score_on_the_requests_trace(receiver: LangfuseReceiv
     assert (score["name"], score["value"], score["dataType"]) == ("user-feedback", -1.0, "NUMERIC")
 
 
+def test_reasons_and_a_redacted_comment_become_the_scores_comment(
+    receiver: LangfuseReceiver,
+) -> None:
+    # redaction of the comment does not depend on ENABLE_PII_REDACTION
+    tracer = LangfuseTracer(_settings(receiver, enable_pii_redaction=False))
+    call = _call()
+    tracer.on_call(call)
+    tracer.on_feedback(
+        Feedback(
+            correlation_id=call.correlation_id,
+            session_id="browser-1",
+            rating=-1,
+            reasons=("wrong", "unsafe"),
+            comment="wrong again, mail me at jane.doe@example.com",
+        )
+    )
+    assert tracer.shutdown(10)
+    [score] = receiver.wait_for(lambda r: r.scores)
+    assert score["comment"].startswith("reasons: wrong, unsafe\nwrong again, mail me at ")
+    assert "jane.doe@example.com" not in score["comment"]
+
+
 def test_hanging_langfuse_never_blocks_the_caller(receiver: LangfuseReceiver) -> None:
     receiver.set_hang(True)
     tracer = LangfuseTracer(_settings(receiver))

@@ -1,0 +1,83 @@
+"""The ``dissatisfaction`` alert rule: it waits for evidence before it speaks.
+
+Over the last ``ALERT_FEEDBACK_WINDOW_HOURS`` (requests by their start time), per
+prompt version, the share of rated replies that got a thumbs-down is judged by the
+**lower bound of its 95 % Wilson score interval**, not by the raw share. The rule
+fires when that lower bound is strictly above ``ALERT_DISSATISFACTION_THRESHOLD``
+(percent): 3 downs of 5 ratings (60 %, lower bound 23 %) does not fire at 30 %;
+30 of 60 (50 %, lower bound 37.7 %) does. Few ratings give a wide interval, so a
+handful of unhappy users cannot page anyone, while a real, sustained drop does.
+
+The version with the highest lower bound is the one judged and named, with its top
+reasons and a link to the review queue filtered to it. Implicit dissatisfaction
+(issue #15 §2: stopped, regenerated, rephrased replies) is not recorded yet; when it
+is, each flag is meant to count as half a thumbs-down (a weaker signal) and this
+module is where the weight goes. No ratings in the window: ``not_enough_data``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, Verdict
+
+Z_95 = 1.959963984540054  # two-sided 95 %
+TOP_REASONS = 3
+REVIEW_QUEUE_PATH = "/monitor?feedback_version="  # the monitor's review queue, filtered
+
+
+@dataclass(frozen=True)
+class VersionFeedback:
+    """The ratings of one prompt version's requests in the feedback window."""
+
+    prompt_version: str
+    ups: int
+    downs: int
+    reasons: tuple[tuple[str, int], ...] = ()  # (reason, thumbs-downs naming it), most first
+
+    @property
+    def rated(self) -> int:
+        return self.ups + self.downs
+
+
+def wilson_lower_bound(successes: float, trials: float, z: float = Z_95) -> float:
+    """The lower bound (0-1) of the Wilson score interval of ``successes / trials``."""
+    if trials <= 0:
+        return 0.0
+    p = successes / trials
+    z2 = z * z
+    centre = p + z2 / (2 * trials)
+    spread = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
+    return max(0.0, (centre - spread) / (1 + z2 / trials))
+
+
+def dissatisfaction(obs: Observations, limits: Thresholds) -> Finding:
+    """The worst prompt version's thumbs-down share, judged by its Wilson lower bound."""
+    rule = Rule.DISSATISFACTION
+    threshold = limits.dissatisfaction_percent
+    rated = [v for v in obs.feedback_by_version if v.rated > 0]
+    hours = f"{limits.feedback_window_hours:g} h"
+    if not rated:
+        summary = f"no rated replies in the last {hours}"
+        return Finding(rule, Verdict.NOT_ENOUGH_DATA, None, threshold, summary)
+    bounds = {v.prompt_version: 100.0 * wilson_lower_bound(v.downs, v.rated) for v in rated}
+    worst = max(rated, key=lambda v: (bounds[v.prompt_version], v.rated, v.prompt_version))
+    bound = bounds[worst.prompt_version]
+    version = worst.prompt_version or "(none)"
+    summary = (
+        f"prompt version {version}: {worst.downs} of {worst.rated} rated replies thumbs-down "
+        f"({100.0 * worst.downs / worst.rated:.0f} %) in the last {hours}; "
+        f"95 % lower bound {bound:.1f} %"
+    )
+    if worst.reasons:
+        top = ", ".join(f"{r} ({n})" for r, n in worst.reasons[:TOP_REASONS])
+        summary += f"; top reasons: {top}"
+    if bound > threshold:
+        summary += f"; review: {REVIEW_QUEUE_PATH}{worst.prompt_version}"
+        return Finding(rule, Verdict.FIRING, bound, threshold, summary)
+    return Finding(rule, Verdict.OK, bound, threshold, summary)
+
+
+RULES: tuple[Callable[[Observations, Thresholds], Finding], ...] = (dissatisfaction,)

@@ -4,7 +4,7 @@ A rating may carry reasons (``chat_message`` and ``llm_request``) and a comment
 (``chat_message`` only: the request log holds no text).
 
 Revision ID: d4f1a2b3c5e6
-Revises: c76112512e5e
+Revises: d4a7c1e9f2b3
 Create Date: 2026-12-02 01:05:00
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "d4f1a2b3c5e6"
-down_revision: str | Sequence[str] | None = "c76112512e5e"
+down_revision: str | Sequence[str] | None = "d4a7c1e9f2b3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

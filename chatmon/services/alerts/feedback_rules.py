@@ -25,7 +25,8 @@ from chatmon.services.alerts.rules import Finding, Observations, Rule, Threshold
 
 Z_95 = 1.959963984540054  # two-sided 95 %
 TOP_REASONS = 3
-REVIEW_QUEUE_PATH = "/monitor?feedback_version="  # the monitor's review queue, filtered
+# The review queue (chatmon.routes.feedback), thumbs-down of one prompt version, worst first.
+REVIEW_QUEUE_PATH = "/api/feedback/review?rating=down&order=worst&prompt_version="
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def test_the_worst_version_is_named_with_its_top_reasons_and_the_review_link() -
     assert finding.firing
     assert "prompt version bbb222: 30 of 60" in finding.summary
     assert "top reasons: wrong (20), unhelpful (7), other (2)" in finding.summary
-    assert "/monitor?feedback_version=bbb222" in finding.summary
+    assert "/api/feedback/review?rating=down&order=worst&prompt_version=bbb222" in finding.summary
 
 
 def test_a_lower_threshold_fires_earlier() -> None:

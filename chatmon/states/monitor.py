@@ -82,6 +82,7 @@ class MonitorState(rx.State):
     custom_end: str = ""
     auto_refresh: bool = True
     loading: bool = False
+    loaded: bool = False  # the first read of this page has arrived
     error: str = ""
     updated_at: str = ""
 
@@ -141,8 +142,11 @@ class MonitorState(rx.State):
 
     @rx.var
     def is_empty(self) -> bool:
-        """No request in the window (the page shows what to do instead of empty charts)."""
-        return self.kpis.requests == "0"
+        """No request in the window (the page shows what to do instead of empty charts).
+
+        Not before the first read has arrived: a page still loading must not say
+        "no requests"."""
+        return self.loaded and self.kpis.requests == "0"
 
     # ----- loading ----------------------------------------------------------------------
     def _query(self) -> DashboardQuery:
@@ -214,6 +218,7 @@ class MonitorState(rx.State):
         self.loading = True
         try:
             self._show(await asyncio.to_thread(_read, query))
+            self.loaded = True
             self._show_capacity(await asyncio.to_thread(metrics.capacity_snapshot))
         except Exception:
             log.exception("monitor: loading the dashboard failed")

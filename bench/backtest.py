@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import Session
 
-from bench.dashboard import COLUMNS, INSERT, _synthetic_row
+from bench.dashboard import COLUMNS, INSERT, _synthetic_row, reusable_seed
 from chatmon.db import make_engine
 from chatmon.migrate import upgrade_head
 from chatmon.services.alerts import inputs
@@ -43,19 +43,9 @@ SAMPLED_CHECKS = 100
 
 def seed_sqlite(path: Path, rows: int) -> None:
     now = datetime.now(UTC)
-    if path.exists():
-        try:
-            with sqlite3.connect(path) as connection:
-                stored, anchor = connection.execute(
-                    "SELECT rows, anchor FROM bench_meta"
-                ).fetchone()
-            if stored == rows and now - datetime.fromisoformat(anchor) < timedelta(hours=1):
-                print(f"# reusing {path} ({rows:,} rows, seeded {anchor})", file=sys.stderr)
-                upgrade_head(f"sqlite:///{path}")
-                return
-        except sqlite3.Error:
-            pass
-        path.unlink()
+    if reusable_seed(path, rows, now):
+        return
+    path.unlink(missing_ok=True)
     upgrade_head(f"sqlite:///{path}")
     rng = random.Random(20251201)
     ids = [f"{rng.getrandbits(128):032x}" for _ in range(20_000)]

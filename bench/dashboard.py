@@ -232,22 +232,28 @@ def ensure_seeded_postgres(url: str, rows: int) -> None:
     seed_postgres(url, rows, now)
 
 
+def reusable_seed(path: Path, rows: int, now: datetime) -> bool:
+    """Whether ``path`` holds ``rows`` seeded rows ending within the last hour (then it is
+    brought to the current schema and can be used as it is)."""
+    if not path.exists():
+        return False
+    try:
+        with sqlite3.connect(path) as connection:
+            stored, anchor = connection.execute("SELECT rows, anchor FROM bench_meta").fetchone()
+    except sqlite3.Error:
+        return False
+    if stored != rows or now - datetime.fromisoformat(anchor) >= timedelta(hours=1):
+        return False
+    print(f"# reusing {path} ({rows:,} rows, seeded {anchor})", file=sys.stderr)
+    upgrade_head(f"sqlite:///{path}")  # a schema change since the seed
+    return True
+
+
 def ensure_seeded(path: Path, rows: int) -> None:
     """Reuse ``path`` when it holds ``rows`` rows ending within the last hour, else seed it."""
     now = datetime.now(UTC)
-    if path.exists():
-        try:
-            with sqlite3.connect(path) as connection:
-                stored, anchor = connection.execute(
-                    "SELECT rows, anchor FROM bench_meta"
-                ).fetchone()
-            if stored == rows and now - datetime.fromisoformat(anchor) < timedelta(hours=1):
-                print(f"# reusing {path} ({rows:,} rows, seeded {anchor})", file=sys.stderr)
-                upgrade_head(f"sqlite:///{path}")  # a schema change since the seed
-                return
-        except sqlite3.Error:
-            pass
-    seed(path, rows, now)
+    if not reusable_seed(path, rows, now):
+        seed(path, rows, now)
 
 
 # ----------------------------------------------------------------------------- naive reference

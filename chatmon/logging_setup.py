@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from chatmon.observability.log_context import current_ids
+from chatmon.services import litellm_import
 from chatmon.services.limits import LOG_MESSAGE_MAX_CHARS, LOG_TRACEBACK_MAX_CHARS
 from chatmon.services.secrets import mask_secrets, register_settings_secrets
 from chatmon.settings import Settings
@@ -158,6 +159,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         logging.getLogger(name).setLevel(noisy_level)
     logging.captureWarnings(True)
     adopt_library_loggers()
+    # LiteLLM is imported lazily, seconds later, and brings a handler of its own then.
+    litellm_import.after_import(adopt_library_loggers)
 
 
 def adopt_library_loggers() -> None:

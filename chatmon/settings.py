@@ -24,6 +24,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chatmon.settings_syntax import DEFAULT_SEVERITY, parse_routes, parse_severities, parse_users
+
 DEMO_MODEL = "demo"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -331,10 +333,6 @@ class Settings(BaseSettings):
     @field_validator("alert_severities", mode="after")
     @classmethod
     def _severities_parse(cls, value: str | None) -> str | None:
-        # alert_routing imports nothing of chatmon: validating settings must not import
-        # the alerts package (it creates Prometheus metrics, which need their directory)
-        from chatmon.services.alert_routing import DEFAULT_SEVERITY, parse_severities
-
         parse_severities(value, rules=DEFAULT_SEVERITY)
         return value or None
 
@@ -344,8 +342,6 @@ class Settings(BaseSettings):
         cls, value: str | None, info: ValidationInfo
     ) -> str | None:
         """A route to a channel that is not configured would page nobody: refuse it."""
-        from chatmon.services.alert_routing import parse_routes
-
         configured = {
             "email": bool(info.data.get("smtp_host")),
             "slack": info.data.get("slack_webhook_url") is not None,
@@ -478,8 +474,6 @@ class Settings(BaseSettings):
     @field_validator("monitor_users", mode="after")
     @classmethod
     def _users_are_hashed(cls, value: str | None) -> str | None:
-        from chatmon.services.auth import parse_users
-
         if not value or not value.strip():
             return None
         parse_users(value)  # ValueError names the expected shape, never the hashes

@@ -11,8 +11,9 @@ channel records its messages and sends them nowhere.
 A rule's resolved message goes where its firing went (same rule, same severity). The
 channel test (``alerts test``) ignores routes: it exists to try every channel.
 
-Parsing lives here, pure, so ``Settings`` can refuse a bad value at startup naming the
-variable, and the engine can route without knowing the syntax.
+The syntax and the rule names (``DEFAULT_SEVERITY``) live in ``chatmon.settings_syntax``,
+below ``Settings``, which refuses a bad value at startup naming the variable; they are
+re-exported here, so the engine routes without knowing the syntax.
 """
 
 from __future__ import annotations
@@ -20,69 +21,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-CRITICAL = "critical"
-WARNING = "warning"
-SEVERITIES = (CRITICAL, WARNING)
-CHANNEL_NAMES = ("email", "slack", "webhook", "pagerduty")
+from chatmon.settings_syntax import (
+    CHANNEL_NAMES,
+    CRITICAL,
+    DEFAULT_SEVERITY,
+    SEVERITIES,
+    WARNING,
+    parse_routes,
+    parse_severities,
+)
 
-# Why each default: critical when users are failing now or about to (errors, breaker,
-# nobody can reach the chat); warning when it costs money or comfort, not service.
-# Every rule must be listed (a unit test checks it): ALERT_SEVERITIES accepts these names.
-# This module imports nothing of chatmon, so Settings can validate with it at startup.
-DEFAULT_SEVERITY: dict[str, str] = {
-    "error_rate": CRITICAL,
-    "breaker_open": CRITICAL,
-    "no_traffic": CRITICAL,
-    "probe_failed": CRITICAL,
-    "latency_p95": WARNING,
-    "cost_hourly": WARNING,
-    "cost_daily": WARNING,
-    "budget_daily": WARNING,
-    "budget_monthly": WARNING,
-    "budget_forecast": WARNING,
-    "dissatisfaction": WARNING,
-}
-
-
-def _pairs(text: str, separator: str) -> list[tuple[str, str]]:
-    pairs = []
-    for part in text.split(separator):
-        if not part.strip():
-            continue
-        key, equals, value = part.partition("=")
-        if not equals or not key.strip():
-            raise ValueError(f"{part.strip()!r} is not name=value")
-        pairs.append((key.strip().lower(), value.strip().lower()))
-    return pairs
-
-
-def parse_severities(text: str | None, *, rules: Iterable[str]) -> dict[str, str]:
-    """``rule=severity,...`` into a dict. Raises ValueError naming what is wrong."""
-    known = set(rules)
-    result: dict[str, str] = {}
-    for rule, severity in _pairs(text or "", ","):
-        if rule not in known:
-            raise ValueError(f"unknown rule {rule!r} (rules: {', '.join(sorted(known))})")
-        if severity not in SEVERITIES:
-            raise ValueError(f"{rule}: severity must be critical or warning, not {severity!r}")
-        result[rule] = severity
-    return result
-
-
-def parse_routes(text: str | None) -> dict[str, tuple[str, ...]]:
-    """``severity=channel,channel;severity=...`` into a dict. Raises ValueError."""
-    result: dict[str, tuple[str, ...]] = {}
-    for severity, channels in _pairs(text or "", ";"):
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity must be critical or warning, not {severity!r}")
-        names = tuple(name.strip() for name in channels.split(",") if name.strip())
-        for name in names:
-            if name not in CHANNEL_NAMES:
-                raise ValueError(
-                    f"{severity}: unknown channel {name!r} (channels: {', '.join(CHANNEL_NAMES)})"
-                )
-        result[severity] = names
-    return result
+__all__ = [
+    "CHANNEL_NAMES",
+    "CRITICAL",
+    "DEFAULT_SEVERITY",
+    "SEVERITIES",
+    "WARNING",
+    "Routing",
+    "parse_routes",
+    "parse_severities",
+]
 
 
 @dataclass(frozen=True)

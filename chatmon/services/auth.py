@@ -23,6 +23,9 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+# MONITOR_USERS syntax, shared with Settings (re-exported: deps and tests call auth.parse_users)
+from chatmon.settings_syntax import parse_users as parse_users
+
 PBKDF2_ITERATIONS = 600_000
 SESSION_TTL_SECONDS = 12 * 3600
 MONITOR_SCOPE = "monitor"
@@ -65,21 +68,6 @@ def unmatchable_hash(iterations: int) -> str:
     """A well-formed hash no password matches: what an unknown user name is checked
     against, so that it costs exactly the PBKDF2 work of a known one."""
     return f"pbkdf2_sha256${iterations}${secrets.token_hex(16)}${secrets.token_hex(32)}"
-
-
-def parse_users(spec: str) -> dict[str, str]:
-    """``"alice:pbkdf2_sha256$...,bob:..."`` -> ``{"alice": "pbkdf2_sha256$..."}``.
-
-    Raises:
-        ValueError: for an entry without a user name or without a PBKDF2 hash.
-    """
-    users: dict[str, str] = {}
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, encoded = entry.partition(":")
-        if not name or not encoded.startswith("pbkdf2_sha256$") or encoded.count("$") != 3:
-            raise ValueError("entries must be user:pbkdf2_sha256$iterations$salt$hash")
-        users[name.strip()] = encoded
-    return users
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,33 @@ def test_servers_own_handlers_are_replaced_or_masked(tmp_path: Path) -> None:
     assert server_out.getvalue() == ""  # the unmasked plain handler is gone
     assert "key ***" in app_out.getvalue()
     assert "GET /?api_key=***" in access_out.getvalue() and LLM_KEY not in access_out.getvalue()
+
+
+def test_litellm_imported_after_logging_is_set_up_logs_through_ours(tmp_path: Path) -> None:
+    """LiteLLM attaches a plain-text handler of its own when it is imported (lazily, after
+    the app's logging is configured): its errors must still come out once, as masked JSON
+    lines a log shipper can parse, not also as a second plain-text line on stderr."""
+    import subprocess
+    import sys
+
+    script = f"""
+import io, logging
+from chatmon.logging_setup import configure_logging
+from chatmon.services.litellm_import import litellm_module
+from chatmon.settings import load_settings
+stream = io.StringIO()
+configure_logging(load_settings(log_file={str(tmp_path / "x.log")!r}, llm_api_key={LLM_KEY!r}),
+                  stream=stream)
+litellm_module()
+logging.getLogger("LiteLLM").error("litellm.AuthenticationError: key=%s", {LLM_KEY!r})
+print(stream.getvalue())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert LLM_KEY not in done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [line["logger"] for line in lines if "AuthenticationError" in line["message"]] == [
+        "LiteLLM"
+    ]
+    assert "AuthenticationError" not in done.stderr

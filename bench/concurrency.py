@@ -59,7 +59,7 @@ from bench.reflex_client import CompiledApp, ReflexSession, form_data
 from chatmon.devtools.fake_llm import expected_reply
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
-LIVE_STATE = "chatmon___states___live____live_state"  # the live reply's frames
+LIVE_STATE = ".live"  # the live reply's frames (full name ends so: LiveState.get_name)
 SYSTEM_PROMPT = "You are the benchmark assistant."
 REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
 START_TIMEOUT = 420  # a cold first start runs `npm install`

@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
+# The suite runs in file order; `make test-random` shuffles it (pytest-randomly) to prove
+# no test depends on what ran before it. The seed is printed at the top of the run;
+# `make test-random PYTEST_ARGS="--randomly-seed=N"` replays that order.
+ORDER ?= -p no:randomly
 # Coverage of chatmon/ (line and branch; settings in pyproject.toml). The floor is a little
 # under what tests/units alone reach (76.9 % on 2026-12-01, `make test-unit`): the integration
 # tests drive the app in subprocesses, which are not measured, so the whole run only adds to it.
@@ -11,12 +15,13 @@ PYTEST_ARGS ?=
 COV_FAIL_UNDER ?= 75
 COVERAGE = --cov --cov-report=term:skip-covered --cov-fail-under=$(COV_FAIL_UNDER)
 
-.PHONY: help run dev test test-unit test-integration lint migrate fake-llm clean export run-backend bench
+.PHONY: help run dev test test-random test-unit test-integration lint migrate fake-llm clean export run-backend bench
 
 help:
 	@echo "make run     - serve chatmon (prod build) on http://localhost:$${PORT:-3000}"
 	@echo "make dev     - reflex dev server with hot reload (pages :3000, API :8000)"
 	@echo "make test    - install test dependencies (incl. Chromium) and run every test, with coverage"
+	@echo "make test-random - the same tests in a shuffled order (seed printed, replay with --randomly-seed)"
 	@echo "make lint    - ruff format --check, ruff check and mypy (CI runs it before make test)"
 	@echo "make migrate - apply database migrations"
 	@echo "make bench   - run every benchmark in bench/ (prints name: value (reference: value, ratio))"
@@ -114,10 +119,13 @@ frontend-deps: $(VENV)/.installed
 	  $(ENV) reflex export --frontend-only --no-zip --loglevel warning >/dev/null; }
 
 test: $(VENV)/.installed-dev chromium test-servers prometheus alertmanager nginx frontend-deps
+	$(ENV) python -m pytest $(ORDER) $(COVERAGE) $(PYTEST_ARGS)
+
+test-random: $(VENV)/.installed-dev chromium test-servers prometheus alertmanager nginx frontend-deps
 	$(ENV) python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed-dev test-servers prometheus alertmanager nginx
-	$(ENV) python -m pytest tests/units $(COVERAGE) $(PYTEST_ARGS)
+	$(ENV) python -m pytest tests/units $(ORDER) $(COVERAGE) $(PYTEST_ARGS)
 
 # Each tool stops the target at its first finding; the config of all three is in pyproject.toml.
 lint: $(VENV)/.installed-dev
@@ -126,7 +134,7 @@ lint: $(VENV)/.installed-dev
 	$(ENV) mypy
 
 test-integration: $(VENV)/.installed-dev chromium test-servers prometheus alertmanager nginx frontend-deps
-	$(ENV) python -m pytest tests/integration $(PYTEST_ARGS)
+	$(ENV) python -m pytest tests/integration $(ORDER) $(PYTEST_ARGS)
 
 # Every benchmark in bench/ (the modules with a __main__ block), one after the other;
 # each prints `name: value (reference: value, ratio)` lines with its default settings.

@@ -19,7 +19,11 @@ from chatmon.logging_setup import configure_logging
 from chatmon.observability import error_tracking, otel_export, series
 from chatmon.services import events, recorder, tracing
 from chatmon.services.redaction import redact
-from chatmon.services.secrets import mask_secrets, register_secret_values
+from chatmon.services.secrets import (
+    mask_secrets,
+    register_secret_values,
+    register_settings_secrets,
+)
 from chatmon.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,7 @@ def install_error_tracking(settings: Settings) -> bool:
     if settings.sentry_dsn is None:
         return False
     dsn = settings.sentry_dsn.get_secret_value()
+    register_settings_secrets(settings)  # (logging's setup did too; a test may not have run it)
     register_secret_values([dsn, error_tracking.dsn_key(dsn)])
     pii = settings.enable_pii_redaction
 

@@ -141,7 +141,7 @@ class SentryReceiver:
     """
 
     def __init__(
-        self, *, public_key: str = "0123456789abcdef", project: str = "42", host: str = "127.0.0.1"
+        self, *, public_key: str = "e2b1c7d94f3a4d1e", project: str = "42", host: str = "127.0.0.1"
     ) -> None:
         self.state = SentryReceiverState(public_key=public_key)
         self.project = project

@@ -25,6 +25,7 @@ from chatmon.middleware import (
     SecurityHeadersMiddleware,
     WebSocketOriginMiddleware,
 )
+from chatmon.observability import error_tracking
 from chatmon.pages.chat import chat_page
 from chatmon.pages.login import login_page
 from chatmon.pages.monitor import monitor_page
@@ -34,7 +35,6 @@ from chatmon.states.chat import ChatState
 from chatmon.states.monitor import MonitorState
 from chatmon.tasks.alert_monitor import alert_monitor
 from chatmon.tasks.capacity import capacity_loop
-from chatmon.observability import error_tracking
 from chatmon.wiring import install, observability_lifespan
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)

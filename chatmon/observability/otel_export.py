@@ -124,7 +124,9 @@ def provider_name(call: CallLike) -> str:
     return PROVIDER_NAMES.get(provider, provider)
 
 
-def span_attributes(call: CallLike, *, clean: Callable[[str], str], capture_content: bool) -> dict[str, Any]:
+def span_attributes(
+    call: CallLike, *, clean: Callable[[str], str], capture_content: bool
+) -> dict[str, Any]:
     """The span's attributes: GenAI conventions first, chatmon's own as ``chatmon.*``."""
     provider = provider_name(call)
     attributes: dict[str, Any] = {
@@ -234,9 +236,7 @@ class OtelExporter:
                 # processor restarts its own thread after a fork).
                 self._pid = os.getpid()
                 self._queue = queue.Queue(maxsize=QUEUE_SIZE)
-                self._thread = threading.Thread(
-                    target=self._run, name="chatmon-otel", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="chatmon-otel", daemon=True)
                 self._thread.start()
 
     # ----- worker thread --------------------------------------------------------------
@@ -289,7 +289,9 @@ class OtelExporter:
             endpoint=config.traces_endpoint,
             headers=dict(config.headers),
             timeout=config.timeout_seconds,
-            compression=Compression.Gzip if config.compression == "gzip" else Compression.NoCompression,
+            compression=Compression.Gzip
+            if config.compression == "gzip"
+            else Compression.NoCompression,
         )
         self._provider.add_span_processor(
             BatchSpanProcessor(exporter, max_queue_size=SPAN_QUEUE_SIZE, schedule_delay_millis=1000)

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     otel_exporter_otlp_traces_headers: SecretStr | None = None  # wins over the general one
     otel_exporter_otlp_protocol: str | None = None  # only http/protobuf
     otel_exporter_otlp_traces_protocol: str | None = None
-    otel_exporter_otlp_timeout: float = Field(default=10_000, gt=0, le=600_000)  # ms (spec)
+    otel_exporter_otlp_timeout: float = Field(default=10_000, gt=0)  # ms, as the spec says
     otel_exporter_otlp_compression: Literal["gzip", "none"] | None = None
     otel_service_name: str = Field(default="chatmon", min_length=1, max_length=200)
     otel_resource_attributes: str | None = None  # "deployment.environment.name=prod,..."
@@ -466,6 +466,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"is {value!r}, but chatmon exports over http/protobuf only (OTLP/HTTP,"
                 " port 4318 usually): set http/protobuf or leave it unset"
+            )
+        return value
+
+    @field_validator("otel_exporter_otlp_timeout")
+    @classmethod
+    def _otlp_timeout_is_milliseconds(cls, value: float) -> float:
+        # The OTel Python SDK reads this variable in seconds, the specification (and every
+        # other SDK) in milliseconds: a value that only makes sense as seconds is refused.
+        if not 100 <= value <= 600_000:
+            raise ValueError(
+                f"is {value:g}, but it is in milliseconds (the OpenTelemetry spec's unit):"
+                " between 100 and 600000, e.g. 10000 for 10 s"
             )
         return value
 

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 # Loggers whose ERROR records are not events: Reflex logs each backend exception it
 # catches as text, which :func:`capture` reports with its stack trace already.
-IGNORED_LOGGERS = ("reflex.app",)
+# This module's own logger neither: an event that failed scrubbing must not come back.
+IGNORED_LOGGERS = ("reflex.app", __name__)
 
 _started = False
 

@@ -267,3 +267,44 @@ def test_dead_collector_never_blocks_the_caller() -> None:
     started = time.perf_counter()
     assert not exporter.shutdown(timeout=2.0) or exporter.sent == 200
     assert time.perf_counter() - started < 3.0
+
+
+def test_with_langfuse_too_each_backend_gets_its_own_span_with_one_trace_id(
+    receiver: OtlpReceiver,
+) -> None:
+    from chatmon.devtools.langfuse_receiver import LangfuseReceiver
+    from chatmon.services.tracing import LangfuseTracer
+
+    key = uuid.uuid4().hex[:8]
+    with LangfuseReceiver(public_key=f"pk-lf-{key}", secret_key=f"sk-lf-{key}") as langfuse:
+        settings = _settings(
+            receiver.url,
+            langfuse_public_key=f"pk-lf-{key}",
+            langfuse_secret_key=f"sk-lf-{key}",
+            langfuse_host=langfuse.url,
+            langfuse_timeout=1,
+        )
+        tracer, exporter = LangfuseTracer(settings), _exporter(settings)
+        call = _call()
+        tracer.on_call(call)
+        exporter.on_call(call)
+        assert tracer.shutdown(10) and exporter.shutdown(10)
+        [generation] = langfuse.wait_for(lambda r: r.spans)
+    [span] = receiver.wait_for(lambda r: r.spans)
+    assert span.trace_id == generation.trace_id == langfuse_trace_id(call.correlation_id)
+    assert span.scope == "chatmon" and generation.scope == "langfuse-sdk"
+    assert not any(k.startswith("langfuse.") for k in span.attributes)
+
+
+def test_an_auth_header_is_masked_in_logs_once_export_is_on(receiver: OtlpReceiver) -> None:
+    from chatmon.services.secrets import mask_secrets
+
+    token = "hny_0a1b2c3d4e5f60718293"
+    try:
+        wiring.install_otel(_settings(receiver.url, otel_exporter_otlp_headers=f"x-team={token}"))
+        assert mask_secrets(f"export failed with team {token}") == "export failed with team ***"
+    finally:
+        if (current := otel_export.exporter()) is not None:
+            events.off_call(current.on_call)
+            current.shutdown(5)
+        otel_export.reset()

@@ -90,3 +90,29 @@ def test_otel_sdk_disabled_turns_export_off() -> None:
         otel_exporter_otlp_endpoint="http://collector:4318", otel_sdk_disabled=True
     )
     assert settings.otel_traces_endpoint is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SENTRY_DSN", "sentry-dsn-not-a-url-3f9a"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector-4318-not-a-url"),
+    ],
+)
+def test_app_startup_stops_on_a_bad_endpoint_naming_the_variable(variable: str, value: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import chatmon.chatmon"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"{variable}: " in result.stderr and "Traceback" not in result.stderr
+    assert value not in result.stderr

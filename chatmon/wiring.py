@@ -65,9 +65,12 @@ def install_otel(settings: Settings) -> otel_export.OtelExporter | None:
         capture_content=settings.otel_instrumentation_genai_capture_message_content,
     )
     exporter = otel_export.setup(
-        config, clean=tracing.trace_text_cleaner(settings.enable_pii_redaction)
+        config,
+        clean=tracing.trace_text_cleaner(settings.enable_pii_redaction),
+        clean_comment=tracing.trace_text_cleaner(True),  # as Langfuse's score comment
     )
     events.on_call(exporter.on_call)
+    events.on_feedback(exporter.on_feedback)
     log.info("opentelemetry export on (%s)", mask_secrets(endpoint))
     return exporter
 

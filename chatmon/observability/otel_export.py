@@ -5,7 +5,8 @@ conventions (``chat {model}``, ``gen_ai.request.model``, ``gen_ai.usage.input_to
 ...) so Jaeger, Tempo, Phoenix or an OTel Collector show it as an LLM call; chatmon's
 own figures (cost, prompt version, correlation id, retries) as ``chatmon.*``. The trace
 id is derived from the correlation id exactly as the Langfuse trace's is, so one
-request has the same trace id in both places.
+request has the same trace id in both places; so is the span id, so that a rating given
+later becomes a ``chatmon.feedback`` child span of the request's span.
 
 A leaf: it imports nothing of chatmon. The caller passes the configuration as plain
 values (:class:`OtelConfig`) and the text cleaner (PII redaction and secret masking,
@@ -97,6 +98,19 @@ class CallLike(Protocol):
     def synthetic(self) -> bool: ...
 
 
+class FeedbackLike(Protocol):
+    """The fields of ``chatmon.services.events.Feedback`` a feedback span is made of."""
+
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def rating(self) -> int: ...
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+    @property
+    def comment(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class OtelConfig:
     """Where and how to export, resolved from the standard ``OTEL_*`` variables."""
@@ -114,6 +128,12 @@ class OtelConfig:
 def trace_id_for(correlation_id: str) -> int:
     """A request's trace id: the one Langfuse's ``create_trace_id(seed=...)`` gives it."""
     return int.from_bytes(hashlib.sha256(correlation_id.encode("utf-8")).digest()[:16], "big")
+
+
+def span_id_for(correlation_id: str) -> int:
+    """A request's span id, derived from its correlation id (never 0)."""
+    digest = hashlib.sha256(correlation_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[16:24], "big") or 1
 
 
 def provider_name(call: CallLike) -> str:
@@ -177,15 +197,20 @@ def span_attributes(
 
 
 def _seeded_id_generator() -> Any:
-    """An id generator that hands out the next trace id we choose (worker thread only)."""
+    """An id generator that hands out the next ids we choose (worker thread only)."""
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
     class SeededTraceIds(RandomIdGenerator):
         next_trace_id: int | None = None
+        next_span_id: int | None = None
 
         def generate_trace_id(self) -> int:
             chosen, self.next_trace_id = self.next_trace_id, None
             return chosen if chosen is not None else super().generate_trace_id()
+
+        def generate_span_id(self) -> int:
+            chosen, self.next_span_id = self.next_span_id, None
+            return chosen if chosen is not None else super().generate_span_id()
 
         def is_trace_id_random(self) -> bool:
             return False  # derived from the correlation id: not W3C-random
@@ -196,9 +221,24 @@ def _seeded_id_generator() -> Any:
 class OtelExporter:
     """Turns finished requests into OTLP spans, from one worker thread."""
 
-    def __init__(self, config: OtelConfig, *, clean: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        config: OtelConfig,
+        *,
+        clean: Callable[[str], str],
+        clean_comment: Callable[[str], str] | None = None,
+    ) -> None:
+        """
+        Args:
+            config: where and how to export.
+            clean: what every message and reply goes through (capping, PII redaction
+                as configured, secret masking).
+            clean_comment: the same for a feedback comment, which is free text typed
+                about a reply and redacted whatever the PII setting (default ``clean``).
+        """
         self._config = config
         self._clean = clean
+        self._clean_comment = clean_comment or clean
         self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -208,15 +248,23 @@ class OtelExporter:
         self._ids: Any = None
         self.dropped = 0
         self.sent = 0
+        self.sent_feedback = 0
 
     # ----- listener (event loop thread: never block) ----------------------------------
     def on_call(self, call: CallLike) -> None:
         """Queue one finished request (not the probe's: no user asked it)."""
-        if call.synthetic:
-            return
+        if not call.synthetic:
+            self._enqueue((self._send, call))
+
+    def on_feedback(self, feedback: FeedbackLike) -> None:
+        """Queue one rating (a child span of its request's)."""
+        if feedback.correlation_id:
+            self._enqueue((self._send_feedback, feedback))
+
+    def _enqueue(self, item: tuple[Callable[[Any], None], object]) -> None:
         self._ensure_worker()
         try:
-            self._queue.put_nowait(call)
+            self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
             if self.dropped in (1, 100, 10_000):
@@ -253,9 +301,11 @@ class OtelExporter:
             try:
                 if item is _STOP:
                     return
-                self._send(item)  # type: ignore[arg-type]  # only calls are queued
+                assert isinstance(item, tuple)  # (method, its event), see _enqueue
+                send: Callable[[Any], None] = item[0]
+                send(item[1])
             except Exception:
-                log.exception("otel: could not record a request")
+                log.exception("otel: could not record an event")
             finally:
                 self._queue.task_done()
 
@@ -304,6 +354,7 @@ class OtelExporter:
         start_ns = int(call.started_at.timestamp() * 1e9)
         end_ns = start_ns + int(max(call.total_seconds, 0.0) * 1e9)
         self._ids.next_trace_id = trace_id_for(call.correlation_id)
+        self._ids.next_span_id = span_id_for(call.correlation_id)
         span = self._tracer.start_span(
             f"chat {call.model}",
             kind=SpanKind.CLIENT,
@@ -321,6 +372,34 @@ class OtelExporter:
             span.set_status(Status(StatusCode.ERROR, call.error_category or "unknown"))
         span.end(end_time=end_ns)
         self.sent += 1
+
+    def _send_feedback(self, feedback: FeedbackLike) -> None:
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+        request_span = SpanContext(
+            trace_id=trace_id_for(feedback.correlation_id),
+            span_id=span_id_for(feedback.correlation_id),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        attributes: dict[str, Any] = {
+            "chatmon.correlation_id": feedback.correlation_id,
+            "chatmon.feedback.rating": feedback.rating,  # 1 up, -1 down, 0 cleared
+        }
+        if feedback.reasons:
+            attributes["chatmon.feedback.reasons"] = list(feedback.reasons)
+        comment = feedback.comment.strip()
+        if comment and self._config.capture_content:
+            attributes["chatmon.feedback.comment"] = self._clean_comment(comment)
+        span = self._tracer.start_span(
+            "chatmon.feedback",
+            context=trace.set_span_in_context(NonRecordingSpan(request_span)),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+        )
+        span.end()
+        self.sent_feedback += 1
 
     # ----- lifecycle ------------------------------------------------------------------
     def shutdown(self, timeout: float) -> bool:
@@ -358,15 +437,20 @@ class OtelExporter:
 _exporter: OtelExporter | None = None
 
 
-def setup(config: OtelConfig, *, clean: Callable[[str], str]) -> OtelExporter:
-    """The process's exporter, created once (the caller subscribes ``on_call``).
+def setup(
+    config: OtelConfig,
+    *,
+    clean: Callable[[str], str],
+    clean_comment: Callable[[str], str] | None = None,
+) -> OtelExporter:
+    """The process's exporter, created once (the caller subscribes its listeners).
 
     No thread yet: servers fork their workers after importing the app, and a thread
     does not survive a fork. The first call starts it, in the worker.
     """
     global _exporter
     if _exporter is None:
-        _exporter = OtelExporter(config, clean=clean)
+        _exporter = OtelExporter(config, clean=clean, clean_comment=clean_comment)
     return _exporter
 
 

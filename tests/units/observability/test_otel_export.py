@@ -16,7 +16,7 @@ from chatmon.devtools.otlp_receiver import OtlpReceiver
 from chatmon.observability import otel_export
 from chatmon.observability.otel_export import OtelConfig, OtelExporter
 from chatmon.services import events, tracing
-from chatmon.services.events import LLMCall
+from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.secrets import register_secret_values
 from chatmon.services.tracing import trace_id_for as langfuse_trace_id
 from chatmon.settings import Settings, load_settings
@@ -48,7 +48,11 @@ def _exporter(settings: Settings) -> OtelExporter:
         resource_attributes=settings.otel_resource,
         capture_content=settings.otel_instrumentation_genai_capture_message_content,
     )
-    return OtelExporter(config, clean=tracing.trace_text_cleaner(settings.enable_pii_redaction))
+    return OtelExporter(
+        config,
+        clean=tracing.trace_text_cleaner(settings.enable_pii_redaction),
+        clean_comment=tracing.trace_text_cleaner(True),
+    )
 
 
 def _call(**overrides: object) -> LLMCall:
@@ -218,6 +222,7 @@ def test_startup_subscribes_the_exporter_to_chat_events(receiver: OtlpReceiver) 
     finally:
         if (current := otel_export.exporter()) is not None:
             events.off_call(current.on_call)
+            events.off_feedback(current.on_feedback)
         otel_export.reset()
 
 
@@ -310,5 +315,29 @@ def test_an_auth_header_is_masked_in_logs_once_export_is_on(receiver: OtlpReceiv
     finally:
         if (current := otel_export.exporter()) is not None:
             events.off_call(current.on_call)
+            events.off_feedback(current.on_feedback)
             current.shutdown(5)
         otel_export.reset()
+
+
+def test_a_rating_becomes_a_feedback_span_under_its_requests_span(receiver: OtlpReceiver) -> None:
+    exporter = _exporter(_settings(receiver.url, enable_pii_redaction=False))
+    call = _call()
+    exporter.on_call(call)
+    exporter.on_feedback(
+        Feedback(
+            correlation_id=call.correlation_id,
+            session_id="browser-1",
+            rating=-1,
+            reasons=("wrong", "unsafe"),
+            comment="wrong again, mail me at jane.doe@example.com",
+        )
+    )
+    assert exporter.shutdown(10)
+    request, feedback = receiver.wait_for(lambda r: len(r.spans) == 2 and r.spans)
+    assert feedback.name == "chatmon.feedback"
+    assert feedback.trace_id == request.trace_id and feedback.parent_span_id == request.span_id
+    assert feedback.attributes["chatmon.feedback.rating"] == -1
+    assert feedback.attributes["chatmon.feedback.reasons"] == ["wrong", "unsafe"]
+    # a comment is redacted whatever ENABLE_PII_REDACTION says (as Langfuse's score comment)
+    assert feedback.attributes["chatmon.feedback.comment"] == "wrong again, mail me at [EMAIL]"

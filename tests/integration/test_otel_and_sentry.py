@@ -1,6 +1,7 @@
 """The real app with OpenTelemetry export and Sentry on (and no Langfuse): request spans
-reach a local OTLP receiver redacted, a hung collector changes nothing for the chat, and
-an exception in a backend route reaches a local Sentry envelope receiver without secrets.
+reach a local OTLP receiver redacted (a rating as a child span), a hung collector changes
+nothing for the chat, and an exception in a backend route reaches a local Sentry envelope
+receiver without secrets.
 
 One extra app instance (``launch_app``) with OTEL_EXPORTER_OTLP_ENDPOINT and SENTRY_DSN
 pointing at the receivers over real HTTP.
@@ -132,7 +133,10 @@ def test_request_becomes_a_redacted_genai_span(
     send_and_wait(chat, PII_MESSAGE)
     expect(chat.locator(".bubble-user").last).to_contain_text("jane.doe@example.com")
     trace_id = f"{trace_id_for(_last_correlation_id(app_engine)):032x}"
-    [span] = otlp.wait_for(lambda r: [s for s in r.spans if s.trace_id == trace_id], timeout=20)
+    [span] = otlp.wait_for(
+        lambda r: [s for s in r.spans if s.trace_id == trace_id and s.name.startswith("chat ")],
+        timeout=20,
+    )
     assert span.name == "chat openai/fake" and span.kind == "client"
     attrs = span.attributes
     assert attrs["gen_ai.operation.name"] == "chat"
@@ -148,6 +152,15 @@ def test_request_becomes_a_redacted_genai_span(
     raw = b"".join(otlp.state.raw_bodies)
     assert b"jane.doe@example.com" not in raw and b"4111 1111 1111 1111" not in raw
     assert LLM_KEY.encode() not in raw
+
+    message_id = chat.locator("[id^=message-]").last.get_attribute("id").removeprefix("message-")
+    chat.click(f"#thumb-down-{message_id}")
+    [feedback] = otlp.wait_for(
+        lambda r: [s for s in r.spans if s.trace_id == trace_id and s.name == "chatmon.feedback"],
+        timeout=20,
+    )
+    assert feedback.parent_span_id == span.span_id
+    assert feedback.attributes["chatmon.feedback.rating"] == -1
 
 
 def test_backend_route_exception_reaches_sentry_without_secrets(

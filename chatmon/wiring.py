@@ -3,8 +3,8 @@ and error tracking, once per process.
 
 ``install`` runs when a worker imports the app; ``observability_lifespan`` is a
 lifespan task that flushes Langfuse, the OTLP exporter and Sentry on shutdown (bounded:
-a silent backend cannot hold the server). LiteLLM's loggers are taken over where it is imported
-(``services.litellm_import``).
+a silent backend cannot hold the server). LiteLLM's loggers are taken over where it is
+imported (``services.litellm_import``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ SHUTDOWN_SECONDS = 3.0  # the OTLP exporter's and Sentry's last flush, at most
 
 
 def install(settings: Settings) -> None:
-    """JSON logs with secret masking, Prometheus series and Langfuse tracing on events."""
+    """JSON logs with secret masking, Prometheus series, Langfuse tracing and OTLP export
+    on events, and error tracking (each of the last three only when configured)."""
     configure_logging(settings)
     for notice in settings.startup_notices():
         log.info("%s", notice)

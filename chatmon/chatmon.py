@@ -13,6 +13,8 @@ except SettingsError as exc:  # stop startup with the variable's name, not a tra
     raise SystemExit(2) from None
 
 import reflex as rx
+from reflex.app import default_backend_exception_handler
+from reflex.event import EventSpec
 
 from chatmon import client_errors, deps, models  # noqa: F401  (models registers tables)
 from chatmon.api import api
@@ -23,6 +25,7 @@ from chatmon.middleware import (
     SecurityHeadersMiddleware,
     WebSocketOriginMiddleware,
 )
+from chatmon.observability import error_tracking
 from chatmon.pages.chat import chat_page
 from chatmon.pages.login import login_page
 from chatmon.pages.monitor import monitor_page
@@ -35,6 +38,13 @@ from chatmon.tasks.capacity import capacity_loop
 from chatmon.wiring import install, observability_lifespan
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
+
+
+def report_backend_exception(exception: Exception) -> EventSpec:
+    """An exception in a state's event handler (which Reflex catches): to SENTRY_DSN, if
+    set, then Reflex's own handling (a log line and the "An error occurred." toast)."""
+    error_tracking.capture(exception)
+    return default_backend_exception_handler(exception)
 
 
 def _identity_cookies(asgi_app):
@@ -53,6 +63,7 @@ app = rx.App(
     ],
     stylesheets=["/chat.css"],  # assets/chat.css
     frontend_exception_handler=client_errors.log_frontend_exception,
+    backend_exception_handler=report_backend_exception,
 )
 client_errors.install(app)  # bounded work and logs for what browsers report
 app.add_page(chat_page, route="/", title="chatmon", on_load=ChatState.load)

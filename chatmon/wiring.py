@@ -1,9 +1,10 @@
-"""Observability wiring for the app module: logs, metrics and tracing, once per process.
+"""Observability wiring for the app module: logs, metrics, tracing, OpenTelemetry export
+and error tracking, once per process.
 
 ``install`` runs when a worker imports the app; ``observability_lifespan`` is a
-lifespan task that flushes Langfuse on shutdown (bounded: a silent Langfuse cannot
-hold the server). LiteLLM's loggers are taken over where it is imported
-(``services.litellm_import``).
+lifespan task that flushes Langfuse, the OTLP exporter and Sentry on shutdown (bounded:
+a silent backend cannot hold the server). LiteLLM's loggers are taken over where it is
+imported (``services.litellm_import``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from chatmon import metrics
+from chatmon import __version__, metrics
 from chatmon.logging_setup import configure_logging
-from chatmon.observability import series
-from chatmon.services import recorder, tracing
+from chatmon.observability import error_tracking, otel_export, series
+from chatmon.services import events, recorder, tracing
+from chatmon.services.redaction import redact
+from chatmon.services.secrets import (
+    mask_secrets,
+    register_secret_values,
+    register_settings_secrets,
+)
 from chatmon.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_SECONDS = 3.0  # the OTLP exporter's and Sentry's last flush, at most
+
 
 def install(settings: Settings) -> None:
-    """JSON logs with secret masking, Prometheus series and Langfuse tracing on events."""
+    """JSON logs with secret masking, Prometheus series, Langfuse tracing and OTLP export
+    on events, and error tracking (each of the last three only when configured)."""
     configure_logging(settings)
     for notice in settings.startup_notices():
         log.info("%s", notice)
@@ -34,6 +44,60 @@ def install(settings: Settings) -> None:
     ).inc(count)
     if tracing.setup(settings) is not None:
         log.info("langfuse tracing on (host %s)", settings.langfuse_host or "Langfuse Cloud")
+    install_otel(settings)
+    install_error_tracking(settings)
+
+
+def install_otel(settings: Settings) -> otel_export.OtelExporter | None:
+    """Request spans to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, when one is set."""
+    endpoint = settings.otel_traces_endpoint
+    if endpoint is None or otel_export.exporter() is not None:
+        return otel_export.exporter()
+    headers = settings.otel_headers
+    register_secret_values(headers.values())  # an auth header never reaches a log line
+    config = otel_export.OtelConfig(
+        traces_endpoint=endpoint,
+        headers=headers,
+        timeout_seconds=settings.otel_exporter_otlp_timeout / 1000.0,
+        compression=settings.otel_exporter_otlp_compression,
+        service_name=settings.otel_service_name,
+        service_version=__version__,
+        resource_attributes=settings.otel_resource,
+        capture_content=settings.otel_instrumentation_genai_capture_message_content,
+    )
+    exporter = otel_export.setup(
+        config,
+        clean=tracing.trace_text_cleaner(settings.enable_pii_redaction),
+        clean_comment=tracing.trace_text_cleaner(True),  # as Langfuse's score comment
+    )
+    events.on_call(exporter.on_call)
+    events.on_feedback(exporter.on_feedback)
+    log.info("opentelemetry export on (%s)", mask_secrets(endpoint))
+    return exporter
+
+
+def install_error_tracking(settings: Settings) -> bool:
+    """Unhandled backend exceptions to SENTRY_DSN (Sentry or GlitchTip), when it is set."""
+    if settings.sentry_dsn is None:
+        return False
+    dsn = settings.sentry_dsn.get_secret_value()
+    register_settings_secrets(settings)  # (logging's setup did too; a test may not have run it)
+    register_secret_values([dsn, error_tracking.dsn_key(dsn)])
+    pii = settings.enable_pii_redaction
+
+    def scrub(text: str) -> str:
+        return mask_secrets(redact(text) if pii else text)
+
+    started = error_tracking.setup(
+        dsn=dsn,
+        release=f"chatmon@{__version__}",
+        environment=settings.sentry_environment,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        scrub=scrub,
+    )
+    if started:
+        log.info("error tracking on (environment %s)", settings.sentry_environment)
+    return started
 
 
 @contextlib.asynccontextmanager
@@ -43,6 +107,12 @@ async def observability_lifespan() -> AsyncIterator[None]:
         yield
     finally:
         settings = get_settings()
-        flushed = await asyncio.to_thread(tracing.shutdown, 2.0 * settings.langfuse_timeout)
+        flushed, exported, _ = await asyncio.gather(
+            asyncio.to_thread(tracing.shutdown, 2.0 * settings.langfuse_timeout),
+            asyncio.to_thread(otel_export.shutdown, SHUTDOWN_SECONDS),
+            asyncio.to_thread(error_tracking.flush, SHUTDOWN_SECONDS),
+        )
         if not flushed:
             log.warning("langfuse did not take the last traces before shutdown; they are dropped")
+        if not exported:
+            log.warning("the OTLP collector did not take the last spans before shutdown")

@@ -83,18 +83,29 @@ def _seeded_id_generator() -> Any:
     return SeededTraceIds()
 
 
-def _masker(redact_pii: bool) -> Callable[..., Any]:
-    """The SDK ``mask`` hook: redact PII (if enabled) and mask secrets in any JSON value.
+def trace_text_cleaner(redact_pii: bool) -> Callable[[str], str]:
+    """What every text in a trace goes through (Langfuse's and OpenTelemetry's alike).
 
-    Each string is first cut to ``TRACE_TEXT_MAX_CHARS`` (a long model reply, a pasted
-    document), at a point that splits no secret and no piece of PII.
+    The text is first cut to ``TRACE_TEXT_MAX_CHARS`` (a long model reply, a pasted
+    document), at a point that splits no secret and no piece of PII; then PII is
+    redacted (if enabled) and secrets are masked.
     """
     also = pii_spans if redact_pii else None
 
+    def clean_text(value: str) -> str:
+        text = bounded(value, TRACE_TEXT_MAX_CHARS, also=also)
+        return mask_secrets(redact(text) if redact_pii else text)
+
+    return clean_text
+
+
+def _masker(redact_pii: bool) -> Callable[..., Any]:
+    """The SDK ``mask`` hook: :func:`trace_text_cleaner` on every string of a JSON value."""
+    clean_text = trace_text_cleaner(redact_pii)
+
     def clean(value: Any) -> Any:
         if isinstance(value, str):
-            text = bounded(value, TRACE_TEXT_MAX_CHARS, also=also)
-            return mask_secrets(redact(text) if redact_pii else text)
+            return clean_text(value)
         if isinstance(value, dict):
             return {key: clean(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

@@ -1,0 +1,470 @@
+"""Request spans to any OpenTelemetry backend over OTLP/HTTP (protobuf), Langfuse or not.
+
+One span per user request, named and described with the OpenTelemetry GenAI semantic
+conventions (``chat {model}``, ``gen_ai.request.model``, ``gen_ai.usage.input_tokens``,
+...) so Jaeger, Tempo, Phoenix or an OTel Collector show it as an LLM call; chatmon's
+own figures (cost, prompt version, correlation id, retries) as ``chatmon.*``. The trace
+id is derived from the correlation id exactly as the Langfuse trace's is, so one
+request has the same trace id in both places; so is the span id, so that a rating given
+later becomes a ``chatmon.feedback`` child span of the request's span.
+
+A leaf: it imports nothing of chatmon. The caller passes the configuration as plain
+values (:class:`OtelConfig`) and the text cleaner (PII redaction and secret masking,
+the same as Langfuse traces get), and subscribes :meth:`OtelExporter.on_call` to the
+chat's events.
+
+Nothing here may slow down or break a chat. The listener only puts the call on a
+bounded queue (dropping, and counting, when it is full); one worker thread builds the
+spans, and the SDK's ``BatchSpanProcessor`` (bounded too) exports them from its own
+thread with the OTLP timeout. Shutdown is bounded in time, whatever the collector does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 10_000  # calls waiting for the worker thread
+SPAN_QUEUE_SIZE = 2048  # finished spans waiting for export (the SDK's default)
+SCOPE = "chatmon"
+_STOP = object()
+
+# LiteLLM's provider names -> the GenAI conventions' well-known gen_ai.provider.name values
+# (others are passed on as LiteLLM names them).
+PROVIDER_NAMES = {
+    "gemini": "gcp.gemini",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertex_ai_beta": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+
+class CallLike(Protocol):
+    """The fields of ``chatmon.services.events.LLMCall`` a span is made of."""
+
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def first_token_seconds(self) -> float | None: ...
+    @property
+    def total_seconds(self) -> float: ...
+    @property
+    def input_tokens(self) -> int | None: ...
+    @property
+    def output_tokens(self) -> int | None: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error_category(self) -> str | None: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def prompt_version(self) -> str: ...
+    @property
+    def input_text(self) -> str: ...
+    @property
+    def output_text(self) -> str: ...
+    @property
+    def synthetic(self) -> bool: ...
+
+
+class FeedbackLike(Protocol):
+    """The fields of ``chatmon.services.events.Feedback`` a feedback span is made of."""
+
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def rating(self) -> int: ...
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+    @property
+    def comment(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class OtelConfig:
+    """Where and how to export, resolved from the standard ``OTEL_*`` variables."""
+
+    traces_endpoint: str  # the full URL, e.g. http://collector:4318/v1/traces
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 10.0
+    compression: str | None = None  # "gzip" | "none" | None (none)
+    service_name: str = "chatmon"
+    service_version: str = ""
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    capture_content: bool = True  # gen_ai.input.messages / gen_ai.output.messages
+
+
+def trace_id_for(correlation_id: str) -> int:
+    """A request's trace id: the one Langfuse's ``create_trace_id(seed=...)`` gives it."""
+    return int.from_bytes(hashlib.sha256(correlation_id.encode("utf-8")).digest()[:16], "big")
+
+
+def span_id_for(correlation_id: str) -> int:
+    """A request's span id, derived from its correlation id (never 0)."""
+    digest = hashlib.sha256(correlation_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[16:24], "big") or 1
+
+
+def provider_name(call: CallLike) -> str:
+    """``gen_ai.provider.name``: the well-known name of the model's provider."""
+    provider = call.provider or (call.model.split("/", 1)[0] if "/" in call.model else "")
+    if not provider:
+        provider = "chatmon" if call.model == "demo" else "unknown"  # demo: the offline model
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def span_attributes(
+    call: CallLike, *, clean: Callable[[str], str], capture_content: bool
+) -> dict[str, Any]:
+    """The span's attributes: GenAI conventions first, chatmon's own as ``chatmon.*``."""
+    provider = provider_name(call)
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,  # the name before semantic conventions 1.37
+        "gen_ai.request.model": call.model,
+        "gen_ai.response.model": call.model,
+        "gen_ai.request.temperature": float(call.temperature),
+        "chatmon.correlation_id": call.correlation_id,
+        "chatmon.prompt_version": call.prompt_version,
+        "chatmon.status": call.status,
+        "chatmon.retries": call.retries,
+        "chatmon.fallback": bool(getattr(call, "fallback", False)),
+    }
+    if call.conversation_id:
+        attributes["gen_ai.conversation.id"] = call.conversation_id
+        attributes["session.id"] = call.conversation_id
+    if call.session_id:
+        attributes["user.id"] = call.session_id  # the browser (a random id), as in Langfuse
+    if call.input_tokens is not None:
+        attributes["gen_ai.usage.input_tokens"] = call.input_tokens
+    if call.output_tokens is not None:
+        attributes["gen_ai.usage.output_tokens"] = call.output_tokens
+    if call.cost_usd is not None:
+        attributes["chatmon.cost_usd"] = float(call.cost_usd)
+    if call.first_token_seconds is not None:
+        attributes["chatmon.time_to_first_token_seconds"] = float(call.first_token_seconds)
+    if call.status == "error":
+        attributes["error.type"] = call.error_category or "unknown"
+    if capture_content:
+        attributes["gen_ai.input.messages"] = json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": clean(call.input_text)}]}],
+            ensure_ascii=False,
+        )
+        if call.output_text:
+            attributes["gen_ai.output.messages"] = json.dumps(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "text", "content": clean(call.output_text)}],
+                        "finish_reason": "stop" if call.status == "ok" else call.status,
+                    }
+                ],
+                ensure_ascii=False,
+            )
+    return attributes
+
+
+def _seeded_id_generator() -> Any:
+    """An id generator that hands out the next ids we choose (worker thread only)."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class SeededTraceIds(RandomIdGenerator):
+        next_trace_id: int | None = None
+        next_span_id: int | None = None
+
+        def generate_trace_id(self) -> int:
+            chosen, self.next_trace_id = self.next_trace_id, None
+            return chosen if chosen is not None else super().generate_trace_id()
+
+        def generate_span_id(self) -> int:
+            chosen, self.next_span_id = self.next_span_id, None
+            return chosen if chosen is not None else super().generate_span_id()
+
+        def is_trace_id_random(self) -> bool:
+            return False  # derived from the correlation id: not W3C-random
+
+    return SeededTraceIds()
+
+
+class OtelExporter:
+    """Turns finished requests into OTLP spans, from one worker thread."""
+
+    def __init__(
+        self,
+        config: OtelConfig,
+        *,
+        clean: Callable[[str], str],
+        clean_comment: Callable[[str], str] | None = None,
+    ) -> None:
+        """
+        Args:
+            config: where and how to export.
+            clean: what every message and reply goes through (capping, PII redaction
+                as configured, secret masking).
+            clean_comment: the same for a feedback comment, which is free text typed
+                about a reply and redacted whatever the PII setting (default ``clean``).
+        """
+        self._config = config
+        self._clean = clean
+        self._clean_comment = clean_comment or clean
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._provider: Any = None
+        self._tracer: Any = None
+        self._ids: Any = None
+        self.dropped = 0
+        self.sent = 0
+        self.sent_feedback = 0
+
+    # ----- listener (event loop thread: never block) ----------------------------------
+    def on_call(self, call: CallLike) -> None:
+        """Queue one finished request (not the probe's: no user asked it)."""
+        if not call.synthetic:
+            self._enqueue((self._send, call))
+
+    def on_feedback(self, feedback: FeedbackLike) -> None:
+        """Queue one rating (a child span of its request's)."""
+        if feedback.correlation_id:
+            self._enqueue((self._send_feedback, feedback))
+
+    def _enqueue(self, item: tuple[Callable[[Any], None], object]) -> None:
+        self._ensure_worker()
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped in (1, 100, 10_000):
+                log.warning("otel queue full: %d spans dropped so far", self.dropped)
+
+    def start(self) -> None:
+        """Start the worker thread now (otherwise the first call starts it)."""
+        self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                # First call, or first in a process forked from the one that started the
+                # thread (its thread and queue did not come along; the SDK's batch
+                # processor restarts its own thread after a fork).
+                self._pid = os.getpid()
+                self._queue = queue.Queue(maxsize=QUEUE_SIZE)
+                self._thread = threading.Thread(target=self._run, name="chatmon-otel", daemon=True)
+                self._thread.start()
+
+    # ----- worker thread --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            if self._provider is None:
+                self._connect()
+        except Exception:
+            log.exception("otel exporter could not be created; OpenTelemetry export is off")
+            self._drain_forever()
+            return
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                assert isinstance(item, tuple)  # (method, its event), see _enqueue
+                send: Callable[[Any], None] = item[0]
+                send(item[1])
+            except Exception:
+                log.exception("otel: could not record an event")
+            finally:
+                self._queue.task_done()
+
+    def _drain_forever(self) -> None:
+        while True:
+            item = self._queue.get()
+            self._queue.task_done()
+            if item is _STOP:
+                return
+
+    def _connect(self) -> None:
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        config = self._config
+        attributes = dict(config.resource_attributes)
+        attributes["service.name"] = config.service_name
+        if config.service_version:
+            attributes.setdefault("service.version", config.service_version)
+        self._ids = _seeded_id_generator()
+        # Our own provider (never the process-global one, never Langfuse's), shut down
+        # by us within a bound rather than by the SDK's atexit hook, which would wait
+        # for a hung collector.
+        self._provider = TracerProvider(
+            resource=Resource.create(attributes), id_generator=self._ids, shutdown_on_exit=False
+        )
+        exporter = OTLPSpanExporter(
+            endpoint=config.traces_endpoint,
+            headers=dict(config.headers),
+            timeout=config.timeout_seconds,
+            compression=Compression.Gzip
+            if config.compression == "gzip"
+            else Compression.NoCompression,
+        )
+        self._provider.add_span_processor(
+            BatchSpanProcessor(exporter, max_queue_size=SPAN_QUEUE_SIZE, schedule_delay_millis=1000)
+        )
+        self._tracer = self._provider.get_tracer(SCOPE, config.service_version or None)
+
+    def _send(self, call: CallLike) -> None:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        start_ns = int(call.started_at.timestamp() * 1e9)
+        end_ns = start_ns + int(max(call.total_seconds, 0.0) * 1e9)
+        self._ids.next_trace_id = trace_id_for(call.correlation_id)
+        self._ids.next_span_id = span_id_for(call.correlation_id)
+        span = self._tracer.start_span(
+            f"chat {call.model}",
+            kind=SpanKind.CLIENT,
+            start_time=start_ns,
+            attributes=span_attributes(
+                call, clean=self._clean, capture_content=self._config.capture_content
+            ),
+        )
+        if call.first_token_seconds is not None:
+            span.add_event(
+                "chatmon.first_token",
+                timestamp=start_ns + int(call.first_token_seconds * 1e9),
+            )
+        if call.status == "error":
+            span.set_status(Status(StatusCode.ERROR, call.error_category or "unknown"))
+        span.end(end_time=end_ns)
+        self.sent += 1
+
+    def _send_feedback(self, feedback: FeedbackLike) -> None:
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+        request_span = SpanContext(
+            trace_id=trace_id_for(feedback.correlation_id),
+            span_id=span_id_for(feedback.correlation_id),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        attributes: dict[str, Any] = {
+            "chatmon.correlation_id": feedback.correlation_id,
+            "chatmon.feedback.rating": feedback.rating,  # 1 up, -1 down, 0 cleared
+        }
+        if feedback.reasons:
+            attributes["chatmon.feedback.reasons"] = list(feedback.reasons)
+        comment = feedback.comment.strip()
+        if comment and self._config.capture_content:
+            attributes["chatmon.feedback.comment"] = self._clean_comment(comment)
+        span = self._tracer.start_span(
+            "chatmon.feedback",
+            context=trace.set_span_in_context(NonRecordingSpan(request_span)),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+        )
+        span.end()
+        self.sent_feedback += 1
+
+    # ----- lifecycle ------------------------------------------------------------------
+    def shutdown(self, timeout: float) -> bool:
+        """Export what is queued, giving up after ``timeout`` seconds.
+
+        Returns:
+            True when every span was handed to the collector in time.
+        """
+        if self._thread is None:
+            return True
+        deadline = time.monotonic() + timeout
+        try:
+            self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Full:
+            return False
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive() or self._provider is None:
+            return False
+        provider = self._provider
+        done = threading.Event()
+        flushed: list[bool] = []
+
+        def flush() -> None:
+            try:
+                remaining = max(0.0, deadline - time.monotonic())
+                flushed.append(bool(provider.force_flush(int(remaining * 1000))))
+                provider.shutdown()
+            finally:
+                done.set()
+
+        threading.Thread(target=flush, name="chatmon-otel-flush", daemon=True).start()
+        return done.wait(max(0.0, deadline - time.monotonic())) and all(flushed)
+
+
+_exporter: OtelExporter | None = None
+
+
+def setup(
+    config: OtelConfig,
+    *,
+    clean: Callable[[str], str],
+    clean_comment: Callable[[str], str] | None = None,
+) -> OtelExporter:
+    """The process's exporter, created once (the caller subscribes its listeners).
+
+    No thread yet: servers fork their workers after importing the app, and a thread
+    does not survive a fork. The first call starts it, in the worker.
+    """
+    global _exporter
+    if _exporter is None:
+        _exporter = OtelExporter(config, clean=clean, clean_comment=clean_comment)
+    return _exporter
+
+
+def exporter() -> OtelExporter | None:
+    """The process's exporter, when OpenTelemetry export is on."""
+    return _exporter
+
+
+def shutdown(timeout: float) -> bool:
+    """Export what is left and stop (call once, at server shutdown; bounded in time)."""
+    return True if _exporter is None else _exporter.shutdown(timeout)
+
+
+def reset() -> None:
+    """Forget the process's exporter (tests; the caller unsubscribes it)."""
+    global _exporter
+    _exporter = None

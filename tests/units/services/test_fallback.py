@@ -289,6 +289,4 @@ async def test_the_fallback_key_is_never_logged(
     assert result.fallback
     assert "falling back to" in caplog.text
     assert FALLBACK_KEY not in caplog.text
-    assert FALLBACK_KEY not in repr(settings) and FALLBACK_KEY not in str(
-        settings.fallback_models
-    )
+    assert FALLBACK_KEY not in repr(settings) and FALLBACK_KEY not in str(settings.fallback_models)

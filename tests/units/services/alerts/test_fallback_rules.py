@@ -12,7 +12,7 @@ from chatmon.services.alert_routing import DEFAULT_SEVERITY, WARNING
 from chatmon.services.alerts import catalog, inputs
 from chatmon.services.alerts.backtest import limits_of, replay
 from chatmon.services.alerts.fallback_rules import fallback_used
-from chatmon.services.alerts.messages import Evidence, build_message
+from chatmon.services.alerts.messages import build_message
 from chatmon.services.alerts.rules import Observations, Rule, Thresholds, Verdict
 from chatmon.settings import load_settings
 from tests.units.services.stats_factory import T0, make_call, record

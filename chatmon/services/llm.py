@@ -573,6 +573,26 @@ def missing_credentials(
     return [name for name in names if name.endswith(("_KEY", "_TOKEN"))]
 
 
+def fallback_credential_warnings(settings: Settings) -> list[str]:
+    """One line per LLM_FALLBACK_MODELS model whose provider key LiteLLM cannot find.
+
+    Such a fallback would fail every hand-over as ``auth`` without a provider call, so
+    startup says it now (naming the variables, never a value). Blocking: call from a thread.
+    """
+    warnings = []
+    for number, fallback in enumerate(settings.fallback_models, start=1):
+        missing = missing_credentials(
+            settings, model=fallback.model, api_base=fallback.api_base, api_key=fallback.api_key
+        )
+        if missing:
+            warnings.append(
+                f"fallback {fallback.model} needs a provider key and none is set: set"
+                f" LLM_FALLBACK_{number}_API_KEY (LiteLLM also reads {' or '.join(missing)});"
+                " until then it cannot answer when LLM_MODEL fails"
+            )
+    return warnings
+
+
 def _max_tokens(settings: Settings) -> dict[str, int]:
     """``max_tokens`` for the provider when LLM_MAX_TOKENS caps replies, else nothing."""
     return {} if settings.llm_max_tokens is None else {"max_tokens": settings.llm_max_tokens}

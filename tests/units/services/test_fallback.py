@@ -25,7 +25,7 @@ from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn
-from chatmon.services.llm import LLMClient, warm_up
+from chatmon.services.llm import LLMClient, fallback_credential_warnings, warm_up
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.recorder import Recorder
 from chatmon.services.turn import TurnRequest, TurnResult, TurnService
@@ -290,3 +290,31 @@ async def test_the_fallback_key_is_never_logged(
     assert "falling back to" in caplog.text
     assert FALLBACK_KEY not in caplog.text
     assert FALLBACK_KEY not in repr(settings) and FALLBACK_KEY not in str(settings.fallback_models)
+
+
+def test_startup_names_a_fallback_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fallback never borrows LLM_API_KEY (another provider's): without its own key and
+    without the provider's variable, startup says so, naming variables, never values."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = load_settings(
+        llm_model="openai/main-model",
+        llm_api_key="sk-primary-must-not-leak-55",
+        llm_fallback_models="openai/gpt-4o-mini,openai/gpt-4.1-nano",
+        llm_fallback_2_api_key=FALLBACK_KEY,
+    )
+    [warning] = fallback_credential_warnings(settings)
+    assert "openai/gpt-4o-mini" in warning and "LLM_FALLBACK_1_API_KEY" in warning
+    assert "OPENAI_API_KEY" in warning
+    assert "sk-primary-must-not-leak-55" not in warning and FALLBACK_KEY not in warning
+
+
+async def test_a_fallback_without_credentials_is_not_called(
+    primary: FakeLLMServer, backup: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    models = Models()
+    primary.configure(fail_with="503", fail_rate=1.0)
+    settings = settings_for(primary, backup, models, llm_max_retries=0, llm_fallback_1_api_key=None)
+    result = await run(service_for(settings, tmp_path))
+    assert result.category is ErrorCategory.AUTH  # known up front: no call to the fallback
+    assert (primary.hits, backup.hits) == (1, 0)

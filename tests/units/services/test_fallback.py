@@ -318,3 +318,32 @@ async def test_a_fallback_without_credentials_is_not_called(
     result = await run(service_for(settings, tmp_path))
     assert result.category is ErrorCategory.AUTH  # known up front: no call to the fallback
     assert (primary.hits, backup.hits) == (1, 0)
+
+
+def test_the_app_builds_one_client_and_breaker_per_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chatmon import deps
+    from chatmon.services import breaker
+
+    models = Models()
+    second = models.fallback + "-2"
+    settings = load_settings(
+        llm_model=models.primary,
+        llm_api_key="sk-primary-unit",
+        llm_fallback_models=f"{models.fallback},{second}",
+        llm_fallback_1_api_base="http://127.0.0.1:9/v1",
+        llm_fallback_1_api_key=FALLBACK_KEY,
+    )
+    monkeypatch.setattr("chatmon.deps.get_settings", lambda: settings)
+    deps.fallback_model_clients.cache_clear()
+    try:
+        first_client, second_client = deps.fallback_model_clients()
+    finally:
+        deps.fallback_model_clients.cache_clear()
+    assert (first_client.model, second_client.model) == (models.fallback, second)
+    assert first_client.breaker is not second_client.breaker
+    assert first_client.breaker is breaker.for_model(
+        models.fallback, failure_threshold=1, reset_seconds=1
+    )  # the process-wide one, which /health and the gauge read
+    assert {models.fallback, second} <= set(breaker.snapshot())

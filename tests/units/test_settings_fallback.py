@@ -117,3 +117,16 @@ def test_app_startup_stops_on_a_bad_fallback_setting() -> None:
     assert result.returncode == 2
     assert "LLM_FALLBACK_3_API_KEY" in result.stderr
     assert KEY not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fallback_key_is_masked_wherever_it_would_be_logged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chatmon.services.secrets import mask_secrets, register_settings_secrets
+
+    monkeypatch.setenv("LLM_MODEL", "gemini/gemini-2.5-flash")
+    monkeypatch.setenv("LLM_FALLBACK_MODELS", "openai/gpt-4o-mini")
+    monkeypatch.setenv("LLM_FALLBACK_1_API_KEY", KEY)
+    register_settings_secrets(load_settings())
+    masked = mask_secrets(f"openai said: Incorrect API key provided: {KEY}")
+    assert KEY not in masked and "openai said" in masked

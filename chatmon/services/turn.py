@@ -315,7 +315,9 @@ class ReplyStream:
         """
         result = self.result
         reason = error.category.value
-        log.warning(
+        # an open breaker hands every request over: the breaker's opening was the news
+        log.log(
+            logging.INFO if error.category is ErrorCategory.CIRCUIT_OPEN else logging.WARNING,
             "model %s failed (%s, %d retries): falling back to %s",
             failed.model,
             reason,

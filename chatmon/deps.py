@@ -20,18 +20,33 @@ from chatmon.services.turn import TurnService
 from chatmon.settings import get_settings
 
 
+def _breaker_of(model: str) -> breaker.CircuitBreaker:
+    settings = get_settings()
+    return breaker.for_model(
+        model,
+        failure_threshold=settings.breaker_failure_threshold,
+        reset_seconds=settings.breaker_reset_seconds,
+    )
+
+
 @functools.cache
 def llm_client() -> LLMClient:
     """The one LLM client of this process, behind the model's shared circuit breaker."""
     settings = get_settings()
     if settings.is_demo:  # the offline model cannot fail
         return LLMClient(settings)
-    model_breaker = breaker.for_model(
-        settings.llm_model,
-        failure_threshold=settings.breaker_failure_threshold,
-        reset_seconds=settings.breaker_reset_seconds,
+    return LLMClient(settings, breaker=_breaker_of(settings.llm_model))
+
+
+@functools.cache
+def fallback_model_clients() -> tuple[LLMClient, ...]:
+    """The LLM_FALLBACK_MODELS clients in order, each behind its own breaker and with
+    its own LLM_FALLBACK_<N>_API_BASE / _API_KEY."""
+    settings = get_settings()
+    return tuple(
+        LLMClient(settings, breaker=_breaker_of(endpoint.model), endpoint=endpoint)
+        for endpoint in settings.fallback_models
     )
-    return LLMClient(settings, breaker=model_breaker)
 
 
 @functools.cache
@@ -55,6 +70,7 @@ def turn_service() -> TurnService:
         limiter=rate_limiter(),
         budget=budget_gate(),
         fallback=fallback_client(),
+        fallbacks=fallback_model_clients(),
     )
 
 
@@ -71,12 +87,7 @@ def fallback_client() -> LLMClient | None:
     model = settings.budget_fallback_model
     if model is None:
         return None
-    model_breaker = breaker.for_model(
-        model,
-        failure_threshold=settings.breaker_failure_threshold,
-        reset_seconds=settings.breaker_reset_seconds,
-    )
-    return LLMClient(settings, breaker=model_breaker, model=model)
+    return LLMClient(settings, breaker=_breaker_of(model), model=model)
 
 
 @functools.cache

@@ -26,6 +26,7 @@ async def warm_up_llm() -> None:
     reply sent meanwhile would wait for it.
     """
     deps.llm_client()
+    deps.fallback_model_clients()  # their breakers (and gauges) too, closed
     try:
         await asyncio.to_thread(llm.warm_up)
         missing = await asyncio.to_thread(llm.missing_credentials, get_settings())
@@ -36,6 +37,8 @@ async def warm_up_llm() -> None:
                 get_settings().llm_model,
                 " or ".join(missing),
             )
+        for warning in await asyncio.to_thread(llm.fallback_credential_warnings, get_settings()):
+            log.warning("%s", warning)
         # Loud at startup when the model's price is unknown: cost alerts cannot fire.
         await asyncio.to_thread(pricing.log_startup_warning, get_settings())
     except Exception:

@@ -102,6 +102,9 @@ class LLMRequest(SQLModel, table=True):
     # True: the synthetic probe's request (chatmon.services.probe). Kept in the log, but
     # out of the rollups and of every user-facing figure (stats, usage, budgets, alerts).
     synthetic: bool = Field(default=False, sa_column_kwargs={"server_default": sqlalchemy.false()})
+    # True: the primary model failed and a model of LLM_FALLBACK_MODELS served the request
+    # (``model`` is the one that served it, or the last one tried when all failed).
+    fallback: bool = Field(default=False, sa_column_kwargs={"server_default": sqlalchemy.false()})
 
 
 class LLMRequestHourly(SQLModel, table=True):

@@ -8,6 +8,7 @@ with something a person can act on instead of a traceback.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +65,16 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0.0)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
     llm_max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)  # unset: no cap
+    # Models that answer when LLM_MODEL fails (chatmon.services.turn), tried in order;
+    # fallback N's provider settings are LLM_FALLBACK_<N>_API_BASE / _API_KEY (unset: the
+    # provider's default URL and LiteLLM's own key variable, e.g. OPENAI_API_KEY).
+    llm_fallback_models: str | None = None
+    llm_fallback_1_api_base: str | None = None
+    llm_fallback_1_api_key: SecretStr | None = None
+    llm_fallback_2_api_base: str | None = None
+    llm_fallback_2_api_key: SecretStr | None = None
+    llm_fallback_3_api_base: str | None = None
+    llm_fallback_3_api_key: SecretStr | None = None
 
     # --- resilience -------------------------------------------------------------------
     stream_idle_timeout: float = Field(default=20.0, gt=0.0)
@@ -139,6 +150,9 @@ class Settings(BaseSettings):
     # dissatisfaction rule (services/alerts/feedback_rules.py): Wilson lower bound, percent
     alert_feedback_window_hours: float = Field(default=24.0, gt=0.0, le=31 * 24)
     alert_dissatisfaction_threshold: float = Field(default=30.0, ge=0.0, le=100.0)
+    # fallback_used rule (services/alerts/fallback_rules.py): percent of the window's
+    # requests that went to an LLM_FALLBACK_MODELS model; 0 = any fallback fires
+    alert_fallback_threshold: float = Field(default=0.0, ge=0.0, le=100.0)
     alert_window_minutes: float = Field(default=15.0, gt=0.0, le=7 * 24 * 60)
     alert_cooldown_hours: float = Field(default=1.0, gt=0.0)
     alert_check_interval_seconds: float = Field(default=60.0, ge=1.0)
@@ -531,7 +545,13 @@ class Settings(BaseSettings):
         path = self.log_file
         return path if path.is_absolute() else PROJECT_ROOT / path
 
-    @field_validator("llm_api_base", mode="after")
+    @field_validator(
+        "llm_api_base",
+        "llm_fallback_1_api_base",
+        "llm_fallback_2_api_base",
+        "llm_fallback_3_api_base",
+        mode="after",
+    )
     @classmethod
     def _base_url_is_http(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -540,7 +560,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("llm_api_key", mode="after")
+    @field_validator("llm_fallback_models", mode="after")
+    @classmethod
+    def _fallback_models_parse(cls, value: str | None) -> str | None:
+        models = _parse_fallback_models(value)
+        return ",".join(models) or None
+
+    @field_validator(
+        "llm_api_key",
+        "llm_fallback_1_api_key",
+        "llm_fallback_2_api_key",
+        "llm_fallback_3_api_key",
+        mode="after",
+    )
     @classmethod
     def _empty_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -669,16 +701,96 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fallbacks_fit_their_models(self) -> Settings:
+        """Fallback settings for a model LLM_FALLBACK_MODELS does not list are a mistake
+        (a key meant for another model); the primary cannot be its own fallback."""
+        models = self.llm_fallback_models.split(",") if self.llm_fallback_models else []
+        if self.llm_model in models:
+            raise ValueError(
+                f"LLM_FALLBACK_MODELS lists LLM_MODEL ({self.llm_model}): a model cannot be"
+                " its own fallback"
+            )
+        for number in range(1, MAX_FALLBACK_MODELS + 1):
+            for suffix in ("api_base", "api_key"):
+                if number > len(models) and getattr(self, f"llm_fallback_{number}_{suffix}"):
+                    raise ValueError(
+                        f"LLM_FALLBACK_{number}_{suffix.upper()} is set but LLM_FALLBACK_MODELS"
+                        f" names {len(models)} model(s): fallback {number} does not exist"
+                    )
+        return self
+
+    @property
+    def fallback_models(self) -> list[FallbackModel]:
+        """LLM_FALLBACK_MODELS in order, each with its own base URL and key (if set).
+
+        Empty with the demo model: it cannot fail, so nothing ever falls back.
+        """
+        if self.is_demo or not self.llm_fallback_models:
+            return []
+        return [
+            FallbackModel(
+                model=model,
+                api_base=getattr(self, f"llm_fallback_{number}_api_base"),
+                api_key=getattr(self, f"llm_fallback_{number}_api_key"),
+            )
+            for number, model in enumerate(self.llm_fallback_models.split(","), start=1)
+        ]
+
     def startup_notices(self) -> list[str]:
         """What startup should tell the operator about how this configuration was read."""
+        notices = []
+        if self.is_demo and self.llm_fallback_models:
+            notices.append("LLM_FALLBACK_MODELS is ignored: the demo model never fails")
         if self.llm_provider is None and self.base_model_id is None:
-            return []
+            return notices
         if not self._model_from_seed_names:
-            return ["LLM_PROVIDER/BASE_MODEL_ID are ignored: LLM_MODEL is set and wins"]
+            return [*notices, "LLM_PROVIDER/BASE_MODEL_ID are ignored: LLM_MODEL is set and wins"]
         return [
+            *notices,
             f"LLM_PROVIDER + BASE_MODEL_ID read as LLM_MODEL={self.llm_model};"
-            " set LLM_MODEL instead (the old names keep working)"
+            " set LLM_MODEL instead (the old names keep working)",
         ]
+
+
+MAX_FALLBACK_MODELS = 3  # LLM_FALLBACK_1_* .. LLM_FALLBACK_3_*
+_MODEL_NAME_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@+"
+)
+
+
+@dataclass(frozen=True)
+class FallbackModel:
+    """One model of LLM_FALLBACK_MODELS and its provider settings (the key stays masked)."""
+
+    model: str
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+
+
+def _parse_fallback_models(value: str | None) -> list[str]:
+    """``"openai/gpt-4o-mini, anthropic/claude-3-5-haiku"`` -> the model strings, in order.
+
+    Raises:
+        ValueError: an entry that is not a model string, one listed twice, too many.
+    """
+    models: list[str] = []
+    for part in (value or "").split(","):
+        model = part.strip()
+        if not model:
+            continue
+        if len(model) > 200 or not set(model) <= _MODEL_NAME_CHARS:
+            raise ValueError(
+                f"{model[:40]!r} is not a LiteLLM model string (e.g. openai/gpt-4o-mini)"
+            )
+        if model == DEMO_MODEL:
+            raise ValueError("the demo model cannot be a fallback (it has no provider)")
+        if model in models:
+            raise ValueError(f"{model} is listed twice")
+        models.append(model)
+    if len(models) > MAX_FALLBACK_MODELS:
+        raise ValueError(f"lists {len(models)} models; at most {MAX_FALLBACK_MODELS} are supported")
+    return models
 
 
 # Values people leave in a config by mistake: copied from examples, or "to change later".

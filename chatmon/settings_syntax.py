@@ -28,6 +28,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "budget_monthly": WARNING,
     "budget_forecast": WARNING,
     "dissatisfaction": WARNING,
+    "fallback_used": WARNING,  # users are served, by another model: the primary needs a look
 }
 
 

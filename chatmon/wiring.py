@@ -38,7 +38,8 @@ def install(settings: Settings) -> None:
     for notice in settings.startup_notices():
         log.info("%s", notice)
     metrics.subscribe()
-    metrics.init_series(settings.llm_model)
+    for model in [settings.llm_model, *(f.model for f in settings.fallback_models)]:
+        metrics.init_series(model)
     recorder.get_recorder().on_drop = lambda reason, count: series.RECORDER_DROPPED.labels(
         reason=reason
     ).inc(count)

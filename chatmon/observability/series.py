@@ -43,6 +43,12 @@ LLM_UNPRICED = Counter(
     ["model"],
 )
 LLM_RETRIES = Counter("chatmon_llm_retries_total", "Retried LLM attempts.", ["model"])
+LLM_FALLBACK_USED = Counter(
+    "chatmon_llm_fallback_used_total",
+    "Requests handed to a model of LLM_FALLBACK_MODELS because the model before it failed"
+    " (its breaker open, or a transient failure after its retries), by that fallback model.",
+    ["model", "reason"],  # reason: circuit_open | rate_limit | timeout | connection | server_error
+)
 FEEDBACK = Counter("chatmon_feedback_total", "Thumbs up/down given to replies.", ["rating"])
 FEEDBACK_REASONS = Counter(
     "chatmon_feedback_reasons_total",

@@ -3,8 +3,9 @@
 ``status``:
   * ``down`` (HTTP 503): the database does not answer a query. Conversations cannot
     load or save and nothing is recorded: take this instance out of rotation.
-  * ``degraded`` (HTTP 200): chat works but something needs a person: the model's
-    circuit breaker is open or half-open (the provider is failing), Langfuse is
+  * ``degraded`` (HTTP 200): chat works but something needs a person: a configured
+    model's circuit breaker is open or half-open (the provider is failing;
+    ``checks.llm.breakers`` has every model's, LLM_FALLBACK_MODELS included), Langfuse is
     configured but unreachable (traces are being lost), the alert checker has not
     run for three check intervals or its last run failed (alerts would not fire), or
     this worker's recorder dropped request-log events in the last 15 minutes, or the
@@ -76,10 +77,20 @@ def _breaker_states() -> dict[str, str]:
     return breaker.snapshot()
 
 
+def configured_models(settings: Settings) -> list[str]:
+    """Every model this configuration can send a request to: LLM_MODEL, then
+    LLM_FALLBACK_MODELS in order, then BUDGET_FALLBACK_MODEL."""
+    models = [settings.llm_model, *(f.model for f in settings.fallback_models)]
+    budget_model = settings.budget_fallback_model
+    return models + ([budget_model] if budget_model and budget_model not in models else [])
+
+
 def _llm_check(settings: Settings) -> dict[str, Any]:
     if settings.is_demo:
         return {"status": "demo", "model": settings.llm_model, "configured": False}
-    breakers = _breaker_states()
+    states = _breaker_states()
+    # every configured model's, closed until its first request created its breaker
+    breakers = {model: states.get(model, "closed") for model in configured_models(settings)}
     failing = [state for state in breakers.values() if state in ("open", "half_open")]
     return {
         "status": "degraded" if failing else "ok",
@@ -87,7 +98,17 @@ def _llm_check(settings: Settings) -> dict[str, Any]:
         "configured": True,
         "api_base_set": settings.llm_api_base is not None,
         "api_key_set": settings.llm_api_key is not None,
-        "breaker": breakers.get(settings.llm_model, "closed"),
+        "breaker": breakers[settings.llm_model],
+        "breakers": breakers,
+        "fallbacks": [
+            {
+                "model": fallback.model,
+                "api_base_set": fallback.api_base is not None,
+                "api_key_set": fallback.api_key is not None,
+                "breaker": breakers[fallback.model],
+            }
+            for fallback in settings.fallback_models
+        ],
     }
 
 

@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "cost_usd",
     "priced",
     "retries",
+    "fallback",  # True: a model of LLM_FALLBACK_MODELS served it (``model``)
     "temperature",
     "prompt_version",
     "feedback",

@@ -40,6 +40,7 @@ class LLMCall:
     input_text: str = ""  # the user's message (redact before storing or tracing)
     output_text: str = ""  # the reply as streamed
     synthetic: bool = False  # the probe's request: recorded, but in no user figure or series
+    fallback: bool = False  # served by (or last tried on) a model of LLM_FALLBACK_MODELS
 
 
 @dataclass(frozen=True)

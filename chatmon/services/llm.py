@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from chatmon.services import pricing
@@ -26,7 +27,7 @@ from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.services.litellm_import import litellm_module
-from chatmon.settings import DEMO_MODEL, Settings
+from chatmon.settings import DEMO_MODEL, FallbackModel, Settings
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,10 @@ class LLMClient:
         settings: model, provider, timeouts and retry budget.
         breaker: the model's circuit breaker, shared by the process; None = no breaker
             (unit tests of the retry layer alone).
+        model: another model than LLM_MODEL on the same provider settings
+            (BUDGET_FALLBACK_MODEL); its own price (LLM_PRICE_* are LLM_MODEL's).
+        endpoint: a model of LLM_FALLBACK_MODELS with its own base URL and key (unset
+            ones are the provider's defaults, never LLM_MODEL's settings).
     """
 
     def __init__(
@@ -215,13 +220,17 @@ class LLMClient:
         *,
         breaker: CircuitBreaker | None = None,
         model: str | None = None,
+        endpoint: FallbackModel | None = None,
     ) -> None:
         self._settings = settings
         self._breaker = breaker
         self._missing: list[str] | None = None  # provider variables, learned on first use
-        # Another model than LLM_MODEL (BUDGET_FALLBACK_MODEL): same provider settings,
-        # its own price (LLM_PRICE_* are LLM_MODEL's).
-        self._model = model or settings.llm_model
+        if endpoint is not None:
+            self._model = endpoint.model
+            self._api_base, self._api_key = endpoint.api_base, endpoint.api_key
+        else:
+            self._model = model or settings.llm_model
+            self._api_base, self._api_key = settings.llm_api_base, settings.llm_api_key
 
     @property
     def model(self) -> str:
@@ -276,7 +285,9 @@ class LLMClient:
     ) -> AsyncGenerator[str, None]:
         """The provider stream behind the circuit breaker, which learns how it ended."""
         if self._missing is None:
-            self._missing = missing_credentials(self._settings, model=self._model)
+            self._missing = missing_credentials(
+                self._settings, model=self._model, api_base=self._api_base, api_key=self._api_key
+            )
         if self._missing:  # LiteLLM would call it a provider 500, and we would retry it
             raise LLMCallError(ErrorCategory.AUTH)
         if self._breaker is None:
@@ -397,7 +408,7 @@ class LLMClient:
     ) -> tuple[Any, Any]:
         """One attempt: send the request and wait for the first chunk, within REQUEST_TIMEOUT."""
         settings = self._settings
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        key = self._api_key.get_secret_value() if self._api_key else None
         litellm = await _litellm_ready()  # outside the timeout: the first import takes seconds
         response = None
         try:
@@ -408,7 +419,7 @@ class LLMClient:
                     temperature=temperature,
                     stream=True,
                     stream_options={"include_usage": True},
-                    api_base=settings.llm_api_base,
+                    api_base=self._api_base,
                     api_key=key,
                     timeout=settings.request_timeout,
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
@@ -528,8 +539,17 @@ def _reuse_provider_iterator(response: Any) -> None:
         response.completion_stream = _SameIterator(stream)
 
 
-def missing_credentials(settings: Settings, *, model: str | None = None) -> list[str]:
+def missing_credentials(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: SecretStr | None = None,
+) -> list[str]:
     """The provider variables LiteLLM needs for LLM_MODEL and cannot find; [] = none.
+
+    ``model`` with ``api_base``/``api_key``: a fallback model's own settings instead
+    (without ``model``, LLM_MODEL's: LLM_API_BASE and LLM_API_KEY).
 
     Without a key LiteLLM fails the request as a provider ``InternalServerError``
     ("Missing credentials"), which reads as the provider's fault and is retried. Known up
@@ -537,10 +557,12 @@ def missing_credentials(settings: Settings, *, model: str | None = None) -> list
     """
     if (model or settings.llm_model) == DEMO_MODEL:
         return []
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    if model is None:
+        api_base, api_key = settings.llm_api_base, settings.llm_api_key
+    key = api_key.get_secret_value() if api_key else None
     try:
         found = litellm_module().validate_environment(
-            model=model or settings.llm_model, api_key=key, api_base=settings.llm_api_base
+            model=model or settings.llm_model, api_key=key, api_base=api_base
         )
     except Exception:  # noqa: BLE001 - an unknown provider: let the call itself tell
         return []
@@ -549,6 +571,26 @@ def missing_credentials(settings: Settings, *, model: str | None = None) -> list
     # Only credentials: a missing base URL has a default (Ollama's is localhost:11434).
     names = [str(name) for name in found.get("missing_keys") or []]
     return [name for name in names if name.endswith(("_KEY", "_TOKEN"))]
+
+
+def fallback_credential_warnings(settings: Settings) -> list[str]:
+    """One line per LLM_FALLBACK_MODELS model whose provider key LiteLLM cannot find.
+
+    Such a fallback would fail every hand-over as ``auth`` without a provider call, so
+    startup says it now (naming the variables, never a value). Blocking: call from a thread.
+    """
+    warnings = []
+    for number, fallback in enumerate(settings.fallback_models, start=1):
+        missing = missing_credentials(
+            settings, model=fallback.model, api_base=fallback.api_base, api_key=fallback.api_key
+        )
+        if missing:
+            warnings.append(
+                f"fallback {fallback.model} needs a provider key and none is set: set"
+                f" LLM_FALLBACK_{number}_API_KEY (LiteLLM also reads {' or '.join(missing)});"
+                " until then it cannot answer when LLM_MODEL fails"
+            )
+    return warnings
 
 
 def _max_tokens(settings: Settings) -> dict[str, int]:

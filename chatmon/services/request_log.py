@@ -101,6 +101,7 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
         "prompt_version": call.prompt_version[:64],
         "feedback": None,
         "synthetic": call.synthetic,
+        "fallback": call.fallback,
         "latency_bin": bin_of(call.total_seconds) if measured else None,
         "ttft_bin": bin_of(call.first_token_seconds)
         if call.first_token_seconds is not None

@@ -245,6 +245,7 @@ class LangfuseTracer:
             "status": call.status,
             "error_category": call.error_category or "none",
             "retries": str(call.retries),
+            "fallback": "true" if call.fallback else "false",  # LLM_FALLBACK_MODELS served it
         }
         usage: dict[str, int] = {}
         if call.input_tokens is not None:

@@ -7,6 +7,13 @@ cancelled), published when the ``async with`` block closes, including requests
 refused by chatmon's own rate limits or by an open circuit breaker, which never
 reach the provider.
 
+With ``LLM_FALLBACK_MODELS``, a request whose model fails before any text has streamed
+(its breaker is open, or a transient failure outlasted its retries) is sent on to the
+next model, with that model's own breaker and retries: the upstream sees the primary
+once plus its retries, then each fallback once plus its retries, never more. The one
+LLMCall names the model that served it (or the last one tried) and says it was a
+fallback; the chat's notice says which model answered.
+
 Example:
     >>> async with service.reply(request) as reply:
     ...     async for text in reply:
@@ -17,9 +24,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -36,6 +44,8 @@ from chatmon.services.llm import LLMClient, StreamStats
 from chatmon.services.prompts import SystemPrompt, SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
 from chatmon.settings import Settings
+
+log = logging.getLogger(__name__)
 
 STOPPED_MARKER = "\n\n*(stopped)*"
 INTERRUPTED_MARKER = "*(reply interrupted)*"
@@ -69,6 +79,7 @@ class TurnResult:
     started_at: datetime = field(default_factory=utc_now)
     model: str = ""  # the model that served it ("" until known: the service's own)
     notice: str = ""  # a small note for the chat (e.g. answered by the fallback model)
+    fallback: bool = False  # a model of LLM_FALLBACK_MODELS served it (or was tried last)
 
     @property
     def category(self) -> ErrorCategory | None:
@@ -104,6 +115,8 @@ class TurnService:
         budget: the budget gate (``BUDGET_ACTION`` at 100 %); None = no budgets.
         fallback: the client of ``BUDGET_FALLBACK_MODEL``, used once a budget is spent
             when the action is ``fallback``.
+        fallbacks: the clients of ``LLM_FALLBACK_MODELS`` in order, each behind its own
+            breaker, asked when the model before them fails (see :func:`falls_back`).
     """
 
     def __init__(
@@ -115,6 +128,7 @@ class TurnService:
         limiter: RateLimiter | None = None,
         budget: BudgetGate | None = None,
         fallback: LLMClient | None = None,
+        fallbacks: Sequence[LLMClient] = (),
     ) -> None:
         self._settings = settings
         self._client = client
@@ -122,6 +136,7 @@ class TurnService:
         self._limiter = limiter
         self._budget = budget
         self._fallback = fallback
+        self._fallbacks = tuple(fallbacks)
 
     def reply(self, request: TurnRequest) -> ReplyStream:
         """The reply to an admitted ``request`` (see :meth:`admit`); use it as
@@ -173,6 +188,11 @@ class TurnService:
             f"{self._fallback.model}, a cheaper model, until it resets."
         )
 
+    def _chain_for_now(self) -> tuple[list[LLMClient], str]:
+        """The models to try in order (the one for now, then LLM_FALLBACK_MODELS), and a notice."""
+        first, notice = self._client_for_now()
+        return [first, *(c for c in self._fallbacks if c.model != first.model)], notice
+
     # ----- used by ReplyStream ------------------------------------------------------
     def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict[str, str]]:
         return build_messages(
@@ -202,11 +222,27 @@ class TurnService:
                 error_category=result.category.value if result.category else None,
                 retries=stats.retries,
                 temperature=request.temperature,
+                fallback=result.fallback,
                 prompt_version=prompt.version,
                 input_text=request.turns[-1].content if request.turns else "",
                 output_text=result.text,
             )
         )
+
+
+def fallback_notice(budget_notice: str, failed: list[str], serving: str) -> str:
+    """What the chat says under a reply from a fallback model (after any budget notice)."""
+    verb = "is" if len(failed) == 1 else "are"
+    said = f"{' and '.join(failed)} {verb} not answering right now: this reply comes from"
+    return f"{budget_notice} {said} the fallback model {serving}.".strip()
+
+
+def falls_back(error: LLMCallError) -> bool:
+    """Whether a failure before any text hands the request to the next model: an open
+    breaker, or a transient failure (rate limit, timeout, connection, server error)
+    that outlasted its retries. A request the provider refused for what it is (too long,
+    unsafe, bad) or a rejected key would fail the same way anywhere, or needs a person."""
+    return error.retryable or error.category is ErrorCategory.CIRCUIT_OPEN
 
 
 class ReplyStream:
@@ -242,18 +278,57 @@ class ReplyStream:
 
     async def _stream(self) -> AsyncGenerator[str, None]:
         service, result = self._service, self.result
+        failed: list[str] = []  # the models that did not answer, in order
+        budget_notice = ""
         try:
             messages = service._messages(self._request, self._prompt)
-            client, result.notice = service._client_for_now()
-            result.model = client.model
-            async for text in client.stream(
-                messages=messages, temperature=self._request.temperature, stats=result.stats
-            ):
-                result.text += text
-                yield text
+            chain, budget_notice = service._chain_for_now()
+            result.notice = budget_notice
+            for index, client in enumerate(chain):
+                result.model = client.model
+                try:
+                    async for text in client.stream(
+                        messages=messages, temperature=self._request.temperature, stats=result.stats
+                    ):
+                        result.text += text
+                        yield text
+                    break
+                except LLMCallError as exc:
+                    if result.text or index + 1 == len(chain) or not falls_back(exc):
+                        raise
+                    failed.append(client.model)
+                    self._fall_back(failed=client, to=chain[index + 1], error=exc)
+                    result.notice = fallback_notice(budget_notice, failed, chain[index + 1].model)
         except LLMCallError as exc:
             result.status, result.error = "error", exc
+            if result.fallback:  # the bubble says why the last one failed
+                tried = " and ".join([*failed, result.model])
+                result.notice = f"{budget_notice} {tried} are not answering right now.".strip()
         self._exhausted = True
+
+    def _fall_back(self, *, failed: LLMClient, to: LLMClient, error: LLMCallError) -> None:
+        """Hand the request on from ``failed`` to ``to`` (nothing has been shown yet).
+
+        The row is the serving model's: its provider, tokens, cost and retries; the
+        latency and time to first token still count from the request's start (what the
+        person waited). The failed model's retries go to its own retries series.
+        """
+        result = self.result
+        reason = error.category.value
+        # an open breaker hands every request over: the breaker's opening was the news
+        log.log(
+            logging.INFO if error.category is ErrorCategory.CIRCUIT_OPEN else logging.WARNING,
+            "model %s failed (%s, %d retries): falling back to %s",
+            failed.model,
+            reason,
+            result.stats.retries,
+            to.model,
+        )
+        if result.stats.retries:
+            series.LLM_RETRIES.labels(model=failed.model).inc(result.stats.retries)
+        series.LLM_FALLBACK_USED.labels(model=to.model, reason=reason).inc()
+        result.stats = StreamStats(started=result.stats.started)
+        result.fallback = True
 
     async def __aexit__(
         self,

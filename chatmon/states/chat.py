@@ -68,9 +68,13 @@ SAVE_FAILED_NOTICE = "Your last reply could not be saved; it is shown here but m
 
 
 def _provider_state() -> str:
-    """The configured model's circuit breaker in this process: closed | half_open | open."""
-    model_breaker = deps.llm_client().breaker
-    return model_breaker.state.value if model_breaker else "closed"
+    """The configured model's circuit breaker in this process: closed | half_open | open.
+
+    With LLM_FALLBACK_MODELS, the best state of them all: a closed fallback answers.
+    """
+    clients = [deps.llm_client(), *deps.fallback_model_clients()]
+    states = {client.breaker.state.value if client.breaker else "closed" for client in clients}
+    return next((s for s in ("closed", "half_open") if s in states), "open")
 
 
 @dataclasses.dataclass

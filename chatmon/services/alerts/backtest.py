@@ -72,6 +72,7 @@ class _Minute:
     cost_usd: float = 0.0
     latency: Histogram = field(default_factory=dict)
     refusing: frozenset[str] = frozenset()  # models refused with circuit_open
+    fallbacks: Counter[str] = field(default_factory=Counter)  # fallback model -> requests
 
     @property
     def requests(self) -> int:
@@ -138,8 +139,8 @@ class Backtest:
 
 
 def read_minutes(*, session: Session, start: datetime, end: datetime) -> dict[int, _Minute]:
-    """The log of ``[start, end)`` per epoch minute, in two grouped scans of the
-    ``started_at`` index (three with ``circuit_open`` refusals)."""
+    """The log of ``[start, end)`` per epoch minute, in grouped scans of the
+    ``started_at`` index (totals, latency bins, ``circuit_open`` refusals, fallbacks)."""
     start, end = check_window(start, end)
     r = LLMRequest
     minute = bucket_of(r.started_at, MINUTE).label("minute")
@@ -182,6 +183,13 @@ def read_minutes(*, session: Session, start: datetime, end: datetime) -> dict[in
     for index, model in _rows(session, refused):
         one = at(int(index))
         one.refusing = one.refusing | {model}
+    fallbacks = (
+        select(minute, col(r.model), func.count())
+        .where(*in_window, col(r.fallback).is_(True))
+        .group_by(minute, col(r.model))
+    )
+    for index, model, count in _rows(session, fallbacks):
+        at(int(index)).fallbacks[str(model)] += int(count)
     return minutes
 
 
@@ -232,6 +240,7 @@ class _Sliding:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.latency: Histogram = {}
         self.cost = 0.0
+        self.fallbacks: Counter[str] = Counter()
 
     def add(self, minute: _Minute | None, sign: int) -> None:
         if minute is None:
@@ -245,6 +254,8 @@ class _Sliding:
             else:
                 self.latency.pop(bin_index, None)
         self.cost += sign * minute.cost_usd
+        for model, count in minute.fallbacks.items():
+            self.fallbacks[model] += sign * count
 
 
 def _window_figures(window: _Sliding) -> dict[str, object]:
@@ -261,7 +272,13 @@ def _window_figures(window: _Sliding) -> dict[str, object]:
             by_category[category or ("unknown" if status == "error" else status)] += count
     counted = judged_errors(requests, errors, dict(by_category))
     (p95,) = percentiles(window.latency, 0.95)
+    fallbacks = sorted(
+        ((model, n) for model, n in window.fallbacks.items() if n > 0),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
     return {
+        "window_fallbacks": sum(n for _model, n in fallbacks),
+        "fallback_by_model": tuple(fallbacks),
         "window_requests": counted.requests,
         "window_errors": counted.errors,
         "window_error_rate": counted.rate,
@@ -461,6 +478,7 @@ PROPOSABLE = (
     "ALERT_MIN_REQUESTS",
     "ALERT_WINDOW_MINUTES",
     "ALERT_NO_TRAFFIC_MINUTES",
+    "ALERT_FALLBACK_THRESHOLD",
     "ALERT_COOLDOWN_HOURS",
     "ALERT_CHECK_INTERVAL_SECONDS",
 )

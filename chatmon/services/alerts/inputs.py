@@ -63,6 +63,21 @@ def refusing_models(*, session: Session, start: datetime, end: datetime) -> set[
     return set(session.execute(query).scalars())
 
 
+def fallback_inputs(
+    *, session: Session, start: datetime, end: datetime
+) -> tuple[tuple[str, int], ...]:
+    """Requests of ``[start, end)`` that went to a fallback model, per model, most first."""
+    r = LLMRequest
+    query = (
+        select(col(r.model), func.count())
+        .where(col(r.started_at) >= start, col(r.started_at) < end)
+        .where(col(r.fallback).is_(True), col(r.synthetic).is_(False))
+        .group_by(col(r.model))
+    )
+    counts = [(str(model), int(count)) for model, count in session.execute(query)]
+    return tuple(sorted(counts, key=lambda kv: (-kv[1], kv[0])))
+
+
 def gather(
     *,
     session: Session,
@@ -88,6 +103,13 @@ def gather(
     probe = periodic.last_run(session=session, name="probe")  # chatmon.services.probe
     probe_failing = probe is not None and probe.result == periodic.FAILED
     counted = judged_errors(window.requests, window.errors, window.errors_by_category)
+    fallbacks = (
+        fallback_inputs(
+            session=session, start=now - timedelta(minutes=limits.window_minutes), end=now
+        )
+        if limits.fallback_percent is not None
+        else ()
+    )
     return Observations(
         now=now,
         window_requests=counted.requests,
@@ -104,6 +126,8 @@ def gather(
         errors_by_category=dict(window.errors_by_category),
         probe_failures=probe.consecutive_failures if probe is not None and probe_failing else 0,
         probe_error=probe.error if probe is not None and probe_failing else None,
+        window_fallbacks=sum(count for _model, count in fallbacks),
+        fallback_by_model=fallbacks,
         feedback_by_version=feedback_inputs(
             session=session, start=now - timedelta(hours=limits.feedback_window_hours), end=now
         ),
@@ -237,7 +261,23 @@ def evidence(
     if rule is Rule.BREAKER_OPEN:
         ids = _sample_ids(session, window_start, now, status="error", error_category=CIRCUIT_OPEN)
         return Evidence(top, ids, "Recently refused requests")
+    if rule is Rule.FALLBACK_USED:
+        return Evidence(
+            top, _fallback_ids(session, window_start, now), "Requests a fallback served"
+        )
     return Evidence()
+
+
+def _fallback_ids(session: Session, start: datetime, end: datetime) -> list[str]:
+    r = LLMRequest
+    query = (
+        select(col(r.correlation_id))
+        .where(col(r.started_at) >= start, col(r.started_at) < end)
+        .where(col(r.fallback).is_(True), col(r.synthetic).is_(False))
+        .order_by(col(r.started_at).desc())
+        .limit(SAMPLE_IDS)
+    )
+    return [str(cid) for cid in session.execute(query).scalars()]
 
 
 def now_utc() -> datetime:

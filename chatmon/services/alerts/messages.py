@@ -94,7 +94,7 @@ def format_value(rule: Rule, value: float | None) -> str:
     """A rule's figure as people read it: ``52.0 %``, ``6.41 s``, ``$1.20``, ``35 min``."""
     if value is None:
         return "n/a"
-    if rule in (Rule.ERROR_RATE, Rule.DISSATISFACTION):
+    if rule in (Rule.ERROR_RATE, Rule.DISSATISFACTION, Rule.FALLBACK_USED):
         return f"{value:.1f} %"
     if rule is Rule.LATENCY_P95:
         return f"{value:.2f} s"
@@ -111,7 +111,7 @@ def format_threshold(rule: Rule, threshold: float | None) -> str:
     """A rule's limit as people read it: ``10 %``, ``5 s``, ``$1.00``, ``30 min``."""
     if threshold is None:
         return "any open breaker" if rule is Rule.BREAKER_OPEN else "n/a"
-    if rule in (Rule.ERROR_RATE, Rule.DISSATISFACTION):
+    if rule in (Rule.ERROR_RATE, Rule.DISSATISFACTION, Rule.FALLBACK_USED):
         return f"{threshold:g} %"
     if rule is Rule.LATENCY_P95:
         return f"{threshold:g} s"
@@ -135,6 +135,7 @@ def _window(rule: Rule, window_minutes: float) -> str:
         Rule.BUDGET_MONTHLY: "this budget month",
         Rule.BUDGET_FORECAST: "the current pace",
         Rule.DISSATISFACTION: "the feedback window (ALERT_FEEDBACK_WINDOW_HOURS)",
+        Rule.FALLBACK_USED: f"last {format_minutes(window_minutes)}",
     }[rule]
 
 

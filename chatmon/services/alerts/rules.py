@@ -33,6 +33,7 @@ class Rule(StrEnum):
     BUDGET_MONTHLY = "budget_monthly"
     BUDGET_FORECAST = "budget_forecast"
     DISSATISFACTION = "dissatisfaction"  # chatmon.services.alerts.feedback_rules
+    FALLBACK_USED = "fallback_used"  # chatmon.services.alerts.fallback_rules
 
 
 RULE_TITLES: dict[Rule, str] = {
@@ -47,6 +48,7 @@ RULE_TITLES: dict[Rule, str] = {
     Rule.BUDGET_MONTHLY: "Monthly budget",
     Rule.BUDGET_FORECAST: "Budget forecast",
     Rule.DISSATISFACTION: "Dissatisfaction",
+    Rule.FALLBACK_USED: "Fallback model answering",
 }
 
 
@@ -74,6 +76,7 @@ class Thresholds:
     budget: Any = None  # chatmon.services.budget.BudgetConfig (None: no budget rules)
     feedback_window_hours: float = 24.0
     dissatisfaction_percent: float = 30.0  # Wilson lower bound of the thumbs-down share
+    fallback_percent: float | None = None  # None: no LLM_FALLBACK_MODELS, the rule is off
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -94,6 +97,11 @@ class Thresholds:
             budget=BudgetConfig.from_settings(settings),
             feedback_window_hours=settings.alert_feedback_window_hours,
             dissatisfaction_percent=settings.alert_dissatisfaction_threshold,
+            fallback_percent=(
+                settings.alert_fallback_threshold
+                if getattr(settings, "fallback_models", None)
+                else None
+            ),
         )
 
 
@@ -126,6 +134,8 @@ class Observations:
     budget_notified: dict[str, float] = field(default_factory=dict)  # period -> USD level told
     # feedback_rules.VersionFeedback per prompt version, last feedback_window_hours
     feedback_by_version: tuple[Any, ...] = ()
+    window_fallbacks: int = 0  # requests of the window that went to a fallback model
+    fallback_by_model: tuple[tuple[str, int], ...] = ()  # (fallback model, requests), most first
 
 
 @dataclass(frozen=True)

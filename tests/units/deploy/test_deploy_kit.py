@@ -49,7 +49,7 @@ def test_prometheus_configs_never_scrape_metrics_unauthenticated() -> None:
 def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 11 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 def test_promtool_alert_unit_tests_pass() -> None:

@@ -65,6 +65,8 @@ def test_health_ok_with_reachable_database(use_db, monkeypatch: pytest.MonkeyPat
         "api_base_set": False,
         "api_key_set": True,
         "breaker": "closed",
+        "breakers": {"openai/health-ok": "closed"},
+        "fallbacks": [],
     }
     assert body["checks"]["langfuse"]["status"] == "disabled"
     assert body["checks"]["alerts"]["status"] == "not_configured"
@@ -97,6 +99,32 @@ def test_health_degraded_when_breaker_is_open(use_db, monkeypatch: pytest.Monkey
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
     assert response.json()["checks"]["llm"]["breaker"] == "open"
+
+
+def test_health_shows_every_fallback_model_and_its_breaker(
+    use_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    primary, first, second = (f"openai/{name}-{suffix}" for name in ("main", "fb1", "fb2"))
+    _use_settings(
+        monkeypatch,
+        llm_model=primary,
+        llm_api_key="sk-health-primary-123456",
+        llm_fallback_models=f"{first},{second}",
+        llm_fallback_1_api_base="http://127.0.0.1:9/v1",
+        llm_fallback_1_api_key="sk-health-fallback-secret-987",
+    )
+    first_breaker = breaker.for_model(first, failure_threshold=1, reset_seconds=300)
+    first_breaker.record_failure(first_breaker.acquire(), ErrorCategory.TIMEOUT)
+    response = TestClient(api).get("/health")
+    llm = response.json()["checks"]["llm"]
+    assert llm["breakers"] == {primary: "closed", first: "open", second: "closed"}
+    assert llm["fallbacks"] == [
+        {"model": first, "api_base_set": True, "api_key_set": True, "breaker": "open"},
+        {"model": second, "api_base_set": False, "api_key_set": False, "breaker": "closed"},
+    ]
+    assert response.json()["status"] == "degraded"  # a fallback failing needs a person too
+    assert "sk-health-fallback-secret-987" not in response.text
 
 
 def test_health_degraded_after_the_recorder_dropped_events(

@@ -57,6 +57,7 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
         "budget_monthly",
         "budget_forecast",
         "dissatisfaction",
+        "fallback_used",
     ]
     assert (rows["error_rate"].status, rows["error_rate"].value, rows["error_rate"].threshold) == (
         "firing",

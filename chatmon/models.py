@@ -373,3 +373,18 @@ class FeedbackReviewAudit(SQLModel, table=True):
     viewed_at: datetime = Field(index=True)
     conversation_id: str = Field(max_length=32, index=True)
     correlation_id: str = Field(max_length=32)
+
+
+class PromptVersion(SQLModel, table=True):
+    """One version of the system prompt, as the chat served it: its short hash (what
+    ``llm_request.prompt_version`` holds), when a request first and last used it, and
+    its text (the monitor's before/after card and ``/api/versions`` show it). Kept by
+    :mod:`chatmon.services.prompt_versions`: an upsert when a worker first serves a
+    version, then ``last_seen`` at most once a minute per worker."""
+
+    __tablename__ = "prompt_version"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    first_seen: datetime = Field(index=True)
+    last_seen: datetime = Field(index=True)
+    text: str

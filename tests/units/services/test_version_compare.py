@@ -18,8 +18,8 @@ from chatmon.services.prompt_versions import PromptVersionBook
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.version_compare import (
     Estimate,
-    compare_changes,
     comparable_windows,
+    compare_changes,
     mean_interval,
     quantile_interval,
     wilson,

@@ -88,7 +88,11 @@ def shown(metric: Metric, estimate: Estimate) -> str:
     text = metric.show(estimate.value)
     if estimate.low is None or estimate.high is None:
         return text
-    return f"{text} ({metric.show(estimate.low)}–{metric.show(estimate.high)})"
+    low, high = metric.show(estimate.low), metric.show(estimate.high)
+    for unit in (" %", " s"):  # 77–85 %, not 77 %–85 %
+        if low.endswith(unit) and high.endswith(unit):
+            low = low.removesuffix(unit)
+    return f"{text} ({low}–{high})"
 
 
 def _preview(text: str | None) -> str:

@@ -59,9 +59,12 @@ def test_card_shows_the_verdict_of_a_prompt_change(
         chat.set_default_timeout(20_000)
         chat.goto(app.url + "/")
         chat.wait_for_selector("#message:not([disabled])")
+        chat.wait_for_selector("#chat-loaded", state="attached")
         chat.fill("#message", "which prompt answers me?")
         chat.click("#send-button")
-        expect(chat.locator(".bubble-assistant:not(.bubble-streaming)")).to_have_count(1)
+        expect(chat.locator(".bubble-assistant:not(.bubble-streaming)")).to_have_count(
+            1, timeout=30_000
+        )
 
         deadline, served = time.monotonic() + 20, []
         while time.monotonic() < deadline and not served:

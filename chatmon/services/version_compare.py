@@ -94,7 +94,9 @@ def wilson(successes: int, n: int, z: float = Z95) -> Estimate:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact at the ends: no
+    high = 1.0 if successes >= n else min(1.0, centre + half)  # rounding dust
+    return Estimate(p, low, high, n)
 
 
 def _value_at_rank(counts: Mapping[int, int], wanted: int) -> float:

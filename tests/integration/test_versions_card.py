@@ -85,7 +85,7 @@ def test_card_shows_the_verdict_of_a_prompt_change(
         sign_in(monitor, app)
         card = monitor.locator("#versions-card")
         expect(card.locator(".change-label").first).to_have_text(
-            f"system prompt {OLD[:8]} → {NEW[:8]}"
+            f"system prompt {OLD[:8]} → {NEW[:8]}", timeout=30_000
         )
         expect(card.locator(".change-verdict").first).to_have_text(
             "worse: satisfaction 81 % → 72 %, interval does not overlap"

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, and_, case, func
+from sqlalchemy import Boolean, Integer, String, and_, case, func, literal
 from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -192,33 +192,66 @@ def _count_if(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def side_figures(
-    *,
-    session: Session,
-    start: datetime,
-    end: datetime,
-    prompt_prefix: str | None = None,
-    exact_version: str | None = None,
-) -> Side:
-    """The figures of the (non-synthetic) requests started in ``[start, end)``, of the
-    prompt versions starting with ``prompt_prefix`` or equal to ``exact_version``."""
-    start, end = to_utc(start), to_utc(end)
-    if end <= start:
-        return Side(start=start, end=end)
+@dataclass
+class _Tally:
+    """Sums of one side (or one version) and its latency histogram."""
+
+    requests: int = 0
+    errors: int = 0
+    ups: int = 0
+    downs: int = 0
+    costed: int = 0
+    cost: float = 0.0
+    cost_squares: float = 0.0
+    flagged: int = 0
+    bins: dict[int, int] = field(default_factory=dict)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, values: Sequence[Any]) -> None:
+        index, requests, errors, ups, downs, costed, cost, squares, flagged, first, last = values
+        if first is not None:
+            first = to_utc(first)
+            self.first = first if self.first is None else min(self.first, first)
+        if last is not None:
+            last = to_utc(last)
+            self.last = last if self.last is None else max(self.last, last)
+        self.requests += int(requests)
+        self.errors += int(errors)
+        self.ups += int(ups)
+        self.downs += int(downs)
+        self.costed += int(costed)
+        self.cost += float(cost)
+        self.cost_squares += float(squares)
+        self.flagged += int(flagged)
+        if index is not None:
+            self.bins[int(index)] = self.bins.get(int(index), 0) + int(requests)
+
+    def side(self, start: datetime, end: datetime, *, flags: bool) -> Side:
+        return Side(
+            start=start,
+            end=end,
+            requests=self.requests,
+            error_rate=wilson(self.errors, self.requests),
+            latency_p50=quantile_interval(self.bins, 0.5),
+            latency_p95=quantile_interval(self.bins, 0.95),
+            cost_per_request=mean_interval(self.costed, self.cost, self.cost_squares),
+            satisfaction=wilson(self.ups, self.ups + self.downs),
+            implicit_flag_rate=wilson(self.flagged, self.requests) if flags else NOTHING,
+        )
+
+
+def _tallies(
+    session: Session, conditions: Sequence[ColumnElement[bool]], *, by_version: bool
+) -> dict[str, _Tally]:
+    """One pass over the matching requests: sums per latency bin (and per prompt version
+    when ``by_version``), added up here. A few hundred result rows, whatever the count."""
     r = LLMRequest
-    conditions = [
-        col(r.synthetic).is_(False),
-        col(r.started_at) >= start,
-        col(r.started_at) < end,
-    ]
-    if exact_version is not None:
-        conditions.append(col(r.prompt_version) == exact_version)
-    elif prompt_prefix is not None:
-        conditions.append(col(r.prompt_version).startswith(prompt_prefix, autoescape=True))
-    where = and_(*conditions)
     known_cost = and_(col(r.cost_usd).is_not(None), col(r.priced).is_(True))
     flag = implicit_flag_expr()
+    keys: list[Any] = [col(r.prompt_version)] if by_version else []
     columns: list[Any] = [
+        col(r.latency_bin),
         func.count(),
         _count_if(col(r.status).in_(ERROR_STATUSES)),
         _count_if(col(r.feedback) == 1),
@@ -228,36 +261,54 @@ def side_figures(
         func.coalesce(
             func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
         ),
+        func.coalesce(func.sum(flag), 0) if flag is not None else literal(0),
+        func.min(r.started_at),
+        func.max(r.started_at),
     ]
-    if flag is not None:
-        columns.append(func.coalesce(func.sum(flag), 0))
-    row = session.exec(select(*columns).where(where)).one()
-    requests, errors, ups, downs, costed, cost, cost_squares = (
-        int(row[0]),
-        int(row[1]),
-        int(row[2]),
-        int(row[3]),
-        int(row[4]),
-        float(row[5]),
-        float(row[6]),
-    )
-    bins = session.exec(
-        select(col(r.latency_bin), func.count())
-        .where(where, col(r.latency_bin).is_not(None))
-        .group_by(col(r.latency_bin))
-    ).all()
-    counts = {int(index): int(count) for index, count in bins if index is not None}
-    return Side(
-        start=start,
-        end=end,
-        requests=requests,
-        error_rate=wilson(errors, requests),
-        latency_p50=quantile_interval(counts, 0.5),
-        latency_p95=quantile_interval(counts, 0.95),
-        cost_per_request=mean_interval(costed, cost, cost_squares),
-        satisfaction=wilson(ups, ups + downs),
-        implicit_flag_rate=NOTHING if flag is None else wilson(int(row[7]), requests),
-    )
+    query = select(*keys, *columns).where(*conditions).group_by(*keys, col(r.latency_bin))
+    found: dict[str, _Tally] = {}
+    for row in session.exec(query).all():
+        key = str(row[0]) if by_version else ""
+        found.setdefault(key, _Tally()).add(tuple(row)[1:] if by_version else tuple(row))
+    return found
+
+
+def _window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    r = LLMRequest
+    return [col(r.synthetic).is_(False), col(r.started_at) >= start, col(r.started_at) < end]
+
+
+def side_figures(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    prompt_prefix: str | None = None,
+) -> Side:
+    """The figures of the (non-synthetic) requests started in ``[start, end)``, of the
+    prompt versions starting with ``prompt_prefix`` when given."""
+    start, end = to_utc(start), to_utc(end)
+    if end <= start:
+        return Side(start=start, end=end)
+    conditions = _window(start, end)
+    if prompt_prefix is not None:
+        conditions.append(col(LLMRequest.prompt_version).startswith(prompt_prefix, autoescape=True))
+    tally = _tallies(session, conditions, by_version=False).get("", _Tally())
+    return tally.side(start, end, flags=implicit_flag_expr() is not None)
+
+
+def figures_by_version(
+    *, session: Session, start: datetime, end: datetime
+) -> dict[str, tuple[Side, datetime | None, datetime | None]]:
+    """Each prompt version's figures over ``[start, end)`` and its first and last
+    request in it, in one pass."""
+    start, end = to_utc(start), to_utc(end)
+    flags = implicit_flag_expr() is not None
+    tallies = _tallies(session, _window(start, end), by_version=True)
+    return {
+        version: (tally.side(start, end, flags=flags), tally.first, tally.last)
+        for version, tally in tallies.items()
+    }
 
 
 # --------------------------------------------------------------------------- comparing
@@ -546,16 +597,7 @@ def version_rows(*, session: Session, start: datetime, end: datetime) -> list[Ve
     """The prompt versions in use in ``[start, end)``, the latest used first: every kept
     version last seen in the window, and every version the window's requests name."""
     start, end = to_utc(start), to_utc(end)
-    r = LLMRequest
-    used = session.exec(
-        select(col(r.prompt_version), func.min(r.started_at), func.max(r.started_at))
-        .where(
-            col(r.synthetic).is_(False),
-            col(r.started_at) >= start,
-            col(r.started_at) < end,
-        )
-        .group_by(col(r.prompt_version))
-    ).all()
+    used = figures_by_version(session=session, start=start, end=end)
     kept = {
         row.hash: row
         for row in session.exec(
@@ -565,9 +607,7 @@ def version_rows(*, session: Session, start: datetime, end: datetime) -> list[Ve
             .limit(MAX_VERSIONS)
         ).all()
     }
-    seen: dict[str, tuple[datetime | None, datetime | None]] = {
-        version: (to_utc(first), to_utc(last)) for version, first, last in used
-    }
+    seen = {version: (first, last) for version, (_, first, last) in used.items()}
     for version in set(seen) - set(kept):
         row = session.get(PromptVersion, version)
         if row is not None:
@@ -591,7 +631,7 @@ def version_rows(*, session: Session, start: datetime, end: datetime) -> list[Ve
                 first_seen=to_utc(row.first_seen) if row is not None else first,
                 last_seen=to_utc(row.last_seen) if row is not None else last,
                 text=None if row is None else row.text,
-                figures=side_figures(session=session, start=start, end=end, exact_version=version),
+                figures=used[version][0] if version in used else Side(start=start, end=end),
             )
         )
     return rows

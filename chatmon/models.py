@@ -75,6 +75,10 @@ class LLMRequest(SQLModel, table=True):
     # The review queue reads the rated rows of a window (chatmon.services.feedback_review).
     __table_args__ = (
         sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
+        # A prompt version's requests of a window (chatmon.services.version_compare).
+        sqlalchemy.Index(
+            "ix_llm_request_prompt_version_started_at", "prompt_version", "started_at"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

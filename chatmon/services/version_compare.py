@@ -278,6 +278,16 @@ def _window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
     return [col(r.synthetic).is_(False), col(r.started_at) >= start, col(r.started_at) < end]
 
 
+def _starts_with(prefix: str) -> ColumnElement[bool]:
+    """``prompt_version`` starts with ``prefix``, as a range the (prompt_version,
+    started_at) index can serve (a LIKE cannot on SQLite); "~" sorts after every letter
+    and digit, and a version is letters and digits."""
+    version = col(LLMRequest.prompt_version)
+    if prefix.isascii() and prefix.isalnum():
+        return and_(version >= prefix, version < prefix + "~")
+    return version.startswith(prefix, autoescape=True)
+
+
 def side_figures(
     *,
     session: Session,
@@ -292,7 +302,7 @@ def side_figures(
         return Side(start=start, end=end)
     conditions = _window(start, end)
     if prompt_prefix is not None:
-        conditions.append(col(LLMRequest.prompt_version).startswith(prompt_prefix, autoescape=True))
+        conditions.append(_starts_with(prompt_prefix))
     tally = _tallies(session, conditions, by_version=False).get("", _Tally())
     return tally.side(start, end, flags=implicit_flag_expr() is not None)
 

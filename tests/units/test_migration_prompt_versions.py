@@ -13,6 +13,7 @@ from chatmon.migrate import alembic_config
 
 REVISION = "e5b8c2d4f6a1"
 PREVIOUS = "d4f1a2b3c5e6"
+INDEX = "ix_llm_request_prompt_version_started_at"
 
 
 def test_prompt_version_table_comes_and_goes(tmp_path: Path) -> None:
@@ -40,8 +41,10 @@ def test_prompt_version_table_comes_and_goes(tmp_path: Path) -> None:
     }
     indexes = {index["name"] for index in inspector.get_indexes("prompt_version")}
     assert indexes == {"ix_prompt_version_first_seen", "ix_prompt_version_last_seen"}
+    assert INDEX in {index["name"] for index in inspector.get_indexes("llm_request")}
     command.downgrade(config, PREVIOUS)
     assert "prompt_version" not in inspect(engine).get_table_names()
+    assert INDEX not in {index["name"] for index in inspect(engine).get_indexes("llm_request")}
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM llm_request")).scalar() == 1
     command.upgrade(config, "head")

@@ -278,14 +278,17 @@ def _window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
     return [col(r.synthetic).is_(False), col(r.started_at) >= start, col(r.started_at) < end]
 
 
-def _starts_with(prefix: str) -> ColumnElement[bool]:
-    """``prompt_version`` starts with ``prefix``, as a range the (prompt_version,
-    started_at) index can serve (a LIKE cannot on SQLite); "~" sorts after every letter
-    and digit, and a version is letters and digits."""
+def _versions_starting(session: Session, prefix: str) -> list[str]:
+    """The stored prompt versions that start with ``prefix`` (a change event keeps 8
+    characters of a 12-character version). Read from the (prompt_version, started_at)
+    index alone, so the side's query can then ask for exact versions, which every
+    planner serves from that index (a prefix LIKE or range it may not)."""
     version = col(LLMRequest.prompt_version)
-    if prefix.isascii() and prefix.isalnum():
-        return and_(version >= prefix, version < prefix + "~")
-    return version.startswith(prefix, autoescape=True)
+    if prefix.isascii() and prefix.isalnum():  # "~" sorts after every letter and digit
+        matching = and_(version >= prefix, version < prefix + "~")
+    else:
+        matching = version.startswith(prefix, autoescape=True)
+    return [str(v) for v in session.exec(select(version).where(matching).distinct()).all()]
 
 
 def side_figures(
@@ -302,7 +305,10 @@ def side_figures(
         return Side(start=start, end=end)
     conditions = _window(start, end)
     if prompt_prefix is not None:
-        conditions.append(_starts_with(prompt_prefix))
+        versions = _versions_starting(session, prompt_prefix)
+        if not versions:
+            return Side(start=start, end=end)
+        conditions.append(col(LLMRequest.prompt_version).in_(versions))
     tally = _tallies(session, conditions, by_version=False).get("", _Tally())
     return tally.side(start, end, flags=implicit_flag_expr() is not None)
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, and_, case, func, literal
+from sqlalchemy import Boolean, Integer, String, and_, case, func, literal_column
 from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -261,7 +261,7 @@ def _tallies(
         func.coalesce(
             func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
         ),
-        func.coalesce(func.sum(flag), 0) if flag is not None else literal(0),
+        func.coalesce(func.sum(flag), 0) if flag is not None else literal_column("0"),
         func.min(r.started_at),
         func.max(r.started_at),
     ]

@@ -23,6 +23,7 @@ from chatmon.routes.health import health, health_live, health_ready
 from chatmon.routes.metrics import metrics_endpoint
 from chatmon.routes.stats import api_requests_csv, api_stats
 from chatmon.routes.usage import api_usage, api_usage_csv
+from chatmon.routes.versions import api_versions
 
 routes = [
     Route("/health", health, methods=["GET"]),
@@ -39,6 +40,7 @@ routes = [
     Route("/api/feedback/conversation", api_feedback_conversation, methods=["GET"]),
     Route("/api/feedback/views", api_feedback_views, methods=["GET"]),
     Route("/api/feedback/review", review_page, methods=["GET"]),
+    Route("/api/versions", api_versions, methods=["GET"]),
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),
 ]

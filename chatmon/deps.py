@@ -14,6 +14,7 @@ from chatmon.services.budget import BudgetConfig, BudgetGate
 from chatmon.services.identity import IdentityIssuer
 from chatmon.services.llm import LLMClient
 from chatmon.services.login import LoginGuard
+from chatmon.services.prompt_versions import PromptVersionBook
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
 from chatmon.services.turn import TurnService
@@ -92,8 +93,15 @@ def fallback_client() -> LLMClient | None:
 
 @functools.cache
 def system_prompt_source() -> SystemPromptSource:
-    """The hot-reloaded system prompt of this process."""
-    return SystemPromptSource(get_settings().system_prompt_path)
+    """The hot-reloaded system prompt of this process (each version served is kept in
+    the ``prompt_version`` table)."""
+    return SystemPromptSource(get_settings().system_prompt_path, listener=prompt_book().note)
+
+
+@functools.cache
+def prompt_book() -> PromptVersionBook:
+    """Writes the system prompt versions this process serves to ``prompt_version``."""
+    return PromptVersionBook(get_engine)
 
 
 GATE_TTL_SECONDS = 30.0  # the generated password's hash is re-read at least this often

@@ -75,6 +75,10 @@ class LLMRequest(SQLModel, table=True):
     # The review queue reads the rated rows of a window (chatmon.services.feedback_review).
     __table_args__ = (
         sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
+        # A prompt version's requests of a window (chatmon.services.version_compare).
+        sqlalchemy.Index(
+            "ix_llm_request_prompt_version_started_at", "prompt_version", "started_at"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -376,3 +380,18 @@ class FeedbackReviewAudit(SQLModel, table=True):
     viewed_at: datetime = Field(index=True)
     conversation_id: str = Field(max_length=32, index=True)
     correlation_id: str = Field(max_length=32)
+
+
+class PromptVersion(SQLModel, table=True):
+    """One version of the system prompt, as the chat served it: its short hash (what
+    ``llm_request.prompt_version`` holds), when a request first and last used it, and
+    its text (the monitor's before/after card and ``/api/versions`` show it). Kept by
+    :mod:`chatmon.services.prompt_versions`: an upsert when a worker first serves a
+    version, then ``last_seen`` at most once a minute per worker."""
+
+    __tablename__ = "prompt_version"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    first_seen: datetime = Field(index=True)
+    last_seen: datetime = Field(index=True)
+    text: str

@@ -12,6 +12,7 @@ from chatmon.components.monitor_charts import charts
 from chatmon.components.monitor_spend import budget_bars, top_spenders
 from chatmon.components.monitor_table import request_detail, request_table
 from chatmon.components.post_form import post_form, post_to_backend
+from chatmon.components.versions_card import versions_card
 from chatmon.services.dashboard_view import WINDOW_CHOICES
 from chatmon.states.auth import AuthState
 from chatmon.states.monitor import REFRESH_SECONDS, MonitorState
@@ -320,6 +321,7 @@ def monitor_page() -> rx.Component:
                     width="100%",
                 ),
             ),
+            versions_card(),
             alerts_panel(),
             spacing="4",
             padding="16px 20px 32px",

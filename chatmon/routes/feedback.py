@@ -2,8 +2,8 @@
 
 - ``GET /api/feedback`` (and ``/api/feedback.csv``): rated replies over a window.
   The window parameters of ``/api/stats`` and ``model``, plus ``prompt_version``,
-  ``rating=up|down``, ``order=newest|worst`` (default newest) and ``limit`` (1-1000,
-  default 100).
+  ``rating=up|down``, ``reason`` (one of the thumbs-down reasons), ``order=newest|worst``
+  (default newest) and ``limit`` (1-1000, default 100).
 - ``GET /api/feedback/conversation?id=<correlation_id>``: the rated reply and the
   messages before it, read-only, PII-redacted when ENABLE_PII_REDACTION is on. Each
   read is recorded (who, when, which conversation). 404 with FEEDBACK_REVIEW=off.
@@ -26,6 +26,7 @@ from chatmon import access, deps
 from chatmon.db import get_engine
 from chatmon.routes.stats import neutralised, window_from_query
 from chatmon.services import feedback_review
+from chatmon.services.feedback import REASONS
 from chatmon.services.stats import WindowError
 from chatmon.settings import get_settings
 
@@ -43,6 +44,7 @@ class Query:
     model: str | None
     prompt_version: str | None
     rating: str | None
+    reason: str | None
     order: feedback_review.Order
     limit: int
 
@@ -63,6 +65,9 @@ def parse_params(params: dict[str, str]) -> Query:
     rating = params.pop("rating", None) or None
     if rating is not None and rating not in feedback_review.RATINGS:
         raise WindowError("rating must be up or down")
+    reason = params.pop("reason", None) or None
+    if reason is not None and reason not in REASONS:
+        raise WindowError(f"reason must be one of {', '.join(REASONS)}")
     order = params.pop("order", "newest")
     if order not in feedback_review.ORDERS:
         raise WindowError(f"order must be one of {', '.join(feedback_review.ORDERS)}")
@@ -75,6 +80,7 @@ def parse_params(params: dict[str, str]) -> Query:
         model=params.get("model") or None,
         prompt_version=prompt_version,
         rating=rating,
+        reason=reason,
         order=order,
         limit=limit,
     )
@@ -89,6 +95,7 @@ def rated_rows(query: Query) -> list[feedback_review.RatedReply]:
             model=query.model,
             prompt_version=query.prompt_version,
             rating=query.rating,
+            reason=query.reason,
             order=query.order,
             limit=query.limit,
         )
@@ -111,6 +118,11 @@ async def api_feedback(request: Request) -> Response:
     )
 
 
+def _cell(value: object) -> object:
+    """A list (a row's reasons) as one cell: ``wrong;unsafe``."""
+    return ";".join(str(item) for item in value) if isinstance(value, list) else value
+
+
 async def api_feedback_csv(request: Request) -> Response:
     """The same rows as CSV (text cells neutralised against spreadsheet formulas)."""
     try:
@@ -126,7 +138,7 @@ async def api_feedback_csv(request: Request) -> Response:
         writer.writerow(
             [
                 "" if v is None else neutralised(v) if isinstance(v, str) else v
-                for v in (data[name] for name in feedback_review.COLUMNS)
+                for v in (_cell(data[name]) for name in feedback_review.COLUMNS)
             ]
         )
     filename = f"chatmon-feedback-{query.label}-{query.end.strftime('%Y%m%dT%H%M%SZ')}.csv"

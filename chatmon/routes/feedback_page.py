@@ -26,6 +26,7 @@ from chatmon.routes.feedback import (
     viewer_of,
 )
 from chatmon.services import feedback_review
+from chatmon.services.feedback import REASONS
 from chatmon.services.stats import WindowError
 from chatmon.settings import get_settings
 
@@ -62,6 +63,7 @@ def _form(params: dict[str, str]) -> str:
         "<form method='get' id='review-filters'>"
         + choice("window", ("24h", "1h", "6h", "7d"))
         + choice("rating", ("", "down", "up"))
+        + choice("reason", ("", *REASONS))
         + choice("order", ("newest", "worst"))
         + field("model", "model")
         + field("prompt_version", "prompt version")
@@ -72,7 +74,9 @@ def _form(params: dict[str, str]) -> str:
 def _queue(rows: list[feedback_review.RatedReply], params: dict[str, str], review: bool) -> str:
     if not rows:
         return "<p id='review-empty'>No rated replies in this window.</p>"
-    head = "".join(f"<th>{escape(n)}</th>" for n in ("when", "rating", "model", "prompt", "status"))
+    head = "".join(
+        f"<th>{escape(n)}</th>" for n in ("when", "rating", "reasons", "model", "prompt", "status")
+    )
     lines = []
     for row in rows:
         link = escape(row.correlation_id)
@@ -82,7 +86,9 @@ def _queue(rows: list[feedback_review.RatedReply], params: dict[str, str], revie
         status = row.status + (f" ({row.error_category})" if row.error_category else "")
         lines.append(
             f"<tr><td>{escape(row.started_at.strftime('%Y-%m-%d %H:%M'))}</td>"
-            f"<td class='{row.rating}'>{row.rating}</td><td>{escape(row.model)}</td>"
+            f"<td class='{row.rating}'>{row.rating}</td>"
+            f"<td class='review-reasons'>{escape(', '.join(row.reasons))}</td>"
+            f"<td>{escape(row.model)}</td>"
             f"<td>{escape(row.prompt_version)}</td><td>{escape(status)}</td><td>{link}</td></tr>"
         )
     return f"<table id='review-rows'><tr>{head}<th>request</th></tr>{''.join(lines)}</table>"

@@ -9,8 +9,9 @@ goes through :func:`conversation_around`, which records who read which conversat
 (``feedback_review_audit``) in the same transaction as the read. ``FEEDBACK_REVIEW=off``
 turns reading off entirely (the callers check :func:`review_enabled`).
 
-Reasons are not stored yet: :data:`COLUMNS` is the one list of row fields (JSON keys
-and CSV columns), so a ``reasons`` column is one more entry and one more select.
+:data:`COLUMNS` is the one list of row fields (JSON keys and CSV columns). A row's
+``reasons`` are the thumbs-down reasons (:data:`chatmon.services.feedback.REASONS`), and
+the queue filters by one of them.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
+from chatmon.services.feedback import REASONS, decode_reasons
 from chatmon.services.redaction import redact
 
 Order = Literal["newest", "worst"]
@@ -40,6 +43,7 @@ COLUMNS = (
     "cost_usd",
     "conversation_id",
     "owner",
+    "reasons",  # last: the CSV's earlier columns keep their places
 )
 CONTEXT_MESSAGES = 20  # messages shown up to and including the rated reply
 
@@ -60,6 +64,7 @@ class RatedReply:
     correlation_id: str
     started_at: datetime
     rating: str  # "up" | "down"
+    reasons: tuple[str, ...]  # of a thumbs-down, in the fixed order of REASONS
     model: str
     prompt_version: str
     status: str
@@ -72,6 +77,7 @@ class RatedReply:
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in COLUMNS}
         data["started_at"] = _iso(self.started_at)
+        data["reasons"] = list(self.reasons)
         return data
 
 
@@ -121,17 +127,23 @@ def rated_replies(
     model: str | None = None,
     prompt_version: str | None = None,
     rating: str | None = None,
+    reason: str | None = None,
     order: Order = "newest",
     limit: int = 100,
 ) -> list[RatedReply]:
     """The window's rated requests (by when they started), newest first, or worst first
     (thumbs down before up, then errors before successes, then slowest, then newest).
 
+    ``reason`` keeps only the replies rated down with that reason among theirs.
+
     Raises:
-        ValueError: ``rating`` is not "up"/"down", or ``order`` is not one of ORDERS.
+        ValueError: ``rating`` is not "up"/"down", ``reason`` not one of REASONS, or
+            ``order`` is not one of ORDERS.
     """
     if rating is not None and rating not in RATINGS:
         raise ValueError("rating must be up or down")
+    if reason is not None and reason not in REASONS:
+        raise ValueError(f"reason must be one of {', '.join(REASONS)}")
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
     r = LLMRequest
@@ -144,6 +156,8 @@ def rated_replies(
         query = query.where(col(r.prompt_version) == prompt_version)
     if rating is not None:
         query = query.where(col(r.feedback) == RATINGS[rating])
+    if reason is not None:
+        query = query.where(has_reason(reason))
     newest = (col(r.started_at).desc(), col(r.id).desc())
     if order == "worst":
         ok_last = col(r.status) == "ok"  # False (errors) sorts first
@@ -153,11 +167,24 @@ def rated_replies(
     return [_reply(row) for row in session.execute(query.limit(limit)).scalars()]
 
 
+def has_reason(reason: str) -> ColumnElement[bool]:
+    """``llm_request.feedback_reasons`` (``wrong,unsafe``: fixed order, no commas inside
+    a reason, no LIKE wildcards in any) names ``reason``."""
+    stored = col(LLMRequest.feedback_reasons)
+    return or_(
+        stored == reason,
+        stored.startswith(reason + ",", autoescape=True),
+        stored.endswith("," + reason, autoescape=True),
+        stored.contains("," + reason + ",", autoescape=True),
+    )
+
+
 def _reply(row: LLMRequest) -> RatedReply:
     return RatedReply(
         correlation_id=row.correlation_id,
         started_at=row.started_at,
         rating="up" if row.feedback == 1 else "down",
+        reasons=decode_reasons(row.feedback_reasons),
         model=row.model,
         prompt_version=row.prompt_version,
         status=row.status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,16 +29,29 @@ class SystemPromptSource:
     A ``stat`` per request is cheap; the file is only read when its modification
     time or size differ from the last read. A missing or unreadable file falls back
     to the last good prompt (or the built-in default) so the chat keeps working.
+
+    ``listener``, if given, is told the prompt each :meth:`current` returns (the chat's
+    source passes :meth:`PromptVersionBook.note`, which keeps the ``prompt_version``
+    table); it must be cheap and must not raise.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, listener: Callable[[SystemPrompt], None] | None = None
+    ) -> None:
         self._path = path
+        self._listener = listener
         self._signature: tuple[int, int] | None = None
         self._prompt = _prompt_of(DEFAULT_SYSTEM_PROMPT)
         self._lock = threading.Lock()
 
     def current(self) -> SystemPrompt:
         """The prompt as the file holds it now."""
+        prompt = self._read()
+        if self._listener is not None:
+            self._listener(prompt)
+        return prompt
+
+    def _read(self) -> SystemPrompt:
         try:
             stat = self._path.stat()
         except OSError:

@@ -41,7 +41,9 @@ def make_client(
             make_call(at=now - timedelta(minutes=5), correlation_id="r2", model="=evil"),
             make_call(at=now - timedelta(minutes=9), correlation_id="r1"),
         )
-        request_log.record_feedback(session=session, correlation_id="r2", rating=-1)
+        request_log.record_feedback(
+            session=session, correlation_id="r2", rating=-1, reasons=("wrong", "too slow")
+        )
         request_log.record_feedback(session=session, correlation_id="r1", rating=1)
         session.add(Conversation(id="conv1", owner_id="owner-key"))
         session.flush()
@@ -83,7 +85,14 @@ def test_feedback_rows_worst_first(make_client: Client) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"rating": "meh"}, {"order": "best"}, {"limit": "0"}, {"window": "2y"}, {"by": "x"}],
+    [
+        {"rating": "meh"},
+        {"order": "best"},
+        {"limit": "0"},
+        {"window": "2y"},
+        {"by": "x"},
+        {"reason": "slow"},
+    ],
 )
 def test_feedback_bad_parameters_are_400(make_client: Client, params: dict[str, str]) -> None:
     response = make_client().get("/api/feedback", params=params, headers=ALICE)
@@ -178,3 +187,21 @@ def test_review_page_needs_the_login_and_valid_filters(make_client: Client) -> N
     assert client.get("/api/feedback/review").status_code == 401
     response = client.get("/api/feedback/review", params={"window": "<x>"}, headers=ALICE)
     assert response.status_code == 400 and "<x>" not in response.text
+
+
+def test_feedback_filtered_by_reason_in_json_csv_and_the_page(make_client: Client) -> None:
+    client = make_client()
+    body = client.get("/api/feedback", params={"reason": "too slow"}, headers=ALICE).json()
+    assert [(r["correlation_id"], r["reasons"]) for r in body["rows"]] == [
+        ("r2", ["wrong", "too slow"])
+    ]
+    assert (
+        client.get("/api/feedback", params={"reason": "unsafe"}, headers=ALICE).json()["rows"] == []
+    )
+    response = client.get("/api/feedback.csv", params={"reason": "wrong"}, headers=ALICE)
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0][-1] == "reasons" and rows[1][-1] == "wrong;too slow"
+    page = client.get("/api/feedback/review", params={"reason": "wrong"}, headers=ALICE).text
+    assert "<option selected>wrong</option>" in page
+    assert "<td class='review-reasons'>wrong, too slow</td>" in page
+    assert "r1" not in page.split("id='review-rows'")[1].split("</table>")[0]

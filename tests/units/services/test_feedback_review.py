@@ -180,3 +180,36 @@ def test_conversation_around_off_reads_and_records_nothing(session: Session) -> 
         )
     session.commit()
     assert session.exec(select(FeedbackReviewAudit)).all() == []
+
+
+def test_the_queue_filters_by_a_thumbs_down_reason(session: Session) -> None:
+    record(
+        session,
+        *[
+            make_call(at=timedelta(minutes=m), correlation_id=cid)
+            for m, cid in [(5, "wrong-only"), (6, "too-slow-too"), (7, "unsafe-last"), (8, "none")]
+        ],
+    )
+    for cid, reasons in [
+        ("wrong-only", ("wrong",)),
+        ("too-slow-too", ("wrong", "too slow", "other")),
+        ("unsafe-last", ("unhelpful", "unsafe")),
+        ("none", ()),
+    ]:
+        request_log.record_feedback(session=session, correlation_id=cid, rating=-1, reasons=reasons)
+    session.commit()
+
+    def by(reason: str) -> list[str]:
+        rows = feedback_review.rated_replies(session=session, start=T0, end=END, reason=reason)
+        return sorted(_ids(rows))
+
+    assert by("wrong") == ["too-slow-too", "wrong-only"]
+    assert by("too slow") == ["too-slow-too"]  # in the middle of the list
+    assert by("other") == ["too-slow-too"]  # at its end
+    assert by("unsafe") == ["unsafe-last"]
+    assert by("unhelpful") == ["unsafe-last"]  # at its start
+    (row,) = feedback_review.rated_replies(session=session, start=T0, end=END, reason="too slow")
+    assert row.reasons == ("wrong", "too slow", "other")
+    assert row.to_json()["reasons"] == ["wrong", "too slow", "other"]
+    with pytest.raises(ValueError, match="reason must be one of"):
+        feedback_review.rated_replies(session=session, start=T0, end=END, reason="wro%")

@@ -4,7 +4,7 @@ Each system prompt version the chat served: its hash, first and last use, its te
 and an index for one version's requests of a window (the before/after comparisons).
 
 Revision ID: e5b8c2d4f6a1
-Revises: d4f1a2b3c5e6
+Revises: e5b8c2d7a9f1
 Create Date: 2026-12-02 04:40:00
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "e5b8c2d4f6a1"
-down_revision: str | Sequence[str] | None = "d4f1a2b3c5e6"
+down_revision: str | Sequence[str] | None = "e5b8c2d7a9f1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

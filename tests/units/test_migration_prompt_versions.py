@@ -12,7 +12,7 @@ from alembic import command
 from chatmon.migrate import alembic_config
 
 REVISION = "e5b8c2d4f6a1"
-PREVIOUS = "d4f1a2b3c5e6"
+PREVIOUS = "e5b8c2d7a9f1"
 INDEX = "ix_llm_request_prompt_version_started_at"
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 
 import reflex as rx
 from sqlmodel import Session
@@ -21,10 +23,24 @@ from chatmon.states.auth import monitor_allowed
 log = logging.getLogger(__name__)
 
 
+# The card reads every request of the window (latency per prompt version has no rollup):
+# seconds on a busy week. One read per window per minute serves every monitor tab of the
+# worker, and a refresh button pressed in a loop does not start a read each time.
+CARD_TTL_SECONDS = 60.0
+_cards: dict[str, tuple[float, versions_view.VersionsCard]] = {}
+_read_lock = threading.Lock()
+
+
 def _read(window: str) -> versions_view.VersionsCard:
-    start, end = stats.last(stats.parse_window(window))
-    with Session(get_engine()) as session:
-        return versions_view.load(session, start=start, end=end)
+    with _read_lock:  # one read at a time; those waiting find its result
+        cached = _cards.get(window)
+        if cached is not None and time.monotonic() - cached[0] < CARD_TTL_SECONDS:
+            return cached[1]
+        start, end = stats.last(stats.parse_window(window))
+        with Session(get_engine()) as session:
+            card = versions_view.load(session, start=start, end=end)
+        _cards[window] = (time.monotonic(), card)
+        return card
 
 
 class VersionsState(rx.State):

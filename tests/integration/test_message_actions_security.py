@@ -17,7 +17,7 @@ from bench.reflex_client import ReflexSession, form_data
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.models import ChatMessage
 from tests.integration.conftest import RunningApp, run_async
-from tests.integration.test_hostile_clients import CHAT, REPLY_TIMEOUT, _app, _victim_chat
+from tests.integration.test_hostile_clients import CHAT, REPLY_TIMEOUT, _victim_chat
 
 
 def _rows(engine: Engine, conversation_id: str) -> list[tuple[object, ...]]:

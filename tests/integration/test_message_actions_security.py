@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from bench.reflex_client import ReflexSession, form_data
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.models import ChatMessage
-from tests.integration.conftest import RunningApp, run_async
+from tests.integration.conftest import MAX_MESSAGE_CHARS, RunningApp, run_async
 from tests.integration.test_hostile_clients import CHAT, REPLY_TIMEOUT, _victim_chat
 
 
@@ -107,7 +107,7 @@ def test_garbage_and_out_of_range_arguments_change_nothing(
             ("start_edit", {"message_id": reply["id"]}),  # a reply is not edited
             ("submit_edit", {"form_data": form_data(text="no edit open")}),
             ("start_edit", {"message_id": question["id"]}),
-            ("submit_edit", {"form_data": form_data(text="x" * 100_000)}),  # over the cap
+            ("submit_edit", {"form_data": form_data(text="x" * (MAX_MESSAGE_CHARS + 1))}),
             ("submit_edit", {"form_data": form_data(text="   ")}),
             ("submit_edit", {"form_data": {"text": {"a": 1}}}),
         ]:
@@ -115,14 +115,22 @@ def test_garbage_and_out_of_range_arguments_change_nothing(
         await asyncio.sleep(2)
         asked = fake_llm.hits - hits
         after = _rows(app_db, conversation_id)
-        notice = [tab.get(CHAT, "notice")]
+        last_notice = tab.get(CHAT, "notice")
+        await tab.send(
+            tab.app.handler(CHAT, "submit_edit"),
+            form_data=form_data(text="y" * (MAX_MESSAGE_CHARS + 1)),
+        )
+        await tab.wait_until(lambda s: s.get(CHAT, "notice") != last_notice, timeout=10)
+        notices = [(last_notice, tab.get(CHAT, "notice")), tab.errors]
         await tab.close()
-        return asked, [before, after], notice, []
+        return asked, [before, after], notices, []
 
-    asked, (before, after), notice, _ = run_async(scenario())
+    asked, (before, after), ((empty, too_long), errors), _ = run_async(scenario())
     assert asked == 0
     assert after == before
-    assert "limit" in notice[0] or "Type a message" in notice[0]
+    assert empty == "Type a message first."
+    assert f"the limit is {MAX_MESSAGE_CHARS:,}" in too_long
+    assert errors == []
 
 
 def test_no_action_while_a_reply_streams(

@@ -162,6 +162,28 @@ def list_messages(
     return rows
 
 
+def branch_to(*, session: Session, message: ChatMessage, limit: int) -> list[ChatMessage]:
+    """``message`` and up to ``limit - 1`` messages before it on its own branch (what the
+    model was sent before it, not the alternatives beside it), oldest first. No owner
+    check: for the monitor's audited review, which reads any conversation."""
+    parents = dict(
+        session.exec(
+            select(ChatMessage.id, ChatMessage.parent_id).where(
+                ChatMessage.conversation_id == message.conversation_id
+            )
+        ).all()
+    )
+    chain: list[int] = []
+    current: int | None = message.id
+    while current is not None and current not in chain and len(chain) < limit:
+        chain.append(current)
+        current = parents.get(current)
+    rows = session.exec(
+        select(ChatMessage).where(col(ChatMessage.id).in_(chain)).order_by(col(ChatMessage.id))
+    ).all()
+    return list(rows)
+
+
 def position_of(*, session: Session, message: ChatMessage) -> Position:
     """Where a finished message stands among its alternatives."""
     nodes = _nodes(session, message.conversation_id)

@@ -208,3 +208,27 @@ def test_export_is_the_visible_branch_in_markdown(session: Session, chat) -> Non
     )
     assert convo.export_filename("../../etc/passwd <script>") == "chatmon-etc-passwd-script.md"
     assert convo.export_filename("😀") == "chatmon-conversation.md"
+
+
+def test_a_reply_under_review_shows_its_own_branch(session: Session, chat) -> None:
+    from chatmon.services.feedback_review import conversation_around
+
+    conversation_id, q1, a1 = chat
+    edited = convo.edit_message(session=session, owner_id="alice", message_id=q1, text="q1 again")
+    session.commit()
+    b1 = _reply(session, conversation_id, edited.id or 0, "b1")
+    for reply_id, expected in [(b1, ["q1 again", "b1"]), (a1, ["q1", "a1"])]:
+        reply = session.get(ChatMessage, reply_id)
+        assert reply is not None
+        shown = conversation_around(
+            session=session,
+            correlation_id=reply.correlation_id or "",
+            viewer="operator",
+            enabled=True,
+            redact_pii=False,
+        )
+        assert shown is not None and [m.content for m in shown] == expected
+        assert shown[-1].rated
+    later = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
+    a2 = convo.branch_to(session=session, message=later[-1], limit=3)
+    assert [m.content for m in a2] == ["q1 again", "b1"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
+from alembic import command
 from chatmon.migrate import alembic_config
 from chatmon.services import conversations as convo
 

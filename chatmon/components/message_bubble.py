@@ -129,6 +129,9 @@ def _edit_form(message: rx.Var[MessageView]) -> rx.Component:
             rows=3,
             width="100%",
             auto_focus=True,
+            padding="6px 8px",
+            border_radius="8px",
+            border=f"1px solid {rx.color('gray', 7)}",
         ),
         rx.hstack(
             rx.button("Save & send", type="submit", size="1", id="edit-send"),

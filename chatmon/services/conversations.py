@@ -441,8 +441,9 @@ def mark_regenerated(*, session: Session, owner_id: str, message_id: int) -> str
 
     Returns the correlation id of that reply's request (None: not the owner's reply, or
     it has none), the request an implicit-dissatisfaction flag belongs to. The regenerate
-    handler calls it in the same transaction that accepts the new reply; this is the one
-    place where a request is known to have been regenerated.
+    handler calls it once the new reply is accepted (past the rate limits), before it
+    streams: the one place where a request is known to have been regenerated, and so
+    where such a flag is set on it.
     """
     try:
         reply = _owned_message(session, owner_id=owner_id, message_id=message_id, role="assistant")

@@ -190,6 +190,7 @@ class ChatState(rx.State):
             self.has_earlier = False
         self.provider_state = _provider_state()
         if self.streaming:  # a reply of this tab still runs elsewhere: watch it end
+            await self._hide_what_the_reply_replaces()
             return ChatState.watch_reply
 
     async def _adopt_legacy_id(self, owner: str) -> None:
@@ -229,6 +230,17 @@ class ChatState(rx.State):
             return time.time() - self._reply_accepted_at < STALE_REPLY_SECONDS
         row = await db.run(_get_message, message_id=message_id)
         return row is not None and row.status == convo.STREAMING  # stale ones were just flipped
+
+    async def _hide_what_the_reply_replaces(self) -> None:
+        """A tab reloaded while its regenerated reply (or the reply to an edit) streams:
+        show the conversation up to the message it answers, as before the reload, not
+        the alternative it is replacing."""
+        if not self._reply_message_id:
+            return
+        row = await db.run(_get_message, message_id=self._reply_message_id)
+        at = next((i for i, m in enumerate(self.messages) if row and m.id == row.parent_id), None)
+        if at is not None:
+            self.messages = self.messages[: at + 1]
 
     def _end_streaming(self) -> None:
         self.streaming = False

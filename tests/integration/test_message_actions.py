@@ -144,3 +144,23 @@ def test_export_downloads_the_conversation_as_markdown(
     assert text.startswith("# export this chat\n")
     assert "**You:**\n\nexport this chat" in text
     assert "**Assistant:**\n\n" + expected_reply("export this chat").strip() in text
+
+
+def test_a_reload_while_a_regenerated_reply_streams_shows_only_the_new_one(
+    page: Page, fake_llm: FakeLLMServer
+) -> None:
+    send_and_wait(page, "regenerate, then reload")
+    old_id = _id_of(_rows(page).nth(1))
+    fake_llm.configure(tokens_per_second=15, reply_words=60)
+    page.click(f"#regenerate-{old_id}")
+    live = page.locator("#streaming-reply")
+    expect(live).to_contain_text("Echo: regenerate, then reload")
+    page.reload()
+    page.wait_for_selector("#chat-loaded", state="attached")
+    expect(live).to_contain_text("Echo: regenerate, then reload", timeout=10_000)
+    expect(page.locator(f"#message-{old_id}")).to_have_count(0)  # the replaced reply
+    expect(page.locator("#send-button")).to_be_visible(timeout=30_000)
+    expect(assistant_bubbles(page)).to_have_count(1)
+    new_id = _id_of(_rows(page).nth(1))
+    assert new_id != old_id
+    expect(page.locator(f"#alt-pos-{new_id}")).to_have_text("2/2")

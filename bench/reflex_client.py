@@ -123,6 +123,8 @@ class ReflexSession:
     received_bytes: int = field(init=False, default=0)  # JSON bytes of every update received
     # The same bytes by the (first) substate each update changed ("" for events only).
     received_bytes_by_substate: dict[str, int] = field(init=False, default_factory=dict)
+    # Events the server sent for the page itself (``_download``, ``_call_script``...).
+    frontend_events: list[dict[str, Any]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = copy.deepcopy(self.app.initial_state)
@@ -253,7 +255,9 @@ class ReflexSession:
             self.state.setdefault(substate, {}).update(changes)
         self._store_client_vars(delta)
         for event in update.get("events") or []:
-            if not str(event.get("name", "")).startswith("_"):
+            if str(event.get("name", "")).startswith("_"):
+                self.frontend_events.append(event)
+            else:
                 again = self._event(event["name"], event.get("payload") or {})
                 await self._sio.emit("event", again, namespace=NAMESPACE)
         self._changed.set()

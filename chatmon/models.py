@@ -59,6 +59,12 @@ class ChatMessage(SQLModel, table=True):
     # seconds (``updated_at``); "interrupted": its writer stopped before finishing.
     status: str | None = Field(default=None, max_length=16)
     updated_at: datetime | None = None
+    # The conversation is a tree: each message follows ``parent_id`` (None: the first).
+    # Messages with the same parent are alternatives (a regenerated reply, an edited
+    # question); ``active`` marks the one shown. The visible branch is the path from the
+    # first message through the active alternatives (chatmon.services.history).
+    parent_id: int | None = Field(default=None, index=True)
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sqlalchemy.true()})
 
 
 class LLMRequest(SQLModel, table=True):

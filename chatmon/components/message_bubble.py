@@ -1,4 +1,6 @@
-"""A chat bubble: avatar, Markdown body (never raw HTML) and, for replies, thumbs."""
+"""A chat bubble: avatar, Markdown body (never raw HTML), and the message's actions:
+copy, edit and resend (the user's), regenerate and thumbs (replies), and ‹ n/m › between
+alternatives."""
 
 from __future__ import annotations
 
@@ -45,10 +47,125 @@ def _thumb(message: rx.Var[MessageView], rating: int, icon: str) -> rx.Component
     )
 
 
+def _action(icon: str, label: str, element_id: rx.Var[str], on_click: object) -> rx.Component:
+    return rx.tooltip(
+        rx.icon_button(
+            rx.icon(icon, size=14),
+            id=element_id,
+            aria_label=label,
+            size="1",
+            variant="ghost",
+            color_scheme="gray",
+            on_click=on_click,
+            disabled=ChatState.streaming,
+        ),
+        content=label,
+    )
+
+
+def _copy(message: rx.Var[MessageView]) -> rx.Component:
+    return _action("copy", "Copy", "copy-" + message.id.to(str), rx.set_clipboard(message.content))
+
+
+def _alternatives(message: rx.Var[MessageView]) -> rx.Component:
+    """‹ 2/3 ›: flip between a reply's regenerations, or a question's edits."""
+    key = message.id.to(str)
+    return rx.cond(
+        message.alt_count > 1,
+        rx.hstack(
+            rx.icon_button(
+                rx.icon("chevron-left", size=14),
+                id="alt-prev-" + key,
+                aria_label="previous version",
+                size="1",
+                variant="ghost",
+                color_scheme="gray",
+                on_click=ChatState.show_alternative(message.id, -1),
+                disabled=ChatState.streaming | (message.alt_index <= 1),
+            ),
+            rx.text(
+                message.alt_index.to(str) + "/" + message.alt_count.to(str),
+                id="alt-pos-" + key,
+                size="1",
+                color=rx.color("gray", 10),
+            ),
+            rx.icon_button(
+                rx.icon("chevron-right", size=14),
+                id="alt-next-" + key,
+                aria_label="next version",
+                size="1",
+                variant="ghost",
+                color_scheme="gray",
+                on_click=ChatState.show_alternative(message.id, 1),
+                disabled=ChatState.streaming | (message.alt_index >= message.alt_count),
+            ),
+            spacing="1",
+            align="center",
+            class_name="alternatives",
+        ),
+    )
+
+
+def _user_actions(message: rx.Var[MessageView]) -> rx.Component:
+    return rx.hstack(
+        _alternatives(message),
+        _copy(message),
+        _action("pencil", "Edit", "edit-" + message.id.to(str), ChatState.start_edit(message.id)),
+        spacing="2",
+        align="center",
+        justify="end",
+        class_name="message-actions",
+    )
+
+
+def _edit_form(message: rx.Var[MessageView]) -> rx.Component:
+    """The user's message, editable; sending it branches the conversation there."""
+    return rx.form(
+        rx.el.textarea(
+            name="text",
+            id="edit-text",
+            default_value=message.content,
+            max_length=ChatState.max_message_chars,
+            rows=3,
+            width="100%",
+            auto_focus=True,
+            padding="6px 8px",
+            border_radius="8px",
+            border=f"1px solid {rx.color('gray', 7)}",
+        ),
+        rx.hstack(
+            rx.button("Save & send", type="submit", size="1", id="edit-send"),
+            rx.button(
+                "Cancel",
+                type="button",
+                size="1",
+                variant="ghost",
+                on_click=ChatState.cancel_edit,
+                id="edit-cancel",
+            ),
+            spacing="2",
+            justify="end",
+        ),
+        on_submit=ChatState.submit_edit,
+        reset_on_submit=False,
+        id="edit-form",
+        width="100%",
+        min_width="320px",
+    )
+
+
 def _feedback_row(message: rx.Var[MessageView]) -> rx.Component:
     return rx.hstack(
         _thumb(message, 1, "thumbs-up"),
         _thumb(message, -1, "thumbs-down"),
+        _copy(message),
+        _action(
+            "refresh-cw",
+            "Regenerate",
+            "regenerate-" + message.id.to(str),
+            ChatState.regenerate(message.id),
+        ),
+        _alternatives(message),
         rx.cond(
             message.error_category != "",
             rx.text(
@@ -126,9 +243,12 @@ def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
     """A saved message."""
     is_user = message.role == "user"
     is_error = message.error_category != ""
+    editing = is_user & (ChatState.editing_id == message.id)
     bubble = rx.box(
-        markdown_body(message.content),
-        rx.cond(is_user, rx.fragment(), _feedback_row(message)),
+        rx.cond(editing, _edit_form(message), markdown_body(message.content)),
+        rx.cond(
+            is_user, rx.cond(editing, rx.fragment(), _user_actions(message)), _feedback_row(message)
+        ),
         rx.cond(is_user, rx.fragment(), _feedback_given(message)),
         rx.cond(
             ChatState.feedback_form_for == message.id,

@@ -58,6 +58,16 @@ def _header() -> rx.Component:
                 id="clear-chat",
                 disabled=ChatState.streaming,
             ),
+            rx.button(
+                rx.icon("download", size=14),
+                "Export",
+                on_click=ChatState.export_markdown,
+                variant="soft",
+                color_scheme="gray",
+                id="export-chat",
+                title="Download this conversation as Markdown",
+                disabled=ChatState.conversation_id == "",
+            ),
             rx.link(
                 rx.button(
                     rx.icon("activity", size=14), "Monitor", variant="soft", color_scheme="gray"

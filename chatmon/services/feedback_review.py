@@ -25,6 +25,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
+from chatmon.services import conversations
 from chatmon.services.feedback import REASONS, decode_reasons
 from chatmon.services.redaction import redact
 
@@ -221,15 +222,8 @@ def conversation_around(
     ).scalar_one_or_none()
     if reply is None or reply.id is None:
         return None
-    rows = session.execute(
-        select(ChatMessage)
-        .where(
-            col(ChatMessage.conversation_id) == reply.conversation_id,
-            col(ChatMessage.id) <= reply.id,
-        )
-        .order_by(col(ChatMessage.id).desc())
-        .limit(limit)
-    ).scalars()
+    # the reply's own branch: not the alternatives of a regenerated reply or edited question
+    rows = conversations.branch_to(session=session, message=reply, limit=limit)
     shown = [
         ShownMessage(
             id=m.id or 0,
@@ -239,7 +233,7 @@ def conversation_around(
             rated=m.id == reply.id,
         )
         for m in rows
-    ][::-1]
+    ]
     session.add(
         FeedbackReviewAudit(
             viewer=viewer[:64],

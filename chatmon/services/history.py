@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -65,3 +67,64 @@ def build_messages(
     return [{"role": "system", "content": system_prompt}] + [
         {"role": turn.role, "content": turn.content} for turn in recent
     ]
+
+
+# ----- branches ------------------------------------------------------------------------
+# A conversation is a tree of messages: regenerating a reply or editing a question adds
+# an alternative beside it (same parent) instead of replacing it. The model, the page and
+# an export follow one branch: from the first message, at each step the alternative
+# marked active (the newest active one if several are; the newest if none is).
+
+
+@dataclass(frozen=True)
+class Node:
+    """A message's place in its conversation's tree."""
+
+    id: int
+    parent_id: int | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a message stands among its alternatives: ``index`` of ``count`` (from 1)."""
+
+    index: int
+    count: int
+
+
+def visible_branch(nodes: Iterable[Node]) -> list[int]:
+    """The ids of the visible branch, first message first.
+
+    Nodes whose parent is not among ``nodes`` (deleted, or left out by the caller) are not
+    reachable and so never shown; a malformed cycle ends the walk.
+    """
+    children: dict[int | None, list[Node]] = defaultdict(list)
+    for node in sorted(nodes, key=lambda n: n.id):
+        children[node.parent_id].append(node)
+    path: list[int] = []
+    seen: set[int] = set()
+    parent: int | None = None
+    while kids := children.get(parent):
+        chosen = max((k for k in kids if k.active), key=lambda n: n.id, default=kids[-1])
+        if chosen.id in seen:
+            break
+        seen.add(chosen.id)
+        path.append(chosen.id)
+        parent = chosen.id
+    return path
+
+
+def positions(nodes: Iterable[Node], ids: Iterable[int]) -> dict[int, Position]:
+    """For each of ``ids``: its place among the nodes with the same parent, oldest first."""
+    siblings: dict[int | None, list[int]] = defaultdict(list)
+    parent_of: dict[int, int | None] = {}
+    for node in sorted(nodes, key=lambda n: n.id):
+        siblings[node.parent_id].append(node.id)
+        parent_of[node.id] = node.parent_id
+    result: dict[int, Position] = {}
+    for message_id in ids:
+        if message_id in parent_of:
+            group = siblings[parent_of[message_id]]
+            result[message_id] = Position(index=group.index(message_id) + 1, count=len(group))
+    return result

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import reflex as rx
 
@@ -28,7 +28,7 @@ from chatmon.services import events
 from chatmon.services.errors import user_message
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
-from chatmon.services.history import Turn, check_user_message
+from chatmon.services.history import Position, Turn, check_user_message
 from chatmon.services.identity import IDENTITY_PATH, legacy_owner_key
 from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
 from chatmon.settings import get_settings
@@ -90,6 +90,9 @@ class MessageView:
     error_category: str = ""
     correlation_id: str = ""
     status: str = ""  # "" complete, "interrupted" cut short by a server restart
+    # its place among its alternatives (regenerated replies, edited questions): 1 of 1
+    alt_index: int = 1
+    alt_count: int = 1
 
 
 @dataclasses.dataclass
@@ -100,7 +103,8 @@ class ConversationView:
     title: str
 
 
-def _message_view(message: ChatMessage) -> MessageView:
+def _message_view(message: ChatMessage, position: Position | None = None) -> MessageView:
+    place = position or Position(1, 1)
     return MessageView(
         id=message.id or 0,
         role=message.role,
@@ -111,6 +115,8 @@ def _message_view(message: ChatMessage) -> MessageView:
         error_category=message.error_category or "",
         correlation_id=message.correlation_id or "",
         status=message.status or "",
+        alt_index=place.index,
+        alt_count=place.count,
     )
 
 
@@ -140,11 +146,14 @@ class ChatState(rx.State):
     feedback_form_for: int = 0
     reason_choices: list[str] = list(REASONS)  # the form's choices, fixed
     max_comment_chars: int = MAX_COMMENT_CHARS
+    # The user message whose edit box is open (0: none); set only by ``start_edit``.
+    editing_id: int = 0
     # Server-only (never sent to the page, never settable by it): the accepted message
     # that ``stream_reply`` may answer, once; and the checkpoint row of the reply.
     _reply_ticket: str = ""
     _reply_accepted_at: float = 0.0  # wall-clock seconds, when the ticket was issued
     _reply_message_id: int = 0
+    _reply_parent_id: int = convo.LEAF  # the message the accepted reply answers
 
     # ----- who is asking -------------------------------------------------------------
     def _owner(self) -> str | None:
@@ -185,6 +194,7 @@ class ChatState(rx.State):
             self.has_earlier = False
         self.provider_state = _provider_state()
         if self.streaming:  # a reply of this tab still runs elsewhere: watch it end
+            await self._hide_what_the_reply_replaces()
             return ChatState.watch_reply
 
     async def _adopt_legacy_id(self, owner: str) -> None:
@@ -224,6 +234,17 @@ class ChatState(rx.State):
             return time.time() - self._reply_accepted_at < STALE_REPLY_SECONDS
         row = await db.run(_get_message, message_id=message_id)
         return row is not None and row.status == convo.STREAMING  # stale ones were just flipped
+
+    async def _hide_what_the_reply_replaces(self) -> None:
+        """A tab reloaded while its regenerated reply (or the reply to an edit) streams:
+        show the conversation up to the message it answers, as before the reload, not
+        the alternative it is replacing."""
+        if not self._reply_message_id:
+            return
+        row = await db.run(_get_message, message_id=self._reply_message_id)
+        at = next((i for i, m in enumerate(self.messages) if row and m.id == row.parent_id), None)
+        if at is not None:
+            self.messages = self.messages[: at + 1]
 
     def _end_streaming(self) -> None:
         self.streaming = False
@@ -285,6 +306,7 @@ class ChatState(rx.State):
         if page is None:
             return False
         self.messages, self.has_earlier = page
+        self.editing_id = 0
         return True
 
     async def _message_page(
@@ -292,8 +314,8 @@ class ChatState(rx.State):
     ) -> tuple[list[MessageView], bool] | None:
         """Up to ``MESSAGE_PAGE`` messages before ``before_id`` and whether more exist."""
         try:
-            rows = await db.run(
-                convo.list_messages,
+            rows, places = await db.run(
+                convo.list_visible,
                 owner_id=owner,
                 conversation_id=conversation_id,
                 limit=MESSAGE_PAGE + 1,
@@ -301,7 +323,7 @@ class ChatState(rx.State):
             )
         except convo.ConversationNotFound:
             return None
-        views = [_message_view(row) for row in rows]
+        views = [_message_view(row, places.get(row.id or 0)) for row in rows]
         return views[-MESSAGE_PAGE:], len(views) > MESSAGE_PAGE
 
     @rx.event
@@ -517,39 +539,176 @@ class ChatState(rx.State):
         except ValueError as exc:
             self.notice = str(exc)
             return
-        request = TurnRequest(
-            session_id=owner,
-            conversation_id=self.conversation_id,
-            turns=[*self._turns(), Turn(role="user", content=text)],
-            temperature=self.temperature,
-        )
-        refusal = deps.turn_service().admit(request, client_ip=client_ip_of(self))
-        if refusal is not None:
-            self.notice = user_message(refusal.category, retry_after=refusal.retry_after)
+        request = self._admit(owner, [*_turns(self.messages), Turn(role="user", content=text)])
+        if request is None:
             return
-        self.notice = ""
         saved = await db.run(
             _save_user_message,
             owner_id=owner,
             conversation_id=args.record_id(self.conversation_id) or "",
             text=text,
+            parent_id=self.messages[-1].id if self.messages else convo.LEAF,
         )
         self.conversation_id = saved.conversation_id
         self.messages.append(_message_view(saved))
-        self.streaming = True
-        self._reply_ticket = request.correlation_id
-        self._reply_accepted_at = time.time()
-        self._reply_message_id = 0
+        self._accept(request, parent_id=saved.id or 0)
         await self._refresh_conversations(owner)
         return [rx.set_value("message", ""), ChatState.stream_reply]
 
     def _turns(self) -> list[Turn]:
-        """The conversation as the model sees it: the finished, successful messages."""
-        return [
-            Turn(role=m.role, content=m.content)
-            for m in self.messages
-            if not m.error_category and not m.status
-        ]
+        """The conversation as the model sees it: the finished, successful messages shown
+        (the visible branch: alternatives are never on screen)."""
+        return _turns(self.messages)
+
+    def _admit(self, owner: str, turns: list[Turn]) -> TurnRequest | None:
+        """A request for ``turns`` counted against the rate limits, or None (refused: the
+        notice says why)."""
+        request = TurnRequest(
+            session_id=owner,
+            conversation_id=self.conversation_id,
+            turns=turns,
+            temperature=self.temperature,
+        )
+        refusal = deps.turn_service().admit(request, client_ip=client_ip_of(self))
+        if refusal is not None:
+            self.notice = user_message(refusal.category, retry_after=refusal.retry_after)
+            return None
+        self.notice = ""
+        return request
+
+    def _accept(self, request: TurnRequest, *, parent_id: int) -> None:
+        """Hand ``stream_reply`` its one-time ticket: a reply to message ``parent_id``."""
+        self.streaming = True
+        self.editing_id = 0
+        self.feedback_form_for = 0
+        self._reply_ticket = request.correlation_id
+        self._reply_accepted_at = time.time()
+        self._reply_message_id = 0
+        self._reply_parent_id = parent_id
+
+    def _index_of(self, message_id: int, role: str) -> int | None:
+        """Where message ``message_id`` with that role is on screen (None: it is not)."""
+        return next(
+            (i for i, m in enumerate(self.messages) if m.id == message_id and m.role == role),
+            None,
+        )
+
+    # ----- message actions ----------------------------------------------------------
+    @rx.event
+    async def regenerate(self, message_id: int):
+        """Another reply to the question that reply ``message_id`` answers.
+
+        The old reply (and whatever followed it) stays as an alternative, one click of
+        "‹" away; the new one is a request of its own. Only a reply of this browser's
+        open conversation, on screen, while nothing streams.
+        """
+        owner, wanted = await self._allowed_owner(), args.whole_number(message_id)
+        conversation_id = args.record_id(self.conversation_id)
+        if self.streaming or owner is None or wanted is None or conversation_id is None:
+            return
+        if self._index_of(wanted, "assistant") is None:
+            return
+        try:
+            question = await db.run(convo.reply_target, owner_id=owner, message_id=wanted)
+        except convo.ConversationNotFound:
+            return
+        at = self._index_of(question.id or 0, "user")
+        if question.conversation_id != conversation_id or at is None:
+            return
+        kept = self.messages[: at + 1]
+        request = self._admit(owner, _turns(kept))
+        if request is None:
+            return
+        await db.run(convo.mark_regenerated, owner_id=owner, message_id=wanted)
+        self.messages = kept
+        self._accept(request, parent_id=question.id or 0)
+        return ChatState.stream_reply
+
+    @rx.event
+    def start_edit(self, message_id: int) -> None:
+        """Open the edit box of one of the user's messages on screen."""
+        wanted = args.whole_number(message_id)
+        if self.streaming or wanted is None or self._index_of(wanted, "user") is None:
+            return
+        self.editing_id = wanted
+        self.feedback_form_for = 0
+
+    @rx.event
+    def cancel_edit(self) -> None:
+        """Close the edit box; nothing changes."""
+        self.editing_id = 0
+
+    @rx.event
+    async def submit_edit(self, form_data: dict):
+        """Send the edited message (field ``text``) instead of the one being edited.
+
+        The conversation branches there: the old message and what followed it stay as
+        an alternative. The text is checked like the composer's (``MAX_MESSAGE_CHARS``).
+        """
+        owner, wanted = await self._allowed_owner(), self.editing_id
+        conversation_id = args.record_id(self.conversation_id)
+        if self.streaming or owner is None or not wanted or conversation_id is None:
+            return
+        at = self._index_of(wanted, "user")
+        if at is None:
+            return
+        try:
+            text = check_user_message(
+                args.form_text(form_data, "text") or "",
+                max_chars=get_settings().max_message_chars,
+            )
+        except ValueError as exc:
+            self.notice = str(exc)
+            return
+        kept = self.messages[:at]
+        request = self._admit(owner, [*_turns(kept), Turn(role="user", content=text)])
+        if request is None:
+            return
+        try:
+            saved, place = await db.run(_save_edit, owner_id=owner, message_id=wanted, text=text)
+        except convo.ConversationNotFound:
+            return
+        if saved.conversation_id != conversation_id:
+            return
+        self.messages = [*kept, _message_view(saved, place)]
+        self._accept(request, parent_id=saved.id or 0)
+        await self._refresh_conversations(owner)
+        return ChatState.stream_reply
+
+    @rx.event
+    async def show_alternative(self, message_id: int, step: int) -> None:
+        """‹ (-1) / › (+1): show the previous or next alternative of message ``message_id``
+        (a regenerated reply, an edited question) and the branch that follows it."""
+        owner, wanted = await self._allowed_owner(), args.whole_number(message_id)
+        conversation_id = args.record_id(self.conversation_id)
+        way = args.whole_number(step)
+        if self.streaming or owner is None or wanted is None or conversation_id is None:
+            return
+        if way not in (-1, 1) or not any(m.id == wanted for m in self.messages):
+            return
+        shown = await db.run(convo.show_alternative, owner_id=owner, message_id=wanted, step=way)
+        if shown is None or shown.conversation_id != conversation_id:
+            return
+        self.editing_id = 0
+        self.feedback_form_for = 0
+        await self._load_messages(owner, conversation_id)
+
+    @rx.event
+    async def export_markdown(self):
+        """Download the open conversation (its visible branch) as a Markdown file."""
+        owner, conversation_id = await self._allowed_owner(), args.record_id(self.conversation_id)
+        if owner is None or conversation_id is None:
+            return None
+        try:
+            name, text = await db.run(
+                convo.conversation_markdown,
+                owner_id=owner,
+                conversation_id=conversation_id,
+                exported_at=datetime.now(UTC),
+            )
+        except convo.ConversationNotFound:
+            return None
+        return rx.download(data=text, filename=name, mime_type="text/markdown")
 
     @rx.event
     def stop(self) -> None:
@@ -570,6 +729,7 @@ class ChatState(rx.State):
         """
         async with self:
             ticket, self._reply_ticket = self._reply_ticket, ""
+            parent_id, self._reply_parent_id = self._reply_parent_id, convo.LEAF
             owner = self._owner()
             if not ticket or not self.streaming or owner is None:
                 return
@@ -587,6 +747,7 @@ class ChatState(rx.State):
                 owner_id=owner,
                 conversation_id=request.conversation_id,
                 correlation_id=ticket,
+                parent_id=parent_id,
             )
         except Exception:  # the database is unreachable: say so, keep the composer usable
             log.exception("could not start saving a reply; not asking the model")
@@ -639,6 +800,12 @@ class ChatState(rx.State):
         except Exception:
             log.exception("could not save a finished reply (its last checkpoint stays)")
             notice = SAVE_FAILED_NOTICE
+        place = Position(1, 1)
+        if saved and not notice:
+            try:  # a regenerated reply is "2 of 2"
+                place = await db.run(_position, message_id=message_id)
+            except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
+                log.warning("could not read a reply's alternatives", exc_info=True)
         async with self:
             if saved and self.conversation_id == request.conversation_id:
                 self.messages.append(
@@ -648,6 +815,8 @@ class ChatState(rx.State):
                         content=content,
                         error_category=category.value if category else "",
                         correlation_id=result.correlation_id,
+                        alt_index=place.index,
+                        alt_count=place.count,
                     )
                 )
                 if len(self.messages) > MAX_ON_SCREEN:  # nothing in a tab grows without bound
@@ -677,8 +846,34 @@ def _get_message(*, session, message_id: int) -> ChatMessage | None:
     return session.get(ChatMessage, message_id)
 
 
-def _save_user_message(*, session, owner_id: str, conversation_id: str, text: str) -> ChatMessage:
-    """The user's message, in its conversation (a new one when there is none yet)."""
+def _turns(messages: list[MessageView]) -> list[Turn]:
+    """What the model is sent of ``messages``: the finished, successful ones."""
+    return [
+        Turn(role=m.role, content=m.content)
+        for m in messages
+        if not m.error_category and not m.status
+    ]
+
+
+def _position(*, session, message_id: int) -> Position:
+    message = session.get(ChatMessage, message_id)
+    if message is None:
+        return Position(1, 1)
+    return convo.position_of(session=session, message=message)
+
+
+def _save_edit(
+    *, session, owner_id: str, message_id: int, text: str
+) -> tuple[ChatMessage, Position]:
+    saved = convo.edit_message(session=session, owner_id=owner_id, message_id=message_id, text=text)
+    return saved, convo.position_of(session=session, message=saved)
+
+
+def _save_user_message(
+    *, session, owner_id: str, conversation_id: str, text: str, parent_id: int
+) -> ChatMessage:
+    """The user's message after ``parent_id``, in its conversation (a new one when there
+    is none yet)."""
     conversation = convo.get_or_create_conversation(
         session=session, owner_id=owner_id, conversation_id=conversation_id
     )
@@ -688,6 +883,7 @@ def _save_user_message(*, session, owner_id: str, conversation_id: str, text: st
         conversation_id=conversation.id,
         role="user",
         content=text,
+        parent_id=parent_id,
     )
 
 

@@ -54,6 +54,12 @@ CHAT_HANDLERS = {
     "stop": {},
     "stream_reply": {},
     "load_earlier": {},
+    "regenerate": {"message_id": 1},
+    "start_edit": {"message_id": 1},
+    "cancel_edit": {},
+    "submit_edit": {"form_data": {}},
+    "show_alternative": {"message_id": 1, "step": 1},
+    "export_markdown": {},
     "setvar": {"var_name": "temperature", "value": 0.5},  # Reflex's built-in "set_<name>"
 }
 GARBAGE = [None, 7, -1.5, True, "", "x" * 20_000, ["a", 1], {"$ne": None}, {"message": {"a": 1}}]

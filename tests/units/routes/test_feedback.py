@@ -47,14 +47,21 @@ def make_client(
         request_log.record_feedback(session=session, correlation_id="r1", rating=1)
         session.add(Conversation(id="conv1", owner_id="owner-key"))
         session.flush()
+        parent: int | None = None  # each message follows the one before it
         for role, content, cid in [
             ("user", "mail me at ann@example.com", None),
             ("assistant", "bad answer", "r2"),
         ]:
-            session.add(
-                ChatMessage(conversation_id="conv1", role=role, content=content, correlation_id=cid)
+            message = ChatMessage(
+                conversation_id="conv1",
+                role=role,
+                content=content,
+                correlation_id=cid,
+                parent_id=parent,
             )
+            session.add(message)
             session.flush()
+            parent = message.id
         session.commit()
 
     def make(**overrides: object) -> TestClient:

@@ -109,11 +109,18 @@ def _conversation(session: Session) -> None:
         ("conv1", "assistant", "bad answer", "r2"),
         ("conv1", "user", "after the rated reply", None),
     ]
+    last: dict[str, int | None] = {}  # each message follows the one before it
     for conv, role, content, cid in texts:
-        session.add(
-            ChatMessage(conversation_id=conv, role=role, content=content, correlation_id=cid)
+        message = ChatMessage(
+            conversation_id=conv,
+            role=role,
+            content=content,
+            correlation_id=cid,
+            parent_id=last.get(conv),
         )
+        session.add(message)
         session.flush()
+        last[conv] = message.id
     session.commit()
 
 

@@ -38,7 +38,10 @@ def test_thumbs_down_opens_in_the_review_queue_redacted_and_audited(
     before = page.locator(".bubble-assistant:not(.bubble-streaming)").count()
     page.fill("#message", text)
     page.click("#send-button")
-    expect(page.locator(".bubble-assistant:not(.bubble-streaming)")).to_have_count(before + 1)
+    # The first reply of a freshly started app can take several seconds on a loaded machine.
+    expect(page.locator(".bubble-assistant:not(.bubble-streaming)")).to_have_count(
+        before + 1, timeout=30_000
+    )
     expect(page.locator("#send-button")).to_be_visible()
     reply_id = page.locator("[id^=message-]").last.get_attribute("id").removeprefix("message-")
     page.click(f"#thumb-down-{reply_id}")

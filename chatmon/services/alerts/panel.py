@@ -208,8 +208,14 @@ def last_week(
         return current
 
 
-def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
-    """Read the panel: live findings (``engine.observe``), stored states and history."""
+def load_panel(
+    *, session: Session, engine: AlertEngine, replay_wait: float = BACKTEST_WAIT_SECONDS
+) -> AlertsPanel:
+    """Read the panel: live findings (``engine.observe``), stored states and history.
+
+    ``replay_wait``: how long to wait for the last week's replay (tests that read its
+    figures wait longer than a page would: on a loaded machine a replay takes seconds).
+    """
     obs, findings = engine.observe()
     states = {row.rule: row for row in store.all_states(session=session)}
     notes = store.recent_notifications(session=session, limit=HISTORY_ROWS)
@@ -243,7 +249,7 @@ def load_panel(*, session: Session, engine: AlertEngine) -> AlertsPanel:
     ]
     held = silences.active_silences(session=session, now=obs.now)
     rows = [rule_row(f, states.get(f.rule.value)) for f in findings]
-    week = last_week(engine=engine, now=obs.now)
+    week = last_week(engine=engine, now=obs.now, wait=replay_wait)
     for row in rows:
         if row.rule in held:
             row.silenced = held[row.rule].note().removeprefix("silenced ")

@@ -145,6 +145,11 @@ def test_backtest_of_an_idle_log_fires_no_traffic(session: Session) -> None:
     assert idle.resolved_at is None  # still quiet when the replay ends
 
 
+# Tests that read the replay's figures wait for it: on a loaded machine it takes seconds
+# (the page waits BACKTEST_WAIT_SECONDS, then says "replaying…").
+REPLAY_WAIT = 60.0
+
+
 def test_panel_shows_what_each_rule_would_have_fired_in_the_last_week(
     engine: Engine, session: Session
 ) -> None:
@@ -156,7 +161,10 @@ def test_panel_shows_what_each_rule_would_have_fired_in_the_last_week(
         clock=Clock(T0 + 120 * M),
     )
     panel.forget_last_week()
-    rows = {row.rule: row for row in panel.load_panel(session=session, engine=checker).rules}
+    rows = {
+        row.rule: row
+        for row in panel.load_panel(session=session, engine=checker, replay_wait=REPLAY_WAIT).rules
+    }
     assert rows["error_rate"].last_week == "1× (28 min), 2 messages"
     assert rows["latency_p95"].last_week == "never"
     assert rows["probe_failed"].last_week == "not replayed"
@@ -174,7 +182,12 @@ def test_panel_replays_again_when_the_thresholds_change(engine: Engine, session:
             channels=[],
             clock=clock,
         )
-        rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
+        rows = {
+            r.rule: r
+            for r in panel.load_panel(
+                session=session, engine=checker, replay_wait=REPLAY_WAIT
+            ).rules
+        }
         assert rows["error_rate"].last_week == expected
 
 
@@ -240,5 +253,8 @@ def test_panel_does_not_wait_for_a_slow_replay(engine: Engine, session: Session)
     finally:
         release.set()
         busy.result(timeout=30)
-    rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
+    rows = {
+        r.rule: r
+        for r in panel.load_panel(session=session, engine=checker, replay_wait=REPLAY_WAIT).rules
+    }
     assert rows["error_rate"].last_week == "1× (28 min), 2 messages"

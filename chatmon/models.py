@@ -73,8 +73,24 @@ class LLMRequest(SQLModel, table=True):
 
     __tablename__ = "llm_request"
     # The review queue reads the rated rows of a window (chatmon.services.feedback_review).
+    # Implicit signals (chatmon.services.implicit_signals) read a conversation's requests
+    # in order, a window's flagged rows and its recent errors: the last two are partial
+    # indexes, so they hold only the few rows they are about.
     __table_args__ = (
         sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
+        sqlalchemy.Index("ix_llm_request_conversation_started_at", "conversation_id", "started_at"),
+        sqlalchemy.Index(
+            "ix_llm_request_flagged_started_at",
+            "started_at",
+            sqlite_where=sqlalchemy.text("implicit_flags != 0"),
+            postgresql_where=sqlalchemy.text("implicit_flags != 0"),
+        ),
+        sqlalchemy.Index(
+            "ix_llm_request_errors_started_at",
+            "started_at",
+            sqlite_where=sqlalchemy.text("status = 'error'"),
+            postgresql_where=sqlalchemy.text("status = 'error'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -102,6 +118,10 @@ class LLMRequest(SQLModel, table=True):
     # True: the synthetic probe's request (chatmon.services.probe). Kept in the log, but
     # out of the rollups and of every user-facing figure (stats, usage, budgets, alerts).
     synthetic: bool = Field(default=False, sa_column_kwargs={"server_default": sqlalchemy.false()})
+    # Implicit dissatisfaction (issue #15 §2), one bit per signal, OR-ed in as signals
+    # arrive: 1 stopped, 2 rephrased, 4 regenerated, 8 abandoned after an error
+    # (chatmon.services.implicit_signals.FLAGS). 0: none; never set on synthetic rows.
+    implicit_flags: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class LLMRequestHourly(SQLModel, table=True):

@@ -1,0 +1,423 @@
+"""Implicit dissatisfaction: what people do instead of pressing thumbs-down (issue #15 §2).
+
+Each signal is one bit of ``llm_request.implicit_flags``, OR-ed in when it is seen, so
+a request can carry several and setting one twice changes nothing:
+
+``stopped`` (1)
+    The reply was stopped early: its request ended ``cancelled`` (the person's Stop,
+    or the tab walking away mid-reply). Set when the row is inserted.
+``rephrased`` (2)
+    The next user message of the same conversation came within
+    ``REPHRASE_WITHIN_SECONDS`` (60 s, inclusive) of the end of the reply, and says
+    nearly the same thing: the Jaccard index of the two messages' word sets is at least
+    ``REPHRASE_MIN_OVERLAP`` (0.5), both having at least ``REPHRASE_MIN_WORDS`` (3)
+    distinct words. The *earlier* request is flagged (it is the reply that did not
+    help). Only a reply the person saw counts (status ok or cancelled): asking again
+    after an error is the error's figure, not the reply's. The same user message asked
+    again (a regenerate) is not a rephrase. Found by the recorder when it writes a
+    request, looking both ways (the next request may be written first by another
+    worker), from the conversation's messages: the request log holds no text.
+``regenerated`` (4)
+    The person asked for another reply to the same message: the chat calls
+    :func:`mark_regenerated`, which goes through the recorder's queue, so it is written
+    after the reply's own row.
+``abandoned_after_error`` (8)
+    The conversation's last request failed and no further request came within
+    ``IMPLICIT_ABANDON_MINUTES`` of its end: found by a periodic check
+    (``chatmon.tasks.implicit_abandoned``), claimed once per period across workers.
+
+Words are runs of letters and digits (``str.isalnum``), case-folded, from the first
+``MAX_TEXT_CHARS`` characters: one linear pass, no regular expression. Synthetic
+(probe) requests are never flagged and never counted.
+
+Counting: the flags are not in the hourly rollups. Flagged rows are a small share of
+all requests, and a partial index holds only them, so a window's counts read just the
+flagged rows of the window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, literal, select, update
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from chatmon.models import ChatMessage, LLMRequest
+from chatmon.observability import series
+from chatmon.services import events
+from chatmon.services.sql_time import to_utc
+
+log = logging.getLogger(__name__)
+
+STOPPED = "stopped"
+REPHRASED = "rephrased"
+REGENERATED = "regenerated"
+ABANDONED = "abandoned_after_error"
+FLAGS: Mapping[str, int] = {STOPPED: 1, REPHRASED: 2, REGENERATED: 4, ABANDONED: 8}
+SIGNALS: tuple[str, ...] = tuple(FLAGS)  # also the fixed label set of the Prometheus series
+
+REPHRASE_WITHIN_SECONDS = 60.0
+REPHRASE_MIN_OVERLAP = 0.5
+REPHRASE_MIN_WORDS = 3
+MAX_TEXT_CHARS = 2000
+# The longest reply whose end may still be within 60 s of the next message: bounds how
+# far back the recorder looks for a request's predecessor.
+LONGEST_REPLY = timedelta(hours=1)
+# The abandoned check looks at errors whose wait ran out in this band before now: a
+# chatmon down for longer leaves those errors unflagged rather than rescanning forever.
+ABANDON_SCAN_BACK = timedelta(minutes=30)
+_REPLY_SEEN = ("ok", "cancelled")
+_CORRELATION_ID_MAX = 32
+_IN_CHUNK = 500  # bound parameters per IN (...)
+
+
+# ----------------------------------------------------------------------------- words
+
+
+def words(text: str) -> frozenset[str]:
+    """The distinct words of ``text`` (its first ``MAX_TEXT_CHARS`` characters), case-folded.
+
+    A word is a run of alphanumeric characters; everything else separates words. One
+    pass over the characters, so any input costs time linear in its (capped) length.
+    """
+    found: set[str] = set()
+    current: list[str] = []
+    for char in text[:MAX_TEXT_CHARS].casefold():
+        if char.isalnum():
+            current.append(char)
+        elif current:
+            found.add("".join(current))
+            current.clear()
+    if current:
+        found.add("".join(current))
+    return frozenset(found)
+
+
+def overlap(first: frozenset[str], second: frozenset[str]) -> float:
+    """The Jaccard index of two word sets: shared words over all words (0 when both empty)."""
+    union = len(first | second)
+    return len(first & second) / union if union else 0.0
+
+
+def is_rephrase(earlier: str, later: str) -> bool:
+    """Whether ``later`` says nearly what ``earlier`` said (see the module docstring)."""
+    first, second = words(earlier), words(later)
+    if min(len(first), len(second)) < REPHRASE_MIN_WORDS:
+        return False
+    return overlap(first, second) >= REPHRASE_MIN_OVERLAP
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def bits(flags: int) -> list[str]:
+    """The signals set in a flags value, in ``SIGNALS`` order."""
+    return [name for name in SIGNALS if flags & FLAGS[name]]
+
+
+def flags_on_insert(*, status: str, synthetic: bool) -> int:
+    """The flags a new row is born with: ``stopped`` for a cancelled real request."""
+    return FLAGS[STOPPED] if status == "cancelled" and not synthetic else 0
+
+
+def _has(signal: str) -> ColumnElement[bool]:
+    return col(LLMRequest.implicit_flags).op("&")(FLAGS[signal]) != 0
+
+
+def _flagged() -> ColumnElement[bool]:
+    # Spelled exactly like the partial index's predicate (a literal, not a bound
+    # parameter), so SQLite's planner can use it.
+    return col(LLMRequest.implicit_flags) != literal(0, literal_execute=True)
+
+
+def set_flag(*, session: Session, signal: str, correlation_ids: Collection[str]) -> int:
+    """OR ``signal`` into the flags of those requests (synthetic ones excepted).
+
+    Returns how many rows newly got it (already flagged rows are not counted again).
+    The caller commits, then counts the result (:func:`count`).
+    """
+    bit, changed = FLAGS[signal], 0
+    ids = sorted(set(correlation_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        result = session.exec(
+            update(LLMRequest)
+            .where(col(LLMRequest.correlation_id).in_(ids[start : start + _IN_CHUNK]))
+            .where(col(LLMRequest.synthetic).is_(False))
+            .where(~_has(signal))
+            .values(implicit_flags=col(LLMRequest.implicit_flags).op("|")(bit))
+        )
+        changed += int(result.rowcount or 0)
+    return changed
+
+
+def count(found: Mapping[str, int]) -> None:
+    """Add newly set flags to ``chatmon_implicit_feedback_total`` (after the commit)."""
+    for signal, number in found.items():
+        if number > 0 and signal in FLAGS:
+            series.IMPLICIT_FEEDBACK.labels(signal=signal).inc(number)
+
+
+def mark_regenerated(correlation_id: str) -> bool:
+    """Flag the reply ``correlation_id`` as regenerated (the person asked for another).
+
+    Never blocks: the flag is queued to the recorder, behind the reply's own row, and
+    written with it (a reply not recorded at all is ignored, logged). The caller must
+    pass only the id of a reply the asking browser owns. Returns False (and does
+    nothing) for a value that cannot be a correlation id.
+    """
+    if not valid_correlation_id(correlation_id):
+        return False
+    events.publish_signal(events.ImplicitSignal(correlation_id=correlation_id, signal=REGENERATED))
+    return True
+
+
+def valid_correlation_id(value: object) -> bool:
+    """A non-empty string of at most 32 ASCII letters and digits."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= _CORRELATION_ID_MAX
+        and value.isascii()
+        and value.isalnum()
+    )
+
+
+# ----------------------------------------------------------------------------- rephrases
+
+
+@dataclass(frozen=True)
+class _Request:
+    correlation_id: str
+    conversation_id: str
+    started_at: datetime
+    ended_at: datetime
+    status: str
+    flags: int
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _neighbourhood(
+    session: Session, conversations: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[_Request]]:
+    """The real requests of those conversations that started in ``[start, end]``, in order."""
+    r = LLMRequest
+    by_conversation: dict[str, list[_Request]] = {}
+    for chunk in _chunks(conversations):
+        query = (
+            select(
+                col(r.correlation_id),
+                col(r.conversation_id),
+                col(r.started_at),
+                col(r.latency_seconds),
+                col(r.status),
+                col(r.implicit_flags),
+            )
+            .where(col(r.conversation_id).in_(chunk))
+            .where(col(r.started_at) >= start, col(r.started_at) <= end)
+            .where(col(r.synthetic).is_(False))
+            .order_by(col(r.conversation_id), col(r.started_at), col(r.id))
+        )
+        for cid, conversation, started, latency, status, flags in session.execute(query):
+            started = to_utc(started)
+            by_conversation.setdefault(conversation, []).append(
+                _Request(
+                    cid, conversation, started, started + timedelta(seconds=latency), status, flags
+                )
+            )
+    return by_conversation
+
+
+def _candidate_pairs(
+    by_conversation: Mapping[str, list[_Request]], written: Collection[str]
+) -> set[tuple[_Request, _Request]]:
+    """(earlier, later) neighbours where one was just written, the earlier a reply seen
+    and not yet flagged rephrased, and the later started within the wait."""
+    within = timedelta(seconds=REPHRASE_WITHIN_SECONDS)
+    pairs: set[tuple[_Request, _Request]] = set()
+    for requests in by_conversation.values():
+        for earlier, later in zip(requests, requests[1:], strict=False):
+            if earlier.correlation_id not in written and later.correlation_id not in written:
+                continue
+            if earlier.status not in _REPLY_SEEN or earlier.flags & FLAGS[REPHRASED]:
+                continue
+            if later.started_at - earlier.ended_at <= within:
+                pairs.add((earlier, later))
+    return pairs
+
+
+def _asked_by(session: Session, requests: Collection[_Request]) -> dict[str, tuple[int, str]]:
+    """For each request, the user message it answered: ``correlation_id -> (id, text)``.
+
+    That is the conversation's last user message before the reply's own message (the
+    assistant message carrying the correlation id). Requests without one (no saved
+    messages) are left out.
+    """
+    reply, asked = aliased(ChatMessage), aliased(ChatMessage)
+    conversations = sorted({r.conversation_id for r in requests})
+    ids = sorted({r.correlation_id for r in requests})
+    message_of: dict[str, int] = {}
+    prior_user = (
+        select(func.max(asked.id))
+        .where(asked.conversation_id == reply.conversation_id)
+        .where(asked.role == "user", asked.id < reply.id)
+        .correlate(reply)
+        .scalar_subquery()
+    )
+    for chunk in _chunks(ids):
+        query = (
+            select(reply.correlation_id, prior_user)
+            .where(col(reply.conversation_id).in_(conversations))
+            .where(col(reply.correlation_id).in_(chunk))
+            .where(reply.role == "assistant")
+        )
+        for correlation_id, message_id in session.execute(query):
+            if correlation_id is not None and message_id is not None:
+                message_of[correlation_id] = int(message_id)
+    texts: dict[int, str] = {}
+    wanted = sorted(set(message_of.values()))
+    for start in range(0, len(wanted), _IN_CHUNK):
+        query = select(
+            col(ChatMessage.id), func.substr(col(ChatMessage.content), 1, MAX_TEXT_CHARS)
+        ).where(col(ChatMessage.id).in_(wanted[start : start + _IN_CHUNK]))
+        texts.update({int(i): text or "" for i, text in session.execute(query)})
+    return {cid: (mid, texts.get(mid, "")) for cid, mid in message_of.items()}
+
+
+def find_rephrased(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The requests to flag ``rephrased`` now that ``rows`` (just inserted) are recorded.
+
+    Each written request is compared with the conversation's request before it and the
+    one after it (when already recorded). Reads only: the caller sets the flags.
+    """
+    real = [row for row in rows if not row["synthetic"] and row["conversation_id"]]
+    if not real:
+        return []
+    starts = [to_utc(row["started_at"]) for row in real]
+    ends = [
+        s + timedelta(seconds=row["latency_seconds"]) for s, row in zip(starts, real, strict=True)
+    ]
+    within = timedelta(seconds=REPHRASE_WITHIN_SECONDS)
+    by_conversation = _neighbourhood(
+        session,
+        sorted({row["conversation_id"] for row in real}),
+        min(starts) - LONGEST_REPLY - within,
+        max(ends) + within,
+    )
+    pairs = _candidate_pairs(by_conversation, {row["correlation_id"] for row in real})
+    if not pairs:
+        return []
+    asked = _asked_by(session, {request for pair in pairs for request in pair})
+    flagged = []
+    for earlier, later in sorted(pairs, key=lambda p: (p[0].started_at, p[0].correlation_id)):
+        first, second = asked.get(earlier.correlation_id), asked.get(later.correlation_id)
+        if first is None or second is None or first[0] == second[0]:
+            continue  # no saved messages, or the same message asked again (regenerate)
+        if is_rephrase(first[1], second[1]):
+            flagged.append(earlier.correlation_id)
+    return flagged
+
+
+def after_insert(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """Signals found because ``rows`` were just inserted: their ``stopped`` flags (set on
+    insert) and the ``rephrased`` flags set now. Returns the newly set counts, for
+    :func:`count` once the caller has committed."""
+    found: Counter[str] = Counter()
+    found[STOPPED] = sum(1 for row in rows if row.get("implicit_flags", 0) & FLAGS[STOPPED])
+    rephrased = find_rephrased(session=session, rows=rows)
+    if rephrased:
+        found[REPHRASED] = set_flag(session=session, signal=REPHRASED, correlation_ids=rephrased)
+    return found
+
+
+# ----------------------------------------------------------------------------- abandoned
+
+
+def find_abandoned(*, session: Session, now: datetime, after: timedelta) -> list[str]:
+    """Errors that ended a conversation: no further request came within ``after`` of the
+    error's end, and that wait is over by ``now``. Only errors whose wait ran out within
+    ``ABANDON_SCAN_BACK`` are looked at (the partial index of errors keeps this cheap).
+    """
+    now = to_utc(now)
+    r, later = LLMRequest, aliased(LLMRequest)
+    next_start = (
+        select(func.min(later.started_at))
+        .where(later.conversation_id == r.conversation_id)
+        .where(later.started_at > r.started_at, col(later.synthetic).is_(False))
+        .correlate(r)
+        .scalar_subquery()
+    )
+    query = (
+        select(col(r.correlation_id), col(r.started_at), col(r.latency_seconds), next_start)
+        # literal: the partial index's predicate, spelled as it is (see _flagged)
+        .where(col(r.status) == literal("error", literal_execute=True))
+        .where(col(r.started_at) >= now - after - ABANDON_SCAN_BACK - LONGEST_REPLY)
+        .where(col(r.started_at) <= now - after)
+        .where(col(r.synthetic).is_(False), col(r.conversation_id) != "")
+        .where(~_has(ABANDONED))
+    )
+    found = []
+    for cid, started, latency, following in session.execute(query):
+        deadline = to_utc(started) + timedelta(seconds=latency) + after
+        if deadline > now or deadline < now - ABANDON_SCAN_BACK:
+            continue
+        if following is None or to_utc(following) > deadline:
+            found.append(cid)
+    return found
+
+
+def flag_abandoned(*, session: Session, now: datetime, after: timedelta) -> int:
+    """Flag :func:`find_abandoned`'s requests; returns how many were newly flagged.
+    The caller commits, then counts."""
+    found = find_abandoned(session=session, now=now, after=after)
+    return set_flag(session=session, signal=ABANDONED, correlation_ids=found) if found else 0
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+@dataclass(frozen=True)
+class FlagCounts:
+    """A window's implicit signals: requests carrying each, and carrying any."""
+
+    stopped: int = 0
+    rephrased: int = 0
+    regenerated: int = 0
+    abandoned_after_error: int = 0
+    flagged: int = 0  # requests with at least one signal (one request may carry several)
+
+    def by_signal(self) -> dict[str, int]:
+        """``{signal: requests}`` in ``SIGNALS`` order."""
+        return {name: getattr(self, name) for name in SIGNALS}
+
+
+def flag_counts(
+    *, session: Session, start: datetime, end: datetime, model: str | None = None
+) -> FlagCounts:
+    """How many real requests that started in ``[start, end)`` carry each signal."""
+    r = LLMRequest
+    query = (
+        select(col(r.implicit_flags), func.count())
+        .where(_flagged())
+        .where(col(r.started_at) >= to_utc(start), col(r.started_at) < to_utc(end))
+        .where(col(r.synthetic).is_(False))
+        .group_by(col(r.implicit_flags))
+    )
+    if model is not None:
+        query = query.where(col(r.model) == model)
+    per_signal: Counter[str] = Counter()
+    flagged = 0
+    for flags, number in session.execute(query):
+        flagged += number
+        for name in bits(flags):
+            per_signal[name] += number
+    return FlagCounts(**{name: per_signal[name] for name in SIGNALS}, flagged=flagged)

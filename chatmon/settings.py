@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # dissatisfaction rule (services/alerts/feedback_rules.py): Wilson lower bound, percent
     alert_feedback_window_hours: float = Field(default=24.0, gt=0.0, le=31 * 24)
     alert_dissatisfaction_threshold: float = Field(default=30.0, ge=0.0, le=100.0)
+    # implicit signals (services/implicit_signals.py): a conversation whose last request
+    # failed and got no further message within this many minutes is "abandoned"
+    implicit_abandon_minutes: float = Field(default=10.0, gt=0.0, le=24 * 60)
     alert_window_minutes: float = Field(default=15.0, gt=0.0, le=7 * 24 * 60)
     alert_cooldown_hours: float = Field(default=1.0, gt=0.0)
     alert_check_interval_seconds: float = Field(default=60.0, ge=1.0)

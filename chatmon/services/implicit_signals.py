@@ -421,3 +421,26 @@ def flag_counts(
         for name in bits(flags):
             per_signal[name] += number
     return FlagCounts(**{name: per_signal[name] for name in SIGNALS}, flagged=flagged)
+
+
+def unrated_flags_by_version(
+    *, session: Session, start: datetime, end: datetime
+) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """Per prompt version, the real requests of ``[start, end)`` that carry a signal and
+    were not rated (the ``dissatisfaction`` rule weighs them), and each signal's count."""
+    r = LLMRequest
+    query = (
+        select(col(r.prompt_version), col(r.implicit_flags), func.count())
+        .where(_flagged())
+        .where(col(r.started_at) >= to_utc(start), col(r.started_at) < to_utc(end))
+        .where(col(r.synthetic).is_(False), col(r.feedback).is_(None))
+        .group_by(col(r.prompt_version), col(r.implicit_flags))
+    )
+    flagged: Counter[str] = Counter()
+    signals: dict[str, Counter[str]] = {}
+    for version, flags, number in session.execute(query):
+        flagged[version] += number
+        named = signals.setdefault(version, Counter())
+        for name in bits(flags):
+            named[name] += number
+    return flagged, signals

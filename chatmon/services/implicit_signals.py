@@ -267,18 +267,18 @@ def _asked_by(session: Session, requests: Collection[_Request]) -> dict[str, tup
     ids = sorted({r.correlation_id for r in requests})
     message_of: dict[str, int] = {}
     prior_user = (
-        select(func.max(asked.id))
-        .where(asked.conversation_id == reply.conversation_id)
-        .where(asked.role == "user", asked.id < reply.id)
+        select(func.max(col(asked.id)))
+        .where(col(asked.conversation_id) == col(reply.conversation_id))
+        .where(col(asked.role) == "user", col(asked.id) < col(reply.id))
         .correlate(reply)
         .scalar_subquery()
     )
     for chunk in _chunks(ids):
         query = (
-            select(reply.correlation_id, prior_user)
+            select(col(reply.correlation_id), prior_user)
             .where(col(reply.conversation_id).in_(conversations))
             .where(col(reply.correlation_id).in_(chunk))
-            .where(reply.role == "assistant")
+            .where(col(reply.role) == "assistant")
         )
         for correlation_id, message_id in session.execute(query):
             if correlation_id is not None and message_id is not None:
@@ -350,9 +350,9 @@ def find_abandoned(*, session: Session, now: datetime, after: timedelta) -> list
     now = to_utc(now)
     r, later = LLMRequest, aliased(LLMRequest)
     next_start = (
-        select(func.min(later.started_at))
-        .where(later.conversation_id == r.conversation_id)
-        .where(later.started_at > r.started_at, col(later.synthetic).is_(False))
+        select(func.min(col(later.started_at)))
+        .where(col(later.conversation_id) == col(r.conversation_id))
+        .where(col(later.started_at) > col(r.started_at), col(later.synthetic).is_(False))
         .correlate(r)
         .scalar_subquery()
     )

@@ -80,7 +80,8 @@ def test_a_stopped_reply_asked_again_in_other_words_is_flagged_twice(
     fake_llm.configure(tokens_per_second=2, reply_words=40)
     page.fill("#message", QUESTION)
     page.click("#send-button")
-    expect(page.locator("#streaming-reply")).to_contain_text("Echo:")
+    # the first reply of a fresh app waits for its model client to warm up
+    expect(page.locator("#streaming-reply")).to_contain_text("Echo:", timeout=60_000)
     page.click("#stop-button")
     expect(_replies(page)).to_have_count(1)
     expect(_replies(page).last).to_contain_text("(stopped)")
@@ -88,7 +89,7 @@ def test_a_stopped_reply_asked_again_in_other_words_is_flagged_twice(
     fake_llm.configure(tokens_per_second=200, reply_words=5)
     page.fill("#message", REPHRASED)
     page.click("#send-button")
-    expect(_replies(page)).to_have_count(2)
+    expect(_replies(page)).to_have_count(2, timeout=30_000)
 
     second = _eventually(lambda: _reply_row(app_db, REPHRASED), lambda row: row is not None)
     first = _eventually(

@@ -67,8 +67,8 @@ REPHRASE_WITHIN_SECONDS = 60.0
 REPHRASE_MIN_OVERLAP = 0.5
 REPHRASE_MIN_WORDS = 3
 MAX_TEXT_CHARS = 2000
-# The longest reply whose end may still be within 60 s of the next message: bounds how
-# far back the recorder looks for a request's predecessor.
+# The longest a failed request may have taken: bounds how far back the abandoned check
+# looks for errors whose wait just ran out.
 LONGEST_REPLY = timedelta(hours=1)
 # The abandoned check looks at errors whose wait ran out in this band before now: a
 # chatmon down for longer leaves those errors unflagged rather than rescanning forever.
@@ -206,53 +206,73 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[start : start + _IN_CHUNK]
 
 
-def _neighbourhood(
-    session: Session, conversations: Sequence[str], start: datetime, end: datetime
-) -> dict[str, list[_Request]]:
-    """The real requests of those conversations that started in ``[start, end]``, in order."""
-    r = LLMRequest
-    by_conversation: dict[str, list[_Request]] = {}
-    for chunk in _chunks(conversations):
-        query = (
-            select(
-                col(r.correlation_id),
-                col(r.conversation_id),
-                col(r.started_at),
-                col(r.latency_seconds),
-                col(r.status),
-                col(r.implicit_flags),
-            )
-            .where(col(r.conversation_id).in_(chunk))
-            .where(col(r.started_at) >= start, col(r.started_at) <= end)
-            .where(col(r.synthetic).is_(False))
-            .order_by(col(r.conversation_id), col(r.started_at), col(r.id))
+def _neighbours(session: Session, written: Sequence[str]) -> set[tuple[str, str]]:
+    """(earlier, later) correlation ids of adjacent real requests of a conversation,
+    where one of the two is in ``written``.
+
+    One statement per chunk: each written row's predecessor and successor are index
+    lookups inside the database (``ix_llm_request_conversation_started_at``), so the cost
+    is per written row, however long its conversation is.
+    """
+    r, p, n = LLMRequest, aliased(LLMRequest), aliased(LLMRequest)
+
+    def adjacent(other: Any, *, before: bool) -> Any:
+        order = col(other.started_at).desc() if before else col(other.started_at)
+        beside = (
+            col(other.started_at) < col(r.started_at)
+            if before
+            else col(other.started_at) > col(r.started_at)
         )
+        return (
+            select(col(other.correlation_id))
+            .where(col(other.conversation_id) == col(r.conversation_id), beside)
+            .where(col(other.synthetic).is_(False))
+            .order_by(order)
+            .limit(1)
+            .correlate(r)
+            .scalar_subquery()
+        )
+
+    pairs: set[tuple[str, str]] = set()
+    for chunk in _chunks(written):
+        query = (
+            select(col(r.correlation_id), adjacent(p, before=True), adjacent(n, before=False))
+            .where(col(r.correlation_id).in_(chunk))
+            .where(col(r.conversation_id) != "", col(r.synthetic).is_(False))
+        )
+        for cid, previous, following in session.execute(query):
+            if previous is not None:
+                pairs.add((previous, cid))
+            if following is not None:
+                pairs.add((cid, following))
+    return pairs
+
+
+def _requests(session: Session, ids: Collection[str]) -> dict[str, _Request]:
+    r = LLMRequest
+    found: dict[str, _Request] = {}
+    for chunk in _chunks(sorted(ids)):
+        query = select(
+            col(r.correlation_id),
+            col(r.conversation_id),
+            col(r.started_at),
+            col(r.latency_seconds),
+            col(r.status),
+            col(r.implicit_flags),
+        ).where(col(r.correlation_id).in_(chunk))
         for cid, conversation, started, latency, status, flags in session.execute(query):
             started = to_utc(started)
-            by_conversation.setdefault(conversation, []).append(
-                _Request(
-                    cid, conversation, started, started + timedelta(seconds=latency), status, flags
-                )
-            )
-    return by_conversation
+            ended = started + timedelta(seconds=latency)
+            found[cid] = _Request(cid, conversation, started, ended, status, flags)
+    return found
 
 
-def _candidate_pairs(
-    by_conversation: Mapping[str, list[_Request]], written: Collection[str]
-) -> set[tuple[_Request, _Request]]:
-    """(earlier, later) neighbours where one was just written, the earlier a reply seen
-    and not yet flagged rephrased, and the later started within the wait."""
-    within = timedelta(seconds=REPHRASE_WITHIN_SECONDS)
-    pairs: set[tuple[_Request, _Request]] = set()
-    for requests in by_conversation.values():
-        for earlier, later in zip(requests, requests[1:], strict=False):
-            if earlier.correlation_id not in written and later.correlation_id not in written:
-                continue
-            if earlier.status not in _REPLY_SEEN or earlier.flags & FLAGS[REPHRASED]:
-                continue
-            if later.started_at - earlier.ended_at <= within:
-                pairs.add((earlier, later))
-    return pairs
+def _within_the_wait(earlier: _Request, later: _Request) -> bool:
+    """The earlier is a reply the person saw, not yet flagged rephrased, and the later
+    request started at most ``REPHRASE_WITHIN_SECONDS`` after it ended."""
+    if earlier.status not in _REPLY_SEEN or earlier.flags & FLAGS[REPHRASED]:
+        return False
+    return later.started_at - earlier.ended_at <= timedelta(seconds=REPHRASE_WITHIN_SECONDS)
 
 
 def _asked_by(session: Session, requests: Collection[_Request]) -> dict[str, tuple[int, str]]:
@@ -267,9 +287,11 @@ def _asked_by(session: Session, requests: Collection[_Request]) -> dict[str, tup
     ids = sorted({r.correlation_id for r in requests})
     message_of: dict[str, int] = {}
     prior_user = (
-        select(func.max(col(asked.id)))
+        select(col(asked.id))
         .where(col(asked.conversation_id) == col(reply.conversation_id))
         .where(col(asked.role) == "user", col(asked.id) < col(reply.id))
+        .order_by(col(asked.id).desc())  # walks back from the reply: stops at the first
+        .limit(1)
         .correlate(reply)
         .scalar_subquery()
     )
@@ -299,21 +321,20 @@ def find_rephrased(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> li
     Each written request is compared with the conversation's request before it and the
     one after it (when already recorded). Reads only: the caller sets the flags.
     """
-    real = [row for row in rows if not row["synthetic"] and row["conversation_id"]]
-    if not real:
-        return []
-    starts = [to_utc(row["started_at"]) for row in real]
-    ends = [
-        s + timedelta(seconds=row["latency_seconds"]) for s, row in zip(starts, real, strict=True)
-    ]
-    within = timedelta(seconds=REPHRASE_WITHIN_SECONDS)
-    by_conversation = _neighbourhood(
-        session,
-        sorted({row["conversation_id"] for row in real}),
-        min(starts) - LONGEST_REPLY - within,
-        max(ends) + within,
+    written = sorted(
+        row["correlation_id"] for row in rows if not row["synthetic"] and row["conversation_id"]
     )
-    pairs = _candidate_pairs(by_conversation, {row["correlation_id"] for row in real})
+    if not written:
+        return []
+    adjacent = _neighbours(session, written)
+    if not adjacent:
+        return []
+    known = _requests(session, {cid for pair in adjacent for cid in pair})
+    pairs = {
+        (known[a], known[b])
+        for a, b in adjacent
+        if a in known and b in known and _within_the_wait(known[a], known[b])
+    }
     if not pairs:
         return []
     asked = _asked_by(session, {request for pair in pairs for request in pair})

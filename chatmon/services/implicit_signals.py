@@ -37,6 +37,7 @@ flagged rows of the window.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -143,18 +144,23 @@ def set_flag(*, session: Session, signal: str, correlation_ids: Collection[str])
     Returns how many rows newly got it (already flagged rows are not counted again).
     The caller commits, then counts the result (:func:`count`).
     """
-    bit, changed = FLAGS[signal], 0
-    ids = sorted(set(correlation_ids))
-    for start in range(0, len(ids), _IN_CHUNK):
-        result = session.exec(
-            update(LLMRequest)
-            .where(col(LLMRequest.correlation_id).in_(ids[start : start + _IN_CHUNK]))
-            .where(col(LLMRequest.synthetic).is_(False))
-            .where(~_has(signal))
-            .values(implicit_flags=col(LLMRequest.implicit_flags).op("|")(bit))
-        )
+    changed = 0
+    for chunk in _chunks(sorted(set(correlation_ids))):
+        result = session.connection().execute(_set_flag_statement(signal), {"ids": chunk})
         changed += int(result.rowcount or 0)
     return changed
+
+
+@functools.cache
+def _set_flag_statement(signal: str) -> Any:
+    flags = col(LLMRequest.implicit_flags)
+    return (
+        update(LLMRequest)
+        .where(col(LLMRequest.correlation_id).in_(bindparam("ids", expanding=True)))
+        .where(col(LLMRequest.synthetic).is_(False))
+        .where(~_has(signal))
+        .values(implicit_flags=flags.op("|")(FLAGS[signal]))
+    )
 
 
 def count(found: Mapping[str, int]) -> None:
@@ -201,23 +207,25 @@ class _Request:
     flags: int
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
+        yield list(values[start : start + _IN_CHUNK])
 
 
-def _neighbours(session: Session, written: Sequence[str]) -> set[tuple[str, str]]:
-    """(earlier, later) correlation ids of adjacent real requests of a conversation,
-    where one of the two is in ``written``.
+# The recorder's statements are built once: building a SQLAlchemy statement with
+# aliases costs milliseconds of Python, per batch, on the thread that shares the GIL
+# with the event loop. Each takes its id lists as expanding parameters.
 
-    One statement per chunk: each written row's predecessor and successor are index
-    lookups inside the database (``ix_llm_request_conversation_started_at``), so the cost
-    is per written row, however long its conversation is.
-    """
-    r, p, n = LLMRequest, aliased(LLMRequest), aliased(LLMRequest)
 
-    def adjacent(other: Any, *, before: bool) -> Any:
-        order = col(other.started_at).desc() if before else col(other.started_at)
+@functools.cache
+def _neighbours_statement() -> Any:
+    """Each written row's predecessor and successor in its conversation: index lookups
+    inside the database (``ix_llm_request_conversation_started_at``), so the cost is
+    per written row, however long its conversation is."""
+    r = LLMRequest
+
+    def adjacent(*, before: bool) -> Any:
+        other = aliased(LLMRequest)
         beside = (
             col(other.started_at) < col(r.started_at)
             if before
@@ -227,20 +235,69 @@ def _neighbours(session: Session, written: Sequence[str]) -> set[tuple[str, str]
             select(col(other.correlation_id))
             .where(col(other.conversation_id) == col(r.conversation_id), beside)
             .where(col(other.synthetic).is_(False))
-            .order_by(order)
+            .order_by(col(other.started_at).desc() if before else col(other.started_at))
             .limit(1)
             .correlate(r)
             .scalar_subquery()
         )
 
+    return (
+        select(col(r.correlation_id), adjacent(before=True), adjacent(before=False))
+        .where(col(r.correlation_id).in_(bindparam("ids", expanding=True)))
+        .where(col(r.conversation_id) != "", col(r.synthetic).is_(False))
+    )
+
+
+@functools.cache
+def _requests_statement() -> Any:
+    r = LLMRequest
+    return select(
+        col(r.correlation_id),
+        col(r.conversation_id),
+        col(r.started_at),
+        col(r.latency_seconds),
+        col(r.status),
+        col(r.implicit_flags),
+    ).where(col(r.correlation_id).in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _asked_statement() -> Any:
+    """Each reply's message and the user message before it (walking back from the
+    reply, stopping at the first)."""
+    reply, asked = aliased(ChatMessage), aliased(ChatMessage)
+    prior_user = (
+        select(col(asked.id))
+        .where(col(asked.conversation_id) == col(reply.conversation_id))
+        .where(col(asked.role) == "user", col(asked.id) < col(reply.id))
+        .order_by(col(asked.id).desc())
+        .limit(1)
+        .correlate(reply)
+        .scalar_subquery()
+    )
+    return (
+        select(col(reply.correlation_id), prior_user)
+        .where(col(reply.conversation_id).in_(bindparam("conversations", expanding=True)))
+        .where(col(reply.correlation_id).in_(bindparam("ids", expanding=True)))
+        .where(col(reply.role) == "assistant")
+    )
+
+
+@functools.cache
+def _texts_statement() -> Any:
+    m = ChatMessage
+    return select(col(m.id), func.substr(col(m.content), 1, MAX_TEXT_CHARS)).where(
+        col(m.id).in_(bindparam("ids", expanding=True))
+    )
+
+
+def _neighbours(session: Session, written: Sequence[str]) -> set[tuple[str, str]]:
+    """(earlier, later) correlation ids of adjacent real requests of a conversation,
+    where one of the two is in ``written``."""
     pairs: set[tuple[str, str]] = set()
     for chunk in _chunks(written):
-        query = (
-            select(col(r.correlation_id), adjacent(p, before=True), adjacent(n, before=False))
-            .where(col(r.correlation_id).in_(chunk))
-            .where(col(r.conversation_id) != "", col(r.synthetic).is_(False))
-        )
-        for cid, previous, following in session.execute(query):
+        rows = session.connection().execute(_neighbours_statement(), {"ids": chunk})
+        for cid, previous, following in rows:
             if previous is not None:
                 pairs.add((previous, cid))
             if following is not None:
@@ -249,18 +306,10 @@ def _neighbours(session: Session, written: Sequence[str]) -> set[tuple[str, str]
 
 
 def _requests(session: Session, ids: Collection[str]) -> dict[str, _Request]:
-    r = LLMRequest
     found: dict[str, _Request] = {}
     for chunk in _chunks(sorted(ids)):
-        query = select(
-            col(r.correlation_id),
-            col(r.conversation_id),
-            col(r.started_at),
-            col(r.latency_seconds),
-            col(r.status),
-            col(r.implicit_flags),
-        ).where(col(r.correlation_id).in_(chunk))
-        for cid, conversation, started, latency, status, flags in session.execute(query):
+        rows = session.connection().execute(_requests_statement(), {"ids": chunk})
+        for cid, conversation, started, latency, status, flags in rows:
             started = to_utc(started)
             ended = started + timedelta(seconds=latency)
             found[cid] = _Request(cid, conversation, started, ended, status, flags)
@@ -282,36 +331,19 @@ def _asked_by(session: Session, requests: Collection[_Request]) -> dict[str, tup
     assistant message carrying the correlation id). Requests without one (no saved
     messages) are left out.
     """
-    reply, asked = aliased(ChatMessage), aliased(ChatMessage)
     conversations = sorted({r.conversation_id for r in requests})
-    ids = sorted({r.correlation_id for r in requests})
     message_of: dict[str, int] = {}
-    prior_user = (
-        select(col(asked.id))
-        .where(col(asked.conversation_id) == col(reply.conversation_id))
-        .where(col(asked.role) == "user", col(asked.id) < col(reply.id))
-        .order_by(col(asked.id).desc())  # walks back from the reply: stops at the first
-        .limit(1)
-        .correlate(reply)
-        .scalar_subquery()
-    )
-    for chunk in _chunks(ids):
-        query = (
-            select(col(reply.correlation_id), prior_user)
-            .where(col(reply.conversation_id).in_(conversations))
-            .where(col(reply.correlation_id).in_(chunk))
-            .where(col(reply.role) == "assistant")
+    for chunk in _chunks(sorted({r.correlation_id for r in requests})):
+        rows = session.connection().execute(
+            _asked_statement(), {"conversations": conversations, "ids": chunk}
         )
-        for correlation_id, message_id in session.execute(query):
+        for correlation_id, message_id in rows:
             if correlation_id is not None and message_id is not None:
                 message_of[correlation_id] = int(message_id)
     texts: dict[int, str] = {}
-    wanted = sorted(set(message_of.values()))
-    for start in range(0, len(wanted), _IN_CHUNK):
-        query = select(
-            col(ChatMessage.id), func.substr(col(ChatMessage.content), 1, MAX_TEXT_CHARS)
-        ).where(col(ChatMessage.id).in_(wanted[start : start + _IN_CHUNK]))
-        texts.update({int(i): text or "" for i, text in session.execute(query)})
+    for chunk in _chunks(sorted(set(message_of.values()))):
+        rows = session.connection().execute(_texts_statement(), {"ids": chunk})
+        texts.update({int(i): text or "" for i, text in rows})
     return {cid: (mid, texts.get(mid, "")) for cid, mid in message_of.items()}
 
 

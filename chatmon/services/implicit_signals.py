@@ -75,6 +75,7 @@ LONGEST_REPLY = timedelta(hours=1)
 # chatmon down for longer leaves those errors unflagged rather than rescanning forever.
 ABANDON_SCAN_BACK = timedelta(minutes=30)
 _REPLY_SEEN = ("ok", "cancelled")
+_WAIT = timedelta(seconds=REPHRASE_WITHIN_SECONDS)
 _CORRELATION_ID_MAX = 32
 _IN_CHUNK = 500  # bound parameters per IN (...)
 
@@ -321,19 +322,19 @@ def _within_the_wait(earlier: _Request, later: _Request) -> bool:
     request started at most ``REPHRASE_WITHIN_SECONDS`` after it ended."""
     if earlier.status not in _REPLY_SEEN or earlier.flags & FLAGS[REPHRASED]:
         return False
-    return later.started_at - earlier.ended_at <= timedelta(seconds=REPHRASE_WITHIN_SECONDS)
+    return later.started_at - earlier.ended_at <= _WAIT
 
 
-def _asked_by(session: Session, requests: Collection[_Request]) -> dict[str, tuple[int, str]]:
+def _asked_by(session: Session, requests: Mapping[str, _Request]) -> dict[str, tuple[int, str]]:
     """For each request, the user message it answered: ``correlation_id -> (id, text)``.
 
     That is the conversation's last user message before the reply's own message (the
     assistant message carrying the correlation id). Requests without one (no saved
     messages) are left out.
     """
-    conversations = sorted({r.conversation_id for r in requests})
+    conversations = sorted({r.conversation_id for r in requests.values()})
     message_of: dict[str, int] = {}
-    for chunk in _chunks(sorted({r.correlation_id for r in requests})):
+    for chunk in _chunks(sorted(requests)):
         rows = session.connection().execute(
             _asked_statement(), {"conversations": conversations, "ids": chunk}
         )
@@ -362,22 +363,22 @@ def find_rephrased(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> li
     if not adjacent:
         return []
     known = _requests(session, {cid for pair in adjacent for cid in pair})
-    pairs = {
-        (known[a], known[b])
+    pairs = [
+        (a, b)
         for a, b in adjacent
         if a in known and b in known and _within_the_wait(known[a], known[b])
-    }
+    ]
     if not pairs:
         return []
-    asked = _asked_by(session, {request for pair in pairs for request in pair})
-    flagged = []
-    for earlier, later in sorted(pairs, key=lambda p: (p[0].started_at, p[0].correlation_id)):
-        first, second = asked.get(earlier.correlation_id), asked.get(later.correlation_id)
+    asked = _asked_by(session, {cid: known[cid] for pair in pairs for cid in pair})
+    flagged = set()
+    for earlier, later in pairs:
+        first, second = asked.get(earlier), asked.get(later)
         if first is None or second is None or first[0] == second[0]:
             continue  # no saved messages, or the same message asked again (regenerate)
         if is_rephrase(first[1], second[1]):
-            flagged.append(earlier.correlation_id)
-    return flagged
+            flagged.add(earlier)
+    return sorted(flagged)
 
 
 def after_insert(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> Counter[str]:

@@ -348,14 +348,28 @@ def _asked_by(session: Session, requests: Mapping[str, _Request]) -> dict[str, t
     return {cid: (mid, texts.get(mid, "")) for cid, mid in message_of.items()}
 
 
-def find_rephrased(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def find_rephrased(
+    *,
+    session: Session,
+    rows: Sequence[Mapping[str, Any]],
+    asked: Mapping[str, str] | None = None,
+) -> list[str]:
     """The requests to flag ``rephrased`` now that ``rows`` (just inserted) are recorded.
 
     Each written request is compared with the conversation's request before it and the
     one after it (when already recorded). Reads only: the caller sets the flags.
+    ``asked`` (correlation id -> the user's message, as the chat sent it) lets a request
+    whose message has fewer than ``REPHRASE_MIN_WORDS`` words skip the lookups: it can
+    be neither side of a rephrase.
     """
     written = sorted(
-        row["correlation_id"] for row in rows if not row["synthetic"] and row["conversation_id"]
+        row["correlation_id"]
+        for row in rows
+        if not row["synthetic"]
+        and row["conversation_id"]
+        and (
+            asked is None or len(words(asked.get(row["correlation_id"], ""))) >= REPHRASE_MIN_WORDS
+        )
     )
     if not written:
         return []
@@ -370,10 +384,10 @@ def find_rephrased(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> li
     ]
     if not pairs:
         return []
-    asked = _asked_by(session, {cid: known[cid] for pair in pairs for cid in pair})
+    messages = _asked_by(session, {cid: known[cid] for pair in pairs for cid in pair})
     flagged = set()
     for earlier, later in pairs:
-        first, second = asked.get(earlier), asked.get(later)
+        first, second = messages.get(earlier), messages.get(later)
         if first is None or second is None or first[0] == second[0]:
             continue  # no saved messages, or the same message asked again (regenerate)
         if is_rephrase(first[1], second[1]):
@@ -381,13 +395,18 @@ def find_rephrased(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> li
     return sorted(flagged)
 
 
-def after_insert(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> Counter[str]:
+def after_insert(
+    *,
+    session: Session,
+    rows: Sequence[Mapping[str, Any]],
+    asked: Mapping[str, str] | None = None,
+) -> Counter[str]:
     """Signals found because ``rows`` were just inserted: their ``stopped`` flags (set on
-    insert) and the ``rephrased`` flags set now. Returns the newly set counts, for
-    :func:`count` once the caller has committed."""
+    insert) and the ``rephrased`` flags set now (``asked``: see :func:`find_rephrased`).
+    Returns the newly set counts, for :func:`count` once the caller has committed."""
     found: Counter[str] = Counter()
     found[STOPPED] = sum(1 for row in rows if row.get("implicit_flags", 0) & FLAGS[STOPPED])
-    rephrased = find_rephrased(session=session, rows=rows)
+    rephrased = find_rephrased(session=session, rows=rows, asked=asked)
     if rephrased:
         found[REPHRASED] = set_flag(session=session, signal=REPHRASED, correlation_ids=rephrased)
     return found

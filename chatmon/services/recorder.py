@@ -280,7 +280,8 @@ class Recorder:
             inserted = request_log.insert_calls(
                 session=session, calls=calls, price_known=self._price_known
             )
-            found = self._signals_of(session, inserted)
+            asked = {call.correlation_id: call.input_text for call in calls}
+            found = self._signals_of(session, inserted, asked)
             for rating in ratings:
                 if not request_log.record_feedback(
                     session=session,
@@ -301,14 +302,16 @@ class Recorder:
         self.stats.signals += sum(found.values())
 
     @staticmethod
-    def _signals_of(session: Session, inserted: list[dict[str, Any]]) -> Counter[str]:
+    def _signals_of(
+        session: Session, inserted: list[dict[str, Any]], asked: dict[str, str]
+    ) -> Counter[str]:
         """The implicit signals the new rows reveal (stopped, rephrased).
 
         A bug in finding them must not cost the rows: it is logged and the batch is
         written without them. A database error is the batch's, retried as usual.
         """
         try:
-            return implicit_signals.after_insert(session=session, rows=inserted)
+            return implicit_signals.after_insert(session=session, rows=inserted, asked=asked)
         except sa_exc.DBAPIError:
             raise
         except Exception:

@@ -88,7 +88,8 @@ def _exchange(
 def _record(session: Session, *calls: LLMCall) -> dict[str, int]:
     """Write the calls as the recorder does; the newly set signal counts."""
     rows = request_log.insert_calls(session=session, calls=list(calls), price_known=lambda _m: True)
-    found = implicit_signals.after_insert(session=session, rows=rows)
+    asked = {call.correlation_id: call.input_text for call in calls}  # as the recorder does
+    found = implicit_signals.after_insert(session=session, rows=rows, asked=asked)
     session.commit()
     return {name: n for name, n in found.items() if n}
 
@@ -250,6 +251,15 @@ def test_a_stopped_reply_rephrased_carries_both_flags(session: Session) -> None:
     second = _exchange(session, conversation, REPHRASED_QUESTION, at=8 * S)
     assert _record(session, first, second) == {STOPPED: 1, REPHRASED: 1}
     assert _flags(session, first) == [STOPPED, REPHRASED]
+
+
+def test_without_the_texts_the_saved_messages_decide(session: Session) -> None:
+    """Callers without the calls' texts (tests, tools) still find rephrases."""
+    conversation = _conversation(session)
+    first = _exchange(session, conversation, QUESTION, at=0 * S)
+    second = _exchange(session, conversation, REPHRASED_QUESTION, at=20 * S)
+    rows = request_log.insert_calls(session=session, calls=[first, second], price_known=bool)
+    assert implicit_signals.find_rephrased(session=session, rows=rows) == [first.correlation_id]
 
 
 def test_requests_without_saved_messages_are_left_alone(session: Session) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
@@ -73,4 +74,6 @@ async def test_the_lifespan_loop_flags_abandoned_conversations(engine: Engine) -
             await asyncio.sleep(0.05)
     finally:
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     assert _flags(engine, gone) == [implicit_signals.ABANDONED]

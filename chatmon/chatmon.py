@@ -35,6 +35,7 @@ from chatmon.states.chat import ChatState
 from chatmon.states.monitor import MonitorState
 from chatmon.tasks.alert_monitor import alert_monitor
 from chatmon.tasks.capacity import capacity_loop
+from chatmon.tasks.implicit_abandoned import abandoned_loop
 from chatmon.wiring import install, observability_lifespan
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
@@ -82,3 +83,4 @@ app.register_lifespan_task(recorder.lifespan)  # flushes pending rows on shutdow
 app.register_lifespan_task(retention.prune_loop)  # METRICS_RETENTION_DAYS
 app.register_lifespan_task(alert_monitor)  # ALERT_CHECK_INTERVAL_SECONDS, claims in the DB
 app.register_lifespan_task(capacity_loop)  # per-worker CPU, memory, websockets for /metrics
+app.register_lifespan_task(abandoned_loop)  # IMPLICIT_ABANDON_MINUTES, claimed in the DB

@@ -16,6 +16,7 @@ from chatmon.services import events, pricing, request_log
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.feedback import REASONS as FEEDBACK_REASONS
+from chatmon.services.implicit_signals import SIGNALS as IMPLICIT_SIGNALS
 
 # ----- updating the series from chat events ------------------------------------------
 #
@@ -93,6 +94,8 @@ def init_series(model: str) -> None:
     series.FEEDBACK.labels(rating="down")
     for reason in FEEDBACK_REASONS:
         series.FEEDBACK_REASONS.labels(reason=reason)
+    for signal in IMPLICIT_SIGNALS:
+        series.IMPLICIT_FEEDBACK.labels(signal=signal)
 
 
 def subscribe() -> None:

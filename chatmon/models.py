@@ -79,11 +79,27 @@ class LLMRequest(SQLModel, table=True):
 
     __tablename__ = "llm_request"
     # The review queue reads the rated rows of a window (chatmon.services.feedback_review).
+    # Implicit signals (chatmon.services.implicit_signals) read a conversation's requests
+    # in order, a window's flagged rows and its recent errors: the last two are partial
+    # indexes, so they hold only the few rows they are about.
     __table_args__ = (
         sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
         # A prompt version's requests of a window (chatmon.services.version_compare).
         sqlalchemy.Index(
             "ix_llm_request_prompt_version_started_at", "prompt_version", "started_at"
+        ),
+        sqlalchemy.Index("ix_llm_request_conversation_started_at", "conversation_id", "started_at"),
+        sqlalchemy.Index(
+            "ix_llm_request_flagged_started_at",
+            "started_at",
+            sqlite_where=sqlalchemy.text("implicit_flags != 0"),
+            postgresql_where=sqlalchemy.text("implicit_flags != 0"),
+        ),
+        sqlalchemy.Index(
+            "ix_llm_request_errors_started_at",
+            "started_at",
+            sqlite_where=sqlalchemy.text("status = 'error'"),
+            postgresql_where=sqlalchemy.text("status = 'error'"),
         ),
     )
 
@@ -115,6 +131,10 @@ class LLMRequest(SQLModel, table=True):
     # True: the primary model failed and a model of LLM_FALLBACK_MODELS served the request
     # (``model`` is the one that served it, or the last one tried when all failed).
     fallback: bool = Field(default=False, sa_column_kwargs={"server_default": sqlalchemy.false()})
+    # Implicit dissatisfaction (issue #15 §2), one bit per signal, OR-ed in as signals
+    # arrive: 1 stopped, 2 rephrased, 4 regenerated, 8 abandoned after an error
+    # (chatmon.services.implicit_signals.FLAGS). 0: none; never set on synthetic rows.
+    implicit_flags: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class LLMRequestHourly(SQLModel, table=True):

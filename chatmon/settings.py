@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     # fallback_used rule (services/alerts/fallback_rules.py): percent of the window's
     # requests that went to an LLM_FALLBACK_MODELS model; 0 = any fallback fires
     alert_fallback_threshold: float = Field(default=0.0, ge=0.0, le=100.0)
+    # implicit signals (services/implicit_signals.py): a conversation whose last request
+    # failed and got no further message within this many minutes is "abandoned"
+    implicit_abandon_minutes: float = Field(default=10.0, gt=0.0, le=24 * 60)
     alert_window_minutes: float = Field(default=15.0, gt=0.0, le=7 * 24 * 60)
     alert_cooldown_hours: float = Field(default=1.0, gt=0.0)
     alert_check_interval_seconds: float = Field(default=60.0, ge=1.0)

@@ -1,8 +1,8 @@
 """Every Prometheus series chatmon exports, defined once (names and labels are a contract).
 
 Labels come only from small fixed sets: model (configured), status, error category,
-token type, rating, feedback reason, rule, channel, result. Never a user, session or
-conversation id.
+token type, rating, feedback reason, implicit signal, rule, channel, result. Never a
+user, session or conversation id.
 
 A leaf: it imports nothing of chatmon, so services count into these series without
 importing the module that feeds them from events and serves them (``chatmon.metrics``).
@@ -54,6 +54,12 @@ FEEDBACK_REASONS = Counter(
     "chatmon_feedback_reasons_total",
     "Reasons given with a thumbs-down (one count per reason chosen).",
     ["reason"],  # wrong | unhelpful | unsafe | too slow | other (feedback.REASONS)
+)
+IMPLICIT_FEEDBACK = Counter(
+    "chatmon_implicit_feedback_total",
+    "Replies flagged with an implicit sign of dissatisfaction, by signal.",
+    # stopped | rephrased | regenerated | abandoned_after_error (implicit_signals.SIGNALS)
+    ["signal"],
 )
 CIRCUIT_BREAKER_STATE = Gauge(
     "chatmon_circuit_breaker_state",

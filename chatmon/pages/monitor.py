@@ -152,6 +152,7 @@ def _kpis() -> rx.Component:
         _kpi("Cost", k.cost, "kpi-cost", k.unpriced),
         _kpi("Thumbs up / down", k.feedback_up + " / " + k.feedback_down, "kpi-feedback"),
         _kpi("Satisfaction", k.satisfaction, "kpi-satisfaction"),
+        _kpi("Implicit signals", k.implicit_flagged, "kpi-implicit", k.implicit_detail),
         _kpi(
             "Replies streaming now",
             MonitorState.streams_in_progress.to(str),

@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from chatmon.db import get_engine
 from chatmon.models import LLMRequest
-from chatmon.services import stats
+from chatmon.services import implicit_signals, stats
 from chatmon.services.stats import WindowError
 
 ALLOWED_PARAMS = frozenset({"window", "start", "end", "model"})
@@ -82,9 +83,21 @@ def _bad_request(exc: WindowError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def _summary(start: datetime, end: datetime, model: str | None) -> stats.WindowSummary:
+def _summary(start: datetime, end: datetime, model: str | None) -> dict[str, Any]:
     with Session(get_engine()) as session:
-        return stats.window_summary(session=session, start=start, end=end, model=model)
+        summary = stats.window_summary(session=session, start=start, end=end, model=model)
+        flags = implicit_signals.flag_counts(session=session, start=start, end=end, model=model)
+    return {**summary.to_json(), **implicit_json(flags, requests=summary.requests)}
+
+
+def implicit_json(flags: implicit_signals.FlagCounts, *, requests: int) -> dict[str, Any]:
+    """The implicit-signal keys of ``/api/stats``: requests carrying each signal, carrying
+    any, and that as a percent of the window's requests."""
+    return {
+        "implicit_flags": flags.by_signal(),
+        "implicit_flagged": flags.flagged,
+        "implicit_flag_rate": round(100.0 * flags.flagged / requests, 2) if requests else 0.0,
+    }
 
 
 async def api_stats(request: Request) -> Response:
@@ -94,8 +107,8 @@ async def api_stats(request: Request) -> Response:
     except WindowError as exc:
         return _bad_request(exc)
     model = request.query_params.get("model") or None
-    summary = await asyncio.to_thread(_summary, start, end, model)
-    return JSONResponse({"window": label, **summary.to_json()})
+    body = await asyncio.to_thread(_summary, start, end, model)
+    return JSONResponse({"window": label, **body})
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest
-from chatmon.services import pricing, spend_view, stats, tracing, usage
+from chatmon.services import implicit_signals, pricing, spend_view, stats, tracing, usage
 from chatmon.services.errors import ErrorCategory, human_message
 from chatmon.services.sql_time import epoch_of, from_epoch, to_utc
 from chatmon.settings import get_settings
@@ -60,6 +60,10 @@ class Kpis:
     feedback_up: str = "0"
     feedback_down: str = "0"
     satisfaction: str = "–"
+    # implicit dissatisfaction (chatmon.services.implicit_signals): flagged requests and
+    # their share, and the count of each signal
+    implicit_flagged: str = "0"
+    implicit_detail: str = ""
 
 
 @dataclass
@@ -163,8 +167,27 @@ def _feedback(value: int | None) -> str:
 # ----------------------------------------------------------------------------- shaping
 
 
-def kpis(summary: stats.WindowSummary) -> Kpis:
-    """The KPI cards of a window summary."""
+SIGNAL_LABELS = {
+    implicit_signals.STOPPED: "stopped",
+    implicit_signals.REPHRASED: "rephrased",
+    implicit_signals.REGENERATED: "regenerated",
+    implicit_signals.ABANDONED: "abandoned after an error",
+}
+
+
+def implicit_kpi(flags: implicit_signals.FlagCounts, requests: int) -> tuple[str, str]:
+    """The implicit-signals card: ``"12 (3.4 %)"`` and ``"8 stopped · 4 rephrased"`` (the
+    signals seen in the window; a request may carry several)."""
+    share = f" ({100.0 * flags.flagged / requests:.1f} %)" if requests and flags.flagged else ""
+    detail = " · ".join(
+        f"{number:,} {SIGNAL_LABELS[name]}" for name, number in flags.by_signal().items() if number
+    )
+    return count(flags.flagged) + share, detail
+
+
+def kpis(summary: stats.WindowSummary, flags: implicit_signals.FlagCounts | None = None) -> Kpis:
+    """The KPI cards of a window summary (and of its implicit signals, when given)."""
+    flagged, detail = implicit_kpi(flags or implicit_signals.FlagCounts(), summary.requests)
     return Kpis(
         requests=count(summary.requests),
         errors=count(summary.errors),
@@ -184,6 +207,8 @@ def kpis(summary: stats.WindowSummary) -> Kpis:
         feedback_up=count(summary.feedback_up),
         feedback_down=count(summary.feedback_down),
         satisfaction="–" if summary.satisfaction is None else f"{summary.satisfaction:.0f} %",
+        implicit_flagged=flagged,
+        implicit_detail=detail,
     )
 
 
@@ -278,6 +303,11 @@ def request_detail(row: LLMRequest) -> RequestDetail:
         ("Temperature", f"{row.temperature:g}"),
         ("Prompt version", row.prompt_version or "–"),
         ("Feedback", {1: "thumbs up", -1: "thumbs down"}.get(row.feedback or 0, "none")),
+        (
+            "Implicit signals",
+            ", ".join(SIGNAL_LABELS[name] for name in implicit_signals.bits(row.implicit_flags))
+            or "none",
+        ),
         ("Session", row.session_id or "–"),
         ("Conversation", row.conversation_id or "–"),
     ]
@@ -334,8 +364,9 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
             limit=query.page_size,
             offset=query.page * query.page_size,
         )
+    flags = implicit_signals.flag_counts(session=session, start=query.start, end=query.end)
     return DashboardView(
-        kpis=kpis(summary),
+        kpis=kpis(summary, flags),
         series=series_rows(board.series, board.bucket_seconds),
         errors_by_category=[
             {"category": name, "count": number}

@@ -1,4 +1,5 @@
-"""What happened, told to whoever listens: one event per LLM request, one per rating.
+"""What happened, told to whoever listens: one event per LLM request, one per rating,
+one per implicit signal that only the chat can see (a reply regenerated).
 
 The chat publishes; the recorder, Prometheus metrics and tracing subscribe. Listeners
 run on the publisher's thread and must only enqueue or update in-memory state: they
@@ -58,11 +59,25 @@ class Feedback:
     rating_changed: bool = True
 
 
+@dataclass(frozen=True)
+class ImplicitSignal:
+    """An implicit sign of dissatisfaction with one reply, seen by the chat (issue #15 §2).
+
+    ``signal`` is one of ``chatmon.services.implicit_signals.SIGNALS``. Signals the
+    request log can see by itself (stopped, rephrased, abandoned) are found there.
+    """
+
+    correlation_id: str
+    signal: str
+
+
 CallListener = Callable[[LLMCall], None]
 FeedbackListener = Callable[[Feedback], None]
+SignalListener = Callable[[ImplicitSignal], None]
 
 _call_listeners: list[CallListener] = []
 _feedback_listeners: list[FeedbackListener] = []
+_signal_listeners: list[SignalListener] = []
 
 
 def on_call(listener: CallListener) -> CallListener:
@@ -77,6 +92,19 @@ def on_feedback(listener: FeedbackListener) -> FeedbackListener:
     if listener not in _feedback_listeners:
         _feedback_listeners.append(listener)
     return listener
+
+
+def on_signal(listener: SignalListener) -> SignalListener:
+    """Subscribe to implicit signals (usable as a decorator)."""
+    if listener not in _signal_listeners:
+        _signal_listeners.append(listener)
+    return listener
+
+
+def off_signal(listener: SignalListener) -> None:
+    """Unsubscribe a signal listener (no error when it was not subscribed)."""
+    if listener in _signal_listeners:
+        _signal_listeners.remove(listener)
 
 
 def off_call(listener: CallListener) -> None:
@@ -99,6 +127,11 @@ def publish_call(call: LLMCall) -> None:
 def publish_feedback(feedback: Feedback) -> None:
     """Tell every feedback listener; failures are logged, never raised."""
     _notify(_feedback_listeners, feedback)
+
+
+def publish_signal(signal: ImplicitSignal) -> None:
+    """Tell every signal listener; failures are logged, never raised."""
+    _notify(_signal_listeners, signal)
 
 
 def _notify(listeners: list[Callable[[Event], None]], event: Event) -> None:

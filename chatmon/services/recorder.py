@@ -2,7 +2,9 @@
 
 The event listeners only put the event on a queue (microseconds, never blocking a
 streaming reply). One writer thread per process drains the queue in batches: each
-batch of rows, their rollup increments and any ratings land in one transaction. A
+batch of rows, their rollup increments, any ratings and implicit signals (the
+signals the new rows reveal, :mod:`chatmon.services.implicit_signals`, and those the
+chat reports) land in one transaction. A
 failed write (database locked, PostgreSQL restarting) is logged and retried with
 exponential backoff, the batch kept in memory meanwhile; a clean shutdown (the
 lifespan context closing, or interpreter exit) writes everything still pending.
@@ -22,17 +24,18 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
-from chatmon.services import events, request_log
-from chatmon.services.events import Feedback, LLMCall
+from chatmon.services import events, implicit_signals, request_log
+from chatmon.services.events import Feedback, ImplicitSignal, LLMCall
 from chatmon.services.request_log import PriceKnown
 
 log = logging.getLogger(__name__)
@@ -66,16 +69,18 @@ class RecorderStats:
 
     written: int = 0
     feedback: int = 0
+    signals: int = 0  # implicit signals written (found by the writer or reported)
     failed_writes: int = 0
     dropped: int = 0
     last_drop_at: float | None = None  # time.time() of the latest drop
 
 
 DropListener = Callable[[str, int], None]  # (reason, how many events) -> None
+Item = LLMCall | Feedback | ImplicitSignal
 
 
 class Recorder:
-    """Queue + writer thread for LLMCall and Feedback events.
+    """Queue + writer thread for LLMCall, Feedback and ImplicitSignal events.
 
     Args:
         engine: where to write; a callable so the engine is only built when needed.
@@ -98,7 +103,7 @@ class Recorder:
         self._engine = engine
         self._price_known = price_known
         self._batch_size = batch_size
-        self._queue: queue.Queue[LLMCall | Feedback | _Stop] = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[Item | _Stop] = queue.Queue(maxsize=max_pending)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._thread: threading.Thread | None = None
@@ -122,7 +127,12 @@ class Recorder:
         if feedback.correlation_id:
             self._submit(feedback)
 
-    def _submit(self, item: LLMCall | Feedback) -> None:
+    def submit_signal(self, signal: ImplicitSignal) -> None:
+        """Queue an implicit signal (a regenerated reply) for writing. Never blocks."""
+        if signal.correlation_id and signal.signal in implicit_signals.FLAGS:
+            self._submit(signal)
+
+    def _submit(self, item: Item) -> None:
         self.start()
         with self._progress:  # counted first, so the writer can never finish it "early"
             self._submitted += 1
@@ -206,7 +216,7 @@ class Recorder:
                     self._done += len(batch)
                     self._progress.notify_all()
 
-    def _write_with_retries(self, batch: list[LLMCall | Feedback]) -> None:
+    def _write_with_retries(self, batch: list[Item]) -> None:
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             wait=wait_exponential_jitter(initial=self._retry_initial, max=self._retry_max),
@@ -262,13 +272,16 @@ class Recorder:
             self.pending,
         )
 
-    def _write(self, batch: Sequence[LLMCall | Feedback]) -> None:
+    def _write(self, batch: Sequence[Item]) -> None:
         calls = [item for item in batch if isinstance(item, LLMCall)]
         ratings = [item for item in batch if isinstance(item, Feedback)]
+        reported = [item for item in batch if isinstance(item, ImplicitSignal)]
         with Session(self._engine()) as session:
-            written = request_log.record_calls(
+            inserted = request_log.insert_calls(
                 session=session, calls=calls, price_known=self._price_known
             )
+            asked = {call.correlation_id: call.input_text for call in calls}
+            found = self._signals_of(session, inserted, asked)
             for rating in ratings:
                 if not request_log.record_feedback(
                     session=session,
@@ -277,9 +290,33 @@ class Recorder:
                     reasons=rating.reasons,
                 ):
                     log.info("rating for unrecorded request %s ignored", rating.correlation_id)
+            for signal in reported:
+                newly = implicit_signals.set_flag(
+                    session=session, signal=signal.signal, correlation_ids=[signal.correlation_id]
+                )
+                found[signal.signal] += newly
             session.commit()
-        self.stats.written += written
+        implicit_signals.count(found)
+        self.stats.written += len(inserted)
         self.stats.feedback += len(ratings)
+        self.stats.signals += sum(found.values())
+
+    @staticmethod
+    def _signals_of(
+        session: Session, inserted: list[dict[str, Any]], asked: dict[str, str]
+    ) -> Counter[str]:
+        """The implicit signals the new rows reveal (stopped, rephrased).
+
+        A bug in finding them must not cost the rows: it is logged and the batch is
+        written without them. A database error is the batch's, retried as usual.
+        """
+        try:
+            return implicit_signals.after_insert(session=session, rows=inserted, asked=asked)
+        except sa_exc.DBAPIError:
+            raise
+        except Exception:
+            log.exception("implicit signals of %d new requests not found", len(inserted))
+            return Counter()
 
 
 # ----------------------------------------------------------------------------- process-wide
@@ -306,6 +343,7 @@ def install() -> Recorder:
     recorder = get_recorder()
     events.on_call(recorder.submit_call)
     events.on_feedback(recorder.submit_feedback)
+    events.on_signal(recorder.submit_signal)
     atexit.register(recorder.close)
     return recorder
 

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
-from chatmon.services import feedback, usage
+from chatmon.services import feedback, implicit_signals, usage
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -102,6 +102,9 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
         "feedback": None,
         "synthetic": call.synthetic,
         "fallback": call.fallback,
+        "implicit_flags": implicit_signals.flags_on_insert(
+            status=call.status, synthetic=call.synthetic
+        ),
         "latency_bin": bin_of(call.total_seconds) if measured else None,
         "ttft_bin": bin_of(call.first_token_seconds)
         if call.first_token_seconds is not None
@@ -200,19 +203,26 @@ def _add_latency(session: Session, deltas: Counter[LatencyKey]) -> None:
 def record_calls(*, session: Session, calls: Sequence[LLMCall], price_known: PriceKnown) -> int:
     """Insert one row per call (skipping correlation ids already recorded) and update
     the hourly rollups. Returns how many rows were inserted. The caller commits."""
+    return len(insert_calls(session=session, calls=calls, price_known=price_known))
+
+
+def insert_calls(
+    *, session: Session, calls: Sequence[LLMCall], price_known: PriceKnown
+) -> list[dict[str, Any]]:
+    """:func:`record_calls`, returning the column values of the rows actually inserted
+    (the recorder looks at them for implicit signals). The caller commits."""
     unique: dict[str, dict[str, Any]] = {}
     for call in calls:
         unique.setdefault(call.correlation_id, row_values(call, price_known=price_known))
     if not unique:
-        return 0
+        return []
     inserted_ids = _insert_ignoring_duplicates(session, list(unique.values()))
     inserted = [row for cid, row in unique.items() if cid in inserted_ids]
-    recorded = len(inserted)
-    inserted = [row for row in inserted if not row["synthetic"]]  # probes: in no rollup
-    _add_hourly(session, _hourly_deltas(inserted))
-    _add_latency(session, _latency_deltas(inserted))
-    usage.add(session, usage.deltas(inserted), _upsert)
-    return recorded
+    real = [row for row in inserted if not row["synthetic"]]  # probes: in no rollup
+    _add_hourly(session, _hourly_deltas(real))
+    _add_latency(session, _latency_deltas(real))
+    usage.add(session, usage.deltas(real), _upsert)
+    return inserted
 
 
 def record_feedback(

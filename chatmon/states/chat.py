@@ -24,7 +24,7 @@ import reflex as rx
 from chatmon import db, deps
 from chatmon.models import ChatMessage, Conversation, utc_now
 from chatmon.services import conversations as convo
-from chatmon.services import events
+from chatmon.services import events, implicit_signals
 from chatmon.services.errors import user_message
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
@@ -619,7 +619,9 @@ class ChatState(rx.State):
         request = self._admit(owner, _turns(kept))
         if request is None:
             return
-        await db.run(convo.mark_regenerated, owner_id=owner, message_id=wanted)
+        replaced = await db.run(convo.mark_regenerated, owner_id=owner, message_id=wanted)
+        if replaced:  # an implicit-dissatisfaction flag on the replaced reply's request
+            implicit_signals.mark_regenerated(replaced)
         self.messages = kept
         self._accept(request, parent_id=question.id or 0)
         return ChatState.stream_reply

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
-from chatmon.services import budget, feedback, periodic, spend_view, stats, usage
+from chatmon.services import budget, feedback, implicit_signals, periodic, spend_view, stats, usage
 from chatmon.services.alerts.feedback_rules import VersionFeedback
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
@@ -139,13 +139,17 @@ def feedback_inputs(
     *, session: Session, start: datetime, end: datetime
 ) -> tuple[VersionFeedback, ...]:
     """Thumbs up/down and the thumbs-down reasons per prompt version, for requests that
-    started in ``[start, end)`` (a rating has no time of its own: it is its request's)."""
+    started in ``[start, end)`` (a rating has no time of its own: it is its request's),
+    and the unrated requests flagged with implicit signals (``implicit_signals``)."""
     r = LLMRequest
     query = (
         select(col(r.prompt_version), col(r.feedback), col(r.feedback_reasons), func.count())
         .where(col(r.started_at) >= start, col(r.started_at) < end)
-        .where(col(r.feedback).in_((1, -1)))
+        .where(col(r.feedback).in_((1, -1)), col(r.synthetic).is_(False))
         .group_by(col(r.prompt_version), col(r.feedback), col(r.feedback_reasons))
+    )
+    flagged, signals = implicit_signals.unrated_flags_by_version(
+        session=session, start=start, end=end
     )
     ups: Counter[str] = Counter()
     downs: Counter[str] = Counter()
@@ -163,12 +167,16 @@ def feedback_inputs(
             prompt_version=version,
             ups=ups[version],
             downs=downs[version],
-            reasons=tuple(
-                sorted(reasons.get(version, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))
-            ),
+            reasons=_most_first(reasons.get(version, Counter())),
+            flagged=flagged[version],
+            signals=_most_first(signals.get(version, Counter())),
         )
-        for version in sorted(set(ups) | set(downs))
+        for version in sorted(set(ups) | set(downs) | set(flagged))
     )
+
+
+def _most_first(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 # Failures the error-rate rule does not count (see judged_errors).

@@ -56,7 +56,7 @@ def test_health_ok_with_reachable_database(use_db, monkeypatch: pytest.MonkeyPat
     response = TestClient(api).get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["llm"] == {
         "status": "ok",
@@ -86,7 +86,7 @@ def test_health_demo_model_is_reported_not_degraded(
 ) -> None:
     _use_settings(monkeypatch, llm_model="demo")
     body = TestClient(api).get("/health").json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
     assert body["checks"]["llm"]["status"] == "demo"
 
 
@@ -159,7 +159,7 @@ def test_health_alerts_ok_after_a_recent_check(use_db, monkeypatch: pytest.Monke
     )
     alert_clock.record_alert_check()
     body = TestClient(api).get("/health").json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
     assert body["checks"]["alerts"]["status"] == "ok"
     assert body["checks"]["alerts"]["last_check_age_seconds"] < 5
 
@@ -174,7 +174,7 @@ def test_health_reports_reachable_langfuse(use_db, monkeypatch: pytest.MonkeyPat
         )
         body = TestClient(api).get("/health").json()
     assert body["checks"]["langfuse"]["status"] == "ok"
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
 
 
 def test_health_degraded_when_langfuse_unreachable(use_db, monkeypatch: pytest.MonkeyPatch) -> None:

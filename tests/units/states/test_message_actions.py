@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from chatmon import db, deps
 from chatmon.models import ChatMessage
 from chatmon.services import conversations as convo
+from chatmon.services import events
 from chatmon.services.identity import IdentityIssuer
 from chatmon.settings import get_settings
 from chatmon.states.chat import ChatState
@@ -78,7 +79,7 @@ def alice(engine: Engine) -> tuple[str, str, int, int]:
             conversation_id=conversation.id,
             role="assistant",
             content="a1",
-            correlation_id="corr-a1",
+            correlation_id="corra1",
         )
         session.commit()
         return cookie, conversation.id, q1.id or 0, a1.id or 0
@@ -91,22 +92,36 @@ async def _open(cookie: str, conversation_id: str, *, as_owner: str | None = Non
     return tab
 
 
-async def test_regenerate_accepts_a_reply_to_the_same_question(alice) -> None:
+@pytest.fixture
+def signals() -> Iterator[list[events.ImplicitSignal]]:
+    """The implicit signals published meanwhile (what the recorder would write)."""
+    seen: list[events.ImplicitSignal] = []
+    events.on_signal(seen.append)
+    yield seen
+    events.off_signal(seen.append)
+
+
+async def test_regenerate_accepts_a_reply_to_the_same_question(alice, signals) -> None:
     cookie, conversation_id, q1, a1 = alice
     tab = await _open(cookie, conversation_id)
     follow_up = await tab.regenerate(a1)
     assert follow_up is ChatState.stream_reply
     assert tab.streaming and [m.id for m in tab.messages] == [q1]
     assert tab._reply_parent_id == q1 and tab._reply_ticket
+    # the replaced reply's request is flagged "regenerated" (implicit dissatisfaction)
+    assert [(s.correlation_id, s.signal) for s in signals] == [("corra1", "regenerated")]
 
 
-async def test_a_strangers_tab_can_do_nothing_with_anothers_messages(alice, engine) -> None:
+async def test_a_strangers_tab_can_do_nothing_with_anothers_messages(
+    alice, engine, signals
+) -> None:
     cookie, conversation_id, q1, a1 = alice
     before = _rows(engine, conversation_id)
     # the stranger's state even holds the victim's conversation and messages (a forged
     # state): every handler still asks the database who owns them
     stranger = await _open(ISSUER.issue(), conversation_id, as_owner=_owner(cookie))
     assert await stranger.regenerate(a1) is None
+    assert signals == []  # nor flags the victim's request
     await stranger.show_alternative(a1, -1)
     stranger.start_edit(q1)
     assert stranger.editing_id == q1

@@ -48,6 +48,43 @@ def test_fires_only_when_the_lower_bound_exceeds_the_threshold(
     assert finding.threshold == 30.0
 
 
+@pytest.mark.parametrize(
+    ("downs", "rated", "flagged", "verdict", "bound"),
+    [
+        (0, 0, 10, Verdict.FIRING, 56.55),  # ten flagged, unrated replies: five downs of five
+        (0, 0, 2, Verdict.OK, 20.65),  # two flags weigh as one of one: never pages
+        (3, 5, 0, Verdict.OK, 23.07),  # 3 of 5 alone is quiet ...
+        (3, 5, 4, Verdict.FIRING, 35.89),  # ... with four stopped replies it is evidence
+        (17, 40, 2, Verdict.OK, 29.89),  # half weight: two flags do not tip 17 of 40
+        (17, 40, 3, Verdict.FIRING, 30.56),  # three do (18.5 of 41.5)
+        (0, 40, 10, Verdict.OK, 4.84),  # forty happy ratings outweigh ten flags
+        (30, 60, 20, Verdict.FIRING, 45.48),  # 40 of 70
+    ],
+)
+def test_each_flagged_unrated_reply_counts_as_half_a_thumbs_down(
+    downs: int, rated: int, flagged: int, verdict: Verdict, bound: float
+) -> None:
+    version = VersionFeedback("v1", rated - downs, downs, flagged=flagged)
+    finding = dissatisfaction(_obs(version), LIMITS)
+    assert finding.verdict is verdict, finding.summary
+    assert finding.value == pytest.approx(bound, abs=0.01)
+
+
+def test_the_message_names_the_implicit_signals() -> None:
+    version = VersionFeedback("ccc333", 2, 3, flagged=6, signals=(("stopped", 4), ("rephrased", 3)))
+    finding = dissatisfaction(_obs(version), LIMITS)
+    assert finding.firing
+    assert "3 of 5 rated replies thumbs-down (60 %)" in finding.summary
+    assert "6 unrated replies flagged (stopped 4, rephrased 3)" in finding.summary
+    assert "half a thumbs-down" in finding.summary
+
+
+def test_flags_without_any_rating_still_read_as_a_sentence() -> None:
+    finding = dissatisfaction(_obs(VersionFeedback("v1", 0, 0, flagged=10)), LIMITS)
+    assert "0 of 0 rated replies thumbs-down in the last 24 h" in finding.summary
+    assert "10 unrated replies flagged" in finding.summary
+
+
 def test_no_ratings_is_not_enough_data() -> None:
     assert dissatisfaction(_obs(), LIMITS).verdict is Verdict.NOT_ENOUGH_DATA
     empty = _obs(VersionFeedback("v1", 0, 0))
@@ -95,6 +132,31 @@ def test_inputs_count_ratings_and_reasons_per_version_in_the_window(session: Ses
     assert got == (
         VersionFeedback("v1", 1, 3, (("wrong", 2), ("unsafe", 1))),
         VersionFeedback("v2", 1, 0, ()),
+    )
+
+
+def test_inputs_weigh_only_unrated_flagged_replies_per_version(session: Session) -> None:
+    from chatmon.services import implicit_signals
+
+    stopped = [make_call(prompt_version="v1", status="cancelled") for _ in range(3)]
+    regenerated = make_call(prompt_version="v2")
+    rated_up_after_stop = make_call(prompt_version="v1", status="cancelled")
+    probe = make_call(prompt_version="v1", status="cancelled", synthetic=True)
+    outside = make_call(prompt_version="v1", status="cancelled", at=-30 * H)
+    record(session, *stopped, regenerated, rated_up_after_stop, probe, outside)
+    implicit_signals.set_flag(
+        session=session,
+        signal=implicit_signals.REGENERATED,
+        correlation_ids=[regenerated.correlation_id, stopped[0].correlation_id],
+    )
+    request_log.record_feedback(
+        session=session, correlation_id=rated_up_after_stop.correlation_id, rating=1
+    )
+    session.commit()
+    got = feedback_inputs(session=session, start=T0 - 24 * H, end=T0 + H)
+    assert got == (
+        VersionFeedback("v1", 1, 0, (), 3, (("stopped", 3), ("regenerated", 1))),
+        VersionFeedback("v2", 0, 0, (), 1, (("regenerated", 1),)),
     )
 
 

@@ -129,7 +129,10 @@ def _csv_chunks(start: datetime, end: datetime, model: str | None) -> Iterator[s
     writer.writerow(CSV_COLUMNS)
     with Session(get_engine()) as session:
         for count, row in enumerate(
-            stats.iter_requests(session=session, start=start, end=end, model=model), start=1
+            stats.iter_requests(
+                session=session, start=start, end=end, where=stats.RequestFilter(model=model)
+            ),
+            start=1,
         ):
             writer.writerow(csv_row(row))
             if count % _CSV_ROWS_PER_CHUNK == 0:

@@ -211,7 +211,8 @@ def _notified_level(session: Session, period: str, config: Any, now: datetime) -
 
 
 def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:
-    page = stats.request_page(session=session, start=start, end=end, limit=SAMPLE_IDS, **query)
+    where = stats.RequestFilter(limit=SAMPLE_IDS, **query)
+    page = stats.request_page(session=session, start=start, end=end, where=where)
     return [row.correlation_id for row in page.rows]
 
 

@@ -7,7 +7,6 @@ value, is a 400 whose JSON ``error`` says what to fix. Queries run in a worker t
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Iterator, Mapping
@@ -17,7 +16,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from chatmon.db import get_engine
+from chatmon import db
 from chatmon.models import LLMRequest
 from chatmon.services import stats
 from chatmon.services.stats import WindowError
@@ -81,11 +80,6 @@ def _bad_request(exc: WindowError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def _summary(start: datetime, end: datetime, model: str | None) -> stats.WindowSummary:
-    with Session(get_engine()) as session:
-        return stats.window_summary(session=session, start=start, end=end, model=model)
-
-
 async def api_stats(request: Request) -> Response:
     """The window's headline figures as JSON (keys: see ARCHITECTURE.md)."""
     try:
@@ -93,7 +87,7 @@ async def api_stats(request: Request) -> Response:
     except WindowError as exc:
         return _bad_request(exc)
     model = request.query_params.get("model") or None
-    summary = await asyncio.to_thread(_summary, start, end, model)
+    summary = await db.run(stats.window_summary, start=start, end=end, model=model)
     return JSONResponse({"window": label, **summary.to_json()})
 
 
@@ -127,7 +121,7 @@ def _csv_chunks(start: datetime, end: datetime, model: str | None) -> Iterator[s
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    with Session(get_engine()) as session:
+    with Session(db.get_engine()) as session:
         for count, row in enumerate(
             stats.iter_requests(
                 session=session, start=start, end=end, where=stats.RequestFilter(model=model)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
+from chatmon.services.call_status import CallStatus
 from chatmon.services.redaction import redact
 
 Order = Literal["newest", "worst"]
@@ -146,7 +147,7 @@ def rated_replies(
         query = query.where(col(r.feedback) == RATINGS[rating])
     newest = (col(r.started_at).desc(), col(r.id).desc())
     if order == "worst":
-        ok_last = col(r.status) == "ok"  # False (errors) sorts first
+        ok_last = col(r.status) == CallStatus.OK  # False (errors) sorts first
         query = query.order_by(col(r.feedback), ok_last, col(r.latency_seconds).desc(), *newest)
     else:
         query = query.order_by(*newest)

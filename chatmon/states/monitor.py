@@ -22,6 +22,7 @@ from chatmon import db, metrics
 from chatmon.observability import series
 from chatmon.services import dashboard_view as view
 from chatmon.services import spend_view
+from chatmon.services.call_status import CallStatus
 from chatmon.services.dashboard_view import (
     ALL,
     DashboardQuery,
@@ -39,7 +40,7 @@ from chatmon.states.auth import monitor_allowed
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10
-STATUSES = (ALL, "ok", "error", "cancelled")
+STATUSES = (ALL, CallStatus.OK.value, CallStatus.ERROR.value, CallStatus.CANCELLED.value)
 CATEGORIES = (ALL, *(c.value for c in ErrorCategory))
 
 

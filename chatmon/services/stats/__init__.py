@@ -15,6 +15,7 @@ aware (or naive-UTC) datetimes and returns plain dataclasses.
 Import the names below from ``chatmon.services.stats``; the modules are its inside.
 """
 
+from chatmon.services.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.stats.figures import (
     by_model,
     count_requests,
@@ -27,7 +28,6 @@ from chatmon.services.stats.figures import (
 from chatmon.services.stats.filters import ALL_REQUESTS, SORTABLE_COLUMNS, RequestFilter
 from chatmon.services.stats.requests import get_request, iter_requests
 from chatmon.services.stats.results import (
-    ERROR_STATUSES,
     Dashboard,
     ModelBreakdown,
     RequestPage,
@@ -51,6 +51,7 @@ __all__ = [
     "HOUR",
     "SORTABLE_COLUMNS",
     "WINDOWS",
+    "CallStatus",
     "Dashboard",
     "Histogram",
     "ModelBreakdown",

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from chatmon.services.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.sql_time import epoch_of, from_epoch
 from chatmon.services.stats.filters import ALL_REQUESTS, RequestFilter
 from chatmon.services.stats.requests import page_rows
 from chatmon.services.stats.results import (
-    ERROR_STATUSES,
     Dashboard,
     ModelBreakdown,
     RequestPage,
@@ -40,7 +40,7 @@ def _summary_of(data: WindowData, start: datetime, end: datetime) -> WindowSumma
         total.merge(values)
         by_status[group.status] += values.requests
         if group.status in ERROR_STATUSES:
-            unnamed = "unknown" if group.status == "error" else group.status
+            unnamed = "unknown" if group.status == CallStatus.ERROR else group.status
             by_category[group.error_category or unnamed] += values.requests
     latency_p50, latency_p95, latency_p99 = percentiles(data.latency_all, 0.50, 0.95, 0.99)
     ttft_p50, ttft_p95 = percentiles(data.ttft_all, 0.50, 0.95)
@@ -50,9 +50,9 @@ def _summary_of(data: WindowData, start: datetime, end: datetime) -> WindowSumma
         start=start,
         end=end,
         requests=total.requests,
-        ok=by_status["ok"],
+        ok=by_status[CallStatus.OK],
         errors=errors,
-        cancelled=by_status["cancelled"],
+        cancelled=by_status[CallStatus.CANCELLED],
         error_rate=round(100.0 * errors / total.requests, 4) if total.requests else 0.0,
         latency_p50=latency_p50,
         latency_p95=latency_p95,

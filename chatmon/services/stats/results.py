@@ -8,10 +8,6 @@ from typing import Any
 
 from chatmon.models import LLMRequest
 
-# Request statuses that count as failures: a provider or chatmon error, and a reply
-# whose worker died while it streamed ("interrupted").
-ERROR_STATUSES = ("error", "interrupted")
-
 
 @dataclass(frozen=True)
 class WindowSummary:

@@ -35,7 +35,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ import psutil
 from bench import pyspy
 from bench.reflex_client import CompiledApp, ReflexSession, form_data
 from chatmon.devtools.fake_llm import expected_reply
+from chatmon.devtools.procs import free_port, stop
 
 CHAT_STATE = "chatmon___states___chat____chat_state"
 LIVE_STATE = ".live"  # the live reply's frames (full name ends so: LiveState.get_name)
@@ -70,22 +70,6 @@ CONNECT_TIMEOUT = 60.0
 
 
 # ----------------------------------------------------------------------------- processes
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group we started, SIGKILL it if it lingers."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 @contextmanager
 def fake_llm(*, latency: float, tokens_per_second: float, reply_words: int) -> Iterator[str]:
     """The fake upstream in its own process; yields its OpenAI base URL (``.../v1``)."""
@@ -117,7 +101,7 @@ def fake_llm(*, latency: float, tokens_per_second: float, reply_words: int) -> I
             raise RuntimeError(f"fake-llm did not start: {line!r}")
         yield match.group(1)
     finally:
-        _stop(process)
+        stop(process, group=True)
 
 
 @dataclass
@@ -192,7 +176,7 @@ def chatmon_server(
     """chatmon via ``scripts/start.sh`` on a free port, stopped (process group) on exit."""
     prompt = workdir / "system_prompt.txt"
     prompt.write_text(SYSTEM_PROMPT)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PORT": str(port),
@@ -228,7 +212,7 @@ def chatmon_server(
             _wait_until_up(server)
             break
         except RuntimeError:
-            _stop(process)
+            stop(process, group=True)
             # The frontend build prerenders "/" with a fixed 10 s timeout, which a busy
             # shared machine can miss; that is the build, not what this bench measures.
             if attempt == START_ATTEMPTS or PRERENDER_TIMEOUT not in log_file.read_text():
@@ -237,7 +221,7 @@ def chatmon_server(
     try:
         yield server
     finally:
-        _stop(process)
+        stop(process, group=True)
 
 
 def _wait_until_up(server: Server) -> None:

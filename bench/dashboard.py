@@ -31,7 +31,6 @@ import argparse
 import math
 import os
 import random
-import socket
 import sqlite3
 import statistics
 import sys
@@ -53,6 +52,7 @@ import uvicorn
 from sqlmodel import Session
 
 from chatmon.db import make_engine
+from chatmon.devtools.procs import free_port
 from chatmon.migrate import upgrade_head
 from chatmon.services import dashboard_view, request_log, stats
 from chatmon.services.histogram import bin_of
@@ -368,19 +368,13 @@ def median_ms(action: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ApiServer:
     """chatmon's API routes (``chatmon.api:api``) under uvicorn, in a thread."""
 
     def __init__(self) -> None:
         from chatmon.api import api
 
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         port = int(self.url.rsplit(":", 1)[1])
         config = uvicorn.Config(
             api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"

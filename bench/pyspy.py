@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chatmon.devtools.procs import stop
+
 # A frame's layer is its file's top-level package (py-spy prints paths relative to
 # site-packages or the stdlib); the innermost frame that has a layer wins.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -102,11 +104,7 @@ def record(pid: int, path: Path, *, rate: int = 100) -> Iterator[None]:
     try:
         yield
     finally:
-        process.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, sig=signal.SIGINT, timeout=60)  # py-spy writes its output on SIGINT
 
 
 def _samples(path: Path) -> Iterator[tuple[list[str], int]]:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from chatmon.devtools.procs import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,15 +78,6 @@ def _listening_url(process: subprocess.Popen, what: str) -> str:
     return match.group(1)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 @contextmanager
 def fake_upstream(*, latency: float = 0.0, reply_words: int = 12) -> Iterator[Upstream]:
     """``python -m chatmon fake-llm`` in its own process (its work never takes our GIL)."""
@@ -110,7 +102,7 @@ def fake_upstream(*, latency: float = 0.0, reply_words: int = 12) -> Iterator[Up
     try:
         yield Upstream(url=_listening_url(process, "fake-llm"))
     finally:
-        _stop(process)
+        stop(process, group=True, timeout=10)
 
 
 @contextmanager
@@ -122,7 +114,7 @@ def langfuse_sink() -> Iterator[str]:
     try:
         yield _listening_url(process, "langfuse sink")
     finally:
-        _stop(process)
+        stop(process, group=True, timeout=10)
 
 
 def prepare(

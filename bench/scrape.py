@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from chatmon.devtools.procs import free_port, stop
 
 TARGET_MS = 10.0
 
@@ -119,17 +120,11 @@ _RENDER_IN_PROCESS = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _measure(
     env: dict[str, str], *, fill_in_process: bool, fill: str, scrapes: int
 ) -> tuple[list[float], list[float], int]:
     """Scrape timings of /metrics and of the same bytes prerendered (interleaved), and the size."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", _SERVE.format(port=port, fill_in_process=fill_in_process), fill],
         env=env,
@@ -160,8 +155,7 @@ def _measure(
                 bare.append((time.perf_counter() - started) * 1000)
         return timings, bare, size
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
 
 
 def _line(name: str, value: float, reference: float) -> str:

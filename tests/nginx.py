@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.peers import free_port
+from chatmon.devtools.procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy" / "nginx"
@@ -112,12 +112,8 @@ class Nginx:
 
     def __exit__(self, *_exc: object) -> None:
         if self._process is not None:
-            self._process.send_signal(signal.SIGQUIT)  # graceful: finish requests, then exit
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(10)
+            # SIGQUIT: graceful, finish requests, then exit
+            stop(self._process, sig=signal.SIGQUIT, timeout=10)
 
     def _answers(self) -> bool:
         """Listening (whatever the upstream: it may not be up yet)."""

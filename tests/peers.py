@@ -11,7 +11,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -27,12 +26,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from chatmon.devtools.procs import free_port
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, every: float = 0.2) -> bool:

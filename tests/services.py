@@ -36,7 +36,8 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from tests.peers import free_port
+from chatmon.devtools import procs
+from chatmon.devtools.procs import free_port
 
 POSTGRES_ENV = "CHATMON_TEST_POSTGRES_URL"
 REDIS_ENV = "CHATMON_TEST_REDIS_URL"
@@ -206,12 +207,7 @@ def _start_redis() -> str:
     url = f"redis://127.0.0.1:{port}"
 
     def stop() -> None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        procs.stop(process, timeout=10)
         shutil.rmtree(root, ignore_errors=True)
 
     atexit.register(stop)

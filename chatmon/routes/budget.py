@@ -9,21 +9,14 @@ limit, else BUDGET_ACTION). Takes no parameters. Behind the monitor login.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chatmon.db import get_engine
+from chatmon import db
 from chatmon.services import budget
 from chatmon.settings import get_settings
-
-
-def _statuses(config: budget.BudgetConfig) -> list[budget.PeriodStatus]:
-    with Session(get_engine()) as session:
-        return budget.statuses(session=session, config=config, now=datetime.now(UTC))
 
 
 async def api_budget(request: Request) -> Response:
@@ -32,7 +25,7 @@ async def api_budget(request: Request) -> Response:
         return JSONResponse({"error": "/api/budget takes no parameters"}, status_code=400)
     settings = get_settings()
     config = budget.BudgetConfig.from_settings(settings)
-    periods = await asyncio.to_thread(_statuses, config)
+    periods = await db.run(budget.statuses, config=config, now=datetime.now(UTC))
     return JSONResponse(
         {
             "timezone": config.timezone,

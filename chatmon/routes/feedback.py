@@ -12,18 +12,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chatmon import access, deps
-from chatmon.db import get_engine
+from chatmon import access, db, deps
 from chatmon.routes.stats import neutralised, window_from_query
 from chatmon.services import feedback_review
 from chatmon.services.feedback import REASONS
@@ -86,19 +83,19 @@ def parse_params(params: dict[str, str]) -> Query:
     )
 
 
-def rated_rows(query: Query) -> list[feedback_review.RatedReply]:
-    with Session(get_engine()) as session:
-        return feedback_review.rated_replies(
-            session=session,
-            start=query.start,
-            end=query.end,
-            model=query.model,
-            prompt_version=query.prompt_version,
-            rating=query.rating,
-            reason=query.reason,
-            order=query.order,
-            limit=query.limit,
-        )
+async def rated_rows(query: Query) -> list[feedback_review.RatedReply]:
+    """The rated replies ``query`` asks for, read in a worker thread."""
+    return await db.run(
+        feedback_review.rated_replies,
+        start=query.start,
+        end=query.end,
+        model=query.model,
+        prompt_version=query.prompt_version,
+        rating=query.rating,
+        reason=query.reason,
+        order=query.order,
+        limit=query.limit,
+    )
 
 
 async def api_feedback(request: Request) -> Response:
@@ -107,7 +104,7 @@ async def api_feedback(request: Request) -> Response:
         query = _parse(request)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    rows = await asyncio.to_thread(rated_rows, query)
+    rows = await rated_rows(query)
     return JSONResponse(
         {
             "window": query.label,
@@ -129,7 +126,7 @@ async def api_feedback_csv(request: Request) -> Response:
         query = _parse(request)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    rows = await asyncio.to_thread(rated_rows, query)
+    rows = await rated_rows(query)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(feedback_review.COLUMNS)
@@ -163,20 +160,18 @@ def viewer_of(request: Request) -> str:
     return credentials[0] if credentials else "(unknown)"
 
 
-def read_conversation(
+async def read_conversation(
     correlation_id: str, viewer: str
 ) -> list[feedback_review.ShownMessage] | None:
+    """The conversation around a rated reply (the read is recorded in the audit log)."""
     settings = get_settings()
-    with Session(get_engine()) as session:
-        shown = feedback_review.conversation_around(
-            session=session,
-            correlation_id=correlation_id,
-            viewer=viewer,
-            enabled=settings.feedback_review,
-            redact_pii=settings.enable_pii_redaction,
-        )
-        session.commit()
-        return shown
+    return await db.run(
+        feedback_review.conversation_around,
+        correlation_id=correlation_id,
+        viewer=viewer,
+        enabled=settings.feedback_review,
+        redact_pii=settings.enable_pii_redaction,
+    )
 
 
 async def api_feedback_conversation(request: Request) -> Response:
@@ -192,7 +187,7 @@ async def api_feedback_conversation(request: Request) -> Response:
             {"error": "give id, the correlation_id of a rated reply (letters and digits)"},
             status_code=400,
         )
-    shown = await asyncio.to_thread(read_conversation, correlation_id, viewer_of(request))
+    shown = await read_conversation(correlation_id, viewer_of(request))
     if shown is None:
         return JSONResponse({"error": "no stored reply has that id"}, status_code=404)
     return JSONResponse(
@@ -204,9 +199,9 @@ async def api_feedback_conversation(request: Request) -> Response:
     )
 
 
-def latest_views(limit: int) -> list[feedback_review.ReviewView]:
-    with Session(get_engine()) as session:
-        return feedback_review.recent_views(session=session, limit=limit)
+async def latest_views(limit: int) -> list[feedback_review.ReviewView]:
+    """The latest recorded conversation reads, newest first."""
+    return await db.run(feedback_review.recent_views, limit=limit)
 
 
 async def api_feedback_views(request: Request) -> Response:
@@ -218,5 +213,5 @@ async def api_feedback_views(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if params:
         return JSONResponse({"error": "the only parameter is limit"}, status_code=400)
-    views = await asyncio.to_thread(latest_views, limit)
+    views = await latest_views(limit)
     return JSONResponse({"views": [v.to_json() for v in views]})

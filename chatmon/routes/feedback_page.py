@@ -9,7 +9,6 @@ reads are listed at the bottom of the same page. Every value is HTML-escaped.
 
 from __future__ import annotations
 
-import asyncio
 from html import escape
 from urllib.parse import urlencode
 
@@ -136,14 +135,14 @@ async def review_page(request: Request) -> Response:
             return _page("<p id='review-error'>Conversation review is off.</p>", status=404)
         if not correlation_id.isalnum() or len(correlation_id) > MAX_ID:
             return _page("<p id='review-error'>Not a request id.</p>", status=400)
-        shown = await asyncio.to_thread(read_conversation, correlation_id, viewer_of(request))
+        shown = await read_conversation(correlation_id, viewer_of(request))
         opened = _messages(shown, settings.enable_pii_redaction)
-    rows = await asyncio.to_thread(rated_rows, query)
+    rows = await rated_rows(query)
     off = (
         ""
         if settings.feedback_review
         else "<p id='review-off'>Conversation review is off (FEEDBACK_REVIEW=off).</p>"
     )
     body = _form(params) + off + opened + _queue(rows, params, settings.feedback_review)
-    body += _audit(await asyncio.to_thread(latest_views, 50))
+    body += _audit(await latest_views(50))
     return _page(body)

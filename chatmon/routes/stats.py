@@ -7,7 +7,6 @@ value, is a 400 whose JSON ``error`` says what to fix. Queries run in a worker t
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Iterator, Mapping
@@ -18,7 +17,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from chatmon.db import get_engine
+from chatmon import db
 from chatmon.models import LLMRequest
 from chatmon.services import implicit_signals, stats
 from chatmon.services.stats import WindowError
@@ -83,10 +82,11 @@ def _bad_request(exc: WindowError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def _summary(start: datetime, end: datetime, model: str | None) -> dict[str, Any]:
-    with Session(get_engine()) as session:
-        summary = stats.window_summary(session=session, start=start, end=end, model=model)
-        flags = implicit_signals.flag_counts(session=session, start=start, end=end, model=model)
+def _summary(
+    *, session: Session, start: datetime, end: datetime, model: str | None
+) -> dict[str, Any]:
+    summary = stats.window_summary(session=session, start=start, end=end, model=model)
+    flags = implicit_signals.flag_counts(session=session, start=start, end=end, model=model)
     return {**summary.to_json(), **implicit_json(flags, requests=summary.requests)}
 
 
@@ -107,7 +107,7 @@ async def api_stats(request: Request) -> Response:
     except WindowError as exc:
         return _bad_request(exc)
     model = request.query_params.get("model") or None
-    body = await asyncio.to_thread(_summary, start, end, model)
+    body = await db.run(_summary, start=start, end=end, model=model)
     return JSONResponse({"window": label, **body})
 
 
@@ -141,9 +141,12 @@ def _csv_chunks(start: datetime, end: datetime, model: str | None) -> Iterator[s
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    with Session(get_engine()) as session:
+    with Session(db.get_engine()) as session:
         for count, row in enumerate(
-            stats.iter_requests(session=session, start=start, end=end, model=model), start=1
+            stats.iter_requests(
+                session=session, start=start, end=end, where=stats.RequestFilter(model=model)
+            ),
+            start=1,
         ):
             writer.writerow(csv_row(row))
             if count % _CSV_ROWS_PER_CHUNK == 0:

@@ -8,16 +8,14 @@ Behind the monitor login like every ``/api/*`` route.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import datetime
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chatmon.db import get_engine
+from chatmon import db
 from chatmon.routes.stats import neutralised, window_from_query
 from chatmon.services import usage
 from chatmon.services.stats import WindowError
@@ -52,18 +50,13 @@ def _parse(request: Request) -> tuple[datetime, datetime, str, str, int]:
     return start, end, label, by, int(text)
 
 
-def _top(start: datetime, end: datetime, by: str, limit: int) -> list[usage.UsageRow]:
-    with Session(get_engine()) as session:
-        return usage.top(session=session, start=start, end=end, by=by, limit=limit)
-
-
 async def api_usage(request: Request) -> Response:
     """Top spenders as JSON: ``{"window", "by", "rows": [...]}``."""
     try:
         start, end, label, by, limit = _parse(request)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    rows = await asyncio.to_thread(_top, start, end, by, limit)
+    rows = await db.run(usage.top, start=start, end=end, by=by, limit=limit)
     return JSONResponse({"window": label, "by": by, "rows": [row.to_json() for row in rows]})
 
 
@@ -73,7 +66,7 @@ async def api_usage_csv(request: Request) -> Response:
         start, end, label, by, limit = _parse(request)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    rows = await asyncio.to_thread(_top, start, end, by, limit)
+    rows = await db.run(usage.top, start=start, end=end, by=by, limit=limit)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)

@@ -342,13 +342,15 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         session=session,
         start=query.start,
         end=query.end,
-        model=_filter(query.model),
-        status=_filter(query.status),
-        error_category=_filter(query.category),
-        sort=query.sort,
-        descending=query.descending,
-        limit=query.page_size,
-        offset=query.page * query.page_size,
+        where=stats.RequestFilter(
+            model=_filter(query.model),
+            status=_filter(query.status),
+            error_category=_filter(query.category),
+            sort=query.sort,
+            descending=query.descending,
+            limit=query.page_size,
+            offset=query.page * query.page_size,
+        ),
     )
     summary = board.summary
     page_rows, total = board.page.rows, board.page.total

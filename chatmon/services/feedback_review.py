@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
 from chatmon.services import conversations
+from chatmon.services.call_status import CallStatus
 from chatmon.services.feedback import REASONS, decode_reasons
 from chatmon.services.redaction import redact
 
@@ -161,7 +162,7 @@ def rated_replies(
         query = query.where(has_reason(reason))
     newest = (col(r.started_at).desc(), col(r.id).desc())
     if order == "worst":
-        ok_last = col(r.status) == "ok"  # False (errors) sorts first
+        ok_last = col(r.status) == CallStatus.OK  # False (errors) sorts first
         query = query.order_by(col(r.feedback), ok_last, col(r.latency_seconds).desc(), *newest)
     else:
         query = query.order_by(*newest)

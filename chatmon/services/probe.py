@@ -36,6 +36,7 @@ from sqlmodel import Session
 from chatmon.models import new_id
 from chatmon.observability import series
 from chatmon.services import breaker, events, periodic
+from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import LLMCallError
 from chatmon.services.llm import LLMClient, StreamStats
 from chatmon.settings import Settings
@@ -152,7 +153,7 @@ class Probe:
                 input_tokens=stats.input_tokens,
                 output_tokens=stats.output_tokens,
                 cost_usd=stats.cost_usd,
-                status="ok" if category is None else "error",
+                status=CallStatus.OK if category is None else CallStatus.ERROR,
                 error_category=category,
                 retries=stats.retries,
                 temperature=0.0,

@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
 from chatmon.services import feedback, implicit_signals, usage
+from chatmon.services.call_status import CallStatus
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -55,7 +56,8 @@ def counts_for_latency(*, status: str, error_category: str | None) -> bool:
     and failed provider calls are in.
     """
     return (
-        status not in ("cancelled", "interrupted") and (error_category or "") not in LOCAL_REFUSALS
+        status not in (CallStatus.CANCELLED, CallStatus.INTERRUPTED)
+        and (error_category or "") not in LOCAL_REFUSALS
     )
 
 

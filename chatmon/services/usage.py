@@ -23,6 +23,7 @@ from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, u
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest, LLMUsageHourly, table_of
+from chatmon.services.call_status import ERROR_STATUSES
 from chatmon.services.sql_time import epoch_of, epoch_seconds, from_epoch, hour_of
 
 DIMENSIONS: dict[str, str] = {  # ?by= value -> llm_request column
@@ -43,7 +44,6 @@ COUNTERS = (
 )
 _KEY = ("dimension", "hour", "key")
 RollupKey = tuple[str, int, str]  # (dimension, hour, key)
-ERROR_STATUSES = ("error", "interrupted")
 HOUR = 3600
 
 

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 import reflex as rx
 from sqlmodel import Session
 
-from chatmon import access
-from chatmon.db import get_engine
+from chatmon import access, db
 from chatmon.services.alerts import AlertEngine, build_engine, silences
 from chatmon.services.alerts.panel import AlertsPanel, AttemptRow, HistoryRow, RuleRow, load_panel
 from chatmon.services.alerts.rules import Rule
@@ -35,33 +34,23 @@ def _alert_engine() -> AlertEngine:
     return build_engine(get_settings())
 
 
-def _read() -> AlertsPanel:
-    with Session(get_engine()) as session:
-        return load_panel(session=session, engine=_alert_engine())
+def _read(*, session: Session) -> AlertsPanel:
+    return load_panel(session=session, engine=_alert_engine())
 
 
 RULE_NAMES = [rule.value for rule in Rule]
 
 
-def _silence(rule: str, duration: str, reason: str, by: str) -> None:
-    """Validate and store a silence (raises ValueError with a message for the panel)."""
+def _silence(*, session: Session, rule: str, duration: str, reason: str, by: str) -> None:
+    """Validate and add a silence (raises ValueError with a message for the panel)."""
     length = silences.parse_duration(duration)
-    with Session(get_engine()) as session:
-        silences.add_silence(
-            session=session,
-            rule=rule,
-            duration=length,
-            reason=reason,
-            by=by,
-            now=datetime.now(UTC),
-        )
-        session.commit()
+    silences.add_silence(
+        session=session, rule=rule, duration=length, reason=reason, by=by, now=datetime.now(UTC)
+    )
 
 
-def _unsilence(rule: str) -> None:
-    with Session(get_engine()) as session:
-        silences.clear_silences(session=session, rule=rule, now=datetime.now(UTC))
-        session.commit()
+def _unsilence(*, session: Session, rule: str) -> None:
+    silences.clear_silences(session=session, rule=rule, now=datetime.now(UTC))
 
 
 def _client_connected(token: str) -> bool:
@@ -100,7 +89,7 @@ class AlertsState(rx.State):
             return
         self.loading = True
         try:
-            self._show(await asyncio.to_thread(_read))
+            self._show(await db.run(_read))
         except Exception:
             log.exception("alerts panel: loading failed")
             self.error = "Could not read the alert state. Is the database reachable?"
@@ -130,8 +119,12 @@ class AlertsState(rx.State):
             self.silence_notice = "Choose a rule, a duration and a reason."
             return
         try:
-            await asyncio.to_thread(
-                _silence, rule, duration[:20], reason[:500], self._monitor_user()
+            await db.run(
+                _silence,
+                rule=rule,
+                duration=duration[:20],
+                reason=reason[:500],
+                by=self._monitor_user(),
             )
         except ValueError as exc:
             self.silence_notice = str(exc)
@@ -151,7 +144,7 @@ class AlertsState(rx.State):
         if not isinstance(rule, str) or rule not in RULE_NAMES:
             return
         try:
-            await asyncio.to_thread(_unsilence, rule)
+            await db.run(_unsilence, rule=rule)
         except Exception:
             log.exception("alerts panel: unsilencing failed")
             self.silence_notice = "Could not end the silence. Is the database reachable?"
@@ -184,7 +177,7 @@ class AlertsState(rx.State):
                     self._loop_id = ""
                     return
             try:
-                panel = await asyncio.to_thread(_read)
+                panel = await db.run(_read)
             except Exception:
                 log.exception("alerts panel: refresh failed")
                 continue

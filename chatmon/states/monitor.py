@@ -1,6 +1,6 @@
 """MonitorState: the monitor page's controller.
 
-Every read runs in a worker thread (``asyncio.to_thread``) through
+Every read runs in a worker thread (``db.run``) through
 :mod:`chatmon.services.dashboard_view`, so a slow query never stalls the event loop.
 Auto-refresh is a background event that reloads the page's data every
 ``REFRESH_SECONDS`` while the toggle is on, the page is mounted and the browser is
@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
-from sqlmodel import Session
 
-from chatmon import metrics
-from chatmon.db import get_engine
+from chatmon import db, metrics
 from chatmon.observability import series
 from chatmon.services import dashboard_view as view
 from chatmon.services import spend_view
+from chatmon.services.call_status import CallStatus
 from chatmon.services.dashboard_view import (
     ALL,
     DashboardQuery,
@@ -41,18 +40,8 @@ from chatmon.states.auth import monitor_allowed
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10
-STATUSES = (ALL, "ok", "error", "cancelled")
+STATUSES = (ALL, CallStatus.OK.value, CallStatus.ERROR.value, CallStatus.CANCELLED.value)
 CATEGORIES = (ALL, *(c.value for c in ErrorCategory))
-
-
-def _read(query: DashboardQuery) -> DashboardView:
-    with Session(get_engine()) as session:
-        return view.load(session, query)
-
-
-def _read_detail(correlation_id: str) -> RequestDetail | None:
-    with Session(get_engine()) as session:
-        return view.load_detail(session, correlation_id)
 
 
 def _client_connected(token: str) -> bool:
@@ -217,7 +206,7 @@ class MonitorState(rx.State):
             return
         self.loading = True
         try:
-            self._show(await asyncio.to_thread(_read, query))
+            self._show(await db.run(view.load, query=query))
             self.loaded = True
             self._show_capacity(await asyncio.to_thread(metrics.capacity_snapshot))
         except Exception:
@@ -361,7 +350,7 @@ class MonitorState(rx.State):
         """Open a request's detail (every recorded field)."""
         if not await monitor_allowed(self) or not _is_correlation_id(correlation_id):
             return
-        detail = await asyncio.to_thread(_read_detail, correlation_id)
+        detail = await db.run(view.load_detail, correlation_id=correlation_id)
         if detail is None:
             self.error = f"Request {correlation_id} is no longer recorded."
             return
@@ -409,7 +398,7 @@ class MonitorState(rx.State):
                 except WindowError:
                     continue
             try:
-                data = await asyncio.to_thread(_read, query)
+                data = await db.run(view.load, query=query)
             except Exception:
                 log.exception("monitor: auto-refresh failed")
                 continue

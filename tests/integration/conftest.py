@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.procs import free_port, stop
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,13 +47,6 @@ START_ATTEMPTS = 2
 # test passes MONITOR_PASSWORD="" (then the first start generates one) or MONITOR_AUTH=off.
 TEST_MONITOR_PASSWORD = "integration-monitor-pw-7"
 MONITOR_USER = "ops"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -146,17 +138,6 @@ def _wait_until_up(
     raise RuntimeError(f"chatmon did not start in time:\n{log_file.read_text()[-4000:]}")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server's whole process group (gently, then not), and reap it."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with suppress(ProcessLookupError):  # already gone (a test killed it)
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=20)
-
-
 @pytest.fixture(scope="session")
 def fake_llm() -> Iterator[FakeLLMServer]:
     """The fake OpenAI-compatible upstream, shared by the session."""
@@ -194,7 +175,7 @@ def _start_with_retry(env: dict[str, str], url: str, log_file: Path) -> subproce
             _wait_until_up(url, process, log_file)
             return process
         except RuntimeError:
-            _stop(process)
+            stop(process, group=True)
             early_exit = (
                 process.poll() is not None and "Production Build failed" in log_file.read_text()
             )
@@ -256,7 +237,7 @@ def launch_app(
             monitor_password=env["MONITOR_PASSWORD"] or None,
         )
     finally:
-        _stop(process)
+        stop(process, group=True)
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,9 @@ from prometheus_client import generate_latest
 
 import chatmon.metrics  # noqa: F401 - registers chatmon's series in the default registry
 from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.procs import free_port, stop
 from tests.integration.conftest import launch_app
-from tests.peers import SMTPSink, WebhookReceiver, free_port, html_part, wait_for
+from tests.peers import SMTPSink, WebhookReceiver, html_part, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SMTP_CREDENTIALS = ("alertmanager@example.com", "smtp-password-for-the-test")
@@ -85,15 +86,6 @@ def _ready(process: subprocess.Popen, url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def binary(name: str) -> str:
@@ -219,7 +211,7 @@ def running_stack(
         yield Stack(smtp, slack, stop_target, prom_url, am_url)
     finally:
         for process in reversed(processes):
-            stop_server(process)
+            stop(process)
         slack.stop()
         smtp.stop()
 

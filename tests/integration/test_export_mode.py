@@ -13,11 +13,10 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.procs import free_port, stop
 from tests.integration.conftest import (
     ROOT,
-    _stop,
     _wait_until_up,
-    free_port,
     isolated_web_dir,
 )
 from tests.nginx import StaticSite
@@ -74,7 +73,7 @@ def exported_site(
         with nginx:
             yield nginx.url
     finally:
-        _stop(backend)
+        stop(backend, group=True)
 
 
 def test_exported_frontend_chats_through_separate_backend(

@@ -36,13 +36,14 @@ import pytest
 from bench.reflex_client import CompiledApp, ReflexSession, SessionClosed, form_data
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
+from chatmon.devtools.procs import free_port
 from chatmon.services.limits import (
     CLIENT_ERROR_MAX_CHARS,
     LOG_MESSAGE_MAX_CHARS,
     LOG_TRACEBACK_MAX_CHARS,
     socket_max_message_chars,
 )
-from tests.integration.conftest import ROOT, RunningApp, free_port, launch_app
+from tests.integration.conftest import ROOT, RunningApp, launch_app
 
 # Whichever test runs first starts the module's app (up to a few minutes on a loaded
 # machine, a retried production build included).

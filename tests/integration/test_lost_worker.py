@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.procs import free_port
 from chatmon.models import ChatMessage, LLMRequest
-from tests.integration.conftest import free_port, launch_app
+from tests.integration.conftest import launch_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]  # two server starts
 

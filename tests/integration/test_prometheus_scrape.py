@@ -18,7 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.integration.conftest import RunningApp, free_port
+from chatmon.devtools.procs import free_port, stop
+from tests.integration.conftest import RunningApp
 from tests.integration.test_chat_page import send_and_wait
 
 pytestmark = pytest.mark.browser
@@ -113,11 +114,7 @@ scrape_configs:
         assert server.wait_for('up{job="chatmon"}', 1.0) == 1.0, "chatmon was never scraped"
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 

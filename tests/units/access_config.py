@@ -33,7 +33,7 @@ def access_config(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
         session.execute(delete(LoginFailure))
         session.commit()
     monkeypatch.setattr("chatmon.deps.get_engine", lambda: engine)
-    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)  # what /api reads
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)  # what /api reads (db.run)
 
     def configure(**overrides: object) -> Settings:
         settings = load_settings(**overrides)

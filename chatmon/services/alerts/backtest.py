@@ -50,8 +50,9 @@ from chatmon.services.alerts.rules import (
     Thresholds,
     Verdict,
 )
+from chatmon.services.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.sql_time import bucket_of, from_epoch, to_utc
-from chatmon.services.stats import ERROR_STATUSES, Histogram, check_window, percentiles
+from chatmon.services.stats import Histogram, check_window, percentiles
 from chatmon.settings import Settings
 
 MINUTE = 60
@@ -269,7 +270,7 @@ def _window_figures(window: _Sliding) -> dict[str, object]:
         requests += count
         if status in ERROR_STATUSES:
             errors += count
-            by_category[category or ("unknown" if status == "error" else status)] += count
+            by_category[category or ("unknown" if status == CallStatus.ERROR else status)] += count
     counted = judged_errors(requests, errors, dict(by_category))
     (p95,) = percentiles(window.latency, 0.95)
     fallbacks = sorted(

@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 from chatmon.models import LLMRequest
 from chatmon.services.alerts.inputs import REFUSALS, USER_CAUSED
 from chatmon.services.alerts.rules import format_usd
+from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 
 
@@ -62,7 +63,7 @@ def summarize(
     error-rate rule counts: chatmon's own
     refusals are neither requests nor failures, errors the request caused are requests
     but not failures."""
-    failed = (col(LLMRequest.status) == "error") & (
+    failed = (col(LLMRequest.status) == CallStatus.ERROR) & (
         col(LLMRequest.error_category).is_(None)
         | col(LLMRequest.error_category).not_in(REFUSALS + USER_CAUSED)
     )

@@ -24,6 +24,7 @@ from chatmon.services import budget, feedback, implicit_signals, periodic, spend
 from chatmon.services.alerts.feedback_rules import VersionFeedback
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
+from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 
 CIRCUIT_OPEN = "circuit_open"
@@ -243,7 +244,8 @@ def _notified_level(session: Session, period: str, config: Any, now: datetime) -
 
 
 def _sample_ids(session: Session, start: datetime, end: datetime, **query: Any) -> list[str]:
-    page = stats.request_page(session=session, start=start, end=end, limit=SAMPLE_IDS, **query)
+    where = stats.RequestFilter(limit=SAMPLE_IDS, **query)
+    page = stats.request_page(session=session, start=start, end=end, where=where)
     return [row.correlation_id for row in page.rows]
 
 
@@ -257,7 +259,7 @@ def evidence(
     top = sorted(obs.errors_by_category.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
     rule = finding.rule
     if rule is Rule.ERROR_RATE:
-        ids = _sample_ids(session, window_start, now, status="error")
+        ids = _sample_ids(session, window_start, now, status=CallStatus.ERROR)
         return Evidence(top, ids, "Recent failed requests")
     if rule is Rule.LATENCY_P95:
         ids = _sample_ids(session, window_start, now, sort="latency_seconds")
@@ -267,7 +269,9 @@ def evidence(
         ids = _sample_ids(session, start, now, sort="cost_usd") if now > start else []
         return Evidence([], ids, "Most expensive requests")
     if rule is Rule.BREAKER_OPEN:
-        ids = _sample_ids(session, window_start, now, status="error", error_category=CIRCUIT_OPEN)
+        ids = _sample_ids(
+            session, window_start, now, status=CallStatus.ERROR, error_category=CIRCUIT_OPEN
+        )
         return Evidence(top, ids, "Recently refused requests")
     if rule is Rule.FALLBACK_USED:
         return Evidence(

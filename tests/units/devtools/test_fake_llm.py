@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import selectors
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from chatmon.devtools.fake_llm import (
     FakeLLMServer,
     expected_reply,
 )
+from chatmon.devtools.procs import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = [
@@ -357,7 +357,7 @@ def test_cli_fail_modes_match_module() -> None:
 
 
 def test_cli_runs_fake_llm_subprocess() -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "chatmon", "fake-llm", "--port", str(port), "--reply-words", "4"],
         cwd=REPO_ROOT,
@@ -386,12 +386,6 @@ def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:

@@ -16,7 +16,7 @@ from tests.units.services.stats_factory import make_call, record
 
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr("chatmon.routes.budget.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     settings = load_settings(daily_budget_usd=10, monthly_budget_usd=100, budget_action="refuse")
     monkeypatch.setattr("chatmon.routes.budget.get_settings", lambda: settings)
     with Session(engine) as session:

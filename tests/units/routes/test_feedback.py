@@ -33,7 +33,7 @@ def make_client(
 ) -> Client:
     """``make_client(**settings)``: the routes table behind the monitor gate (user alice),
     with one rated reply ("r2", model "=evil") after two earlier messages."""
-    monkeypatch.setattr("chatmon.routes.feedback.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
         record(

@@ -34,7 +34,7 @@ CONTRACT_KEYS = {
 
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
         record(
@@ -135,7 +135,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, payload: str
 ) -> None:
     """OWASP CSV injection: a text cell starting with = + - @ tab or CR gets a leading '."""
-    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
         record(
@@ -159,7 +159,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
 def test_csv_negative_numbers_are_not_touched(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
         record(session, make_call(at=now - timedelta(minutes=1)))

@@ -17,7 +17,7 @@ from tests.units.services.stats_factory import make_call, record
 
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr("chatmon.routes.usage.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
         record(

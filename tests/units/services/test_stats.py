@@ -284,7 +284,9 @@ def test_request_page_filters_sorts_and_pages(session: Session) -> None:
     calls = [make_call(at=i * M, total_seconds=float(i)) for i in range(1, 8)]
     calls.append(make_call(at=9 * M, status="error", error_category="timeout", total_seconds=0.5))
     record(session, *calls)
-    page = stats.request_page(session=session, start=T0, end=T0 + H, limit=3)
+    page = stats.request_page(
+        session=session, start=T0, end=T0 + H, where=stats.RequestFilter(limit=3)
+    )
     assert page.total == 8
     assert [r.correlation_id for r in page.rows] == [
         calls[7].correlation_id,
@@ -295,17 +297,20 @@ def test_request_page_filters_sorts_and_pages(session: Session) -> None:
         session=session,
         start=T0,
         end=T0 + H,
-        sort="latency_seconds",
-        descending=False,
-        limit=2,
-        offset=1,
+        where=stats.RequestFilter(sort="latency_seconds", descending=False, limit=2, offset=1),
     )
     assert [r.latency_seconds for r in page.rows] == [1.0, 2.0]
-    page = stats.request_page(session=session, start=T0, end=T0 + H, status="error")
+    page = stats.request_page(
+        session=session, start=T0, end=T0 + H, where=stats.RequestFilter(status="error")
+    )
     assert page.total == 1 and page.rows[0].error_category == "timeout"
-    page = stats.request_page(session=session, start=T0, end=T0 + H, error_category="timeout")
+    page = stats.request_page(
+        session=session, start=T0, end=T0 + H, where=stats.RequestFilter(error_category="timeout")
+    )
     assert page.total == 1
-    page = stats.request_page(session=session, start=T0, end=T0 + H, model="other")
+    page = stats.request_page(
+        session=session, start=T0, end=T0 + H, where=stats.RequestFilter(model="other")
+    )
     assert (page.total, page.rows) == (0, [])
 
 
@@ -322,14 +327,22 @@ def test_request_page_total_uses_rollups_for_long_windows(session: Session) -> N
         ],
     )
     page = stats.request_page(
-        session=session, start=T0 - 10 * M, end=T0 + 11 * H, status="error", limit=1
+        session=session,
+        start=T0 - 10 * M,
+        end=T0 + 11 * H,
+        where=stats.RequestFilter(status="error", limit=1),
     )
     assert page.total == 10
 
 
 def test_request_page_rejects_unknown_sort(session: Session) -> None:
     with pytest.raises(stats.WindowError):
-        stats.request_page(session=session, start=T0, end=T0 + H, sort="prompt; DROP TABLE")
+        stats.request_page(
+            session=session,
+            start=T0,
+            end=T0 + H,
+            where=stats.RequestFilter(sort="prompt; DROP TABLE"),
+        )
 
 
 def test_iter_requests_oldest_first(session: Session) -> None:
@@ -380,10 +393,11 @@ def test_dashboard_agrees_with_the_separate_queries(session: Session, length: ti
         ],
     )
     start, end = T0 + 13 * M, T0 + 13 * M + length
-    board = stats.dashboard(session=session, start=start, end=end, status="ok", limit=5)
+    ok_page = stats.RequestFilter(status="ok", limit=5)
+    board = stats.dashboard(session=session, start=start, end=end, where=ok_page)
     assert board.summary == stats.window_summary(session=session, start=start, end=end)
     assert board.series == stats.time_series(session=session, start=start, end=end)
     assert board.models == stats.by_model(session=session, start=start, end=end)
-    page = stats.request_page(session=session, start=start, end=end, status="ok", limit=5)
+    page = stats.request_page(session=session, start=start, end=end, where=ok_page)
     assert board.page.total == page.total > 0
     assert [r.id for r in board.page.rows] == [r.id for r in page.rows]

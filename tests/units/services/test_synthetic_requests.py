@@ -80,7 +80,12 @@ def test_probe_row_is_in_no_stats_figure_whole_hours_or_edges(session: Session) 
         assert sum(point.requests for point in board.series) == 1
         assert [m.requests for m in board.models] == [1]
         assert board.page.total == 1 and [r.synthetic for r in board.page.rows] == [False]
-        assert stats.count_requests(session=session, start=start, end=end, status="error") == 0
+        assert (
+            stats.count_requests(
+                session=session, start=start, end=end, where=stats.RequestFilter(status="error")
+            )
+            == 0
+        )
         exported = list(stats.iter_requests(session=session, start=start, end=end))
         assert [r.synthetic for r in exported] == [False]
 

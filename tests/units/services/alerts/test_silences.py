@@ -3,6 +3,8 @@ and the CLI silences, lists and ends them in a real process against a real datab
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from chatmon import db
 from chatmon.models import AlertDelivery, AlertNotification
 from chatmon.services.alerts import silences
 from chatmon.services.alerts.channels import Channel
@@ -148,15 +151,16 @@ def test_panel_shows_a_silence_and_the_panel_helpers_store_and_end_it(
     from chatmon.services.alerts.panel import load_panel
     from chatmon.states import alerts as alerts_state
 
-    monkeypatch.setattr(alerts_state, "get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
+    silence = functools.partial(db.run, alerts_state._silence, by="dave")  # as the panel does
     with pytest.raises(ValueError, match="not a duration"):
-        alerts_state._silence("error_rate", "soon", "deploy", "dave")
-    alerts_state._silence("latency_p95", "2h", "load test", "dave")
+        asyncio.run(silence(rule="error_rate", duration="soon", reason="deploy"))
+    asyncio.run(silence(rule="latency_p95", duration="2h", reason="load test"))
     checker = alert_engine(engine, [], Clock(datetime.now(UTC)))
     rows = {row.rule: row for row in load_panel(session=session, engine=checker).rules}
     assert rows["latency_p95"].silenced.startswith("until ")
     assert rows["latency_p95"].silenced.endswith("by dave: load test")
     assert rows["error_rate"].silenced == ""
-    alerts_state._unsilence("latency_p95")
+    asyncio.run(db.run(alerts_state._unsilence, rule="latency_p95"))
     rows = {row.rule: row for row in load_panel(session=session, engine=checker).rules}
     assert rows["latency_p95"].silenced == ""

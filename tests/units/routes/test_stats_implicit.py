@@ -16,7 +16,7 @@ from tests.units.services.stats_factory import make_call, record
 
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr("chatmon.routes.stats.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     stopped = make_call(at=now - timedelta(minutes=5), status="cancelled", model="m-a")
     regenerated = make_call(at=now - timedelta(minutes=6), model="m-b")

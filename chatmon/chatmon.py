@@ -19,7 +19,6 @@ from reflex.event import EventSpec
 from chatmon import client_errors, deps, models  # noqa: F401  (models registers tables)
 from chatmon.api import api
 from chatmon.identity_cookie import IdentityCookieMiddleware
-from chatmon.lifespan import keep_access_fresh, warm_up_llm
 from chatmon.middleware import (
     ApiAccessMiddleware,
     SecurityHeadersMiddleware,
@@ -29,14 +28,11 @@ from chatmon.observability import error_tracking
 from chatmon.pages.chat import chat_page
 from chatmon.pages.login import login_page
 from chatmon.pages.monitor import monitor_page
-from chatmon.services import recorder, retention
 from chatmon.states.auth import AuthState
 from chatmon.states.chat import ChatState
 from chatmon.states.monitor import MonitorState
-from chatmon.tasks.alert_monitor import alert_monitor
-from chatmon.tasks.capacity import capacity_loop
-from chatmon.tasks.implicit_abandoned import abandoned_loop
-from chatmon.wiring import install, observability_lifespan
+from chatmon.tasks import LIFESPAN_TASKS
+from chatmon.wiring import install
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
 
@@ -75,12 +71,5 @@ app.add_page(
     on_load=[AuthState.require_monitor, MonitorState.on_load],
 )
 app.add_page(login_page, route="/login", title="Sign in · chatmon", on_load=AuthState.load_login)
-app.register_lifespan_task(warm_up_llm)
-app.register_lifespan_task(keep_access_fresh)  # first-start secrets, gate refresh, throttle prune
-app.register_lifespan_task(observability_lifespan)
-recorder.install()  # one llm_request row per request, written off the event loop
-app.register_lifespan_task(recorder.lifespan)  # flushes pending rows on shutdown
-app.register_lifespan_task(retention.prune_loop)  # METRICS_RETENTION_DAYS
-app.register_lifespan_task(alert_monitor)  # ALERT_CHECK_INTERVAL_SECONDS, claims in the DB
-app.register_lifespan_task(capacity_loop)  # per-worker CPU, memory, websockets for /metrics
-app.register_lifespan_task(abandoned_loop)  # IMPLICIT_ABANDON_MINUTES, claimed in the DB
+for task in LIFESPAN_TASKS:  # chatmon/tasks/__init__.py says what each does
+    app.register_lifespan_task(task)

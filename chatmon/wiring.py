@@ -1,18 +1,16 @@
 """Observability wiring for the app module: logs, metrics, tracing, OpenTelemetry export
 and error tracking, once per process.
 
-``install`` runs when a worker imports the app; ``observability_lifespan`` is a
-lifespan task that flushes Langfuse, the OTLP exporter and Sentry on shutdown (bounded:
-a silent backend cannot hold the server). LiteLLM's loggers are taken over where it is
+The composition of a worker: ``install`` runs when a worker imports the app and makes
+every subscription to the event bus (metrics, the recorder, Langfuse, OTLP); the
+process-wide service objects are made on first use in ``chatmon.deps``, and the lifespan
+tasks are listed in ``chatmon.tasks``. LiteLLM's loggers are taken over where it is
 imported (``services.litellm_import``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from chatmon import __version__, metrics
 from chatmon.logging_setup import configure_logging
@@ -24,11 +22,9 @@ from chatmon.services.secrets import (
     register_secret_values,
     register_settings_secrets,
 )
-from chatmon.settings import Settings, get_settings
+from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_SECONDS = 3.0  # the OTLP exporter's and Sentry's last flush, at most
 
 
 def install(settings: Settings) -> None:
@@ -40,6 +36,7 @@ def install(settings: Settings) -> None:
     metrics.subscribe()
     for model in [settings.llm_model, *(f.model for f in settings.fallback_models)]:
         metrics.init_series(model)
+    recorder.install()  # one llm_request row per request, written off the event loop
     recorder.get_recorder().on_drop = lambda reason, count: series.RECORDER_DROPPED.labels(
         reason=reason
     ).inc(count)
@@ -99,21 +96,3 @@ def install_error_tracking(settings: Settings) -> bool:
     if started:
         log.info("error tracking on (environment %s)", settings.sentry_environment)
     return started
-
-
-@contextlib.asynccontextmanager
-async def observability_lifespan() -> AsyncIterator[None]:
-    """For the server's life; on the way out, flush tracing (bounded in time)."""
-    try:
-        yield
-    finally:
-        settings = get_settings()
-        flushed, exported, _ = await asyncio.gather(
-            asyncio.to_thread(tracing.shutdown, 2.0 * settings.langfuse_timeout),
-            asyncio.to_thread(otel_export.shutdown, SHUTDOWN_SECONDS),
-            asyncio.to_thread(error_tracking.flush, SHUTDOWN_SECONDS),
-        )
-        if not flushed:
-            log.warning("langfuse did not take the last traces before shutdown; they are dropped")
-        if not exported:
-            log.warning("the OTLP collector did not take the last spans before shutdown")

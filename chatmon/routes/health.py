@@ -14,7 +14,7 @@
     model's price is unknown (``checks.pricing``: cost figures and cost alerts cannot
     see its requests; the message names the fix).
   * ``starting`` (HTTP 200): this worker has not finished its LiteLLM warm-up
-    (``chatmon.lifespan``); a reply sent now would wait for it. Balancers should ask
+    (``chatmon.tasks.warm_up``); a reply sent now would wait for it. Balancers should ask
     ``/health/ready`` instead, which answers 503 meanwhile.
   * ``ok`` (HTTP 200): none of the above. No alert channel configured or the demo
     model are reported in ``checks`` but do not degrade: they are choices.

@@ -1,6 +1,6 @@
 """Whether this worker has finished starting (its LiteLLM warm-up), for the health checks.
 
-Per process: each worker warms up on its own (``chatmon.lifespan.warm_up_llm``), and a
+Per process: each worker warms up on its own (``chatmon.tasks.warm_up.warm_up_llm``), and a
 balancer asking ``/health/ready`` reaches one worker at a time.
 """
 

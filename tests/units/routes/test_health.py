@@ -33,7 +33,7 @@ def use_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _fresh_state() -> Iterator[None]:
     alert_clock.reset()
     health_route._langfuse_probe = health_route._LangfuseProbe()
-    readiness.mark_warmed()  # as after chatmon.lifespan's warm-up; tests of "starting" reset it
+    readiness.mark_warmed()  # as after chatmon.tasks.warm_up; tests of "starting" reset it
     yield
     alert_clock.reset()
     readiness.mark_warmed()

@@ -1,8 +1,9 @@
 """The operator's review queue over HTTP (behind the monitor login like every /api/*).
 
-- ``GET /api/feedback`` (and ``/api/feedback.csv``): rated replies over a window.
-  The window parameters of ``/api/stats`` and ``model``, plus ``prompt_version``,
-  ``rating=up|down``, ``reason`` (one of the thumbs-down reasons), ``order=newest|worst``
+- ``GET /api/feedback`` (and ``/api/feedback.csv``): rated or implicitly flagged replies
+  over a window. The window parameters of ``/api/stats`` and ``model``, plus
+  ``prompt_version``, ``rating=up|down|flagged`` (flagged: not rated, but an implicit
+  signal flagged it), ``reason`` (one of the thumbs-down reasons), ``order=newest|worst``
   (default newest) and ``limit`` (1-1000, default 100).
 - ``GET /api/feedback/conversation?id=<correlation_id>``: the rated reply and the
   messages before it, read-only, PII-redacted when ENABLE_PII_REDACTION is on. Each
@@ -60,8 +61,8 @@ def parse_params(params: dict[str, str]) -> Query:
     """The queue's filters from query parameters; raises WindowError on bad input."""
     prompt_version = params.pop("prompt_version", None) or None
     rating = params.pop("rating", None) or None
-    if rating is not None and rating not in feedback_review.RATINGS:
-        raise WindowError("rating must be up or down")
+    if rating is not None and rating not in feedback_review.RATING_FILTERS:
+        raise WindowError("rating must be up, down or flagged")
     reason = params.pop("reason", None) or None
     if reason is not None and reason not in REASONS:
         raise WindowError(f"reason must be one of {', '.join(REASONS)}")

@@ -61,7 +61,7 @@ def _form(params: dict[str, str]) -> str:
     return (
         "<form method='get' id='review-filters'>"
         + choice("window", ("24h", "1h", "6h", "7d"))
-        + choice("rating", ("", "down", "up"))
+        + choice("rating", ("", "down", "up", "flagged"))
         + choice("reason", ("", *REASONS))
         + choice("order", ("newest", "worst"))
         + field("model", "model")
@@ -72,9 +72,10 @@ def _form(params: dict[str, str]) -> str:
 
 def _queue(rows: list[feedback_review.RatedReply], params: dict[str, str], review: bool) -> str:
     if not rows:
-        return "<p id='review-empty'>No rated replies in this window.</p>"
+        return "<p id='review-empty'>No rated or flagged replies in this window.</p>"
     head = "".join(
-        f"<th>{escape(n)}</th>" for n in ("when", "rating", "reasons", "model", "prompt", "status")
+        f"<th>{escape(n)}</th>"
+        for n in ("when", "rating", "reasons", "signals", "model", "prompt", "status")
     )
     lines = []
     for row in rows:
@@ -87,6 +88,7 @@ def _queue(rows: list[feedback_review.RatedReply], params: dict[str, str], revie
             f"<tr><td>{escape(row.started_at.strftime('%Y-%m-%d %H:%M'))}</td>"
             f"<td class='{row.rating}'>{row.rating}</td>"
             f"<td class='review-reasons'>{escape(', '.join(row.reasons))}</td>"
+            f"<td class='review-signals'>{escape(', '.join(row.signals))}</td>"
             f"<td>{escape(row.model)}</td>"
             f"<td>{escape(row.prompt_version)}</td><td>{escape(status)}</td><td>{link}</td></tr>"
         )

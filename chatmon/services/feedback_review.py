@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
-from chatmon.services import conversations
+from chatmon.services import conversations, implicit_signals
 from chatmon.services.call_status import CallStatus
 from chatmon.services.feedback import REASONS, decode_reasons
 from chatmon.services.redaction import redact
@@ -33,6 +33,8 @@ from chatmon.services.redaction import redact
 Order = Literal["newest", "worst"]
 ORDERS: tuple[Order, ...] = ("newest", "worst")
 RATINGS = {"up": 1, "down": -1}
+FLAGGED = "flagged"  # the rating filter for replies nobody rated but an implicit signal flagged
+RATING_FILTERS = (*RATINGS, FLAGGED)
 COLUMNS = (
     "correlation_id",
     "started_at",
@@ -45,7 +47,8 @@ COLUMNS = (
     "cost_usd",
     "conversation_id",
     "owner",
-    "reasons",  # last: the CSV's earlier columns keep their places
+    "reasons",  # last ones: the CSV's earlier columns keep their places
+    "signals",  # implicit dissatisfaction (chatmon.services.implicit_signals.FLAGS)
 )
 CONTEXT_MESSAGES = 20  # messages shown up to and including the rated reply
 
@@ -65,8 +68,9 @@ class RatedReply:
 
     correlation_id: str
     started_at: datetime
-    rating: str  # "up" | "down"
+    rating: str  # "up" | "down" | "" (not rated, but flagged by an implicit signal)
     reasons: tuple[str, ...]  # of a thumbs-down, in the fixed order of REASONS
+    signals: tuple[str, ...]  # implicit signals: stopped, rephrased, regenerated, ...
     model: str
     prompt_version: str
     status: str
@@ -80,6 +84,7 @@ class RatedReply:
         data = {name: getattr(self, name) for name in COLUMNS}
         data["started_at"] = _iso(self.started_at)
         data["reasons"] = list(self.reasons)
+        data["signals"] = list(self.signals)
         return data
 
 
@@ -133,37 +138,44 @@ def rated_replies(
     order: Order = "newest",
     limit: int = 100,
 ) -> list[RatedReply]:
-    """The window's rated requests (by when they started), newest first, or worst first
-    (thumbs down before up, then errors before successes, then slowest, then newest).
+    """The window's rated or implicitly flagged requests (by when they started), newest
+    first, or worst first (thumbs down, then flagged but unrated, then up; then errors
+    before successes, then slowest, then newest).
 
+    ``rating`` keeps one kind: ``up``, ``down`` or ``flagged`` (unrated, flagged).
     ``reason`` keeps only the replies rated down with that reason among theirs.
 
     Raises:
-        ValueError: ``rating`` is not "up"/"down", ``reason`` not one of REASONS, or
-            ``order`` is not one of ORDERS.
+        ValueError: ``rating`` is not one of RATING_FILTERS, ``reason`` not one of
+            REASONS, or ``order`` is not one of ORDERS.
     """
-    if rating is not None and rating not in RATINGS:
-        raise ValueError("rating must be up or down")
+    if rating is not None and rating not in RATING_FILTERS:
+        raise ValueError("rating must be up, down or flagged")
     if reason is not None and reason not in REASONS:
         raise ValueError(f"reason must be one of {', '.join(REASONS)}")
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
     r = LLMRequest
+    rated = col(r.feedback).in_((1, -1))
+    flagged = col(r.implicit_flags) != 0
     query = select(r).where(
-        col(r.feedback).in_((1, -1)), col(r.started_at) >= start, col(r.started_at) < end
+        or_(rated, flagged), col(r.started_at) >= start, col(r.started_at) < end
     )
     if model is not None:
         query = query.where(col(r.model) == model)
     if prompt_version is not None:
         query = query.where(col(r.prompt_version) == prompt_version)
-    if rating is not None:
+    if rating == FLAGGED:
+        query = query.where(col(r.feedback).is_(None), flagged)
+    elif rating is not None:
         query = query.where(col(r.feedback) == RATINGS[rating])
     if reason is not None:
         query = query.where(has_reason(reason))
     newest = (col(r.started_at).desc(), col(r.id).desc())
     if order == "worst":
         ok_last = col(r.status) == CallStatus.OK  # False (errors) sorts first
-        query = query.order_by(col(r.feedback), ok_last, col(r.latency_seconds).desc(), *newest)
+        kind = func.coalesce(col(r.feedback), 0)  # -1 down, 0 flagged only, +1 up
+        query = query.order_by(kind, ok_last, col(r.latency_seconds).desc(), *newest)
     else:
         query = query.order_by(*newest)
     return [_reply(row) for row in session.execute(query.limit(limit)).scalars()]
@@ -185,8 +197,9 @@ def _reply(row: LLMRequest) -> RatedReply:
     return RatedReply(
         correlation_id=row.correlation_id,
         started_at=row.started_at,
-        rating="up" if row.feedback == 1 else "down",
+        rating={1: "up", -1: "down"}.get(row.feedback or 0, ""),
         reasons=decode_reasons(row.feedback_reasons),
+        signals=tuple(implicit_signals.bits(row.implicit_flags or 0)),
         model=row.model,
         prompt_version=row.prompt_version,
         status=row.status,

@@ -207,7 +207,7 @@ def test_feedback_filtered_by_reason_in_json_csv_and_the_page(make_client: Clien
     )
     response = client.get("/api/feedback.csv", params={"reason": "wrong"}, headers=ALICE)
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0][-1] == "reasons" and rows[1][-1] == "wrong;too slow"
+    assert rows[0][-2:] == ["reasons", "signals"] and rows[1][-2:] == ["wrong;too slow", ""]
     page = client.get("/api/feedback/review", params={"reason": "wrong"}, headers=ALICE).text
     assert "<option selected>wrong</option>" in page
     assert "<td class='review-reasons'>wrong, too slow</td>" in page

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from chatmon.models import ChatMessage, Conversation, FeedbackReviewAudit
-from chatmon.services import feedback_review, request_log
+from chatmon.services import feedback_review, implicit_signals, request_log
 from tests.units.services.stats_factory import T0, make_call, record
 
 END = T0 + timedelta(hours=3)
@@ -220,3 +220,26 @@ def test_the_queue_filters_by_a_thumbs_down_reason(session: Session) -> None:
     assert row.to_json()["reasons"] == ["wrong", "too slow", "other"]
     with pytest.raises(ValueError, match="reason must be one of"):
         feedback_review.rated_replies(session=session, start=T0, end=END, reason="wro%")
+
+
+def test_the_queue_lists_flagged_replies_nobody_rated(session: Session) -> None:
+    """A reply the person stopped, or asked again in other words, is in the queue though
+    nobody pressed a thumb: worst first it comes after the thumbs-down, before the ups."""
+    _rated(session)
+    implicit_signals.set_flag(
+        session=session, signal=implicit_signals.STOPPED, correlation_ids=["unrated"]
+    )
+    implicit_signals.set_flag(
+        session=session, signal=implicit_signals.REPHRASED, correlation_ids=["up-new"]
+    )
+    session.commit()
+    rows = feedback_review.rated_replies(session=session, start=T0, end=END)
+    assert _ids(rows) == ["unrated", "up-new", "down-error", "down-slow", "down-fast", "up-old"]
+    flagged = {r.correlation_id: r for r in rows}
+    assert flagged["unrated"].rating == "" and flagged["unrated"].signals == ("stopped",)
+    assert flagged["up-new"].rating == "up" and flagged["up-new"].signals == ("rephrased",)
+    assert flagged["up-new"].to_json()["signals"] == ["rephrased"]
+    worst = feedback_review.rated_replies(session=session, start=T0, end=END, order="worst")
+    assert _ids(worst)[3:5] == ["unrated", "up-new"]
+    only = feedback_review.rated_replies(session=session, start=T0, end=END, rating="flagged")
+    assert _ids(only) == ["unrated"]

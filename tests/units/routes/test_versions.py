@@ -19,7 +19,7 @@ from tests.units.services.test_version_compare import NEW, OLD, add
 
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr("chatmon.routes.versions.get_engine", lambda: engine)
+    monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)
     now = datetime.now(UTC)
     at = now - timedelta(hours=2)
     with Session(engine) as session:

@@ -80,7 +80,7 @@ def settings_for(
         "llm_fallback_models": models.fallback,
         "llm_fallback_1_api_base": backup.url,
         "llm_fallback_1_api_key": FALLBACK_KEY,
-        "request_timeout": 2,
+        "request_timeout": 15,  # a ceiling for a loaded machine; tests of timeouts set their own
         "llm_max_retries": 2,
     }
     return load_settings(**(options | overrides))

@@ -66,7 +66,7 @@ def service_for(
         "llm_model": "openai/fake",
         "llm_api_base": upstream.url,
         "llm_api_key": "sk-unit",
-        "request_timeout": 2,
+        "request_timeout": 15,  # a ceiling for a loaded machine; tests of timeouts set their own
         "llm_max_retries": 0,
     }
     settings = load_settings(**(options | overrides))

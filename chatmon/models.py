@@ -84,7 +84,7 @@ class LLMRequest(SQLModel, table=True):
     # indexes, so they hold only the few rows they are about.
     __table_args__ = (
         sqlalchemy.Index("ix_llm_request_feedback_started_at", "feedback", "started_at"),
-        # A prompt version's requests of a window (chatmon.services.version_compare).
+        # A prompt version's requests of a window (chatmon.services.versions).
         sqlalchemy.Index(
             "ix_llm_request_prompt_version_started_at", "prompt_version", "started_at"
         ),
@@ -183,6 +183,48 @@ class LLMLatencyHourly(SQLModel, table=True):
 
 
 ALL_MODELS = "*"  # the model of LLMLatencyHourly rows that count every model
+
+
+class LLMVersionHourly(SQLModel, table=True):
+    """Per-hour figures of each prompt version and model, for "Did the change help?"
+    (``chatmon.services.versions``), kept in step by the recorder like the others.
+
+    ``errors`` counts ``error`` and ``interrupted``; ``flagged`` the requests with any
+    implicit flag (OR-ed in after the fact: counted once, when the first bit lands);
+    ``costed`` / ``cost_usd`` / ``cost_squares`` the requests with a known cost, their
+    sum and sum of squares (a mean with its interval needs nothing else). The key
+    starts with ``hour``, so any side of a change, of one version or of all, is one
+    contiguous key range (WITHOUT ROWID on SQLite).
+    """
+
+    __tablename__ = "llm_version_hourly"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    hour: int = Field(primary_key=True)
+    prompt_version: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=200)
+    requests: int = 0
+    errors: int = 0
+    feedback_up: int = 0
+    feedback_down: int = 0
+    flagged: int = 0
+    costed: int = 0
+    cost_usd: float = 0.0
+    cost_squares: float = 0.0
+
+
+class LLMVersionLatencyHourly(SQLModel, table=True):
+    """Per-hour latency histograms of each prompt version and model (the ``latency_bin``
+    counts of :class:`LLMVersionHourly`'s requests)."""
+
+    __tablename__ = "llm_version_latency_hourly"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    hour: int = Field(primary_key=True)
+    prompt_version: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=200)
+    bin: int = Field(primary_key=True)
+    count: int = 0
 
 
 class LLMUsageHourly(SQLModel, table=True):

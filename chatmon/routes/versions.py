@@ -4,7 +4,7 @@ Takes ``window=1h|6h|24h|7d`` (default 7d) or ``start`` and ``end`` (ISO 8601; U
 without an offset), behind the monitor login like every ``/api/*``. Returns the
 versions used in the window with their figures, and every change of prompt version or
 model in it with before/after figures, 95 % intervals and a verdict (see
-:mod:`chatmon.services.version_compare`). A bad parameter is a 400 whose ``error`` says
+:mod:`chatmon.services.versions`). A bad parameter is a 400 whose ``error`` says
 what to fix. The queries run in a worker thread.
 """
 
@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from chatmon import db
 from chatmon.routes.stats import window_from_query
-from chatmon.services import version_compare
+from chatmon.services import versions
 from chatmon.services.stats import WindowError
 
 WINDOW_PARAMS = frozenset({"window", "start", "end"})
@@ -45,5 +45,5 @@ async def api_versions(request: Request) -> Response:
         start, end, label = window_of(request.query_params)
     except WindowError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    found = await db.run(version_compare.report, start=start, end=end)
+    found = await db.run(versions.report, start=start, end=end)
     return JSONResponse({"window": label, **found.to_json()})

@@ -30,9 +30,11 @@ Words are runs of letters and digits (``str.isalnum``), case-folded, from the fi
 ``MAX_TEXT_CHARS`` characters: one linear pass, no regular expression. Synthetic
 (probe) requests are never flagged and never counted.
 
-Counting: the flags are not in the hourly rollups. Flagged rows are a small share of
-all requests, and a partial index holds only them, so a window's counts read just the
-flagged rows of the window.
+Counting: the per-signal counts are not in the hourly rollups. Flagged rows are a
+small share of all requests, and a partial index holds only them, so a window's counts
+read just the flagged rows of the window. The prompt-version rollup
+(:mod:`chatmon.services.version_rollup`) counts flagged requests (any signal), for the
+before/after comparisons of ``chatmon.services.versions``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, LLMRequest
 from chatmon.observability import series
-from chatmon.services import events
+from chatmon.services import events, version_rollup
 from chatmon.services.sql_time import to_utc
 
 log = logging.getLogger(__name__)
@@ -143,13 +145,35 @@ def set_flag(*, session: Session, signal: str, correlation_ids: Collection[str])
     """OR ``signal`` into the flags of those requests (synthetic ones excepted).
 
     Returns how many rows newly got it (already flagged rows are not counted again).
-    The caller commits, then counts the result (:func:`count`).
+    A request's first flag, whatever the signal, also counts it in the prompt-version
+    rollup's ``flagged`` (in this transaction). The caller commits, then counts the
+    result (:func:`count`).
     """
     changed = 0
     for chunk in _chunks(sorted(set(correlation_ids))):
+        # Rows without any flag first, returning their rollup keys: the database decides
+        # which rows were unflagged (a concurrent writer's flag is seen, not guessed).
+        first = session.connection().execute(_first_flag_statement(signal), {"ids": chunk})
+        keys = [
+            version_rollup.key_of(started_at=started, prompt_version=version, model=model)
+            for started, version, model in first.all()
+        ]
+        version_rollup.add_flagged(session, keys)
         result = session.connection().execute(_set_flag_statement(signal), {"ids": chunk})
-        changed += int(result.rowcount or 0)
+        changed += len(keys) + int(result.rowcount or 0)
     return changed
+
+
+@functools.cache
+def _first_flag_statement(signal: str) -> Any:
+    r = LLMRequest
+    return (
+        update(r)
+        .where(col(r.correlation_id).in_(bindparam("ids", expanding=True)))
+        .where(col(r.synthetic).is_(False), col(r.implicit_flags) == 0)
+        .values(implicit_flags=FLAGS[signal])
+        .returning(col(r.started_at), col(r.prompt_version), col(r.model))
+    )
 
 
 @functools.cache

@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
-from chatmon.services import feedback, implicit_signals, usage
+from chatmon.services import feedback, implicit_signals, sql_upsert, usage, version_rollup
 from chatmon.services.call_status import CallStatus
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
@@ -114,24 +113,8 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
     }
 
 
-def _dialect(session: Session) -> Any:
-    """SQLAlchemy's SQLite or PostgreSQL module (for their ``ON CONFLICT`` inserts)."""
-    name = session.get_bind().dialect.name
-    module = {"sqlite": sqlite, "postgresql": postgresql}.get(name)
-    if module is None:
-        raise NotImplementedError(f"the request log needs SQLite or PostgreSQL, not {name}")
-    return module
-
-
-def _upsert(session: Session, model: type[SQLModel], key: Sequence[str]) -> Any:
-    """``INSERT ... ON CONFLICT (key) DO UPDATE`` adding the new counts to the stored ones."""
-    table = table_of(model)
-    statement = _dialect(session).insert(table)
-    counters = [c.name for c in table.columns if c.name not in key]
-    return statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={name: table.c[name] + statement.excluded[name] for name in counters},
-    )
+_dialect = sql_upsert.dialect
+_upsert = sql_upsert.adding  # usage.add takes it as a parameter
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -224,6 +207,7 @@ def insert_calls(
     _add_hourly(session, _hourly_deltas(real))
     _add_latency(session, _latency_deltas(real))
     usage.add(session, usage.deltas(real), _upsert)
+    version_rollup.add_rows(session, real)
     return inserted
 
 
@@ -260,6 +244,7 @@ def record_feedback(
         usage.feedback_deltas(row, up=delta["feedback_up"], down=delta["feedback_down"]),
         _upsert,
     )
+    version_rollup.add_feedback(session, row, up=delta["feedback_up"], down=delta["feedback_down"])
     return True
 
 
@@ -288,6 +273,7 @@ def prune_rollups(*, session: Session, before: datetime) -> None:
     session.execute(delete(LLMRequestHourly).where(col(LLMRequestHourly.hour) < cutoff))
     session.execute(delete(LLMLatencyHourly).where(col(LLMLatencyHourly.hour) < cutoff))
     usage.prune(session, before_hour=cutoff)
+    version_rollup.prune(session, before_hour=cutoff)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -341,6 +327,7 @@ def rebuild_rollups(*, session: Session) -> None:
             )
             session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
     usage.rebuild(session)
+    version_rollup.rebuild(session)
 
 
 def retention_cutoff(*, now: datetime, days: int) -> datetime:

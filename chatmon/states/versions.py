@@ -23,9 +23,9 @@ from chatmon.states.auth import monitor_allowed
 log = logging.getLogger(__name__)
 
 
-# The card reads every request of the window (latency per prompt version has no rollup):
-# seconds on a busy week. One read per window per minute serves every monitor tab of the
-# worker, and a refresh button pressed in a loop does not start a read each time.
+# The card reads the prompt-version rollups (plus the edge hours' rows) for each side of
+# every change. One read per window per minute serves every monitor tab of the worker,
+# and a refresh button pressed in a loop does not start a read each time.
 CARD_TTL_SECONDS = 60.0
 _cards: dict[str, tuple[float, versions_view.VersionsCard]] = {}
 _read_lock = threading.Lock()

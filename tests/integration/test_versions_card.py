@@ -17,7 +17,7 @@ from sqlmodel import Session
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.models import ChangeEvent, LLMRequest
-from chatmon.services import histogram
+from chatmon.services import histogram, request_log
 from tests.integration.conftest import launch_app, sign_in
 
 pytestmark = pytest.mark.browser
@@ -47,6 +47,8 @@ def _history(engine: Engine, at: datetime) -> None:
     with Session(engine) as session:
         session.add_all(rows)
         session.add(ChangeEvent(kind="prompt", old=OLD[:8], new=NEW[:8], at=at))
+        session.commit()
+        request_log.rebuild_rollups(session=session)  # written directly: roll them up
         session.commit()
 
 

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from chatmon.models import ChangeEvent, LLMRequest, PromptVersion
-from chatmon.services import histogram, version_compare
+from chatmon.services import histogram, implicit_signals, request_log, versions
 from chatmon.services.prompt_versions import PromptVersionBook
 from chatmon.services.prompts import SystemPromptSource
-from chatmon.services.version_compare import (
+from chatmon.services.versions import (
     Estimate,
     comparable_windows,
     compare_changes,
@@ -46,7 +46,8 @@ def add(
     spread: timedelta = timedelta(minutes=50),
 ) -> None:
     """``count`` requests spread over ``spread`` from ``start``; the first ``ups`` rated
-    up, the next ``downs`` down, the last ``errors`` failed."""
+    up, the next ``downs`` down, the last ``errors`` failed. The rows are written
+    directly, so the rollups are then rebuilt from them (what the recorder keeps)."""
     for i in range(count):
         rating = 1 if i < ups else -1 if i < ups + downs else None
         failed = i >= count - errors
@@ -65,6 +66,8 @@ def add(
             )
         )
     session.commit()
+    request_log.rebuild_rollups(session=session)
+    session.commit()
 
 
 def change(
@@ -79,7 +82,7 @@ def change(
     session.commit()
 
 
-def judged(session: Session, *, now: datetime = T + timedelta(hours=1)) -> version_compare.Change:
+def judged(session: Session, *, now: datetime = T + timedelta(hours=1)) -> versions.Change:
     found = compare_changes(session=session, start=now - timedelta(hours=1), end=now)
     assert len(found) == 1
     return found[0]
@@ -93,7 +96,7 @@ def test_wilson_matches_the_published_intervals() -> None:
     assert none.value == 0 and none.low == 0 and round(none.high or 0, 4) == 0.2775
     half = wilson(5, 10)
     assert (round(half.low or 0, 4), round(half.high or 0, 4)) == (0.2366, 0.7634)
-    assert wilson(0, 0) == version_compare.NOTHING
+    assert wilson(0, 0) == versions.NOTHING
 
 
 def test_quantile_interval_brackets_the_nearest_rank_by_order_statistics() -> None:
@@ -103,7 +106,7 @@ def test_quantile_interval_brackets_the_nearest_rank_by_order_statistics() -> No
     assert p50.value == histogram.bin_value(149)  # the 50th smallest
     # ranks floor(50 - 1.96*5) = 40 and ceil(50 + 9.8) + 1 = 61
     assert (p50.low, p50.high) == (histogram.bin_value(139), histogram.bin_value(160))
-    assert quantile_interval({}, 0.95) == version_compare.NOTHING
+    assert quantile_interval({}, 0.95) == versions.NOTHING
 
 
 def test_quantile_interval_covers_the_true_median_about_95_percent_of_the_time() -> None:
@@ -282,16 +285,17 @@ def test_a_previous_change_bounds_the_before_side(session: Session) -> None:
     assert found.before.requests == 30
 
 
-def test_implicit_flags_are_counted_once_the_column_exists(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The hook: any integer column stands in for the implicit-flag column here."""
-    monkeypatch.setattr(version_compare, "IMPLICIT_FLAG_COLUMN", "retries")
+def test_implicit_flags_set_after_the_fact_are_counted(session: Session) -> None:
     add(session, start=T - timedelta(minutes=55), count=40)
     add(session, start=T + timedelta(minutes=1), count=40, version=NEW)
-    for row in session.exec(select(LLMRequest).where(LLMRequest.prompt_version == NEW)).all()[:30]:
-        row.retries = 1
-        session.add(row)
+    rows = session.exec(select(LLMRequest).where(LLMRequest.prompt_version == NEW)).all()
+    flagged = [row.correlation_id for row in rows[:30]]
+    implicit_signals.set_flag(
+        session=session, signal=implicit_signals.REGENERATED, correlation_ids=flagged
+    )
+    implicit_signals.set_flag(  # a second signal on the same requests: still 30 flagged
+        session=session, signal=implicit_signals.REPHRASED, correlation_ids=flagged
+    )
     session.commit()
     change(session)
     found = judged(session)
@@ -307,7 +311,7 @@ def test_versions_list_kept_and_older_versions_with_figures(session: Session) ->
     session.commit()
     add(session, start=T - timedelta(minutes=55), count=20, ups=3)
     add(session, start=T + timedelta(minutes=1), count=25, version=NEW, downs=2)
-    rows = version_compare.version_rows(
+    rows = versions.version_rows(
         session=session, start=T - timedelta(hours=1), end=T + timedelta(hours=1)
     )
     assert [row.version for row in rows] == [NEW, OLD]

@@ -1,0 +1,361 @@
+"""The figures of one side of a change, or of each prompt version over a window.
+
+Read the way the dashboard reads a window (:func:`chatmon.services.stats.rollups.split`):
+the whole hours inside it from the prompt-version rollups (``llm_version_hourly``,
+``llm_version_latency_hourly``, kept in step by :mod:`chatmon.services.version_rollup`),
+the partial hours at its two edges from ``llm_request`` itself. Counts and histogram
+bins are exact, so every figure is the one the rows give; cost sums differ from a
+single pass over the rows only by floating-point rounding (~1e-15 relative). A side of
+a week reads a few thousand rollup rows instead of every request.
+
+``use_rollups=False`` reads every request of the window instead (the reference the
+rollup path is tested and benchmarked against).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, func, or_
+from sqlalchemy.sql.expression import ColumnElement
+from sqlmodel import Session, col, select
+
+from chatmon.models import LLMRequest, LLMVersionHourly, LLMVersionLatencyHourly
+from chatmon.services.call_status import ERROR_STATUSES
+from chatmon.services.sql_time import epoch_of, to_utc
+from chatmon.services.stats.rollups import Split, split
+from chatmon.services.stats.window import HOUR
+from chatmon.services.versions.statistics import (
+    METRICS,
+    NOTHING,
+    Estimate,
+    mean_interval,
+    quantile_interval,
+    wilson,
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    """The figures of one side of a change (or of one version over a window)."""
+
+    start: datetime
+    end: datetime
+    requests: int = 0
+    error_rate: Estimate = NOTHING
+    latency_p50: Estimate = NOTHING
+    latency_p95: Estimate = NOTHING
+    cost_per_request: Estimate = NOTHING
+    satisfaction: Estimate = NOTHING
+    implicit_flag_rate: Estimate = NOTHING  # value None: no request to rate
+
+    def estimate(self, name: str) -> Estimate:
+        value = getattr(self, name)
+        assert isinstance(value, Estimate)
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "requests": self.requests,
+            **{metric.key: self.estimate(metric.key).to_json() for metric in METRICS},
+        }
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``2026-11-20T12:00:00Z`` (None stays None)."""
+    return None if moment is None else to_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Tally:
+    """Sums of one side (or one version) and its latency histogram."""
+
+    requests: int = 0
+    errors: int = 0
+    ups: int = 0
+    downs: int = 0
+    costed: int = 0
+    cost: float = 0.0
+    cost_squares: float = 0.0
+    flagged: int = 0
+    bins: dict[int, int] = field(default_factory=dict)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, values: Sequence[Any]) -> None:
+        """Add ``(requests, errors, ups, downs, costed, cost, squares, flagged)``."""
+        requests, errors, ups, downs, costed, cost, squares, flagged = values
+        self.requests += int(requests or 0)
+        self.errors += int(errors or 0)
+        self.ups += int(ups or 0)
+        self.downs += int(downs or 0)
+        self.costed += int(costed or 0)
+        self.cost += float(cost or 0.0)
+        self.cost_squares += float(squares or 0.0)
+        self.flagged += int(flagged or 0)
+
+    def add_bin(self, index: int, count: int) -> None:
+        self.bins[int(index)] = self.bins.get(int(index), 0) + int(count)
+
+    def seen(self, first: datetime | None, last: datetime | None) -> None:
+        if first is not None:
+            first = to_utc(first)
+            self.first = first if self.first is None else min(self.first, first)
+        if last is not None:
+            last = to_utc(last)
+            self.last = last if self.last is None else max(self.last, last)
+
+    def side(self, start: datetime, end: datetime) -> Side:
+        return Side(
+            start=start,
+            end=end,
+            requests=self.requests,
+            error_rate=wilson(self.errors, self.requests),
+            latency_p50=quantile_interval(self.bins, 0.5),
+            latency_p95=quantile_interval(self.bins, 0.95),
+            cost_per_request=mean_interval(self.costed, self.cost, self.cost_squares),
+            satisfaction=wilson(self.ups, self.ups + self.downs),
+            implicit_flag_rate=wilson(self.flagged, self.requests),
+        )
+
+
+# --------------------------------------------------------------------------- the rows
+
+
+def _count_if(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _row_tallies(
+    session: Session, conditions: Sequence[ColumnElement[bool]], *, by_version: bool
+) -> dict[str, Tally]:
+    """One pass over the matching requests: sums per latency bin (and per prompt version
+    when ``by_version``), added up here. A few hundred result rows, whatever the count."""
+    r = LLMRequest
+    known_cost = and_(col(r.cost_usd).is_not(None), col(r.priced).is_(True))
+    keys: list[Any] = [col(r.prompt_version)] if by_version else []
+    columns: list[Any] = [
+        func.count(),
+        _count_if(col(r.status).in_(ERROR_STATUSES)),
+        _count_if(col(r.feedback) == 1),
+        _count_if(col(r.feedback) == -1),
+        _count_if(known_cost),
+        func.coalesce(func.sum(case((known_cost, r.cost_usd), else_=0.0)), 0.0),
+        func.coalesce(
+            func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
+        ),
+        _count_if(col(r.implicit_flags) != 0),
+        func.min(r.started_at),
+        func.max(r.started_at),
+    ]
+    bin_column = col(r.latency_bin)
+    query = select(*keys, bin_column, *columns).where(*conditions).group_by(*keys, bin_column)
+    found: dict[str, Tally] = {}
+    for row in session.exec(query).all():
+        values = tuple(row)
+        key = str(values[0]) if by_version else ""
+        index, *sums, first, last = values[1:] if by_version else values
+        tally = found.setdefault(key, Tally())
+        tally.add(sums)
+        tally.seen(first, last)
+        if index is not None:
+            tally.add_bin(index, sums[0])
+    return found
+
+
+def _real() -> ColumnElement[bool]:
+    return col(LLMRequest.synthetic).is_(False)  # probes: in no figure
+
+
+def _versions_in_rows(session: Session, prefix: str) -> list[str]:
+    """The stored prompt versions that start with ``prefix`` (a change event keeps 8
+    characters of a 12-character version), from the (prompt_version, started_at) index."""
+    version = col(LLMRequest.prompt_version)
+    return [str(v) for v in session.exec(select(version).where(_prefixed(version, prefix)).distinct())]
+
+
+def _prefixed(version: Any, prefix: str) -> ColumnElement[bool]:
+    if prefix.isascii() and prefix.isalnum():  # "~" sorts after every letter and digit
+        return and_(version >= prefix, version < prefix + "~")  # type: ignore[no-any-return]
+    return version.startswith(prefix, autoescape=True)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- the rollups
+
+
+def _rollup_tallies(
+    session: Session, window: Split, versions: Sequence[str] | None, *, by_version: bool
+) -> dict[str, Tally]:
+    """The whole hours of ``window`` from the rollups, of ``versions`` when given."""
+    found: dict[str, Tally] = {}
+    if not window.has_hours:
+        return found
+    for table in (LLMVersionHourly, LLMVersionLatencyHourly):
+        keys: list[Any] = [col(table.prompt_version)] if by_version else []
+        if table is LLMVersionHourly:
+            h = LLMVersionHourly
+            names = ("requests", "errors", "feedback_up", "feedback_down", "costed")
+            values = [func.sum(getattr(h, name)) for name in names]
+            values += [func.sum(h.cost_usd), func.sum(h.cost_squares), func.sum(h.flagged)]
+            group = keys
+        else:
+            b = LLMVersionLatencyHourly
+            values = [col(b.bin), func.sum(b.count)]
+            group = [*keys, col(b.bin)]
+        query = select(*keys, *values).where(
+            col(table.hour) >= window.first_hour, col(table.hour) < window.end_hour
+        )
+        if versions is not None:
+            query = query.where(col(table.prompt_version).in_(versions))
+        if group:
+            query = query.group_by(*group)
+        for row in session.connection().execute(query):
+            key = str(row[0]) if by_version else ""
+            sums = tuple(row)[1:] if by_version else tuple(row)
+            tally = found.setdefault(key, Tally())
+            if table is LLMVersionHourly:
+                tally.add(sums)
+            elif sums[0] is not None:
+                tally.add_bin(sums[0], sums[1])
+    return {key: tally for key, tally in found.items() if tally.requests}
+
+
+def _versions_in_rollup(session: Session, start: datetime, end: datetime, prefix: str) -> list[str]:
+    """:func:`_versions_in_rows` from the rollup's hours covering ``[start, end)``."""
+    h = LLMVersionHourly
+    query = (
+        select(col(h.prompt_version))
+        .where(col(h.hour) >= math.floor(epoch_of(start) / HOUR))
+        .where(col(h.hour) < math.ceil(epoch_of(end) / HOUR))
+        .where(_prefixed(col(h.prompt_version), prefix))
+        .distinct()
+    )
+    return [str(v) for v in session.exec(query)]
+
+
+def _edges(window: Split) -> ColumnElement[bool] | None:
+    if not window.edges:
+        return None
+    started = col(LLMRequest.started_at)
+    return or_(*(and_(started >= a, started < b) for a, b in window.edges))
+
+
+def _merge(into: dict[str, Tally], more: dict[str, Tally]) -> None:
+    for key, tally in more.items():
+        mine = into.setdefault(key, Tally())
+        mine.add(
+            (
+                tally.requests,
+                tally.errors,
+                tally.ups,
+                tally.downs,
+                tally.costed,
+                tally.cost,
+                tally.cost_squares,
+                tally.flagged,
+            )
+        )
+        for index, count in tally.bins.items():
+            mine.add_bin(index, count)
+        mine.seen(tally.first, tally.last)
+
+
+def _tallies(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    versions: Sequence[str] | None,
+    *,
+    by_version: bool,
+    use_rollups: bool,
+) -> dict[str, Tally]:
+    """The window's tallies: whole hours from the rollups, edges (or all) from the rows."""
+    window = split(start, end, use_rollups=use_rollups)
+    found = _rollup_tallies(session, window, versions, by_version=by_version)
+    edges = _edges(window)
+    if edges is not None:
+        conditions = [_real(), edges]
+        if versions is not None:
+            conditions.append(col(LLMRequest.prompt_version).in_(versions))
+        _merge(found, _row_tallies(session, conditions, by_version=by_version))
+    return found
+
+
+# --------------------------------------------------------------------------- public
+
+
+def side_figures(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    prompt_prefix: str | None = None,
+    use_rollups: bool = True,
+) -> Side:
+    """The figures of the (non-synthetic) requests started in ``[start, end)``, of the
+    prompt versions starting with ``prompt_prefix`` when given."""
+    start, end = to_utc(start), to_utc(end)
+    if end <= start:
+        return Side(start=start, end=end)
+    versions: list[str] | None = None
+    if prompt_prefix is not None:
+        versions = (
+            _versions_in_rollup(session, start, end, prompt_prefix)
+            if use_rollups
+            else _versions_in_rows(session, prompt_prefix)
+        )
+        if not versions:
+            return Side(start=start, end=end)
+    found = _tallies(session, start, end, versions, by_version=False, use_rollups=use_rollups)
+    return found.get("", Tally()).side(start, end)
+
+
+@functools.cache
+def _moment_statement(*, last: bool) -> Any:
+    """A version's first (or last) real request in a window: an ordered walk of the
+    (prompt_version, started_at) index that stops at the first non-synthetic row."""
+    r = LLMRequest
+    started = col(r.started_at)
+    return (
+        select(started)
+        .where(col(r.prompt_version) == bindparam("version"), _real())
+        .where(started >= bindparam("start"), started < bindparam("end"))
+        .order_by(started.desc() if last else started)
+        .limit(1)
+    )
+
+
+def _first_and_last(
+    session: Session, version: str, start: datetime, end: datetime
+) -> tuple[datetime | None, datetime | None]:
+    params = {"version": version, "start": start, "end": end}
+    first, last = (
+        session.connection().execute(_moment_statement(last=last), params).scalar()
+        for last in (False, True)
+    )
+    return (None if first is None else to_utc(first)), (None if last is None else to_utc(last))
+
+
+def figures_by_version(
+    *, session: Session, start: datetime, end: datetime, use_rollups: bool = True
+) -> dict[str, tuple[Side, datetime | None, datetime | None]]:
+    """Each prompt version's figures over ``[start, end)`` and its first and last
+    request in it."""
+    start, end = to_utc(start), to_utc(end)
+    if end <= start:
+        return {}
+    found = _tallies(session, start, end, None, by_version=True, use_rollups=use_rollups)
+    result: dict[str, tuple[Side, datetime | None, datetime | None]] = {}
+    for version, tally in found.items():
+        first, last = tally.first, tally.last
+        if use_rollups:  # the rollups know the hour, not the moment
+            first, last = _first_and_last(session, version, start, end)
+        result[version] = (tally.side(start, end), first, last)
+    return result

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_
+from sqlalchemy import and_, bindparam, case, func
 from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -127,67 +127,125 @@ class Tally:
 
 
 # --------------------------------------------------------------------------- the rows
+#
+# Every statement is built once and takes its window and versions as parameters:
+# building a SQLAlchemy statement costs more Python than the query itself costs SQLite
+# here, and a report runs a few dozen of them.
 
 
 def _count_if(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _row_tallies(
-    session: Session, conditions: Sequence[ColumnElement[bool]], *, by_version: bool
-) -> dict[str, Tally]:
-    """One pass over the matching requests: sums per latency bin (and per prompt version
-    when ``by_version``), added up here. A few hundred result rows, whatever the count."""
+def _real() -> ColumnElement[bool]:
+    return col(LLMRequest.synthetic).is_(False)  # probes: in no figure
+
+
+@functools.cache
+def _rows_statement(*, by_version: bool, filtered: bool, moments: bool) -> Any:
+    """Sums per latency bin (and prompt version) of the real requests started in
+    ``[:start, :end)`` (of the ``:versions`` when ``filtered``), and each bin's first
+    and last start when ``moments``: a few hundred result rows, whatever the count."""
     r = LLMRequest
+    started = col(r.started_at)
     known_cost = and_(col(r.cost_usd).is_not(None), col(r.priced).is_(True))
     keys: list[Any] = [col(r.prompt_version)] if by_version else []
-    columns: list[Any] = [
-        func.count(),
-        _count_if(col(r.status).in_(ERROR_STATUSES)),
-        _count_if(col(r.feedback) == 1),
-        _count_if(col(r.feedback) == -1),
-        _count_if(known_cost),
-        func.coalesce(func.sum(case((known_cost, r.cost_usd), else_=0.0)), 0.0),
-        func.coalesce(
-            func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
-        ),
-        _count_if(col(r.implicit_flags) != 0),
-        func.min(r.started_at),
-        func.max(r.started_at),
-    ]
     bin_column = col(r.latency_bin)
-    query = select(*keys, bin_column, *columns).where(*conditions).group_by(*keys, bin_column)
+    query = (
+        select(
+            *keys,
+            bin_column,
+            func.count(),
+            _count_if(col(r.status).in_(ERROR_STATUSES)),
+            _count_if(col(r.feedback) == 1),
+            _count_if(col(r.feedback) == -1),
+            _count_if(known_cost),
+            func.coalesce(func.sum(case((known_cost, r.cost_usd), else_=0.0)), 0.0),
+            func.coalesce(
+                func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
+            ),
+            _count_if(col(r.implicit_flags) != 0),
+            *((func.min(started), func.max(started)) if moments else ()),
+        )
+        .where(_real(), started >= bindparam("start"), started < bindparam("end"))
+        .group_by(*keys, bin_column)
+    )
+    if filtered:
+        query = query.where(col(r.prompt_version).in_(bindparam("versions", expanding=True)))
+    return query
+
+
+def _row_tallies(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    versions: Sequence[str] | None,
+    *,
+    by_version: bool,
+    moments: bool,
+) -> dict[str, Tally]:
+    """The requests of ``[start, end)`` (of ``versions`` when given), from the rows;
+    ``moments``: with each version's first and last start."""
+    query = _rows_statement(by_version=by_version, filtered=versions is not None, moments=moments)
+    params: dict[str, Any] = {"start": start, "end": end}
+    if versions is not None:
+        params["versions"] = list(versions)
     found: dict[str, Tally] = {}
-    for row in session.exec(query).all():
-        values = tuple(row)
+    for values in session.connection().execute(query, params):
         key = str(values[0]) if by_version else ""
-        index, *sums, first, last = values[1:] if by_version else values
+        index, *sums = values[1:] if by_version else values
         tally = found.setdefault(key, Tally())
+        if moments:
+            tally.seen(sums[-2], sums[-1])
+            sums = sums[:-2]
         tally.add(sums)
-        tally.seen(first, last)
         if index is not None:
             tally.add_bin(index, sums[0])
     return found
-
-
-def _real() -> ColumnElement[bool]:
-    return col(LLMRequest.synthetic).is_(False)  # probes: in no figure
 
 
 def _versions_in_rows(session: Session, prefix: str) -> list[str]:
     """The stored prompt versions that start with ``prefix`` (a change event keeps 8
     characters of a 12-character version), from the (prompt_version, started_at) index."""
     version = col(LLMRequest.prompt_version)
-    return [str(v) for v in session.exec(select(version).where(_prefixed(version, prefix)).distinct())]
+    query = select(version).where(_prefixed(version, prefix)).distinct()
+    return [str(v) for v in session.connection().execute(query).scalars()]
 
 
 def _prefixed(version: Any, prefix: str) -> ColumnElement[bool]:
     if prefix.isascii() and prefix.isalnum():  # "~" sorts after every letter and digit
-        return and_(version >= prefix, version < prefix + "~")  # type: ignore[no-any-return]
+        return and_(version >= prefix, version < prefix + "~")
     return version.startswith(prefix, autoescape=True)  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- the rollups
+
+
+@functools.cache
+def _rollup_statements(*, by_version: bool, filtered: bool) -> tuple[Any, Any]:
+    """The sums and the latency histogram of the rollup hours ``[:first, :end)`` (of the
+    ``:versions`` when ``filtered``), per prompt version when ``by_version``."""
+    h, b = LLMVersionHourly, LLMVersionLatencyHourly
+    statements = []
+    for table in (h, b):
+        keys: list[Any] = [col(table.prompt_version)] if by_version else []
+        if table is h:
+            names = ("requests", "errors", "feedback_up", "feedback_down", "costed")
+            values = [func.sum(getattr(h, name)) for name in names]
+            values += [func.sum(h.cost_usd), func.sum(h.cost_squares), func.sum(h.flagged)]
+            group = keys
+        else:
+            values = [col(b.bin), func.sum(b.count)]
+            group = [*keys, col(b.bin)]
+        query = select(*keys, *values).where(
+            col(table.hour) >= bindparam("first"), col(table.hour) < bindparam("end")
+        )
+        if filtered:
+            query = query.where(
+                col(table.prompt_version).in_(bindparam("versions", expanding=True))
+            )
+        statements.append(query.group_by(*group) if group else query)
+    return statements[0], statements[1]
 
 
 def _rollup_tallies(
@@ -197,54 +255,52 @@ def _rollup_tallies(
     found: dict[str, Tally] = {}
     if not window.has_hours:
         return found
-    for table in (LLMVersionHourly, LLMVersionLatencyHourly):
-        keys: list[Any] = [col(table.prompt_version)] if by_version else []
-        if table is LLMVersionHourly:
-            h = LLMVersionHourly
-            names = ("requests", "errors", "feedback_up", "feedback_down", "costed")
-            values = [func.sum(getattr(h, name)) for name in names]
-            values += [func.sum(h.cost_usd), func.sum(h.cost_squares), func.sum(h.flagged)]
-            group = keys
-        else:
-            b = LLMVersionLatencyHourly
-            values = [col(b.bin), func.sum(b.count)]
-            group = [*keys, col(b.bin)]
-        query = select(*keys, *values).where(
-            col(table.hour) >= window.first_hour, col(table.hour) < window.end_hour
-        )
-        if versions is not None:
-            query = query.where(col(table.prompt_version).in_(versions))
-        if group:
-            query = query.group_by(*group)
-        for row in session.connection().execute(query):
-            key = str(row[0]) if by_version else ""
-            sums = tuple(row)[1:] if by_version else tuple(row)
-            tally = found.setdefault(key, Tally())
-            if table is LLMVersionHourly:
-                tally.add(sums)
-            elif sums[0] is not None:
-                tally.add_bin(sums[0], sums[1])
+    sums_query, bins_query = _rollup_statements(
+        by_version=by_version, filtered=versions is not None
+    )
+    params: dict[str, Any] = {"first": window.first_hour, "end": window.end_hour}
+    if versions is not None:
+        params["versions"] = list(versions)
+    connection = session.connection()
+    for row in connection.execute(sums_query, params):
+        key = str(row[0]) if by_version else ""
+        found.setdefault(key, Tally()).add(row[1:] if by_version else row)
+    for row in connection.execute(bins_query, params):
+        key = str(row[0]) if by_version else ""
+        index, count = row[1:] if by_version else row
+        if index is not None:
+            found.setdefault(key, Tally()).add_bin(index, count)
     return {key: tally for key, tally in found.items() if tally.requests}
+
+
+@functools.cache
+def _versions_in_rollup_statement() -> Any:
+    h = LLMVersionHourly
+    version = col(h.prompt_version)
+    return (
+        select(version)
+        .where(col(h.hour) >= bindparam("first"), col(h.hour) < bindparam("end"))
+        .where(version >= bindparam("low"), version < bindparam("high"))
+        .distinct()
+    )
 
 
 def _versions_in_rollup(session: Session, start: datetime, end: datetime, prefix: str) -> list[str]:
     """:func:`_versions_in_rows` from the rollup's hours covering ``[start, end)``."""
-    h = LLMVersionHourly
-    query = (
-        select(col(h.prompt_version))
-        .where(col(h.hour) >= math.floor(epoch_of(start) / HOUR))
-        .where(col(h.hour) < math.ceil(epoch_of(end) / HOUR))
-        .where(_prefixed(col(h.prompt_version), prefix))
-        .distinct()
-    )
-    return [str(v) for v in session.exec(query)]
-
-
-def _edges(window: Split) -> ColumnElement[bool] | None:
-    if not window.edges:
-        return None
-    started = col(LLMRequest.started_at)
-    return or_(*(and_(started >= a, started < b) for a, b in window.edges))
+    first, last = math.floor(epoch_of(start) / HOUR), math.ceil(epoch_of(end) / HOUR)
+    if prefix.isascii() and prefix.isalnum():
+        params = {"first": first, "end": last, "low": prefix, "high": prefix + "~"}
+        found = session.connection().execute(_versions_in_rollup_statement(), params)
+    else:
+        h = LLMVersionHourly
+        query = (
+            select(col(h.prompt_version))
+            .where(col(h.hour) >= first, col(h.hour) < last)
+            .where(_prefixed(col(h.prompt_version), prefix))
+            .distinct()
+        )
+        found = session.connection().execute(query)
+    return [str(v) for v in found.scalars()]
 
 
 def _merge(into: dict[str, Tally], more: dict[str, Tally]) -> None:
@@ -279,12 +335,16 @@ def _tallies(
     """The window's tallies: whole hours from the rollups, edges (or all) from the rows."""
     window = split(start, end, use_rollups=use_rollups)
     found = _rollup_tallies(session, window, versions, by_version=by_version)
-    edges = _edges(window)
-    if edges is not None:
-        conditions = [_real(), edges]
-        if versions is not None:
-            conditions.append(col(LLMRequest.prompt_version).in_(versions))
-        _merge(found, _row_tallies(session, conditions, by_version=by_version))
+    for edge_start, edge_end in window.edges:
+        edge = _row_tallies(
+            session,
+            edge_start,
+            edge_end,
+            versions,
+            by_version=by_version,
+            moments=not use_rollups,  # with rollups: found by figures_by_version's seeks
+        )
+        _merge(found, edge)
     return found
 
 

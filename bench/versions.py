@@ -1,4 +1,4 @@
-""""Did the change help?" at scale: /api/versions and the versions report, from the
+""" "Did the change help?" at scale: /api/versions and the versions report, from the
 prompt-version rollups against the same report from the rows, side by side.
 
     python -m bench.versions [--rows 200000] [--repeat 5] [--reference-repeat 3]
@@ -106,7 +106,10 @@ def seed(path: Path, rows: int, now: datetime) -> None:
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("BEGIN")
     connection.executemany(INSERT, batch)
-    events = [("prompt", a[:8], b[:8], at) for a, b, at in zip(hashes, hashes[1:], prompt_at)]
+    events = [
+        ("prompt", a[:8], b[:8], at)
+        for a, b, at in zip(hashes, hashes[1:], prompt_at, strict=False)
+    ]
     events += [("model", MODELS[k % 2], MODELS[(k + 1) % 2], at) for k, at in enumerate(model_at)]
     connection.executemany(
         "INSERT INTO change_event (kind, old, new, at) VALUES (?, ?, ?, ?)",

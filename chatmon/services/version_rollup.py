@@ -124,7 +124,9 @@ def rebuild(session: Session) -> None:
             count_if(col(r.implicit_flags) != 0),
             count_if(known),
             func.coalesce(func.sum(case((known, r.cost_usd), else_=0.0)), 0.0),
-            func.coalesce(func.sum(case((known, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0),
+            func.coalesce(
+                func.sum(case((known, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
+            ),
         )
         .where(real)
         .group_by(*keys)

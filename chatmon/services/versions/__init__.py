@@ -35,7 +35,8 @@ but non-overlapping ones rarely arise by chance). The change's verdict is ``wors
 **Reading.** A side's whole hours come from the prompt-version rollups and its partial
 edge hours from the rows (:mod:`.sides`), so a week of requests costs a few thousand
 rollup rows, not every request. Inside: :mod:`.statistics` (estimates, intervals, one
-figure judged), :mod:`.sides` (the figures of a side), :mod:`.report` (changes,
+figure judged), :mod:`.tally` (a side's sums and figures), :mod:`.sides` (reading a
+side from the rollups and rows), :mod:`.report` (changes,
 comparable windows, verdicts, the versions list). Import the names below from
 ``chatmon.services.versions``.
 """
@@ -43,9 +44,9 @@ comparable windows, verdicts, the versions list). Import the names below from
 from chatmon.services.versions.report import (
     BOUNDARY_KINDS,
     COMPARED_KINDS,
-    Change,
     MAX_CHANGES,
     MAX_VERSIONS,
+    Change,
     Verdict,
     VersionRow,
     VersionsReport,
@@ -56,26 +57,22 @@ from chatmon.services.versions.report import (
     verdict,
     version_rows,
 )
-from chatmon.services.versions.sides import (
-    Side,
-    Tally,
-    figures_by_version,
-    side_figures,
-)
+from chatmon.services.versions.sides import figures_by_version, side_figures
 from chatmon.services.versions.statistics import (
-    Comparison,
-    Estimate,
     METRICS,
     MIN_RATED,
     MIN_REQUESTS,
-    Metric,
     NOTHING,
     Z95,
+    Comparison,
+    Estimate,
+    Metric,
     compare,
     mean_interval,
     quantile_interval,
     wilson,
 )
+from chatmon.services.versions.tally import Side, Tally
 
 __all__ = [
     "BOUNDARY_KINDS",

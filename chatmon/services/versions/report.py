@@ -14,13 +14,14 @@ from chatmon.models import PromptVersion
 from chatmon.services import prompt_versions
 from chatmon.services.alerts import changes as change_events
 from chatmon.services.sql_time import to_utc
-from chatmon.services.versions.sides import Side, figures_by_version, iso, side_figures
+from chatmon.services.versions.sides import figures_by_version, side_figures
 from chatmon.services.versions.statistics import (
     METRICS,
     MIN_REQUESTS,
     Comparison,
     compare,
 )
+from chatmon.services.versions.tally import Side, iso
 
 MAX_CHANGES = 20
 MAX_VERSIONS = 20
@@ -300,7 +301,5 @@ def report(
         start=to_utc(start),
         end=to_utc(end),
         versions=version_rows(session=session, start=start, end=end, use_rollups=use_rollups),
-        changes=compare_changes(
-            session=session, start=start, end=end, use_rollups=use_rollups
-        ),
+        changes=compare_changes(session=session, start=start, end=end, use_rollups=use_rollups),
     )

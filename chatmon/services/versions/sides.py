@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,101 +29,7 @@ from chatmon.services.call_status import ERROR_STATUSES
 from chatmon.services.sql_time import epoch_of, to_utc
 from chatmon.services.stats.rollups import Split, split
 from chatmon.services.stats.window import HOUR
-from chatmon.services.versions.statistics import (
-    METRICS,
-    NOTHING,
-    Estimate,
-    mean_interval,
-    quantile_interval,
-    wilson,
-)
-
-
-@dataclass(frozen=True)
-class Side:
-    """The figures of one side of a change (or of one version over a window)."""
-
-    start: datetime
-    end: datetime
-    requests: int = 0
-    error_rate: Estimate = NOTHING
-    latency_p50: Estimate = NOTHING
-    latency_p95: Estimate = NOTHING
-    cost_per_request: Estimate = NOTHING
-    satisfaction: Estimate = NOTHING
-    implicit_flag_rate: Estimate = NOTHING  # value None: no request to rate
-
-    def estimate(self, name: str) -> Estimate:
-        value = getattr(self, name)
-        assert isinstance(value, Estimate)
-        return value
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "start": iso(self.start),
-            "end": iso(self.end),
-            "requests": self.requests,
-            **{metric.key: self.estimate(metric.key).to_json() for metric in METRICS},
-        }
-
-
-def iso(moment: datetime | None) -> str | None:
-    """``2026-11-20T12:00:00Z`` (None stays None)."""
-    return None if moment is None else to_utc(moment).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Tally:
-    """Sums of one side (or one version) and its latency histogram."""
-
-    requests: int = 0
-    errors: int = 0
-    ups: int = 0
-    downs: int = 0
-    costed: int = 0
-    cost: float = 0.0
-    cost_squares: float = 0.0
-    flagged: int = 0
-    bins: dict[int, int] = field(default_factory=dict)
-    first: datetime | None = None
-    last: datetime | None = None
-
-    def add(self, values: Sequence[Any]) -> None:
-        """Add ``(requests, errors, ups, downs, costed, cost, squares, flagged)``."""
-        requests, errors, ups, downs, costed, cost, squares, flagged = values
-        self.requests += int(requests or 0)
-        self.errors += int(errors or 0)
-        self.ups += int(ups or 0)
-        self.downs += int(downs or 0)
-        self.costed += int(costed or 0)
-        self.cost += float(cost or 0.0)
-        self.cost_squares += float(squares or 0.0)
-        self.flagged += int(flagged or 0)
-
-    def add_bin(self, index: int, count: int) -> None:
-        self.bins[int(index)] = self.bins.get(int(index), 0) + int(count)
-
-    def seen(self, first: datetime | None, last: datetime | None) -> None:
-        if first is not None:
-            first = to_utc(first)
-            self.first = first if self.first is None else min(self.first, first)
-        if last is not None:
-            last = to_utc(last)
-            self.last = last if self.last is None else max(self.last, last)
-
-    def side(self, start: datetime, end: datetime) -> Side:
-        return Side(
-            start=start,
-            end=end,
-            requests=self.requests,
-            error_rate=wilson(self.errors, self.requests),
-            latency_p50=quantile_interval(self.bins, 0.5),
-            latency_p95=quantile_interval(self.bins, 0.95),
-            cost_per_request=mean_interval(self.costed, self.cost, self.cost_squares),
-            satisfaction=wilson(self.ups, self.ups + self.downs),
-            implicit_flag_rate=wilson(self.flagged, self.requests),
-        )
-
+from chatmon.services.versions.tally import Side, Tally
 
 # --------------------------------------------------------------------------- the rows
 #
@@ -151,22 +56,24 @@ def _rows_statement(*, by_version: bool, filtered: bool, moments: bool) -> Any:
     known_cost = and_(col(r.cost_usd).is_not(None), col(r.priced).is_(True))
     keys: list[Any] = [col(r.prompt_version)] if by_version else []
     bin_column = col(r.latency_bin)
+    columns: list[Any] = [
+        *keys,
+        bin_column,
+        func.count(),
+        _count_if(col(r.status).in_(ERROR_STATUSES)),
+        _count_if(col(r.feedback) == 1),
+        _count_if(col(r.feedback) == -1),
+        _count_if(known_cost),
+        func.coalesce(func.sum(case((known_cost, r.cost_usd), else_=0.0)), 0.0),
+        func.coalesce(
+            func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
+        ),
+        _count_if(col(r.implicit_flags) != 0),
+    ]
+    if moments:
+        columns += [func.min(started), func.max(started)]
     query = (
-        select(
-            *keys,
-            bin_column,
-            func.count(),
-            _count_if(col(r.status).in_(ERROR_STATUSES)),
-            _count_if(col(r.feedback) == 1),
-            _count_if(col(r.feedback) == -1),
-            _count_if(known_cost),
-            func.coalesce(func.sum(case((known_cost, r.cost_usd), else_=0.0)), 0.0),
-            func.coalesce(
-                func.sum(case((known_cost, col(r.cost_usd) * col(r.cost_usd)), else_=0.0)), 0.0
-            ),
-            _count_if(col(r.implicit_flags) != 0),
-            *((func.min(started), func.max(started)) if moments else ()),
-        )
+        select(*columns)
         .where(_real(), started >= bindparam("start"), started < bindparam("end"))
         .group_by(*keys, bin_column)
     )
@@ -231,7 +138,7 @@ def _rollup_statements(*, by_version: bool, filtered: bool) -> tuple[Any, Any]:
         keys: list[Any] = [col(table.prompt_version)] if by_version else []
         if table is h:
             names = ("requests", "errors", "feedback_up", "feedback_down", "costed")
-            values = [func.sum(getattr(h, name)) for name in names]
+            values: list[Any] = [func.sum(getattr(h, name)) for name in names]
             values += [func.sum(h.cost_usd), func.sum(h.cost_squares), func.sum(h.flagged)]
             group = keys
         else:
@@ -305,22 +212,7 @@ def _versions_in_rollup(session: Session, start: datetime, end: datetime, prefix
 
 def _merge(into: dict[str, Tally], more: dict[str, Tally]) -> None:
     for key, tally in more.items():
-        mine = into.setdefault(key, Tally())
-        mine.add(
-            (
-                tally.requests,
-                tally.errors,
-                tally.ups,
-                tally.downs,
-                tally.costed,
-                tally.cost,
-                tally.cost_squares,
-                tally.flagged,
-            )
-        )
-        for index, count in tally.bins.items():
-            mine.add_bin(index, count)
-        mine.seen(tally.first, tally.last)
+        into.setdefault(key, Tally()).merge(tally)
 
 
 def _tallies(

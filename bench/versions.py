@@ -26,6 +26,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"# {sys.executable} -m bench.versions {' '.join(argv or sys.argv[1:])}")
     now = datetime.now(UTC)
-    path = Path(tempfile.mkdtemp(prefix="chatmon-bench-versions-")) / "bench.db"
+    workdir = Path(tempfile.mkdtemp(prefix="chatmon-bench-versions-"))
+    path = workdir / "bench.db"
     started = time.perf_counter()
     seed(path, args.rows, now)
     print(f"# seeded {args.rows:,} rows over 7 days in {time.perf_counter() - started:.0f} s",
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(line(name + "_cpu", ours_cpu, ref_cpu), flush=True)
             print(f"# {window}: {changes} changes judged, {len(raw.versions)} versions listed")
     engine.dispose()
+    shutil.rmtree(workdir, ignore_errors=True)
     print(f"# rollup and row figures identical (floats to 1e-9): {'yes' if identical else 'NO'}")
     print(f"# load average during the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores")  # fmt: skip

@@ -6,6 +6,7 @@ request log imports, can keep rollups in step without importing each other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,9 +26,18 @@ def dialect(session: Session) -> Any:
 
 
 def adding(session: Session, model: type[SQLModel], key: Sequence[str]) -> Any:
-    """``INSERT ... ON CONFLICT (key) DO UPDATE`` adding the new counts to the stored ones."""
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` adding the new counts to the stored ones.
+
+    Built once per dialect and table: the recorder runs several per batch, and building
+    one costs more Python than executing it.
+    """
+    return _adding(dialect(session), model, tuple(key))
+
+
+@functools.cache
+def _adding(module: Any, model: type[SQLModel], key: tuple[str, ...]) -> Any:
     table = table_of(model)
-    statement = dialect(session).insert(table)
+    statement = module.insert(table)
     counters = [c.name for c in table.columns if c.name not in key]
     return statement.on_conflict_do_update(
         index_elements=list(key),

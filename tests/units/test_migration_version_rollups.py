@@ -1,18 +1,22 @@
 """The prompt-version rollups migration (f3b7d2a9c4e8) creates both tables, rolls up
 the requests already recorded (probes excepted) exactly as the recorder would have, and
-downgrades cleanly, on SQLite."""
+downgrades cleanly, on SQLite and on a PostgreSQL database of the test's own."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect, text
+import pytest
+from sqlalchemy import create_engine, inspect, make_url, text
 from sqlmodel import Session
 
 from alembic import command
 from chatmon.migrate import alembic_config
 from chatmon.services import version_rollup
+from tests.services import postgres_admin_url
 
 REVISION = "f3b7d2a9c4e8"
 PREVIOUS = "e6c2a9d4b7f1"
@@ -45,8 +49,26 @@ def _tables(connection: object) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
-def test_version_rollups_are_created_backfilled_and_dropped(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a PostgreSQL database created for the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.db'}"
+        return
+    name = f"chatmon_migration_{os.getpid()}"
+    admin = create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url()).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_version_rollups_are_created_backfilled_and_dropped(empty_url: str) -> None:
+    url = empty_url
     config = alembic_config(url)
     command.upgrade(config, PREVIOUS)
     engine = create_engine(url)
@@ -58,19 +80,21 @@ def test_version_rollups_are_created_backfilled_and_dropped(tmp_path: Path) -> N
                     " model, started_at, latency_seconds, cost_usd, priced, status, retries,"
                     " temperature, prompt_version, feedback, implicit_flags, latency_bin,"
                     " synthetic, fallback) VALUES (:cid, '', '', :model, :at, 1.0, :cost,"
-                    " :priced, :status, 0, 0.7, 'v1', :feedback, :flags, :bin, :synthetic, 0)"
+                    " :priced, :status, 0, 0.7, 'v1', :feedback, :flags, :bin, :synthetic,"
+                    " :fallback)"
                 ),
                 {
                     "cid": cid,
                     "model": model,
                     "at": started,
                     "cost": cost,
-                    "priced": priced,
+                    "priced": bool(priced),
                     "status": status,
                     "feedback": feedback,
                     "flags": flags,
                     "bin": bin_,
-                    "synthetic": synthetic,
+                    "synthetic": bool(synthetic),
+                    "fallback": False,
                 },
             )
     command.upgrade(config, REVISION)

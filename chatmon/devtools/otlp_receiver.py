@@ -23,8 +23,7 @@ from starlette.routing import Route
 from chatmon.devtools.http_receiver import (
     HttpReceiver,
     ReceiverState,
-    hold_while_hung,
-    read_body,
+    accepted_body,
     receiver_app,
 )
 
@@ -110,12 +109,15 @@ def decode_traces(body: bytes, content_type: str) -> list[OtlpSpan]:
 async def traces(request: Request) -> Response:
     state: OtlpReceiverState = request.app.state.receiver
     state.requests += 1
-    await hold_while_hung(request, state)
-    if any(request.headers.get(k, "") != v for k, v in state.required_headers.items()):
-        state.unauthorized += 1
+    body = await accepted_body(
+        request,
+        state,
+        authorized=lambda request: all(
+            request.headers.get(k, "") == v for k, v in state.required_headers.items()
+        ),
+    )
+    if body is None:
         return JSONResponse({"message": "Unauthorized"}, status_code=401)
-    body = await read_body(request)
-    state.raw_bodies.append(body)
     state.spans.extend(decode_traces(body, request.headers.get("content-type", "")))
     # An empty ExportTraceServiceResponse: everything accepted.
     return Response(b"", media_type="application/x-protobuf")

@@ -22,8 +22,7 @@ from starlette.routing import Route
 from chatmon.devtools.http_receiver import (
     HttpReceiver,
     ReceiverState,
-    hold_while_hung,
-    read_body,
+    accepted_body,
     receiver_app,
 )
 
@@ -87,12 +86,11 @@ def _key_of(request: Request) -> str:
 
 async def envelope(request: Request) -> Response:
     state: SentryReceiverState = request.app.state.receiver
-    await hold_while_hung(request, state)
-    if _key_of(request) != state.public_key:
-        state.unauthorized += 1
+    body = await accepted_body(
+        request, state, authorized=lambda request: _key_of(request) == state.public_key
+    )
+    if body is None:
         return JSONResponse({"detail": "invalid api key"}, status_code=401)
-    body = await read_body(request)
-    state.raw_bodies.append(body)
     parsed = parse_envelope(body, project=request.path_params["project"])
     state.envelopes.append(parsed)
     return JSONResponse({"id": parsed.headers.get("event_id")})

@@ -257,6 +257,11 @@ class OtelExporter:
         self.sent_feedback = 0
 
     @property
+    def endpoint(self) -> str:
+        """Where the spans go (may hold credentials in its query: mask it before logging)."""
+        return self._config.traces_endpoint
+
+    @property
     def dropped(self) -> int:
         """Calls and ratings dropped because the queue was full."""
         return self._queue.dropped
@@ -386,20 +391,15 @@ class OtelExporter:
 _exporter: OtelExporter | None = None
 
 
-def setup(
-    config: OtelConfig,
-    *,
-    clean: Callable[[str], str],
-    clean_comment: Callable[[str], str] | None = None,
-) -> OtelExporter:
-    """The process's exporter, created once (the caller subscribes its listeners).
+def setup(candidate: OtelExporter) -> OtelExporter:
+    """The process's exporter: the first candidate given (the caller subscribes it).
 
     No thread yet: servers fork their workers after importing the app, and a thread
     does not survive a fork. The first call starts it, in the worker.
     """
     global _exporter
     if _exporter is None:
-        _exporter = OtelExporter(config, clean=clean, clean_comment=clean_comment)
+        _exporter = candidate
     return _exporter
 
 

@@ -32,32 +32,31 @@ class ExportQueue:
     def __init__(
         self,
         *,
-        name: str,
+        label: str,
+        events: str,
         connect: Callable[[], None],
         log: logging.Logger,
-        dropped_message: str,
-        connect_failed_message: str,
-        send_failed_message: str,
+        off_message: str,
         maxsize: int = QUEUE_SIZE,
     ) -> None:
         """
         Args:
-            name: the worker thread's name (its flush thread gets ``-flush`` appended).
+            label: the backend's short name, in log lines ("langfuse: could not record
+                an event") and thread names (``chatmon-<label>``, ``...-flush``).
+            events: what a queued event is, in the drop warning ("spans").
             connect: builds the exporter's client, on the worker thread before the first
                 event; once it has succeeded, a forked child keeps what it built. If it
-                raises, the error is logged and every event is dropped from then on.
+                raises, ``off_message`` is logged and every event is dropped from then on.
             log: where drops and failures are reported.
-            dropped_message: a %-format with one ``%d``, the number dropped so far.
-            connect_failed_message: logged (with the traceback) when ``connect`` raises.
-            send_failed_message: logged (with the traceback) when a send raises.
+            off_message: logged (with the traceback) when ``connect`` raises.
             maxsize: how many events may wait.
         """
-        self._name = name
+        self._name = f"chatmon-{label}"
         self._connect = connect
         self._log = log
-        self._dropped_message = dropped_message
-        self._connect_failed_message = connect_failed_message
-        self._send_failed_message = send_failed_message
+        self._dropped_message = f"{label} queue full: %d {events} dropped so far"
+        self._connect_failed_message = off_message
+        self._send_failed_message = f"{label}: could not record an event"
         self._maxsize = maxsize
         self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
         self._thread: threading.Thread | None = None

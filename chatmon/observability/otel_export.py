@@ -241,13 +241,11 @@ class OtelExporter:
         self._clean = clean
         self._clean_comment = clean_comment or clean
         self._queue = ExportQueue(
-            name="chatmon-otel",
+            label="otel",
+            events="spans",
             connect=self._connect,
             log=log,
-            dropped_message="otel queue full: %d spans dropped so far",
-            connect_failed_message="otel exporter could not be created; "
-            "OpenTelemetry export is off",
-            send_failed_message="otel: could not record an event",
+            off_message="otel exporter could not be created; OpenTelemetry export is off",
             maxsize=QUEUE_SIZE,
         )
         self._provider: Any = None

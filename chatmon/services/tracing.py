@@ -97,12 +97,11 @@ class LangfuseTracer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._queue = ExportQueue(
-            name="chatmon-langfuse",
+            label="langfuse",
+            events="trace events",
             connect=self._connect,
             log=log,
-            dropped_message="langfuse queue full: %d trace events dropped so far",
-            connect_failed_message="langfuse client could not be created; tracing is off",
-            send_failed_message="langfuse: could not record an event",
+            off_message="langfuse client could not be created; tracing is off",
             maxsize=QUEUE_SIZE,
         )
         self._client: Any = None

@@ -16,12 +16,11 @@ log = logging.getLogger("test-export-queue")
 
 def _queue(connect: Callable[[], None] = lambda: None, maxsize: int = 100) -> ExportQueue:
     return ExportQueue(
-        name="test-export",
+        label="test",
+        events="events",
         connect=connect,
         log=log,
-        dropped_message="test queue full: %d dropped so far",
-        connect_failed_message="test exporter could not be created",
-        send_failed_message="test: could not send",
+        off_message="test exporter could not be created",
         maxsize=maxsize,
     )
 
@@ -36,7 +35,7 @@ def test_events_are_sent_in_order_by_the_worker_thread() -> None:
     for number in range(5):
         exports.submit(lambda n: sent.append((n, threading.current_thread().name)), number)
     assert exports.shutdown(5, flush=_flushed)
-    assert sent == [(n, "test-export") for n in range(5)]
+    assert sent == [(n, "chatmon-test") for n in range(5)]
 
 
 def test_a_full_queue_drops_and_counts_instead_of_waiting(caplog: pytest.LogCaptureFixture) -> None:
@@ -49,7 +48,7 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(caplog: pytest.LogCapt
     release.set()
     assert exports.shutdown(5, flush=_flushed)
     assert exports.dropped >= 7 and len(sent) == 10 - exports.dropped
-    assert "test queue full: 1 dropped so far" in caplog.text
+    assert "test queue full: 1 events dropped so far" in caplog.text
 
 
 def test_a_failing_send_is_logged_and_the_next_event_still_goes(
@@ -65,7 +64,7 @@ def test_a_failing_send_is_logged_and_the_next_event_still_goes(
     exports.submit(sent.append, "second")
     assert exports.shutdown(5, flush=_flushed)
     assert sent == ["second"]
-    assert "test: could not send" in caplog.text
+    assert "test: could not record an event" in caplog.text
 
 
 def test_when_connecting_fails_events_are_dropped_and_shutdown_says_so(

@@ -15,11 +15,11 @@ from chatmon.devtools.otlp_receiver import OtlpReceiver
 from chatmon.observability import otel_export
 from chatmon.observability.otel_export import OtelExporter
 from chatmon.services import events
-from chatmon.services.events import Feedback, LLMCall
+from chatmon.services.events import LLMCall
 from chatmon.services.secrets import register_secret_values
 from chatmon.services.tracing import trace_id_for as langfuse_trace_id
 from chatmon.settings import Settings, load_settings
-from tests.units.services.trace_factory import traced_call
+from tests.units.services.trace_factory import thumbs_down, traced_call
 
 
 @pytest.fixture
@@ -289,15 +289,7 @@ def test_a_rating_becomes_a_feedback_span_under_its_requests_span(receiver: Otlp
     exporter = _exporter(_settings(receiver.url, enable_pii_redaction=False))
     call = _call()
     exporter.on_call(call)
-    exporter.on_feedback(
-        Feedback(
-            correlation_id=call.correlation_id,
-            session_id="browser-1",
-            rating=-1,
-            reasons=("wrong", "unsafe"),
-            comment="wrong again, mail me at jane.doe@example.com",
-        )
-    )
+    exporter.on_feedback(thumbs_down(call))
     assert exporter.shutdown(10)
     request, feedback = receiver.wait_for(lambda r: len(r.spans) == 2 and r.spans)
     assert feedback.name == "chatmon.feedback"

@@ -16,6 +16,7 @@ from chatmon.services.events import Feedback
 from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
 from chatmon.services.tracing import LangfuseTracer, trace_id_for
 from chatmon.settings import Settings, load_settings
+from tests.units.services.trace_factory import thumbs_down
 from tests.units.services.trace_factory import traced_call as _call
 
 
@@ -133,15 +134,7 @@ def test_reasons_and_a_redacted_comment_become_the_scores_comment(
     tracer = LangfuseTracer(_settings(receiver, enable_pii_redaction=False))
     call = _call()
     tracer.on_call(call)
-    tracer.on_feedback(
-        Feedback(
-            correlation_id=call.correlation_id,
-            session_id="browser-1",
-            rating=-1,
-            reasons=("wrong", "unsafe"),
-            comment="wrong again, mail me at jane.doe@example.com",
-        )
-    )
+    tracer.on_feedback(thumbs_down(call))
     assert tracer.shutdown(10)
     [score] = receiver.wait_for(lambda r: r.scores)
     assert score["comment"].startswith("reasons: wrong, unsafe\nwrong again, mail me at ")

@@ -1,16 +1,17 @@
-"""One finished request as the tracing tests (Langfuse and OTLP alike) send it: timed,
-priced, and with PII in both the message and the reply."""
+"""What the tracing tests (Langfuse and OTLP alike) send: one finished request, timed,
+priced, with PII in both the message and the reply, and a rating of it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from chatmon.services.events import LLMCall
+from chatmon.services.events import Feedback, LLMCall
 from tests.units.services.stats_factory import make_call
 
 PII_INPUT = "Write to jane.doe@example.com, card 4111 1111 1111 1111"
 PII_OUTPUT = "I will write to jane.doe@example.com and call +44 20 7946 0958."
+PII_COMMENT = "wrong again, mail me at jane.doe@example.com"
 
 
 def traced_call(**fields: object) -> LLMCall:
@@ -28,3 +29,14 @@ def traced_call(**fields: object) -> LLMCall:
     }
     values.update(fields)
     return make_call(at=datetime.now(UTC), **values)
+
+
+def thumbs_down(call: LLMCall) -> Feedback:
+    """A thumbs down on ``call`` with two reasons and a comment holding an email address."""
+    return Feedback(
+        correlation_id=call.correlation_id,
+        session_id="browser-1",
+        rating=-1,
+        reasons=("wrong", "unsafe"),
+        comment=PII_COMMENT,
+    )

@@ -48,9 +48,24 @@ def install(settings: Settings) -> None:
 
 def install_otel(settings: Settings) -> otel_export.OtelExporter | None:
     """Request spans to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, when one is set."""
-    endpoint = settings.otel_traces_endpoint
-    if endpoint is None or otel_export.exporter() is not None:
+    if otel_export.exporter() is not None:
         return otel_export.exporter()
+    built = otel_exporter(settings)
+    if built is None:
+        return None
+    exporter = otel_export.setup(built)
+    events.on_call(exporter.on_call)
+    events.on_feedback(exporter.on_feedback)
+    log.info("opentelemetry export on (%s)", mask_secrets(built.endpoint))
+    return exporter
+
+
+def otel_exporter(settings: Settings) -> otel_export.OtelExporter | None:
+    """An OTLP exporter configured from the settings, not subscribed to the chat's events
+    (:func:`install_otel` makes and subscribes the process's one); None without an endpoint."""
+    endpoint = settings.otel_traces_endpoint
+    if endpoint is None:
+        return None
     headers = settings.otel_headers
     register_secret_values(headers.values())  # an auth header never reaches a log line
     config = otel_export.OtelConfig(
@@ -63,15 +78,11 @@ def install_otel(settings: Settings) -> otel_export.OtelExporter | None:
         resource_attributes=settings.otel_resource,
         capture_content=settings.otel_instrumentation_genai_capture_message_content,
     )
-    exporter = otel_export.setup(
+    return otel_export.OtelExporter(
         config,
         clean=tracing.trace_text_cleaner(settings.enable_pii_redaction),
         clean_comment=tracing.trace_text_cleaner(True),  # as Langfuse's score comment
     )
-    events.on_call(exporter.on_call)
-    events.on_feedback(exporter.on_feedback)
-    log.info("opentelemetry export on (%s)", mask_secrets(endpoint))
-    return exporter
 
 
 def install_error_tracking(settings: Settings) -> bool:

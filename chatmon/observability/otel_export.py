@@ -24,21 +24,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import queue
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from chatmon.observability.export_queue import ExportQueue
+
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 10_000  # calls waiting for the worker thread
+QUEUE_SIZE = 10_000  # calls and ratings waiting for the worker thread
 SPAN_QUEUE_SIZE = 2048  # finished spans waiting for export (the SDK's default)
 SCOPE = "chatmon"
-_STOP = object()
 
 # LiteLLM's provider names -> the GenAI conventions' well-known gen_ai.provider.name values
 # (others are passed on as LiteLLM names them).
@@ -196,8 +193,12 @@ def span_attributes(
     return attributes
 
 
-def _seeded_id_generator() -> Any:
-    """An id generator that hands out the next ids we choose (worker thread only)."""
+def seeded_id_generator() -> Any:
+    """An OpenTelemetry id generator that hands out the next trace and span ids we set.
+
+    Lets a span carry ids derived from the correlation id (see :func:`trace_id_for`);
+    unset, it draws random ones. Only one thread may set and use them (a worker's).
+    """
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
     class SeededTraceIds(RandomIdGenerator):
@@ -239,83 +240,50 @@ class OtelExporter:
         self._config = config
         self._clean = clean
         self._clean_comment = clean_comment or clean
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._queue = ExportQueue(
+            label="otel",
+            events="spans",
+            connect=self._connect,
+            log=log,
+            off_message="otel exporter could not be created; OpenTelemetry export is off",
+            maxsize=QUEUE_SIZE,
+        )
         self._provider: Any = None
         self._tracer: Any = None
         self._ids: Any = None
-        self.dropped = 0
         self.sent = 0
         self.sent_feedback = 0
+
+    @property
+    def endpoint(self) -> str:
+        """Where the spans go (may hold credentials in its query: mask it before logging)."""
+        return self._config.traces_endpoint
+
+    @property
+    def dropped(self) -> int:
+        """Calls and ratings dropped because the queue was full."""
+        return self._queue.dropped
 
     # ----- listener (event loop thread: never block) ----------------------------------
     def on_call(self, call: CallLike) -> None:
         """Queue one finished request (not the probe's: no user asked it)."""
         if not call.synthetic:
-            self._enqueue((self._send, call))
+            self._queue.submit(self._send, call)
 
     def on_feedback(self, feedback: FeedbackLike) -> None:
         """Queue one rating (a child span of its request's)."""
         if feedback.correlation_id:
-            self._enqueue((self._send_feedback, feedback))
-
-    def _enqueue(self, item: tuple[Callable[[Any], None], object]) -> None:
-        self._ensure_worker()
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped in (1, 100, 10_000):
-                log.warning("otel queue full: %d spans dropped so far", self.dropped)
+            self._queue.submit(self._send_feedback, feedback)
 
     def start(self) -> None:
-        """Start the worker thread now (otherwise the first call starts it)."""
-        self._ensure_worker()
+        """Start the worker thread now (otherwise the first call starts it).
 
-    def _ensure_worker(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                # First call, or first in a process forked from the one that started the
-                # thread (its thread and queue did not come along; the SDK's batch
-                # processor restarts its own thread after a fork).
-                self._pid = os.getpid()
-                self._queue = queue.Queue(maxsize=QUEUE_SIZE)
-                self._thread = threading.Thread(target=self._run, name="chatmon-otel", daemon=True)
-                self._thread.start()
+        In a forked worker the thread starts again; the SDK's batch processor restarts
+        its own thread after a fork.
+        """
+        self._queue.start()
 
     # ----- worker thread --------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            if self._provider is None:
-                self._connect()
-        except Exception:
-            log.exception("otel exporter could not be created; OpenTelemetry export is off")
-            self._drain_forever()
-            return
-        while True:
-            item = self._queue.get()
-            try:
-                if item is _STOP:
-                    return
-                assert isinstance(item, tuple)  # (method, its event), see _enqueue
-                send: Callable[[Any], None] = item[0]
-                send(item[1])
-            except Exception:
-                log.exception("otel: could not record an event")
-            finally:
-                self._queue.task_done()
-
-    def _drain_forever(self) -> None:
-        while True:
-            item = self._queue.get()
-            self._queue.task_done()
-            if item is _STOP:
-                return
-
     def _connect(self) -> None:
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -328,7 +296,7 @@ class OtelExporter:
         attributes["service.name"] = config.service_name
         if config.service_version:
             attributes.setdefault("service.version", config.service_version)
-        self._ids = _seeded_id_generator()
+        self._ids = seeded_id_generator()
         # Our own provider (never the process-global one, never Langfuse's), shut down
         # by us within a bound rather than by the SDK's atexit hook, which would wait
         # for a hung collector.
@@ -408,49 +376,28 @@ class OtelExporter:
         Returns:
             True when every span was handed to the collector in time.
         """
-        if self._thread is None:
-            return True
-        deadline = time.monotonic() + timeout
-        try:
-            self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Full:
-            return False
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive() or self._provider is None:
-            return False
-        provider = self._provider
-        done = threading.Event()
-        flushed: list[bool] = []
 
-        def flush() -> None:
-            try:
-                remaining = max(0.0, deadline - time.monotonic())
-                flushed.append(bool(provider.force_flush(int(remaining * 1000))))
-                provider.shutdown()
-            finally:
-                done.set()
+        def flush(seconds_left: float) -> bool:
+            provider = self._provider  # built by the worker thread, which has stopped now
+            flushed = bool(provider.force_flush(int(seconds_left * 1000)))
+            provider.shutdown()
+            return flushed
 
-        threading.Thread(target=flush, name="chatmon-otel-flush", daemon=True).start()
-        return done.wait(max(0.0, deadline - time.monotonic())) and all(flushed)
+        return self._queue.shutdown(timeout, flush=flush)
 
 
 _exporter: OtelExporter | None = None
 
 
-def setup(
-    config: OtelConfig,
-    *,
-    clean: Callable[[str], str],
-    clean_comment: Callable[[str], str] | None = None,
-) -> OtelExporter:
-    """The process's exporter, created once (the caller subscribes its listeners).
+def setup(candidate: OtelExporter) -> OtelExporter:
+    """The process's exporter: the first candidate given (the caller subscribes it).
 
     No thread yet: servers fork their workers after importing the app, and a thread
     does not survive a fork. The first call starts it, in the worker.
     """
     global _exporter
     if _exporter is None:
-        _exporter = OtelExporter(config, clean=clean, clean_comment=clean_comment)
+        _exporter = candidate
     return _exporter
 
 

@@ -19,14 +19,12 @@ output and metadata.
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
 
+from chatmon.observability.export_queue import ExportQueue
+from chatmon.observability.otel_export import seeded_id_generator
 from chatmon.services import events
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
@@ -36,10 +34,9 @@ from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 10_000
+QUEUE_SIZE = 10_000  # trace events waiting for the worker thread
 TRACE_NAME = "chat-reply"
 FEEDBACK_SCORE = "user-feedback"
-_STOP = object()
 
 
 def feedback_comment(feedback: Feedback) -> str | None:
@@ -60,27 +57,6 @@ def trace_id_for(correlation_id: str) -> str:
     from langfuse import Langfuse
 
     return Langfuse.create_trace_id(seed=correlation_id)
-
-
-def _seeded_id_generator() -> Any:
-    """An OpenTelemetry id generator that hands out the next trace id we choose.
-
-    Lets the generation be the real root span of a trace whose id we derived from
-    the correlation id (only the worker thread starts spans on this provider).
-    """
-    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-
-    class SeededTraceIds(RandomIdGenerator):
-        next_trace_id: int | None = None
-
-        def generate_trace_id(self) -> int:
-            chosen, self.next_trace_id = self.next_trace_id, None
-            return chosen if chosen is not None else super().generate_trace_id()
-
-        def is_trace_id_random(self) -> bool:
-            return False  # seeded from the correlation id: not W3C-random
-
-    return SeededTraceIds()
 
 
 def trace_text_cleaner(redact_pii: bool) -> Callable[[str], str]:
@@ -120,92 +96,51 @@ class LangfuseTracer:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._queue = ExportQueue(
+            label="langfuse",
+            events="trace events",
+            connect=self._connect,
+            log=log,
+            off_message="langfuse client could not be created; tracing is off",
+            maxsize=QUEUE_SIZE,
+        )
         self._client: Any = None
         self._provider: Any = None
         self._ids: Any = None
-        self.dropped = 0
         self.sent_calls = 0
         self.sent_scores = 0
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the queue was full."""
+        return self._queue.dropped
 
     # ----- listeners (event loop thread: never block) ---------------------------------
     def on_call(self, call: LLMCall) -> None:
         """Queue one finished request for tracing (not the probe's: no user asked it)."""
         if not call.synthetic:
-            self._enqueue(call)
+            self._queue.submit(self._send_call, call)
 
     def on_feedback(self, feedback: Feedback) -> None:
         """Queue one rating for scoring."""
         if feedback.correlation_id:
-            self._enqueue(feedback)
-
-    def _enqueue(self, item: object) -> None:
-        self._ensure_worker()
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped in (1, 100, 10_000):
-                log.warning("langfuse queue full: %d trace events dropped so far", self.dropped)
+            self._queue.submit(self._send_feedback, feedback)
 
     def start(self) -> None:
         """Start the worker thread now (otherwise the first event starts it)."""
-        self._ensure_worker()
-
-    def _ensure_worker(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                # First event, or first in a process forked from the one that started
-                # the thread (whose thread and queue did not come along).
-                self._pid = os.getpid()
-                self._queue = queue.Queue(maxsize=QUEUE_SIZE)
-                self._thread = threading.Thread(
-                    target=self._run, name="chatmon-langfuse", daemon=True
-                )
-                self._thread.start()
+        self._queue.start()
 
     # ----- worker thread ----------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            if self._client is None:  # a forked child keeps its parent's (fork-safe) client
-                self._connect()
-        except Exception:
-            log.exception("langfuse client could not be created; tracing is off")
-            self._drain_forever()
-            return
-        while True:
-            item = self._queue.get()
-            try:
-                if item is _STOP:
-                    return
-                if isinstance(item, LLMCall):
-                    self._send_call(item)
-                elif isinstance(item, Feedback):
-                    self._send_feedback(item)
-            except Exception:
-                log.exception("langfuse: could not record an event")
-            finally:
-                self._queue.task_done()
-
-    def _drain_forever(self) -> None:
-        while True:
-            item = self._queue.get()
-            self._queue.task_done()
-            if item is _STOP:
-                return
-
     def _connect(self) -> None:
         from langfuse import Langfuse
         from langfuse import __version__ as langfuse_version
         from opentelemetry.sdk.trace import TracerProvider
 
         settings = self._settings
-        self._ids = _seeded_id_generator()
+        # Hands out the trace id derived from the correlation id, so the generation is
+        # the real root span of the trace the score and the monitor's link point at
+        # (only the worker thread starts spans on this provider).
+        self._ids = seeded_id_generator()
         # Our own provider (not the process-global one), so nothing else in the
         # process exports through Langfuse and our spans get the seeded trace ids.
         self._provider = TracerProvider(id_generator=self._ids)
@@ -309,26 +244,12 @@ class LangfuseTracer:
         Returns:
             True when everything was handed over in time.
         """
-        if self._thread is None:
+
+        def flush(_seconds_left: float) -> bool:
+            self._client.shutdown()  # may block far longer on a silent host: bounded by the queue
             return True
-        deadline = time.monotonic() + timeout
-        try:
-            self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Full:
-            return False
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive() or self._client is None:
-            return False
-        done = threading.Event()
 
-        def flush() -> None:
-            try:
-                self._client.shutdown()
-            finally:
-                done.set()
-
-        threading.Thread(target=flush, name="chatmon-langfuse-flush", daemon=True).start()
-        return done.wait(max(0.0, deadline - time.monotonic()))
+        return self._queue.shutdown(timeout, flush=flush)
 
 
 _tracer: LangfuseTracer | None = None

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from chatmon.db import make_engine
@@ -266,14 +267,62 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@contextmanager
+def chat_page(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh browser profile (empty localStorage) on the chat page at ``url``, ready to type."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(url + "/")
+        page.wait_for_selector("#message:not([disabled])")
+        page.wait_for_selector("#chat-loaded", state="attached")
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
     """A fresh browser profile (empty localStorage) on the chat page, ready to type."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(app_server.url + "/")
-    page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_selector("#chat-loaded", state="attached")
-    yield page
-    context.close()
+    with chat_page(browser, app_server.url) as page:
+        yield page
+
+
+# ----- a module's own app instance ---------------------------------------------------
+# A module that needs the app configured its own way (launch_app with extra settings)
+# defines a module-scoped ``module_app`` fixture; these give it a work directory, its
+# database and a chat page.
+
+
+@pytest.fixture(scope="module")
+def workdir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The work directory of the module's own app (its logs, database and build)."""
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="module")
+def module_db(module_app: RunningApp) -> Iterator[Engine]:
+    """Access to the database of the module's own app."""
+    engine = make_engine(module_app.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def chat(browser: Browser, module_app: RunningApp) -> Iterator[Page]:
+    """A fresh browser profile on the chat page of the module's own app, ready to type."""
+    with chat_page(browser, module_app.url) as page:
+        yield page
+
+
+def last_correlation_id(db: Engine) -> str:
+    """The correlation id of the last reply saved in ``db`` (its trace's seed)."""
+    with db.connect() as connection:
+        correlation_id: str = connection.execute(
+            text(
+                "SELECT correlation_id FROM chatmessage WHERE role = 'assistant' "
+                "AND correlation_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+            )
+        ).scalar_one()
+        return correlation_id

@@ -56,6 +56,16 @@ def send_and_wait(page: Page, text: str) -> None:
     wait_reply_done(page, before)
 
 
+def timed_send(page: Page, text: str, timeout_ms: int = 20_000) -> float:
+    """Send a message; the seconds until its reply (or error notice) is shown and done."""
+    before = assistant_bubbles(page).count()
+    started = time.monotonic()
+    send(page, text)
+    expect(assistant_bubbles(page)).to_have_count(before + 1, timeout=timeout_ms)
+    expect(page.locator("#send-button")).to_be_visible(timeout=timeout_ms)
+    return time.monotonic() - started
+
+
 def test_reply_streams_token_by_token(page: Page, fake_llm: FakeLLMServer) -> None:
     fake_llm.configure(tokens_per_second=25, reply_words=20)
     page.evaluate(WATCH_STREAM)

@@ -163,11 +163,6 @@ def receiver() -> Iterator[LangfuseReceiver]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hostile-app")
-
-
-@pytest.fixture(scope="module")
 def hostile_app(
     fake_llm: FakeLLMServer, receiver: LangfuseReceiver, workdir: Path
 ) -> Iterator[RunningApp]:

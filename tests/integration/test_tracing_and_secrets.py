@@ -15,16 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.services.tracing import trace_id_for
-from tests.integration.conftest import RunningApp, launch_app
-from tests.integration.test_chat_page import assistant_bubbles, send, send_and_wait
+from tests.integration.conftest import RunningApp, last_correlation_id, launch_app
+from tests.integration.test_chat_page import assistant_bubbles, send_and_wait, timed_send
 
 pytestmark = pytest.mark.browser
 
@@ -48,14 +47,10 @@ def receiver() -> Iterator[LangfuseReceiver]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("traced-app")
-
-
-@pytest.fixture(scope="module")
-def traced_app(
+def module_app(
     fake_llm: FakeLLMServer, receiver: LangfuseReceiver, workdir: Path
 ) -> Iterator[RunningApp]:
+    """This module's app: traced to the Langfuse receiver, every secret set, DEBUG logs."""
     with launch_app(
         workdir=workdir,
         fake_llm_url=fake_llm.url,
@@ -73,54 +68,16 @@ def traced_app(
         yield app
 
 
-@pytest.fixture(scope="module")
-def traced_db(traced_app: RunningApp) -> Iterator[Engine]:
-    engine = make_engine(traced_app.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def chat(browser: Browser, traced_app: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(traced_app.url + "/")
-    page.wait_for_selector("#message:not([disabled])")
-    page.wait_for_selector("#chat-loaded", state="attached")
-    yield page
-    context.close()
-
-
-def _last_correlation_id(db: Engine) -> str:
-    with db.connect() as connection:
-        return connection.execute(
-            text(
-                "SELECT correlation_id FROM chatmessage WHERE role = 'assistant' "
-                "AND correlation_id IS NOT NULL ORDER BY id DESC LIMIT 1"
-            )
-        ).scalar_one()
-
-
-def _timed_send(page: Page, text: str, timeout_ms: int = 20_000) -> float:
-    before = assistant_bubbles(page).count()
-    started = time.monotonic()
-    send(page, text)
-    expect(assistant_bubbles(page)).to_have_count(before + 1, timeout=timeout_ms)
-    expect(page.locator("#send-button")).to_be_visible(timeout=timeout_ms)
-    return time.monotonic() - started
-
-
 def test_chat_is_unaffected_while_langfuse_hangs(chat: Page, receiver: LangfuseReceiver) -> None:
     # The first reply of a fresh server pays LiteLLM's imports (seconds on a busy machine).
-    _timed_send(chat, "warm-up message", timeout_ms=120_000)
-    baseline = _timed_send(chat, "baseline message while Langfuse answers")
+    timed_send(chat, "warm-up message", timeout_ms=120_000)
+    baseline = timed_send(chat, "baseline message while Langfuse answers")
     receiver.set_hang(True)
     try:
-        _timed_send(chat, "first message while Langfuse hangs")
+        timed_send(chat, "first message while Langfuse hangs")
         # The SDK's exporter is now stuck on the receiver (it flushes every second).
         receiver.wait_for(lambda r: r.state.hung >= 1, timeout=15)
-        elapsed = _timed_send(chat, "second message while Langfuse hangs")
+        elapsed = timed_send(chat, "second message while Langfuse hangs")
         expect(assistant_bubbles(chat).last).to_contain_text(
             "Echo: second message while Langfuse hangs"
         )
@@ -134,12 +91,12 @@ def test_chat_is_unaffected_while_langfuse_hangs(chat: Page, receiver: LangfuseR
 
 
 def test_request_is_traced_redacted_and_rated(
-    chat: Page, receiver: LangfuseReceiver, traced_db: Engine
+    chat: Page, receiver: LangfuseReceiver, module_db: Engine
 ) -> None:
     send_and_wait(chat, PII_MESSAGE)
     # The person still sees their own words.
     expect(chat.locator(".bubble-user").last).to_contain_text("jane.doe@example.com")
-    correlation_id = _last_correlation_id(traced_db)
+    correlation_id = last_correlation_id(module_db)
     trace_id = trace_id_for(correlation_id)
     spans = receiver.wait_for(lambda r: [s for s in r.spans if s.trace_id == trace_id], timeout=20)
     [span] = spans
@@ -165,8 +122,8 @@ def test_request_is_traced_redacted_and_rated(
 
 def test_no_secret_in_logs_db_metrics_health_or_traces(
     chat: Page,
-    traced_app: RunningApp,
-    traced_db: Engine,
+    module_app: RunningApp,
+    module_db: Engine,
     receiver: LangfuseReceiver,
     fake_llm: FakeLLMServer,
     workdir: Path,
@@ -176,10 +133,10 @@ def test_no_secret_in_logs_db_metrics_health_or_traces(
     send_and_wait(chat, "this one fails with 401")
     expect(assistant_bubbles(chat).last).to_contain_text("credentials")
 
-    unauthorized = httpx.get(traced_app.url + "/metrics", timeout=10)
+    unauthorized = httpx.get(module_app.url + "/metrics", timeout=10)
     assert unauthorized.status_code == 401
     metrics_text = httpx.get(
-        traced_app.url + "/metrics",
+        module_app.url + "/metrics",
         headers={"Authorization": f"Bearer {SECRETS['METRICS_TOKEN']}"},
         timeout=10,
     ).text
@@ -187,16 +144,16 @@ def test_no_secret_in_logs_db_metrics_health_or_traces(
         'chatmon_llm_requests_total{error_type="auth",model="openai/fake",status="error"}'
         in metrics_text
     )
-    health_text = httpx.get(traced_app.url + "/health", timeout=10).text
+    health_text = httpx.get(module_app.url + "/health", timeout=10).text
     time.sleep(2)  # let the request log and the log files catch up
 
-    with traced_db.connect() as connection:
+    with module_db.connect() as connection:
         rows = [
             repr(tuple(row))
             for table in inspect(connection).get_table_names()
             for row in connection.execute(text(f'SELECT * FROM "{table}"'))
         ]
-    stdout_log = traced_app.log_file.read_text(errors="replace")
+    stdout_log = module_app.log_file.read_text(errors="replace")
     file_logs = "".join(p.read_text(errors="replace") for p in workdir.glob("chatmon.log*"))
     traces = b"".join(receiver.state.raw_bodies).decode("utf-8", errors="replace")
     places = {

@@ -7,19 +7,19 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
 from chatmon import __version__, wiring
 from chatmon.devtools.otlp_receiver import OtlpReceiver
 from chatmon.observability import otel_export
-from chatmon.observability.otel_export import OtelConfig, OtelExporter
-from chatmon.services import events, tracing
-from chatmon.services.events import Feedback, LLMCall
+from chatmon.observability.otel_export import OtelExporter
+from chatmon.services import events
+from chatmon.services.events import LLMCall
 from chatmon.services.secrets import register_secret_values
 from chatmon.services.tracing import trace_id_for as langfuse_trace_id
 from chatmon.settings import Settings, load_settings
+from tests.units.services.trace_factory import thumbs_down, traced_call
 
 
 @pytest.fixture
@@ -36,48 +36,13 @@ def _settings(endpoint: str, **overrides: object) -> Settings:
 
 def _exporter(settings: Settings) -> OtelExporter:
     """The exporter as the app's startup builds it, not subscribed to the event bus."""
-    endpoint = settings.otel_traces_endpoint
-    assert endpoint is not None
-    config = OtelConfig(
-        traces_endpoint=endpoint,
-        headers=settings.otel_headers,
-        timeout_seconds=settings.otel_exporter_otlp_timeout / 1000,
-        compression=settings.otel_exporter_otlp_compression,
-        service_name=settings.otel_service_name,
-        service_version=__version__,
-        resource_attributes=settings.otel_resource,
-        capture_content=settings.otel_instrumentation_genai_capture_message_content,
-    )
-    return OtelExporter(
-        config,
-        clean=tracing.trace_text_cleaner(settings.enable_pii_redaction),
-        clean_comment=tracing.trace_text_cleaner(True),
-    )
+    exporter = wiring.otel_exporter(settings)
+    assert exporter is not None
+    return exporter
 
 
 def _call(**overrides: object) -> LLMCall:
-    values: dict[str, object] = dict(
-        correlation_id=uuid.uuid4().hex[:16],
-        session_id="browser-1",
-        conversation_id="conv-1",
-        model="gemini/gemini-2.0-flash",
-        provider="gemini",
-        started_at=datetime.now(UTC),
-        first_token_seconds=0.25,
-        total_seconds=1.5,
-        input_tokens=10,
-        output_tokens=20,
-        cost_usd=0.00125,
-        status="ok",
-        error_category=None,
-        retries=1,
-        temperature=0.4,
-        prompt_version="prompt-v7",
-        input_text="Write to jane.doe@example.com, card 4111 1111 1111 1111",
-        output_text="I will write to jane.doe@example.com and call +44 20 7946 0958.",
-    )
-    values.update(overrides)
-    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
+    return traced_call(**{"model": "gemini/gemini-2.0-flash", "provider": "gemini", **overrides})
 
 
 def _content(span, key: str) -> str:
@@ -324,15 +289,7 @@ def test_a_rating_becomes_a_feedback_span_under_its_requests_span(receiver: Otlp
     exporter = _exporter(_settings(receiver.url, enable_pii_redaction=False))
     call = _call()
     exporter.on_call(call)
-    exporter.on_feedback(
-        Feedback(
-            correlation_id=call.correlation_id,
-            session_id="browser-1",
-            rating=-1,
-            reasons=("wrong", "unsafe"),
-            comment="wrong again, mail me at jane.doe@example.com",
-        )
-    )
+    exporter.on_feedback(thumbs_down(call))
     assert exporter.shutdown(10)
     request, feedback = receiver.wait_for(lambda r: len(r.spans) == 2 and r.spans)
     assert feedback.name == "chatmon.feedback"

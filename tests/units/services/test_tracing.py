@@ -12,10 +12,12 @@ import pytest
 
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.services import tracing
-from chatmon.services.events import Feedback, LLMCall
+from chatmon.services.events import Feedback
 from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
 from chatmon.services.tracing import LangfuseTracer, trace_id_for
 from chatmon.settings import Settings, load_settings
+from tests.units.services.trace_factory import thumbs_down
+from tests.units.services.trace_factory import traced_call as _call
 
 
 @pytest.fixture
@@ -35,31 +37,6 @@ def _settings(receiver: LangfuseReceiver, **overrides: object) -> Settings:
     )
     values.update(overrides)
     return load_settings(**values)
-
-
-def _call(**overrides: object) -> LLMCall:
-    values: dict[str, object] = dict(
-        correlation_id=uuid.uuid4().hex[:16],
-        session_id="browser-1",
-        conversation_id="conv-1",
-        model="openai/fake",
-        provider="openai",
-        started_at=datetime.now(UTC),
-        first_token_seconds=0.25,
-        total_seconds=1.5,
-        input_tokens=10,
-        output_tokens=20,
-        cost_usd=0.00125,
-        status="ok",
-        error_category=None,
-        retries=1,
-        temperature=0.4,
-        prompt_version="prompt-v7",
-        input_text="Write to jane.doe@example.com, card 4111 1111 1111 1111",
-        output_text="I will write to jane.doe@example.com and call +44 20 7946 0958.",
-    )
-    values.update(overrides)
-    return LLMCall(**values)  # type: ignore[arg-type]  # field values built in a dict
 
 
 def _json_attr(span, key: str):
@@ -157,15 +134,7 @@ def test_reasons_and_a_redacted_comment_become_the_scores_comment(
     tracer = LangfuseTracer(_settings(receiver, enable_pii_redaction=False))
     call = _call()
     tracer.on_call(call)
-    tracer.on_feedback(
-        Feedback(
-            correlation_id=call.correlation_id,
-            session_id="browser-1",
-            rating=-1,
-            reasons=("wrong", "unsafe"),
-            comment="wrong again, mail me at jane.doe@example.com",
-        )
-    )
+    tracer.on_feedback(thumbs_down(call))
     assert tracer.shutdown(10)
     [score] = receiver.wait_for(lambda r: r.scores)
     assert score["comment"].startswith("reasons: wrong, unsafe\nwrong again, mail me at ")

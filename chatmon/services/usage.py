@@ -226,32 +226,52 @@ def top(
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
     start, end = check_window(start, end)
     parts = usage_plan.plan(start, end, now=now or datetime.now(UTC))
-    # One statement (one snapshot: the rollups and rows agree), grouped, sorted and cut
-    # in the database: a high-cardinality key such as "user" has tens of thousands of
-    # keys per window, and merging them in Python was 10x slower than this.
-    union = (
-        union_all(*(_part(part, by) for part in parts)) if len(parts) > 1 else _part(parts[0], by)
-    ).subquery()
-    sums = [func.sum(union.c[name]) for name in COUNTERS]
-    cost, requests = sums[COUNTERS.index("cost_usd")], sums[0]
-    query = (
-        select(union.c.key, *sums)
-        .group_by(union.c.key)
-        .having(requests > 0)  # a key of the parts taken away only: not in the window
-        # complements leave rounding noise (1e-18) in a cost: rank to the nano-dollar
-        .order_by(func.round(cast(cost, Numeric), 9).desc(), requests.desc(), union.c.key)
-        .limit(limit)
-    )
-    return [_row(key or "", [v or 0 for v in values]) for key, *values in session.execute(query)]
+    # Two statements: the ranking sums only cost and requests over every key of the
+    # window (tens of thousands for "user": each summed column costs), then the full
+    # figures of the keys ranked. Both group, sort and cut in the database.
+    ranking = _grouped(parts, by, ("requests", "cost_usd"))
+    cost, requests = ranking.selected_columns[2], ranking.selected_columns[1]
+    ranked = [
+        key
+        for key, *_ in session.execute(
+            ranking.having(requests > 0)  # a key of the parts taken away only
+            # complements leave rounding noise (1e-18) in a cost: rank to the nano-dollar
+            .order_by(
+                func.round(cast(cost, Numeric), 9).desc(),
+                requests.desc(),
+                ranking.selected_columns[0],
+            )
+            .limit(limit)
+        )
+    ]
+    if not ranked:
+        return []
+    figures = {
+        key or "": _row(key or "", [v or 0 for v in values])
+        for key, *values in session.execute(_grouped(parts, by, COUNTERS, keys=ranked))
+    }
+    rows = [figures[key or ""] for key in ranked if (key or "") in figures]
+    # the order of the figures shown (a request recorded between the two statements)
+    return sorted(rows, key=lambda r: (-round(r.cost_usd, 9), -r.requests, r.key))
 
 
-def _part(part: usage_plan.Part, by: str) -> Any:
-    """A SELECT of (key, counters...) for one part of a window's plan, signed."""
+def _grouped(
+    parts: list[usage_plan.Part], by: str, names: tuple[str, ...], keys: list[str] | None = None
+) -> Any:
+    """SELECT key, sum of each of ``names`` over the plan's parts, GROUP BY key."""
+    selects = [_part(part, by, names, keys) for part in parts]
+    union = (union_all(*selects) if len(selects) > 1 else selects[0]).subquery()
+    return select(union.c.key, *(func.sum(union.c[name]) for name in names)).group_by(union.c.key)
+
+
+def _part(part: usage_plan.Part, by: str, names: tuple[str, ...], keys: list[str] | None) -> Any:
+    """A SELECT of (key, ``names``...) for one part of a window's plan, signed, of
+    ``keys`` only when given."""
     if part.period == usage_plan.RAW:
         r = LLMRequest
-        values = _row_values(r)
+        values = dict(zip(COUNTERS, _row_values(r), strict=True))
         started = col(r.started_at)
-        select_ = select(func.coalesce(getattr(r, DIMENSIONS[by]), "").label("key"))
+        key = func.coalesce(getattr(r, DIMENSIONS[by]), "")
         where: Any = and_(
             col(r.synthetic).is_(False),  # the probe's requests: in no usage or budget
             started >= part.start,
@@ -260,12 +280,14 @@ def _part(part: usage_plan.Part, by: str) -> Any:
     else:
         table: Any = LLMUsageDaily if part.period == usage_plan.DAY else LLMUsageHourly
         index = col(table.day if part.period == usage_plan.DAY else table.hour)
-        values = [col(getattr(table, name)) for name in COUNTERS]
-        select_ = select(col(table.key).label("key"))
+        values = {name: col(getattr(table, name)) for name in COUNTERS}
+        key = col(table.key)
         where = and_(col(table.dimension) == by, index >= part.first, index < part.last)
-    signed = values if part.sign > 0 else [-value for value in values]
-    return select_.add_columns(
-        *(value.label(name) for name, value in zip(COUNTERS, signed, strict=True))
+    if keys is not None:
+        where = and_(where, key.in_(keys))
+    signed = [values[n] if part.sign > 0 else -values[n] for n in names]
+    return select(
+        key.label("key"), *(value.label(name) for name, value in zip(names, signed, strict=True))
     ).where(where)
 
 

@@ -259,9 +259,11 @@ def _grouped(
     parts: list[usage_plan.Part], by: str, names: tuple[str, ...], keys: list[str] | None = None
 ) -> Any:
     """SELECT key, sum of each of ``names`` over the plan's parts, GROUP BY key."""
-    selects = [_part(part, by, names, keys) for part in parts]
-    union = (union_all(*selects) if len(selects) > 1 else selects[0]).subquery()
-    return select(union.c.key, *(func.sum(union.c[name]) for name in names)).group_by(union.c.key)
+    selects: list[Any] = [_part(part, by, names, keys) for part in parts]
+    combined: Any = union_all(*selects) if len(selects) > 1 else selects[0]
+    union = combined.subquery()
+    columns: list[Any] = [union.c.key, *(func.sum(union.c[name]) for name in names)]
+    return select(*columns).group_by(union.c.key)
 
 
 def _part(part: usage_plan.Part, by: str, names: tuple[str, ...], keys: list[str] | None) -> Any:
@@ -271,7 +273,7 @@ def _part(part: usage_plan.Part, by: str, names: tuple[str, ...], keys: list[str
         r = LLMRequest
         values = dict(zip(COUNTERS, _row_values(r), strict=True))
         started = col(r.started_at)
-        key = func.coalesce(getattr(r, DIMENSIONS[by]), "")
+        key: Any = func.coalesce(getattr(r, DIMENSIONS[by]), "")
         where: Any = and_(
             col(r.synthetic).is_(False),  # the probe's requests: in no usage or budget
             started >= part.start,
@@ -352,7 +354,12 @@ def request_page(
     """
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    legacy = {"sort": sort, "descending": descending, "limit": limit, "offset": offset}
+    legacy: dict[str, Any] = {
+        "sort": sort,
+        "descending": descending,
+        "limit": limit,
+        "offset": offset,
+    }
     given = {name: value for name, value in legacy.items() if value is not None}
     if given:
         where = replace(where, **given)  # checked again by RequestFilter

@@ -30,7 +30,9 @@ def test_parts_add_up_to_exactly_the_window() -> None:
             assert _coverage(parts, moment) == (1 if start <= moment < end else 0)
         for part in parts:
             if part.period != RAW:  # rollup parts lie on their period's boundaries
-                assert part.start.timestamp() % part.period == 0 == part.end.timestamp() % part.period
+                assert (
+                    part.start.timestamp() % part.period == 0 == part.end.timestamp() % part.period
+                )
 
 
 def test_a_week_ending_now_reads_today_as_one_day_row() -> None:

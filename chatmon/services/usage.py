@@ -376,5 +376,7 @@ def spend(*, session: Session, start: datetime, end: datetime) -> tuple[float, i
     """USD spent and requests made in ``[start, end)`` (priced requests' cost only)."""
     if end <= start:
         return 0.0, 0
-    rows = top(session=session, start=start, end=end, by="model", limit=10_000)
-    return sum(r.cost_usd for r in rows), sum(r.requests for r in rows)
+    parts = usage_plan.plan(start, end, now=datetime.now(UTC))
+    per_model = session.execute(_grouped(parts, "model", ("requests", "cost_usd"))).all()
+    cost = round(sum(float(c or 0.0) for _key, _n, c in per_model), 12)  # as in _row
+    return cost, sum(int(n or 0) for _key, n, _c in per_model)

@@ -131,16 +131,20 @@ def add(session: Session, changes: dict[RollupKey, Counter[str]], upsert: Any) -
 
 def prune(session: Session, *, before_hour: int) -> None:
     """Delete rollup hours before ``before_hour`` (the retention cutoff), and the days
-    before its day; that day's row loses the hours pruned from it, so every day stays
-    the sum of its hours."""
+    before its day; that day's row loses exactly the hours deleted from it (the
+    DELETE returns them), so every day stays the sum of its hours."""
     h, d = LLMUsageHourly, LLMUsageDaily
     cutoff_day = before_hour // HOURS_PER_DAY
+    session.execute(delete(h).where(col(h.hour) < cutoff_day * HOURS_PER_DAY))
     session.execute(delete(d).where(col(d.day) < cutoff_day))
-    pruned = (
-        select(col(h.dimension), col(h.key), *(func.sum(getattr(h, n)).label(n) for n in COUNTERS))
+    deleted = session.execute(
+        delete(h)
         .where(col(h.hour) >= cutoff_day * HOURS_PER_DAY, col(h.hour) < before_hour)
-        .group_by(col(h.dimension), col(h.key))
-    )
+        .returning(col(h.dimension), col(h.key), *(col(getattr(h, n)) for n in COUNTERS))
+    ).all()
+    lost: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for dimension, key, *values in deleted:
+        lost[(dimension, key)].update(dict(zip(COUNTERS, values, strict=True)))
     table = LLMUsageDaily.__table__  # type: ignore[attr-defined]
     subtract = (
         update(table)
@@ -151,18 +155,17 @@ def prune(session: Session, *, before_hour: int) -> None:
         )
         .values({n: table.c[n] - bindparam(f"p_{n}") for n in COUNTERS})
     )
-    params = [
+    params = [  # in key order, as every writer locks rollup rows
         {
             "p_dimension": dimension,
             "p_key": key,
-            **{f"p_{n}": v for n, v in zip(COUNTERS, values, strict=True)},
+            **{f"p_{n}": lost[(dimension, key)][n] for n in COUNTERS},
         }
-        for dimension, key, *values in session.execute(pruned).all()
+        for dimension, key in sorted(lost)
     ]
     if params:
         session.connection().execute(subtract, params)
     session.execute(delete(d).where(col(d.day) == cutoff_day, col(d.requests) <= 0))
-    session.execute(delete(h).where(col(h.hour) < before_hour))
 
 
 def rebuild(session: Session) -> None:

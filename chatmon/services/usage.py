@@ -63,6 +63,7 @@ _DAY_KEY = ("dimension", "day", "key")
 RollupKey = tuple[str, int, str]  # (dimension, hour, key)
 HOUR = 3600
 HOURS_PER_DAY = 24
+_SEEK_PERIODS = 100  # up to this many periods of a part, the ranked keys' rows are sought
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,11 @@ def _part(part: usage_plan.Part, by: str, names: tuple[str, ...], keys: list[str
         index = col(table.day if part.period == usage_plan.DAY else table.hour)
         values = {name: col(getattr(table, name)) for name in COUNTERS}
         key = col(table.key)
-        where = and_(col(table.dimension) == by, index >= part.first, index < part.last)
+        periods: Any = and_(index >= part.first, index < part.last)
+        if keys is not None and part.last - part.first <= _SEEK_PERIODS:
+            # each (period, key) one primary-key seek, not a scan of the periods' rows
+            periods = index.in_(range(part.first, part.last))
+        where = and_(col(table.dimension) == by, periods)
     if keys is not None:
         where = and_(where, key.in_(keys))
     signed = [values[n] if part.sign > 0 else -values[n] for n in names]

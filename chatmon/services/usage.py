@@ -225,6 +225,7 @@ def top(
 
     Raises:
         ValueError: ``by`` is not one of ``DIMENSIONS``.
+        WindowError: ``end`` is not after ``start``.
     """
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")

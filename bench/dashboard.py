@@ -343,14 +343,23 @@ def naive_dashboard(url: str, start: datetime, end: datetime) -> dict:
 
 def naive_usage(url: str, start: datetime, end: datetime, column: str) -> list[tuple]:
     """The reference for /api/usage: one GROUP BY over the window's rows, in SQL."""
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(
-            f"SELECT {column}, COUNT(*), SUM(cost_usd) FROM llm_request "
-            "WHERE started_at >= ? AND started_at < ? GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 "
-            "LIMIT 50",
-            (_sqlite_time(start), _sqlite_time(end)),
-        ).fetchall()
+    query = (
+        f"SELECT {column}, COUNT(*), SUM(cost_usd) FROM llm_request "
+        "WHERE started_at >= {p} AND started_at < {p} GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 "
+        "LIMIT 50"
+    )
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            return connection.execute(
+                query.format(p="?"), (_sqlite_time(start), _sqlite_time(end))
+            ).fetchall()
+    raw = make_engine(url).raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(query.format(p="%s"), (start, end))
+            return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        raw.close()
 
 
 def usage_matches(client: httpx.Client, url: str, window: str, by: str, column: str) -> str:
@@ -486,7 +495,7 @@ def run_size(
                 (f"budget_api_{label}_rows", budget_call,
                  lambda start=start, end=end: naive_usage(url, start, end, "model")),
             ):  # fmt: skip
-                if name.startswith("usage_api_by_") and not postgres:
+                if name.startswith("usage_api_by_"):
                     by = "user" if "_by_user_" in name else "conversation"
                     column = "session_id" if by == "user" else "conversation_id"
                     print(f"# {name}: {usage_matches(client, url, window, by, column)}")

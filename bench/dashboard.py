@@ -344,7 +344,7 @@ def naive_dashboard(url: str, start: datetime, end: datetime) -> dict:
 def naive_usage(url: str, start: datetime, end: datetime, column: str) -> list[tuple]:
     """The reference for /api/usage: one GROUP BY over the window's rows, in SQL."""
     query = (
-        f"SELECT {column}, COUNT(*), SUM(cost_usd) FROM llm_request "
+        f"SELECT {column}, COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_request "
         "WHERE started_at >= {p} AND started_at < {p} GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 "
         "LIMIT 50"
     )

@@ -19,6 +19,8 @@ For each size (default: 1M, then 10M) in one run:
 5. times ``GET /api/usage`` by user and by conversation (reference: one ``GROUP BY`` over
    the window's rows in SQL) and ``GET /api/budget`` (default daily budget; reference:
    the 7-day group-by by model). The budget figure is printed once per window loop.
+   Before timing /api/usage, its rows (keys in order, requests, cost) are checked
+   against the reference's for the same window: a "# ... MISMATCH" line says they differ.
 
 Each figure is the median of ``--repeat`` runs (the reference: of ``--reference-repeat``)
 and printed as ``name: value (reference: value, ratio)``, ratio = reference / value.
@@ -40,6 +42,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/dashboard.py` as well as `python -m bench.dashboard`
@@ -340,13 +343,46 @@ def naive_dashboard(url: str, start: datetime, end: datetime) -> dict:
 
 def naive_usage(url: str, start: datetime, end: datetime, column: str) -> list[tuple]:
     """The reference for /api/usage: one GROUP BY over the window's rows, in SQL."""
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(
-            f"SELECT {column}, COUNT(*), SUM(cost_usd) FROM llm_request "
-            "WHERE started_at >= ? AND started_at < ? GROUP BY 1 ORDER BY 3 DESC LIMIT 50",
-            (_sqlite_time(start), _sqlite_time(end)),
-        ).fetchall()
+    query = (
+        f"SELECT {column}, COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_request "
+        "WHERE started_at >= {p} AND started_at < {p} GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1 "
+        "LIMIT 50"
+    )
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            return connection.execute(
+                query.format(p="?"), (_sqlite_time(start), _sqlite_time(end))
+            ).fetchall()
+    raw = make_engine(url).raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(query.format(p="%s"), (start, end))
+            return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        raw.close()
+
+
+def usage_matches(client: httpx.Client, url: str, window: str, by: str, column: str) -> str:
+    """Whether ``/api/usage`` shows what the reference GROUP BY finds (keys in order,
+    requests, cost to the micro-dollar the API rounds to), as a line to print."""
+    start, end = stats.last(stats.WINDOWS[window])  # the same window for both
+    params = {"start": start.isoformat(), "end": end.isoformat(), "by": by}
+    response = client.get("/api/usage", params=params)
+    response.raise_for_status()
+    ours = [(r["key"], r["requests"], r["cost_usd"]) for r in response.json()["rows"]]
+    naive = naive_usage(url, start, end, column)
+
+    def same(
+        a: tuple[Any, ...], b: tuple[Any, ...]
+    ) -> bool:  # the API rounds cost to 6 decimals; sums in
+        # another order differ in the last bit (0.0009675 vs 0.0009674999999999999)
+        return a[:2] == b[:2] and abs(a[2] - (b[2] or 0.0)) <= 5e-7 + 1e-12
+
+    differing = sum(not same(a, b) for a, b in zip(ours, naive, strict=False))
+    differing += abs(len(ours) - len(naive))
+    if not differing:
+        return "matches the GROUP BY over the rows"
+    return f"MISMATCH with the GROUP BY over the rows ({differing} of {len(naive)} rows differ)"
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -459,6 +495,10 @@ def run_size(
                 (f"budget_api_{label}_rows", budget_call,
                  lambda start=start, end=end: naive_usage(url, start, end, "model")),
             ):  # fmt: skip
+                if name.startswith("usage_api_by_"):
+                    by = "user" if "_by_user_" in name else "conversation"
+                    column = "session_id" if by == "user" else "conversation_id"
+                    print(f"# {name}: {usage_matches(client, url, window, by, column)}")
                 ours_wall, ours_cpu = median_ms(ours_action, repeat)
                 naive_wall, naive_cpu = median_ms(naive_action, reference_repeat)
                 print(line(name, ours_wall, naive_wall), flush=True)

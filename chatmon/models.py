@@ -252,6 +252,31 @@ class LLMUsageHourly(SQLModel, table=True):
     feedback_down: int = 0
 
 
+class LLMUsageDaily(SQLModel, table=True):
+    """:class:`LLMUsageHourly` per UTC day (``day`` = whole days since the epoch).
+
+    Each row is the sum of that day's hourly rows, kept so by the same writes (the
+    recorder, feedback, retention, rebuild): a long window by a high-cardinality
+    dimension ("user", "conversation") then reads one row per key and day instead of
+    one per key and hour (``chatmon.services.usage_plan``).
+    """
+
+    __tablename__ = "llm_usage_daily"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    dimension: str = Field(primary_key=True, max_length=16)
+    day: int = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=200)
+    requests: int = 0
+    errors: int = 0
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    feedback_up: int = 0
+    feedback_down: int = 0
+
+
 class AlertRuleState(SQLModel, table=True):
     """One alert rule's memory between checks, shared by every worker and instance.
 

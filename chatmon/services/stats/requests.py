@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest, table_of
@@ -14,10 +15,15 @@ from chatmon.services.stats.filters import ALL_REQUESTS, RequestFilter
 from chatmon.services.stats.window import check_window
 
 
-def request_query(start: datetime, end: datetime, where: RequestFilter) -> Any:
-    """The window's requests (not the probe's) that pass ``where``'s filters, unordered."""
+def request_query(
+    start: datetime, end: datetime, where: RequestFilter, *, also: ColumnElement[bool] | None = None
+) -> Any:
+    """The window's requests (not the probe's) that pass ``where``'s filters (and the
+    condition ``also``, when given), unordered."""
     r = LLMRequest
     query = select(r).where(col(r.started_at) >= start, col(r.started_at) < end)
+    if also is not None:
+        query = query.where(also)
     query = query.where(col(r.synthetic).is_(False))  # the probe's requests: not in the table
     return where.apply(
         query,
@@ -28,16 +34,22 @@ def request_query(start: datetime, end: datetime, where: RequestFilter) -> Any:
 
 
 def page_rows(
-    session: Session, start: datetime, end: datetime, where: RequestFilter
+    session: Session,
+    start: datetime,
+    end: datetime,
+    where: RequestFilter,
+    *,
+    also: ColumnElement[bool] | None = None,
 ) -> list[LLMRequest]:
-    """The rows of ``where``'s page of the (checked) window ``[start, end)``."""
+    """The rows of ``where``'s page of the (checked) window ``[start, end)`` (of the
+    requests that also meet ``also``, when given)."""
     column = col(getattr(LLMRequest, where.sort))
     order = column.desc() if where.descending else column.asc()
     if table_of(LLMRequest).c[where.sort].nullable:  # requests without a value go last
         order = order.nulls_last()  # (never on NOT NULL columns: it would stop PostgreSQL
         # from reading started_at's index backwards, and sort the whole window instead)
     tiebreak = col(LLMRequest.id).desc() if where.descending else col(LLMRequest.id).asc()
-    query = request_query(start, end, where)
+    query = request_query(start, end, where, also=also)
     query = query.order_by(order, tiebreak).limit(where.limit).offset(where.offset)
     return list(session.execute(query).scalars())
 

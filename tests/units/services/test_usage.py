@@ -137,3 +137,21 @@ def test_budget_bar_shows_spend_forecast_and_action(session: Session) -> None:
     assert bar.color == "amber"
     assert "the limit is reached at 12:0" in bar.forecast
     assert bar.action == "at 100 %: refuse new requests"
+
+
+def test_drill_down_page_takes_the_request_tables_filter(session: Session) -> None:
+    from chatmon.services.stats import RequestFilter
+
+    _history(session)
+    record(session, make_call(at=timedelta(minutes=80), session_id="u-a", cost_usd=0.1))
+    window = {"session": session, "start": T0, "end": T0 + timedelta(hours=3), "by": "user"}
+    by_cost = RequestFilter(sort="cost_usd", descending=True, limit=2)
+    rows, total = usage.request_page(**window, key="u-a", where=by_cost)
+    assert total == 3 and [r.cost_usd for r in rows] == [0.5, 0.25]
+    second = RequestFilter(sort="cost_usd", descending=True, limit=2, offset=2)
+    rows, total = usage.request_page(**window, key="u-a", where=second)
+    assert total == 3 and [r.cost_usd for r in rows] == [0.1]
+    errors = RequestFilter(status="error")
+    assert usage.request_page(**window, key="u-a", where=errors) == ([], 0)
+    rows, total = usage.request_page(**window, key="u-c", where=errors)
+    assert total == 1 and rows[0].error_category == "timeout"

@@ -6,7 +6,7 @@ by user or conversation from whole days instead of every hour. The days of the
 hourly rows already recorded are summed here.
 
 Revision ID: f3b9d2c6a0e4
-Revises: e6c2a9d4b7f1
+Revises: f3b7d2a9c4e8
 Create Date: 2026-12-02 12:40:00
 
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "f3b9d2c6a0e4"
-down_revision: str | Sequence[str] | None = "e6c2a9d4b7f1"
+down_revision: str | Sequence[str] | None = "f3b7d2a9c4e8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,7 +10,7 @@ from alembic import command
 from chatmon.migrate import alembic_config
 
 REVISION = "f3b9d2c6a0e4"
-PREVIOUS = "e6c2a9d4b7f1"
+PREVIOUS = "f3b7d2a9c4e8"
 _INSERT = text(
     "INSERT INTO llm_usage_hourly (dimension, hour, key, requests, errors, tokens_input,"
     " tokens_output, cost_usd, unpriced, feedback_up, feedback_down)"

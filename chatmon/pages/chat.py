@@ -125,7 +125,9 @@ def _empty_state() -> rx.Component:
 def _messages() -> rx.Component:
     return rx.auto_scroll(
         rx.cond(
-            (ChatState.messages.length() == 0) & ~ChatState.streaming,
+            (ChatState.messages.length() == 0)
+            & (ChatState.recent.length() == 0)
+            & ~ChatState.streaming,
             _empty_state(),
             rx.vstack(
                 rx.cond(
@@ -142,6 +144,8 @@ def _messages() -> rx.Component:
                     ),
                 ),
                 rx.foreach(ChatState.messages, message_bubble),
+                # this tab's new messages: a send or a reply resends only these
+                rx.foreach(ChatState.recent, message_bubble),
                 rx.cond(ChatState.streaming, streaming_bubble()),
                 spacing="4",
                 width="100%",

@@ -92,9 +92,11 @@ def form_data(**fields: str) -> dict[str, Any]:
 
 
 def chat_messages(session: ReflexSession, state: str = "chat") -> list[dict[str, Any]]:
-    """The chat bubbles a tab shows: the loaded page (``messages``) then what the tab
-    added since (``recent``), as ``chatmon/pages/chat.py`` renders them."""
-    return [*(session.get(state, "messages") or []), *(session.get(state, "recent") or [])]
+    """The chat bubbles a tab shows, in order: the loaded page (``messages``) then what
+    the tab added since (``recent``, ``question``, ``answer``), as ``chatmon/pages/chat.py``
+    renders them."""
+    names = ("messages", "recent", "question", "answer")
+    return [m for name in names for m in session.get(state, name) or []]
 
 
 class SessionClosed(RuntimeError):

@@ -44,11 +44,11 @@ from chatmon.states.tabs import tab_connected
 # "Load earlier" away). Never fewer than the history the model is sent.
 MESSAGE_PAGE = max(50, get_settings().max_history_messages)
 MAX_ON_SCREEN = 4 * MESSAGE_PAGE
-# Messages this tab adds (its questions and their replies) go to ``ChatState.recent``,
-# not to the loaded page ``messages``: Reflex resends a whole var on every change, so a
-# send and a finished reply then carry only the short ``recent`` list, never every
-# message on screen. Past RECENT_MAX, ``recent`` is folded into ``messages`` (one resend
-# of the page every RECENT_MAX / 2 turns), so ``recent`` itself stays small.
+# Reflex resends a whole var on every change, so the messages a tab adds do not go to
+# the loaded page ``messages``: a send sets ``question`` (the new message alone; the
+# turn before it moves to ``recent``), a finished reply sets ``answer`` (the reply
+# alone). Past RECENT_MAX messages in ``recent``, everything folds into ``messages``
+# (one resend of the page every RECENT_MAX / 2 turns), so ``recent`` stays small.
 RECENT_MAX = 8
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,12 @@ class ChatState(rx.State):
     legacy_client_id: str = rx.LocalStorage("", name="chatmon_client_id")
     conversation_id: str = rx.LocalStorage("", name="chatmon_conversation_id")
     conversations: list[ConversationView] = []
-    messages: list[MessageView] = []  # the loaded page (load, "Load earlier", a branch)
-    recent: list[MessageView] = []  # shown after ``messages``: what this tab added since
+    # On screen, in this order: the loaded page (load, "Load earlier", a branch), then
+    # what this tab added since: earlier turns, the last question, its answer (RECENT_MAX).
+    messages: list[MessageView] = []
+    recent: list[MessageView] = []
+    question: list[MessageView] = []  # 0 or 1
+    answer: list[MessageView] = []  # 0 or 1
     has_earlier: bool = False  # older messages than the first shown exist ("Load earlier")
     streaming: bool = False
     notice: str = ""
@@ -331,38 +335,55 @@ class ChatState(rx.State):
         self._set_if_changed(editing_id=0)
         return True
 
-    # ----- what is on screen: ``messages`` then ``recent`` ---------------------------
+    # ----- what is on screen: messages, recent, question, answer ---------------------
     def _shown(self) -> list[MessageView]:
         """Every message on screen, oldest first."""
-        return [*self.messages, *self.recent] if self.recent else list(self.messages)
+        return [*self.messages, *self.recent, *self.question, *self.answer]
 
     def _show(self, messages: list[MessageView], *, has_earlier: bool | None = None) -> None:
         """Replace what is on screen (a load, a branch): all of it in ``messages``."""
         self.messages = messages
-        if self.recent:
-            self.recent = []
+        for name in ("recent", "question", "answer"):
+            self._set_if_changed(**{name: []})
         if has_earlier is not None:
             self._set_if_changed(has_earlier=has_earlier)
 
-    def _add(self, message: MessageView) -> None:
-        """Append one message this tab just added (its question, a finished reply).
+    def _ask(self, message: MessageView) -> None:
+        """Show the question this tab just sent (in ``question``).
 
-        Only ``recent`` changes (and goes to the page), unless it is full: then it is
-        folded into ``messages`` first, and a tab past ``MAX_ON_SCREEN`` keeps its newest
-        ``MESSAGE_PAGE`` (the rest stays one "Load earlier" away).
+        The last turn's question and answer move to ``recent`` first (a resend of
+        ``recent`` only); past ``RECENT_MAX`` everything moves to ``messages``.
         """
-        if len(self.recent) >= RECENT_MAX or len(self.messages) + len(self.recent) >= MAX_ON_SCREEN:
-            shown = self._shown()
-            if len(shown) >= MAX_ON_SCREEN:
-                shown = shown[-MESSAGE_PAGE + 1 :]
-                self._set_if_changed(has_earlier=True)
-            self._show(shown)
-        self.recent.append(message)
+        done = [*self.question, *self.answer]
+        if self._fold_if_full():
+            pass
+        elif done and len(self.recent) + len(done) <= RECENT_MAX:
+            self.recent = [*self.recent, *done]
+            self.question, self.answer = [], []
+        elif done:
+            self._show(self._shown())
+        self.question = [message]
+
+    def _answered(self, message: MessageView) -> None:
+        """Show a finished reply (in ``answer``: the only var that changes)."""
+        if not self._fold_if_full() and self.answer:  # not expected: a reply follows a question
+            self._show(self._shown())
+        self.answer = [message]
+
+    def _fold_if_full(self) -> bool:
+        """A tab at ``MAX_ON_SCREEN`` keeps its newest ``MESSAGE_PAGE`` (the rest stays one
+        "Load earlier" away), all in ``messages``; True when it did."""
+        shown = self._shown()
+        if len(shown) < MAX_ON_SCREEN:
+            return False
+        self._show(shown[-MESSAGE_PAGE + 1 :], has_earlier=True)
+        return True
 
     def _replace_shown(self, message_id: int, **changes: Any) -> MessageView | None:
         """Change fields of message ``message_id`` where it is shown (only that list
         goes to the page); None when it is not on screen."""
-        for views in (self.recent, self.messages):
+        for name in ("answer", "question", "recent", "messages"):
+            views: list[MessageView] = getattr(self, name)
             index = next((i for i, m in enumerate(views) if m.id == message_id), None)
             if index is not None:
                 views[index] = dataclasses.replace(views[index], **changes)
@@ -612,7 +633,7 @@ class ChatState(rx.State):
             top_id=self.conversations[0].id if self.conversations else "",
         )
         self._set_if_changed(conversation_id=saved.conversation_id)
-        self._add(_message_view(saved))
+        self._ask(_message_view(saved))
         self._accept(request, parent_id=saved.id or 0)
         if listed is not None:  # a new conversation, or one that moves to the top
             self.conversations = [_conversation_view(row) for row in listed]
@@ -865,7 +886,7 @@ class ChatState(rx.State):
             notice = SAVE_FAILED_NOTICE
         async with self:
             if saved and self.conversation_id == request.conversation_id:
-                self._add(
+                self._answered(
                     MessageView(
                         id=message_id,
                         role="assistant",

@@ -267,7 +267,15 @@ def test_every_chat_handler_survives_garbage_arguments(
                 payload = dict.fromkeys(kwargs, junk)
                 await tab.send(tab.app.handler(CHAT, handler), **payload)
         await tab.send(tab.app.handler(CHAT, "set_temperature"), value=[float("nan")])
-        names = ("streaming", "_reply_ticket", "messages", "recent", "conversations", "notice")
+        names = (
+            "streaming",
+            "_reply_ticket",
+            "messages",
+            "recent",
+            "answer",
+            "conversations",
+            "notice",
+        )
         for name in (*names, "feedback_form_for", "reason_choices"):
             await tab.send(tab.app.handler(CHAT, "setvar"), var_name=name, value="pwned")
         await asyncio.sleep(3)

@@ -624,17 +624,18 @@ class ChatState(rx.State):
         request = self._admit(owner, [*_turns(shown), Turn(role="user", content=text)])
         if request is None:
             return
-        saved, listed = await db.run(
+        saved, reply_row, listed = await db.run(
             _save_user_message,
             owner_id=owner,
             conversation_id=args.record_id(self.conversation_id) or "",
             text=text,
             parent_id=shown[-1].id if shown else convo.LEAF,
+            correlation_id=request.correlation_id,
             top_id=self.conversations[0].id if self.conversations else "",
         )
         self._set_if_changed(conversation_id=saved.conversation_id)
         self._ask(_message_view(saved))
-        self._accept(request, parent_id=saved.id or 0)
+        self._accept(request, parent_id=saved.id or 0, reply_id=reply_row.id or 0)
         if listed is not None:  # a new conversation, or one that moves to the top
             self.conversations = [_conversation_view(row) for row in listed]
         return [rx.set_value("message", ""), ChatState.stream_reply]
@@ -660,13 +661,14 @@ class ChatState(rx.State):
         self._set_if_changed(notice="")
         return request
 
-    def _accept(self, request: TurnRequest, *, parent_id: int) -> None:
-        """Hand ``stream_reply`` its one-time ticket: a reply to message ``parent_id``."""
+    def _accept(self, request: TurnRequest, *, parent_id: int, reply_id: int = 0) -> None:
+        """Hand ``stream_reply`` its one-time ticket: a reply to message ``parent_id``
+        (``reply_id``: its row, when already saved; else ``stream_reply`` saves it)."""
         self.streaming = True
         self._set_if_changed(editing_id=0, feedback_form_for=0)
         self._reply_ticket = request.correlation_id
         self._reply_accepted_at = time.time()
-        self._reply_message_id = 0
+        self._reply_message_id = reply_id
         self._reply_parent_id = parent_id
 
     def _index_of(self, message_id: int, role: str) -> int | None:
@@ -826,25 +828,31 @@ class ChatState(rx.State):
                 temperature=self.temperature,
                 correlation_id=ticket,
             )
-            # Saved while this tab's state is held: one lock (and one update to the page)
-            # instead of two before the model is asked; only this tab's events wait.
-            try:
-                checkpoint = await db.run(
-                    convo.start_reply,
-                    owner_id=owner,
-                    conversation_id=request.conversation_id,
-                    correlation_id=ticket,
-                    parent_id=parent_id,
-                )
-            except Exception:  # the database is unreachable: say so, keep the composer usable
-                log.exception("could not start saving a reply; not asking the model")
-                self.notice = SAVE_FAILED_NOTICE
-                self._end_streaming()
-                return
-            self._reply_message_id = checkpoint.id or 0
+            # A send saved the reply's row with the question; a regenerated reply or the
+            # reply to an edit saves it here, while this tab's state is held: one lock
+            # (and one update to the page) before the model is asked, not two.
+            message_id = self._reply_message_id
+            if not message_id:
+                try:
+                    checkpoint = await db.run(
+                        convo.start_reply,
+                        owner_id=owner,
+                        conversation_id=request.conversation_id,
+                        correlation_id=ticket,
+                        parent_id=parent_id,
+                    )
+                except Exception:  # the database is unreachable: say so, keep the composer usable
+                    log.exception("could not start saving a reply; not asking the model")
+                    self.notice = SAVE_FAILED_NOTICE
+                    self._end_streaming()
+                    return
+                message_id = self._reply_message_id = checkpoint.id or 0
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
-        saver = asyncio.create_task(_keep_checkpointing(checkpoint.id or 0, reply))
+        saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
+        # Its place among its alternatives ("2 of 2" for a regenerated reply) is read
+        # while it streams, not after: the finished bubble waits only for the save.
+        place = asyncio.create_task(db.run(_position, message_id=message_id))
         try:
             # The text goes to the page as coalesced, append-only frames beside the
             # state (chatmon.states.live); the state changes once, at the end.
@@ -857,11 +865,16 @@ class ChatState(rx.State):
             _inflight.pop(token, None)
             saver.cancel()
             await self._finish_reply(
-                request=request, result=reply.result, message_id=checkpoint.id or 0
+                request=request, result=reply.result, message_id=message_id, place=place
             )
 
     async def _finish_reply(
-        self, *, request: TurnRequest, result: TurnResult, message_id: int
+        self,
+        *,
+        request: TurnRequest,
+        result: TurnResult,
+        message_id: int,
+        place: asyncio.Task[Position],
     ) -> None:
         """Save the reply (or the error notice) and show it as a finished bubble.
 
@@ -873,17 +886,23 @@ class ChatState(rx.State):
                 "llm call failed: category=%s correlation_id=%s", category, result.correlation_id
             )
         content = result.final_text()
-        saved, notice, place = True, "", Position(1, 1)
+        saved, notice = True, ""
         try:
-            saved, place = await db.run(
-                _save_finished,
+            saved = await db.run(
+                convo.save_reply,
                 message_id=message_id,
                 content=content,
+                done=True,
                 error_category=category.value if category else None,
             )
         except Exception:
             log.exception("could not save a finished reply (its last checkpoint stays)")
             notice = SAVE_FAILED_NOTICE
+        try:
+            position = await place
+        except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
+            log.warning("could not read a reply's alternatives", exc_info=True)
+            position = Position(1, 1)
         async with self:
             if saved and self.conversation_id == request.conversation_id:
                 self._answered(
@@ -893,8 +912,8 @@ class ChatState(rx.State):
                         content=content,
                         error_category=category.value if category else "",
                         correlation_id=result.correlation_id,
-                        alt_index=place.index,
-                        alt_count=place.count,
+                        alt_index=position.index,
+                        alt_count=position.count,
                     )
                 )
             self._set_if_changed(notice=notice or result.notice or self.notice)
@@ -930,28 +949,11 @@ def _turns(messages: list[MessageView]) -> list[Turn]:
     ]
 
 
-def _save_finished(
-    *, session, message_id: int, content: str, error_category: str | None
-) -> tuple[bool, Position]:
-    """Save the finished reply and read its place among its alternatives (a regenerated
-    reply is "2 of 2"): one transaction, one trip to a worker thread."""
-    saved = convo.save_reply(
-        session=session,
-        message_id=message_id,
-        content=content,
-        done=True,
-        error_category=error_category,
-    )
-    session.commit()  # the reply is saved whatever reading its place does next
-    message = session.get(ChatMessage, message_id) if saved else None
+def _position(*, session, message_id: int) -> Position:
+    message = session.get(ChatMessage, message_id)
     if message is None:
-        return saved, Position(1, 1)
-    try:
-        return saved, convo.position_of(session=session, message=message)
-    except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
-        log.warning("could not read a reply's alternatives", exc_info=True)
-        session.rollback()  # nothing left to undo: the reply was committed above
-        return saved, Position(1, 1)
+        return Position(1, 1)
+    return convo.position_of(session=session, message=message)
 
 
 def _save_edit(
@@ -962,12 +964,20 @@ def _save_edit(
 
 
 def _save_user_message(
-    *, session, owner_id: str, conversation_id: str, text: str, parent_id: int, top_id: str
-) -> tuple[ChatMessage, list[Conversation] | None]:
+    *,
+    session,
+    owner_id: str,
+    conversation_id: str,
+    text: str,
+    parent_id: int,
+    correlation_id: str,
+    top_id: str,
+) -> tuple[ChatMessage, ChatMessage, list[Conversation] | None]:
     """The user's message after ``parent_id``, in its conversation (a new one when there
-    is none yet), and the owner's conversation list when the sidebar must change: the
-    conversation is new or not the one on top (``top_id``); else None. One transaction,
-    one trip to a worker thread."""
+    is none yet); the checkpoint row of its reply (``convo.start_reply``); and the
+    owner's conversation list when the sidebar must change: the conversation is new or
+    not the one on top (``top_id``), else None. One transaction, one trip to a worker
+    thread, before the model is asked."""
     conversation = convo.get_or_create_conversation(
         session=session, owner_id=owner_id, conversation_id=conversation_id
     )
@@ -979,9 +989,19 @@ def _save_user_message(
         content=text,
         parent_id=parent_id,
     )
-    if conversation.id == top_id:
-        return saved, None
-    return saved, convo.list_conversations(session=session, owner_id=owner_id)
+    reply = convo.start_reply(
+        session=session,
+        owner_id=owner_id,
+        conversation_id=conversation.id,
+        correlation_id=correlation_id,
+        parent_id=saved.id,
+    )
+    listed = (
+        None
+        if conversation.id == top_id
+        else convo.list_conversations(session=session, owner_id=owner_id)
+    )
+    return saved, reply, listed
 
 
 async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:

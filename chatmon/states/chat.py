@@ -850,9 +850,6 @@ class ChatState(rx.State):
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
         saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
-        # Its place among its alternatives ("2 of 2" for a regenerated reply) is read
-        # while it streams, not after: the finished bubble waits only for the save.
-        place = asyncio.create_task(db.run(_position, message_id=message_id))
         try:
             # The text goes to the page as coalesced, append-only frames beside the
             # state (chatmon.states.live); the state changes once, at the end.
@@ -864,17 +861,10 @@ class ChatState(rx.State):
         finally:
             _inflight.pop(token, None)
             saver.cancel()
-            await self._finish_reply(
-                request=request, result=reply.result, message_id=message_id, place=place
-            )
+            await self._finish_reply(request=request, result=reply.result, message_id=message_id)
 
     async def _finish_reply(
-        self,
-        *,
-        request: TurnRequest,
-        result: TurnResult,
-        message_id: int,
-        place: asyncio.Task[Position],
+        self, *, request: TurnRequest, result: TurnResult, message_id: int
     ) -> None:
         """Save the reply (or the error notice) and show it as a finished bubble.
 
@@ -886,23 +876,17 @@ class ChatState(rx.State):
                 "llm call failed: category=%s correlation_id=%s", category, result.correlation_id
             )
         content = result.final_text()
-        saved, notice = True, ""
+        saved, notice, position = True, "", Position(1, 1)
         try:
-            saved = await db.run(
-                convo.save_reply,
+            saved, position = await db.run(
+                _save_finished,
                 message_id=message_id,
                 content=content,
-                done=True,
                 error_category=category.value if category else None,
             )
         except Exception:
             log.exception("could not save a finished reply (its last checkpoint stays)")
             notice = SAVE_FAILED_NOTICE
-        try:
-            position = await place
-        except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
-            log.warning("could not read a reply's alternatives", exc_info=True)
-            position = Position(1, 1)
         async with self:
             if saved and self.conversation_id == request.conversation_id:
                 self._answered(
@@ -949,11 +933,29 @@ def _turns(messages: list[MessageView]) -> list[Turn]:
     ]
 
 
-def _position(*, session, message_id: int) -> Position:
-    message = session.get(ChatMessage, message_id)
+def _save_finished(
+    *, session, message_id: int, content: str, error_category: str | None
+) -> tuple[bool, Position]:
+    """Save the finished reply, then read its place among its alternatives (a
+    regenerated reply is "2 of 2"; a reply counts only once finished): one trip to a
+    worker thread instead of two."""
+    saved = convo.save_reply(
+        session=session,
+        message_id=message_id,
+        content=content,
+        done=True,
+        error_category=error_category,
+    )
+    session.commit()  # the reply is saved whatever reading its place does next
+    message = session.get(ChatMessage, message_id) if saved else None
     if message is None:
-        return Position(1, 1)
-    return convo.position_of(session=session, message=message)
+        return saved, Position(1, 1)
+    try:
+        return saved, convo.position_of(session=session, message=message)
+    except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
+        log.warning("could not read a reply's alternatives", exc_info=True)
+        session.rollback()  # nothing left to undo: the reply was committed above
+        return saved, Position(1, 1)
 
 
 def _save_edit(

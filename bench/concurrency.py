@@ -54,11 +54,11 @@ import httpx
 import psutil
 
 from bench import pyspy
-from bench.reflex_client import CompiledApp, ReflexSession, form_data
+from bench.reflex_client import CompiledApp, ReflexSession, chat_messages, form_data
 from chatmon.devtools.fake_llm import expected_reply
 from chatmon.devtools.procs import free_port, stop
 
-CHAT_STATE = "chatmon___states___chat____chat_state"
+CHAT_STATE = "chat"
 LIVE_STATE = ".live"  # the live reply's frames (full name ends so: LiveState.get_name)
 SYSTEM_PROMPT = "You are the benchmark assistant."
 REDIS_DB = 12  # the bench's own; tests/integration/test_scale_out.py uses 11
@@ -284,7 +284,7 @@ def _reply_done(before: int) -> Callable[[ReflexSession], bool]:
     """The predicate of a finished reply: not streaming, user message and reply appended."""
 
     def done(session: ReflexSession) -> bool:
-        messages = session.get(CHAT_STATE, "messages") or []
+        messages = chat_messages(session) or []
         return len(messages) >= before + 2 and not session.get(CHAT_STATE, "streaming")
 
     return done
@@ -292,7 +292,7 @@ def _reply_done(before: int) -> Callable[[ReflexSession], bool]:
 
 async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outcome:
     """Send ``text`` like the composer form does and wait for the complete, correct reply."""
-    before = len(session.get(CHAT_STATE, "messages") or [])
+    before = len(chat_messages(session) or [])
     bytes_before = session.received_bytes
     live_before = _live_bytes(session)
     sent = await session.send(
@@ -303,7 +303,7 @@ async def chat_turn(session: ReflexSession, text: str, reply_words: int) -> Outc
     except TimeoutError:
         return Outcome(None, f"no complete reply within {REPLY_TIMEOUT:.0f} s")
     finished = session.last_update_at
-    reply = (session.get(CHAT_STATE, "messages") or [])[-1]
+    reply = (chat_messages(session) or [])[-1]
     if reply.get("role") != "assistant" or reply.get("error_category"):
         return Outcome(None, f"error reply: {reply.get('error_category') or reply.get('role')}")
     if reply.get("content") != expected_reply(text, reply_words):

@@ -82,13 +82,21 @@ class CompiledApp:
         )
 
     def handler(self, state: str, name: str) -> str:
-        """Full event name, e.g. ``handler("chatmon___states___chat____chat_state", "load")``."""
+        """Full event name, e.g. ``handler("chat", "load")``."""
         return f"{self.root_state}.{state}.{name}"
 
 
 def form_data(**fields: str) -> dict[str, Any]:
     """A form submission's argument, as ``getFormData`` + ``encodeFormDataArgs`` build it."""
     return {FORM_DATA_ENTRIES_KEY: [[name, value] for name, value in fields.items()]}
+
+
+def chat_messages(session: ReflexSession, state: str = "chat") -> list[dict[str, Any]]:
+    """The chat bubbles a tab shows, in order: the loaded page (``messages``) then what
+    the tab added since (``recent``, ``question``, ``answer``), as ``chatmon/pages/chat.py``
+    renders them."""
+    names = ("messages", "recent", "question", "answer")
+    return [m for name in names for m in session.get(state, name) or []]
 
 
 class SessionClosed(RuntimeError):

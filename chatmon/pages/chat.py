@@ -125,7 +125,10 @@ def _empty_state() -> rx.Component:
 def _messages() -> rx.Component:
     return rx.auto_scroll(
         rx.cond(
-            (ChatState.messages.length() == 0) & ~ChatState.streaming,
+            (ChatState.messages.length() == 0)
+            & (ChatState.recent.length() == 0)
+            & (ChatState.question.length() == 0)
+            & ~ChatState.streaming,
             _empty_state(),
             rx.vstack(
                 rx.cond(
@@ -141,8 +144,13 @@ def _messages() -> rx.Component:
                         align_self="center",
                     ),
                 ),
+                # the loaded page, then this tab's new messages (see ChatState.recent):
+                # a send resends only the last two lists, a finished reply only the last
                 rx.foreach(ChatState.messages, message_bubble),
+                rx.foreach(ChatState.recent, message_bubble),
+                rx.foreach(ChatState.question, message_bubble),
                 rx.cond(ChatState.streaming, streaming_bubble()),
+                rx.foreach(ChatState.answer, message_bubble),
                 spacing="4",
                 width="100%",
                 max_width="860px",

@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import reflex as rx
 
@@ -43,6 +44,12 @@ from chatmon.states.tabs import tab_connected
 # "Load earlier" away). Never fewer than the history the model is sent.
 MESSAGE_PAGE = max(50, get_settings().max_history_messages)
 MAX_ON_SCREEN = 4 * MESSAGE_PAGE
+# Reflex resends a whole var on every change, so the messages a tab adds do not go to
+# the loaded page ``messages``: a send sets ``question`` (the new message alone; the
+# turn before it moves to ``recent``), a finished reply sets ``answer`` (the reply
+# alone). Past RECENT_MAX messages in ``recent``, everything folds into ``messages``
+# (one resend of the page every RECENT_MAX / 2 turns), so ``recent`` stays small.
+RECENT_MAX = 8
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +134,30 @@ def _conversation_view(conversation: Conversation) -> ConversationView:
 class ChatState(rx.State):
     """Conversations, the messages of the open one, and the reply in flight."""
 
+    @classmethod
+    def get_name(cls) -> str:
+        """``chat``, not Reflex's module-derived ``chatmon___states___chat____chat_state``.
+
+        The state's full name heads every update of this state (a send, a finished
+        reply): ~35 bytes each saved. Unique in this app (as ``LiveState``'s ``live``).
+        """
+        return "chat"
+
+    # Reflex refuses a state member that shadows one of its methods unless it is marked
+    # as a deliberate override (the mark Reflex's own ``_override_base_method`` sets).
+    get_name.__func__.__override_base_method__ = True  # type: ignore[attr-defined]  # a function attribute Reflex reads
+
     # Before server-issued identities the browser kept its id here. It is read once, to
     # move that browser's conversations to its new identity, and then cleared.
     legacy_client_id: str = rx.LocalStorage("", name="chatmon_client_id")
     conversation_id: str = rx.LocalStorage("", name="chatmon_conversation_id")
     conversations: list[ConversationView] = []
+    # On screen, in this order: the loaded page (load, "Load earlier", a branch), then
+    # what this tab added since: earlier turns, the last question, its answer (RECENT_MAX).
     messages: list[MessageView] = []
+    recent: list[MessageView] = []
+    question: list[MessageView] = []  # 0 or 1
+    answer: list[MessageView] = []  # 0 or 1
     has_earlier: bool = False  # older messages than the first shown exist ("Load earlier")
     streaming: bool = False
     notice: str = ""
@@ -190,8 +215,7 @@ class ChatState(rx.State):
             if linked:
                 self.notice = "That conversation was started in another browser, or deleted."
             self.conversation_id = ""
-            self.messages = []
-            self.has_earlier = False
+            self._show([], has_earlier=False)
         self.provider_state = _provider_state()
         if self.streaming:  # a reply of this tab still runs elsewhere: watch it end
             await self._hide_what_the_reply_replaces()
@@ -242,9 +266,10 @@ class ChatState(rx.State):
         if not self._reply_message_id:
             return
         row = await db.run(_get_message, message_id=self._reply_message_id)
-        at = next((i for i, m in enumerate(self.messages) if row and m.id == row.parent_id), None)
+        shown = self._shown()
+        at = next((i for i, m in enumerate(shown) if row and m.id == row.parent_id), None)
         if at is not None:
-            self.messages = self.messages[: at + 1]
+            self._show(shown[: at + 1])
 
     def _end_streaming(self) -> None:
         self.streaming = False
@@ -305,9 +330,72 @@ class ChatState(rx.State):
         page = await self._message_page(owner, conversation_id, before_id=None)
         if page is None:
             return False
-        self.messages, self.has_earlier = page
-        self.editing_id = 0
+        messages, has_earlier = page
+        self._show(messages, has_earlier=has_earlier)
+        self._set_if_changed(editing_id=0)
         return True
+
+    # ----- what is on screen: messages, recent, question, answer ---------------------
+    def _shown(self) -> list[MessageView]:
+        """Every message on screen, oldest first."""
+        return [*self.messages, *self.recent, *self.question, *self.answer]
+
+    def _show(self, messages: list[MessageView], *, has_earlier: bool | None = None) -> None:
+        """Replace what is on screen (a load, a branch): all of it in ``messages``."""
+        self.messages = messages
+        for name in ("recent", "question", "answer"):
+            self._set_if_changed(**{name: []})
+        if has_earlier is not None:
+            self._set_if_changed(has_earlier=has_earlier)
+
+    def _ask(self, message: MessageView) -> None:
+        """Show the question this tab just sent (in ``question``).
+
+        The last turn's question and answer move to ``recent`` first (a resend of
+        ``recent`` only); past ``RECENT_MAX`` everything moves to ``messages``.
+        """
+        done = [*self.question, *self.answer]
+        if self._fold_if_full():
+            pass
+        elif done and len(self.recent) + len(done) <= RECENT_MAX:
+            self.recent = [*self.recent, *done]
+            self.question, self.answer = [], []
+        elif done:
+            self._show(self._shown())
+        self.question = [message]
+
+    def _answered(self, message: MessageView) -> None:
+        """Show a finished reply (in ``answer``: the only var that changes)."""
+        if not self._fold_if_full() and self.answer:  # not expected: a reply follows a question
+            self._show(self._shown())
+        self.answer = [message]
+
+    def _fold_if_full(self) -> bool:
+        """A tab at ``MAX_ON_SCREEN`` keeps its newest ``MESSAGE_PAGE`` (the rest stays one
+        "Load earlier" away), all in ``messages``; True when it did."""
+        shown = self._shown()
+        if len(shown) < MAX_ON_SCREEN:
+            return False
+        self._show(shown[-MESSAGE_PAGE + 1 :], has_earlier=True)
+        return True
+
+    def _replace_shown(self, message_id: int, **changes: Any) -> MessageView | None:
+        """Change fields of message ``message_id`` where it is shown (only that list
+        goes to the page); None when it is not on screen."""
+        for name in ("answer", "question", "recent", "messages"):
+            views: list[MessageView] = getattr(self, name)
+            index = next((i for i, m in enumerate(views) if m.id == message_id), None)
+            if index is not None:
+                views[index] = dataclasses.replace(views[index], **changes)
+                return views[index]
+        return None
+
+    def _set_if_changed(self, **values: Any) -> None:
+        """Set vars only when their value changes: Reflex sends every var set, even to
+        the value it had."""
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     async def _message_page(
         self, owner: str, conversation_id: str, *, before_id: int | None
@@ -330,9 +418,10 @@ class ChatState(rx.State):
     async def load_earlier(self) -> None:
         """The "Load earlier" control: the page of messages before the first one shown."""
         owner, conversation_id = await self._allowed_owner(), args.record_id(self.conversation_id)
-        if owner is None or conversation_id is None or not self.messages or not self.has_earlier:
+        shown = self._shown()
+        if owner is None or conversation_id is None or not shown or not self.has_earlier:
             return
-        page = await self._message_page(owner, conversation_id, before_id=self.messages[0].id)
+        page = await self._message_page(owner, conversation_id, before_id=shown[0].id)
         if page is None:
             return
         earlier, self.has_earlier = page
@@ -360,8 +449,7 @@ class ChatState(rx.State):
         if self.streaming:
             return
         self.conversation_id = ""
-        self.messages = []
-        self.has_earlier = False
+        self._show([], has_earlier=False)
         self.notice = ""
 
     @rx.event
@@ -399,8 +487,7 @@ class ChatState(rx.State):
             return
         if target == self.conversation_id:
             self.conversation_id = ""
-            self.messages = []
-            self.has_earlier = False
+            self._show([], has_earlier=False)
         await self._refresh_conversations(owner)
 
     @rx.event
@@ -413,15 +500,13 @@ class ChatState(rx.State):
         conversation_id = args.record_id(self.conversation_id)
         if conversation_id is None:
             self.conversation_id = ""
-            self.messages = []
-            self.has_earlier = False
+            self._show([], has_earlier=False)
             return
         try:
             await db.run(convo.clear_messages, owner_id=owner, conversation_id=conversation_id)
         except convo.ConversationNotFound:
             self.conversation_id = ""
-        self.messages = []
-        self.has_earlier = False
+        self._show([], has_earlier=False)
         await self._refresh_conversations(owner)
 
     # ----- settings -----------------------------------------------------------------
@@ -439,22 +524,20 @@ class ChatState(rx.State):
         owner, wanted = await self._allowed_owner(), args.whole_number(message_id)
         if owner is None or wanted is None or args.whole_number(rating) not in (-1, 1):
             return
-        index = next((i for i, m in enumerate(self.messages) if m.id == wanted), None)
-        if index is None:
+        shown = next((m for m in self._shown() if m.id == wanted), None)
+        if shown is None:
             return
-        new_rating = 0 if self.messages[index].feedback == rating else rating
+        new_rating = 0 if shown.feedback == rating else rating
         try:
             await db.run(convo.set_feedback, owner_id=owner, message_id=wanted, rating=new_rating)
         except (convo.ConversationNotFound, ValueError):
             return
-        self.messages[index] = dataclasses.replace(
-            self.messages[index], feedback=new_rating, feedback_reasons="", feedback_comment=""
-        )
+        self._replace_shown(wanted, feedback=new_rating, feedback_reasons="", feedback_comment="")
         # a rating opens the optional form for reasons (thumbs-down) and a comment
         self.feedback_form_for = wanted if new_rating else 0
         events.publish_feedback(
             Feedback(
-                correlation_id=self.messages[index].correlation_id,
+                correlation_id=shown.correlation_id,
                 session_id=owner,
                 rating=new_rating,
             )
@@ -483,10 +566,10 @@ class ChatState(rx.State):
         )
         if comment is None or chosen is None:
             return
-        index = next((i for i, m in enumerate(self.messages) if m.id == wanted), None)
-        if index is None or self.messages[index].feedback not in (-1, 1):
+        shown = next((m for m in self._shown() if m.id == wanted), None)
+        if shown is None or shown.feedback not in (-1, 1):
             return
-        rating = self.messages[index].feedback
+        rating = shown.feedback
         reasons = chosen if rating == -1 else ()
         try:
             await db.run(
@@ -499,13 +582,11 @@ class ChatState(rx.State):
             )
         except (convo.ConversationNotFound, ValueError):
             return
-        self.messages[index] = dataclasses.replace(
-            self.messages[index], feedback_reasons=",".join(reasons), feedback_comment=comment
-        )
+        self._replace_shown(wanted, feedback_reasons=",".join(reasons), feedback_comment=comment)
         self.feedback_form_for = 0
         events.publish_feedback(
             Feedback(
-                correlation_id=self.messages[index].correlation_id,
+                correlation_id=shown.correlation_id,
                 session_id=owner,
                 rating=rating,
                 reasons=reasons,
@@ -539,26 +620,30 @@ class ChatState(rx.State):
         except ValueError as exc:
             self.notice = str(exc)
             return
-        request = self._admit(owner, [*_turns(self.messages), Turn(role="user", content=text)])
+        shown = self._shown()
+        request = self._admit(owner, [*_turns(shown), Turn(role="user", content=text)])
         if request is None:
             return
-        saved = await db.run(
+        saved, reply_row, listed = await db.run(
             _save_user_message,
             owner_id=owner,
             conversation_id=args.record_id(self.conversation_id) or "",
             text=text,
-            parent_id=self.messages[-1].id if self.messages else convo.LEAF,
+            parent_id=shown[-1].id if shown else convo.LEAF,
+            correlation_id=request.correlation_id,
+            top_id=self.conversations[0].id if self.conversations else "",
         )
-        self.conversation_id = saved.conversation_id
-        self.messages.append(_message_view(saved))
-        self._accept(request, parent_id=saved.id or 0)
-        await self._refresh_conversations(owner)
+        self._set_if_changed(conversation_id=saved.conversation_id)
+        self._ask(_message_view(saved))
+        self._accept(request, parent_id=saved.id or 0, reply_id=reply_row.id or 0)
+        if listed is not None:  # a new conversation, or one that moves to the top
+            self.conversations = [_conversation_view(row) for row in listed]
         return [rx.set_value("message", ""), ChatState.stream_reply]
 
     def _turns(self) -> list[Turn]:
         """The conversation as the model sees it: the finished, successful messages shown
         (the visible branch: alternatives are never on screen)."""
-        return _turns(self.messages)
+        return _turns(self._shown())
 
     def _admit(self, owner: str, turns: list[Turn]) -> TurnRequest | None:
         """A request for ``turns`` counted against the rate limits, or None (refused: the
@@ -573,23 +658,23 @@ class ChatState(rx.State):
         if refusal is not None:
             self.notice = user_message(refusal.category, retry_after=refusal.retry_after)
             return None
-        self.notice = ""
+        self._set_if_changed(notice="")
         return request
 
-    def _accept(self, request: TurnRequest, *, parent_id: int) -> None:
-        """Hand ``stream_reply`` its one-time ticket: a reply to message ``parent_id``."""
+    def _accept(self, request: TurnRequest, *, parent_id: int, reply_id: int = 0) -> None:
+        """Hand ``stream_reply`` its one-time ticket: a reply to message ``parent_id``
+        (``reply_id``: its row, when already saved; else ``stream_reply`` saves it)."""
         self.streaming = True
-        self.editing_id = 0
-        self.feedback_form_for = 0
+        self._set_if_changed(editing_id=0, feedback_form_for=0)
         self._reply_ticket = request.correlation_id
         self._reply_accepted_at = time.time()
-        self._reply_message_id = 0
+        self._reply_message_id = reply_id
         self._reply_parent_id = parent_id
 
     def _index_of(self, message_id: int, role: str) -> int | None:
         """Where message ``message_id`` with that role is on screen (None: it is not)."""
         return next(
-            (i for i, m in enumerate(self.messages) if m.id == message_id and m.role == role),
+            (i for i, m in enumerate(self._shown()) if m.id == message_id and m.role == role),
             None,
         )
 
@@ -615,14 +700,14 @@ class ChatState(rx.State):
         at = self._index_of(question.id or 0, "user")
         if question.conversation_id != conversation_id or at is None:
             return
-        kept = self.messages[: at + 1]
+        kept = self._shown()[: at + 1]
         request = self._admit(owner, _turns(kept))
         if request is None:
             return
         replaced = await db.run(convo.mark_regenerated, owner_id=owner, message_id=wanted)
         if replaced:  # an implicit-dissatisfaction flag on the replaced reply's request
             implicit_signals.mark_regenerated(replaced)
-        self.messages = kept
+        self._show(kept)
         self._accept(request, parent_id=question.id or 0)
         return ChatState.stream_reply
 
@@ -662,7 +747,7 @@ class ChatState(rx.State):
         except ValueError as exc:
             self.notice = str(exc)
             return
-        kept = self.messages[:at]
+        kept = self._shown()[:at]
         request = self._admit(owner, [*_turns(kept), Turn(role="user", content=text)])
         if request is None:
             return
@@ -672,7 +757,7 @@ class ChatState(rx.State):
             return
         if saved.conversation_id != conversation_id:
             return
-        self.messages = [*kept, _message_view(saved, place)]
+        self._show([*kept, _message_view(saved, place)])
         self._accept(request, parent_id=saved.id or 0)
         await self._refresh_conversations(owner)
         return ChatState.stream_reply
@@ -686,7 +771,7 @@ class ChatState(rx.State):
         way = args.whole_number(step)
         if self.streaming or owner is None or wanted is None or conversation_id is None:
             return
-        if way not in (-1, 1) or not any(m.id == wanted for m in self.messages):
+        if way not in (-1, 1) or not any(m.id == wanted for m in self._shown()):
             return
         shown = await db.run(convo.show_alternative, owner_id=owner, message_id=wanted, step=way)
         if shown is None or shown.conversation_id != conversation_id:
@@ -743,25 +828,28 @@ class ChatState(rx.State):
                 temperature=self.temperature,
                 correlation_id=ticket,
             )
-        try:
-            checkpoint = await db.run(
-                convo.start_reply,
-                owner_id=owner,
-                conversation_id=request.conversation_id,
-                correlation_id=ticket,
-                parent_id=parent_id,
-            )
-        except Exception:  # the database is unreachable: say so, keep the composer usable
-            log.exception("could not start saving a reply; not asking the model")
-            async with self:
-                self.notice = SAVE_FAILED_NOTICE
-                self._end_streaming()
-            return
-        async with self:
-            self._reply_message_id = checkpoint.id or 0
+            # A send saved the reply's row with the question; a regenerated reply or the
+            # reply to an edit saves it here, while this tab's state is held: one lock
+            # (and one update to the page) before the model is asked, not two.
+            message_id = self._reply_message_id
+            if not message_id:
+                try:
+                    checkpoint = await db.run(
+                        convo.start_reply,
+                        owner_id=owner,
+                        conversation_id=request.conversation_id,
+                        correlation_id=ticket,
+                        parent_id=parent_id,
+                    )
+                except Exception:  # the database is unreachable: say so, keep the composer usable
+                    log.exception("could not start saving a reply; not asking the model")
+                    self.notice = SAVE_FAILED_NOTICE
+                    self._end_streaming()
+                    return
+                message_id = self._reply_message_id = checkpoint.id or 0
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
-        saver = asyncio.create_task(_keep_checkpointing(checkpoint.id or 0, reply))
+        saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
         try:
             # The text goes to the page as coalesced, append-only frames beside the
             # state (chatmon.states.live); the state changes once, at the end.
@@ -773,9 +861,7 @@ class ChatState(rx.State):
         finally:
             _inflight.pop(token, None)
             saver.cancel()
-            await self._finish_reply(
-                request=request, result=reply.result, message_id=checkpoint.id or 0
-            )
+            await self._finish_reply(request=request, result=reply.result, message_id=message_id)
 
     async def _finish_reply(
         self, *, request: TurnRequest, result: TurnResult, message_id: int
@@ -790,41 +876,31 @@ class ChatState(rx.State):
                 "llm call failed: category=%s correlation_id=%s", category, result.correlation_id
             )
         content = result.final_text()
-        saved, notice = True, ""
+        saved, notice, position = True, "", Position(1, 1)
         try:
-            saved = await db.run(
-                convo.save_reply,
+            saved, position = await db.run(
+                _save_finished,
                 message_id=message_id,
                 content=content,
-                done=True,
                 error_category=category.value if category else None,
             )
         except Exception:
             log.exception("could not save a finished reply (its last checkpoint stays)")
             notice = SAVE_FAILED_NOTICE
-        place = Position(1, 1)
-        if saved and not notice:
-            try:  # a regenerated reply is "2 of 2"
-                place = await db.run(_position, message_id=message_id)
-            except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
-                log.warning("could not read a reply's alternatives", exc_info=True)
         async with self:
             if saved and self.conversation_id == request.conversation_id:
-                self.messages.append(
+                self._answered(
                     MessageView(
                         id=message_id,
                         role="assistant",
                         content=content,
                         error_category=category.value if category else "",
                         correlation_id=result.correlation_id,
-                        alt_index=place.index,
-                        alt_count=place.count,
+                        alt_index=position.index,
+                        alt_count=position.count,
                     )
                 )
-                if len(self.messages) > MAX_ON_SCREEN:  # nothing in a tab grows without bound
-                    self.messages = self.messages[-MESSAGE_PAGE:]
-                    self.has_earlier = True
-            self.notice = notice or result.notice or self.notice
+            self._set_if_changed(notice=notice or result.notice or self.notice)
             self._end_streaming()
             if (state := _provider_state()) != self.provider_state:  # tripped by this reply?
                 self.provider_state = state
@@ -857,11 +933,29 @@ def _turns(messages: list[MessageView]) -> list[Turn]:
     ]
 
 
-def _position(*, session, message_id: int) -> Position:
-    message = session.get(ChatMessage, message_id)
+def _save_finished(
+    *, session, message_id: int, content: str, error_category: str | None
+) -> tuple[bool, Position]:
+    """Save the finished reply, then read its place among its alternatives (a
+    regenerated reply is "2 of 2"; a reply counts only once finished): one trip to a
+    worker thread instead of two."""
+    saved = convo.save_reply(
+        session=session,
+        message_id=message_id,
+        content=content,
+        done=True,
+        error_category=error_category,
+    )
+    session.commit()  # the reply is saved whatever reading its place does next
+    message = session.get(ChatMessage, message_id) if saved else None
     if message is None:
-        return Position(1, 1)
-    return convo.position_of(session=session, message=message)
+        return saved, Position(1, 1)
+    try:
+        return saved, convo.position_of(session=session, message=message)
+    except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
+        log.warning("could not read a reply's alternatives", exc_info=True)
+        session.rollback()  # nothing left to undo: the reply was committed above
+        return saved, Position(1, 1)
 
 
 def _save_edit(
@@ -872,14 +966,24 @@ def _save_edit(
 
 
 def _save_user_message(
-    *, session, owner_id: str, conversation_id: str, text: str, parent_id: int
-) -> ChatMessage:
+    *,
+    session,
+    owner_id: str,
+    conversation_id: str,
+    text: str,
+    parent_id: int,
+    correlation_id: str,
+    top_id: str,
+) -> tuple[ChatMessage, ChatMessage, list[Conversation] | None]:
     """The user's message after ``parent_id``, in its conversation (a new one when there
-    is none yet)."""
+    is none yet); the checkpoint row of its reply (``convo.start_reply``); and the
+    owner's conversation list when the sidebar must change: the conversation is new or
+    not the one on top (``top_id``), else None. One transaction, one trip to a worker
+    thread, before the model is asked."""
     conversation = convo.get_or_create_conversation(
         session=session, owner_id=owner_id, conversation_id=conversation_id
     )
-    return convo.add_message(
+    saved = convo.add_message(
         session=session,
         owner_id=owner_id,
         conversation_id=conversation.id,
@@ -887,6 +991,19 @@ def _save_user_message(
         content=text,
         parent_id=parent_id,
     )
+    reply = convo.start_reply(
+        session=session,
+        owner_id=owner_id,
+        conversation_id=conversation.id,
+        correlation_id=correlation_id,
+        parent_id=saved.id,
+    )
+    listed = (
+        None
+        if conversation.id == top_id
+        else convo.list_conversations(session=session, owner_id=owner_id)
+    )
+    return saved, reply, listed
 
 
 async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:

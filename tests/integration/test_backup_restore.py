@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.concurrency import CHAT_STATE, chat_turn
-from bench.reflex_client import CompiledApp, ReflexSession
+from bench.concurrency import chat_turn
+from bench.reflex_client import CompiledApp, ReflexSession, chat_messages
 from chatmon.devtools.fake_llm import FakeLLMServer
 from tests.integration.conftest import ROOT, RunningApp, launch_app, run_async
 
@@ -30,7 +30,7 @@ def _chat(app: RunningApp, count: int) -> None:
             # 12 words: the fake upstream's default reply length
             outcome = await chat_turn(session, f"before the backup {index}", reply_words=12)
             assert outcome.seconds is not None, outcome.error
-            assert session.get(CHAT_STATE, "messages")[-1]["role"] == "assistant"
+            assert chat_messages(session)[-1]["role"] == "assistant"
         finally:
             await session.close()
 

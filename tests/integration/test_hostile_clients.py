@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bench.reflex_client import CompiledApp, ReflexSession, form_data
+from bench.reflex_client import CompiledApp, ReflexSession, chat_messages, form_data
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.models import ChatMessage, Conversation, LLMRequest
 from tests.integration.conftest import RunningApp, launch_app, run_async
 
-CHAT = "chatmon___states___chat____chat_state"
+CHAT = "chat"
 MONITOR = "chatmon___states___monitor____monitor_state"
 ALERTS = "chatmon___states___alerts____alerts_state"
 REPLY_TIMEOUT = 30.0
@@ -75,10 +75,10 @@ async def _victim_chat(running: RunningApp, text: str) -> tuple[ReflexSession, d
     await victim.connect()
     await victim.send(victim.app.handler(CHAT, "send_message"), form_data=form_data(message=text))
     await victim.wait_until(
-        lambda s: len(s.get(CHAT, "messages") or []) >= 2 and not s.get(CHAT, "streaming"),
+        lambda s: len(chat_messages(s) or []) >= 2 and not s.get(CHAT, "streaming"),
         timeout=REPLY_TIMEOUT,
     )
-    return victim, victim.get(CHAT, "messages")[-1]
+    return victim, chat_messages(victim)[-1]
 
 
 def _conversation_rows(engine: Engine, conversation_id: str) -> list[tuple[object, ...]]:
@@ -171,7 +171,7 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
                     (
                         name,
                         legacy[:8],
-                        stranger.get(CHAT, "messages"),
+                        chat_messages(stranger),
                         stranger.get(CHAT, "conversations"),
                     )
                 )
@@ -185,7 +185,7 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
             local_storage=dict(victim.local_storage),
         )
         await again.connect()
-        await again.wait_until(lambda s: len(s.get(CHAT, "messages") or []) == 2, timeout=10)
+        await again.wait_until(lambda s: len(chat_messages(s) or []) == 2, timeout=10)
         await again.close()
         await victim.close()
         assert after == before, "a stranger changed the victim's conversation"
@@ -240,12 +240,12 @@ def test_direct_stream_reply_calls_never_reach_the_provider(
         for _ in range(3):
             await tab.send(stream)
         await tab.wait_until(
-            lambda s: len(s.get(CHAT, "messages") or []) >= 2 and not s.get(CHAT, "streaming"),
+            lambda s: len(chat_messages(s) or []) >= 2 and not s.get(CHAT, "streaming"),
             timeout=REPLY_TIMEOUT,
         )
         await asyncio.sleep(2)
         answered = fake_llm.hits - before
-        messages = tab.get(CHAT, "messages")
+        messages = chat_messages(tab)
         await tab.close()
         return unsolicited, answered, messages
 
@@ -267,7 +267,15 @@ def test_every_chat_handler_survives_garbage_arguments(
                 payload = dict.fromkeys(kwargs, junk)
                 await tab.send(tab.app.handler(CHAT, handler), **payload)
         await tab.send(tab.app.handler(CHAT, "set_temperature"), value=[float("nan")])
-        names = ("streaming", "_reply_ticket", "messages", "conversations", "notice")
+        names = (
+            "streaming",
+            "_reply_ticket",
+            "messages",
+            "recent",
+            "answer",
+            "conversations",
+            "notice",
+        )
         for name in (*names, "feedback_form_for", "reason_choices"):
             await tab.send(tab.app.handler(CHAT, "setvar"), var_name=name, value="pwned")
         await asyncio.sleep(3)
@@ -278,7 +286,7 @@ def test_every_chat_handler_survives_garbage_arguments(
         # the tab is still usable: a normal message gets its reply
         await tab.send(tab.app.handler(CHAT, "send_message"), form_data=form_data(message="ok?"))
         await tab.wait_until(
-            lambda s: any(m["role"] == "assistant" for m in s.get(CHAT, "messages") or [])
+            lambda s: any(m["role"] == "assistant" for m in chat_messages(s) or [])
             and not s.get(CHAT, "streaming"),
             timeout=REPLY_TIMEOUT,
         )
@@ -327,12 +335,10 @@ def test_rate_limits_survive_a_changed_identity(
         for number, tab in enumerate(tabs):
             await tab.wait_until(
                 lambda s: s.get(CHAT, "notice")
-                or (len(s.get(CHAT, "messages") or []) >= 2 and not s.get(CHAT, "streaming")),
+                or (len(chat_messages(s) or []) >= 2 and not s.get(CHAT, "streaming")),
                 timeout=REPLY_TIMEOUT,
             )
-            outcomes.append(
-                (f"attempt {number}", tab.get(CHAT, "notice"), tab.get(CHAT, "messages"))
-            )
+            outcomes.append((f"attempt {number}", tab.get(CHAT, "notice"), chat_messages(tab)))
             await tab.close()
         return outcomes
 

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.reflex_client import CompiledApp, ReflexSession, SessionClosed, form_data
+from bench.reflex_client import CompiledApp, ReflexSession, SessionClosed, chat_messages, form_data
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.devtools.procs import free_port
@@ -57,7 +57,7 @@ ATTACK_MAX_ROUNDS = 12
 PING_BUDGET_SECONDS = 0.200
 PROBE_INTERVAL_SECONDS = 0.05
 REPLY_TIMEOUT = 120.0
-CHAT_STATE = "chatmon___states___chat____chat_state"
+CHAT_STATE = "chat"
 EXCEPTION_STATE = "reflex___state____frontend_event_exception_state"
 PUBLIC_KEY = "pk-lf-hostile-0001"
 SECRET_KEY = "sk-lf-hostile-secret-0001"
@@ -208,17 +208,16 @@ async def _chat(session: ReflexSession, text: str) -> dict[str, Any]:
     every event down by its size, whatever the text. That is not what is measured here.
     """
     await session.send(session.app.handler(CHAT_STATE, "new_conversation"))
-    await session.wait_until(lambda s: not s.get(CHAT_STATE, "messages"), timeout=30)
+    await session.wait_until(lambda s: not chat_messages(s), timeout=30)
     before = 0
     await session.send(
         session.app.handler(CHAT_STATE, "send_message"), form_data=form_data(message=text)
     )
     await session.wait_until(
-        lambda s: len(s.get(CHAT_STATE, "messages") or []) >= before + 2
-        and not s.get(CHAT_STATE, "streaming"),
+        lambda s: len(chat_messages(s) or []) >= before + 2 and not s.get(CHAT_STATE, "streaming"),
         timeout=REPLY_TIMEOUT,
     )
-    return session.get(CHAT_STATE, "messages")[-1]
+    return chat_messages(session)[-1]
 
 
 async def _attack(
@@ -439,7 +438,7 @@ def test_a_message_over_the_limit_that_skips_the_page_is_refused_clearly(
                 form_data=form_data(message="\u0001" * (MAX_MESSAGE_CHARS + 1)),
             )
             await session.wait_until(lambda s: s.get(CHAT_STATE, "notice"), timeout=30)
-            return session.get(CHAT_STATE, "notice"), session.get(CHAT_STATE, "messages")
+            return session.get(CHAT_STATE, "notice"), chat_messages(session)
         finally:
             await session.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bench.reflex_client import ReflexSession, form_data
+from bench.reflex_client import ReflexSession, chat_messages, form_data
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.models import ChatMessage
 from tests.integration.conftest import MAX_MESSAGE_CHARS, RunningApp, run_async
@@ -36,7 +36,7 @@ def test_a_stranger_cannot_regenerate_edit_switch_or_export_another_browsers_cha
     async def scenario() -> tuple[int, list[Any], list[Any], list[Any]]:
         victim, reply = await _victim_chat(app_server, "my private question")
         conversation_id = victim.get(CHAT, "conversation_id")
-        question = victim.get(CHAT, "messages")[0]
+        question = chat_messages(victim)[0]
         before = _rows(app_db, conversation_id)
         # the stranger: its own browser, with a conversation of its own, then the
         # victim's conversation id planted in its localStorage
@@ -73,7 +73,7 @@ def test_a_stranger_cannot_regenerate_edit_switch_or_export_another_browsers_cha
         downloads = [
             e for s in (stranger, planted) for e in s.frontend_events if e["name"] == "_download"
         ]
-        seen = [stranger.get(CHAT, "messages"), planted.get(CHAT, "messages")]
+        seen = [chat_messages(stranger), chat_messages(planted)]
         after = _rows(app_db, conversation_id)
         for session in (victim, stranger, planted):
             await session.close()
@@ -94,7 +94,7 @@ def test_garbage_and_out_of_range_arguments_change_nothing(
     async def scenario() -> tuple[int, list[Any], list[Any], list[Any]]:
         tab, reply = await _victim_chat(app_server, "keep me as I am")
         conversation_id = tab.get(CHAT, "conversation_id")
-        question = tab.get(CHAT, "messages")[0]
+        question = chat_messages(tab)[0]
         before = _rows(app_db, conversation_id)
         hits = fake_llm.hits
         for handler, kwargs in [
@@ -139,7 +139,7 @@ def test_no_action_while_a_reply_streams(
     async def scenario() -> tuple[int, list[Any]]:
         tab, reply = await _victim_chat(app_server, "first")
         conversation_id = tab.get(CHAT, "conversation_id")
-        question = tab.get(CHAT, "messages")[0]
+        question = chat_messages(tab)[0]
         fake_llm.configure(tokens_per_second=10, reply_words=30)
         hits = fake_llm.hits
         await tab.send(tab.app.handler(CHAT, "send_message"), form_data=form_data(message="slow"))

@@ -31,8 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
 from sqlmodel import Session, select
 
-from bench.concurrency import CHAT_STATE, chat_turn
-from bench.reflex_client import CompiledApp, ReflexSession
+from bench.concurrency import chat_turn
+from bench.reflex_client import CompiledApp, ReflexSession, chat_messages
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.migrate import upgrade_head
@@ -159,7 +159,7 @@ def chat_on(cluster: Cluster, instance: RunningApp, count: int) -> list[str]:
         try:
             outcome = await chat_turn(session, f"scale-out chat {index}", reply_words=12)
             assert outcome.seconds is not None, outcome.error
-            return session.get(CHAT_STATE, "messages")[-1]["correlation_id"]
+            return chat_messages(session)[-1]["correlation_id"]
         finally:
             await session.close()
 

@@ -188,3 +188,43 @@ async def test_export_is_a_markdown_download_of_the_visible_branch(alice) -> Non
     assert download is not None
     text = str(download)
     assert "chatmon-q1.md" in text and "data:text/markdown;base64," in text
+
+
+async def test_load_earlier_puts_older_messages_before_what_the_tab_added(alice, engine) -> None:
+    """A tab that chatted (its messages in ``recent``/``question``/``answer``) and then
+    loads earlier messages shows them first, in order, with nothing lost or doubled."""
+    from chatmon.states.chat import MESSAGE_PAGE, _message_view
+
+    cookie, conversation_id, q1, a1 = alice
+    owner = _owner(cookie)
+    with Session(engine) as session:
+        for i in range(MESSAGE_PAGE):
+            convo.add_message(
+                session=session,
+                owner_id=owner,
+                conversation_id=conversation_id,
+                role="user" if i % 2 == 0 else "assistant",
+                content=f"m{i}",
+            )
+        session.commit()
+    tab = await _open(cookie, conversation_id)
+    assert tab.has_earlier and len(tab.messages) == MESSAGE_PAGE
+    with Session(engine, expire_on_commit=False) as session:
+        added = [
+            convo.add_message(
+                session=session,
+                owner_id=owner,
+                conversation_id=conversation_id,
+                role=role,
+                content=text,
+            )
+            for role, text in (("user", "new question"), ("assistant", "new answer"))
+        ]
+        session.commit()
+    tab._ask(_message_view(added[0]))
+    tab._answered(_message_view(added[1]))
+    await tab.load_earlier()
+    shown = [m.id for m in tab._shown()]
+    assert shown == sorted(shown) and len(shown) == len(set(shown)) == MESSAGE_PAGE + 4
+    assert shown[:2] == [q1, a1] and not tab.has_earlier
+    assert [m.content for m in tab._shown()[-2:]] == ["new question", "new answer"]

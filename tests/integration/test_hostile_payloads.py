@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from bench.reflex_client import CompiledApp, ReflexSession, SessionClosed, chat_messages, form_data
+from chatmon.client_errors import WINDOW_SECONDS
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.devtools.procs import free_port
@@ -284,8 +285,9 @@ def test_frontend_error_reports_are_logged_capped(
     hostile_app: RunningApp, compiled: CompiledApp
 ) -> None:
     """What a browser reports reaches the log as one bounded line, and the rest of what
-    it sent is dropped unread by the patterns. (First in the module: the ping test's
-    reports use up the minute's log budget, REPORTS_PER_WINDOW.)"""
+    it sent is dropped unread by the patterns. Another test's reports may have used up
+    this minute's log budget (REPORTS_PER_WINDOW): then the report is sent again until the
+    next minute logs it, so the test holds in any order."""
 
     marker = f"report-{uuid.uuid4().hex[:8]}"
 
@@ -302,9 +304,12 @@ def test_frontend_error_reports_are_logged_capped(
         finally:
             await session.close()
 
-    run_async(report())
-    lines = _log_lines(hostile_app, marker, timeout=20)
-    assert lines, "the report was not logged"
+    deadline = time.monotonic() + WINDOW_SECONDS + 30
+    lines: list[dict[str, Any]] = []
+    while not lines and time.monotonic() < deadline:
+        run_async(report())
+        lines = _log_lines(hostile_app, marker, timeout=10)
+    assert lines, "the report was not logged, not even in the next minute's budget"
     for line in lines:
         assert line["message"].startswith("frontend exception reported by a browser:")
         assert len(line["message"]) < CLIENT_ERROR_MAX_CHARS + 200

@@ -1,23 +1,24 @@
 """The monitor page's data, read and shaped for display (plain Python, runs in a thread).
 
-``MonitorState`` calls :func:`load` through ``asyncio.to_thread``: one read of the
-window (:func:`chatmon.services.stats.dashboard`) turned into display strings and
-chart rows, so the state only copies fields and the page only renders them. Times are
-shown in UTC, as everything is stored.
+``MonitorState`` calls :func:`load` through ``db.run``: one read of the window
+(:func:`chatmon.services.stats.dashboard`) turned into display strings and chart rows,
+so the state only copies fields and the page only renders them. Times are shown in
+UTC, as everything is stored. The request table's rows are :mod:`.requests`', the
+window inputs :mod:`.window_input`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from chatmon.models import LLMRequest
-from chatmon.services import implicit_signals, pricing, spend_view, stats, tracing, usage
-from chatmon.services.errors import ErrorCategory, human_message
+from chatmon.presenters import spend
+from chatmon.presenters.format import SIGNAL_LABELS, axis_label, count, seconds, usd, utc
+from chatmon.presenters.requests import RequestRow, request_row
+from chatmon.services import implicit_signals, pricing, stats, usage
 from chatmon.services.sql_time import epoch_of, from_epoch, to_utc
 from chatmon.settings import get_settings
 
@@ -67,42 +68,6 @@ class Kpis:
 
 
 @dataclass
-class RequestRow:
-    """One line of the request table."""
-
-    correlation_id: str = ""
-    started_at: str = ""
-    model: str = ""
-    status: str = ""
-    error_category: str = ""
-    latency: str = ""
-    ttft: str = ""
-    tokens_input: str = ""
-    tokens_output: str = ""
-    cost: str = ""
-    feedback: str = ""
-
-
-@dataclass
-class DetailField:
-    """One labelled value of the request detail."""
-
-    label: str = ""
-    value: str = ""
-
-
-@dataclass
-class RequestDetail:
-    """Everything recorded about one request."""
-
-    correlation_id: str = ""
-    fields: list[DetailField] = field(default_factory=list)
-    conversation_id: str = ""
-    error_message: str = ""
-    trace_url: str = ""  # the request's trace in Langfuse, when tracing and LANGFUSE_HOST are set
-
-
-@dataclass
 class DashboardView:
     """Everything the page renders for one window."""
 
@@ -115,64 +80,9 @@ class DashboardView:
     models: list[str]
     has_any_request: bool
     price_warning: str = ""  # the configured model has no price / unpriced requests shown
-    spenders: list[spend_view.SpenderRow] = field(default_factory=list)
-    budgets: list[spend_view.BudgetBar] = field(default_factory=list)
+    spenders: list[spend.SpenderRow] = field(default_factory=list)
+    budgets: list[spend.BudgetBar] = field(default_factory=list)
     markers: list[dict[str, str]] = field(default_factory=list)  # change_markers(...)
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def seconds(value: float | None) -> str:
-    """``1.23 s`` / ``850 ms``; an en dash when there is no value."""
-    if value is None:
-        return "–"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
-def usd(value: float | None) -> str:
-    """Dollars with enough digits to show cheap requests."""
-    if value is None:
-        return "–"
-    if value == 0:
-        return "$0.00"
-    if value < 0.01:
-        return f"${value:.6f}"
-    return f"${value:,.2f}" if value >= 100 else f"${value:.4f}"
-
-
-def count(value: int | None) -> str:
-    """Thousands separators; en dash for NULL."""
-    return "–" if value is None else f"{value:,}"
-
-
-def utc(moment: datetime) -> str:
-    """``2025-01-31 12:00:05`` (UTC)."""
-    return to_utc(moment).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _axis_label(moment: datetime, bucket_seconds: int) -> str:
-    moment = to_utc(moment)
-    if bucket_seconds >= 24 * 3600:
-        return moment.strftime("%m-%d")
-    if bucket_seconds >= 3600:
-        return moment.strftime("%m-%d %H:00")
-    return moment.strftime("%H:%M")
-
-
-def _feedback(value: int | None) -> str:
-    return {1: "👍", -1: "👎"}.get(value or 0, "")
-
-
-# ----------------------------------------------------------------------------- shaping
-
-
-SIGNAL_LABELS = {
-    implicit_signals.STOPPED: "stopped",
-    implicit_signals.REPHRASED: "rephrased",
-    implicit_signals.REGENERATED: "regenerated",
-    implicit_signals.ABANDONED: "abandoned after an error",
-}
 
 
 def implicit_kpi(flags: implicit_signals.FlagCounts, requests: int) -> tuple[str, str]:
@@ -219,7 +129,7 @@ def series_rows(series: list[stats.SeriesPoint], bucket_seconds: int) -> list[di
         cumulative += point.cost_usd
         rows.append(
             {
-                "time": _axis_label(point.start, bucket_seconds),
+                "time": axis_label(point.start, bucket_seconds),
                 "requests": point.requests,
                 "errors": point.errors,
                 "ok_or_stopped": point.requests - point.errors,
@@ -250,7 +160,7 @@ def change_markers(
         bucket = from_epoch(epoch_of(at) // bucket_seconds * bucket_seconds)
         markers.append(
             {
-                "time": _axis_label(bucket, bucket_seconds),
+                "time": axis_label(bucket, bucket_seconds),
                 "kind": changes.LABELS.get(event.kind, event.kind),
                 "label": changes.label(event),
                 "at": utc(at),
@@ -259,81 +169,8 @@ def change_markers(
     return markers
 
 
-def request_row(row: LLMRequest) -> RequestRow:
-    """A request as a table line."""
-    cost = (
-        usd(row.cost_usd) if row.cost_usd is not None else ("no price" if not row.priced else "–")
-    )
-    return RequestRow(
-        correlation_id=row.correlation_id,
-        started_at=utc(row.started_at),
-        model=row.model,
-        status=row.status,
-        error_category=row.error_category or "",
-        latency=seconds(row.latency_seconds),
-        ttft=seconds(row.ttft_seconds),
-        tokens_input=count(row.input_tokens),
-        tokens_output=count(row.output_tokens),
-        cost=cost,
-        feedback=_feedback(row.feedback),
-    )
-
-
-def request_detail(row: LLMRequest) -> RequestDetail:
-    """Every recorded field of a request, labelled."""
-    if row.cost_usd is not None:
-        cost = usd(row.cost_usd)
-    else:
-        cost = (
-            "unknown: the model has no known price" if not row.priced else "– (no usage reported)"
-        )
-    pairs = [
-        ("Correlation id", row.correlation_id),
-        ("Started (UTC)", utc(row.started_at)),
-        ("Status", row.status),
-        ("Error category", row.error_category or "–"),
-        ("Model", row.model),
-        ("Provider", row.provider or "–"),
-        ("Total latency", seconds(row.latency_seconds)),
-        ("Time to first token", seconds(row.ttft_seconds)),
-        ("Input tokens", count(row.input_tokens)),
-        ("Output tokens", count(row.output_tokens)),
-        ("Cost", cost),
-        ("Retries", str(row.retries)),
-        ("Temperature", f"{row.temperature:g}"),
-        ("Prompt version", row.prompt_version or "–"),
-        ("Feedback", {1: "thumbs up", -1: "thumbs down"}.get(row.feedback or 0, "none")),
-        (
-            "Implicit signals",
-            ", ".join(SIGNAL_LABELS[name] for name in implicit_signals.bits(row.implicit_flags))
-            or "none",
-        ),
-        ("Session", row.session_id or "–"),
-        ("Conversation", row.conversation_id or "–"),
-    ]
-    message = ""
-    if row.error_category:
-        try:
-            message = human_message(ErrorCategory(row.error_category))
-        except ValueError:
-            message = ""
-    return RequestDetail(
-        correlation_id=row.correlation_id,
-        fields=[DetailField(label=label, value=value) for label, value in pairs],
-        conversation_id=row.conversation_id,
-        error_message=message,
-        trace_url=tracing.trace_url(row.correlation_id) or "",
-    )
-
-
 def _filter(value: str) -> str | None:
     return None if value in ("", ALL) else value
-
-
-def has_any_request(session: Session) -> bool:
-    """Whether anything was ever recorded (a new install shows a getting-started note)."""
-    real = select(col(LLMRequest.id)).where(col(LLMRequest.synthetic).is_(False))  # not probes
-    return session.execute(real.limit(1)).first() is not None
 
 
 def load(session: Session, query: DashboardQuery) -> DashboardView:
@@ -381,14 +218,12 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
         rows=[request_row(row) for row in page_rows],
         total_rows=total,
         models=sorted(m.model for m in board.models),
-        has_any_request=summary.requests > 0 or has_any_request(session),
+        has_any_request=summary.requests > 0 or stats.has_any_request(session=session),
         price_warning=price_warning(summary.unpriced_requests),
-        spenders=spend_view.spenders(
+        spenders=spend.spenders(
             session=session, start=query.start, end=query.end, by=query.usage_by
         ),
-        budgets=spend_view.budget_bars(
-            session=session, settings=get_settings(), now=datetime.now(UTC)
-        ),
+        budgets=spend.budget_bars(session=session, settings=get_settings(), now=datetime.now(UTC)),
         markers=change_markers(
             session=session, start=query.start, end=query.end, bucket_seconds=board.bucket_seconds
         ),
@@ -412,44 +247,3 @@ def price_warning(unpriced_requests: int) -> str:
             + ("" if not price.known else f" Fix: {pricing.FIX_HINT} for their model.")
         )
     return " ".join(parts)
-
-
-def load_detail(session: Session, correlation_id: str) -> RequestDetail | None:
-    """The detail of one request, or None if it is not (or no longer) recorded."""
-    row = stats.get_request(session=session, correlation_id=correlation_id)
-    return None if row is None else request_detail(row)
-
-
-def parse_utc_input(text: str) -> datetime:
-    """A ``datetime-local`` input value (``2025-01-31T12:00`` or with seconds), as UTC.
-
-    Raises:
-        stats.WindowError: when the text is not such a value.
-    """
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise stats.WindowError(f"not a date and time: {text!r}") from None
-    return to_utc(moment)
-
-
-def utc_input(moment: datetime) -> str:
-    """A datetime as a ``datetime-local`` input value (UTC, seconds precision)."""
-    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-WINDOW_CHOICES: tuple[str, ...] = (*stats.WINDOWS, "custom")
-
-
-def window_bounds(
-    window: str, custom_start: str, custom_end: str, *, now: datetime | None = None
-) -> tuple[datetime, datetime]:
-    """The ``[start, end)`` a window choice stands for right now."""
-    if window == "custom":
-        return stats.check_window(parse_utc_input(custom_start), parse_utc_input(custom_end))
-    return stats.last(stats.parse_window(window), now=now)
-
-
-def default_custom_range(now: datetime) -> tuple[str, str]:
-    """Prefill of the custom range inputs: the last 24 hours."""
-    return utc_input(now - timedelta(hours=24)), utc_input(now)

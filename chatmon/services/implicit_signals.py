@@ -53,6 +53,7 @@ from sqlmodel import Session, col
 from chatmon.models import ChatMessage, LLMRequest
 from chatmon.observability import series
 from chatmon.services import events
+from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def bits(flags: int) -> list[str]:
 
 def flags_on_insert(*, status: str, synthetic: bool) -> int:
     """The flags a new row is born with: ``stopped`` for a cancelled real request."""
-    return FLAGS[STOPPED] if status == "cancelled" and not synthetic else 0
+    return FLAGS[STOPPED] if status == CallStatus.CANCELLED and not synthetic else 0
 
 
 def _has(signal: str) -> ColumnElement[bool]:

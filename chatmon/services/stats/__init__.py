@@ -34,7 +34,7 @@ from chatmon.services.stats.results import (
     SeriesPoint,
     WindowSummary,
 )
-from chatmon.services.stats.rollups import Histogram, percentiles
+from chatmon.services.stats.rollups import Histogram
 from chatmon.services.stats.window import (
     HOUR,
     WINDOWS,
@@ -71,7 +71,6 @@ __all__ = [
     "last",
     "models_seen",
     "parse_window",
-    "percentiles",
     "request_page",
     "time_series",
     "window_summary",

@@ -41,7 +41,7 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
         timeout=3,
     )
     checker = AlertEngine(
-        engine=engine,
+        db_engine=engine,
         settings=load_settings(alert_min_requests=4),
         channels=[down, SlackChannel(webhook_url=SecretStr(receiver.url))],
         clock=Clock(NOW),
@@ -86,7 +86,7 @@ def test_panel_shows_firing_rule_messages_and_failed_attempts(
 
 
 def test_panel_without_history(engine: Engine, session: Session) -> None:
-    checker = AlertEngine(engine=engine, settings=load_settings(), channels=[], clock=Clock(NOW))
+    checker = AlertEngine(db_engine=engine, settings=load_settings(), channels=[], clock=Clock(NOW))
     panel = load_panel(session=session, engine=checker)
     assert panel.history == [] and panel.attempts == []
     assert {row.status for row in panel.rules} == {"too few requests", "ok", "off"}
@@ -103,7 +103,7 @@ def test_panel_shows_what_each_rule_would_have_fired_in_the_last_week(
 ) -> None:
     outage(session)
     checker = AlertEngine(
-        engine=engine,
+        db_engine=engine,
         settings=load_settings(alert_min_requests=10, alert_window_minutes=15),
         channels=[],
         clock=Clock(T0 + 120 * M),
@@ -125,7 +125,7 @@ def test_panel_replays_again_when_the_thresholds_change(engine: Engine, session:
     clock = Clock(T0 + 120 * M)
     for threshold, expected in ((10, "1× (28 min), 2 messages"), (60, "never")):
         checker = AlertEngine(
-            engine=engine,
+            db_engine=engine,
             settings=load_settings(alert_min_requests=10, alert_error_rate_threshold=threshold),
             channels=[],
             clock=clock,
@@ -143,7 +143,7 @@ def test_panel_does_not_wait_for_a_slow_replay(engine: Engine, session: Session)
     outage(session)
     last_week.forget_last_week()
     checker = AlertEngine(
-        engine=engine,
+        db_engine=engine,
         settings=load_settings(alert_min_requests=10),
         channels=[],
         clock=Clock(T0 + 120 * M),

@@ -113,7 +113,9 @@ def test_failing_probes_are_not_in_the_error_rate_rule(engine: Engine, session: 
     probes = (probe_call(at=now - timedelta(seconds=s)) for s in range(10, 200, 10))
     record(session, make_call(at=real_at), *probes)
     settings = load_settings(alert_min_requests=1, alert_error_rate_threshold=5.0)
-    observations, findings = AlertEngine(engine=engine, settings=settings, channels=[]).observe(now)
+    observations, findings = AlertEngine(db_engine=engine, settings=settings, channels=[]).observe(
+        now
+    )
     assert (observations.window_requests, observations.window_errors) == (1, 0)
     assert observations.last_request_at is not None
     assert observations.last_request_at.replace(tzinfo=UTC) == real_at  # not the later probes

@@ -152,7 +152,7 @@ def test_backtest_agrees_with_the_live_check_minute_by_minute(
     outage(session)
     (episode,) = run(session).rule(Rule.ERROR_RATE).episodes
     checker = AlertEngine(
-        engine=engine,
+        db_engine=engine,
         settings=load_settings(alert_min_requests=10, alert_window_minutes=15),
         channels=[],
         clock=Clock(T0),

@@ -11,7 +11,7 @@ For each size (default: 1M, then 10M) in one run:
    the next run while its data still ends within the last hour (otherwise re-seeded);
 2. serves chatmon's API routes (``chatmon.api``) with uvicorn on a free port and
    times ``GET /api/stats?window=24h`` and ``window=7d`` over real HTTP;
-3. times the monitor page's data load (``dashboard_view.load``, what ``MonitorState``
+3. times the monitor page's data load (``presenters.dashboard.load``, what ``MonitorState``
    runs in its worker thread: KPIs, every chart, cost by model and the first page of the
    request table) for the same windows;
 4. times the naive reference for each: load the window's rows into Python and compute
@@ -57,7 +57,8 @@ from sqlmodel import Session
 from chatmon.db import make_engine
 from chatmon.devtools.procs import free_port
 from chatmon.migrate import upgrade_head
-from chatmon.services import dashboard_view, request_log, stats
+from chatmon.presenters import dashboard as dashboard_view
+from chatmon.services import request_log, stats
 from chatmon.services.histogram import bin_of
 
 SIZES = (1_000_000, 10_000_000)

@@ -13,6 +13,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from chatmon.observability import series
 from chatmon.services import events, pricing, request_log
+from chatmon.services.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.feedback import REASONS as FEEDBACK_REASONS
@@ -25,13 +26,19 @@ from chatmon.services.implicit_signals import SIGNALS as IMPLICIT_SIGNALS
 # time to first token is observed when a token arrived, but not its duration, which
 # the user cut short and which would otherwise pull the latency percentiles down.
 
-_STATUS_LABEL = {"ok": "ok", "cancelled": "ok", "error": "error", "interrupted": "error"}
+# CallStatus -> the series' ``status`` label (the contract's two values, ok | error)
+_STATUS_LABEL: dict[str, str] = {
+    CallStatus.OK: "ok",
+    CallStatus.CANCELLED: "ok",
+    CallStatus.ERROR: "error",
+    CallStatus.INTERRUPTED: "error",
+}
 _KNOWN_ERROR_TYPES = frozenset(category.value for category in ErrorCategory)
 
 
 def error_type_label(status: str, error_category: str | None) -> str:
     """The bounded ``error_type`` label: a category of the fixed list, or "none"."""
-    if status not in ("error", "interrupted"):
+    if status not in ERROR_STATUSES:
         return "none"
     return error_category if error_category in _KNOWN_ERROR_TYPES else ErrorCategory.UNKNOWN.value
 
@@ -48,7 +55,7 @@ def record_call(call: LLMCall) -> None:
     series.LLM_REQUESTS.labels(
         model=model, status=status, error_type=error_type_label(call.status, call.error_category)
     ).inc()
-    if call.status not in ("cancelled", "interrupted"):  # interrupted: duration unknown
+    if call.status not in (CallStatus.CANCELLED, CallStatus.INTERRUPTED):  # duration unknown
         series.LLM_REQUEST_DURATION.labels(model=model).observe(max(call.total_seconds, 0.0))
     if call.first_token_seconds is not None:
         series.LLM_TIME_TO_FIRST_TOKEN.labels(model=model).observe(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.services.alerts.panel import AttemptRow, HistoryRow, RuleRow
+from chatmon.presenters.alerts_panel import AttemptRow, HistoryRow, RuleRow
 from chatmon.states.alerts import RULE_NAMES, AlertsState
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.services.spend_view import USAGE_BY_LABELS, BudgetBar, SpenderRow
+from chatmon.presenters.spend import USAGE_BY_LABELS, BudgetBar, SpenderRow
 from chatmon.states.monitor import MonitorState
 
 

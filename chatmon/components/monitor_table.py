@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.services.dashboard_view import DetailField, RequestRow
+from chatmon.presenters.requests import DetailField, RequestRow
 from chatmon.states.monitor import CATEGORIES, STATUSES, MonitorState
 
 # (column in the request log, header) in display order; None: not sortable

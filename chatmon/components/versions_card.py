@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.services.versions_view import CHOICES, ChangeCard, FigureRow, VersionLine
+from chatmon.presenters.versions import CHOICES, ChangeCard, FigureRow, VersionLine
 from chatmon.states.versions import VersionsState
 
 

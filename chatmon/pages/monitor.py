@@ -13,7 +13,7 @@ from chatmon.components.monitor_spend import budget_bars, top_spenders
 from chatmon.components.monitor_table import request_detail, request_table
 from chatmon.components.post_form import post_form, post_to_backend
 from chatmon.components.versions_card import versions_card
-from chatmon.services.dashboard_view import WINDOW_CHOICES
+from chatmon.presenters.window_input import WINDOW_CHOICES
 from chatmon.states.auth import AuthState
 from chatmon.states.monitor import REFRESH_SECONDS, MonitorState
 

@@ -21,10 +21,11 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification
-from chatmon.services import budget, spend_view, stats, usage
+from chatmon.services import budget, stats, usage
 from chatmon.services.alerts.channels import message_id
 from chatmon.services.alerts.rules import format_usd
 from chatmon.services.sql_time import to_utc
+from chatmon.services.usage_keys import short_key
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 TOP = 5
@@ -89,7 +90,7 @@ def build(*, session: Session, settings: Any, now: datetime, schedule: str = "da
         rows = usage.top(session=session, start=start, end=now, by=by, limit=TOP)
         lines.append(f"## Top {by}s by spend")
         lines += [
-            f"{spend_view.short(r.key, by)}: {format_usd(r.cost_usd)}, {r.requests:,} requests"
+            f"{short_key(r.key, by)}: {format_usd(r.cost_usd)}, {r.requests:,} requests"
             for r in rows
         ] or ["none"]
     config = budget.BudgetConfig.from_settings(settings)

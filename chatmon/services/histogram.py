@@ -7,7 +7,7 @@ a bin is within ``sqrt(RATIO) - 1`` = 0.995 % of every latency in it (below
 ``FLOOR`` the error is at most about 1 ms in absolute terms).
 
 Percentiles use the nearest-rank definition: the p-th percentile of ``n`` values is
-the ``ceil(p/100 * n)``-th smallest. :func:`percentile` finds the bin holding that
+the ``ceil(p/100 * n)``-th smallest. :func:`percentiles` finds the bin holding that
 value, so it reports the exact nearest-rank percentile to within 1 %.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from fractions import Fraction
 
 RATIO = 1.02
@@ -47,8 +47,13 @@ def rank(quantile: float, total: int) -> int:
     return max(1, -(-numerator * total // denominator))
 
 
-def percentiles(counts: Mapping[int, int], quantiles: Sequence[float]) -> list[float | None]:
-    """Nearest-rank percentiles of a histogram ``{bin: count}``, one sort for all of them."""
+def percentiles(counts: Mapping[int, int], *quantiles: float) -> list[float | None]:
+    """Nearest-rank ``quantiles`` (0..1) of a histogram ``{bin: count}``, one sort for all
+    of them, rounded to the microsecond; None for each when the histogram is empty.
+
+    ``p50, p95 = percentiles(counts, 0.50, 0.95)``. The one percentile function: the
+    window figures (``stats``), the backtest and the alert rules all read it.
+    """
     total = sum(counts.values())
     if total <= 0:
         return [None] * len(quantiles)
@@ -58,13 +63,8 @@ def percentiles(counts: Mapping[int, int], quantiles: Sequence[float]) -> list[f
     for index in sorted(counts):
         seen += counts[index]
         while next_wanted < len(wanted) and seen >= wanted[next_wanted][0]:
-            found[wanted[next_wanted][1]] = bin_value(index)
+            found[wanted[next_wanted][1]] = round(bin_value(index), 6)
             next_wanted += 1
         if next_wanted == len(wanted):
             break
     return found
-
-
-def percentile(counts: Mapping[int, int], quantile: float) -> float | None:
-    """The nearest-rank ``quantile`` (0..1) of a histogram ``{bin: count}``; None if empty."""
-    return percentiles(counts, (quantile,))[0]

@@ -55,6 +55,7 @@ from sqlmodel import Session, col
 from chatmon.models import ChatMessage, LLMRequest
 from chatmon.observability import series
 from chatmon.services import events, version_rollup
+from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def bits(flags: int) -> list[str]:
 
 def flags_on_insert(*, status: str, synthetic: bool) -> int:
     """The flags a new row is born with: ``stopped`` for a cancelled real request."""
-    return FLAGS[STOPPED] if status == "cancelled" and not synthetic else 0
+    return FLAGS[STOPPED] if status == CallStatus.CANCELLED and not synthetic else 0
 
 
 def _has(signal: str) -> ColumnElement[bool]:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from chatmon.observability.export_queue import ExportQueue
 from chatmon.observability.otel_export import seeded_id_generator
 from chatmon.services import events
+from chatmon.services.call_status import CallStatus
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
 from chatmon.services.redaction import pii_spans, redact
@@ -194,9 +195,9 @@ class LangfuseTracer:
         )
         level: Literal["DEFAULT", "WARNING", "ERROR"] = "DEFAULT"  # langfuse's SpanLevel
         status_message: str | None = None
-        if call.status == "error":
+        if call.status == CallStatus.ERROR:
             level, status_message = "ERROR", call.error_category or "unknown"
-        elif call.status == "cancelled":
+        elif call.status == CallStatus.CANCELLED:
             level, status_message = "WARNING", "cancelled by the user"
 
         self._ids.next_trace_id = int(trace_id_for(call.correlation_id), 16)

@@ -37,6 +37,7 @@ from chatmon.observability import series
 from chatmon.observability.log_context import log_context
 from chatmon.services import events
 from chatmon.services.budget import BudgetGate
+from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn, build_messages
@@ -73,7 +74,7 @@ class TurnResult:
 
     correlation_id: str
     text: str = ""
-    status: str = "ok"  # "ok" | "error" | "cancelled"
+    status: CallStatus = CallStatus.OK  # OK, ERROR or CANCELLED
     error: LLMCallError | None = None
     stats: StreamStats = field(default_factory=StreamStats)
     started_at: datetime = field(default_factory=utc_now)
@@ -93,7 +94,7 @@ class TurnResult:
         ``(stopped)`` marker for a person's Stop, or an ``(reply interrupted)``
         marker plus the category's message for a failure after the first token.
         """
-        if self.status == "cancelled":
+        if self.status == CallStatus.CANCELLED:
             return self.text + STOPPED_MARKER
         if self.error is None:
             return self.text
@@ -154,7 +155,9 @@ class TurnService:
         refusal = self._rate_limited(request, client_ip) or self._over_budget()
         if refusal is None:
             return None
-        result = TurnResult(correlation_id=request.correlation_id, status="error", error=refusal)
+        result = TurnResult(
+            correlation_id=request.correlation_id, status=CallStatus.ERROR, error=refusal
+        )
         self._publish(request, result, self._prompts.current())
         return refusal
 
@@ -300,7 +303,7 @@ class ReplyStream:
                     self._fall_back(failed=client, to=chain[index + 1], error=exc)
                     result.notice = fallback_notice(budget_notice, failed, chain[index + 1].model)
         except LLMCallError as exc:
-            result.status, result.error = "error", exc
+            result.status, result.error = CallStatus.ERROR, exc
             if result.fallback:  # the bubble says why the last one failed
                 tried = " and ".join([*failed, result.model])
                 result.notice = f"{budget_notice} {tried} are not answering right now.".strip()
@@ -338,9 +341,10 @@ class ReplyStream:
     ) -> None:
         if exc is not None and not isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             if self.result.error is None:  # a bug in the consumer: still one recorded call
-                self.result.status, self.result.error = "error", LLMCallError(ErrorCategory.UNKNOWN)
+                self.result.status = CallStatus.ERROR
+                self.result.error = LLMCallError(ErrorCategory.UNKNOWN)
         elif not self._exhausted:  # Stop, or the consumer walked away mid-reply
-            self.result.status = "cancelled"
+            self.result.status = CallStatus.CANCELLED
         try:
             if self._chunks is not None:
                 await self._chunks.aclose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -344,18 +344,10 @@ def request_page(
     by: str,
     key: str,
     where: RequestFilter = ALL_REQUESTS,
-    sort: str | None = None,
-    descending: bool | None = None,
-    limit: int | None = None,
-    offset: int | None = None,
 ) -> tuple[list[LLMRequest], int]:
     """``where``'s page of the window's requests of one key (the "Top spenders"
     drill-down; ``where``'s filters apply too), and how many pass. Read from the rows:
     a single key's requests are few.
-
-    ``sort``, ``descending``, ``limit`` and ``offset`` are the former one-by-one
-    spelling of ``where``'s page, kept until every caller passes ``where``; each one
-    given replaces ``where``'s value.
 
     Raises:
         ValueError: ``by`` is not one of ``DIMENSIONS``.
@@ -363,15 +355,6 @@ def request_page(
     """
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    legacy: dict[str, Any] = {
-        "sort": sort,
-        "descending": descending,
-        "limit": limit,
-        "offset": offset,
-    }
-    given = {name: value for name, value in legacy.items() if value is not None}
-    if given:
-        where = replace(where, **given)  # checked again by RequestFilter
     start, end = check_window(start, end)
     of_key = func.coalesce(getattr(LLMRequest, DIMENSIONS[by]), "") == key
     rows = page_rows(session, start, end, where, also=of_key)

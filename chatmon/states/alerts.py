@@ -17,8 +17,14 @@ import reflex as rx
 from sqlmodel import Session
 
 from chatmon import access, db
+from chatmon.presenters.alerts_panel import (
+    AlertsPanel,
+    AttemptRow,
+    HistoryRow,
+    RuleRow,
+    load_panel,
+)
 from chatmon.services.alerts import AlertEngine, build_engine, silences
-from chatmon.services.alerts.panel import AlertsPanel, AttemptRow, HistoryRow, RuleRow, load_panel
 from chatmon.services.alerts.rules import Rule
 from chatmon.settings import get_settings
 from chatmon.states.args import form_text

@@ -26,6 +26,7 @@ from chatmon import db, deps
 from chatmon.models import ChatMessage, Conversation, utc_now
 from chatmon.services import conversations as convo
 from chatmon.services import events, implicit_signals
+from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import user_message
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
@@ -1036,7 +1037,7 @@ def _publish_interrupted(message: ChatMessage, *, owner: str) -> None:
             input_tokens=None,
             output_tokens=None,
             cost_usd=None,
-            status="interrupted",
+            status=CallStatus.INTERRUPTED,
             error_category=None,
             retries=0,
             temperature=0.0,

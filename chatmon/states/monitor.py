@@ -1,7 +1,7 @@
 """MonitorState: the monitor page's controller.
 
 Every read runs in a worker thread (``db.run``) through
-:mod:`chatmon.services.dashboard_view`, so a slow query never stalls the event loop.
+:mod:`chatmon.presenters.dashboard`, so a slow query never stalls the event loop.
 Auto-refresh is a background event that reloads the page's data every
 ``REFRESH_SECONDS`` while the toggle is on, the page is mounted and the browser is
 still connected; a newer loop (page reloaded, toggle flipped) retires the older one.
@@ -20,19 +20,13 @@ import reflex as rx
 
 from chatmon import db, metrics
 from chatmon.observability import series
-from chatmon.services import dashboard_view as view
-from chatmon.services import spend_view
+from chatmon.presenters import dashboard as view
+from chatmon.presenters.dashboard import ALL, DashboardQuery, DashboardView, Kpis
+from chatmon.presenters.requests import RequestDetail, RequestRow, load_detail
+from chatmon.presenters.spend import USAGE_BY_CHOICES, BudgetBar, SpenderRow
+from chatmon.presenters.window_input import WINDOW_CHOICES, default_custom_range, window_bounds
 from chatmon.services.call_status import CallStatus
-from chatmon.services.dashboard_view import (
-    ALL,
-    DashboardQuery,
-    DashboardView,
-    Kpis,
-    RequestDetail,
-    RequestRow,
-)
 from chatmon.services.errors import ErrorCategory
-from chatmon.services.spend_view import BudgetBar, SpenderRow
 from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
 from chatmon.states import args
 from chatmon.states.auth import monitor_allowed
@@ -122,7 +116,7 @@ class MonitorState(rx.State):
         """Query string of the CSV download for the current window."""
         if self.window == "custom":
             try:
-                start, end = view.window_bounds("custom", self.custom_start, self.custom_end)
+                start, end = window_bounds("custom", self.custom_start, self.custom_end)
             except WindowError:
                 return "window=24h"
             start_z, end_z = (moment.isoformat().replace("+00:00", "Z") for moment in (start, end))
@@ -139,7 +133,7 @@ class MonitorState(rx.State):
 
     # ----- loading ----------------------------------------------------------------------
     def _query(self) -> DashboardQuery:
-        start, end = view.window_bounds(self.window, self.custom_start, self.custom_end)
+        start, end = window_bounds(self.window, self.custom_start, self.custom_end)
         return DashboardQuery(
             start=start,
             end=end,
@@ -219,7 +213,7 @@ class MonitorState(rx.State):
     async def on_load(self) -> None:
         """Page load: prefill the custom range and read the window."""
         if not self.custom_start:
-            self.custom_start, self.custom_end = view.default_custom_range(datetime.now(UTC))
+            self.custom_start, self.custom_end = default_custom_range(datetime.now(UTC))
         self.detail_open = False
         await self._reload()
 
@@ -248,7 +242,7 @@ class MonitorState(rx.State):
     @rx.event
     async def set_window(self, window: str) -> None:
         """Pick 1h / 6h / 24h / 7d, or custom (then the range inputs apply)."""
-        if window not in view.WINDOW_CHOICES:
+        if window not in WINDOW_CHOICES:
             return
         self.window = window
         self.page = 0
@@ -260,7 +254,7 @@ class MonitorState(rx.State):
         start = (args.form_text(form_data, "start") or "")[:MAX_ARG_CHARS]
         end = (args.form_text(form_data, "end") or "")[:MAX_ARG_CHARS]
         try:
-            view.window_bounds("custom", start, end)
+            window_bounds("custom", start, end)
         except WindowError as exc:
             self.error = f"Custom range: {exc}"
             return
@@ -322,7 +316,7 @@ class MonitorState(rx.State):
     @rx.event
     async def set_usage_by(self, by: str | list[str]) -> None:
         """Group Top spenders by model, user, conversation or prompt version."""
-        if isinstance(by, str) and by in spend_view.USAGE_BY_CHOICES:
+        if isinstance(by, str) and by in USAGE_BY_CHOICES:
             self.usage_by, self.usage_key, self.page = by, "", 0
             await self._reload()
 
@@ -350,7 +344,7 @@ class MonitorState(rx.State):
         """Open a request's detail (every recorded field)."""
         if not await monitor_allowed(self) or not _is_correlation_id(correlation_id):
             return
-        detail = await db.run(view.load_detail, correlation_id=correlation_id)
+        detail = await db.run(load_detail, correlation_id=correlation_id)
         if detail is None:
             self.error = f"Request {correlation_id} is no longer recorded."
             return

@@ -2,7 +2,7 @@
 
 It loads when the card mounts, when its window changes and on its refresh button; the
 read runs in a worker thread. Every handler checks monitor access first, and the only
-argument (the window) must be one of :data:`versions_view.CHOICES`.
+argument (the window) must be one of :data:`chatmon.presenters.versions.CHOICES`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import reflex as rx
 from sqlmodel import Session
 
 from chatmon.db import get_engine
-from chatmon.services import stats, versions_view
-from chatmon.services.versions_view import ChangeCard, VersionLine
+from chatmon.presenters import versions as versions_view
+from chatmon.presenters.versions import ChangeCard, VersionLine
+from chatmon.services import stats
 from chatmon.states.auth import monitor_allowed
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ __all__ = ["AlertEngine", "CheckReport", "DeliveryOutcome", "RuleOutcome", "buil
 def build_engine(settings: Settings, *, with_breakers: bool = True) -> AlertEngine:
     """The alert engine of this process: its database, its channels, its breakers."""
     return AlertEngine(
-        engine=get_engine(),
+        db_engine=get_engine(),
         settings=settings,
         channels=[*configured_channels(settings), *http_channels(settings)],
         breaker_snapshot=breaker.snapshot if with_breakers else dict,

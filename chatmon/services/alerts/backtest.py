@@ -51,8 +51,9 @@ from chatmon.services.alerts.rules import (
     Verdict,
 )
 from chatmon.services.call_status import ERROR_STATUSES, CallStatus
+from chatmon.services.histogram import percentiles
 from chatmon.services.sql_time import bucket_of, from_epoch, to_utc
-from chatmon.services.stats import Histogram, check_window, percentiles
+from chatmon.services.stats import Histogram, check_window
 from chatmon.settings import Settings
 
 MINUTE = 60

@@ -100,7 +100,7 @@ class AlertEngine:
     def __init__(
         self,
         *,
-        engine: Engine,
+        db_engine: Engine,
         settings: Settings,
         channels: Sequence[Channel],
         breaker_snapshot: Callable[[], dict[str, str]] = dict,
@@ -117,7 +117,7 @@ class AlertEngine:
                     f" be shorter than the delivery lease ({lease.total_seconds():g} s)"
                 )
         self._lease = lease
-        self._engine = engine
+        self._db_engine = db_engine
         self._settings = settings
         self._channels = {channel.name: channel for channel in channels}
         self._breaker_snapshot = breaker_snapshot
@@ -139,10 +139,10 @@ class AlertEngine:
     @property
     def database(self) -> Engine:
         """The database this engine checks against (the heartbeat claims its pings there)."""
-        return self._engine
+        return self._db_engine
 
     def _session(self) -> Session:
-        return Session(self._engine, expire_on_commit=False)
+        return Session(self._db_engine, expire_on_commit=False)
 
     # ------------------------------------------------------------------------- checking
 

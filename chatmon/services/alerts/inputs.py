@@ -20,12 +20,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
-from chatmon.services import budget, feedback, implicit_signals, periodic, spend_view, stats, usage
+from chatmon.services import budget, feedback, implicit_signals, periodic, stats, usage
 from chatmon.services.alerts.feedback_rules import VersionFeedback
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
 from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
+from chatmon.services.usage_keys import short_key
 
 CIRCUIT_OPEN = "circuit_open"
 SAMPLE_IDS = 5
@@ -220,7 +221,7 @@ def budget_inputs(*, session: Session, config: Any, now: datetime) -> dict[str, 
     for by in ("conversation", "model"):
         top = usage.top(session=session, start=now - timedelta(hours=1), end=now, by=by, limit=1)
         if top and top[0].cost_usd > 0:
-            key = spend_view.short(top[0].key, by)
+            key = short_key(top[0].key, by)
             drivers.append(f"{by} {key} ({format_usd(top[0].cost_usd)} in the last hour)")
     notified = {
         status.period: _notified_level(session, status.period, config, now) for status in statuses

@@ -10,7 +10,7 @@ aware (or naive-UTC) datetimes and returns plain dataclasses.
 - :mod:`.rollups`: the reader (whole hours from the hourly rollups, the partial edge
   hours from ``llm_request``), totals and latency histograms;
 - :mod:`.figures`: summary, series, per-model figures, counts, the dashboard's one read;
-- :mod:`.requests`: request rows (a page, the CSV export, one request).
+- :mod:`.requests`: request rows (a page, the CSV export, one request, whether any).
 
 Import the names below from ``chatmon.services.stats``; the modules are its inside.
 """
@@ -26,7 +26,7 @@ from chatmon.services.stats.figures import (
     window_summary,
 )
 from chatmon.services.stats.filters import ALL_REQUESTS, SORTABLE_COLUMNS, RequestFilter
-from chatmon.services.stats.requests import get_request, iter_requests
+from chatmon.services.stats.requests import get_request, has_any_request, iter_requests
 from chatmon.services.stats.results import (
     Dashboard,
     ModelBreakdown,
@@ -34,7 +34,7 @@ from chatmon.services.stats.results import (
     SeriesPoint,
     WindowSummary,
 )
-from chatmon.services.stats.rollups import Histogram, percentiles
+from chatmon.services.stats.rollups import Histogram
 from chatmon.services.stats.window import (
     HOUR,
     WINDOWS,
@@ -66,11 +66,11 @@ __all__ = [
     "count_requests",
     "dashboard",
     "get_request",
+    "has_any_request",
     "iter_requests",
     "last",
     "models_seen",
     "parse_window",
-    "percentiles",
     "request_page",
     "time_series",
     "window_summary",

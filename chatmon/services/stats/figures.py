@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from chatmon.services.call_status import ERROR_STATUSES, CallStatus
+from chatmon.services.histogram import percentiles
 from chatmon.services.sql_time import epoch_of, from_epoch
 from chatmon.services.stats.filters import ALL_REQUESTS, RequestFilter
 from chatmon.services.stats.requests import page_rows
@@ -24,7 +25,6 @@ from chatmon.services.stats.rollups import (
     Histogram,
     Totals,
     WindowData,
-    percentiles,
     split,
     totals,
     window_data,

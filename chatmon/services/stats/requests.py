@@ -77,3 +77,10 @@ def get_request(*, session: Session, correlation_id: str) -> LLMRequest | None:
     """The request with this correlation id, if it was recorded."""
     query = select(LLMRequest).where(col(LLMRequest.correlation_id) == correlation_id)
     return session.execute(query).scalar_one_or_none()
+
+
+def has_any_request(*, session: Session) -> bool:
+    """Whether anything but the probe was ever recorded (a new install shows a
+    getting-started note instead of empty charts)."""
+    real = select(col(LLMRequest.id)).where(col(LLMRequest.synthetic).is_(False))
+    return session.execute(real.limit(1)).first() is not None

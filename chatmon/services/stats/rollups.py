@@ -21,17 +21,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly
-from chatmon.services import histogram
 from chatmon.services.sql_time import epoch_of, epoch_seconds, from_epoch
 from chatmon.services.stats.filters import ALL_REQUESTS, RequestFilter
 from chatmon.services.stats.window import HOUR, check_window
 
 Histogram = dict[int, int]  # bin -> requests (chatmon.services.histogram)
-
-
-def percentiles(counts: Histogram, *quantiles: float) -> list[float | None]:
-    """A histogram's nearest-rank percentiles (within 1 %), rounded to the microsecond."""
-    return [None if v is None else round(v, 6) for v in histogram.percentiles(counts, quantiles)]
 
 
 # ----------------------------------------------------------------------------- splitting

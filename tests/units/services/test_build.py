@@ -47,7 +47,7 @@ async def test_alert_loop_start_sets_build_info(
 ) -> None:
     settings = load_settings(alert_check_interval_seconds=3600)
     engine = AlertEngine(
-        engine=db.make_engine(f"sqlite:///{tmp_path / 'x.db'}"), settings=settings, channels=[]
+        db_engine=db.make_engine(f"sqlite:///{tmp_path / 'x.db'}"), settings=settings, channels=[]
     )
     monkeypatch.setattr(monitor, "get_settings", lambda: settings)
     monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)

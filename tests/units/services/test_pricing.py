@@ -139,7 +139,7 @@ def test_recorder_flags_a_failed_request_of_a_zero_priced_model() -> None:
 
 
 def test_monitor_warning_names_the_model_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chatmon.services import dashboard_view
+    from chatmon.presenters import dashboard as dashboard_view
 
     settings = load_settings(llm_model="openai/gemini-3-flash")
     monkeypatch.setattr(dashboard_view, "get_settings", lambda: settings)
@@ -152,7 +152,7 @@ def test_monitor_warning_names_the_model_and_the_fix(monkeypatch: pytest.MonkeyP
 def test_monitor_shows_no_warning_when_everything_is_priced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from chatmon.services import dashboard_view
+    from chatmon.presenters import dashboard as dashboard_view
 
     settings = load_settings(llm_model="openai/gpt-4o-mini")
     monkeypatch.setattr(dashboard_view, "get_settings", lambda: settings)

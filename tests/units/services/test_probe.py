@@ -134,7 +134,7 @@ async def test_revoked_key_fires_probe_failed_with_auth_before_any_user_asks(
 
     with WebhookReceiver() as slack:
         checker = AlertEngine(
-            engine=engine, settings=settings, channels=[SlackChannel(SecretStr(slack.url))]
+            db_engine=engine, settings=settings, channels=[SlackChannel(SecretStr(slack.url))]
         )
         one = next(f for f in checker.observe()[1] if f.rule is Rule.PROBE_FAILED)
         assert one.verdict is Verdict.OK  # one failure: not yet (PROBE_FAILURES=2)

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from chatmon import metrics
 from chatmon.models import LLMLatencyHourly, LLMRequest, LLMRequestHourly, LLMUsageHourly
-from chatmon.services import dashboard_view, request_log, stats, usage
+from chatmon.services import request_log, stats, usage
 from chatmon.services.alerts import backtest, episode
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.rules import Rule, Verdict
@@ -104,7 +104,7 @@ def test_probe_row_is_in_no_usage_or_budget_figure(session: Session) -> None:
 
 def test_only_probe_rows_still_show_the_getting_started_note(session: Session) -> None:
     record(session, probe_call())
-    assert not dashboard_view.has_any_request(session)
+    assert not stats.has_any_request(session=session)
 
 
 def test_failing_probes_are_not_in_the_error_rate_rule(engine: Engine, session: Session) -> None:
@@ -113,7 +113,9 @@ def test_failing_probes_are_not_in_the_error_rate_rule(engine: Engine, session: 
     probes = (probe_call(at=now - timedelta(seconds=s)) for s in range(10, 200, 10))
     record(session, make_call(at=real_at), *probes)
     settings = load_settings(alert_min_requests=1, alert_error_rate_threshold=5.0)
-    observations, findings = AlertEngine(engine=engine, settings=settings, channels=[]).observe(now)
+    observations, findings = AlertEngine(db_engine=engine, settings=settings, channels=[]).observe(
+        now
+    )
     assert (observations.window_requests, observations.window_errors) == (1, 0)
     assert observations.last_request_at is not None
     assert observations.last_request_at.replace(tzinfo=UTC) == real_at  # not the later probes

@@ -209,7 +209,7 @@ def test_monitor_request_detail_links_to_the_trace(receiver: LangfuseReceiver) -
     from datetime import datetime
 
     from chatmon.models import LLMRequest
-    from chatmon.services.dashboard_view import request_detail
+    from chatmon.presenters.requests import request_detail
 
     row = LLMRequest(
         correlation_id="corr-9",

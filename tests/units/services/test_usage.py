@@ -104,7 +104,7 @@ def test_unknown_dimension_is_refused(session: Session) -> None:
 
 
 def test_monitor_drill_down_shows_one_users_requests(session: Session) -> None:
-    from chatmon.services import dashboard_view
+    from chatmon.presenters import dashboard as dashboard_view
 
     _history(session)
     query = dashboard_view.DashboardQuery(
@@ -117,7 +117,7 @@ def test_monitor_drill_down_shows_one_users_requests(session: Session) -> None:
 
 
 def test_spender_labels_shorten_long_ids_only() -> None:
-    from chatmon.services.spend_view import short
+    from chatmon.services.usage_keys import short_key as short
 
     assert short("a" * 64, "user") == "a" * 12 + "…"
     assert short("openai/a-very-long-model-name", "model") == "openai/a-very-long-model-name"
@@ -125,7 +125,7 @@ def test_spender_labels_shorten_long_ids_only() -> None:
 
 
 def test_budget_bar_shows_spend_forecast_and_action(session: Session) -> None:
-    from chatmon.services.spend_view import budget_bars
+    from chatmon.presenters.spend import budget_bars
     from chatmon.settings import load_settings
 
     record(

@@ -30,7 +30,7 @@ async def test_alert_loop_survives_a_failed_check(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'not-migrated-yet.db'}"
     settings = load_settings(alert_check_interval_seconds=1)
-    engine = AlertEngine(engine=make_engine(url), settings=settings, channels=[])
+    engine = AlertEngine(db_engine=make_engine(url), settings=settings, channels=[])
     monkeypatch.setattr(monitor, "get_settings", lambda: settings)
     monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)
     alert_clock.reset()
@@ -64,7 +64,7 @@ async def test_alert_loop_pings_the_heartbeat_after_each_check(
         settings = load_settings(
             alert_check_interval_seconds=1, heartbeat_url=ping, heartbeat_interval_seconds=1
         )
-        engine = AlertEngine(engine=make_engine(url), settings=settings, channels=[])
+        engine = AlertEngine(db_engine=make_engine(url), settings=settings, channels=[])
         monkeypatch.setattr(monitor, "get_settings", lambda: settings)
         monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)
         task = asyncio.create_task(monitor.alert_monitor())
@@ -101,7 +101,7 @@ async def test_alert_loop_sends_the_digest_when_it_is_due(
         settings = load_settings(
             alert_check_interval_seconds=1, digest_schedule="daily", slack_webhook_url=receiver.url
         )
-        engine = AlertEngine(engine=database, settings=settings, channels=[])
+        engine = AlertEngine(db_engine=database, settings=settings, channels=[])
         monkeypatch.setattr(monitor, "get_settings", lambda: settings)
         monkeypatch.setattr(monitor, "build_engine", lambda _settings: engine)
         task = asyncio.create_task(monitor.alert_monitor())

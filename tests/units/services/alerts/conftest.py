@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatmon.services.alerts import panel
+from chatmon.services.alerts import last_week
 
 
 @pytest.fixture(autouse=True)
@@ -18,4 +18,4 @@ def _replays_finish_before_the_database_goes(request: pytest.FixtureRequest) -> 
     if "engine" in request.fixturenames:
         request.getfixturevalue("engine")  # set up before, so torn down after, this drain
     yield
-    panel._replayer.submit(lambda: None).result(timeout=120)  # FIFO: every earlier replay done
+    last_week._replayer.submit(lambda: None).result(timeout=120)  # FIFO: every earlier replay done

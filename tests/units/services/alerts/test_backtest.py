@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from chatmon.models import AlertSilence
-from chatmon.services.alerts import panel
 from chatmon.services.alerts.backtest import Backtest, limits_of, replay
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.rules import Rule
@@ -145,52 +144,6 @@ def test_backtest_of_an_idle_log_fires_no_traffic(session: Session) -> None:
     assert idle.resolved_at is None  # still quiet when the replay ends
 
 
-# Tests that read the replay's figures wait for it: on a loaded machine it takes seconds
-# (the page waits BACKTEST_WAIT_SECONDS, then says "replaying…").
-REPLAY_WAIT = 60.0
-
-
-def test_panel_shows_what_each_rule_would_have_fired_in_the_last_week(
-    engine: Engine, session: Session
-) -> None:
-    outage(session)
-    checker = AlertEngine(
-        engine=engine,
-        settings=load_settings(alert_min_requests=10, alert_window_minutes=15),
-        channels=[],
-        clock=Clock(T0 + 120 * M),
-    )
-    panel.forget_last_week()
-    rows = {
-        row.rule: row
-        for row in panel.load_panel(session=session, engine=checker, replay_wait=REPLAY_WAIT).rules
-    }
-    assert rows["error_rate"].last_week == "1× (28 min), 2 messages"
-    assert rows["latency_p95"].last_week == "never"
-    assert rows["probe_failed"].last_week == "not replayed"
-    assert rows["no_traffic"].last_week == ""  # off
-
-
-def test_panel_replays_again_when_the_thresholds_change(engine: Engine, session: Session) -> None:
-    outage(session)
-    panel.forget_last_week()
-    clock = Clock(T0 + 120 * M)
-    for threshold, expected in ((10, "1× (28 min), 2 messages"), (60, "never")):
-        checker = AlertEngine(
-            engine=engine,
-            settings=load_settings(alert_min_requests=10, alert_error_rate_threshold=threshold),
-            channels=[],
-            clock=clock,
-        )
-        rows = {
-            r.rule: r
-            for r in panel.load_panel(
-                session=session, engine=checker, replay_wait=REPLAY_WAIT
-            ).rules
-        }
-        assert rows["error_rate"].last_week == expected
-
-
 def test_backtest_agrees_with_the_live_check_minute_by_minute(
     engine: Engine, session: Session
 ) -> None:
@@ -199,7 +152,7 @@ def test_backtest_agrees_with_the_live_check_minute_by_minute(
     outage(session)
     (episode,) = run(session).rule(Rule.ERROR_RATE).episodes
     checker = AlertEngine(
-        engine=engine,
+        db_engine=engine,
         settings=load_settings(alert_min_requests=10, alert_window_minutes=15),
         channels=[],
         clock=Clock(T0),
@@ -228,33 +181,3 @@ def test_backtest_counts_no_traffic_only_from_when_chatmon_was_watching(
     )
     (idle,) = result.rule(Rule.NO_TRAFFIC).episodes
     assert idle.fired_at == T0 + 41 * M
-
-
-def test_panel_does_not_wait_for_a_slow_replay(engine: Engine, session: Session) -> None:
-    """While the replay thread is busy the panel reads at once, saying "replaying…",
-    and shows the figures once the replay is done."""
-    import threading
-
-    outage(session)
-    panel.forget_last_week()
-    checker = AlertEngine(
-        engine=engine,
-        settings=load_settings(alert_min_requests=10),
-        channels=[],
-        clock=Clock(T0 + 120 * M),
-    )
-    release = threading.Event()
-    busy = panel._replayer.submit(release.wait, 30)  # the one replay thread, held
-    try:
-        week = panel.last_week(engine=checker, now=T0 + 120 * M, wait=0.2)
-        assert week is None
-        rows = {r.rule: r for r in panel.load_panel(session=session, engine=checker).rules}
-        assert rows["error_rate"].last_week == panel.REPLAYING
-    finally:
-        release.set()
-        busy.result(timeout=30)
-    rows = {
-        r.rule: r
-        for r in panel.load_panel(session=session, engine=checker, replay_wait=REPLAY_WAIT).rules
-    }
-    assert rows["error_rate"].last_week == "1× (28 min), 2 messages"

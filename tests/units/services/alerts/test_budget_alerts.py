@@ -37,7 +37,7 @@ def _checker(engine: Engine, receiver: WebhookReceiver, clock: _Clock) -> AlertE
         public_url="https://chat.example.com",
     )
     channel = SlackChannel(webhook_url=SecretStr(receiver.url))
-    return AlertEngine(engine=engine, settings=settings, channels=[channel], clock=clock)
+    return AlertEngine(db_engine=engine, settings=settings, channels=[channel], clock=clock)
 
 
 def _action(report, rule: Rule) -> Action:

@@ -429,7 +429,7 @@ def test_an_smtp_server_that_stalls_fails_at_the_deadline_and_is_retried_later(
 def test_the_default_lease_outlasts_the_default_send_deadline() -> None:
     assert SEND_LEASE.total_seconds() > SEND_DEADLINE
     engine = AlertEngine(
-        engine=make_engine("sqlite://"),
+        db_engine=make_engine("sqlite://"),
         settings=load_settings(),
         channels=[
             EmailChannel(host="h", port=25, sender="a@example.com", recipients=["b@x.y"]),
@@ -443,7 +443,7 @@ def test_an_engine_refuses_a_lease_no_longer_than_a_send_deadline() -> None:
     channel = SlackChannel(webhook_url=SecretStr("https://hooks.example.com/x"), deadline=5.0)
     with pytest.raises(ValueError, match="slack.*5 s.*lease.*5 s"):
         AlertEngine(
-            engine=make_engine("sqlite://"),
+            db_engine=make_engine("sqlite://"),
             settings=load_settings(),
             channels=[channel],
             lease=timedelta(seconds=5),

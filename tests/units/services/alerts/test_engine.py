@@ -98,7 +98,11 @@ def alert_engine(
     }
     values.update(settings)
     return AlertEngine(
-        engine=engine, settings=load_settings(**values), channels=channels, clock=clock, lease=lease
+        db_engine=engine,
+        settings=load_settings(**values),
+        channels=channels,
+        clock=clock,
+        lease=lease,
     )
 
 
@@ -377,7 +381,7 @@ def test_breaker_rule_sees_this_process_and_refusals_anywhere(
     engine: Engine, session: Session, clock: Clock
 ) -> None:
     here = AlertEngine(
-        engine=engine,
+        db_engine=engine,
         settings=load_settings(),
         channels=[],
         clock=clock,
@@ -388,7 +392,7 @@ def test_breaker_rule_sees_this_process_and_refusals_anywhere(
         session,
         make_call(at=9 * M, model="openai/c", status="error", error_category="circuit_open"),
     )
-    elsewhere = AlertEngine(engine=engine, settings=load_settings(), channels=[], clock=clock)
+    elsewhere = AlertEngine(db_engine=engine, settings=load_settings(), channels=[], clock=clock)
     obs, findings = elsewhere.observe()
     assert obs.open_breakers == ("openai/c",)
     assert next(f for f in findings if f.rule is Rule.BREAKER_OPEN).firing

@@ -148,7 +148,7 @@ def test_cli_silence_refuses_an_unknown_rule_or_duration(db_url: str, tmp_path: 
 def test_panel_shows_a_silence_and_the_panel_helpers_store_and_end_it(
     engine: Engine, session: Session, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chatmon.services.alerts.panel import load_panel
+    from chatmon.presenters.alerts_panel import load_panel
     from chatmon.states import alerts as alerts_state
 
     monkeypatch.setattr("chatmon.db.get_engine", lambda: engine)

@@ -1,26 +1,23 @@
-"""What the monitor page's Alerts panel shows: every rule's state now, and the history
-of messages and delivery attempts. Plain rows of strings, ready to render."""
+"""What the monitor page's Alerts panel shows: every rule's state now, what it would
+have fired over the last week, and the history of messages and delivery attempts.
+Plain rows of strings, ready to render. The week's replay and its cache are
+:mod:`chatmon.services.alerts.last_week`'s."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
 from chatmon.models import AlertDelivery, AlertRuleState
 from chatmon.services.alerts import backtest, silences, store
 from chatmon.services.alerts.engine import AlertEngine
+from chatmon.services.alerts.last_week import BACKTEST_WAIT_SECONDS, last_week
 from chatmon.services.alerts.messages import format_threshold, format_value
 from chatmon.services.alerts.rules import RULE_TITLES, Finding, Rule, Verdict
-
-log = logging.getLogger(__name__)
+from chatmon.services.errors import format_duration
 
 HISTORY_ROWS = 15
 ATTEMPT_ROWS = 20
@@ -121,34 +118,11 @@ def _delivery_text(delivery: AlertDelivery) -> str:
     return f"{delivery.channel}: {delivery.status}"
 
 
-BACKTEST_SPAN = timedelta(days=7)
-BACKTEST_TTL_SECONDS = 600.0  # a week's replay costs ~3 s at 1M requests: once per 10 min
-BACKTEST_WAIT_SECONDS = 2.0  # a panel read waits this long for a replay, then shows "…"
-REPLAYING = "replaying…"
-
-
-@dataclass
-class _Replayed:
-    """This process's latest replay of the last week, and what it was replayed with."""
-
-    key: str = ""
-    at: float = float("-inf")  # time.monotonic()
-    result: backtest.Backtest | None = None
-    running: Future[backtest.Backtest] | None = None
-    running_key: str = ""
-
-
-_last_week = _Replayed()
-_last_week_lock = threading.Lock()
-# One replay at a time per process, off the panel's read: at 10M requests a week's
-# replay takes tens of seconds, and the panel must not wait for it.
-_replayer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-backtest")
+REPLAYING = "replaying…"  # the last week's cell while its replay is under way
 
 
 def last_week_text(replay: backtest.RuleReplay, end: datetime) -> str:
     """The "would have fired in the last 7 days" cell of a rule."""
-    from chatmon.services.errors import format_duration
-
     if replay.not_replayed:
         return "not replayed"
     if replay.off:
@@ -159,53 +133,6 @@ def last_week_text(replay: backtest.RuleReplay, end: datetime) -> str:
     messages = replay.messages
     text = f"{len(replay.episodes)}× ({lasted}), {messages} message{'' if messages == 1 else 's'}"
     return text + (f", {replay.silenced} silenced" if replay.silenced else "")
-
-
-def forget_last_week() -> None:
-    """Drop the cached replay: the next panel read replays again."""
-    with _last_week_lock:
-        _last_week.result = None
-        _last_week.key = ""
-
-
-def _replay(engine: AlertEngine, now: datetime, key: str) -> backtest.Backtest:
-    with Session(engine.database) as session:
-        result = backtest.replay(
-            session=session,
-            limits=engine.limits,
-            start=now - BACKTEST_SPAN,
-            end=now,
-            cooldown=engine.cooldown,
-            breaker_lookback=engine.breaker_lookback,
-        )
-    with _last_week_lock:
-        _last_week.key, _last_week.at, _last_week.result = key, time.monotonic(), result
-    return result
-
-
-def last_week(
-    *, engine: AlertEngine, now: datetime, wait: float = BACKTEST_WAIT_SECONDS
-) -> backtest.Backtest | None:
-    """The backtest of the last 7 days with the current thresholds, replayed in a thread
-    of its own at most once per ``BACKTEST_TTL_SECONDS`` per process (and again when the
-    thresholds change). Waits up to ``wait`` seconds for a replay under way; None while
-    there is none yet for these thresholds (the panel says "replaying…")."""
-    key = repr((engine.database.url, engine.limits, engine.cooldown, engine.breaker_lookback))
-    with _last_week_lock:
-        current = _last_week.result if _last_week.key == key else None
-        if current is not None and time.monotonic() - _last_week.at < BACKTEST_TTL_SECONDS:
-            return current
-        running = _last_week.running
-        if running is None or running.done() or _last_week.running_key != key:
-            running = _replayer.submit(_replay, engine, now, key)
-            _last_week.running, _last_week.running_key = running, key
-    try:
-        return running.result(timeout=wait)
-    except FutureTimeout:
-        return current  # the previous replay until the new one is done
-    except Exception:
-        log.exception("alerts panel: the backtest of the last week failed")
-        return current
 
 
 def load_panel(

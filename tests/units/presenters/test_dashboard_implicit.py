@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from chatmon.services import dashboard_view as view
+from chatmon.presenters import dashboard as view
+from chatmon.presenters.requests import load_detail
 from chatmon.services import implicit_signals
 from tests.units.services.stats_factory import T0, make_call, record
 
@@ -38,10 +39,10 @@ def test_the_card_counts_flagged_requests_and_names_each_signal(session: Session
     kpis = view.load(session, _query()).kpis
     assert kpis.implicit_flagged == "3 (33.3 %)"
     assert kpis.implicit_detail == "2 stopped · 2 abandoned after an error"
-    detail = view.load_detail(session, calls[8].correlation_id)
+    detail = load_detail(session, calls[8].correlation_id)
     assert detail is not None
     labels = {f.label: f.value for f in detail.fields}
     assert labels["Implicit signals"] == "stopped, abandoned after an error"
-    plain = view.load_detail(session, calls[1].correlation_id)
+    plain = load_detail(session, calls[1].correlation_id)
     assert plain is not None
     assert {f.label: f.value for f in plain.fields}["Implicit signals"] == "none"

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from chatmon.services import versions_view
+from chatmon.presenters import versions as versions_view
 from chatmon.services.versions import METRICS, Estimate, Metric
 from tests.units.services.test_version_compare import NEW, OLD, T, add, change
 

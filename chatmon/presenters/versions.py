@@ -1,6 +1,6 @@
 """The monitor's "Did the change help?" card as display rows (plain strings, no Reflex).
 
-Built from :func:`chatmon.services.version_compare.report`; each change becomes a
+Built from :func:`chatmon.services.versions.report`; each change becomes a
 :class:`ChangeCard` (its verdict sentence and one :class:`FigureRow` per figure: before
 and after with their 95 % intervals), each prompt version a :class:`VersionLine`.
 """
@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from chatmon.services import version_compare
+from chatmon.services import versions as version_report
 from chatmon.services.sql_time import to_utc
-from chatmon.services.version_compare import Change, Estimate, Metric, Side
+from chatmon.services.versions import Change, Estimate, Metric, Side
 
 PREVIEW_CHARS = 160
 CHOICES = ("24h", "7d")
@@ -135,10 +135,10 @@ def change_card(index: int, change: Change) -> ChangeCard:
 
 
 def _metric(key: str) -> Metric:
-    return next(metric for metric in version_compare.METRICS if metric.key == key)
+    return next(metric for metric in version_report.METRICS if metric.key == key)
 
 
-def build(found: version_compare.VersionsReport) -> VersionsCard:
+def build(found: version_report.VersionsReport) -> VersionsCard:
     """The card of a report."""
     return VersionsCard(
         changes=[change_card(i, change) for i, change in enumerate(found.changes)],
@@ -160,4 +160,4 @@ def build(found: version_compare.VersionsReport) -> VersionsCard:
 
 def load(session: Session, *, start: datetime, end: datetime) -> VersionsCard:
     """Read and build the card for ``[start, end)``."""
-    return build(version_compare.report(session=session, start=start, end=end))
+    return build(version_report.report(session=session, start=start, end=end))

@@ -7,7 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from chatmon.services import dashboard_view as view
+from chatmon.presenters import dashboard as view
+from chatmon.presenters.format import seconds
+from chatmon.presenters.requests import load_detail
+from chatmon.presenters.window_input import window_bounds
 from chatmon.services import stats
 from tests.units.services.stats_factory import T0, make_call, record
 
@@ -80,14 +83,14 @@ def test_detail_has_every_recorded_field(session: Session) -> None:
         retries=3,
     )
     record(session, call)
-    detail = view.load_detail(session, call.correlation_id)
+    detail = load_detail(session, call.correlation_id)
     labels = {f.label: f.value for f in detail.fields}
     assert labels["Correlation id"] == call.correlation_id
     assert labels["Error category"] == "rate_limit"
     assert labels["Retries"] == "3"
     assert labels["Conversation"] == "conv-1" == detail.conversation_id
     assert "rate-limiting" in detail.error_message
-    assert view.load_detail(session, "gone") is None
+    assert load_detail(session, "gone") is None
 
 
 def test_unpriced_model_is_flagged_in_kpis_and_detail(session: Session) -> None:
@@ -96,22 +99,22 @@ def test_unpriced_model_is_flagged_in_kpis_and_detail(session: Session) -> None:
     data = view.load(session, query())
     assert "without a known price" in data.kpis.unpriced
     assert data.rows[0].cost == "no price"
-    detail = {f.label: f.value for f in view.load_detail(session, call.correlation_id).fields}
+    detail = {f.label: f.value for f in load_detail(session, call.correlation_id).fields}
     assert detail["Cost"].startswith("unknown")
 
 
 @pytest.mark.parametrize(("value", "text"), [(None, "–"), (0.0421, "42 ms"), (1.234, "1.23 s")])
 def test_seconds_format(value: float | None, text: str) -> None:
-    assert view.seconds(value) == text
+    assert seconds(value) == text
 
 
 def test_custom_range_inputs_are_utc() -> None:
-    start, end = view.window_bounds("custom", "2025-03-10T12:00", "2025-03-10T13:00:30")
+    start, end = window_bounds("custom", "2025-03-10T12:00", "2025-03-10T13:00:30")
     assert (start, end) == (T0, T0 + H + timedelta(seconds=30))
     with pytest.raises(stats.WindowError):
-        view.window_bounds("custom", "yesterday", "2025-03-10T13:00")
+        window_bounds("custom", "yesterday", "2025-03-10T13:00")
     with pytest.raises(stats.WindowError):
-        view.window_bounds("custom", "2025-03-10T13:00", "2025-03-10T12:00")
+        window_bounds("custom", "2025-03-10T13:00", "2025-03-10T12:00")
 
 
 def test_changes_in_the_window_become_chart_markers(session: Session) -> None:

@@ -1,8 +1,9 @@
-"""The monitor's "Top spenders" panel, shaped for display (plain Python, runs in a thread).
+"""The monitor's "Top spenders" panel and budget bars, shaped for display (plain
+Python, runs in a thread).
 
 Keys of "user" and "conversation" are long opaque ids (a user key is a keyed hash):
-the panel shows their first characters, and the full key travels only as the value
-the drill-down sends back.
+the panel shows their first characters (:func:`chatmon.services.usage_keys.short_key`),
+and the full key travels only as the value the drill-down sends back.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 from sqlmodel import Session
 
 from chatmon.services import budget, usage
+from chatmon.services.usage_keys import short_key
 
 TOP_N = 10
-SHORT_KEY = 12
 USAGE_BY_CHOICES: tuple[str, ...] = tuple(usage.DIMENSIONS)
 USAGE_BY_LABELS = {
     "model": "Model",
@@ -39,15 +40,6 @@ class SpenderRow:
     feedback: str = "0 / 0"
 
 
-def short(key: str, by: str) -> str:
-    """What the panel shows of a key: model names whole, long ids shortened."""
-    if not key:
-        return "(none)"
-    if by in ("model", "prompt_version") or len(key) <= SHORT_KEY + 1:
-        return key
-    return key[:SHORT_KEY] + "…"
-
-
 def _usd(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
 
@@ -58,7 +50,7 @@ def spenders(*, session: Session, start: datetime, end: datetime, by: str) -> li
     return [
         SpenderRow(
             key=row.key,
-            label=short(row.key, by),
+            label=short_key(row.key, by),
             requests=f"{row.requests:,}",
             errors=f"{row.errors:,}",
             cost=_usd(row.cost_usd),

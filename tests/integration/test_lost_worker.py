@@ -10,6 +10,7 @@ import time
 
 import pytest
 from playwright.sync_api import Browser, expect
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from chatmon.db import make_engine
@@ -62,21 +63,31 @@ def test_reload_after_a_killed_worker_shows_the_partial_reply_and_a_usable_compo
             )
             engine = make_engine(second.database_url)
             try:
-                with Session(engine) as session:
-                    statuses = [
-                        m.status
-                        for m in session.exec(
-                            select(ChatMessage)
-                            .where(ChatMessage.role == "assistant")
-                            .order_by(ChatMessage.id)
-                        ).all()
-                    ]
-                    interrupted = session.exec(
-                        select(LLMRequest).where(LLMRequest.status == "interrupted")
-                    ).all()
+                # The text is on screen as it streams; its row is finished just after.
+                deadline = time.monotonic() + 30
+                while True:
+                    statuses, interrupted = _assistant_statuses(engine)
+                    if "streaming" not in statuses or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
             finally:
                 engine.dispose()
             assert statuses == ["interrupted", None]
             assert len(interrupted) == 1
     finally:
         context.close()
+
+
+def _assistant_statuses(engine: Engine) -> tuple[list[str | None], list[LLMRequest]]:
+    """The assistant messages' statuses in order, and the interrupted request rows."""
+    with Session(engine) as session:
+        statuses = [
+            m.status
+            for m in session.exec(
+                select(ChatMessage).where(ChatMessage.role == "assistant").order_by(ChatMessage.id)
+            ).all()
+        ]
+        interrupted = list(
+            session.exec(select(LLMRequest).where(LLMRequest.status == "interrupted")).all()
+        )
+    return statuses, interrupted

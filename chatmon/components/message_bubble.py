@@ -7,7 +7,8 @@ from __future__ import annotations
 import reflex as rx
 
 from chatmon.components.live_reply import live_text
-from chatmon.states.chat import ChatState, MessageView
+from chatmon.presenters.chat_screen import MessageView
+from chatmon.states.chat import ChatState
 
 MESSAGES_ID = "messages"  # the chat page's scrolling list; the live reply keeps it at the bottom
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.states.chat import ChatState, ConversationView
+from chatmon.presenters.chat_screen import ConversationView
+from chatmon.states.chat import ChatState
 
 
 def _rename_dialog(conversation: rx.Var[ConversationView]) -> rx.Component:

@@ -98,7 +98,8 @@ def index_of(messages: Sequence[MessageView], message_id: int, role: str) -> int
     )
 
 
-# Var name ("messages", "recent", "question", "answer", "has_earlier") -> its new value.
+# The lists on screen, oldest first; Changes: one of them or "has_earlier" -> its new value.
+LISTS = ("messages", "recent", "question", "answer")
 Changes = dict[str, Any]
 
 

@@ -37,7 +37,7 @@ NO_IDENTITY_NOTICE = (
 SAVE_FAILED_NOTICE = "Your last reply could not be saved; it is shown here but may be lost."
 
 
-def provider_state() -> str:
+def current_provider_state() -> str:
     """The configured model's circuit breaker in this process: closed | half_open | open.
 
     With LLM_FALLBACK_MODELS, the best state of them all: a closed fallback answers.
@@ -100,14 +100,13 @@ class ChatBase(rx.State, mixin=True):
         return self._owner()
 
     # ----- what is on screen: messages, recent, question, answer ---------------------
-    def _screen(self) -> chat_screen.Screen:
-        return chat_screen.Screen(
-            messages=self.messages,
-            recent=self.recent,
-            question=self.question,
-            answer=self.answer,
-            has_earlier=self.has_earlier,
-        )
+    def _screen(self, *, stored: bool = False) -> chat_screen.Screen:
+        """The lists on screen, as Reflex hands them out (change-tracking proxies), or
+        ``stored``: the lists it keeps, whose items a copy then holds as they are."""
+        lists = {name: getattr(self, name) for name in chat_screen.LISTS}
+        if stored:
+            lists = {name: getattr(value, "__wrapped__", value) for name, value in lists.items()}
+        return chat_screen.Screen(**lists, has_earlier=self.has_earlier)
 
     def _apply(self, changes: chat_screen.Changes) -> None:
         """Set exactly the vars ``changes`` names (each one set goes to the page)."""
@@ -133,7 +132,9 @@ class ChatBase(rx.State, mixin=True):
     def _replace_shown(self, message_id: int, **changes: Any) -> MessageView | None:
         """Change fields of message ``message_id`` where it is shown (only that list
         goes to the page); None when it is not on screen."""
-        lists, changed = chat_screen.replace_shown(self._screen(), message_id, **changes)
+        # A copy of the stored list with the one message replaced: the var holds what
+        # changing it in place would have left (no proxies of the other items).
+        lists, changed = chat_screen.replace_shown(self._screen(stored=True), message_id, **changes)
         self._apply(lists)
         return changed
 

@@ -193,7 +193,8 @@ async def test_export_is_a_markdown_download_of_the_visible_branch(alice) -> Non
 async def test_load_earlier_puts_older_messages_before_what_the_tab_added(alice, engine) -> None:
     """A tab that chatted (its messages in ``recent``/``question``/``answer``) and then
     loads earlier messages shows them first, in order, with nothing lost or doubled."""
-    from chatmon.states.chat import MESSAGE_PAGE, _message_view
+    from chatmon.presenters.chat_screen import MESSAGE_PAGE
+    from chatmon.presenters.chat_screen import message_view as _message_view
 
     cookie, conversation_id, q1, a1 = alice
     owner = _owner(cookie)

@@ -1,0 +1,246 @@
+"""The chat's turn: a sent message, its reply streamed into the page, saved as it goes.
+
+:class:`ReplyMixin` is a Reflex state mixin of :class:`chatmon.states.chat.ChatState`:
+its handlers are the page's ``chat.send_message``, ``chat.stream_reply`` and
+``chat.stop``. The request path itself (breaker, retries, the one LLMCall event) is
+:mod:`chatmon.services.turn`; the saves are :mod:`chatmon.services.chat_saves`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import reflex as rx
+
+from chatmon import db, deps
+from chatmon.presenters.chat_screen import MessageView, conversation_view, message_view, turns
+from chatmon.services import chat_saves
+from chatmon.services import conversations as convo
+from chatmon.services.errors import user_message
+from chatmon.services.history import Position, Turn, check_user_message
+from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
+from chatmon.settings import get_settings
+from chatmon.states import args
+from chatmon.states.auth import AuthState
+from chatmon.states.browser import client_ip_of
+from chatmon.states.chat_base import (
+    NO_IDENTITY_NOTICE,
+    SAVE_FAILED_NOTICE,
+    ChatBase,
+    current_provider_state,
+)
+from chatmon.states.live import LivePublisher
+
+log = logging.getLogger(__name__)
+
+# The asyncio task streaming each browser tab's reply, so Stop can cancel it at
+# once, even while the provider has not sent a single token yet.
+_inflight: dict[str, asyncio.Task] = {}
+
+# A streaming reply is saved every CHECKPOINT_SECONDS (the text so far, and a sign of
+# life); one not saved for STALE_REPLY_SECONDS (chatmon.states.chat_watch) has lost its
+# writer (a worker that died) and is marked interrupted by the next page load of its
+# browser.
+CHECKPOINT_SECONDS = 2.0
+
+
+class ReplyMixin(ChatBase, mixin=True):
+    """Sending a message and streaming its reply."""
+
+    @rx.event
+    async def send_message(self, form_data: dict):
+        """Check, count and save the user's message, then stream the reply in the background.
+
+        The rate limits are counted before anything is saved: a refused message is not
+        stored, and stays in the composer.
+        """
+        if self.streaming:
+            return
+        if not (await self.get_state(AuthState)).may_chat():
+            self.notice = "Please sign in to chat."
+            return
+        owner = self._owner()
+        if owner is None:
+            self.notice = NO_IDENTITY_NOTICE
+            return
+        settings = get_settings()
+        try:
+            text = check_user_message(
+                args.form_text(form_data, "message") or "", max_chars=settings.max_message_chars
+            )
+        except ValueError as exc:
+            self.notice = str(exc)
+            return
+        shown = self._shown()
+        request = self._admit(owner, [*turns(shown), Turn(role="user", content=text)])
+        if request is None:
+            return
+        saved, reply_row, listed = await db.run(
+            chat_saves.save_user_message,
+            owner_id=owner,
+            conversation_id=args.record_id(self.conversation_id) or "",
+            text=text,
+            parent_id=shown[-1].id if shown else convo.LEAF,
+            correlation_id=request.correlation_id,
+            top_id=self.conversations[0].id if self.conversations else "",
+        )
+        self._set_if_changed(conversation_id=saved.conversation_id)
+        self._ask(message_view(saved))
+        self._accept(request, parent_id=saved.id or 0, reply_id=reply_row.id or 0)
+        if listed is not None:  # a new conversation, or one that moves to the top
+            self.conversations = [conversation_view(row) for row in listed]
+        return [rx.set_value("message", ""), type(self).stream_reply]
+
+    def _admit(self, owner: str, turns: list[Turn]) -> TurnRequest | None:
+        """A request for ``turns`` counted against the rate limits, or None (refused: the
+        notice says why)."""
+        request = TurnRequest(
+            session_id=owner,
+            conversation_id=self.conversation_id,
+            turns=turns,
+            temperature=self.temperature,
+        )
+        refusal = deps.turn_service().admit(request, client_ip=client_ip_of(self))
+        if refusal is not None:
+            self.notice = user_message(refusal.category, retry_after=refusal.retry_after)
+            return None
+        self._set_if_changed(notice="")
+        return request
+
+    def _accept(self, request: TurnRequest, *, parent_id: int, reply_id: int = 0) -> None:
+        """Hand ``stream_reply`` its one-time ticket: a reply to message ``parent_id``
+        (``reply_id``: its row, when already saved; else ``stream_reply`` saves it)."""
+        self.streaming = True
+        self._set_if_changed(editing_id=0, feedback_form_for=0)
+        self._reply_ticket = request.correlation_id
+        self._reply_accepted_at = time.time()
+        self._reply_message_id = reply_id
+        self._reply_parent_id = parent_id
+
+    @rx.event
+    def stop(self) -> None:
+        """Cancel the reply in flight; what has arrived so far is kept."""
+        task = _inflight.get(self.router.session.client_token)
+        if task is not None and not task.done():
+            task.cancel()
+
+    @rx.event(background=True)
+    async def stream_reply(self):
+        """Stream the model's reply into the page, saving it as it goes.
+
+        Runs only as the continuation of an accepted ``send_message``: it takes that
+        message's one-time ticket, so calling it directly (or twice) does nothing. The
+        request path (breaker, retries, the one LLMCall event) is
+        :mod:`chatmon.services.turn`; this forwards its text to the page and keeps the
+        reply saved every ``CHECKPOINT_SECONDS``.
+        """
+        async with self:
+            ticket, self._reply_ticket = self._reply_ticket, ""
+            parent_id, self._reply_parent_id = self._reply_parent_id, convo.LEAF
+            owner = self._owner()
+            if not ticket or not self.streaming or owner is None:
+                return
+            token = self.router.session.client_token
+            request = TurnRequest(
+                session_id=owner,
+                conversation_id=self.conversation_id,
+                turns=self._turns(),
+                temperature=self.temperature,
+                correlation_id=ticket,
+            )
+            # A send saved the reply's row with the question; a regenerated reply or the
+            # reply to an edit saves it here, while this tab's state is held: one lock
+            # (and one update to the page) before the model is asked, not two.
+            message_id = self._reply_message_id
+            if not message_id:
+                try:
+                    checkpoint = await db.run(
+                        convo.start_reply,
+                        owner_id=owner,
+                        conversation_id=request.conversation_id,
+                        correlation_id=ticket,
+                        parent_id=parent_id,
+                    )
+                except Exception:  # the database is unreachable: say so, keep the composer usable
+                    log.exception("could not start saving a reply; not asking the model")
+                    self.notice = SAVE_FAILED_NOTICE
+                    self._end_streaming()
+                    return
+                message_id = self._reply_message_id = checkpoint.id or 0
+        reply = deps.turn_service().reply(request)
+        _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
+        saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
+        try:
+            # The text goes to the page as coalesced, append-only frames beside the
+            # state (chatmon.states.live); the state changes once, at the end.
+            async with reply, LivePublisher(token=token, reply=request.correlation_id) as live:
+                async for text in reply:
+                    live.push(text)
+        except asyncio.CancelledError:
+            pass  # Stop: what arrived is kept and marked "(stopped)"
+        finally:
+            _inflight.pop(token, None)
+            saver.cancel()
+            await self._finish_reply(request=request, result=reply.result, message_id=message_id)
+
+    async def _finish_reply(
+        self, *, request: TurnRequest, result: TurnResult, message_id: int
+    ) -> None:
+        """Save the reply (or the error notice) and show it as a finished bubble.
+
+        Whatever happens while saving, the composer is usable again afterwards.
+        """
+        category = result.category
+        if category is not None:
+            log.warning(
+                "llm call failed: category=%s correlation_id=%s", category, result.correlation_id
+            )
+        content = result.final_text()
+        saved, notice, position = True, "", Position(1, 1)
+        try:
+            saved, position = await db.run(
+                chat_saves.save_finished,
+                message_id=message_id,
+                content=content,
+                error_category=category.value if category else None,
+            )
+        except Exception:
+            log.exception("could not save a finished reply (its last checkpoint stays)")
+            notice = SAVE_FAILED_NOTICE
+        async with self:
+            if saved and self.conversation_id == request.conversation_id:
+                self._answered(
+                    MessageView(
+                        id=message_id,
+                        role="assistant",
+                        content=content,
+                        error_category=category.value if category else "",
+                        correlation_id=result.correlation_id,
+                        alt_index=position.index,
+                        alt_count=position.count,
+                    )
+                )
+            self._set_if_changed(notice=notice or result.notice or self.notice)
+            self._end_streaming()
+            if (state := current_provider_state()) != self.provider_state:  # tripped by this reply?
+                self.provider_state = state
+
+
+def reply_in_flight(token: str) -> bool:
+    """Whether this worker streams a reply of the browser tab ``token``."""
+    return token in _inflight
+
+
+async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:
+    """Save the reply's text so far every ``CHECKPOINT_SECONDS`` (also a sign of life:
+    a reply not saved for ``STALE_REPLY_SECONDS`` is taken for interrupted)."""
+    while True:
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+        try:
+            await db.run(
+                convo.save_reply, message_id=message_id, content=reply.result.text, done=False
+            )
+        except Exception:  # noqa: BLE001 - a missed checkpoint is retried at the next one
+            log.warning("could not checkpoint a streaming reply", exc_info=True)

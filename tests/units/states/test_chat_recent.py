@@ -2,7 +2,7 @@
 
 Reflex resends a whole var on every change, so ``ChatState`` keeps the loaded page in
 ``messages`` and the messages the tab adds in ``recent`` / ``question`` / ``answer``
-(see ``RECENT_MAX`` in chatmon/states/chat.py). These tests read the delta Reflex would
+(see chatmon/presenters/chat_screen.py). These tests read the delta Reflex would
 send after each step.
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 from reflex.state import State
 
-from chatmon.states import chat
-from chatmon.states.chat import ChatState, MessageView
+from chatmon.presenters import chat_screen
+from chatmon.presenters.chat_screen import MessageView
+from chatmon.states.chat import ChatState
 
 
 async def _tab() -> ChatState:
@@ -57,10 +58,10 @@ async def test_later_turns_move_to_recent_and_fold_into_the_page_past_recent_max
     tab._show([_view(1), _view(2, "assistant")])
     _sent(tab)
     next_id = 3
-    for turn in range(chat.RECENT_MAX // 2 + 2):
+    for turn in range(chat_screen.RECENT_MAX // 2 + 2):
         tab._ask(_view(next_id))
         sent = _sent(tab)
-        if turn == chat.RECENT_MAX // 2 + 1:  # recent is full: one resend of the page
+        if turn == chat_screen.RECENT_MAX // 2 + 1:  # recent is full: one resend of the page
             assert "messages" in sent and tab.recent == []
         else:
             assert "messages" not in sent
@@ -73,13 +74,13 @@ async def test_later_turns_move_to_recent_and_fold_into_the_page_past_recent_max
 
 async def test_a_long_chat_keeps_a_page_on_screen_and_offers_the_rest() -> None:
     tab = await _tab()
-    tab._show([_view(i) for i in range(1, chat.MAX_ON_SCREEN)], has_earlier=False)
-    for i in range(chat.MAX_ON_SCREEN, chat.MAX_ON_SCREEN + 6, 2):
+    tab._show([_view(i) for i in range(1, chat_screen.MAX_ON_SCREEN)], has_earlier=False)
+    for i in range(chat_screen.MAX_ON_SCREEN, chat_screen.MAX_ON_SCREEN + 6, 2):
         tab._ask(_view(i))
         tab._answered(_view(i + 1, "assistant"))
     shown = _ids(tab)
-    assert len(shown) <= chat.MAX_ON_SCREEN
-    assert shown[-1] == chat.MAX_ON_SCREEN + 5 and shown == sorted(shown)
+    assert len(shown) <= chat_screen.MAX_ON_SCREEN
+    assert shown[-1] == chat_screen.MAX_ON_SCREEN + 5 and shown == sorted(shown)
     assert tab.has_earlier
 
 

@@ -12,5 +12,6 @@ never import presenters.
 - :mod:`.window_input`: the monitor's window choice and custom range inputs;
 - :mod:`.spend`: the "Top spenders" panel and the budget bars;
 - :mod:`.versions`: the "Did the change help?" card;
-- :mod:`.alerts_panel`: the Alerts panel's rows.
+- :mod:`.alerts_panel`: the Alerts panel's rows;
+- :mod:`.chat_screen`: the chat's bubbles and which of the chat state's lists hold them.
 """

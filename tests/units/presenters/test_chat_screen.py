@@ -6,6 +6,8 @@ tests/units/states/test_chat_recent.py checks the same through a real state's de
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatmon.presenters import chat_screen
 from chatmon.presenters.chat_screen import (
     MAX_ON_SCREEN,
@@ -16,8 +18,8 @@ from chatmon.presenters.chat_screen import (
 )
 
 
-def _view(message_id: int, role: str = "user", **fields: object) -> MessageView:
-    return MessageView(id=message_id, role=role, content=f"m{message_id}", **fields)  # type: ignore[arg-type]  # the test's field values
+def _view(message_id: int, role: str = "user", **fields: Any) -> MessageView:
+    return MessageView(id=message_id, role=role, content=f"m{message_id}", **fields)
 
 
 def _turn(first_id: int) -> tuple[MessageView, MessageView]:

@@ -12,10 +12,8 @@ import email.utils
 import importlib
 import logging
 import threading
-import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +25,7 @@ from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.services.litellm_import import litellm_module
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import DEMO_MODEL, FallbackModel, Settings
 
 log = logging.getLogger(__name__)
@@ -87,20 +86,6 @@ def warm_up() -> None:
         with openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1") as client:
             client.chat.completions  # noqa: B018 - the attribute access is the lazy import
         _warm.set()
-
-
-@dataclass
-class StreamStats:
-    """What one reply cost and how long it took; filled in while it streams."""
-
-    started: float = field(default_factory=time.perf_counter)
-    first_token_seconds: float | None = None
-    total_seconds: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    retries: int = 0
-    provider: str | None = None
 
 
 def categorize(exc: BaseException) -> LLMCallError:
@@ -258,24 +243,22 @@ class LLMClient:
         try:
             async with aclosing(chunks):
                 async for text in chunks:
-                    if stats.first_token_seconds is None:
-                        stats.first_token_seconds = time.perf_counter() - stats.started
+                    stats.token()
                     yield text
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a category
             raise categorize(exc) from None
         finally:
-            stats.total_seconds = time.perf_counter() - stats.started
+            stats.finish()
 
     async def _demo_stream(
         self, messages: list[dict[str, str]], stats: StreamStats
     ) -> AsyncGenerator[str, None]:
-        stats.provider = "demo"
+        stats.opened("demo")
         words = demo_reply_words(messages)
-        stats.input_tokens = sum(len(str(m["content"]).split()) for m in messages)
-        stats.output_tokens = len(words)
-        stats.cost_usd = 0.0
+        inputs = sum(len(str(m["content"]).split()) for m in messages)
+        stats.used(input_tokens=inputs, output_tokens=len(words), cost_usd=0.0)
         for word in words:
             await asyncio.sleep(0.02)
             yield word
@@ -399,7 +382,7 @@ class LLMClient:
         )
         async for attempt in retrying:
             with attempt:
-                stats.retries = attempt.retry_state.attempt_number - 1
+                stats.attempt(attempt.retry_state.attempt_number - 1)
                 return await self._open(messages, temperature, stats)
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
@@ -425,7 +408,7 @@ class LLMClient:
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
                     **_max_tokens(settings),
                 )
-                stats.provider = _provider_of(self._model)
+                stats.opened(_provider_of(self._model))
                 _reuse_provider_iterator(response)
                 first = await anext(response.__aiter__())
             return response, first
@@ -440,15 +423,16 @@ class LLMClient:
         """Tokens from the provider's usage report, and their price."""
         if usage is None:
             return
-        stats.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        stats.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        stats.cost_usd = pricing.cost_usd(
+        inputs = int(getattr(usage, "prompt_tokens", 0) or 0)
+        outputs = int(getattr(usage, "completion_tokens", 0) or 0)
+        cost = pricing.cost_usd(
             self._settings,
-            input_tokens=stats.input_tokens,
-            output_tokens=stats.output_tokens,
+            input_tokens=inputs,
+            output_tokens=outputs,
             usage=usage,
             model=self.model,
         )
+        stats.used(input_tokens=inputs, output_tokens=outputs, cost_usd=cost)
 
 
 class _StallGuard:

@@ -38,7 +38,8 @@ from chatmon.observability import series
 from chatmon.services import breaker, events, periodic
 from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import LLMCallError
-from chatmon.services.llm import LLMClient, StreamStats
+from chatmon.services.llm import LLMClient
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)

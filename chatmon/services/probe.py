@@ -35,8 +35,8 @@ from sqlmodel import Session
 
 from chatmon.models import new_id
 from chatmon.observability import series
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import breaker, events, periodic
-from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import LLMCallError
 from chatmon.services.llm import LLMClient
 from chatmon.services.stream_stats import StreamStats

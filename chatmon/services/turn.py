@@ -32,10 +32,10 @@ from types import TracebackType
 
 from chatmon.models import utc_now
 from chatmon.observability import series
+from chatmon.observability.call_status import CallStatus
 from chatmon.observability.log_context import log_context
 from chatmon.services import events
 from chatmon.services.budget import BudgetGate
-from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn, build_messages

@@ -19,10 +19,10 @@ from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.services.llm import (
     MAX_BACKOFF_SECONDS,
     LLMClient,
-    missing_credentials,
     price_usd,
     warm_up,
 )
+from chatmon.services.llm_credentials import missing_credentials
 from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import load_settings
 

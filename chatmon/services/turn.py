@@ -220,7 +220,7 @@ def publish_result(request: TurnRequest, result: TurnResult, prompt: SystemPromp
     """Publish the one :class:`LLMCall` of ``request``, which ended as ``result``.
 
     A request that never reached a model (refused, or stopped before it was sent)
-    ends now: its duration is the time until it was refused.
+    ends here: its duration runs from the request until now.
     """
     stats = result.stats
     total_seconds = stats.finish()

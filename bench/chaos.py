@@ -39,13 +39,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.figures import percentile
 from bench.request_path import (
     Upstream,
     fake_upstream,
     install_listeners,
     langfuse_sink,
     line,
-    percentile,
     prepare,
 )
 

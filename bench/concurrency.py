@@ -54,6 +54,7 @@ import httpx
 import psutil
 
 from bench import pyspy
+from bench.figures import percentile
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages, form_data
 from chatmon.devtools.fake_llm import expected_reply
 from chatmon.devtools.procs import free_port, stop
@@ -406,13 +407,6 @@ async def upstream_calls(url: str, n: int) -> list[Outcome]:
 
 
 # ----------------------------------------------------------------------------- reporting
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 @dataclass
 class LevelResult:
     """One N, one round."""

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.request_path import fake_upstream, line
-from chatmon.services import llm
+from chatmon.services import llm, provider_stream
 from chatmon.services.litellm_import import litellm_module
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -55,7 +55,7 @@ async def _stream(litellm: Any, url: str, chatmon_way: bool) -> str:
         timeout=30,
     )
     if chatmon_way:
-        llm._reuse_provider_iterator(response)
+        provider_stream.reuse_provider_iterator(response)
     parts = []
     async for chunk in response:
         if chunk.choices and chunk.choices[0].delta.content:

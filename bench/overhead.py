@@ -36,12 +36,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.figures import percentile
 from bench.request_path import (
     fake_upstream,
     install_listeners,
     langfuse_sink,
     line,
-    percentile,
     prepare,
 )
 

@@ -174,13 +174,6 @@ def _listener_name(listener: object) -> str:
     return f"{getattr(listener, '__module__', '?')}.{name}"
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def line(name: str, value: str, reference: str, ratio: float) -> str:
     """One benchmark figure: ``name: value (reference: value, ratio)``."""
     return f"{name}: {value} (reference: {reference}, ratio {ratio:.3f})"

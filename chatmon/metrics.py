@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from chatmon.observability import series
+from chatmon.observability.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services import events, pricing, request_log
-from chatmon.services.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.feedback import REASONS as FEEDBACK_REASONS

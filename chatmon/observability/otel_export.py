@@ -8,10 +8,10 @@ id is derived from the correlation id exactly as the Langfuse trace's is, so one
 request has the same trace id in both places; so is the span id, so that a rating given
 later becomes a ``chatmon.feedback`` child span of the request's span.
 
-A leaf: it imports nothing of chatmon. The caller passes the configuration as plain
-values (:class:`OtelConfig`) and the text cleaner (PII redaction and secret masking,
-the same as Langfuse traces get), and subscribes :meth:`OtelExporter.on_call` to the
-chat's events.
+A leaf: it imports nothing of chatmon outside ``observability/``. The caller passes
+the configuration as plain values (:class:`OtelConfig`) and the text cleaner (PII
+redaction and secret masking, the same as Langfuse traces get), and subscribes
+:meth:`OtelExporter.on_call` to the chat's events.
 
 Nothing here may slow down or break a chat. The listener only puts the call on a
 bounded queue (dropping, and counting, when it is full); one worker thread builds the
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from chatmon.observability.call_status import CallStatus
 from chatmon.observability.export_queue import ExportQueue
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class CallLike(Protocol):
     @property
     def cost_usd(self) -> float | None: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> str: ...  # a CallStatus value
     @property
     def error_category(self) -> str | None: ...
     @property
@@ -172,7 +173,7 @@ def span_attributes(
         attributes["chatmon.cost_usd"] = float(call.cost_usd)
     if call.first_token_seconds is not None:
         attributes["chatmon.time_to_first_token_seconds"] = float(call.first_token_seconds)
-    if call.status == "error":
+    if call.status == CallStatus.ERROR:
         attributes["error.type"] = call.error_category or "unknown"
     if capture_content:
         attributes["gen_ai.input.messages"] = json.dumps(
@@ -185,7 +186,7 @@ def span_attributes(
                     {
                         "role": "assistant",
                         "parts": [{"type": "text", "content": clean(call.output_text)}],
-                        "finish_reason": "stop" if call.status == "ok" else call.status,
+                        "finish_reason": "stop" if call.status == CallStatus.OK else call.status,
                     }
                 ],
                 ensure_ascii=False,
@@ -336,7 +337,7 @@ class OtelExporter:
                 "chatmon.first_token",
                 timestamp=start_ns + int(call.first_token_seconds * 1e9),
             )
-        if call.status == "error":
+        if call.status == CallStatus.ERROR:
             span.set_status(Status(StatusCode.ERROR, call.error_category or "unknown"))
         span.end(end_time=end_ns)
         self.sent += 1

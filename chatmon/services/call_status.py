@@ -1,24 +1,11 @@
-"""How an LLM request ended: :class:`CallStatus`, one word per outcome.
+"""Kept for modules not yet moved: :class:`CallStatus` lives in ``chatmon.observability``.
 
-The values are what ``llm_request.status`` (and the rollups) store, and what the
-``CallRecorded`` event carries; a ``CallStatus`` compares equal to its string, so rows
-read from the database compare with it directly.
+It moved below the services so that the exporters in ``chatmon/observability/`` can
+name a call's outcome too; import it from :mod:`chatmon.observability.call_status`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from chatmon.observability.call_status import ERROR_STATUSES, CallStatus
 
-
-class CallStatus(StrEnum):
-    """The outcome of one LLM request."""
-
-    OK = "ok"  # the reply arrived in full
-    ERROR = "error"  # the provider or chatmon failed it (``error_category`` says how)
-    CANCELLED = "cancelled"  # the person stopped it
-    INTERRUPTED = "interrupted"  # its worker died while it streamed (duration unknown)
-
-
-# Statuses that count as failures: a provider or chatmon error, and a reply whose worker
-# died while it streamed.
-ERROR_STATUSES: tuple[CallStatus, ...] = (CallStatus.ERROR, CallStatus.INTERRUPTED)
+__all__ = ["ERROR_STATUSES", "CallStatus"]

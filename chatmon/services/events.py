@@ -33,7 +33,7 @@ class LLMCall:
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: float | None  # None: the model has no known price
-    status: str  # a CallStatus value (chatmon.services.call_status)
+    status: str  # a CallStatus value (chatmon.observability.call_status)
     error_category: str | None
     retries: int
     temperature: float

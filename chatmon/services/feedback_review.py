@@ -25,8 +25,8 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import conversations, implicit_signals
-from chatmon.services.call_status import CallStatus
 from chatmon.services.feedback import REASONS, decode_reasons
 from chatmon.services.redaction import redact
 

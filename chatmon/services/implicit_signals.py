@@ -54,8 +54,8 @@ from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, LLMRequest
 from chatmon.observability import series
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import events, version_rollup
-from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 
 log = logging.getLogger(__name__)

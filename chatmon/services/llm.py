@@ -3,23 +3,21 @@
 Retries belong to tenacity alone: LiteLLM's and the OpenAI client's own retries are
 switched off on every call (``max_retries=0``). A failed attempt is retried only
 before the first token has streamed; after that a retry would duplicate text.
+
+Beside it: ``llm_errors`` (a failure as a category), ``llm_credentials`` (keys known
+missing before any call), ``provider_stream`` (reading the stream), ``stream_stats``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import importlib
 import logging
 import threading
-import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from chatmon.services import pricing
@@ -27,7 +25,16 @@ from chatmon.services.breaker import CircuitBreaker, Permit
 from chatmon.services.demo import demo_reply_words
 from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.services.litellm_import import litellm_module
-from chatmon.settings import DEMO_MODEL, FallbackModel, Settings
+from chatmon.services.llm_credentials import missing_credentials
+from chatmon.services.llm_errors import categorize
+from chatmon.services.provider_stream import (
+    StallGuard,
+    chunk_text,
+    close_quietly,
+    reuse_provider_iterator,
+)
+from chatmon.services.stream_stats import StreamStats
+from chatmon.settings import FallbackModel, Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,118 +96,6 @@ def warm_up() -> None:
         _warm.set()
 
 
-@dataclass
-class StreamStats:
-    """What one reply cost and how long it took; filled in while it streams."""
-
-    started: float = field(default_factory=time.perf_counter)
-    first_token_seconds: float | None = None
-    total_seconds: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    retries: int = 0
-    provider: str | None = None
-
-
-def categorize(exc: BaseException) -> LLMCallError:
-    """Map a LiteLLM/httpx exception to one of the fixed error categories.
-
-    Looks at the exception type first, then at its underlying cause: LiteLLM
-    reports a refused or dropped connection as ``InternalServerError``.
-    """
-    if isinstance(exc, LLMCallError):
-        return exc
-    ll = litellm_module()
-    retry_after = _retry_after_seconds(exc)
-    by_type: list[tuple[type[BaseException], ErrorCategory]] = [
-        (ll.ContextWindowExceededError, ErrorCategory.CONTEXT_LENGTH),
-        (ll.ContentPolicyViolationError, ErrorCategory.CONTENT_FILTER),
-        (ll.RateLimitError, ErrorCategory.RATE_LIMIT),
-        (ll.AuthenticationError, ErrorCategory.AUTH),
-        (ll.PermissionDeniedError, ErrorCategory.AUTH),
-        (ll.Timeout, ErrorCategory.TIMEOUT),
-        (asyncio.TimeoutError, ErrorCategory.TIMEOUT),
-        (ll.BadRequestError, ErrorCategory.BAD_REQUEST),
-        (ll.NotFoundError, ErrorCategory.BAD_REQUEST),
-        (ll.UnprocessableEntityError, ErrorCategory.BAD_REQUEST),
-    ]
-    if _caused_by_connection_failure(exc):
-        return LLMCallError(ErrorCategory.CONNECTION)
-    for exc_type, category in by_type:
-        if isinstance(exc, exc_type):
-            return LLMCallError(category, retry_after=retry_after)
-    if isinstance(exc, ll.APIConnectionError):
-        return LLMCallError(ErrorCategory.CONNECTION)
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and status >= 500:
-        return LLMCallError(ErrorCategory.SERVER_ERROR, retry_after=retry_after)
-    return LLMCallError(ErrorCategory.UNKNOWN)
-
-
-def _caused_by_connection_failure(exc: BaseException) -> bool:
-    """True when anything in the cause chain is a transport-level failure."""
-    import httpx
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
-            return True
-        if isinstance(current, (ConnectionError, OSError)) and not isinstance(
-            current, TimeoutError
-        ):
-            return True
-        if type(current).__name__ in {"APIConnectionError", "RemoteProtocolError"}:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _retry_after_seconds(exc: BaseException) -> float | None:
-    """The provider's ``Retry-After`` (seconds or an HTTP date), when it sent one.
-
-    LiteLLM keeps the provider's headers in ``litellm_response_headers`` (its own
-    ``response`` is rebuilt without them); the OpenAI error in the cause chain has them too.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for headers in (
-            getattr(current, "litellm_response_headers", None),
-            getattr(getattr(current, "response", None), "headers", None),
-        ):
-            seconds = _parse_retry_after(headers)
-            if seconds is not None:
-                return seconds
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _parse_retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    try:
-        if (millis := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(millis) / 1000)
-        value = headers.get("retry-after")
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class LLMClient:
     """Streams replies from the configured model (or the offline demo model).
 
@@ -258,24 +153,22 @@ class LLMClient:
         try:
             async with aclosing(chunks):
                 async for text in chunks:
-                    if stats.first_token_seconds is None:
-                        stats.first_token_seconds = time.perf_counter() - stats.started
+                    stats.token()
                     yield text
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a category
             raise categorize(exc) from None
         finally:
-            stats.total_seconds = time.perf_counter() - stats.started
+            stats.finish()
 
     async def _demo_stream(
         self, messages: list[dict[str, str]], stats: StreamStats
     ) -> AsyncGenerator[str, None]:
-        stats.provider = "demo"
+        stats.opened("demo")
         words = demo_reply_words(messages)
-        stats.input_tokens = sum(len(str(m["content"]).split()) for m in messages)
-        stats.output_tokens = len(words)
-        stats.cost_usd = 0.0
+        inputs = sum(len(str(m["content"]).split()) for m in messages)
+        stats.used(input_tokens=inputs, output_tokens=len(words), cost_usd=0.0)
         for word in words:
             await asyncio.sleep(0.02)
             yield word
@@ -323,9 +216,9 @@ class LLMClient:
         response, first_chunk = await self._open_with_retries(messages, temperature, stats, permit)
         usage = getattr(first_chunk, "usage", None)
         finished = False
-        guard = _StallGuard(self._settings.stream_idle_timeout)
+        guard = StallGuard(self._settings.stream_idle_timeout)
         try:
-            text = _chunk_text(first_chunk)
+            text = chunk_text(first_chunk)
             if text:
                 yield text
             chunks = response.__aiter__()
@@ -344,7 +237,7 @@ class LLMClient:
                     raise categorize(exc) from None
                 guard.received()
                 usage = getattr(chunk, "usage", None) or usage
-                text = _chunk_text(chunk)
+                text = chunk_text(chunk)
                 if text:
                     yield text
                 elif getattr(chunk, "usage", None) is not None:
@@ -354,12 +247,12 @@ class LLMClient:
                     # from its chunks a second time) for callbacks chatmon does not use:
                     # the reply, its usage and its price are all here already.
                     finished = True
-                    await _close_quietly(response)
+                    await close_quietly(response)
                     break
         finally:
             guard.stop()
             if not finished:  # stopped, stalled or broken: free the connection now
-                await _close_quietly(response)
+                await close_quietly(response)
         self._account(usage, stats)
 
     async def _open_with_retries(
@@ -399,7 +292,7 @@ class LLMClient:
         )
         async for attempt in retrying:
             with attempt:
-                stats.retries = attempt.retry_state.attempt_number - 1
+                stats.attempt(attempt.retry_state.attempt_number - 1)
                 return await self._open(messages, temperature, stats)
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
@@ -425,68 +318,31 @@ class LLMClient:
                     max_retries=0,  # tenacity owns retries; the OpenAI client must not
                     **_max_tokens(settings),
                 )
-                stats.provider = _provider_of(self._model)
-                _reuse_provider_iterator(response)
+                stats.opened(_provider_of(self._model))
+                reuse_provider_iterator(response)
                 first = await anext(response.__aiter__())
             return response, first
         except (asyncio.CancelledError, GeneratorExit):
-            await _close_quietly(response)
+            await close_quietly(response)
             raise
         except Exception as exc:  # noqa: BLE001 - becomes a category, maybe retried
-            await _close_quietly(response)
+            await close_quietly(response)
             raise categorize(exc) from None
 
     def _account(self, usage: Any, stats: StreamStats) -> None:
         """Tokens from the provider's usage report, and their price."""
         if usage is None:
             return
-        stats.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        stats.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        stats.cost_usd = pricing.cost_usd(
+        inputs = int(getattr(usage, "prompt_tokens", 0) or 0)
+        outputs = int(getattr(usage, "completion_tokens", 0) or 0)
+        cost = pricing.cost_usd(
             self._settings,
-            input_tokens=stats.input_tokens,
-            output_tokens=stats.output_tokens,
+            input_tokens=inputs,
+            output_tokens=outputs,
             usage=usage,
             model=self.model,
         )
-
-
-class _StallGuard:
-    """Cancels the task reading a stream when the provider sends nothing for ``seconds``.
-
-    Only time spent waiting for the provider counts, never the consumer's. One timer,
-    re-armed at most once per ``seconds``, instead of a timeout context around every
-    chunk: those were the largest cost of the request path. Like ``asyncio.timeout``,
-    it cancels only while the task waits for a chunk, so the cancellation lands there.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
-        self._waiting_since: float | None = None
-        self.fired = False
-        self._handle = self._loop.call_later(seconds, self._check)
-
-    def waiting(self) -> None:
-        """The reader is about to wait for the next chunk."""
-        self._waiting_since = self._loop.time()
-
-    def received(self) -> None:
-        """A chunk arrived; the consumer's time from now on is not a stall."""
-        self._waiting_since = None
-
-    def stop(self) -> None:
-        self._handle.cancel()
-
-    def _check(self) -> None:
-        now, since = self._loop.time(), self._waiting_since
-        if since is not None and now - since >= self._seconds and self.task is not None:
-            self.fired = True
-            self.task.cancel()
-            return
-        due = (since if since is not None else now) + self._seconds
-        self._handle = self._loop.call_at(due, self._check)
+        stats.used(input_tokens=inputs, output_tokens=outputs, cost_usd=cost)
 
 
 def _backoff(retry_state: RetryCallState) -> float:
@@ -500,99 +356,6 @@ def _backoff(retry_state: RetryCallState) -> float:
     return delay
 
 
-class _SameIterator:
-    """The OpenAI client's stream, iterated as one iterator however often it is looped over.
-
-    ``AsyncStream.__aiter__`` is an async generator function, and LiteLLM runs a fresh
-    ``async for`` over it for every chunk, leaving each generator behind unfinished: the
-    event loop then finalizes one generator per chunk (a task and a self-pipe write
-    each, ~5 % of a streaming worker's CPU in the py-spy profile). Handing LiteLLM the
-    stream's own ``__anext__`` keeps one iterator for the whole reply.
-    """
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def __aiter__(self) -> _SameIterator:
-        return self
-
-    def __anext__(self) -> Any:
-        return self._stream.__anext__()
-
-    async def aclose(self) -> None:
-        await self._stream.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _reuse_provider_iterator(response: Any) -> None:
-    """Give LiteLLM's stream wrapper a single iterator (see :class:`_SameIterator`).
-
-    Only for the OpenAI client's ``AsyncStream`` (which has ``__anext__``); any other
-    provider stream is left as LiteLLM built it.
-    """
-    stream = getattr(response, "completion_stream", None)
-    if type(stream).__name__ == "AsyncStream" and hasattr(stream, "__anext__"):
-        response.completion_stream = _SameIterator(stream)
-
-
-def missing_credentials(
-    settings: Settings,
-    *,
-    model: str | None = None,
-    api_base: str | None = None,
-    api_key: SecretStr | None = None,
-) -> list[str]:
-    """The provider variables LiteLLM needs for LLM_MODEL and cannot find; [] = none.
-
-    ``model`` with ``api_base``/``api_key``: a fallback model's own settings instead
-    (without ``model``, LLM_MODEL's: LLM_API_BASE and LLM_API_KEY).
-
-    Without a key LiteLLM fails the request as a provider ``InternalServerError``
-    ("Missing credentials"), which reads as the provider's fault and is retried. Known up
-    front, it is an ``auth`` failure with no provider call, and startup can say so.
-    """
-    if (model or settings.llm_model) == DEMO_MODEL:
-        return []
-    if model is None:
-        api_base, api_key = settings.llm_api_base, settings.llm_api_key
-    key = api_key.get_secret_value() if api_key else None
-    try:
-        found = litellm_module().validate_environment(
-            model=model or settings.llm_model, api_key=key, api_base=api_base
-        )
-    except Exception:  # noqa: BLE001 - an unknown provider: let the call itself tell
-        return []
-    if found.get("keys_in_environment"):
-        return []
-    # Only credentials: a missing base URL has a default (Ollama's is localhost:11434).
-    names = [str(name) for name in found.get("missing_keys") or []]
-    return [name for name in names if name.endswith(("_KEY", "_TOKEN"))]
-
-
-def fallback_credential_warnings(settings: Settings) -> list[str]:
-    """One line per LLM_FALLBACK_MODELS model whose provider key LiteLLM cannot find.
-
-    Such a fallback would fail every hand-over as ``auth`` without a provider call, so
-    startup says it now (naming the variables, never a value). Blocking: call from a thread.
-    """
-    warnings = []
-    for number, fallback in enumerate(settings.fallback_models, start=1):
-        missing = missing_credentials(
-            settings, model=fallback.model, api_base=fallback.api_base, api_key=fallback.api_key
-        )
-        if missing:
-            warnings.append(
-                f"fallback {fallback.model} needs a provider key and none is set: set"
-                f" LLM_FALLBACK_{number}_API_KEY (LiteLLM also reads {' or '.join(missing)});"
-                " until then it cannot answer when LLM_MODEL fails"
-            )
-    return warnings
-
-
 def _max_tokens(settings: Settings) -> dict[str, int]:
     """``max_tokens`` for the provider when LLM_MAX_TOKENS caps replies, else nothing."""
     return {} if settings.llm_max_tokens is None else {"max_tokens": settings.llm_max_tokens}
@@ -602,17 +365,6 @@ def _provider_of(model: str) -> str | None:
     return model.split("/", 1)[0] if "/" in model else None
 
 
-async def _close_quietly(response: Any) -> None:
-    """Release the provider connection of a stream we stop reading."""
-    close = getattr(response, "aclose", None)
-    if close is None:
-        return
-    try:
-        await close()
-    except Exception:  # noqa: BLE001 - closing a broken stream may fail; nothing to do
-        log.debug("closing the provider stream failed", exc_info=True)
-
-
 def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> float | None:
     """Cost of a call of LLM_MODEL in USD, or None when its price is unknown.
 
@@ -620,12 +372,3 @@ def price_usd(settings: Settings, *, input_tokens: int, output_tokens: int) -> f
     (a 0/0 map entry is unknown, not free).
     """
     return pricing.cost_usd(settings, input_tokens=input_tokens, output_tokens=output_tokens)
-
-
-def _chunk_text(chunk: Any) -> str:
-    """The text delta of one streamed chunk (empty for usage-only chunks)."""
-    choices = getattr(chunk, "choices", None) or []
-    if not choices:
-        return ""
-    delta = getattr(choices[0], "delta", None)
-    return getattr(delta, "content", None) or ""

@@ -35,10 +35,11 @@ from sqlmodel import Session
 
 from chatmon.models import new_id
 from chatmon.observability import series
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import breaker, events, periodic
-from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import LLMCallError
-from chatmon.services.llm import LLMClient, StreamStats
+from chatmon.services.llm import LLMClient
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import Settings
 
 log = logging.getLogger(__name__)

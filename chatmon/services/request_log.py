@@ -19,8 +19,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import feedback, implicit_signals, sql_upsert, usage, version_rollup
-from chatmon.services.call_status import CallStatus
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
 
+from chatmon.observability.call_status import CallStatus
 from chatmon.observability.export_queue import ExportQueue
 from chatmon.observability.otel_export import seeded_id_generator
 from chatmon.services import events
-from chatmon.services.call_status import CallStatus
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.limits import TRACE_TEXT_MAX_CHARS
 from chatmon.services.redaction import pii_spans, redact

@@ -24,8 +24,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -34,19 +32,25 @@ from types import TracebackType
 
 from chatmon.models import utc_now
 from chatmon.observability import series
+from chatmon.observability.call_status import CallStatus
 from chatmon.observability.log_context import log_context
 from chatmon.services import events
 from chatmon.services.budget import BudgetGate
-from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn, build_messages
-from chatmon.services.llm import LLMClient, StreamStats
+from chatmon.services.llm import LLMClient
+from chatmon.services.model_chain import (
+    ModelChain,
+    exhausted_notice,
+    fallback_notice,
+    falls_back,
+    hand_over,
+)
 from chatmon.services.prompts import SystemPrompt, SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import Settings
-
-log = logging.getLogger(__name__)
 
 STOPPED_MARKER = "\n\n*(stopped)*"
 INTERRUPTED_MARKER = "*(reply interrupted)*"
@@ -78,7 +82,7 @@ class TurnResult:
     error: LLMCallError | None = None
     stats: StreamStats = field(default_factory=StreamStats)
     started_at: datetime = field(default_factory=utc_now)
-    model: str = ""  # the model that served it ("" until known: the service's own)
+    model: str = ""  # the model that served it, or was asked last (before any: LLM_MODEL)
     notice: str = ""  # a small note for the chat (e.g. answered by the fallback model)
     fallback: bool = False  # a model of LLM_FALLBACK_MODELS served it (or was tried last)
 
@@ -104,8 +108,23 @@ class TurnResult:
         return f"{self.text}\n\n{INTERRUPTED_MARKER} {message}"
 
 
+@dataclass(frozen=True)
+class ReplyPlan:
+    """Everything one admitted request's reply needs, resolved when it is asked for.
+
+    Read once, so the prompt a reply was sent with is the one its call names, and the
+    models it asks are the ones the budget chose at that moment.
+    """
+
+    prompt: SystemPrompt
+    messages: list[dict[str, str]]  # what every model of the chain is sent (not changed)
+    chain: tuple[LLMClient, ...]  # the models to try in order (see model_chain)
+    budget_notice: str  # the budget's note for the chat ("" when none applies)
+    default_model: str  # LLM_MODEL: what the call names until a model is asked
+
+
 class TurnService:
-    """Runs user requests against one model for the whole process.
+    """Runs user requests against the process's models.
 
     Args:
         settings: the configuration (model name, history window).
@@ -117,7 +136,8 @@ class TurnService:
         fallback: the client of ``BUDGET_FALLBACK_MODEL``, used once a budget is spent
             when the action is ``fallback``.
         fallbacks: the clients of ``LLM_FALLBACK_MODELS`` in order, each behind its own
-            breaker, asked when the model before them fails (see :func:`falls_back`).
+            breaker, asked when the model before them fails (see
+            :func:`~chatmon.services.model_chain.falls_back`).
     """
 
     def __init__(
@@ -131,18 +151,31 @@ class TurnService:
         fallback: LLMClient | None = None,
         fallbacks: Sequence[LLMClient] = (),
     ) -> None:
-        self._settings = settings
-        self._client = client
+        self._max_history = settings.max_history_messages
+        self._model = client.model
         self._prompts = prompts
         self._limiter = limiter
         self._budget = budget
-        self._fallback = fallback
-        self._fallbacks = tuple(fallbacks)
+        self._chain = ModelChain(
+            client=client, budget=budget, budget_fallback=fallback, fallbacks=tuple(fallbacks)
+        )
 
     def reply(self, request: TurnRequest) -> ReplyStream:
         """The reply to an admitted ``request`` (see :meth:`admit`); use it as
         ``async with`` and iterate it for text."""
-        return ReplyStream(self, request)
+        prompt = self._prompts.current()
+        chain, budget_notice = self._chain.for_now()
+        messages = build_messages(
+            system_prompt=prompt.text, turns=request.turns, max_history=self._max_history
+        )
+        plan = ReplyPlan(
+            prompt=prompt,
+            messages=messages,
+            chain=chain,
+            budget_notice=budget_notice,
+            default_model=self._model,
+        )
+        return ReplyStream(request, plan)
 
     def admit(self, request: TurnRequest, *, client_ip: str = "") -> LLMCallError | None:
         """Count ``request`` against chatmon's own rate limits, before anything is saved.
@@ -156,9 +189,12 @@ class TurnService:
         if refusal is None:
             return None
         result = TurnResult(
-            correlation_id=request.correlation_id, status=CallStatus.ERROR, error=refusal
+            correlation_id=request.correlation_id,
+            status=CallStatus.ERROR,
+            error=refusal,
+            model=self._model,
         )
-        self._publish(request, result, self._prompts.current())
+        publish_result(request, result, self._prompts.current())
         return refusal
 
     def _rate_limited(self, request: TurnRequest, client_ip: str) -> LLMCallError | None:
@@ -179,88 +215,54 @@ class TurnService:
             return None
         return LLMCallError(ErrorCategory.BUDGET_EXCEEDED, retry_after=decision.seconds_to_reset())
 
-    def _client_for_now(self) -> tuple[LLMClient, str]:
-        """The client to ask (the fallback model's once a budget is spent), and a notice."""
-        if self._budget is None or self._fallback is None:
-            return self._client, ""
-        decision = self._budget.current()
-        if decision.action != "fallback":
-            return self._client, ""
-        return self._fallback, (
-            f"The {decision.period} budget is used up: this reply comes from "
-            f"{self._fallback.model}, a cheaper model, until it resets."
+
+def publish_result(request: TurnRequest, result: TurnResult, prompt: SystemPrompt) -> None:
+    """Publish the one :class:`LLMCall` of ``request``, which ended as ``result``.
+
+    A request that never reached a model (refused, or stopped before it was sent)
+    ends here: its duration runs from the request until now.
+    """
+    stats = result.stats
+    total_seconds = stats.finish()
+    events.publish_call(
+        LLMCall(
+            correlation_id=request.correlation_id,
+            session_id=request.session_id,
+            conversation_id=request.conversation_id,
+            model=result.model,
+            provider=stats.provider,
+            started_at=result.started_at,
+            first_token_seconds=stats.first_token_seconds,
+            total_seconds=total_seconds,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            cost_usd=stats.cost_usd,
+            status=result.status,
+            error_category=result.category.value if result.category else None,
+            retries=stats.retries,
+            temperature=request.temperature,
+            fallback=result.fallback,
+            prompt_version=prompt.version,
+            input_text=request.turns[-1].content if request.turns else "",
+            output_text=result.text,
         )
-
-    def _chain_for_now(self) -> tuple[list[LLMClient], str]:
-        """The models to try in order (the one for now, then LLM_FALLBACK_MODELS), and a notice."""
-        first, notice = self._client_for_now()
-        return [first, *(c for c in self._fallbacks if c.model != first.model)], notice
-
-    # ----- used by ReplyStream ------------------------------------------------------
-    def _messages(self, request: TurnRequest, prompt: SystemPrompt) -> list[dict[str, str]]:
-        return build_messages(
-            system_prompt=prompt.text,
-            turns=request.turns,
-            max_history=self._settings.max_history_messages,
-        )
-
-    def _publish(self, request: TurnRequest, result: TurnResult, prompt: SystemPrompt) -> None:
-        stats = result.stats
-        if stats.total_seconds is None:  # refused before any call was made
-            stats.total_seconds = time.perf_counter() - stats.started
-        events.publish_call(
-            LLMCall(
-                correlation_id=request.correlation_id,
-                session_id=request.session_id,
-                conversation_id=request.conversation_id,
-                model=result.model or self._client.model,
-                provider=stats.provider,
-                started_at=result.started_at,
-                first_token_seconds=stats.first_token_seconds,
-                total_seconds=stats.total_seconds,
-                input_tokens=stats.input_tokens,
-                output_tokens=stats.output_tokens,
-                cost_usd=stats.cost_usd,
-                status=result.status,
-                error_category=result.category.value if result.category else None,
-                retries=stats.retries,
-                temperature=request.temperature,
-                fallback=result.fallback,
-                prompt_version=prompt.version,
-                input_text=request.turns[-1].content if request.turns else "",
-                output_text=result.text,
-            )
-        )
-
-
-def fallback_notice(budget_notice: str, failed: list[str], serving: str) -> str:
-    """What the chat says under a reply from a fallback model (after any budget notice)."""
-    verb = "is" if len(failed) == 1 else "are"
-    said = f"{' and '.join(failed)} {verb} not answering right now: this reply comes from"
-    return f"{budget_notice} {said} the fallback model {serving}.".strip()
-
-
-def falls_back(error: LLMCallError) -> bool:
-    """Whether a failure before any text hands the request to the next model: an open
-    breaker, or a transient failure (rate limit, timeout, connection, server error)
-    that outlasted its retries. A request the provider refused for what it is (too long,
-    unsafe, bad) or a rejected key would fail the same way anywhere, or needs a person."""
-    return error.retryable or error.category is ErrorCategory.CIRCUIT_OPEN
+    )
 
 
 class ReplyStream:
     """One request in flight: iterate for text; leaving the ``async with`` publishes the call.
 
+    It owns the request from here on: it streams from the models of its
+    :class:`ReplyPlan` in turn, fills in ``result``, and publishes the one call.
     Failures never escape: they end the iteration and land in ``result`` (status
     "error" and the category). Cancellation (a person's Stop) propagates as usual
     and is recorded as "cancelled".
     """
 
-    def __init__(self, service: TurnService, request: TurnRequest) -> None:
-        self._service = service
+    def __init__(self, request: TurnRequest, plan: ReplyPlan) -> None:
         self._request = request
-        self._prompt = service._prompts.current()
-        self.result = TurnResult(correlation_id=request.correlation_id)
+        self._plan = plan
+        self.result = TurnResult(correlation_id=request.correlation_id, model=plan.default_model)
         self._chunks: AsyncGenerator[str, None] | None = None
         self._exhausted = False  # the reply ended (completely or in an error)
         self._published = False
@@ -280,58 +282,36 @@ class ReplyStream:
         return self._chunks
 
     async def _stream(self) -> AsyncGenerator[str, None]:
-        service, result = self._service, self.result
+        plan, result = self._plan, self.result
         failed: list[str] = []  # the models that did not answer, in order
-        budget_notice = ""
+        result.notice = plan.budget_notice
         try:
-            messages = service._messages(self._request, self._prompt)
-            chain, budget_notice = service._chain_for_now()
-            result.notice = budget_notice
-            for index, client in enumerate(chain):
+            for index, client in enumerate(plan.chain):
                 result.model = client.model
                 try:
                     async for text in client.stream(
-                        messages=messages, temperature=self._request.temperature, stats=result.stats
+                        messages=plan.messages,
+                        temperature=self._request.temperature,
+                        stats=result.stats,
                     ):
                         result.text += text
                         yield text
                     break
                 except LLMCallError as exc:
-                    if result.text or index + 1 == len(chain) or not falls_back(exc):
+                    if result.text or index + 1 == len(plan.chain) or not falls_back(exc):
                         raise
+                    to = plan.chain[index + 1].model
                     failed.append(client.model)
-                    self._fall_back(failed=client, to=chain[index + 1], error=exc)
-                    result.notice = fallback_notice(budget_notice, failed, chain[index + 1].model)
+                    result.stats = hand_over(
+                        failed=client.model, to=to, error=exc, stats=result.stats
+                    )
+                    result.fallback = True
+                    result.notice = fallback_notice(plan.budget_notice, failed, to)
         except LLMCallError as exc:
             result.status, result.error = CallStatus.ERROR, exc
             if result.fallback:  # the bubble says why the last one failed
-                tried = " and ".join([*failed, result.model])
-                result.notice = f"{budget_notice} {tried} are not answering right now.".strip()
+                result.notice = exhausted_notice(plan.budget_notice, [*failed, result.model])
         self._exhausted = True
-
-    def _fall_back(self, *, failed: LLMClient, to: LLMClient, error: LLMCallError) -> None:
-        """Hand the request on from ``failed`` to ``to`` (nothing has been shown yet).
-
-        The row is the serving model's: its provider, tokens, cost and retries; the
-        latency and time to first token still count from the request's start (what the
-        person waited). The failed model's retries go to its own retries series.
-        """
-        result = self.result
-        reason = error.category.value
-        # an open breaker hands every request over: the breaker's opening was the news
-        log.log(
-            logging.INFO if error.category is ErrorCategory.CIRCUIT_OPEN else logging.WARNING,
-            "model %s failed (%s, %d retries): falling back to %s",
-            failed.model,
-            reason,
-            result.stats.retries,
-            to.model,
-        )
-        if result.stats.retries:
-            series.LLM_RETRIES.labels(model=failed.model).inc(result.stats.retries)
-        series.LLM_FALLBACK_USED.labels(model=to.model, reason=reason).inc()
-        result.stats = StreamStats(started=result.stats.started)
-        result.fallback = True
 
     async def __aexit__(
         self,
@@ -356,7 +336,7 @@ class ReplyStream:
             return
         self._published = True
         try:
-            self._service._publish(self._request, self.result, self._prompt)
+            publish_result(self._request, self.result, self._plan.prompt)
         finally:
             if getattr(self, "_log_scope", None) is not None:
                 self._log_scope.__exit__(None, None, None)

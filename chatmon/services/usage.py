@@ -35,8 +35,8 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest, LLMUsageDaily, LLMUsageHourly
+from chatmon.observability.call_status import ERROR_STATUSES
 from chatmon.services import usage_plan
-from chatmon.services.call_status import ERROR_STATUSES
 from chatmon.services.sql_time import epoch_seconds, hour_of
 from chatmon.services.stats.filters import ALL_REQUESTS, RequestFilter
 from chatmon.services.stats.requests import page_rows, request_query

@@ -20,8 +20,8 @@ from sqlalchemy import and_, case, delete, func, insert, select
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest, LLMVersionHourly, LLMVersionLatencyHourly
+from chatmon.observability.call_status import ERROR_STATUSES
 from chatmon.services import sql_upsert
-from chatmon.services.call_status import ERROR_STATUSES
 from chatmon.services.sql_time import epoch_seconds, hour_of
 
 COUNTERS = (

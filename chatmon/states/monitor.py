@@ -20,12 +20,12 @@ import reflex as rx
 
 from chatmon import db, metrics
 from chatmon.observability import series
+from chatmon.observability.call_status import CallStatus
 from chatmon.presenters import dashboard as view
 from chatmon.presenters.dashboard import ALL, DashboardQuery, DashboardView, Kpis
 from chatmon.presenters.requests import RequestDetail, RequestRow, load_detail
 from chatmon.presenters.spend import USAGE_BY_CHOICES, BudgetBar, SpenderRow
 from chatmon.presenters.window_input import WINDOW_CHOICES, default_custom_range, window_bounds
-from chatmon.services.call_status import CallStatus
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.stats import SORTABLE_COLUMNS, WindowError
 from chatmon.states import args

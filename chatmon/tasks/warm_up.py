@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from chatmon import deps
-from chatmon.services import llm, pricing, readiness
+from chatmon.services import llm, llm_credentials, pricing, readiness
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def warm_up_llm() -> None:
     deps.fallback_model_clients()  # their breakers (and gauges) too, closed
     try:
         await asyncio.to_thread(llm.warm_up)
-        missing = await asyncio.to_thread(llm.missing_credentials, get_settings())
+        missing = await asyncio.to_thread(llm_credentials.missing_credentials, get_settings())
         if missing:
             log.warning(
                 "LLM_MODEL=%s needs a provider key and none is set: set LLM_API_KEY (LiteLLM"
@@ -35,7 +35,9 @@ async def warm_up_llm() -> None:
                 get_settings().llm_model,
                 " or ".join(missing),
             )
-        for warning in await asyncio.to_thread(llm.fallback_credential_warnings, get_settings()):
+        for warning in await asyncio.to_thread(
+            llm_credentials.fallback_credential_warnings, get_settings()
+        ):
             log.warning("%s", warning)
         # Loud at startup when the model's price is unknown: cost alerts cannot fire.
         await asyncio.to_thread(pricing.log_startup_warning, get_settings())

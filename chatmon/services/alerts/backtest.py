@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertRuleState, AlertSilence, LLMRequest
+from chatmon.observability.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.alerts.catalog import evaluate
 from chatmon.services.alerts.inputs import CIRCUIT_OPEN, judged_errors, utc_midnight
 from chatmon.services.alerts.lifecycle import Action, RuleState, plan
@@ -50,7 +51,6 @@ from chatmon.services.alerts.rules import (
     Thresholds,
     Verdict,
 )
-from chatmon.services.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.histogram import percentiles
 from chatmon.services.sql_time import bucket_of, from_epoch, to_utc
 from chatmon.services.stats import Histogram, check_window

@@ -17,9 +17,9 @@ from sqlalchemy import case, distinct, func, select
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest
+from chatmon.observability.call_status import CallStatus
 from chatmon.services.alerts.inputs import REFUSALS, USER_CAUSED
 from chatmon.services.alerts.rules import format_usd
-from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 
 

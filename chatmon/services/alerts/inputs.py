@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import budget, feedback, implicit_signals, periodic, stats, usage
 from chatmon.services.alerts.feedback_rules import VersionFeedback
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
-from chatmon.services.call_status import CallStatus
 from chatmon.services.sql_time import to_utc
 from chatmon.services.usage_keys import short_key
 

@@ -15,7 +15,7 @@ aware (or naive-UTC) datetimes and returns plain dataclasses.
 Import the names below from ``chatmon.services.stats``; the modules are its inside.
 """
 
-from chatmon.services.call_status import ERROR_STATUSES, CallStatus
+from chatmon.observability.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.stats.figures import (
     by_model,
     count_requests,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from chatmon.services.call_status import ERROR_STATUSES, CallStatus
+from chatmon.observability.call_status import ERROR_STATUSES, CallStatus
 from chatmon.services.histogram import percentiles
 from chatmon.services.sql_time import epoch_of, from_epoch
 from chatmon.services.stats.filters import ALL_REQUESTS, RequestFilter

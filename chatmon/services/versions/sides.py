@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlmodel import Session, col, select
 
 from chatmon.models import LLMRequest, LLMVersionHourly, LLMVersionLatencyHourly
-from chatmon.services.call_status import ERROR_STATUSES
+from chatmon.observability.call_status import ERROR_STATUSES
 from chatmon.services.sql_time import epoch_of, to_utc
 from chatmon.services.stats.rollups import Split, split
 from chatmon.services.stats.window import HOUR

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chatmon.services.llm import LLMClient, StreamStats
+from chatmon.services.llm import LLMClient
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import load_settings
 
 

@@ -25,7 +25,8 @@ from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Turn
-from chatmon.services.llm import LLMClient, fallback_credential_warnings, warm_up
+from chatmon.services.llm import LLMClient, warm_up
+from chatmon.services.llm_credentials import fallback_credential_warnings
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.recorder import Recorder
 from chatmon.services.turn import TurnRequest, TurnResult, TurnService

@@ -19,11 +19,11 @@ from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.services.llm import (
     MAX_BACKOFF_SECONDS,
     LLMClient,
-    StreamStats,
-    missing_credentials,
     price_usd,
     warm_up,
 )
+from chatmon.services.llm_credentials import missing_credentials
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import load_settings
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "ping pong"}]

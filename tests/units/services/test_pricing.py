@@ -8,7 +8,8 @@ import pytest
 
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.services import pricing
-from chatmon.services.llm import LLMClient, StreamStats, warm_up
+from chatmon.services.llm import LLMClient, warm_up
+from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import load_settings
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten"}]

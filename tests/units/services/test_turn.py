@@ -238,3 +238,18 @@ async def test_consumer_leaving_early_is_recorded_as_cancelled(
         async for _ in reply:
             break
     assert [c.status for c in calls] == ["cancelled"]
+
+
+async def test_stop_before_the_model_was_asked_is_one_cancelled_call_of_llm_model(
+    upstream: FakeLLMServer, tmp_path: Path, calls: list[LLMCall]
+) -> None:
+    """A Stop that lands before the first chunk was asked for: nothing reaches the
+    provider, and the request log still has its one row, naming the configured model."""
+    hits = upstream.hits
+    async with service_for(upstream, tmp_path).reply(request()) as reply:
+        pass
+    [call] = calls
+    assert (call.status, call.model, call.output_text) == ("cancelled", "openai/fake", "")
+    assert call.total_seconds >= 0 and call.first_token_seconds is None
+    assert reply.result.final_text() == STOPPED_MARKER
+    assert upstream.hits == hits

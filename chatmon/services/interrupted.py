@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 
 from chatmon.models import ChatMessage
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import events
-from chatmon.services.call_status import CallStatus
 from chatmon.services.events import LLMCall
 
 

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import Session
 
 from chatmon.models import ChatMessage, Conversation, utc_now
+from chatmon.observability.call_status import CallStatus
 from chatmon.services import chat_saves, events
 from chatmon.services import conversations as convo
-from chatmon.services.call_status import CallStatus
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Position
 from chatmon.services.interrupted import publish_interrupted

@@ -252,6 +252,32 @@ class LLMUsageHourly(SQLModel, table=True):
     feedback_down: int = 0
 
 
+class LLMUsageSixHourly(SQLModel, table=True):
+    """:class:`LLMUsageHourly` per 6-hour block (``block`` = ``hour // 6``: 00-06,
+    06-12, 12-18 and 18-24 UTC).
+
+    Each row is the sum of its six hourly rows, kept so by the same writes as the days.
+    It is there for the edge of a window that starts mid-day: without it that edge is
+    read as up to 12 hourly row sets per key (its hours, or its day minus the others),
+    with it as at most two blocks and three hours (``chatmon.services.usage_plan``).
+    """
+
+    __tablename__ = "llm_usage_6h"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    dimension: str = Field(primary_key=True, max_length=16)
+    block: int = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=200)
+    requests: int = 0
+    errors: int = 0
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    feedback_up: int = 0
+    feedback_down: int = 0
+
+
 class LLMUsageDaily(SQLModel, table=True):
     """:class:`LLMUsageHourly` per UTC day (``day`` = whole days since the epoch).
 

@@ -87,11 +87,11 @@ def add(session: Session, changes: dict[RollupKey, Counter[str]], upsert: Any) -
     levels: list[tuple[Any, tuple[str, ...], dict[RollupKey, Counter[str]]]] = [
         (LLMUsageHourly, _KEY, changes)
     ]
-    for model, names, hours in _COARSE:
+    for coarse_model, coarse_names, hours in _COARSE:
         coarse: dict[RollupKey, Counter[str]] = defaultdict(Counter)
         for (dimension, hour, key), delta in changes.items():
             coarse[(dimension, hour // hours, key)].update(delta)
-        levels.append((model, names, coarse))
+        levels.append((coarse_model, coarse_names, coarse))
     for model, names, rows in levels:
         params = [
             {**dict(zip(names, key, strict=True)), **{name: rows[key][name] for name in COUNTERS}}

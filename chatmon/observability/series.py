@@ -42,6 +42,28 @@ LLM_UNPRICED = Counter(
     "LLM requests whose cost is unknown (the model has no price): not counted as $0.",
     ["model"],
 )
+# ----- budgets: the latest reading of the shared database, whichever worker made it ----
+# (set by ``budget.statuses`` on every alert check, /api/budget and monitor load: every
+# worker reads the same spend, so the most recent figure is the figure, never a sum)
+BUDGET_USED_RATIO = Gauge(
+    "chatmon_budget_used_ratio",
+    "Share of the period's budget spent so far (1 = all of it); priced requests only:"
+    " unpriced ones add nothing (chatmon_llm_unpriced_requests_total).",
+    ["period"],  # daily | monthly, only for a budget that is set
+    multiprocess_mode="livemostrecent",
+)
+BUDGET_LIMIT_USD = Gauge(
+    "chatmon_budget_limit_usd",
+    "The period's budget in USD (DAILY_BUDGET_USD, MONTHLY_BUDGET_USD).",
+    ["period"],
+    multiprocess_mode="livemostrecent",
+)
+BUDGET_WARN_RATIO = Gauge(
+    "chatmon_budget_warn_ratio",
+    "The BUDGET_WARN_PERCENT levels as shares of a budget (0.8 = 80 %), one per level.",
+    ["level"],  # the level in percent, as configured: "50", "80", "100"
+    multiprocess_mode="livemostrecent",
+)
 LLM_RETRIES = Counter("chatmon_llm_retries_total", "Retried LLM attempts.", ["model"])
 LLM_FALLBACK_USED = Counter(
     "chatmon_llm_fallback_used_total",

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from chatmon.observability import series
 from chatmon.services import forecast, usage
 from chatmon.services.sql_time import to_utc
 
@@ -194,7 +195,20 @@ def statuses(*, session: Session, config: BudgetConfig, now: datetime) -> list[P
         period_status(session=session, config=config, period=p, now=now)
         for p in ("daily", "monthly")
     )
-    return [status for status in found if status is not None]
+    result = [status for status in found if status is not None]
+    export(result, config)
+    return result
+
+
+def export(found: list[PeriodStatus], config: BudgetConfig) -> None:
+    """Put the budgets on /metrics (``chatmon_budget_*``): every reading of the statuses
+    refreshes them, and the alert loop reads them every check in every worker."""
+    for status in found:
+        series.BUDGET_USED_RATIO.labels(period=status.period).set(status.percent / 100.0)
+        series.BUDGET_LIMIT_USD.labels(period=status.period).set(status.limit_usd)
+    if found:
+        for level in config.warn_levels:
+            series.BUDGET_WARN_RATIO.labels(level=f"{level:g}").set(level / 100.0)
 
 
 # ----------------------------------------------------------------------------- enforcement

@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 
 from chatmon.models import ALL_MODELS, LLMLatencyHourly, LLMRequest, LLMRequestHourly, table_of
 from chatmon.observability.call_status import CallStatus
-from chatmon.services import feedback, implicit_signals, sql_upsert, usage, version_rollup
+from chatmon.services import feedback, implicit_signals, sql_upsert, usage_rollups, version_rollup
 from chatmon.services.events import LLMCall
 from chatmon.services.histogram import bin_of
 from chatmon.services.sql_time import epoch_seconds, hour_of, to_utc
@@ -114,7 +114,7 @@ def row_values(call: LLMCall, *, price_known: PriceKnown) -> dict[str, Any]:
 
 
 _dialect = sql_upsert.dialect
-_upsert = sql_upsert.adding  # usage.add takes it as a parameter
+_upsert = sql_upsert.adding  # usage_rollups.add takes it as a parameter
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -206,7 +206,7 @@ def insert_calls(
     real = [row for row in inserted if not row["synthetic"]]  # probes: in no rollup
     _add_hourly(session, _hourly_deltas(real))
     _add_latency(session, _latency_deltas(real))
-    usage.add(session, usage.deltas(real), _upsert)
+    usage_rollups.add(session, usage_rollups.deltas(real), _upsert)
     version_rollup.add_rows(session, real)
     return inserted
 
@@ -239,9 +239,9 @@ def record_feedback(
         feedback_down=(new == -1) - (old == -1),
     )
     _add_hourly(session, {key: delta})
-    usage.add(
+    usage_rollups.add(
         session,
-        usage.feedback_deltas(row, up=delta["feedback_up"], down=delta["feedback_down"]),
+        usage_rollups.feedback_deltas(row, up=delta["feedback_up"], down=delta["feedback_down"]),
         _upsert,
     )
     version_rollup.add_feedback(session, row, up=delta["feedback_up"], down=delta["feedback_down"])
@@ -272,7 +272,7 @@ def prune_rollups(*, session: Session, before: datetime) -> None:
     cutoff = hour_of(before)
     session.execute(delete(LLMRequestHourly).where(col(LLMRequestHourly.hour) < cutoff))
     session.execute(delete(LLMLatencyHourly).where(col(LLMLatencyHourly.hour) < cutoff))
-    usage.prune(session, before_hour=cutoff)
+    usage_rollups.prune(session, before_hour=cutoff)
     version_rollup.prune(session, before_hour=cutoff)
 
 
@@ -326,7 +326,7 @@ def rebuild_rollups(*, session: Session) -> None:
                 .group_by(*([model_column] if model is model_column else []), hour, bin_column)
             )
             session.execute(insert(LLMLatencyHourly).from_select([*_LATENCY_KEY, "count"], counts))
-    usage.rebuild(session)
+    usage_rollups.rebuild(session)
     version_rollup.rebuild(session)
 
 

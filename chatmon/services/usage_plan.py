@@ -1,7 +1,7 @@
 """How to read a window of spend from rollups: a signed cover of ``[start, end)``.
 
-``llm_usage_daily`` and ``llm_usage_hourly`` hold sums per key and period, and
-``llm_request`` the rows. A window is read as whole periods plus edges, and an edge
+``llm_usage_daily``, ``llm_usage_6h`` and ``llm_usage_hourly`` hold sums per key and
+period, and ``llm_request`` the rows. A window is read as whole periods plus edges, and an edge
 can be taken directly (the part inside the window, at a finer level) or as a
 complement (the whole period it lies in, minus the part outside the window). Both are
 exact: every day row is the sum of its hours, every hour the sum of its rows.
@@ -26,12 +26,13 @@ from itertools import product
 from chatmon.services.sql_time import epoch_of, from_epoch
 
 HOUR = 3600
+SIX_HOURS = 6 * HOUR
 DAY = 24 * HOUR
-PERIODS = (DAY, HOUR)  # the rollup levels, coarse to fine
+PERIODS = (DAY, SIX_HOURS, HOUR)  # the rollup levels, coarse to fine, each dividing the last
 RAW = 0  # Part.period of a range of llm_request rows
 # The cost of one period's rows of every key, in row sets; a day costs more than an
-# hour (more keys are active in it) but far less than its 24 hours.
-WEIGHT = {DAY: 2.0, HOUR: 1.0}
+# hour (more keys are active in it) but far less than its 24 hours, a block between.
+WEIGHT = {DAY: 2.0, SIX_HOURS: 1.5, HOUR: 1.0}
 RAW_WEIGHT = 2.0  # an hour of rows: about an hourly row set, each row read through an index
 
 

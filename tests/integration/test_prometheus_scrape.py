@@ -164,11 +164,17 @@ def test_every_dashboard_query_runs_on_real_prometheus(
     for number in range(2):
         send_and_wait(page, f"dashboard data {number}")
     assert prometheus.wait_for(query, baseline + 2) == baseline + 2
+    # the budgets reach /metrics whenever they are read (every alert check; here at
+    # once): the app runs with the default daily budget (DAILY_COST_THRESHOLD=50)
+    periods = httpx.get(app_server.url + "/api/budget", auth=app_server.monitor_auth, timeout=10)
+    assert periods.json()["periods"], periods.text
     dashboard = json.loads((DEPLOY / "grafana" / "chatmon.json").read_text())
     data_panels = {
         "Requests per second by status",
         "Request duration percentiles",
         "Tokens per minute",
+        "Unpriced requests (cost alerts cannot see them)",  # at 0 from startup
+        "Budget used %",
     }
     for panel in dashboard["panels"]:
         for target in panel["targets"]:

@@ -241,3 +241,29 @@ def test_record_call_counts_unpriced_requests_not_as_cost() -> None:
     assert _value("chatmon_llm_cost_usd_total", model=model) == before_cost
     metrics.record_call(_call(model=model, cost_usd=0.001))  # priced: not counted
     assert _value("chatmon_llm_unpriced_requests_total", model=model) == before_unpriced + 1
+
+
+_BUDGET_WORKER = textwrap.dedent(
+    """
+    import sys
+    from chatmon.observability import series
+    series.BUDGET_USED_RATIO.labels(period="daily").set(float(sys.argv[1]))
+    """
+)
+
+
+def test_budget_used_is_the_latest_reading_across_workers_not_a_sum(tmp_path: Path) -> None:
+    """Every worker reads the same spend: /metrics shows the most recent reading."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for ratio in ("0.25", "0.75"):  # the second worker read the spend last
+        run = [sys.executable, "-c", _BUDGET_WORKER, ratio]
+        subprocess.run(run, env=env, check=True, timeout=60)
+    scraped = subprocess.run(
+        [sys.executable, "-c", _SCRAPER],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert 'chatmon_budget_used_ratio{period="daily"} 0.75' in scraped

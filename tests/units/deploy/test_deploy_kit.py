@@ -114,6 +114,9 @@ def _exported_series() -> set[str]:
         series.LLM_TOKENS,
         series.LLM_COST,
         series.LLM_RETRIES,
+        series.LLM_UNPRICED,
+        series.BUDGET_USED_RATIO,
+        series.BUDGET_WARN_RATIO,
         series.FEEDBACK,
         series.CIRCUIT_BREAKER_STATE,
         series.RATE_LIMITED,
@@ -146,7 +149,25 @@ def test_dashboard_queries_only_series_chatmon_exports() -> None:
         "chatmon_circuit_breaker_state",
         "chatmon_rate_limited_total",
         "chatmon_alerts_total",
+        "chatmon_llm_unpriced_requests_total",
+        "chatmon_budget_used_ratio",
+        "chatmon_budget_warn_ratio",
     } <= used
+
+
+def test_dashboard_shows_unpriced_requests_and_budgets_with_their_warn_levels() -> None:
+    panels = {panel["title"]: panel for panel in _dashboard()["panels"]}
+    unpriced = panels["Unpriced requests (cost alerts cannot see them)"]
+    assert "chatmon_llm_unpriced_requests_total" in unpriced["targets"][0]["expr"]
+    used = panels["Budget used %"]
+    exprs = [target["expr"] for target in used["targets"]]
+    assert exprs == [
+        "max by (period) (chatmon_budget_used_ratio)",  # one figure per period, not a sum
+        "max by (level) (chatmon_budget_warn_ratio)",
+    ]
+    assert used["fieldConfig"]["defaults"]["unit"] == "percentunit"  # ratios: 0.8 = 80 %
+    ids = [panel["id"] for panel in _dashboard()["panels"]]
+    assert len(ids) == len(set(ids))
 
 
 def test_dashboard_uses_the_provisioned_datasource() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -66,6 +67,24 @@ def test_status_reports_spend_percent_level_and_action(session: Session) -> None
     assert status.reached_at is not None and status.reached_at > now  # at $~54/h
     body = status.to_json()
     assert body["resets_at"].endswith("Z") and body["limit_usd"] == 50.0
+
+
+def test_budget_statuses_reach_metrics_with_the_warn_levels(session: Session) -> None:
+    _spend(session, NOON, 45.0)
+    config = BudgetConfig(daily_usd=50.0, monthly_usd=900.0, warn_levels=(60.0, 90.0))
+    budget.statuses(session=session, config=config, now=NOON)
+
+    def value(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    assert value("chatmon_budget_used_ratio", period="daily") == pytest.approx(0.9)
+    assert value("chatmon_budget_used_ratio", period="monthly") == pytest.approx(0.05)
+    assert value("chatmon_budget_limit_usd", period="daily") == 50.0
+    assert value("chatmon_budget_warn_ratio", level="60") == pytest.approx(0.6)
+    assert value("chatmon_budget_warn_ratio", level="90") == pytest.approx(0.9)
+    _spend(session, NOON - timedelta(minutes=30), 5.0)
+    budget.statuses(session=session, config=config, now=NOON)  # the next reading wins
+    assert value("chatmon_budget_used_ratio", period="daily") == pytest.approx(1.0)
 
 
 def test_decision_at_the_limit_is_the_configured_action(session: Session) -> None:

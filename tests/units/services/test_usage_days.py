@@ -1,18 +1,19 @@
-"""Spend over long windows: the daily rollup, read with hours and rows at the edges,
-gives exactly what a GROUP BY over the rows gives, and stays the sum of its hours
-through feedback, retention and rebuilds."""
+"""Spend over long windows: the daily and 6-hour rollups, read with hours and rows at
+the edges, give exactly what a GROUP BY over the rows gives, and stay the sums of
+their hours through feedback, retention and rebuilds."""
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from chatmon.models import LLMUsageDaily, LLMUsageHourly
+from chatmon.models import LLMUsageDaily, LLMUsageHourly, LLMUsageSixHourly
 from chatmon.services import request_log, usage
 from chatmon.services.events import LLMCall
 from tests.units.services.stats_factory import T0, make_call, record
@@ -105,25 +106,56 @@ def test_late_feedback_counts_in_whole_days(session: Session) -> None:
     assert (row.feedback_up, row.feedback_down) == (0, 1)
 
 
-def _days_from_hours(session: Session) -> set[tuple]:
+def _periods_from_hours(session: Session, hours: int) -> set[tuple]:
     h = LLMUsageHourly
-    day = col(h.hour) // 24  # one expression: PostgreSQL matches GROUP BY by its text
+    period = col(h.hour) // hours  # one expression: PostgreSQL matches GROUP BY by its text
     query = select(
         h.dimension,
-        day,
+        period,
         h.key,
         func.sum(h.requests),
         func.sum(h.errors),
+        func.sum(h.cost_usd),
         func.sum(h.feedback_up),
         func.sum(h.feedback_down),
-    ).group_by(h.dimension, day, h.key)
-    return {tuple(row) for row in session.execute(query)}
+    ).group_by(h.dimension, period, h.key)
+    return {_rounded(row) for row in session.execute(query)}
+
+
+def _periods(session: Session, hours: int) -> set[tuple]:
+    table, column = (LLMUsageDaily, "day") if hours == 24 else (LLMUsageSixHourly, "block")
+    query = select(
+        table.dimension,
+        getattr(table, column),
+        table.key,
+        table.requests,
+        table.errors,
+        table.cost_usd,
+        table.feedback_up,
+        table.feedback_down,
+    )
+    return {_rounded(row) for row in session.execute(query)}
+
+
+def _rounded(row: Any) -> tuple:
+    *head, cost, up, down = tuple(row)
+    return (*head, round(cost, 9), up, down)  # sums of floats in another order
+
+
+def _days_from_hours(session: Session) -> set[tuple]:
+    return _periods_from_hours(session, 24)
 
 
 def _days(session: Session) -> set[tuple]:
-    d = LLMUsageDaily
-    query = select(d.dimension, d.day, d.key, d.requests, d.errors, d.feedback_up, d.feedback_down)
-    return {tuple(row) for row in session.execute(query)}
+    return _periods(session, 24)
+
+
+def _blocks_from_hours(session: Session) -> set[tuple]:
+    return _periods_from_hours(session, 6)
+
+
+def _blocks(session: Session) -> set[tuple]:
+    return _periods(session, 6)
 
 
 def test_each_day_is_the_sum_of_its_hours_and_a_rebuild_agrees(session: Session) -> None:
@@ -134,21 +166,28 @@ def test_each_day_is_the_sum_of_its_hours_and_a_rebuild_agrees(session: Session)
     session.commit()
     incremental = _days(session)
     assert incremental == _days_from_hours(session) and incremental
+    blocks = _blocks(session)
+    assert blocks == _blocks_from_hours(session) and len(blocks) > len(incremental)
     request_log.rebuild_rollups(session=session)
     session.commit()
     assert _days(session) == incremental
+    assert _blocks(session) == blocks
 
 
-@pytest.mark.parametrize("cutoff_hours", [0, 7])
-def test_retention_keeps_days_equal_to_their_hours(session: Session, cutoff_hours: int) -> None:
+@pytest.mark.parametrize("cutoff_hours", [0, 7, 12, 13])
+def test_retention_keeps_days_and_blocks_equal_to_their_hours(
+    session: Session, cutoff_hours: int
+) -> None:
     calls = _history()
     record(session, *calls)
-    cutoff = T0 - DAY + timedelta(hours=cutoff_hours)  # a day boundary or mid-day
+    # T0 is noon: a block boundary mid-day, mid-block, a day boundary, a day's first block
+    cutoff = T0 - DAY + timedelta(hours=cutoff_hours)
     while request_log.prune_rows(session=session, before=cutoff):
         session.commit()
     request_log.prune_rollups(session=session, before=cutoff)
     session.commit()
     assert _days(session) == _days_from_hours(session)
+    assert _blocks(session) == _blocks_from_hours(session)
     kept = [call for call in calls if call.started_at >= cutoff]
     start, end = T0 - 2 * DAY, T0 + 2 * DAY
     got = usage.top(session=session, start=start, end=end, by="user", limit=100)

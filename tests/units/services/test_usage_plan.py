@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from chatmon.services import usage_plan
-from chatmon.services.usage_plan import DAY, HOUR, RAW
+from chatmon.services.usage_plan import DAY, HOUR, RAW, SIX_HOURS
 
 NOW = datetime(2026, 12, 2, 12, 41, 7, 123456, tzinfo=UTC)
 
@@ -48,3 +48,13 @@ def test_a_week_ending_now_reads_today_as_one_day_row() -> None:
 def test_a_short_window_reads_rows_only() -> None:
     parts = usage_plan.plan(NOW - timedelta(minutes=7), NOW, now=NOW)
     assert [(p.sign, p.period) for p in parts] == [(1, RAW)]
+
+
+def test_a_week_starting_at_any_time_of_day_reads_at_most_six_hourly_row_sets() -> None:
+    # the 6-hour blocks take the older edge: at most two blocks and three hours each side
+    for minutes in range(0, 24 * 60, 17):
+        now = NOW.replace(hour=0, minute=0) + timedelta(minutes=minutes)
+        parts = usage_plan.plan(now - timedelta(days=7), now, now=now)
+        hours = sum(p.last - p.first for p in parts if p.period == HOUR)
+        blocks = sum(p.last - p.first for p in parts if p.period == SIX_HOURS)
+        assert hours <= 6 and blocks <= 4, (now, parts)

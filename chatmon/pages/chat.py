@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatmon.components.live_reply import live_sync
 from chatmon.components.message_bubble import MESSAGES_ID, message_bubble, streaming_bubble
 from chatmon.components.sidebar import sidebar
 from chatmon.services.demo import DEMO_HINT
@@ -146,11 +147,12 @@ def _messages() -> rx.Component:
                 ),
                 # the loaded page, then this tab's new messages (see ChatState.recent):
                 # a send resends only the last two lists, a finished reply only the last
+                live_sync(),  # first: the lists below may need the frames it applies
                 rx.foreach(ChatState.messages, message_bubble),
-                rx.foreach(ChatState.recent, message_bubble),
+                rx.foreach(ChatState.recent, lambda m: message_bubble(m, per_frame=True)),
                 rx.foreach(ChatState.question, message_bubble),
                 rx.cond(ChatState.streaming, streaming_bubble()),
-                rx.foreach(ChatState.answer, message_bubble),
+                rx.foreach(ChatState.answer, lambda m: message_bubble(m, per_frame=True)),
                 spacing="4",
                 width="100%",
                 max_width="860px",

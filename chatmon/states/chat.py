@@ -38,6 +38,7 @@ from chatmon.states import args
 from chatmon.states.auth import AuthState
 from chatmon.states.browser import client_ip_of, owner_of
 from chatmon.states.live import LivePublisher
+from chatmon.states.message_wire import compact_wire
 from chatmon.states.tabs import tab_connected
 
 # A conversation opens with its newest messages; "Load earlier" adds a page at a time,
@@ -85,6 +86,7 @@ def _provider_state() -> str:
     return next((s for s in ("closed", "half_open") if s in states), "open")
 
 
+@compact_wire  # to the page without default fields, nor a text it already holds
 @dataclasses.dataclass
 class MessageView:
     """One chat bubble."""
@@ -101,6 +103,9 @@ class MessageView:
     # its place among its alternatives (regenerated replies, edited questions): 1 of 1
     alt_index: int = 1
     alt_count: int = 1
+    # The page holds the first live_chars of content from live frame live_seq (-1: no).
+    live_seq: int = -1
+    live_chars: int = 0
 
 
 @dataclasses.dataclass
@@ -851,10 +856,11 @@ class ChatState(rx.State):
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
         saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
+        live = LivePublisher(token=token, reply=request.correlation_id)
         try:
             # The text goes to the page as coalesced, append-only frames beside the
             # state (chatmon.states.live); the state changes once, at the end.
-            async with reply, LivePublisher(token=token, reply=request.correlation_id) as live:
+            async with reply, live:
                 async for text in reply:
                     live.push(text)
         except asyncio.CancelledError:
@@ -862,10 +868,12 @@ class ChatState(rx.State):
         finally:
             _inflight.pop(token, None)
             saver.cancel()
-            await self._finish_reply(request=request, result=reply.result, message_id=message_id)
+            await self._finish_reply(
+                request=request, result=reply.result, message_id=message_id, live=live
+            )
 
     async def _finish_reply(
-        self, *, request: TurnRequest, result: TurnResult, message_id: int
+        self, *, request: TurnRequest, result: TurnResult, message_id: int, live: LivePublisher
     ) -> None:
         """Save the reply (or the error notice) and show it as a finished bubble.
 
@@ -899,6 +907,7 @@ class ChatState(rx.State):
                         correlation_id=result.correlation_id,
                         alt_index=position.index,
                         alt_count=position.count,
+                        **live.page_holds(content),  # its text is not sent twice
                     )
                 )
             self._set_if_changed(notice=notice or result.notice or self.notice)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatmon.components.composer import clear_after_send
 from chatmon.components.live_reply import live_sync
 from chatmon.components.message_bubble import MESSAGES_ID, message_bubble, streaming_bubble
 from chatmon.components.sidebar import sidebar
@@ -224,6 +225,7 @@ def _composer() -> rx.Component:
                 width="100%",
             ),
             rx.script(src="/composer.js"),
+            clear_after_send("message"),  # once the send is accepted
             width="100%",
             max_width="860px",
             margin="0 auto",

@@ -644,7 +644,7 @@ class ChatState(rx.State):
         self._accept(request, parent_id=saved.id or 0, reply_id=reply_row.id or 0)
         if listed is not None:  # a new conversation, or one that moves to the top
             self.conversations = [_conversation_view(row) for row in listed]
-        return [rx.set_value("message", ""), ChatState.stream_reply]
+        return ChatState.stream_reply  # the page empties the composer (components.composer)
 
     def _turns(self) -> list[Turn]:
         """The conversation as the model sees it: the finished, successful messages shown

@@ -152,15 +152,18 @@ export function useLiveSync(frame, resyncEvent) {
   return live.seq;
 }
 
-// The streaming bubble's text. It mounts afresh for every reply, when the frame in the
-// state is still the previous reply's last one (or [] after a reload): it shows
-// nothing until a frame arrives, and only a full frame starts its text.
+// The streaming bubble's text. It mounts afresh for every reply, when what this
+// module holds is still the previous reply's (whose bubble unmounted: `ended`), or
+// nothing after a reload: it shows nothing until a full frame starts a reply.
+let ended = null;
 export function useLiveReply(frame, resyncEvent, containerId) {
-  const mountFrame = useRef(undefined);
-  if (mountFrame.current === undefined) {
-    mountFrame.current = live.frame;
-    live.seq = -1;
-    live.gap = false;
+  const mounted = useRef(false);
+  if (!mounted.current) {
+    mounted.current = true;
+    if (live.reply === ended) {
+      live.seq = -1; // not ours to append to
+      live.gap = false;
+    }
   }
   sync(frame);
   const gap = live.gap;
@@ -169,7 +172,13 @@ export function useLiveReply(frame, resyncEvent, containerId) {
       askForResync(resyncEvent);
     }
   });
-  const text = live.frame !== mountFrame.current ? live.text : "";
+  useEffect(
+    () => () => {
+      ended = live.reply;
+    },
+    [],
+  );
+  const text = live.reply !== ended ? live.text : "";
   useFollowBottom(containerId, text);
   return text;
 }

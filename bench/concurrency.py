@@ -2,6 +2,7 @@
 
     python -m bench.concurrency --sessions 50,200 [--redis] [--workers N] [--postgres]
                                 [--rounds R] [--latency S] [--tokens-per-second R]
+    python -m bench.concurrency --breakdown TURNS [--reply-words W]   # where the bytes go
 
 In one run, side by side:
 

@@ -26,9 +26,7 @@ def test_default_fields_are_not_sent_and_the_page_fills_them_in() -> None:
     question = MessageView(id=7, role="user", content="hello there")
     assert _wire(question) == {"id": 7, "role": "user", "content": "hello there"}
     shown = _as_page_shows(_wire(question), LiveText())
-    assert shown == {
-        k: v for k, v in vars(question).items() if k not in ("live_seq", "live_chars")
-    }
+    assert shown == {k: v for k, v in vars(question).items() if k not in ("live_seq", "live_chars")}
 
 
 def test_fields_that_differ_from_their_default_are_sent() -> None:

@@ -2,6 +2,7 @@
 
     python -m bench.concurrency --sessions 50,200 [--redis] [--workers N] [--postgres]
                                 [--rounds R] [--latency S] [--tokens-per-second R]
+    python -m bench.concurrency --breakdown TURNS [--reply-words W]   # where the bytes go
 
 In one run, side by side:
 
@@ -53,7 +54,7 @@ if str(ROOT) not in sys.path:  # `python bench/concurrency.py` as well as `-m be
 import httpx
 import psutil
 
-from bench import pyspy
+from bench import breakdown, pyspy
 from bench.figures import percentile
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages, form_data
 from chatmon.devtools.fake_llm import expected_reply
@@ -530,6 +531,25 @@ async def smoke(url: str, app: CompiledApp, reply_words: int) -> None:
         await session.close()
 
 
+async def breakdown_turns(url: str, app: CompiledApp, turns: int, reply_words: int) -> None:
+    """One new tab, ``turns`` messages one after the other: every update each turn
+    brought, classified (:mod:`bench.breakdown`)."""
+    session = ReflexSession(url, app, keep_updates=True)
+    try:
+        await session.connect()
+        for turn in range(turns):
+            session.update_log.clear()
+            outcome = await chat_turn(session, _message(turn), reply_words)
+            if outcome.seconds is None:
+                raise RuntimeError(f"breakdown turn {turn} failed: {outcome.error}")
+            ratio = outcome.update_bytes / outcome.reply_bytes
+            print(f"# breakdown, turn {turn}: {ratio:.2f} bytes per reply byte", flush=True)
+            for line in breakdown.table(session.update_log, outcome.reply_bytes):
+                print(line, flush=True)
+    finally:
+        await session.close()
+
+
 async def single_session(
     url: str, app: CompiledApp, fake_url: str, turns: int, reply_words: int
 ) -> list[str]:
@@ -672,6 +692,13 @@ def main(argv: list[str] | None = None) -> int:
         help="steady-state turns of one idle session, after warm-up (0: skip)",
     )
     parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=0,
+        metavar="TURNS",
+        help="only classify every update one new tab receives in TURNS turns, then stop",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -743,6 +770,9 @@ def _run(
     ):
         app = CompiledApp.from_web_dir(server.web_dir)
         asyncio.run(smoke(server.url, app, args.reply_words))
+        if args.breakdown:
+            asyncio.run(breakdown_turns(server.url, app, args.breakdown, args.reply_words))
+            return
         time.sleep(1)
         idle_rss = server.rss()
         _header(argv, args, server)

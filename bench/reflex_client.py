@@ -46,6 +46,8 @@ import socketio
 VAR_SUFFIX = "_rx_state_"
 FORM_DATA_ENTRIES_KEY = "__reflex_form_data__"
 NAMESPACE = "/_event"  # socket.io-client derives the namespace from the URL's path
+LIVE_SUBSTATE = ".live"  # chatmon's LiveState: the live reply's frames
+LIVE_FRAME = "f" + VAR_SUFFIX
 
 
 def _const(source: str, name: str) -> Any:
@@ -94,9 +96,50 @@ def form_data(**fields: str) -> dict[str, Any]:
 def chat_messages(session: ReflexSession, state: str = "chat") -> list[dict[str, Any]]:
     """The chat bubbles a tab shows, in order: the loaded page (``messages``) then what
     the tab added since (``recent``, ``question``, ``answer``), as ``chatmon/pages/chat.py``
-    renders them."""
+    renders them. A reply sent as ``"live": [seq, tail]`` (its text is what the live
+    frames carried, then ``tail``: chatmon/states/message_wire.py) gets its ``content``
+    back from the frames this tab received, as ``assets/live_reply.js`` does; without
+    them it has no ``content``. Fields left at their defaults stay absent."""
     names = ("messages", "recent", "question", "answer")
-    return [m for name in names for m in session.get(state, name) or []]
+    return [session.live.message(m) for name in names for m in session.get(state, name) or []]
+
+
+@dataclass
+class LiveText:
+    """chatmon's live reply frames as ``assets/live_reply.js`` applies them: ``[seq, text]``
+    appends, ``[seq, text, reply]`` replaces; a frame out of sequence is a gap."""
+
+    reply: str | None = None
+    seq: int = -1
+    text: str = ""
+    gap: bool = False
+    finished: dict[str, tuple[int, str]] = field(default_factory=dict)  # reply -> seq, text
+
+    def apply(self, frame: Any) -> None:
+        """One frame (``LiveState.f``); ``gap`` says a resync is needed."""
+        if not isinstance(frame, list) or len(frame) < 2 or not isinstance(frame[1], str):
+            return
+        if len(frame) > 2:
+            if frame[2] == self.reply and frame[0] <= self.seq:
+                return
+            self.reply, self.seq, self.text, self.gap = frame[2], frame[0], frame[1], False
+        elif self.reply is not None and not self.gap and frame[0] == self.seq + 1:
+            self.seq, self.text = frame[0], self.text + frame[1]
+        else:
+            self.gap = True
+        if self.reply is not None and not self.gap:
+            self.finished[self.reply] = (self.seq, self.text)
+
+    def message(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The message with the text its ``live`` entry points at, when this tab holds it."""
+        if not isinstance(message.get("live"), list):
+            return message
+        seq, tail = message["live"]
+        full = {k: v for k, v in message.items() if k != "live"}
+        held = self.finished.get(message.get("correlation_id", ""))
+        if held is not None and held[0] >= seq:
+            full["content"] = held[1] + tail
+        return full
 
 
 class SessionClosed(RuntimeError):
@@ -133,11 +176,17 @@ class ReflexSession:
     received_bytes_by_substate: dict[str, int] = field(init=False, default_factory=dict)
     # Events the server sent for the page itself (``_download``, ``_call_script``...).
     frontend_events: list[dict[str, Any]] = field(init=False, default_factory=list)
+    # Every update received, with its size, when ``keep_updates`` (bench.concurrency's
+    # --breakdown classifies them); off by default, N tabs would keep every frame.
+    keep_updates: bool = False
+    update_log: list[tuple[int, dict[str, Any]]] = field(init=False, default_factory=list)
+    live: LiveText = field(init=False, default_factory=LiveText)  # chatmon's live reply
 
     def __post_init__(self) -> None:
         self.state = copy.deepcopy(self.app.initial_state)
         self._changed = asyncio.Event()
         self._closed = False
+        self._resync_asked = -1.0
         self._sio = socketio.AsyncClient(
             reconnection=False,
             handle_sigint=False,
@@ -254,6 +303,8 @@ class ReflexSession:
         # What the server serialised (compact JSON, as Reflex sends it), not Socket.IO framing.
         size = len(json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode())
         self.received_bytes += size
+        if self.keep_updates:
+            self.update_log.append((size, update))
         substate = next(iter(update.get("delta") or {}), "")
         self.received_bytes_by_substate[substate] = (
             self.received_bytes_by_substate.get(substate, 0) + size
@@ -261,6 +312,8 @@ class ReflexSession:
         delta = update.get("delta") or {}
         for substate, changes in delta.items():
             self.state.setdefault(substate, {}).update(changes)
+            if substate.endswith(LIVE_SUBSTATE) and LIVE_FRAME in changes:
+                await self._on_live_frame(changes[LIVE_FRAME])
         self._store_client_vars(delta)
         for event in update.get("events") or []:
             if str(event.get("name", "")).startswith("_"):
@@ -269,6 +322,15 @@ class ReflexSession:
                 again = self._event(event["name"], event.get("payload") or {})
                 await self._sio.emit("event", again, namespace=NAMESPACE)
         self._changed.set()
+
+    async def _on_live_frame(self, frame: Any) -> None:
+        """Apply it; on a gap, ask for the whole text as the page does (once a second)."""
+        self.live.apply(frame)
+        now = time.monotonic()
+        if self.live.gap and now - self._resync_asked >= 1.0:
+            self._resync_asked = now
+            resync = self._event(self.app.handler("live", "resync"), {})
+            await self._sio.emit("event", resync, namespace=NAMESPACE)
 
     def _store_client_vars(self, delta: dict[str, dict[str, Any]]) -> None:
         """``applyClientStorageDelta``: a not-yet-hydrated snapshot never writes storage."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatmon.components.live_reply import live_text
+from chatmon.components.live_reply import live_text, page_message
 from chatmon.presenters.chat_screen import MessageView
 from chatmon.states.chat import ChatState
 
@@ -240,8 +240,10 @@ def _feedback_given(message: rx.Var[MessageView]) -> rx.Component:
     )
 
 
-def message_bubble(message: rx.Var[MessageView]) -> rx.Component:
-    """A saved message."""
+def message_bubble(message: rx.Var[MessageView], *, per_frame: bool = False) -> rx.Component:
+    """A saved message, as the state's list holds it (``per_frame``: see
+    :func:`~chatmon.components.live_reply.page_message`)."""
+    message = page_message(message, MessageView, per_frame=per_frame)
     is_user = message.role == "user"
     is_error = message.error_category != ""
     editing = is_user & (ChatState.editing_id == message.id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatmon.components.composer import clear_after_send
+from chatmon.components.live_reply import live_sync
 from chatmon.components.message_bubble import MESSAGES_ID, message_bubble, streaming_bubble
 from chatmon.components.sidebar import sidebar
 from chatmon.services.demo import DEMO_HINT
@@ -146,11 +148,12 @@ def _messages() -> rx.Component:
                 ),
                 # the loaded page, then this tab's new messages (see ChatState.recent):
                 # a send resends only the last two lists, a finished reply only the last
+                live_sync(),  # first: the lists below may need the frames it applies
                 rx.foreach(ChatState.messages, message_bubble),
-                rx.foreach(ChatState.recent, message_bubble),
+                rx.foreach(ChatState.recent, lambda m: message_bubble(m, per_frame=True)),
                 rx.foreach(ChatState.question, message_bubble),
                 rx.cond(ChatState.streaming, streaming_bubble()),
-                rx.foreach(ChatState.answer, message_bubble),
+                rx.foreach(ChatState.answer, lambda m: message_bubble(m, per_frame=True)),
                 spacing="4",
                 width="100%",
                 max_width="860px",
@@ -222,6 +225,7 @@ def _composer() -> rx.Component:
                 width="100%",
             ),
             rx.script(src="/composer.js"),
+            clear_after_send("message"),  # once the send is accepted
             width="100%",
             max_width="860px",
             margin="0 auto",

@@ -48,6 +48,10 @@ class MessageView:
     # its place among its alternatives (regenerated replies, edited questions): 1 of 1
     alt_index: int = 1
     alt_count: int = 1
+    # The page holds the first live_chars of content from live frame live_seq (-1: no);
+    # server-side bookkeeping for the wire form (chatmon.states.message_wire).
+    live_seq: int = -1
+    live_chars: int = 0
 
 
 @dataclasses.dataclass

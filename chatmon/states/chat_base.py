@@ -29,6 +29,11 @@ from chatmon.services.history import Turn
 from chatmon.settings import get_settings
 from chatmon.states.auth import AuthState
 from chatmon.states.browser import owner_of
+from chatmon.states.message_wire import compact_wire
+
+# A message goes to the page without its default fields, nor a text the page already
+# holds from the live frames (chatmon.states.message_wire); the state keeps it whole.
+compact_wire(MessageView)
 
 NO_IDENTITY_NOTICE = (
     "This browser did not keep chatmon's cookie, so your conversations cannot be saved. "

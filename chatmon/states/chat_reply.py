@@ -91,7 +91,7 @@ class ReplyMixin(ChatBase, mixin=True):
         self._accept(request, parent_id=saved.id or 0, reply_id=reply_row.id or 0)
         if listed is not None:  # a new conversation, or one that moves to the top
             self.conversations = [conversation_view(row) for row in listed]
-        return [rx.set_value("message", ""), type(self).stream_reply]
+        return type(self).stream_reply  # the page empties the composer (components.composer)
 
     def _admit(self, owner: str, turns: list[Turn]) -> TurnRequest | None:
         """A request for ``turns`` counted against the rate limits, or None (refused: the
@@ -172,10 +172,11 @@ class ReplyMixin(ChatBase, mixin=True):
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
         saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
+        live = LivePublisher(token=token, reply=request.correlation_id)
         try:
             # The text goes to the page as coalesced, append-only frames beside the
             # state (chatmon.states.live); the state changes once, at the end.
-            async with reply, LivePublisher(token=token, reply=request.correlation_id) as live:
+            async with reply, live:
                 async for text in reply:
                     live.push(text)
         except asyncio.CancelledError:
@@ -183,10 +184,12 @@ class ReplyMixin(ChatBase, mixin=True):
         finally:
             _inflight.pop(token, None)
             saver.cancel()
-            await self._finish_reply(request=request, result=reply.result, message_id=message_id)
+            await self._finish_reply(
+                request=request, result=reply.result, message_id=message_id, live=live
+            )
 
     async def _finish_reply(
-        self, *, request: TurnRequest, result: TurnResult, message_id: int
+        self, *, request: TurnRequest, result: TurnResult, message_id: int, live: LivePublisher
     ) -> None:
         """Save the reply (or the error notice) and show it as a finished bubble.
 
@@ -220,6 +223,7 @@ class ReplyMixin(ChatBase, mixin=True):
                         correlation_id=result.correlation_id,
                         alt_index=position.index,
                         alt_count=position.count,
+                        **live.page_holds(content),  # its text is not sent twice
                     )
                 )
             self._set_if_changed(notice=notice or result.notice or self.notice)

@@ -20,7 +20,11 @@ that grow with the square of the reply. Here the live text travels differently:
 
 ``ChatState`` stays the source of truth: the finished reply is saved and appended to
 ``messages`` by ``_finish_reply`` as before, and ``streaming`` says whether a reply is in
-flight (so a reloaded tab shows the live bubble and asks for the text so far).
+flight (so a reloaded tab shows the live bubble and asks for the text so far). The
+finished message goes to the page without the text the frames already carried
+(:meth:`LivePublisher.page_holds`, :mod:`chatmon.states.message_wire`); a page that
+missed the last frames asks with :meth:`LiveState.resync` as during the stream, which
+a finished publisher still answers for ``LINGER_SECONDS``.
 """
 
 from __future__ import annotations
@@ -37,10 +41,16 @@ from reflex_base.registry import RegistrationContext
 from reflex_base.utils.exceptions import ReflexRuntimeError
 
 from chatmon.observability import series
-from chatmon.services.stream_buffer import StreamBuffer
+from chatmon.services.stream_buffer import MIN_RESYNC_SECONDS, Frame, StreamBuffer
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+# After its reply ends, a publisher still answers its tab's resync requests this long
+# (with the text its frames carried), for a page that missed the last frames.
+LINGER_SECONDS = 30.0
+# How long the end of a stream waits for a frame being written to the socket.
+CLOSE_TIMEOUT = 2.0
 
 
 class LiveState(rx.State):
@@ -76,7 +86,7 @@ class LiveState(rx.State):
         frame per ``MIN_RESYNC_SECONDS``.
         """
         token = self.router.session.client_token
-        publisher = _publishers.get(token)
+        publisher = _publishers.get(token) or _finished.get(token)
         if publisher is not None:
             publisher.resync()
         else:  # with Redis the reply may stream in another worker (the tab reconnected)
@@ -105,12 +115,19 @@ class LivePublisher:
         self.buffer = StreamBuffer(reply, flush_seconds=flush_seconds)
         self.frames_sent = 0
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task: asyncio.Task | None = None
+        # What the page holds when every frame sent so far arrived: the last frame's
+        # seq (None: none sent, or one failed to leave) and the text since the last
+        # full frame, as its parts.
+        self._page_seq: int | None = None
+        self._page_parts: list[str] = []
+        self._last_linger_resync = -MIN_RESYNC_SECONDS
         self._delta_key = LiveState.get_full_name()
         self._var_key = "f" + FIELD_MARKER
 
     async def __aenter__(self) -> LivePublisher:
-        previous = _publishers.get(self.token)
+        previous = _publishers.get(self.token) or _finished.get(self.token)
         if previous is not None:  # a stream already running for this tab: it loses the page
             previous.detach()
         _publishers[self.token] = self
@@ -123,14 +140,42 @@ class LivePublisher:
         series.STREAMS_IN_PROGRESS.dec()
         self.detach()
         if self._task is not None:
+            # A frame being written is finished (page_holds counts it), a wait for
+            # the next one is not.
+            self._closing.set()
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), CLOSE_TIMEOUT)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._page_seq is not None and _publishers.get(self.token) is None:
+            _finished[self.token] = self
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self._forget)
 
     def detach(self) -> None:
         """Stop being the tab's live stream (a newer one took over, or this one ended)."""
         if _publishers.get(self.token) is self:
             del _publishers[self.token]
+        self._forget()
+
+    def _forget(self) -> None:
+        if _finished.get(self.token) is self:
+            del _finished[self.token]
+
+    def page_holds(self, content: str) -> dict[str, int]:
+        """``MessageView`` fields saying the page holds the start of ``content`` already.
+
+        ``{}`` unless every frame left, and what they carried starts ``content`` (an
+        error reply replaces the text, a stopped one only adds to it).
+        """
+        if self._page_seq is None:
+            return {}
+        text = "".join(self._page_parts)
+        self._page_parts = [text]
+        if not content.startswith(text):
+            return {}
+        return {"live_seq": self._page_seq, "live_chars": len(text)}
 
     def push(self, chunk: str) -> None:
         """One streamed chunk; it reaches the page with the next frame."""
@@ -139,37 +184,63 @@ class LivePublisher:
 
     def resync(self) -> None:
         """The page asks for the whole text (see :meth:`LiveState.resync`)."""
+        if self._closing.is_set():  # the reply ended: what the frames carried, once a second
+            self._resync_finished()
+            return
         self.buffer.request_resync()
         self._wake.set()
 
+    def _resync_finished(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._page_seq is None or now - self._last_linger_resync < MIN_RESYNC_SECONDS:
+            return
+        self._last_linger_resync = now
+        self._page_seq += 1
+        frame = Frame(self.buffer.reply, self._page_seq, "".join(self._page_parts), full=True)
+        task = asyncio.create_task(self._send(frame))
+        _linger_tasks.add(task)
+        task.add_done_callback(_linger_tasks.discard)
+
     async def _run(self) -> None:
         buffer = self.buffer
-        while True:
+        while not self._closing.is_set():
             await self._wake.wait()
             self._wake.clear()
-            while buffer.pending():
+            while buffer.pending() and not self._closing.is_set():
                 delay = buffer.due_in()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closing.wait(), delay)
+                    continue
                 frame = buffer.take_frame()
                 if frame is not None:
-                    await self._send(frame.to_json())
+                    await self._send(frame)
 
-    async def _send(self, frame: list[Any]) -> None:
+    async def _send(self, frame: Frame) -> None:
         app = _app()
         namespace = getattr(app, "event_namespace", None)
         if namespace is None:
             return
-        update = StateUpdate(delta={self._delta_key: {self._var_key: frame}})
+        update = StateUpdate(delta={self._delta_key: {self._var_key: frame.to_json()}})
         try:
             await namespace.emit_update(update, self.token)
         except Exception:  # noqa: BLE001 - a lost frame is healed by a resync
             log.debug("live frame not delivered", exc_info=True)
+            self._page_seq = None  # until a full frame: the page's text is unknown
+        else:
+            if frame.full:
+                self._page_seq, self._page_parts = frame.seq, [frame.text]
+            elif self._page_seq is not None:
+                self._page_seq = frame.seq
+                self._page_parts.append(frame.text)
         self.frames_sent += 1
 
 
-# The live stream of each tab (client token) in this process.
+# The live stream of each tab (client token) in this process, and the ones that ended
+# in the last LINGER_SECONDS (still answering resyncs).
 _publishers: dict[str, LivePublisher] = {}
+_finished: dict[str, LivePublisher] = {}
+_linger_tasks: set[asyncio.Task] = set()
 
 RESYNC_CHANNEL = "chatmon:live:resync"
 
@@ -222,7 +293,8 @@ class _ResyncChannel:
                             continue
                         token = message["data"]
                         token = token.decode() if isinstance(token, bytes) else str(token)
-                        if (publisher := _publishers.get(token)) is not None:
+                        publisher = _publishers.get(token) or _finished.get(token)
+                        if publisher is not None:
                             publisher.resync()
             except asyncio.CancelledError:
                 raise

@@ -131,3 +131,29 @@ def test_reply_follows_the_bottom_unless_the_reader_scrolled_up(
     page.wait_for_timeout(1000)  # more text arrives meanwhile
     assert page.evaluate("document.getElementById('messages').scrollTop") < 50  # left alone
     expect(_finished(page)).to_have_count(1, timeout=60_000)
+
+
+def test_finished_replies_show_their_whole_text_in_later_turns_and_after_a_reload(
+    page: Page, fake_llm: FakeLLMServer
+) -> None:
+    """A finished reply's text is not sent again (the page rebuilds it from the live
+    frames, chatmon/states/message_wire.py): it still shows exactly, also once it
+    moved on with later turns, and a reload shows it from the conversation."""
+    words = 40
+    fake_llm.configure(tokens_per_second=60, reply_words=words)
+    messages = ["first question here", "second question here", "third question here"]
+    for turn, message in enumerate(messages, start=1):
+        page.fill("#message", message)
+        page.click("#send-button")
+        expect(_finished(page)).to_have_count(turn, timeout=60_000)
+        expect(page.locator("#message")).to_have_value("")  # the composer emptied itself
+    bodies = _finished(page).locator(".message-body")
+
+    def shown() -> list[str]:
+        return [" ".join(text.split()) for text in bodies.all_inner_texts()]
+
+    sent = [" ".join(expected_reply(m, words).split()) for m in messages]
+    assert shown() == sent
+    page.reload()
+    expect(_finished(page)).to_have_count(len(messages), timeout=30_000)
+    assert shown() == sent

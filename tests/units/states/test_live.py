@@ -71,3 +71,51 @@ async def test_streams_in_progress_counts_open_publishers(namespace) -> None:
         assert "tab-c" in live._publishers
     assert series.STREAMS_IN_PROGRESS._value.get() == before
     assert "tab-c" not in live._publishers
+
+
+async def test_the_page_holds_what_every_frame_carried(namespace) -> None:
+    async with live.LivePublisher(token="tab-d", reply="r4", flush_seconds=0.01) as publisher:
+        publisher.push("Hello")
+        await asyncio.sleep(0.02)
+        publisher.push(" world, and more words to fill a frame")
+        await asyncio.sleep(0.1)
+        publisher.push(" tail")  # ends before its frame is due
+    carried = "".join(str(frame[1]) for _, _, frame in namespace.sent)
+    last_seq = namespace.sent[-1][2][0]
+    held = publisher.page_holds(carried + " tail (stopped)")
+    assert held == {"live_seq": last_seq, "live_chars": len(carried)}
+    assert publisher.page_holds("An error replaced the text") == {}
+
+
+async def test_a_publisher_whose_frame_failed_says_the_page_holds_nothing(monkeypatch) -> None:
+    class Failing:
+        async def emit_update(self, update: Any, token: str) -> None:
+            raise ConnectionError("socket gone")
+
+    monkeypatch.setattr(live, "_app", lambda: type("App", (), {"event_namespace": Failing()}))
+    async with live.LivePublisher(token="tab-e", reply="r5", flush_seconds=0.01) as publisher:
+        publisher.push("Hello")
+        await asyncio.sleep(0.02)
+    assert publisher.page_holds("Hello") == {}
+
+
+async def test_after_the_reply_a_resync_still_gets_what_the_frames_carried(
+    namespace, monkeypatch
+) -> None:
+    async with live.LivePublisher(token="tab-f", reply="r6", flush_seconds=0.01) as publisher:
+        publisher.push("part one ")
+        await asyncio.sleep(0.02)
+        publisher.push("part two " * 6)
+        await asyncio.sleep(0.1)
+    carried = "".join(str(frame[1]) for _, _, frame in namespace.sent)
+    last_seq = namespace.sent[-1][2][0]
+    assert "tab-f" not in live._publishers  # not counted as streaming any more
+    assert live._finished["tab-f"] is publisher  # still answers, for LINGER_SECONDS
+    publisher.resync()
+    await asyncio.sleep(0.01)
+    assert namespace.sent[-1][2] == [last_seq + 1, carried, "r6"]
+    publisher.resync()  # at most once a second
+    await asyncio.sleep(0.01)
+    assert len([f for _, t, f in namespace.sent if t == "tab-f" and len(f) == 3]) == 2
+    async with live.LivePublisher(token="tab-f", reply="r7", flush_seconds=0.01):
+        assert "tab-f" not in live._finished  # a new reply: the old one stops answering

@@ -169,6 +169,16 @@ def test_real_secrets_are_accepted(monkeypatch: pytest.MonkeyPatch, value: str) 
     assert settings.monitor_password is not None
 
 
+@pytest.mark.parametrize(
+    "variable", ["MONITOR_PASSWORD", "CHAT_PASSWORD", "SESSION_SECRET", "METRICS_TOKEN"]
+)
+def test_a_blank_secret_is_unset_not_a_placeholder(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "   ")  # the blank check runs before the placeholder one
+    assert getattr(load_settings(), variable.lower()) is None
+
+
 def test_app_startup_stops_on_a_placeholder_secret_naming_it() -> None:
     env = {**os.environ, "SESSION_SECRET": "changeme-changeme"}
     result = subprocess.run(

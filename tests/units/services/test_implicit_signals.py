@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest
-from chatmon.services import conversations, events, implicit_signals, request_log
+from chatmon.services import chat_messages, conversations, events, implicit_signals, request_log
 from chatmon.services.events import LLMCall
 from chatmon.services.implicit_signals import (
     ABANDONED,
@@ -57,7 +57,7 @@ def _exchange(
     """The user's message (None: the same one as before, asked again), the reply's
     message and its request, saved as the chat saves them."""
     if question is not None:
-        conversations.add_message(
+        chat_messages.add_message(
             session=session,
             owner_id=owner,
             conversation_id=conversation_id,
@@ -65,7 +65,7 @@ def _exchange(
             content=question,
         )
     correlation_id = f"imp{next(_ids):010d}"
-    conversations.add_message(
+    chat_messages.add_message(
         session=session,
         owner_id=owner,
         conversation_id=conversation_id,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatmon.__main__ import FAKE_LLM_FAIL_MODES
+from chatmon.cli_fake_llm import FAKE_LLM_FAIL_MODES
 from chatmon.devtools.fake_llm import (
     FAIL_MODES,
     FakeLLMConfig,

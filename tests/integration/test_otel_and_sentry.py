@@ -23,7 +23,7 @@ from chatmon import __version__
 from chatmon.devtools.fake_llm import FakeLLMServer
 from chatmon.devtools.otlp_receiver import OtlpReceiver
 from chatmon.devtools.sentry_receiver import SentryReceiver
-from chatmon.observability.otel_export import trace_id_for
+from chatmon.observability.trace_ids import trace_id_for
 from tests.integration.conftest import (
     TEST_MONITOR_PASSWORD,
     RunningApp,

@@ -99,7 +99,8 @@ def add_fake_llm(subparsers: Subparsers) -> None:
 
 def _run_fake_llm(args: argparse.Namespace) -> int:
     """Runs the fake upstream in the foreground until Ctrl-C / SIGTERM."""
-    from chatmon.devtools.fake_llm import FakeLLMConfig, serve
+    from chatmon.devtools.fake_llm import FakeLLMConfig
+    from chatmon.devtools.fake_llm_server import serve
 
     config = FakeLLMConfig(
         latency=args.latency,

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from chatmon import __version__
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.otlp_receiver import OtlpReceiver
 from chatmon.devtools.sentry_receiver import SentryReceiver
 from chatmon.observability.trace_ids import trace_id_for

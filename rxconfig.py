@@ -1,4 +1,4 @@
-"""Reflex configuration. Runtime settings live in chatmon/settings.py."""
+"""Reflex configuration. Runtime settings live in chatmon/settings/."""
 
 import os
 

@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.history import Turn

@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from chatmon.devtools.fake_llm import bind_socket
+from chatmon.devtools.fake_llm_server import bind_socket
 
 STARTUP_SECONDS = 10.0
 STOP_SECONDS = 5.0

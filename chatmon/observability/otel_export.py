@@ -8,6 +8,9 @@ id is derived from the correlation id exactly as the Langfuse trace's is, so one
 request has the same trace id in both places; so is the span id, so that a rating given
 later becomes a ``chatmon.feedback`` child span of the request's span.
 
+The ids come from :mod:`chatmon.observability.trace_ids`, the attributes from
+:mod:`chatmon.observability.otel_spans`; this module holds the exporter and its queue.
+
 A leaf: it imports nothing of chatmon outside ``observability/``. The caller passes
 the configuration as plain values (:class:`OtelConfig`) and the text cleaner (PII
 redaction and secret masking, the same as Langfuse traces get), and subscribes
@@ -21,92 +24,26 @@ thread with the OTLP timeout. Shutdown is bounded in time, whatever the collecto
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from chatmon.observability.call_status import CallStatus
 from chatmon.observability.export_queue import ExportQueue
+from chatmon.observability.otel_spans import (
+    CallLike,
+    FeedbackLike,
+    feedback_attributes,
+    span_attributes,
+)
+from chatmon.observability.trace_ids import seeded_id_generator, span_id_for, trace_id_for
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000  # calls and ratings waiting for the worker thread
 SPAN_QUEUE_SIZE = 2048  # finished spans waiting for export (the SDK's default)
 SCOPE = "chatmon"
-
-# LiteLLM's provider names -> the GenAI conventions' well-known gen_ai.provider.name values
-# (others are passed on as LiteLLM names them).
-PROVIDER_NAMES = {
-    "gemini": "gcp.gemini",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertex_ai_beta": "gcp.vertex_ai",
-    "bedrock": "aws.bedrock",
-    "azure": "azure.ai.openai",
-    "azure_ai": "azure.ai.inference",
-    "mistral": "mistral_ai",
-    "xai": "x_ai",
-    "watsonx": "ibm.watsonx.ai",
-}
-
-
-class CallLike(Protocol):
-    """The fields of ``chatmon.services.events.LLMCall`` a span is made of."""
-
-    @property
-    def correlation_id(self) -> str: ...
-    @property
-    def session_id(self) -> str: ...
-    @property
-    def conversation_id(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def provider(self) -> str | None: ...
-    @property
-    def started_at(self) -> datetime: ...
-    @property
-    def first_token_seconds(self) -> float | None: ...
-    @property
-    def total_seconds(self) -> float: ...
-    @property
-    def input_tokens(self) -> int | None: ...
-    @property
-    def output_tokens(self) -> int | None: ...
-    @property
-    def cost_usd(self) -> float | None: ...
-    @property
-    def status(self) -> str: ...  # a CallStatus value
-    @property
-    def error_category(self) -> str | None: ...
-    @property
-    def retries(self) -> int: ...
-    @property
-    def temperature(self) -> float: ...
-    @property
-    def prompt_version(self) -> str: ...
-    @property
-    def input_text(self) -> str: ...
-    @property
-    def output_text(self) -> str: ...
-    @property
-    def synthetic(self) -> bool: ...
-
-
-class FeedbackLike(Protocol):
-    """The fields of ``chatmon.services.events.Feedback`` a feedback span is made of."""
-
-    @property
-    def correlation_id(self) -> str: ...
-    @property
-    def rating(self) -> int: ...
-    @property
-    def reasons(self) -> tuple[str, ...]: ...
-    @property
-    def comment(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -121,103 +58,6 @@ class OtelConfig:
     service_version: str = ""
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     capture_content: bool = True  # gen_ai.input.messages / gen_ai.output.messages
-
-
-def trace_id_for(correlation_id: str) -> int:
-    """A request's trace id: the one Langfuse's ``create_trace_id(seed=...)`` gives it."""
-    return int.from_bytes(hashlib.sha256(correlation_id.encode("utf-8")).digest()[:16], "big")
-
-
-def span_id_for(correlation_id: str) -> int:
-    """A request's span id, derived from its correlation id (never 0)."""
-    digest = hashlib.sha256(correlation_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[16:24], "big") or 1
-
-
-def provider_name(call: CallLike) -> str:
-    """``gen_ai.provider.name``: the well-known name of the model's provider."""
-    provider = call.provider or (call.model.split("/", 1)[0] if "/" in call.model else "")
-    if not provider:
-        provider = "chatmon" if call.model == "demo" else "unknown"  # demo: the offline model
-    return PROVIDER_NAMES.get(provider, provider)
-
-
-def span_attributes(
-    call: CallLike, *, clean: Callable[[str], str], capture_content: bool
-) -> dict[str, Any]:
-    """The span's attributes: GenAI conventions first, chatmon's own as ``chatmon.*``."""
-    provider = provider_name(call)
-    attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": provider,
-        "gen_ai.system": provider,  # the name before semantic conventions 1.37
-        "gen_ai.request.model": call.model,
-        "gen_ai.response.model": call.model,
-        "gen_ai.request.temperature": float(call.temperature),
-        "chatmon.correlation_id": call.correlation_id,
-        "chatmon.prompt_version": call.prompt_version,
-        "chatmon.status": call.status,
-        "chatmon.retries": call.retries,
-        "chatmon.fallback": bool(getattr(call, "fallback", False)),
-    }
-    if call.conversation_id:
-        attributes["gen_ai.conversation.id"] = call.conversation_id
-        attributes["session.id"] = call.conversation_id
-    if call.session_id:
-        attributes["user.id"] = call.session_id  # the browser (a random id), as in Langfuse
-    if call.input_tokens is not None:
-        attributes["gen_ai.usage.input_tokens"] = call.input_tokens
-    if call.output_tokens is not None:
-        attributes["gen_ai.usage.output_tokens"] = call.output_tokens
-    if call.cost_usd is not None:
-        attributes["chatmon.cost_usd"] = float(call.cost_usd)
-    if call.first_token_seconds is not None:
-        attributes["chatmon.time_to_first_token_seconds"] = float(call.first_token_seconds)
-    if call.status == CallStatus.ERROR:
-        attributes["error.type"] = call.error_category or "unknown"
-    if capture_content:
-        attributes["gen_ai.input.messages"] = json.dumps(
-            [{"role": "user", "parts": [{"type": "text", "content": clean(call.input_text)}]}],
-            ensure_ascii=False,
-        )
-        if call.output_text:
-            attributes["gen_ai.output.messages"] = json.dumps(
-                [
-                    {
-                        "role": "assistant",
-                        "parts": [{"type": "text", "content": clean(call.output_text)}],
-                        "finish_reason": "stop" if call.status == CallStatus.OK else call.status,
-                    }
-                ],
-                ensure_ascii=False,
-            )
-    return attributes
-
-
-def seeded_id_generator() -> Any:
-    """An OpenTelemetry id generator that hands out the next trace and span ids we set.
-
-    Lets a span carry ids derived from the correlation id (see :func:`trace_id_for`);
-    unset, it draws random ones. Only one thread may set and use them (a worker's).
-    """
-    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-
-    class SeededTraceIds(RandomIdGenerator):
-        next_trace_id: int | None = None
-        next_span_id: int | None = None
-
-        def generate_trace_id(self) -> int:
-            chosen, self.next_trace_id = self.next_trace_id, None
-            return chosen if chosen is not None else super().generate_trace_id()
-
-        def generate_span_id(self) -> int:
-            chosen, self.next_span_id = self.next_span_id, None
-            return chosen if chosen is not None else super().generate_span_id()
-
-        def is_trace_id_random(self) -> bool:
-            return False  # derived from the correlation id: not W3C-random
-
-    return SeededTraceIds()
 
 
 class OtelExporter:
@@ -352,20 +192,15 @@ class OtelExporter:
             is_remote=True,
             trace_flags=TraceFlags(TraceFlags.SAMPLED),
         )
-        attributes: dict[str, Any] = {
-            "chatmon.correlation_id": feedback.correlation_id,
-            "chatmon.feedback.rating": feedback.rating,  # 1 up, -1 down, 0 cleared
-        }
-        if feedback.reasons:
-            attributes["chatmon.feedback.reasons"] = list(feedback.reasons)
-        comment = feedback.comment.strip()
-        if comment and self._config.capture_content:
-            attributes["chatmon.feedback.comment"] = self._clean_comment(comment)
         span = self._tracer.start_span(
             "chatmon.feedback",
             context=trace.set_span_in_context(NonRecordingSpan(request_span)),
             kind=SpanKind.INTERNAL,
-            attributes=attributes,
+            attributes=feedback_attributes(
+                feedback,
+                clean_comment=self._clean_comment,
+                capture_content=self._config.capture_content,
+            ),
         )
         span.end()
         self.sent_feedback += 1

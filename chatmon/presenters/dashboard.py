@@ -18,7 +18,7 @@ from sqlmodel import Session
 from chatmon.presenters import spend
 from chatmon.presenters.format import SIGNAL_LABELS, axis_label, count, seconds, usd, utc
 from chatmon.presenters.requests import RequestRow, request_row
-from chatmon.services import implicit_signals, pricing, stats, usage
+from chatmon.services import implicit_counts, pricing, stats, usage
 from chatmon.services.sql_time import epoch_of, from_epoch, to_utc
 from chatmon.settings import get_settings
 
@@ -85,7 +85,7 @@ class DashboardView:
     markers: list[dict[str, str]] = field(default_factory=list)  # change_markers(...)
 
 
-def implicit_kpi(flags: implicit_signals.FlagCounts, requests: int) -> tuple[str, str]:
+def implicit_kpi(flags: implicit_counts.FlagCounts, requests: int) -> tuple[str, str]:
     """The implicit-signals card: ``"12 (3.4 %)"`` and ``"8 stopped · 4 rephrased"`` (the
     signals seen in the window; a request may carry several)."""
     share = f" ({100.0 * flags.flagged / requests:.1f} %)" if requests and flags.flagged else ""
@@ -95,9 +95,9 @@ def implicit_kpi(flags: implicit_signals.FlagCounts, requests: int) -> tuple[str
     return count(flags.flagged) + share, detail
 
 
-def kpis(summary: stats.WindowSummary, flags: implicit_signals.FlagCounts | None = None) -> Kpis:
+def kpis(summary: stats.WindowSummary, flags: implicit_counts.FlagCounts | None = None) -> Kpis:
     """The KPI cards of a window summary (and of its implicit signals, when given)."""
-    flagged, detail = implicit_kpi(flags or implicit_signals.FlagCounts(), summary.requests)
+    flagged, detail = implicit_kpi(flags or implicit_counts.FlagCounts(), summary.requests)
     return Kpis(
         requests=count(summary.requests),
         errors=count(summary.errors),
@@ -196,7 +196,7 @@ def load(session: Session, query: DashboardQuery) -> DashboardView:
             key=query.usage_key,
             where=where,  # the table's filters narrow the drill-down too
         )
-    flags = implicit_signals.flag_counts(session=session, start=query.start, end=query.end)
+    flags = implicit_counts.flag_counts(session=session, start=query.start, end=query.end)
     return DashboardView(
         kpis=kpis(summary, flags),
         series=series_rows(board.series, board.bucket_seconds),

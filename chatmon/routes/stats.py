@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from chatmon import db
 from chatmon.models import LLMRequest
-from chatmon.services import implicit_signals, stats
+from chatmon.services import implicit_counts, stats
 from chatmon.services.stats import WindowError
 
 ALLOWED_PARAMS = frozenset({"window", "start", "end", "model"})
@@ -86,11 +86,11 @@ def _summary(
     *, session: Session, start: datetime, end: datetime, model: str | None
 ) -> dict[str, Any]:
     summary = stats.window_summary(session=session, start=start, end=end, model=model)
-    flags = implicit_signals.flag_counts(session=session, start=start, end=end, model=model)
+    flags = implicit_counts.flag_counts(session=session, start=start, end=end, model=model)
     return {**summary.to_json(), **implicit_json(flags, requests=summary.requests)}
 
 
-def implicit_json(flags: implicit_signals.FlagCounts, *, requests: int) -> dict[str, Any]:
+def implicit_json(flags: implicit_counts.FlagCounts, *, requests: int) -> dict[str, Any]:
     """The implicit-signal keys of ``/api/stats``: requests carrying each signal, carrying
     any, and that as a percent of the window's requests."""
     return {

@@ -1,9 +1,11 @@
 """The chat's saves: each is one transaction, made in one trip to a worker thread.
 
-Built from :mod:`chatmon.services.conversations`' steps for the moments the chat state
-waits on the database: a sent message (with its reply's checkpoint row and, when the
-sidebar changes, the conversation list), an edited question, a finished reply (with its
-place among its alternatives), and reading one message back.
+Built from the steps of :mod:`~chatmon.services.conversations`,
+:mod:`~chatmon.services.chat_messages` and :mod:`~chatmon.services.branches` for the
+moments the chat state waits on the database: a sent message (with its reply's
+checkpoint row and, when the sidebar changes, the conversation list), an edited
+question, a finished reply (with its place among its alternatives), and reading one
+message back.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from sqlmodel import Session
 
 from chatmon.models import ChatMessage, Conversation
+from chatmon.services import branches, chat_messages
 from chatmon.services import conversations as convo
 from chatmon.services.history import Position
 
@@ -35,14 +38,14 @@ def save_user_message(
     top_id: str,
 ) -> tuple[ChatMessage, ChatMessage, list[Conversation] | None]:
     """The user's message after ``parent_id``, in its conversation (a new one when there
-    is none yet); the checkpoint row of its reply (``convo.start_reply``); and the
+    is none yet); the checkpoint row of its reply (``chat_messages.start_reply``); and the
     owner's conversation list when the sidebar must change: the conversation is new or
     not the one on top (``top_id``), else None. One transaction, one trip to a worker
     thread, before the model is asked."""
     conversation = convo.get_or_create_conversation(
         session=session, owner_id=owner_id, conversation_id=conversation_id
     )
-    saved = convo.add_message(
+    saved = chat_messages.add_message(
         session=session,
         owner_id=owner_id,
         conversation_id=conversation.id,
@@ -50,7 +53,7 @@ def save_user_message(
         content=text,
         parent_id=parent_id,
     )
-    reply = convo.start_reply(
+    reply = chat_messages.start_reply(
         session=session,
         owner_id=owner_id,
         conversation_id=conversation.id,
@@ -68,9 +71,11 @@ def save_user_message(
 def save_edit(
     *, session: Session, owner_id: str, message_id: int, text: str
 ) -> tuple[ChatMessage, Position]:
-    """The edited question (``convo.edit_message``) and its place among its alternatives."""
-    saved = convo.edit_message(session=session, owner_id=owner_id, message_id=message_id, text=text)
-    return saved, convo.position_of(session=session, message=saved)
+    """The edited question (``chat_messages.edit_message``) and its place among its alternatives."""
+    saved = chat_messages.edit_message(
+        session=session, owner_id=owner_id, message_id=message_id, text=text
+    )
+    return saved, branches.position_of(session=session, message=saved)
 
 
 def save_finished(
@@ -79,7 +84,7 @@ def save_finished(
     """Save the finished reply, then read its place among its alternatives (a
     regenerated reply is "2 of 2"; a reply counts only once finished): one trip to a
     worker thread instead of two."""
-    saved = convo.save_reply(
+    saved = chat_messages.save_reply(
         session=session,
         message_id=message_id,
         content=content,
@@ -91,7 +96,7 @@ def save_finished(
     if message is None:
         return saved, Position(1, 1)
     try:
-        return saved, convo.position_of(session=session, message=message)
+        return saved, branches.position_of(session=session, message=message)
     except Exception:  # noqa: BLE001 - only the ‹ › control is missing then
         log.warning("could not read a reply's alternatives", exc_info=True)
         session.rollback()  # nothing left to undo: the reply was committed above

@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 
 from chatmon.models import ChatMessage, FeedbackReviewAudit, LLMRequest, utc_now
 from chatmon.observability.call_status import CallStatus
-from chatmon.services import conversations, implicit_signals
+from chatmon.services import branches, implicit_signals
 from chatmon.services.feedback import REASONS, decode_reasons
 from chatmon.services.redaction import redact
 
@@ -237,7 +237,7 @@ def conversation_around(
     if reply is None or reply.id is None:
         return None
     # the reply's own branch: not the alternatives of a regenerated reply or edited question
-    rows = conversations.branch_to(session=session, message=reply, limit=limit)
+    rows = branches.branch_to(session=session, message=reply, limit=limit)
     shown = [
         ShownMessage(
             id=m.id or 0,

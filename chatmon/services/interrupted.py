@@ -2,7 +2,7 @@
 
 Its writer never ended the turn (:mod:`chatmon.services.turn` publishes one LLMCall
 per request when it does), so whoever claims the stale reply
-(:func:`chatmon.services.conversations.interrupt_stale_replies`) publishes it here:
+(:func:`chatmon.services.chat_messages.interrupt_stale_replies`) publishes it here:
 one LLMCall with status ``interrupted``, lasting from the reply's row to its last
 checkpoint.
 """

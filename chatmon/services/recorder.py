@@ -34,7 +34,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
-from chatmon.services import events, implicit_signals, request_log
+from chatmon.services import (
+    events,
+    implicit_detection,
+    implicit_flags,
+    implicit_signals,
+    request_log,
+)
 from chatmon.services.events import Feedback, ImplicitSignal, LLMCall
 from chatmon.services.request_log import PriceKnown
 
@@ -291,7 +297,7 @@ class Recorder:
                 ):
                     log.info("rating for unrecorded request %s ignored", rating.correlation_id)
             for signal in reported:
-                newly = implicit_signals.set_flag(
+                newly = implicit_flags.set_flag(
                     session=session, signal=signal.signal, correlation_ids=[signal.correlation_id]
                 )
                 found[signal.signal] += newly
@@ -311,7 +317,7 @@ class Recorder:
         written without them. A database error is the batch's, retried as usual.
         """
         try:
-            return implicit_signals.after_insert(session=session, rows=inserted, asked=asked)
+            return implicit_detection.after_insert(session=session, rows=inserted, asked=asked)
         except sa_exc.DBAPIError:
             raise
         except Exception:

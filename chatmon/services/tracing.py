@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from chatmon.observability.call_status import CallStatus
 from chatmon.observability.export_queue import ExportQueue
-from chatmon.observability.otel_export import seeded_id_generator
+from chatmon.observability.trace_ids import seeded_id_generator
 from chatmon.services import events
 from chatmon.services.events import Feedback, LLMCall
 from chatmon.services.limits import TRACE_TEXT_MAX_CHARS

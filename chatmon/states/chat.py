@@ -32,6 +32,7 @@ import reflex as rx
 
 from chatmon import db
 from chatmon.presenters.chat_screen import ConversationView, MessageView
+from chatmon.services import conversation_export
 from chatmon.services import conversations as convo
 from chatmon.services.identity import IDENTITY_PATH, legacy_owner_key
 from chatmon.states import args
@@ -199,7 +200,7 @@ class ChatState(MessageActionsMixin, FeedbackMixin, WatchMixin, rx.State):
             return None
         try:
             name, text = await db.run(
-                convo.conversation_markdown,
+                conversation_export.conversation_markdown,
                 owner_id=owner,
                 conversation_id=conversation_id,
                 exported_at=datetime.now(UTC),

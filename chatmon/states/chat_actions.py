@@ -13,7 +13,7 @@ import reflex as rx
 
 from chatmon import db
 from chatmon.presenters.chat_screen import message_view, turns
-from chatmon.services import chat_saves, implicit_signals
+from chatmon.services import branches, chat_saves, implicit_signals
 from chatmon.services import conversations as convo
 from chatmon.services.history import Turn, check_user_message
 from chatmon.settings import get_settings
@@ -39,7 +39,7 @@ class MessageActionsMixin(ReplyMixin, mixin=True):
         if self._index_of(wanted, "assistant") is None:
             return
         try:
-            question = await db.run(convo.reply_target, owner_id=owner, message_id=wanted)
+            question = await db.run(branches.reply_target, owner_id=owner, message_id=wanted)
         except convo.ConversationNotFound:
             return
         at = self._index_of(question.id or 0, "user")
@@ -49,7 +49,7 @@ class MessageActionsMixin(ReplyMixin, mixin=True):
         request = self._admit(owner, turns(kept))
         if request is None:
             return
-        replaced = await db.run(convo.mark_regenerated, owner_id=owner, message_id=wanted)
+        replaced = await db.run(branches.mark_regenerated, owner_id=owner, message_id=wanted)
         if replaced:  # an implicit-dissatisfaction flag on the replaced reply's request
             implicit_signals.mark_regenerated(replaced)
         self._show(kept)
@@ -120,7 +120,7 @@ class MessageActionsMixin(ReplyMixin, mixin=True):
             return
         if way not in (-1, 1) or not any(m.id == wanted for m in self._shown()):
             return
-        shown = await db.run(convo.show_alternative, owner_id=owner, message_id=wanted, step=way)
+        shown = await db.run(branches.show_alternative, owner_id=owner, message_id=wanted, step=way)
         if shown is None or shown.conversation_id != conversation_id:
             return
         self.editing_id = 0

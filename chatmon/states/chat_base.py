@@ -23,6 +23,7 @@ from chatmon.presenters.chat_screen import (
     conversation_view,
     message_view,
 )
+from chatmon.services import branches, chat_messages
 from chatmon.services import conversations as convo
 from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
 from chatmon.services.history import Turn
@@ -87,7 +88,7 @@ class ChatBase(rx.State, mixin=True):
     _reply_ticket: str = ""
     _reply_accepted_at: float = 0.0  # wall-clock seconds, when the ticket was issued
     _reply_message_id: int = 0
-    _reply_parent_id: int = convo.LEAF  # the message the accepted reply answers
+    _reply_parent_id: int = branches.LEAF  # the message the accepted reply answers
 
     # ----- who is asking -------------------------------------------------------------
     def _owner(self) -> str | None:
@@ -185,7 +186,7 @@ class ChatBase(rx.State, mixin=True):
         """Up to ``MESSAGE_PAGE`` messages before ``before_id`` and whether more exist."""
         try:
             rows, places = await db.run(
-                convo.list_visible,
+                chat_messages.list_visible,
                 owner_id=owner,
                 conversation_id=conversation_id,
                 limit=MESSAGE_PAGE + 1,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import reflex as rx
 
 from chatmon import db
+from chatmon.services import chat_messages, events
 from chatmon.services import conversations as convo
-from chatmon.services import events
 from chatmon.services.events import Feedback
 from chatmon.states import args
 from chatmon.states.chat_base import ChatBase
@@ -31,7 +31,9 @@ class FeedbackMixin(ChatBase, mixin=True):
             return
         new_rating = 0 if shown.feedback == rating else rating
         try:
-            await db.run(convo.set_feedback, owner_id=owner, message_id=wanted, rating=new_rating)
+            await db.run(
+                chat_messages.set_feedback, owner_id=owner, message_id=wanted, rating=new_rating
+            )
         except (convo.ConversationNotFound, ValueError):
             return
         self._replace_shown(wanted, feedback=new_rating, feedback_reasons="", feedback_comment="")
@@ -75,7 +77,7 @@ class FeedbackMixin(ChatBase, mixin=True):
         reasons = chosen if rating == -1 else ()
         try:
             await db.run(
-                convo.set_feedback,
+                chat_messages.set_feedback,
                 owner_id=owner,
                 message_id=wanted,
                 rating=rating,

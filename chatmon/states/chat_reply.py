@@ -16,8 +16,7 @@ import reflex as rx
 
 from chatmon import db, deps
 from chatmon.presenters.chat_screen import MessageView, conversation_view, message_view, turns
-from chatmon.services import chat_saves
-from chatmon.services import conversations as convo
+from chatmon.services import branches, chat_messages, chat_saves
 from chatmon.services.errors import user_message
 from chatmon.services.history import Position, Turn, check_user_message
 from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
@@ -82,7 +81,7 @@ class ReplyMixin(ChatBase, mixin=True):
             owner_id=owner,
             conversation_id=args.record_id(self.conversation_id) or "",
             text=text,
-            parent_id=shown[-1].id if shown else convo.LEAF,
+            parent_id=shown[-1].id if shown else branches.LEAF,
             correlation_id=request.correlation_id,
             top_id=self.conversations[0].id if self.conversations else "",
         )
@@ -138,7 +137,7 @@ class ReplyMixin(ChatBase, mixin=True):
         """
         async with self:
             ticket, self._reply_ticket = self._reply_ticket, ""
-            parent_id, self._reply_parent_id = self._reply_parent_id, convo.LEAF
+            parent_id, self._reply_parent_id = self._reply_parent_id, branches.LEAF
             owner = self._owner()
             if not ticket or not self.streaming or owner is None:
                 return
@@ -157,7 +156,7 @@ class ReplyMixin(ChatBase, mixin=True):
             if not message_id:
                 try:
                     checkpoint = await db.run(
-                        convo.start_reply,
+                        chat_messages.start_reply,
                         owner_id=owner,
                         conversation_id=request.conversation_id,
                         correlation_id=ticket,
@@ -244,7 +243,10 @@ async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:
         await asyncio.sleep(CHECKPOINT_SECONDS)
         try:
             await db.run(
-                convo.save_reply, message_id=message_id, content=reply.result.text, done=False
+                chat_messages.save_reply,
+                message_id=message_id,
+                content=reply.result.text,
+                done=False,
             )
         except Exception:  # noqa: BLE001 - a missed checkpoint is retried at the next one
             log.warning("could not checkpoint a streaming reply", exc_info=True)

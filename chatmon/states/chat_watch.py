@@ -16,8 +16,7 @@ import reflex as rx
 
 from chatmon import db
 from chatmon.models import utc_now
-from chatmon.services import chat_saves
-from chatmon.services import conversations as convo
+from chatmon.services import branches, chat_messages, chat_saves
 from chatmon.services.interrupted import publish_interrupted
 from chatmon.settings import get_settings
 from chatmon.states.chat_base import ChatBase, current_provider_state
@@ -47,7 +46,7 @@ class WatchMixin(ChatBase, mixin=True):
         """
         stale_before = utc_now() - timedelta(seconds=STALE_REPLY_SECONDS)
         claimed = await db.run(
-            convo.interrupt_stale_replies, owner_id=owner, stale_before=stale_before
+            chat_messages.interrupt_stale_replies, owner_id=owner, stale_before=stale_before
         )
         for message in claimed:
             publish_interrupted(message, owner=owner, model=get_settings().llm_model)
@@ -62,7 +61,7 @@ class WatchMixin(ChatBase, mixin=True):
         if not message_id:  # accepted, its stream not started: a worker died in between?
             return time.time() - self._reply_accepted_at < STALE_REPLY_SECONDS
         row = await db.run(chat_saves.get_message, message_id=message_id)
-        return row is not None and row.status == convo.STREAMING  # stale ones were just flipped
+        return row is not None and row.status == branches.STREAMING  # stale ones were just flipped
 
     async def _hide_what_the_reply_replaces(self) -> None:
         """A tab reloaded while its regenerated reply (or the reply to an edit) streams:

@@ -4,7 +4,7 @@ A lifespan task, so every worker of every instance runs it; the work itself is c
 once per ``CHECK_INTERVAL_SECONDS`` across all of them (``chatmon.services.periodic``,
 claim ``implicit_abandoned``), so the errors are read once per period, not once per
 worker. The read goes through the partial index of errors
-(``chatmon.services.implicit_signals.find_abandoned``). It runs in a worker thread; a
+(``chatmon.services.implicit_detection.find_abandoned``). It runs in a worker thread; a
 failed run is logged, releases its claim, and the loop goes on.
 """
 
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from chatmon.services import implicit_signals, periodic
+from chatmon.services import implicit_detection, implicit_signals, periodic
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def run_once(
         return None
     try:
         with Session(engine) as session:
-            flagged = implicit_signals.flag_abandoned(
+            flagged = implicit_detection.flag_abandoned(
                 session=session, now=now or datetime.now(UTC), after=after
             )
             session.commit()

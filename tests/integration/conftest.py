@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.procs import free_port, stop
 
 T = TypeVar("T")

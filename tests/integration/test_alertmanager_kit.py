@@ -34,7 +34,7 @@ import yaml
 from prometheus_client import generate_latest
 
 import chatmon.metrics  # noqa: F401 - registers chatmon's series in the default registry
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.procs import free_port, stop
 from tests.integration.conftest import launch_app
 from tests.peers import SMTPSink, WebhookReceiver, html_part, wait_for

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import AlertAttempt, AlertDelivery, AlertNotification, LLMRequest
 from tests.integration.conftest import RunningApp, launch_app, sign_in

@@ -13,7 +13,7 @@ import httpx
 
 from bench.concurrency import chat_turn
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from tests.integration.conftest import ROOT, RunningApp, launch_app, run_async
 
 CHATS = 3

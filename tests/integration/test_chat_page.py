@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChatMessage
 from chatmon.services.errors import ErrorCategory, human_message
 from tests.integration.conftest import MAX_MESSAGE_CHARS, RunningApp

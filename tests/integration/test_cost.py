@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from tests.integration.conftest import RunningApp, identity_cookie, launch_app, sign_in
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.procs import free_port, stop
 from tests.integration.conftest import (
     ROOT,

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages, form_data
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChatMessage, Conversation, LLMRequest
 from tests.integration.conftest import RunningApp, launch_app, run_async
 

@@ -35,7 +35,7 @@ import pytest
 
 from bench.reflex_client import CompiledApp, ReflexSession, SessionClosed, chat_messages, form_data
 from chatmon.client_errors import WINDOW_SECONDS
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.devtools.procs import free_port
 from chatmon.services.limits import (

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChatMessage, LLMRequest
 from chatmon.services import implicit_signals
 from tests.integration.conftest import RunningApp

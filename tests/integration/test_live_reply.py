@@ -14,7 +14,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from chatmon.devtools.fake_llm import FakeLLMServer, expected_reply
+from chatmon.devtools.fake_llm import expected_reply
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChatMessage
 
 pytestmark = pytest.mark.browser

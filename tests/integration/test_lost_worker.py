@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.procs import free_port
 from chatmon.models import ChatMessage, LLMRequest
 from tests.integration.conftest import launch_app

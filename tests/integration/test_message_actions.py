@@ -10,7 +10,8 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from chatmon.devtools.fake_llm import FakeLLMServer, expected_reply
+from chatmon.devtools.fake_llm import expected_reply
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChatMessage, LLMRequest
 from tests.integration.conftest import RunningApp
 from tests.integration.test_chat_page import assistant_bubbles, send_and_wait

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bench.reflex_client import ReflexSession, chat_messages, form_data
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChatMessage
 from tests.integration.conftest import MAX_MESSAGE_CHARS, RunningApp, run_async
 from tests.integration.test_hostile_clients import CHAT, REPLY_TIMEOUT, _victim_chat

@@ -18,7 +18,7 @@ import redis
 from playwright.sync_api import Browser, Page, expect
 from prometheus_client.mmap_dict import MmapedDict
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from tests.integration.conftest import RunningApp, launch_app
 from tests.integration.test_chat_page import assistant_bubbles, send
 from tests.services import redis_url

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from chatmon.devtools.fake_llm import FakeLLMServer, prompt_tokens, reply_chunks
+from chatmon.devtools.fake_llm import prompt_tokens, reply_chunks
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import LLMRequest
 from tests.integration.conftest import RunningApp, sign_in
 

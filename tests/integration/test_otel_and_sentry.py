@@ -20,10 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from chatmon import __version__
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.otlp_receiver import OtlpReceiver
 from chatmon.devtools.sentry_receiver import SentryReceiver
-from chatmon.observability.otel_export import trace_id_for
+from chatmon.observability.trace_ids import trace_id_for
 from tests.integration.conftest import (
     TEST_MONITOR_PASSWORD,
     RunningApp,

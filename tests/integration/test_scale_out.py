@@ -34,7 +34,7 @@ from sqlmodel import Session, select
 from bench.concurrency import chat_turn
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.migrate import upgrade_head
 from chatmon.models import ChatMessage, Conversation
 from tests.integration.conftest import (

@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import inspect, text
 
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services.auth import verify_password
 from tests.integration.conftest import ROOT, RunningApp, launch_app, sign_in
 

@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.langfuse_receiver import LangfuseReceiver
 from chatmon.services.tracing import trace_id_for
 from tests.integration.conftest import RunningApp, last_correlation_id, launch_app

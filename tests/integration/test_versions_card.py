@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from chatmon.db import make_engine
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import ChangeEvent, LLMRequest
 from chatmon.services import histogram, request_log
 from tests.integration.conftest import launch_app, sign_in

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from alembic import command
 from chatmon.migrate import alembic_config
-from chatmon.services import conversations as convo
+from chatmon.services import chat_messages
 
 BEFORE = "e5b8c2d4f6a1"
 REVISION = "e5b8c2d7a913"
@@ -51,7 +51,9 @@ def test_existing_messages_become_one_branch_and_downgrade_drops_it(tmp_path: Pa
         ).all()
     assert [tuple(r) for r in rows] == [(1, None, 1), (2, None, 1), (3, 1, 1), (4, 3, 1), (5, 2, 1)]
     with Session(engine) as session:
-        shown = convo.list_messages(session=session, owner_id="alice", conversation_id="a" * 32)
+        shown = chat_messages.list_messages(
+            session=session, owner_id="alice", conversation_id="a" * 32
+        )
         assert [m.content for m in shown] == ["a-q1", "a-r1", "a-q2"]
     command.downgrade(config, BEFORE)
     with engine.connect() as connection:

@@ -13,6 +13,9 @@ and latency histogram bins, plus the minutes with ``circuit_open`` refusals; the
 replay then slides the windows over those minutes in Python, adding the minute that
 enters and subtracting the one that leaves.
 
+Reading the log is :mod:`chatmon.services.alerts.backtest_log`; the text report
+:mod:`chatmon.services.alerts.backtest_report`; the command, ``chatmon.cli_backtest``.
+
 What is approximated, and said in the report:
 
 * checks run once a minute on minute boundaries (the live loop runs every
@@ -28,20 +31,24 @@ What is approximated, and said in the report:
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from chatmon.models import AlertRuleState, AlertSilence, LLMRequest
+from chatmon.models import AlertSilence
 from chatmon.observability.call_status import ERROR_STATUSES, CallStatus
+from chatmon.services.alerts.backtest_log import (
+    MINUTE,
+    Minute,
+    read_minutes,
+    read_silences,
+    silenced_at,
+    watching_since,
+)
 from chatmon.services.alerts.catalog import evaluate
-from chatmon.services.alerts.inputs import CIRCUIT_OPEN, judged_errors, utc_midnight
+from chatmon.services.alerts.inputs import judged_errors, utc_midnight
 from chatmon.services.alerts.lifecycle import Action, RuleState, plan
 from chatmon.services.alerts.rules import (
     RULE_TITLES,
@@ -52,11 +59,10 @@ from chatmon.services.alerts.rules import (
     Verdict,
 )
 from chatmon.services.histogram import percentiles
-from chatmon.services.sql_time import bucket_of, from_epoch, to_utc
+from chatmon.services.sql_time import from_epoch
 from chatmon.services.stats import Histogram, check_window
 from chatmon.settings import Settings
 
-MINUTE = 60
 NOT_REPLAYED: dict[Rule, str] = {
     Rule.PROBE_FAILED: "probe results are not kept per run",
     Rule.BUDGET_DAILY: "budgets are reported by /api/budget and the digest",
@@ -64,21 +70,6 @@ NOT_REPLAYED: dict[Rule, str] = {
     Rule.BUDGET_FORECAST: "budgets are reported by /api/budget and the digest",
     Rule.DISSATISFACTION: "ratings arrive after the reply; the monitor's feedback shows them",
 }
-
-
-@dataclass
-class _Minute:
-    """One minute of the request log."""
-
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (status, category)
-    cost_usd: float = 0.0
-    latency: Histogram = field(default_factory=dict)
-    refusing: frozenset[str] = frozenset()  # models refused with circuit_open
-    fallbacks: Counter[str] = field(default_factory=Counter)  # fallback model -> requests
-
-    @property
-    def requests(self) -> int:
-        return sum(self.counts.values())
 
 
 @dataclass(frozen=True)
@@ -137,100 +128,6 @@ class Backtest:
         return next(replay for replay in self.rules if replay.rule is rule)
 
 
-# ----------------------------------------------------------------------------- reading
-
-
-def read_minutes(*, session: Session, start: datetime, end: datetime) -> dict[int, _Minute]:
-    """The log of ``[start, end)`` per epoch minute, in grouped scans of the
-    ``started_at`` index (totals, latency bins, ``circuit_open`` refusals, fallbacks)."""
-    start, end = check_window(start, end)
-    r = LLMRequest
-    minute = bucket_of(r.started_at, MINUTE).label("minute")
-    in_window = (
-        col(r.started_at) >= start,
-        col(r.started_at) < end,
-        col(r.synthetic).is_(False),  # the probe has its own rule, as live
-    )
-    category = func.coalesce(r.error_category, "")
-    minutes: dict[int, _Minute] = {}
-
-    def at(index: int) -> _Minute:
-        found = minutes.get(index)
-        if found is None:
-            found = minutes[index] = _Minute()
-        return found
-
-    totals = (
-        select(minute, col(r.status), category, func.count(), func.sum(r.cost_usd))
-        .where(*in_window)
-        .group_by(minute, col(r.status), category)
-    )
-    for index, status, cat, count, cost in _rows(session, totals):
-        one = at(int(index))
-        one.counts[(status, cat or "")] += int(count)
-        one.cost_usd += float(cost or 0.0)
-    bins = (
-        select(minute, col(r.latency_bin), func.count())
-        .where(*in_window, col(r.latency_bin).is_not(None))
-        .group_by(minute, col(r.latency_bin))
-    )
-    for index, bin_index, count in _rows(session, bins):
-        hist = at(int(index)).latency
-        hist[int(bin_index)] = hist.get(int(bin_index), 0) + int(count)
-    refused = (
-        select(minute, col(r.model))
-        .where(*in_window, col(r.error_category) == CIRCUIT_OPEN)
-        .group_by(minute, col(r.model))
-    )
-    for index, model in _rows(session, refused):
-        one = at(int(index))
-        one.refusing = one.refusing | {model}
-    fallbacks = (
-        select(minute, col(r.model), func.count())
-        .where(*in_window, col(r.fallback).is_(True))
-        .group_by(minute, col(r.model))
-    )
-    for index, model, count in _rows(session, fallbacks):
-        at(int(index)).fallbacks[str(model)] += int(count)
-    return minutes
-
-
-def _rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in session.execute(query)]
-
-
-def watching_since(*, session: Session, start: datetime) -> datetime:
-    """When "no traffic" starts counting in the replay: its start, or later if chatmon was
-    not watching yet (the first alert check, else the first request, as the live rule)."""
-    first = [
-        session.execute(select(func.min(AlertRuleState.created_at))).scalar_one_or_none(),
-        session.execute(
-            select(func.min(LLMRequest.started_at)).where(col(LLMRequest.synthetic).is_(False))
-        ).scalar_one_or_none(),
-    ]
-    known = [to_utc(moment) for moment in first if moment is not None]
-    return max(start, min(known)) if known else start
-
-
-def read_silences(*, session: Session, start: datetime, end: datetime) -> list[AlertSilence]:
-    """Silences in force at some moment of ``[start, end)``."""
-    rows = session.execute(
-        select(AlertSilence).where(
-            col(AlertSilence.created_at) < end, col(AlertSilence.until) > start
-        )
-    ).scalars()
-    return list(rows)
-
-
-def _silenced(silences: Iterable[AlertSilence], rule: str, now: datetime) -> bool:
-    for silence in silences:
-        if silence.rule != rule or not to_utc(silence.created_at) <= now < to_utc(silence.until):
-            continue
-        if silence.cleared_at is None or now < to_utc(silence.cleared_at):
-            return True
-    return False
-
-
 # ----------------------------------------------------------------------------- replaying
 
 
@@ -244,7 +141,7 @@ class _Sliding:
         self.cost = 0.0
         self.fallbacks: Counter[str] = Counter()
 
-    def add(self, minute: _Minute | None, sign: int) -> None:
+    def add(self, minute: Minute | None, sign: int) -> None:
         if minute is None:
             return
         for key, count in minute.counts.items():
@@ -433,7 +330,7 @@ def _step(
         if rule in open_ and finding.firing:
             open_[rule].peak = _peak(open_[rule].peak, finding.value)
         return
-    silenced = action.sends and _silenced(held, rule.value, now)
+    silenced = action.sends and silenced_at(held, rule.value, now)
     if action in (Action.FIRE, Action.SUPPRESS) and rule not in open_:
         open_[rule] = _Open(now, finding.value, 0, 0, action is Action.SUPPRESS)
     current = open_.get(rule)
@@ -469,143 +366,6 @@ def limits_of(settings: Settings) -> tuple[Thresholds, timedelta]:
     return Thresholds.from_settings(settings), timedelta(hours=settings.alert_cooldown_hours)
 
 
-# The settings a backtest may propose (``--set NAME=VALUE``): the ones the replayed rules
-# and the cooldown read.
-PROPOSABLE = (
-    "ALERT_ERROR_RATE_THRESHOLD",
-    "ALERT_LATENCY_P95_THRESHOLD",
-    "ALERT_COST_THRESHOLD",
-    "DAILY_COST_THRESHOLD",
-    "DAILY_BUDGET_USD",
-    "ALERT_MIN_REQUESTS",
-    "ALERT_WINDOW_MINUTES",
-    "ALERT_NO_TRAFFIC_MINUTES",
-    "ALERT_FALLBACK_THRESHOLD",
-    "ALERT_COOLDOWN_HOURS",
-    "ALERT_CHECK_INTERVAL_SECONDS",
-)
-MAX_SPAN = timedelta(days=90)
-_SPAN = re.compile(r"(\d{1,6})([mhd])")
-_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_span(text: str) -> timedelta:
-    """``7d``, ``36h``, ``90m`` or sums such as ``1d12h``; at most 90 days.
-    Raises ValueError saying what is accepted."""
-    compact = text.strip().lower().replace(" ", "")
-    parts = _SPAN.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(f"{text!r} is not a span such as 90m, 36h or 7d")
-    total = sum((timedelta(**{_SPAN_UNITS[u]: int(n)}) for n, u in parts), timedelta())
-    if not timedelta(minutes=1) <= total <= MAX_SPAN:
-        raise ValueError("a backtest covers at least 1 minute and at most 90 days")
-    return total
-
-
-def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
-    """``NAME=VALUE`` pairs as settings overrides (field names); raises ValueError naming
-    a malformed pair or a setting the backtest does not replay."""
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name = name.strip().upper()
-        if not sep or not value.strip():
-            raise ValueError(f"--set {pair!r}: expected NAME=VALUE")
-        if name not in PROPOSABLE:
-            raise ValueError(
-                f"--set {name}: not a setting the backtest replays ({', '.join(PROPOSABLE)})"
-            )
-        overrides[name.lower()] = value.strip()
-    return overrides
-
-
 def breaker_lookback(settings: Settings) -> timedelta:
     """How recent a ``circuit_open`` refusal counts, as ``AlertEngine.breaker_lookback``."""
     return timedelta(seconds=max(2 * settings.alert_check_interval_seconds, 60))
-
-
-def _time(moment: datetime | None) -> str:
-    return "still firing" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
-
-
-def format_backtest(
-    result: Backtest,
-    *,
-    baseline: Backtest | None = None,
-    routes: dict[str, list[str]] | None = None,
-) -> str:
-    """The per-rule table, then every episode; with ``baseline`` (the current settings,
-    when proposing others) each rule's messages under both; with ``routes`` (rule ->
-    the channels ``ALERT_ROUTES`` sends it to) where the messages would have gone."""
-    from chatmon.services.alerts.messages import format_threshold, format_value
-    from chatmon.services.errors import format_duration
-
-    span = format_duration((result.end - result.start).total_seconds())
-    lines = [
-        f"backtest {result.start:%Y-%m-%d %H:%M} - {result.end:%Y-%m-%d %H:%M} UTC ({span}): "
-        f"{result.requests} requests, {result.checks} checks (one a minute)",
-        "",
-    ]
-    header = ["rule", "threshold", "fired", "firing for", "messages", "silenced"]
-    if baseline is not None:
-        header.append("messages now")
-    if routes is not None:
-        header.append("to")
-    rows = []
-    for replay_ in result.rules:
-        if replay_.not_replayed:
-            cells = [replay_.rule.value, "-", "not replayed", "", "", ""]
-        elif replay_.off:
-            cells = [replay_.rule.value, "off", "", "", "", ""]
-        else:
-            cells = [
-                replay_.rule.value,
-                format_threshold(replay_.rule, replay_.threshold),
-                f"{len(replay_.episodes)}×",
-                format_duration(replay_.firing_time(result.end).total_seconds())
-                if replay_.episodes
-                else "",
-                str(replay_.messages),
-                str(replay_.silenced),
-            ]
-        if baseline is not None:
-            cells.append("" if replay_.not_replayed else str(baseline.rule(replay_.rule).messages))
-        if routes is not None:
-            cells.append(", ".join(routes.get(replay_.rule.value, [])) or "no channel")
-        rows.append(cells)
-    lines += _table(header, rows)
-    episodes = sorted(
-        (e for r in result.rules for e in r.episodes), key=lambda e: (e.fired_at, e.rule.value)
-    )
-    lines.append("")
-    if not episodes:
-        lines.append("nothing would have fired")
-    else:
-        lines += _table(
-            ["rule", "fired", "resolved", "lasted", "peak", "messages", "note"],
-            [
-                [
-                    e.rule.value,
-                    _time(e.fired_at),
-                    _time(e.resolved_at),
-                    format_duration(e.lasted(result.end).total_seconds()),
-                    format_value(e.rule, e.peak),
-                    str(e.messages),
-                    ("within the cooldown: nobody paged" if e.suppressed else "")
-                    + (f"{e.silenced} held by a silence" if e.silenced else ""),
-                ]
-                for e in episodes
-            ],
-        )
-    skipped = [f"{r.rule.value} ({r.not_replayed})" for r in result.rules if r.not_replayed]
-    lines += ["", "not replayed: " + "; ".join(skipped)] if skipped else []
-    return "\n".join(lines)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]

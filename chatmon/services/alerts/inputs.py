@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 
 from chatmon.models import AlertNotification, AlertRuleState, LLMRequest
 from chatmon.observability.call_status import CallStatus
-from chatmon.services import budget, feedback, implicit_signals, periodic, stats, usage
+from chatmon.services import budget, feedback, implicit_counts, periodic, stats, usage
 from chatmon.services.alerts.feedback_rules import VersionFeedback
 from chatmon.services.alerts.messages import Evidence
 from chatmon.services.alerts.rules import Finding, Observations, Rule, Thresholds, format_usd
@@ -150,7 +150,7 @@ def feedback_inputs(
         .where(col(r.feedback).in_((1, -1)), col(r.synthetic).is_(False))
         .group_by(col(r.prompt_version), col(r.feedback), col(r.feedback_reasons))
     )
-    flagged, signals = implicit_signals.unrated_flags_by_version(
+    flagged, signals = implicit_counts.unrated_flags_by_version(
         session=session, start=start, end=end
     )
     ups: Counter[str] = Counter()

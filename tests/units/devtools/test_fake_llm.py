@@ -17,13 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from chatmon.__main__ import FAKE_LLM_FAIL_MODES
-from chatmon.devtools.fake_llm import (
-    FAIL_MODES,
-    FakeLLMConfig,
-    FakeLLMServer,
-    expected_reply,
-)
+from chatmon.cli_fake_llm import FAKE_LLM_FAIL_MODES
+from chatmon.devtools.fake_llm import FAIL_MODES, FakeLLMConfig, expected_reply
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.devtools.procs import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from chatmon.presenters import dashboard as view
 from chatmon.presenters.requests import load_detail
-from chatmon.services import implicit_signals
+from chatmon.services import implicit_flags, implicit_signals
 from tests.units.services.stats_factory import T0, make_call, record
 
 M = timedelta(minutes=1)
@@ -30,7 +30,7 @@ def test_the_card_counts_flagged_requests_and_names_each_signal(session: Session
     calls.append(make_call(at=9 * M, status="cancelled"))
     calls.append(make_call(at=10 * M, status="cancelled", synthetic=True))  # a probe: not shown
     record(session, *calls)
-    implicit_signals.set_flag(
+    implicit_flags.set_flag(
         session=session,
         signal=implicit_signals.ABANDONED,
         correlation_ids=[calls[0].correlation_id, calls[8].correlation_id],

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from chatmon.api import api
-from chatmon.services import implicit_signals
+from chatmon.services import implicit_flags, implicit_signals
 from tests.units.services.stats_factory import make_call, record
 
 
@@ -27,7 +27,7 @@ def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     with Session(engine) as session:
         record(session, stopped, regenerated, both, old, probe, plain)
         for call in (regenerated, both, probe):
-            implicit_signals.set_flag(
+            implicit_flags.set_flag(
                 session=session,
                 signal=implicit_signals.REGENERATED,
                 correlation_ids=[call.correlation_id],

@@ -8,12 +8,13 @@ import pytest
 from sqlmodel import Session
 
 from chatmon.models import ChatMessage
+from chatmon.services import branches, chat_messages, conversation_export
 from chatmon.services import conversations as convo
 from chatmon.services.history import Node, Position, visible_branch
 
 
 def _say(session: Session, conversation_id: str, role: str, text: str, **kw: object) -> int:
-    message = convo.add_message(
+    message = chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation_id,
@@ -26,14 +27,14 @@ def _say(session: Session, conversation_id: str, role: str, text: str, **kw: obj
 
 
 def _reply(session: Session, conversation_id: str, parent_id: int, text: str) -> int:
-    row = convo.start_reply(
+    row = chat_messages.start_reply(
         session=session,
         owner_id="alice",
         conversation_id=conversation_id,
         correlation_id=f"c-{text}",
         parent_id=parent_id,
     )
-    convo.save_reply(session=session, message_id=row.id or 0, content=text, done=True)
+    chat_messages.save_reply(session=session, message_id=row.id or 0, content=text, done=True)
     session.commit()
     return row.id or 0
 
@@ -41,7 +42,7 @@ def _reply(session: Session, conversation_id: str, parent_id: int, text: str) ->
 def _shown(session: Session, conversation_id: str, owner: str = "alice") -> list[str]:
     return [
         m.content
-        for m in convo.list_messages(
+        for m in chat_messages.list_messages(
             session=session, owner_id=owner, conversation_id=conversation_id
         )
     ]
@@ -76,36 +77,42 @@ def test_the_visible_branch_follows_the_active_alternatives() -> None:
 
 def test_regenerate_keeps_the_old_reply_as_an_alternative(session: Session, chat) -> None:
     conversation_id, q1, a1 = chat
-    assert convo.reply_target(session=session, owner_id="alice", message_id=a1).id == q1
-    assert convo.mark_regenerated(session=session, owner_id="alice", message_id=a1) == "c-a1"
+    assert branches.reply_target(session=session, owner_id="alice", message_id=a1).id == q1
+    assert branches.mark_regenerated(session=session, owner_id="alice", message_id=a1) == "c-a1"
     b1 = _reply(session, conversation_id, q1, "b1")
     # the new reply starts a branch of its own: q2/a2 belonged to the old one
     assert _shown(session, conversation_id) == ["q1", "b1"]
-    rows, places = convo.list_visible(
+    rows, places = chat_messages.list_visible(
         session=session, owner_id="alice", conversation_id=conversation_id
     )
     assert places[b1] == Position(2, 2) and places[q1] == Position(1, 1)
     # flip back: the old reply and everything after it are shown again
-    back = convo.show_alternative(session=session, owner_id="alice", message_id=b1, step=-1)
+    back = branches.show_alternative(session=session, owner_id="alice", message_id=b1, step=-1)
     session.commit()
     assert back is not None and back.id == a1
     assert _shown(session, conversation_id) == ["q1", "a1", "q2", "a2"]
-    assert convo.show_alternative(session=session, owner_id="alice", message_id=a1, step=-1) is None
-    assert convo.show_alternative(session=session, owner_id="alice", message_id=a1, step=2) is None
-    forward = convo.show_alternative(session=session, owner_id="alice", message_id=a1, step=1)
+    assert (
+        branches.show_alternative(session=session, owner_id="alice", message_id=a1, step=-1) is None
+    )
+    assert (
+        branches.show_alternative(session=session, owner_id="alice", message_id=a1, step=2) is None
+    )
+    forward = branches.show_alternative(session=session, owner_id="alice", message_id=a1, step=1)
     session.commit()
     assert forward is not None and _shown(session, conversation_id) == ["q1", "b1"]
 
 
 def test_edit_and_resend_branches_from_the_edited_question(session: Session, chat) -> None:
     conversation_id, q1, _ = chat
-    edited = convo.edit_message(session=session, owner_id="alice", message_id=q1, text="q1 again")
+    edited = chat_messages.edit_message(
+        session=session, owner_id="alice", message_id=q1, text="q1 again"
+    )
     session.commit()
     assert edited.parent_id is None  # q1 was the first message: so is its edit
     assert _shown(session, conversation_id) == ["q1 again"]
     _reply(session, conversation_id, edited.id or 0, "new answer")
     assert _shown(session, conversation_id) == ["q1 again", "new answer"]
-    convo.show_alternative(session=session, owner_id="alice", message_id=edited.id or 0, step=-1)
+    branches.show_alternative(session=session, owner_id="alice", message_id=edited.id or 0, step=-1)
     session.commit()
     assert _shown(session, conversation_id) == ["q1", "a1", "q2", "a2"]
 
@@ -125,11 +132,11 @@ def test_history_and_paging_see_only_the_visible_branch(session: Session, chat) 
     _reply(session, conversation_id, q1, "b1")
     q3 = _say(session, conversation_id, "user", "q3")
     _reply(session, conversation_id, q3, "a3")
-    newest = convo.list_messages(
+    newest = chat_messages.list_messages(
         session=session, owner_id="alice", conversation_id=conversation_id, limit=2
     )
     assert [m.content for m in newest] == ["q3", "a3"]
-    earlier = convo.list_messages(
+    earlier = chat_messages.list_messages(
         session=session,
         owner_id="alice",
         conversation_id=conversation_id,
@@ -141,7 +148,7 @@ def test_history_and_paging_see_only_the_visible_branch(session: Session, chat) 
 
 def test_a_streaming_alternative_is_not_shown_until_it_is_finished(session: Session, chat) -> None:
     conversation_id, q1, a1 = chat
-    row = convo.start_reply(
+    row = chat_messages.start_reply(
         session=session,
         owner_id="alice",
         conversation_id=conversation_id,
@@ -150,52 +157,55 @@ def test_a_streaming_alternative_is_not_shown_until_it_is_finished(session: Sess
     )
     session.commit()
     # another tab meanwhile: the old reply, alone
-    rows, places = convo.list_visible(
+    rows, places = chat_messages.list_visible(
         session=session, owner_id="alice", conversation_id=conversation_id
     )
     assert [m.content for m in rows] == ["q1", "a1", "q2", "a2"] and places[a1] == Position(1, 1)
     assert (
-        convo.show_alternative(session=session, owner_id="alice", message_id=row.id or 0, step=-1)
+        branches.show_alternative(
+            session=session, owner_id="alice", message_id=row.id or 0, step=-1
+        )
         is None
     )
     with pytest.raises(convo.ConversationNotFound):
-        convo.reply_target(session=session, owner_id="alice", message_id=row.id or 0)
+        branches.reply_target(session=session, owner_id="alice", message_id=row.id or 0)
 
 
 def test_another_owner_can_do_none_of_it(session: Session, chat) -> None:
     conversation_id, q1, a1 = chat
     before = _shown(session, conversation_id)
     with pytest.raises(convo.ConversationNotFound):
-        convo.reply_target(session=session, owner_id="mallory", message_id=a1)
+        branches.reply_target(session=session, owner_id="mallory", message_id=a1)
     with pytest.raises(convo.ConversationNotFound):
-        convo.edit_message(session=session, owner_id="mallory", message_id=q1, text="pwned")
+        chat_messages.edit_message(session=session, owner_id="mallory", message_id=q1, text="pwned")
     with pytest.raises(convo.ConversationNotFound):
-        convo.conversation_markdown(
+        conversation_export.conversation_markdown(
             session=session,
             owner_id="mallory",
             conversation_id=conversation_id,
             exported_at=datetime.now(UTC),
         )
-    assert convo.mark_regenerated(session=session, owner_id="mallory", message_id=a1) is None
+    assert branches.mark_regenerated(session=session, owner_id="mallory", message_id=a1) is None
     assert (
-        convo.show_alternative(session=session, owner_id="mallory", message_id=a1, step=1) is None
+        branches.show_alternative(session=session, owner_id="mallory", message_id=a1, step=1)
+        is None
     )
     session.commit()
     assert _shown(session, conversation_id) == before
     # and the wrong kind of message for the owner, too
     with pytest.raises(convo.ConversationNotFound):
-        convo.reply_target(session=session, owner_id="alice", message_id=q1)
+        branches.reply_target(session=session, owner_id="alice", message_id=q1)
     with pytest.raises(convo.ConversationNotFound):
-        convo.edit_message(session=session, owner_id="alice", message_id=a1, text="x")
+        chat_messages.edit_message(session=session, owner_id="alice", message_id=a1, text="x")
     assert session.get(ChatMessage, 10**9) is None
     with pytest.raises(convo.ConversationNotFound):
-        convo.reply_target(session=session, owner_id="alice", message_id=10**9)
+        branches.reply_target(session=session, owner_id="alice", message_id=10**9)
 
 
 def test_export_is_the_visible_branch_in_markdown(session: Session, chat) -> None:
     conversation_id, q1, _ = chat
     _reply(session, conversation_id, q1, "b1 with **bold**")
-    name, text = convo.conversation_markdown(
+    name, text = conversation_export.conversation_markdown(
         session=session,
         owner_id="alice",
         conversation_id=conversation_id,
@@ -206,15 +216,20 @@ def test_export_is_the_visible_branch_in_markdown(session: Session, chat) -> Non
         "# q1\n\n*Exported from chatmon on 2026-12-02 04:50 UTC*\n\n"
         "---\n\n**You:**\n\nq1\n\n---\n\n**Assistant:**\n\nb1 with **bold**\n"
     )
-    assert convo.export_filename("../../etc/passwd <script>") == "chatmon-etc-passwd-script.md"
-    assert convo.export_filename("😀") == "chatmon-conversation.md"
+    assert (
+        conversation_export.export_filename("../../etc/passwd <script>")
+        == "chatmon-etc-passwd-script.md"
+    )
+    assert conversation_export.export_filename("😀") == "chatmon-conversation.md"
 
 
 def test_a_reply_under_review_shows_its_own_branch(session: Session, chat) -> None:
     from chatmon.services.feedback_review import conversation_around
 
     conversation_id, q1, a1 = chat
-    edited = convo.edit_message(session=session, owner_id="alice", message_id=q1, text="q1 again")
+    edited = chat_messages.edit_message(
+        session=session, owner_id="alice", message_id=q1, text="q1 again"
+    )
     session.commit()
     b1 = _reply(session, conversation_id, edited.id or 0, "b1")
     for reply_id, expected in [(b1, ["q1 again", "b1"]), (a1, ["q1", "a1"])]:
@@ -229,6 +244,8 @@ def test_a_reply_under_review_shows_its_own_branch(session: Session, chat) -> No
         )
         assert shown is not None and [m.content for m in shown] == expected
         assert shown[-1].rated
-    later = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
-    a2 = convo.branch_to(session=session, message=later[-1], limit=3)
+    later = chat_messages.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation_id
+    )
+    a2 = branches.branch_to(session=session, message=later[-1], limit=3)
     assert [m.content for m in a2] == ["q1 again", "b1"]

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services import budget, events
 from chatmon.services.budget import BudgetConfig, BudgetGate, period_bounds
 from chatmon.services.errors import ErrorCategory, user_message

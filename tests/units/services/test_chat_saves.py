@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from chatmon.models import ChatMessage, Conversation, utc_now
 from chatmon.observability.call_status import CallStatus
-from chatmon.services import chat_saves, events
+from chatmon.services import branches, chat_messages, chat_saves, events
 from chatmon.services import conversations as convo
 from chatmon.services.events import LLMCall
 from chatmon.services.history import Position
@@ -26,7 +26,7 @@ def _send(
         owner_id="alice",
         conversation_id=conversation_id,
         text=text,
-        parent_id=convo.LEAF,
+        parent_id=branches.LEAF,
         correlation_id=f"c-{text}",
         top_id=top_id,
     )
@@ -39,7 +39,7 @@ def test_a_first_message_starts_a_conversation_with_its_reply_row_and_lists_it(
 ) -> None:
     question, reply, listed = _send(session, "hello")
     assert question.role == "user" and question.content == "hello"
-    assert reply.parent_id == question.id and reply.status == convo.STREAMING
+    assert reply.parent_id == question.id and reply.status == branches.STREAMING
     assert reply.correlation_id == "c-hello" and reply.conversation_id == question.conversation_id
     assert listed is not None and [c.id for c in listed] == [question.conversation_id]
     # the next message of the conversation on top leaves the sidebar as it is
@@ -94,7 +94,7 @@ def test_a_dead_workers_reply_is_recorded_as_one_interrupted_request(
     session: Session, calls: list[LLMCall]
 ) -> None:
     _, reply, _ = _send(session, "hello")
-    [claimed] = convo.interrupt_stale_replies(
+    [claimed] = chat_messages.interrupt_stale_replies(
         session=session, owner_id="alice", stale_before=utc_now() + timedelta(seconds=1)
     )
     publish_interrupted(claimed, owner="alice", model="gpt-test")

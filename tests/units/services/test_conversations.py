@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
+from chatmon.services import chat_messages
 from chatmon.services import conversations as convo
 
 
 def test_first_user_message_titles_the_conversation(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(
+    chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -25,7 +26,7 @@ def test_first_user_message_titles_the_conversation(session: Session) -> None:
 def test_messages_come_back_in_order(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
     for role, text in [("user", "q1"), ("assistant", "a1"), ("user", "q2")]:
-        convo.add_message(
+        chat_messages.add_message(
             session=session,
             owner_id="alice",
             conversation_id=conversation.id,
@@ -33,7 +34,7 @@ def test_messages_come_back_in_order(session: Session) -> None:
             content=text,
         )
     session.commit()
-    messages = convo.list_messages(
+    messages = chat_messages.list_messages(
         session=session, owner_id="alice", conversation_id=conversation.id
     )
     assert [m.content for m in messages] == ["q1", "a1", "q2"]
@@ -43,13 +44,15 @@ def test_other_owner_cannot_read_or_change_a_conversation(session: Session) -> N
     conversation = convo.create_conversation(session=session, owner_id="alice")
     session.commit()
     with pytest.raises(convo.ConversationNotFound):
-        convo.list_messages(session=session, owner_id="mallory", conversation_id=conversation.id)
+        chat_messages.list_messages(
+            session=session, owner_id="mallory", conversation_id=conversation.id
+        )
     with pytest.raises(convo.ConversationNotFound):
         convo.delete_conversation(
             session=session, owner_id="mallory", conversation_id=conversation.id
         )
     with pytest.raises(convo.ConversationNotFound):
-        convo.add_message(
+        chat_messages.add_message(
             session=session,
             owner_id="mallory",
             conversation_id=conversation.id,
@@ -61,7 +64,7 @@ def test_other_owner_cannot_read_or_change_a_conversation(session: Session) -> N
 
 def test_delete_removes_conversation_and_messages(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(
+    chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -73,7 +76,9 @@ def test_delete_removes_conversation_and_messages(session: Session) -> None:
     session.commit()
     assert convo.list_conversations(session=session, owner_id="alice") == []
     with pytest.raises(convo.ConversationNotFound):
-        convo.list_messages(session=session, owner_id="alice", conversation_id=conversation.id)
+        chat_messages.list_messages(
+            session=session, owner_id="alice", conversation_id=conversation.id
+        )
 
 
 def test_rename_trims_and_shortens_title(session: Session) -> None:
@@ -89,7 +94,7 @@ def test_rename_trims_and_shortens_title(session: Session) -> None:
 
 def test_feedback_is_stored_on_assistant_reply(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    reply = convo.add_message(
+    reply = chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -97,13 +102,13 @@ def test_feedback_is_stored_on_assistant_reply(session: Session) -> None:
         content="42",
     )
     session.commit()
-    convo.set_feedback(session=session, owner_id="alice", message_id=reply.id, rating=-1)
+    chat_messages.set_feedback(session=session, owner_id="alice", message_id=reply.id, rating=-1)
     session.commit()
-    [stored] = convo.list_messages(
+    [stored] = chat_messages.list_messages(
         session=session, owner_id="alice", conversation_id=conversation.id
     )
     assert stored.feedback == -1
-    convo.set_feedback(session=session, owner_id="alice", message_id=reply.id, rating=0)
+    chat_messages.set_feedback(session=session, owner_id="alice", message_id=reply.id, rating=0)
     session.commit()
     session.refresh(stored)
     assert stored.feedback is None
@@ -111,10 +116,10 @@ def test_feedback_is_stored_on_assistant_reply(session: Session) -> None:
 
 def test_feedback_refused_on_user_message_and_other_owner(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    question = convo.add_message(
+    question = chat_messages.add_message(
         session=session, owner_id="alice", conversation_id=conversation.id, role="user", content="q"
     )
-    reply = convo.add_message(
+    reply = chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -123,21 +128,27 @@ def test_feedback_refused_on_user_message_and_other_owner(session: Session) -> N
     )
     session.commit()
     with pytest.raises(convo.ConversationNotFound):
-        convo.set_feedback(session=session, owner_id="alice", message_id=question.id, rating=1)
+        chat_messages.set_feedback(
+            session=session, owner_id="alice", message_id=question.id, rating=1
+        )
     with pytest.raises(convo.ConversationNotFound):
-        convo.set_feedback(session=session, owner_id="mallory", message_id=reply.id, rating=1)
+        chat_messages.set_feedback(
+            session=session, owner_id="mallory", message_id=reply.id, rating=1
+        )
 
 
 def test_clear_keeps_conversation_but_drops_messages(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(
+    chat_messages.add_message(
         session=session, owner_id="alice", conversation_id=conversation.id, role="user", content="q"
     )
     session.commit()
     convo.clear_messages(session=session, owner_id="alice", conversation_id=conversation.id)
     session.commit()
     assert (
-        convo.list_messages(session=session, owner_id="alice", conversation_id=conversation.id)
+        chat_messages.list_messages(
+            session=session, owner_id="alice", conversation_id=conversation.id
+        )
         == []
     )
     assert len(convo.list_conversations(session=session, owner_id="alice")) == 1
@@ -182,7 +193,7 @@ def test_legacy_conversations_move_to_the_new_identity_once(session: Session) ->
 # ----- checkpointed replies -------------------------------------------------------------
 def _conversation_with_question(session: Session) -> str:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    convo.add_message(
+    chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -195,17 +206,25 @@ def _conversation_with_question(session: Session) -> str:
 
 def test_a_streaming_reply_is_listed_only_once_finished(session: Session) -> None:
     conversation_id = _conversation_with_question(session)
-    reply = convo.start_reply(
+    reply = chat_messages.start_reply(
         session=session, owner_id="alice", conversation_id=conversation_id, correlation_id="c1"
     )
     session.commit()
-    assert convo.save_reply(session=session, message_id=reply.id, content="Once", done=False)
+    assert chat_messages.save_reply(
+        session=session, message_id=reply.id, content="Once", done=False
+    )
     session.commit()
-    listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
+    listed = chat_messages.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation_id
+    )
     assert [m.role for m in listed] == ["user"]
-    assert convo.save_reply(session=session, message_id=reply.id, content="Once upon", done=True)
+    assert chat_messages.save_reply(
+        session=session, message_id=reply.id, content="Once upon", done=True
+    )
     session.commit()
-    listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
+    listed = chat_messages.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation_id
+    )
     assert [(m.role, m.content, m.status) for m in listed][-1] == ("assistant", "Once upon", None)
 
 
@@ -215,38 +234,50 @@ def test_a_stale_reply_is_kept_marked_interrupted_and_claimed_once(session: Sess
     from chatmon.models import utc_now
 
     conversation_id = _conversation_with_question(session)
-    reply = convo.start_reply(
+    reply = chat_messages.start_reply(
         session=session, owner_id="alice", conversation_id=conversation_id, correlation_id="c2"
     )
-    convo.save_reply(session=session, message_id=reply.id, content="Once upon a", done=False)
+    chat_messages.save_reply(
+        session=session, message_id=reply.id, content="Once upon a", done=False
+    )
     session.commit()
     # still fresh: nobody may take it
     assert (
-        convo.interrupt_stale_replies(
+        chat_messages.interrupt_stale_replies(
             session=session, owner_id="alice", stale_before=utc_now() - timedelta(seconds=10)
         )
         == []
     )
     # another browser never takes it, stale or not
     later = utc_now() + timedelta(seconds=1)
-    assert convo.interrupt_stale_replies(session=session, owner_id="bob", stale_before=later) == []
-    [claimed] = convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later)
+    assert (
+        chat_messages.interrupt_stale_replies(session=session, owner_id="bob", stale_before=later)
+        == []
+    )
+    [claimed] = chat_messages.interrupt_stale_replies(
+        session=session, owner_id="alice", stale_before=later
+    )
     session.commit()
     assert claimed.correlation_id == "c2" and claimed.content.startswith("Once upon a")
     assert (
-        convo.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later) == []
+        chat_messages.interrupt_stale_replies(session=session, owner_id="alice", stale_before=later)
+        == []
     )
-    listed = convo.list_messages(session=session, owner_id="alice", conversation_id=conversation_id)
-    assert listed[-1].status == convo.INTERRUPTED
-    assert listed[-1].content == "Once upon a" + convo.INTERRUPTED_NOTE
+    listed = chat_messages.list_messages(
+        session=session, owner_id="alice", conversation_id=conversation_id
+    )
+    assert listed[-1].status == chat_messages.INTERRUPTED
+    assert listed[-1].content == "Once upon a" + chat_messages.INTERRUPTED_NOTE
     # the writer, back too late, does not overwrite what the user was shown
-    assert not convo.save_reply(session=session, message_id=reply.id, content="late", done=True)
+    assert not chat_messages.save_reply(
+        session=session, message_id=reply.id, content="late", done=True
+    )
 
 
 def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> None:
     conversation = convo.create_conversation(session=session, owner_id="alice")
     for i in range(7):
-        convo.add_message(
+        chat_messages.add_message(
             session=session,
             owner_id="alice",
             conversation_id=conversation.id,
@@ -254,11 +285,11 @@ def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> No
             content=f"m{i}",
         )
     session.commit()
-    newest = convo.list_messages(
+    newest = chat_messages.list_messages(
         session=session, owner_id="alice", conversation_id=conversation.id, limit=3
     )
     assert [m.content for m in newest] == ["m4", "m5", "m6"]  # oldest first on screen
-    earlier = convo.list_messages(
+    earlier = chat_messages.list_messages(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -266,7 +297,7 @@ def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> No
         before_id=newest[0].id,
     )
     assert [m.content for m in earlier] == ["m1", "m2", "m3"]
-    first = convo.list_messages(
+    first = chat_messages.list_messages(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -275,6 +306,6 @@ def test_a_long_conversation_comes_back_a_page_at_a_time(session: Session) -> No
     )
     assert [m.content for m in first] == ["m0"]
     with pytest.raises(convo.ConversationNotFound):
-        convo.list_messages(
+        chat_messages.list_messages(
             session=session, owner_id="mallory", conversation_id=conversation.id, limit=3
         )

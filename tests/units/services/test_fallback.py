@@ -18,7 +18,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from chatmon.devtools.fake_llm import FakeLLMServer, expected_reply
+from chatmon.devtools.fake_llm import expected_reply
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import LLMRequest
 from chatmon.services import events
 from chatmon.services.breaker import CircuitBreaker

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from chatmon.models import LLMRequest
+from chatmon.services import chat_messages, feedback, request_log
 from chatmon.services import conversations as convo
-from chatmon.services import feedback, request_log
 from chatmon.states import args
 from tests.units.services.stats_factory import make_call, record
 
@@ -60,7 +60,7 @@ def test_comment_argument_is_length_capped(value: object, expected: object) -> N
 
 def _reply(session: Session) -> int:
     conversation = convo.create_conversation(session=session, owner_id="alice")
-    reply = convo.add_message(
+    reply = chat_messages.add_message(
         session=session,
         owner_id="alice",
         conversation_id=conversation.id,
@@ -74,7 +74,7 @@ def _reply(session: Session) -> int:
 
 def test_reasons_and_comment_are_stored_with_the_message(session: Session) -> None:
     reply = _reply(session)
-    stored = convo.set_feedback(
+    stored = chat_messages.set_feedback(
         session=session,
         owner_id="alice",
         message_id=reply,
@@ -87,19 +87,19 @@ def test_reasons_and_comment_are_stored_with_the_message(session: Session) -> No
         "wrong,unsafe",
         "it told me to mix bleach",
     )
-    convo.set_feedback(session=session, owner_id="alice", message_id=reply, rating=0)
+    chat_messages.set_feedback(session=session, owner_id="alice", message_id=reply, rating=0)
     session.commit()
     assert (stored.feedback, stored.feedback_reasons, stored.feedback_comment) == (None, None, None)
 
 
 def test_a_thumbs_up_carries_a_comment_but_no_reasons(session: Session) -> None:
     reply = _reply(session)
-    stored = convo.set_feedback(
+    stored = chat_messages.set_feedback(
         session=session, owner_id="alice", message_id=reply, rating=1, comment="spot on"
     )
     assert stored.feedback_comment == "spot on"
     with pytest.raises(ValueError):
-        convo.set_feedback(
+        chat_messages.set_feedback(
             session=session, owner_id="alice", message_id=reply, rating=1, reasons=("wrong",)
         )
 
@@ -107,11 +107,11 @@ def test_a_thumbs_up_carries_a_comment_but_no_reasons(session: Session) -> None:
 def test_reasons_are_refused_for_another_owner_and_past_the_cap(session: Session) -> None:
     reply = _reply(session)
     with pytest.raises(convo.ConversationNotFound):
-        convo.set_feedback(
+        chat_messages.set_feedback(
             session=session, owner_id="mallory", message_id=reply, rating=-1, reasons=("wrong",)
         )
     with pytest.raises(ValueError):
-        convo.set_feedback(
+        chat_messages.set_feedback(
             session=session,
             owner_id="alice",
             message_id=reply,

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from chatmon.models import ChatMessage, Conversation, FeedbackReviewAudit
-from chatmon.services import feedback_review, implicit_signals, request_log
+from chatmon.services import feedback_review, implicit_flags, implicit_signals, request_log
 from tests.units.services.stats_factory import T0, make_call, record
 
 END = T0 + timedelta(hours=3)
@@ -226,10 +226,10 @@ def test_the_queue_lists_flagged_replies_nobody_rated(session: Session) -> None:
     """A reply the person stopped, or asked again in other words, is in the queue though
     nobody pressed a thumb: worst first it comes after the thumbs-down, before the ups."""
     _rated(session)
-    implicit_signals.set_flag(
+    implicit_flags.set_flag(
         session=session, signal=implicit_signals.STOPPED, correlation_ids=["unrated"]
     )
-    implicit_signals.set_flag(
+    implicit_flags.set_flag(
         session=session, signal=implicit_signals.REPHRASED, correlation_ids=["up-new"]
     )
     session.commit()

@@ -1,7 +1,7 @@
 """Implicit dissatisfaction: stopped, rephrased, regenerated and abandoned replies.
 
 Requests are written the recorder's way (``request_log.insert_calls`` then
-``implicit_signals.after_insert`` in one transaction), with the conversation's
+``implicit_detection.after_insert`` in one transaction), with the conversation's
 messages saved as the chat saves them, on SQLite and PostgreSQL.
 """
 
@@ -17,17 +17,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from chatmon.models import LLMRequest
-from chatmon.services import conversations, events, implicit_signals, request_log
-from chatmon.services.events import LLMCall
-from chatmon.services.implicit_signals import (
-    ABANDONED,
-    REGENERATED,
-    REPHRASED,
-    STOPPED,
-    is_rephrase,
-    overlap,
-    words,
+from chatmon.services import (
+    chat_messages,
+    conversations,
+    events,
+    implicit_detection,
+    implicit_flags,
+    implicit_signals,
+    request_log,
 )
+from chatmon.services.events import LLMCall
+from chatmon.services.implicit_signals import ABANDONED, REGENERATED, REPHRASED, STOPPED
+from chatmon.services.implicit_text import is_rephrase, overlap, words
 from chatmon.services.recorder import Recorder
 from tests.units.services.stats_factory import T0, make_call
 
@@ -57,7 +58,7 @@ def _exchange(
     """The user's message (None: the same one as before, asked again), the reply's
     message and its request, saved as the chat saves them."""
     if question is not None:
-        conversations.add_message(
+        chat_messages.add_message(
             session=session,
             owner_id=owner,
             conversation_id=conversation_id,
@@ -65,7 +66,7 @@ def _exchange(
             content=question,
         )
     correlation_id = f"imp{next(_ids):010d}"
-    conversations.add_message(
+    chat_messages.add_message(
         session=session,
         owner_id=owner,
         conversation_id=conversation_id,
@@ -89,7 +90,7 @@ def _record(session: Session, *calls: LLMCall) -> dict[str, int]:
     """Write the calls as the recorder does; the newly set signal counts."""
     rows = request_log.insert_calls(session=session, calls=list(calls), price_known=lambda _m: True)
     asked = {call.correlation_id: call.input_text for call in calls}  # as the recorder does
-    found = implicit_signals.after_insert(session=session, rows=rows, asked=asked)
+    found = implicit_detection.after_insert(session=session, rows=rows, asked=asked)
     session.commit()
     return {name: n for name, n in found.items() if n}
 
@@ -259,7 +260,7 @@ def test_without_the_texts_the_saved_messages_decide(session: Session) -> None:
     first = _exchange(session, conversation, QUESTION, at=0 * S)
     second = _exchange(session, conversation, REPHRASED_QUESTION, at=20 * S)
     rows = request_log.insert_calls(session=session, calls=[first, second], price_known=bool)
-    assert implicit_signals.find_rephrased(session=session, rows=rows) == [first.correlation_id]
+    assert implicit_detection.find_rephrased(session=session, rows=rows) == [first.correlation_id]
 
 
 def test_requests_without_saved_messages_are_left_alone(session: Session) -> None:
@@ -276,8 +277,8 @@ def test_set_flag_counts_each_request_once_and_skips_synthetic(session: Session)
     real, probe = make_call(), make_call(synthetic=True)
     _record(session, real, probe)
     ids = [real.correlation_id, probe.correlation_id, "unknown"]
-    assert implicit_signals.set_flag(session=session, signal=REGENERATED, correlation_ids=ids) == 1
-    assert implicit_signals.set_flag(session=session, signal=REGENERATED, correlation_ids=ids) == 0
+    assert implicit_flags.set_flag(session=session, signal=REGENERATED, correlation_ids=ids) == 1
+    assert implicit_flags.set_flag(session=session, signal=REGENERATED, correlation_ids=ids) == 0
     session.commit()
     assert _flags(session, real) == [REGENERATED] and _flags(session, probe) == []
 
@@ -345,11 +346,11 @@ def test_an_error_with_nothing_after_it_is_abandoned_once_the_wait_is_over(
     failed = _exchange(session, conversation, QUESTION, at=1 * MIN, latency=3.0, status="error")
     _record(session, ok, failed)
     end = T0 + 1 * MIN + 3 * S
-    assert implicit_signals.flag_abandoned(session=session, now=end + 9 * MIN, after=AFTER) == 0
-    assert implicit_signals.flag_abandoned(session=session, now=end + AFTER, after=AFTER) == 1
+    assert implicit_detection.flag_abandoned(session=session, now=end + 9 * MIN, after=AFTER) == 0
+    assert implicit_detection.flag_abandoned(session=session, now=end + AFTER, after=AFTER) == 1
     session.commit()
     assert _flags(session, failed) == [ABANDONED] and _flags(session, ok) == []
-    assert implicit_signals.flag_abandoned(session=session, now=end + 11 * MIN, after=AFTER) == 0
+    assert implicit_detection.flag_abandoned(session=session, now=end + 11 * MIN, after=AFTER) == 0
 
 
 def test_an_error_followed_by_another_message_is_not_abandoned(session: Session) -> None:
@@ -357,7 +358,7 @@ def test_an_error_followed_by_another_message_is_not_abandoned(session: Session)
     failed = _exchange(session, conversation, QUESTION, at=0 * S, status="error")
     retried = _exchange(session, conversation, QUESTION, at=2 * MIN)
     _record(session, failed, retried)
-    assert implicit_signals.flag_abandoned(session=session, now=T0 + 30 * MIN, after=AFTER) == 0
+    assert implicit_detection.flag_abandoned(session=session, now=T0 + 30 * MIN, after=AFTER) == 0
 
 
 def test_a_message_after_the_wait_does_not_undo_the_abandonment(session: Session) -> None:
@@ -366,12 +367,12 @@ def test_a_message_after_the_wait_does_not_undo_the_abandonment(session: Session
     failed = _exchange(session, conversation, QUESTION, at=0 * S, latency=0.0, status="error")
     later = _exchange(session, conversation, "back again a while later", at=15 * MIN)
     _record(session, failed, later)
-    assert implicit_signals.flag_abandoned(session=session, now=T0 + 20 * MIN, after=AFTER) == 1
+    assert implicit_detection.flag_abandoned(session=session, now=T0 + 20 * MIN, after=AFTER) == 1
 
 
 def test_errors_long_past_the_scan_band_and_probes_are_not_looked_at(session: Session) -> None:
     old = make_call(status="error", conversation_id="c-old")
     probe = make_call(status="error", conversation_id="c-probe", synthetic=True, at=2 * MIN)
     _record(session, old, probe)
-    now = T0 + AFTER + implicit_signals.ABANDON_SCAN_BACK + 5 * MIN
-    assert implicit_signals.find_abandoned(session=session, now=now, after=AFTER) == []
+    now = T0 + AFTER + implicit_detection.ABANDON_SCAN_BACK + 5 * MIN
+    assert implicit_detection.find_abandoned(session=session, now=now, after=AFTER) == []

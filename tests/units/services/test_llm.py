@@ -8,12 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatmon.devtools.fake_llm import (
-    DROP_MID_AFTER_CHUNKS,
-    FakeLLMServer,
-    expected_reply,
-    reply_chunks,
-)
+from chatmon.devtools.fake_llm import DROP_MID_AFTER_CHUNKS, expected_reply, reply_chunks
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services.breaker import BreakerState, CircuitBreaker
 from chatmon.services.errors import ErrorCategory, LLMCallError
 from chatmon.services.llm import (

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services import pricing
 from chatmon.services.llm import LLMClient, warm_up
 from chatmon.services.stream_stats import StreamStats

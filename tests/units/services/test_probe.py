@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from chatmon.devtools.fake_llm import FakeLLMServer
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.models import LLMRequest, PeriodicClaim
 from chatmon.services import breaker, events, stats
 from chatmon.services.alerts.channels import SlackChannel

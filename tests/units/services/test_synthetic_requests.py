@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from chatmon import metrics
 from chatmon.models import LLMLatencyHourly, LLMRequest, LLMRequestHourly, LLMUsageHourly
 from chatmon.services import request_log, stats, usage
-from chatmon.services.alerts import backtest, episode
+from chatmon.services.alerts import backtest_log, episode
 from chatmon.services.alerts.engine import AlertEngine
 from chatmon.services.alerts.rules import Rule, Verdict
 from chatmon.services.events import LLMCall
@@ -123,7 +123,7 @@ def test_failing_probes_are_not_in_the_error_rate_rule(engine: Engine, session: 
     error_rate = next(f for f in findings if f.rule is Rule.ERROR_RATE)
     assert error_rate.verdict is Verdict.OK
     start = now - timedelta(minutes=30)
-    minutes = backtest.read_minutes(session=session, start=start, end=now)
+    minutes = backtest_log.read_minutes(session=session, start=start, end=now)
     assert sum(sum(m.counts.values()) for m in minutes.values()) == 1
     summary = episode.summarize(session=session, start=start, end=now)
     assert (summary.requests, summary.failed) == (1, 0)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from chatmon.devtools.fake_llm import DROP_MID_AFTER_CHUNKS, FakeLLMServer, reply_chunks
+from chatmon.devtools.fake_llm import DROP_MID_AFTER_CHUNKS, reply_chunks
+from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services import events
 from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory, human_message, user_message

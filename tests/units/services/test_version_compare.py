@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from chatmon.models import ChangeEvent, LLMRequest, PromptVersion
-from chatmon.services import histogram, implicit_signals, request_log, versions
+from chatmon.services import histogram, implicit_flags, implicit_signals, request_log, versions
 from chatmon.services.prompt_versions import PromptVersionBook
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.versions import (
@@ -290,10 +290,10 @@ def test_implicit_flags_set_after_the_fact_are_counted(session: Session) -> None
     add(session, start=T + timedelta(minutes=1), count=40, version=NEW)
     rows = session.exec(select(LLMRequest).where(LLMRequest.prompt_version == NEW)).all()
     flagged = [row.correlation_id for row in rows[:30]]
-    implicit_signals.set_flag(
+    implicit_flags.set_flag(
         session=session, signal=implicit_signals.REGENERATED, correlation_ids=flagged
     )
-    implicit_signals.set_flag(  # a second signal on the same requests: still 30 flagged
+    implicit_flags.set_flag(  # a second signal on the same requests: still 30 flagged
         session=session, signal=implicit_signals.REPHRASED, correlation_ids=flagged
     )
     session.commit()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from chatmon.models import ChangeEvent, LLMVersionHourly, LLMVersionLatencyHourly, PromptVersion
-from chatmon.services import implicit_signals, request_log, version_rollup, versions
+from chatmon.services import implicit_flags, implicit_signals, request_log, version_rollup, versions
 from chatmon.services.events import LLMCall
 
 T = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -109,7 +109,7 @@ def _after_the_fact(session: Session, ids: list[str]) -> None:
     for signal in (implicit_signals.REGENERATED, implicit_signals.REPHRASED):
         chosen = rng.sample(ids, len(ids) // 8)
         for low in range(0, len(chosen), 50):
-            implicit_signals.set_flag(
+            implicit_flags.set_flag(
                 session=session, signal=signal, correlation_ids=chosen[low : low + 50]
             )
             session.commit()

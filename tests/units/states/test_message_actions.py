@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 
 from chatmon import db, deps
 from chatmon.models import ChatMessage
+from chatmon.services import chat_messages, events
 from chatmon.services import conversations as convo
-from chatmon.services import events
 from chatmon.services.identity import IdentityIssuer
 from chatmon.settings import get_settings
 from chatmon.states.chat import ChatState
@@ -66,14 +66,14 @@ def alice(engine: Engine) -> tuple[str, str, int, int]:
     owner = _owner(cookie)
     with Session(engine) as session:
         conversation = convo.create_conversation(session=session, owner_id=owner)
-        q1 = convo.add_message(
+        q1 = chat_messages.add_message(
             session=session,
             owner_id=owner,
             conversation_id=conversation.id,
             role="user",
             content="q1",
         )
-        a1 = convo.add_message(
+        a1 = chat_messages.add_message(
             session=session,
             owner_id=owner,
             conversation_id=conversation.id,
@@ -200,7 +200,7 @@ async def test_load_earlier_puts_older_messages_before_what_the_tab_added(alice,
     owner = _owner(cookie)
     with Session(engine) as session:
         for i in range(MESSAGE_PAGE):
-            convo.add_message(
+            chat_messages.add_message(
                 session=session,
                 owner_id=owner,
                 conversation_id=conversation_id,
@@ -212,7 +212,7 @@ async def test_load_earlier_puts_older_messages_before_what_the_tab_added(alice,
     assert tab.has_earlier and len(tab.messages) == MESSAGE_PAGE
     with Session(engine, expire_on_commit=False) as session:
         added = [
-            convo.add_message(
+            chat_messages.add_message(
                 session=session,
                 owner_id=owner,
                 conversation_id=conversation_id,

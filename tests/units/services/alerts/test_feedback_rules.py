@@ -136,7 +136,7 @@ def test_inputs_count_ratings_and_reasons_per_version_in_the_window(session: Ses
 
 
 def test_inputs_weigh_only_unrated_flagged_replies_per_version(session: Session) -> None:
-    from chatmon.services import implicit_signals
+    from chatmon.services import implicit_flags, implicit_signals
 
     stopped = [make_call(prompt_version="v1", status="cancelled") for _ in range(3)]
     regenerated = make_call(prompt_version="v2")
@@ -144,7 +144,7 @@ def test_inputs_weigh_only_unrated_flagged_replies_per_version(session: Session)
     probe = make_call(prompt_version="v1", status="cancelled", synthetic=True)
     outside = make_call(prompt_version="v1", status="cancelled", at=-30 * H)
     record(session, *stopped, regenerated, rated_up_after_stop, probe, outside)
-    implicit_signals.set_flag(
+    implicit_flags.set_flag(
         session=session,
         signal=implicit_signals.REGENERATED,
         correlation_ids=[regenerated.correlation_id, stopped[0].correlation_id],

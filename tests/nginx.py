@@ -135,12 +135,31 @@ class Nginx:
         self._process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
         while True:
-            live = {w.pid for w in self.workers() if w.status() != psutil.STATUS_ZOMBIE}
+            live = {w.pid for w in self.workers() if _status(w) not in _GONE}
             if live and not live & old:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"nginx did not reload:\n{self.error_log.read_text()[-3000:]}")
             time.sleep(0.1)
+
+
+# An old worker can exit between listing the master's children and looking at one
+# (a reload drains them): a vanished worker counts as gone, with no connections.
+_GONE = (psutil.STATUS_ZOMBIE, "gone")
+
+
+def _status(worker: psutil.Process) -> str:
+    try:
+        return worker.status()
+    except psutil.NoSuchProcess:
+        return "gone"
+
+
+def _connections(worker: psutil.Process) -> list:
+    try:
+        return worker.net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return []
 
 
 class Balancer(Nginx):
@@ -182,7 +201,7 @@ class Balancer(Nginx):
         open_now = sorted(
             f"http://{conn.raddr.ip}:{conn.raddr.port}"
             for worker in self.workers()
-            for conn in worker.net_connections(kind="tcp")
+            for conn in _connections(worker)
             if conn.status == psutil.CONN_ESTABLISHED
             and conn.raddr
             and conn.laddr.port != self.port

@@ -109,6 +109,21 @@ def test_every_chat_handler_is_covered_by_these_tests() -> None:
     assert set(ChatState.event_handlers) == set(CHAT_HANDLERS)
 
 
+async def _request_row(engine: Engine, correlation_id: str) -> LLMRequest:
+    """The reply's request row: the recorder writes it just after the reply is shown,
+    so a read at that moment can come too early (seen once under load)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with Session(engine) as session:
+            row = session.exec(
+                select(LLMRequest).where(LLMRequest.correlation_id == correlation_id)
+            ).first()
+        if row is not None or time.monotonic() > deadline:
+            assert row is not None, f"no request row for {correlation_id} after 30 s"
+            return row
+        await asyncio.sleep(0.1)
+
+
 def test_forged_stolen_and_exported_identities_see_and_change_nothing(
     app_server: RunningApp, fake_llm: FakeLLMServer, engine: Engine
 ) -> None:
@@ -118,9 +133,7 @@ def test_forged_stolen_and_exported_identities_see_and_change_nothing(
         victim_cookie = victim.cookies["chatmon_id"]
         with Session(engine) as session:
             owner = session.get(Conversation, conversation_id).owner_id  # type: ignore[union-attr]  # the row exists: a None fails the test
-            row = session.exec(
-                select(LLMRequest).where(LLMRequest.correlation_id == reply["correlation_id"])
-            ).one()
+        row = await _request_row(engine, reply["correlation_id"])
         exported_session_id = row.session_id
         before = _conversation_rows(engine, conversation_id)
         identities = {

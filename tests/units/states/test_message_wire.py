@@ -9,8 +9,11 @@ from reflex_base.utils import format
 
 from bench.reflex_client import LiveText
 from chatmon.models import ChatMessage
-from chatmon.presenters.chat_screen import MessageView
 from chatmon.presenters.chat_screen import message_view as _message_view
+
+# The chat state registers the wire form of its messages (states.chat_base): import
+# MessageView through it, as the page's state does.
+from chatmon.states.chat import MessageView
 from chatmon.states.message_wire import wire_defaults
 
 

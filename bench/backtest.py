@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import Session
 
-from bench.dashboard import COLUMNS, INSERT, _synthetic_row, reusable_seed
+from bench.dashboard_seed import COLUMNS, INSERT, reusable_seed, synthetic_row
 from chatmon.db import make_engine
 from chatmon.migrate import upgrade_head
 from chatmon.services.alerts import inputs
@@ -56,7 +56,7 @@ def seed_sqlite(path: Path, rows: int) -> None:
     started = time.perf_counter()
     for low in range(0, rows, 200_000):
         batch = [
-            _synthetic_row(i, first + (i + rng.random()) * step, rng, ids)
+            synthetic_row(i, first + (i + rng.random()) * step, rng, ids)
             for i in range(low, min(rows, low + 200_000))
         ]
         connection.execute("BEGIN")
@@ -85,7 +85,7 @@ def seed_postgres(url: str, rows: int) -> None:
         copy_sql = f"COPY llm_request ({', '.join(COLUMNS)}) FROM STDIN"
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
             for i in range(rows):
-                row = list(_synthetic_row(i, first + (i + rng.random()) * step, rng, ids))
+                row = list(synthetic_row(i, first + (i + rng.random()) * step, rng, ids))
                 row[5] += "+00"
                 copy.write_row(row)
         raw.commit()

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 import httpx
 
-from bench.concurrency import SYSTEM_PROMPT, chatmon_server, fake_llm
+from bench.servers import SYSTEM_PROMPT, chatmon_server, fake_llm
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

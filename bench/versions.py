@@ -44,7 +44,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import httpx
 from sqlmodel import Session
 
-from bench.dashboard import ApiServer, line, median_ms, use_database
+from bench.api_timing import ApiServer, line, median_ms, use_database
 from chatmon.db import make_engine
 from chatmon.migrate import upgrade_head
 from chatmon.services import request_log, versions

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.concurrency import chat_turn
+from bench.chat_load import chat_turn
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages
 from chatmon.devtools.fake_llm_server import FakeLLMServer
 from tests.integration.conftest import ROOT, RunningApp, launch_app, run_async

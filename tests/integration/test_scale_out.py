@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
 from sqlmodel import Session, select
 
-from bench.concurrency import chat_turn
+from bench.chat_load import chat_turn
 from bench.reflex_client import CompiledApp, ReflexSession, chat_messages
 from chatmon.db import make_engine
 from chatmon.devtools.fake_llm_server import FakeLLMServer

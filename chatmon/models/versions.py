@@ -41,7 +41,8 @@ class ChangeEvent(SQLModel, table=True):
 
 class LLMVersionHourly(SQLModel, table=True):
     """Per-hour figures of each prompt version and model, for "Did the change help?"
-    (``chatmon.services.versions``), kept in step by the recorder like the others.
+    (``chatmon.services.versions``), kept in step by the recorder like the rollups of
+    :mod:`chatmon.models.rollups`.
 
     ``errors`` counts ``error`` and ``interrupted``; ``flagged`` the requests with any
     implicit flag (OR-ed in after the fact: counted once, when the first bit lands);

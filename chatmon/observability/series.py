@@ -133,8 +133,9 @@ PROBE_DURATION = Histogram(
 # prometheus-client leaves out its process collector in multiprocess mode; these bring
 # each worker's CPU and memory back (chatmon.tasks.capacity samples them).
 # Simultaneous replies one core streams before every reply slows down (docs/scaling.md,
-# "Sizing"); the monitor page shows the current figure per core against it.
-STREAMS_PER_CORE_LIMIT = 12
+# "Sizing": ~31-33 measured on a quiet 2-core box, rounded down); the monitor page
+# shows the current figure per core against it.
+STREAMS_PER_CORE_LIMIT = 30
 STREAMS_IN_PROGRESS = Gauge(
     "chatmon_streams_in_progress",
     "Replies streaming to a browser tab right now.",

@@ -66,7 +66,7 @@ class Outcome:
 
 async def session(service: object, name: str, count: int) -> list[Outcome]:
     """One person: ``count`` messages, each sent when the previous reply has ended."""
-    from chatmon.services.history import Turn
+    from chatmon.services.history import ModelMessage
     from chatmon.services.turn import TurnRequest
 
     outcomes = []
@@ -75,7 +75,7 @@ async def session(service: object, name: str, count: int) -> list[Outcome]:
         request = TurnRequest(
             session_id=name,
             conversation_id=f"{name}-conversation",
-            turns=[Turn(role="user", content=message)],
+            history=[ModelMessage(role="user", content=message)],
             temperature=0.7,
         )
         started = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 from chatmon.devtools.fake_llm_server import FakeLLMServer
 from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory
-from chatmon.services.history import Turn
+from chatmon.services.history import ModelMessage
 from chatmon.services.llm import LLMClient, warm_up
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.turn import TurnRequest, TurnService
@@ -55,7 +55,7 @@ async def _ttfts(service: TurnService, requests: int) -> list[float]:
         request = TurnRequest(
             session_id="bench",
             conversation_id="bench",
-            turns=[Turn(role="user", content="hello")],
+            history=[ModelMessage(role="user", content="hello")],
             temperature=0.0,
         )
         async with service.reply(request) as reply:

@@ -87,13 +87,13 @@ async def bare_call(litellm: object, settings: object, messages: list[dict]) -> 
 
 async def chatmon_call(service: object, index: int) -> Timing:
     """chatmon's request path, consumed as ChatState consumes it."""
-    from chatmon.services.history import Turn
+    from chatmon.services.history import ModelMessage
     from chatmon.services.turn import TurnRequest
 
     request = TurnRequest(
         session_id=f"bench-session-{index}",
         conversation_id="bench",
-        turns=[Turn(role="user", content=MESSAGE)],
+        history=[ModelMessage(role="user", content=MESSAGE)],
         temperature=0.7,
     )
     started, cpu = time.perf_counter(), time.thread_time()
@@ -109,7 +109,7 @@ async def chatmon_call(service: object, index: int) -> Timing:
 async def measure(calls: int, rounds: int, warmup: int) -> list[Round]:
     from chatmon import deps
     from chatmon.services import recorder
-    from chatmon.services.history import Turn, build_messages
+    from chatmon.services.history import ModelMessage, build_messages
     from chatmon.services.litellm_import import litellm_module
     from chatmon.settings import get_settings
 
@@ -119,7 +119,7 @@ async def measure(calls: int, rounds: int, warmup: int) -> list[Round]:
     prompt = deps.system_prompt_source().current()
     messages = build_messages(
         system_prompt=prompt.text,
-        turns=[Turn(role="user", content=MESSAGE)],
+        history=[ModelMessage(role="user", content=MESSAGE)],
         max_history=settings.max_history_messages,
     )
     counter = 0

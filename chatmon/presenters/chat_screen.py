@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatmon.models import ChatMessage, Conversation
-from chatmon.services.history import Position, Turn
+from chatmon.services.history import ModelMessage, Position
 from chatmon.settings import get_settings
 
 # A conversation opens with its newest messages; "Load earlier" adds a page at a time,
@@ -85,10 +85,10 @@ def conversation_view(conversation: Conversation) -> ConversationView:
     return ConversationView(id=conversation.id, title=conversation.title)
 
 
-def turns(messages: Sequence[MessageView]) -> list[Turn]:
+def model_messages(messages: Sequence[MessageView]) -> list[ModelMessage]:
     """What the model is sent of ``messages``: the finished, successful ones."""
     return [
-        Turn(role=m.role, content=m.content)
+        ModelMessage(role=m.role, content=m.content)
         for m in messages
         if not m.error_category and not m.status
     ]

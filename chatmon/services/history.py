@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Turn:
+class ModelMessage:
     """One message as the model sees it."""
 
     role: str  # "user" | "assistant"
@@ -54,14 +54,14 @@ def check_user_message(text: str, *, max_chars: int) -> str:
 
 
 def build_messages(
-    *, system_prompt: str, turns: list[Turn], max_history: int
+    *, system_prompt: str, history: list[ModelMessage], max_history: int
 ) -> list[dict[str, str]]:
-    """System prompt plus the most recent ``max_history`` turns, oldest first.
+    """System prompt plus the most recent ``max_history`` messages of ``history``, oldest first.
 
     The window never starts with an assistant turn: a reply without the question
     it answers only confuses the model.
     """
-    recent = turns[-max_history:]
+    recent = history[-max_history:]
     while len(recent) > 1 and recent[0].role != "user":
         recent = recent[1:]
     return [{"role": "system", "content": system_prompt}] + [

@@ -38,7 +38,7 @@ from chatmon.services import events
 from chatmon.services.budget import BudgetGate
 from chatmon.services.errors import ErrorCategory, LLMCallError, user_message
 from chatmon.services.events import LLMCall
-from chatmon.services.history import Turn, build_messages
+from chatmon.services.history import ModelMessage, build_messages
 from chatmon.services.llm import LLMClient
 from chatmon.services.model_chain import (
     ModelChain,
@@ -67,7 +67,7 @@ class TurnRequest:
 
     session_id: str  # the browser's owner key (a keyed hash); rate limits apply per session
     conversation_id: str
-    turns: list[Turn]
+    history: list[ModelMessage]
     temperature: float
     correlation_id: str = field(default_factory=new_correlation_id)
 
@@ -166,7 +166,7 @@ class TurnService:
         prompt = self._prompts.current()
         chain, budget_notice = self._chain.for_now()
         messages = build_messages(
-            system_prompt=prompt.text, turns=request.turns, max_history=self._max_history
+            system_prompt=prompt.text, history=request.history, max_history=self._max_history
         )
         plan = ReplyPlan(
             prompt=prompt,
@@ -243,7 +243,7 @@ def publish_result(request: TurnRequest, result: TurnResult, prompt: SystemPromp
             temperature=request.temperature,
             fallback=result.fallback,
             prompt_version=prompt.version,
-            input_text=request.turns[-1].content if request.turns else "",
+            input_text=request.history[-1].content if request.history else "",
             output_text=result.text,
         )
     )

@@ -12,10 +12,10 @@ from __future__ import annotations
 import reflex as rx
 
 from chatmon import db
-from chatmon.presenters.chat_screen import message_view, turns
+from chatmon.presenters.chat_screen import message_view, model_messages
 from chatmon.services import branches, chat_saves, implicit_signals
 from chatmon.services import conversations as convo
-from chatmon.services.history import Turn, check_user_message
+from chatmon.services.history import ModelMessage, check_user_message
 from chatmon.settings import get_settings
 from chatmon.states import args
 from chatmon.states.chat_reply import ReplyMixin
@@ -46,7 +46,7 @@ class MessageActionsMixin(ReplyMixin, mixin=True):
         if question.conversation_id != conversation_id or at is None:
             return
         kept = self._shown()[: at + 1]
-        request = self._admit(owner, turns(kept))
+        request = self._admit(owner, model_messages(kept))
         if request is None:
             return
         replaced = await db.run(branches.mark_regenerated, owner_id=owner, message_id=wanted)
@@ -93,7 +93,9 @@ class MessageActionsMixin(ReplyMixin, mixin=True):
             self.notice = str(exc)
             return
         kept = self._shown()[:at]
-        request = self._admit(owner, [*turns(kept), Turn(role="user", content=text)])
+        request = self._admit(
+            owner, [*model_messages(kept), ModelMessage(role="user", content=text)]
+        )
         if request is None:
             return
         try:

@@ -26,7 +26,7 @@ from chatmon.presenters.chat_screen import (
 from chatmon.services import branches, chat_messages
 from chatmon.services import conversations as convo
 from chatmon.services.feedback import MAX_COMMENT_CHARS, REASONS
-from chatmon.services.history import Turn
+from chatmon.services.history import ModelMessage
 from chatmon.settings import get_settings
 from chatmon.states.auth import AuthState
 from chatmon.states.browser import owner_of
@@ -148,10 +148,10 @@ class ChatBase(rx.State, mixin=True):
         """Where message ``message_id`` with that role is on screen (None: it is not)."""
         return chat_screen.index_of(self._shown(), message_id, role)
 
-    def _turns(self) -> list[Turn]:
+    def _model_messages(self) -> list[ModelMessage]:
         """The conversation as the model sees it: the finished, successful messages shown
         (the visible branch: alternatives are never on screen)."""
-        return chat_screen.turns(self._shown())
+        return chat_screen.model_messages(self._shown())
 
     def _set_if_changed(self, **values: Any) -> None:
         """Set vars only when their value changes: Reflex sends every var set, even to

@@ -15,10 +15,15 @@ import time
 import reflex as rx
 
 from chatmon import db, deps
-from chatmon.presenters.chat_screen import MessageView, conversation_view, message_view, turns
+from chatmon.presenters.chat_screen import (
+    MessageView,
+    conversation_view,
+    message_view,
+    model_messages,
+)
 from chatmon.services import branches, chat_messages, chat_saves
 from chatmon.services.errors import user_message
-from chatmon.services.history import Position, Turn, check_user_message
+from chatmon.services.history import ModelMessage, Position, check_user_message
 from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
 from chatmon.settings import get_settings
 from chatmon.states import args
@@ -73,7 +78,9 @@ class ReplyMixin(ChatBase, mixin=True):
             self.notice = str(exc)
             return
         shown = self._shown()
-        request = self._admit(owner, [*turns(shown), Turn(role="user", content=text)])
+        request = self._admit(
+            owner, [*model_messages(shown), ModelMessage(role="user", content=text)]
+        )
         if request is None:
             return
         saved, reply_row, listed = await db.run(
@@ -92,13 +99,13 @@ class ReplyMixin(ChatBase, mixin=True):
             self.conversations = [conversation_view(row) for row in listed]
         return type(self).stream_reply  # the page empties the composer (components.composer)
 
-    def _admit(self, owner: str, turns: list[Turn]) -> TurnRequest | None:
-        """A request for ``turns`` counted against the rate limits, or None (refused: the
+    def _admit(self, owner: str, history: list[ModelMessage]) -> TurnRequest | None:
+        """A request for ``history`` counted against the rate limits, or None (refused: the
         notice says why)."""
         request = TurnRequest(
             session_id=owner,
             conversation_id=self.conversation_id,
-            turns=turns,
+            history=history,
             temperature=self.temperature,
         )
         refusal = deps.turn_service().admit(request, client_ip=client_ip_of(self))
@@ -145,7 +152,7 @@ class ReplyMixin(ChatBase, mixin=True):
             request = TurnRequest(
                 session_id=owner,
                 conversation_id=self.conversation_id,
-                turns=self._turns(),
+                history=self._model_messages(),
                 temperature=self.temperature,
                 correlation_id=ticket,
             )

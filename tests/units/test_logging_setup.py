@@ -175,7 +175,7 @@ def test_a_huge_traceback_is_cut_before_masking(log_setup) -> None:
 
 async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Path) -> None:
     from chatmon.services import events
-    from chatmon.services.history import Turn
+    from chatmon.services.history import ModelMessage
     from chatmon.services.llm import LLMClient
     from chatmon.services.prompts import SystemPromptSource
     from chatmon.services.turn import TurnRequest, TurnService
@@ -196,7 +196,7 @@ async def test_log_lines_during_a_request_carry_its_ids(log_setup, tmp_path: Pat
         request = TurnRequest(
             session_id="sess-42",
             conversation_id="conv-1",
-            turns=[Turn(role="user", content="hello there")],
+            history=[ModelMessage(role="user", content="hello there")],
             temperature=0.5,
         )
         async with service.reply(request) as reply:

@@ -124,6 +124,6 @@ def test_the_model_is_sent_only_finished_successful_messages() -> None:
         _view(4, "assistant", error_category="timeout"),
         _view(5, "assistant", status="interrupted"),
     ]
-    assert [t.content for t in chat_screen.turns(shown)] == ["m1", "m2", "m3"]
+    assert [t.content for t in chat_screen.model_messages(shown)] == ["m1", "m2", "m3"]
     assert chat_screen.index_of(shown, 2, "assistant") == 1
     assert chat_screen.index_of(shown, 2, "user") is None

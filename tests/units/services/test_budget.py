@@ -16,7 +16,7 @@ from chatmon.services import budget, events
 from chatmon.services.budget import BudgetConfig, BudgetGate, period_bounds
 from chatmon.services.errors import ErrorCategory, user_message
 from chatmon.services.events import LLMCall
-from chatmon.services.history import Turn
+from chatmon.services.history import ModelMessage
 from chatmon.services.llm import LLMClient, warm_up
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.turn import TurnRequest, TurnService
@@ -152,7 +152,10 @@ def _service(engine: Engine, upstream: FakeLLMServer, tmp_path, action: str) -> 
 
 def _request() -> TurnRequest:
     return TurnRequest(
-        session_id="owner-1", conversation_id="c1", turns=[Turn("user", "hi")], temperature=0.0
+        session_id="owner-1",
+        conversation_id="c1",
+        history=[ModelMessage("user", "hi")],
+        temperature=0.0,
     )
 
 

@@ -25,7 +25,7 @@ from chatmon.services import events
 from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory
 from chatmon.services.events import LLMCall
-from chatmon.services.history import Turn
+from chatmon.services.history import ModelMessage
 from chatmon.services.llm import LLMClient, warm_up
 from chatmon.services.llm_credentials import fallback_credential_warnings
 from chatmon.services.prompts import SystemPromptSource
@@ -118,7 +118,7 @@ def request(text: str = "hello there") -> TurnRequest:
     return TurnRequest(
         session_id="browser-1",
         conversation_id="conv-1",
-        turns=[Turn(role="user", content=text)],
+        history=[ModelMessage(role="user", content=text)],
         temperature=0.2,
     )
 

@@ -7,18 +7,21 @@ import pytest
 from chatmon.services.history import (
     EmptyMessage,
     MessageTooLong,
-    Turn,
+    ModelMessage,
     build_messages,
     check_user_message,
 )
 
 
-def _turns(count: int) -> list[Turn]:
-    return [Turn(role="user" if i % 2 == 0 else "assistant", content=f"m{i}") for i in range(count)]
+def _history(count: int) -> list[ModelMessage]:
+    return [
+        ModelMessage(role="user" if i % 2 == 0 else "assistant", content=f"m{i}")
+        for i in range(count)
+    ]
 
 
 def test_history_keeps_system_prompt_and_most_recent_turns() -> None:
-    messages = build_messages(system_prompt="sys", turns=_turns(31), max_history=20)
+    messages = build_messages(system_prompt="sys", history=_history(31), max_history=20)
     assert messages[0] == {"role": "system", "content": "sys"}
     contents = [m["content"] for m in messages[1:]]
     assert contents == [f"m{i}" for i in range(12, 31)]  # 20 would start with an assistant turn
@@ -27,12 +30,12 @@ def test_history_keeps_system_prompt_and_most_recent_turns() -> None:
 
 
 def test_history_short_conversation_is_sent_whole() -> None:
-    messages = build_messages(system_prompt="sys", turns=_turns(3), max_history=20)
+    messages = build_messages(system_prompt="sys", history=_history(3), max_history=20)
     assert [m["content"] for m in messages[1:]] == ["m0", "m1", "m2"]
 
 
 def test_history_limit_of_one_sends_only_the_question() -> None:
-    messages = build_messages(system_prompt="sys", turns=_turns(5), max_history=1)
+    messages = build_messages(system_prompt="sys", history=_history(5), max_history=1)
     assert [m["content"] for m in messages[1:]] == ["m4"]
 
 

@@ -20,7 +20,7 @@ from chatmon.services import events
 from chatmon.services.breaker import CircuitBreaker
 from chatmon.services.errors import ErrorCategory, human_message, user_message
 from chatmon.services.events import LLMCall
-from chatmon.services.history import Turn
+from chatmon.services.history import ModelMessage
 from chatmon.services.llm import LLMClient, warm_up
 from chatmon.services.prompts import SystemPromptSource
 from chatmon.services.ratelimit import RateLimiter
@@ -85,7 +85,7 @@ def request(text: str = "hello there", session_id: str = "browser-1") -> TurnReq
     return TurnRequest(
         session_id=session_id,
         conversation_id="conv-1",
-        turns=[Turn(role="user", content=text)],
+        history=[ModelMessage(role="user", content=text)],
         temperature=0.2,
     )
 

@@ -190,3 +190,18 @@ def replace_shown(
             views[index] = dataclasses.replace(views[index], **fields)
             return {name: views}, views[index]
     return {}, None
+
+
+def with_whole_texts(screen: Screen) -> Changes:
+    """Every list holding a reply sent by reference to the live frames (``live_seq >= 0``,
+    see ``chatmon.states.message_wire``), with those replies marked to go whole: for a
+    page that could not rebuild their text. ``{}`` when there is none (nothing to send)."""
+    changes: Changes = {}
+    for name in LISTS:
+        views = list(getattr(screen, name))
+        if any(m.live_seq >= 0 for m in views):
+            changes[name] = [
+                dataclasses.replace(m, live_seq=-1, live_chars=0) if m.live_seq >= 0 else m
+                for m in views
+            ]
+    return changes

@@ -35,7 +35,7 @@ from chatmon.presenters.chat_screen import ConversationView, MessageView
 from chatmon.services import conversation_export
 from chatmon.services import conversations as convo
 from chatmon.services.identity import IDENTITY_PATH, legacy_owner_key
-from chatmon.states import args
+from chatmon.states import args, live
 from chatmon.states.auth import AuthState
 from chatmon.states.chat_actions import MessageActionsMixin
 from chatmon.states.chat_base import NO_IDENTITY_NOTICE, current_provider_state
@@ -230,3 +230,12 @@ def _ask_for_identity_script(backend_host: str) -> str:
         f" fetch({url}, {{method: 'POST', credentials: 'include'}})"
         ".then((r) => { if (r.ok) window.location.reload(); }); })()"
     )
+
+
+async def _send_whole_texts(live_state: rx.State) -> None:
+    """For ``LiveState.resync``: this tab's finished replies again, text included."""
+    chat = await live_state.get_state(ChatState)
+    chat._send_whole_texts()
+
+
+live.on_missing_text(_send_whole_texts)

@@ -119,6 +119,12 @@ class ChatBase(rx.State, mixin=True):
         for name, value in changes.items():
             setattr(self, name, value)
 
+    def _send_whole_texts(self) -> None:
+        """Send again, text included, the replies this tab was sent by reference to the
+        live frames (``chat_screen.with_whole_texts``): its page asked for a text it does
+        not hold. Only what the tab's own state already shows; nothing when none is left."""
+        self._apply(chat_screen.with_whole_texts(self._screen(stored=True)))
+
     def _shown(self) -> list[MessageView]:
         """Every message on screen, oldest first."""
         return self._screen().shown()

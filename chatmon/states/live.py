@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import reflex as rx
@@ -86,11 +87,28 @@ class LiveState(rx.State):
         frame per ``MIN_RESYNC_SECONDS``.
         """
         token = self.router.session.client_token
-        publisher = _publishers.get(token) or _finished.get(token)
-        if publisher is not None:
+        publisher = _publishers.get(token)
+        if publisher is not None:  # streaming here: a full frame
             publisher.resync()
-        else:  # with Redis the reply may stream in another worker (the tab reconnected)
+            return
+        # No reply streams here: the page may lack the text of a finished reply (it
+        # missed frames, or they went to a worker it has left). The tab's state holds
+        # every finished message whole, so those go again with their text.
+        if _whole_texts is not None:
+            await _whole_texts(self)
+        if token not in _finished:  # with Redis a reply may stream in another worker
             await _resync_channel.publish(token)
+
+
+# Set by the chat state (chatmon.states.chat), which this module must not import: sends
+# a tab's finished replies again with their whole text (ChatBase._send_whole_texts).
+_whole_texts: Callable[[LiveState], Awaitable[None]] | None = None
+
+
+def on_missing_text(send: Callable[[LiveState], Awaitable[None]]) -> None:
+    """Register how a tab's finished replies are sent again whole (see ``resync``)."""
+    global _whole_texts
+    _whole_texts = send
 
 
 def _app() -> Any | None:

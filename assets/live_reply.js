@@ -14,7 +14,7 @@
 // hold their defaults, and a reply whose text the frames carried comes as
 // "live": [seq, tail] instead of "content": its text is what the page held at frame
 // seq of that reply, then tail. chatmonMessage() fills both back in; while the page
-// lacks that text it asks for a resync (answered for a while after the reply ended).
+// lacks that text it asks for a resync (after the reply, the chat state answers it by sending the text).
 //
 // The page renders the text with the same Markdown component as finished messages
 // (raw HTML off, unsafe links dropped by react-markdown). useLiveReply also keeps the

@@ -23,8 +23,8 @@ that grow with the square of the reply. Here the live text travels differently:
 flight (so a reloaded tab shows the live bubble and asks for the text so far). The
 finished message goes to the page without the text the frames already carried
 (:meth:`LivePublisher.page_holds`, :mod:`chatmon.states.message_wire`); a page that
-missed the last frames asks with :meth:`LiveState.resync` as during the stream, which
-a finished publisher still answers for ``LINGER_SECONDS``.
+missed the last frames asks with :meth:`LiveState.resync` as during the stream, and
+with no reply streaming the chat state sends its finished replies again whole.
 """
 
 from __future__ import annotations
@@ -42,14 +42,11 @@ from reflex_base.registry import RegistrationContext
 from reflex_base.utils.exceptions import ReflexRuntimeError
 
 from chatmon.observability import series
-from chatmon.services.stream_buffer import MIN_RESYNC_SECONDS, Frame, StreamBuffer
+from chatmon.services.stream_buffer import Frame, StreamBuffer
 from chatmon.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# After its reply ends, a publisher still answers its tab's resync requests this long
-# (with the text its frames carried), for a page that missed the last frames.
-LINGER_SECONDS = 30.0
 # How long the end of a stream waits for a frame being written to the socket.
 CLOSE_TIMEOUT = 2.0
 
@@ -96,8 +93,7 @@ class LiveState(rx.State):
         # every finished message whole, so those go again with their text.
         if _whole_texts is not None:
             await _whole_texts(self)
-        if token not in _finished:  # with Redis a reply may stream in another worker
-            await _resync_channel.publish(token)
+        await _resync_channel.publish(token)  # with Redis a reply may stream in another worker
 
 
 # Set by the chat state (chatmon.states.chat), which this module must not import: sends
@@ -140,12 +136,11 @@ class LivePublisher:
         # full frame, as its parts.
         self._page_seq: int | None = None
         self._page_parts: list[str] = []
-        self._last_linger_resync = -MIN_RESYNC_SECONDS
         self._delta_key = LiveState.get_full_name()
         self._var_key = "f" + FIELD_MARKER
 
     async def __aenter__(self) -> LivePublisher:
-        previous = _publishers.get(self.token) or _finished.get(self.token)
+        previous = _publishers.get(self.token)
         if previous is not None:  # a stream already running for this tab: it loses the page
             previous.detach()
         _publishers[self.token] = self
@@ -167,19 +162,11 @@ class LivePublisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._page_seq is not None and _publishers.get(self.token) is None:
-            _finished[self.token] = self
-            asyncio.get_running_loop().call_later(LINGER_SECONDS, self._forget)
 
     def detach(self) -> None:
         """Stop being the tab's live stream (a newer one took over, or this one ended)."""
         if _publishers.get(self.token) is self:
             del _publishers[self.token]
-        self._forget()
-
-    def _forget(self) -> None:
-        if _finished.get(self.token) is self:
-            del _finished[self.token]
 
     def page_holds(self, content: str) -> dict[str, int]:
         """``MessageView`` fields saying the page holds the start of ``content`` already.
@@ -190,7 +177,6 @@ class LivePublisher:
         if self._page_seq is None:
             return {}
         text = "".join(self._page_parts)
-        self._page_parts = [text]
         if not content.startswith(text):
             return {}
         return {"live_seq": self._page_seq, "live_chars": len(text)}
@@ -202,22 +188,8 @@ class LivePublisher:
 
     def resync(self) -> None:
         """The page asks for the whole text (see :meth:`LiveState.resync`)."""
-        if self._closing.is_set():  # the reply ended: what the frames carried, once a second
-            self._resync_finished()
-            return
         self.buffer.request_resync()
         self._wake.set()
-
-    def _resync_finished(self) -> None:
-        now = asyncio.get_running_loop().time()
-        if self._page_seq is None or now - self._last_linger_resync < MIN_RESYNC_SECONDS:
-            return
-        self._last_linger_resync = now
-        self._page_seq += 1
-        frame = Frame(self.buffer.reply, self._page_seq, "".join(self._page_parts), full=True)
-        task = asyncio.create_task(self._send(frame))
-        _linger_tasks.add(task)
-        task.add_done_callback(_linger_tasks.discard)
 
     async def _run(self) -> None:
         buffer = self.buffer
@@ -254,11 +226,8 @@ class LivePublisher:
         self.frames_sent += 1
 
 
-# The live stream of each tab (client token) in this process, and the ones that ended
-# in the last LINGER_SECONDS (still answering resyncs).
+# The live stream of each tab (client token) in this process.
 _publishers: dict[str, LivePublisher] = {}
-_finished: dict[str, LivePublisher] = {}
-_linger_tasks: set[asyncio.Task] = set()
 
 RESYNC_CHANNEL = "chatmon:live:resync"
 
@@ -311,8 +280,7 @@ class _ResyncChannel:
                             continue
                         token = message["data"]
                         token = token.decode() if isinstance(token, bytes) else str(token)
-                        publisher = _publishers.get(token) or _finished.get(token)
-                        if publisher is not None:
+                        if (publisher := _publishers.get(token)) is not None:
                             publisher.resync()
             except asyncio.CancelledError:
                 raise

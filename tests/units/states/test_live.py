@@ -97,25 +97,3 @@ async def test_a_publisher_whose_frame_failed_says_the_page_holds_nothing(monkey
         publisher.push("Hello")
         await asyncio.sleep(0.02)
     assert publisher.page_holds("Hello") == {}
-
-
-async def test_after_the_reply_a_resync_still_gets_what_the_frames_carried(
-    namespace, monkeypatch
-) -> None:
-    async with live.LivePublisher(token="tab-f", reply="r6", flush_seconds=0.01) as publisher:
-        publisher.push("part one ")
-        await asyncio.sleep(0.02)
-        publisher.push("part two " * 6)
-        await asyncio.sleep(0.1)
-    carried = "".join(str(frame[1]) for _, _, frame in namespace.sent)
-    last_seq = namespace.sent[-1][2][0]
-    assert "tab-f" not in live._publishers  # not counted as streaming any more
-    assert live._finished["tab-f"] is publisher  # still answers, for LINGER_SECONDS
-    publisher.resync()
-    await asyncio.sleep(0.01)
-    assert namespace.sent[-1][2] == [last_seq + 1, carried, "r6"]
-    publisher.resync()  # at most once a second
-    await asyncio.sleep(0.01)
-    assert len([f for _, t, f in namespace.sent if t == "tab-f" and len(f) == 3]) == 2
-    async with live.LivePublisher(token="tab-f", reply="r7", flush_seconds=0.01):
-        assert "tab-f" not in live._finished  # a new reply: the old one stops answering

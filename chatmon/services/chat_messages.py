@@ -77,6 +77,11 @@ def add_message(
     )
     if role == "user" and conversation.title == "New chat":
         conversation.title = title_from_message(content)
+    return _insert(session, conversation, message)
+
+
+def _insert(session: Session, conversation: Conversation, message: ChatMessage) -> ChatMessage:
+    """Write ``message`` (its id is set on return) and mark its conversation active now."""
     conversation.updated_at = utc_now()
     session.add(conversation)
     session.add(message)
@@ -124,6 +129,26 @@ def start_reply(
         updated_at=now,
         parent_id=parent_id,
     )
+
+
+def start_reply_to(*, session: Session, question: ChatMessage, correlation_id: str) -> ChatMessage:
+    """:func:`start_reply` for ``question``, a message added in this same transaction
+    (a sent message): nothing follows it yet, so there is no alternative to hide and no
+    branch to show, and the tree is not read again."""
+    conversation = session.get(Conversation, question.conversation_id)
+    if conversation is None or question.id is None:
+        raise ConversationNotFound(question.conversation_id)
+    message = ChatMessage(
+        conversation_id=conversation.id,
+        role="assistant",
+        content="",
+        correlation_id=correlation_id,
+        status=STREAMING,
+        updated_at=utc_now(),
+        parent_id=question.id,
+        active=True,
+    )
+    return _insert(session, conversation, message)
 
 
 def save_reply(

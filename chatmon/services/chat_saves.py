@@ -38,7 +38,7 @@ def save_user_message(
     top_id: str,
 ) -> tuple[ChatMessage, ChatMessage, list[Conversation] | None]:
     """The user's message after ``parent_id``, in its conversation (a new one when there
-    is none yet); the checkpoint row of its reply (``chat_messages.start_reply``); and the
+    is none yet); the checkpoint row of its reply (``chat_messages.start_reply_to``); and the
     owner's conversation list when the sidebar must change: the conversation is new or
     not the one on top (``top_id``), else None. One transaction, one trip to a worker
     thread, before the model is asked."""
@@ -53,12 +53,8 @@ def save_user_message(
         content=text,
         parent_id=parent_id,
     )
-    reply = chat_messages.start_reply(
-        session=session,
-        owner_id=owner_id,
-        conversation_id=conversation.id,
-        correlation_id=correlation_id,
-        parent_id=saved.id,
+    reply = chat_messages.start_reply_to(
+        session=session, question=saved, correlation_id=correlation_id
     )
     listed = (
         None
@@ -79,11 +75,17 @@ def save_edit(
 
 
 def save_finished(
-    *, session: Session, message_id: int, content: str, error_category: str | None
+    *,
+    session: Session,
+    message_id: int,
+    content: str,
+    error_category: str | None,
+    place: Position | None = None,
 ) -> tuple[bool, Position]:
     """Save the finished reply, then read its place among its alternatives (a
     regenerated reply is "2 of 2"; a reply counts only once finished): one trip to a
-    worker thread instead of two."""
+    worker thread instead of two. A caller that knows the place passes it as ``place``
+    (the reply to a question just sent is its only one) and nothing is read."""
     saved = chat_messages.save_reply(
         session=session,
         message_id=message_id,
@@ -91,8 +93,10 @@ def save_finished(
         done=True,
         error_category=error_category,
     )
+    if place is not None or not saved:
+        return saved, place or Position(1, 1)
     session.commit()  # the reply is saved whatever reading its place does next
-    message = session.get(ChatMessage, message_id) if saved else None
+    message = session.get(ChatMessage, message_id)
     if message is None:
         return saved, Position(1, 1)
     try:

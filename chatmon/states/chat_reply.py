@@ -160,6 +160,8 @@ class ReplyMixin(ChatBase, mixin=True):
             # reply to an edit saves it here, while this tab's state is held: one lock
             # (and one update to the page) before the model is asked, not two.
             message_id = self._reply_message_id
+            # Saved with a question just sent: its only reply (1 of 1), nothing to read.
+            place = Position(1, 1) if message_id else None
             if not message_id:
                 try:
                     checkpoint = await db.run(
@@ -191,13 +193,20 @@ class ReplyMixin(ChatBase, mixin=True):
             _inflight.pop(token, None)
             saver.cancel()
             await self._finish_reply(
-                request=request, result=reply.result, message_id=message_id, live=live
+                request=request, result=reply.result, message_id=message_id, live=live, place=place
             )
 
     async def _finish_reply(
-        self, *, request: TurnRequest, result: TurnResult, message_id: int, live: LivePublisher
+        self,
+        *,
+        request: TurnRequest,
+        result: TurnResult,
+        message_id: int,
+        live: LivePublisher,
+        place: Position | None,
     ) -> None:
-        """Save the reply (or the error notice) and show it as a finished bubble.
+        """Save the reply (or the error notice) and show it as a finished bubble; ``place``:
+        its place among its alternatives when known (else read from the database).
 
         Whatever happens while saving, the composer is usable again afterwards.
         """
@@ -214,6 +223,7 @@ class ReplyMixin(ChatBase, mixin=True):
                 message_id=message_id,
                 content=content,
                 error_category=category.value if category else None,
+                place=place,
             )
         except Exception:
             log.exception("could not save a finished reply (its last checkpoint stays)")

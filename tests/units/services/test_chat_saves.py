@@ -67,6 +67,36 @@ def test_a_finished_reply_is_saved_once_with_its_place(session: Session) -> None
     assert chat_saves.get_message(session=session, message_id=10**9) is None
 
 
+def test_a_send_after_an_answered_question_keeps_the_tree_whole(session: Session) -> None:
+    """The reply row of a sent message is written without reading the tree again: the
+    conversation's visible branch is still question, reply, question, reply, in order."""
+    question, reply, _ = _send(session, "one")
+    chat_saves.save_finished(session=session, message_id=reply.id, content="1", error_category=None)
+    second, second_reply, _ = _send(session, "two", conversation_id=question.conversation_id)
+    assert second.parent_id == reply.id and second_reply.parent_id == second.id
+    assert chat_saves.save_finished(
+        session=session,
+        message_id=second_reply.id,
+        content="2",
+        error_category=None,
+        place=Position(1, 1),
+    ) == (True, Position(1, 1))
+    session.commit()
+    shown, places = chat_messages.list_visible(
+        session=session, owner_id="alice", conversation_id=question.conversation_id
+    )
+    assert [m.content for m in shown] == ["one", "1", "two", "2"]
+    assert set(places.values()) == {Position(1, 1)}
+    # a known place is not a licence to write twice: a finished reply stays as it is
+    assert chat_saves.save_finished(
+        session=session,
+        message_id=second_reply.id,
+        content="x",
+        error_category=None,
+        place=Position(1, 1),
+    ) == (False, Position(1, 1))
+
+
 def test_an_edit_is_a_second_alternative_of_the_question(session: Session) -> None:
     question, reply, _ = _send(session, "hello")
     chat_saves.save_finished(

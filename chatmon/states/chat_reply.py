@@ -21,10 +21,10 @@ from chatmon.presenters.chat_screen import (
     message_view,
     model_messages,
 )
-from chatmon.services import branches, chat_messages, chat_saves
+from chatmon.services import branches, chat_messages, chat_saves, reply_checkpoints
 from chatmon.services.errors import user_message
 from chatmon.services.history import ModelMessage, Position, check_user_message
-from chatmon.services.turn import ReplyStream, TurnRequest, TurnResult
+from chatmon.services.turn import TurnRequest, TurnResult
 from chatmon.settings import get_settings
 from chatmon.states import args
 from chatmon.states.auth import AuthState
@@ -42,12 +42,6 @@ log = logging.getLogger(__name__)
 # The asyncio task streaming each browser tab's reply, so Stop can cancel it at
 # once, even while the provider has not sent a single token yet.
 _inflight: dict[str, asyncio.Task] = {}
-
-# A streaming reply is saved every CHECKPOINT_SECONDS (the text so far, and a sign of
-# life); one not saved for STALE_REPLY_SECONDS (chatmon.states.chat_watch) has lost its
-# writer (a worker that died) and is marked interrupted by the next page load of its
-# browser.
-CHECKPOINT_SECONDS = 2.0
 
 
 class ReplyMixin(ChatBase, mixin=True):
@@ -179,7 +173,7 @@ class ReplyMixin(ChatBase, mixin=True):
                 message_id = self._reply_message_id = checkpoint.id or 0
         reply = deps.turn_service().reply(request)
         _inflight[token] = asyncio.current_task()  # type: ignore[assignment]  # a background event always runs in a task
-        saver = asyncio.create_task(_keep_checkpointing(message_id, reply))
+        reply_checkpoints.keep_saved(message_id, lambda: reply.result.text)
         live = LivePublisher(token=token, reply=request.correlation_id)
         try:
             # The text goes to the page as coalesced, append-only frames beside the
@@ -191,7 +185,7 @@ class ReplyMixin(ChatBase, mixin=True):
             pass  # Stop: what arrived is kept and marked "(stopped)"
         finally:
             _inflight.pop(token, None)
-            saver.cancel()
+            reply_checkpoints.stop_saving(message_id)
             await self._finish_reply(
                 request=request, result=reply.result, message_id=message_id, live=live, place=place
             )
@@ -251,19 +245,3 @@ class ReplyMixin(ChatBase, mixin=True):
 def reply_in_flight(token: str) -> bool:
     """Whether this worker streams a reply of the browser tab ``token``."""
     return token in _inflight
-
-
-async def _keep_checkpointing(message_id: int, reply: ReplyStream) -> None:
-    """Save the reply's text so far every ``CHECKPOINT_SECONDS`` (also a sign of life:
-    a reply not saved for ``STALE_REPLY_SECONDS`` is taken for interrupted)."""
-    while True:
-        await asyncio.sleep(CHECKPOINT_SECONDS)
-        try:
-            await db.run(
-                chat_messages.save_reply,
-                message_id=message_id,
-                content=reply.result.text,
-                done=False,
-            )
-        except Exception:  # noqa: BLE001 - a missed checkpoint is retried at the next one
-            log.warning("could not checkpoint a streaming reply", exc_info=True)

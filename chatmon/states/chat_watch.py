@@ -18,9 +18,10 @@ from chatmon import db
 from chatmon.models import utc_now
 from chatmon.services import branches, chat_messages, chat_saves
 from chatmon.services.interrupted import publish_interrupted
+from chatmon.services.reply_checkpoints import CHECKPOINT_SECONDS
 from chatmon.settings import get_settings
 from chatmon.states.chat_base import ChatBase, current_provider_state
-from chatmon.states.chat_reply import CHECKPOINT_SECONDS, reply_in_flight
+from chatmon.states.chat_reply import reply_in_flight
 from chatmon.states.tabs import tab_connected
 
 # A reply not checkpointed (chatmon.states.chat_reply) for STALE_REPLY_SECONDS has lost

@@ -38,8 +38,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -266,6 +268,29 @@ def _print_log_errors(log_file: Path, limit: int = 3) -> None:
         print(f"#   server log: {entry[:300]}", flush=True)
 
 
+def _against_bare_litellm(n: int, results: list[LevelResult], args: argparse.Namespace) -> str:
+    """The server's CPU per session beside bare LiteLLM's for the same N streams of the
+    same upstream, read as chatmon reads them (:mod:`bench.litellm_cpu`, its own process,
+    run now while the server idles): what chatmon adds to LiteLLM's own work."""
+    command = [
+        sys.executable, "-m", "bench.litellm_cpu", "--together", str(n),
+        "--chunks", str(args.reply_words), "--tokens-per-second", str(args.tokens_per_second),
+        "--latency", str(args.latency),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    match = re.search(r"together\[n=\d+\]: ([\d.]+) ms", done.stdout)
+    if match is None:
+        return f"# bare LiteLLM reference failed: {(done.stderr or done.stdout)[-300:]}"
+    bare = float(match.group(1))
+    server = statistics.median(r.server_cpu / r.n * 1000 for r in results)
+    return metric_line(
+        f"concurrency_server_cpu_over_bare_litellm[n={n}]",
+        f"{server - bare:+.1f} ms",
+        f"bare LiteLLM {bare:.1f} ms per stream, chatmon {server:.1f} ms per session",
+        server / bare,
+    )
+
+
 def _profiled_round(
     server: Server, app: CompiledApp, fake_url: str, n: int, args: argparse.Namespace
 ) -> None:
@@ -332,6 +357,7 @@ def _run(
                     )
             for line in report(results, idle_rss, label):
                 print(line, flush=True)
+            print(_against_bare_litellm(n, results, args), flush=True)
             if args.profile is not None:
                 _profiled_round(server, app, fake_url, n, args)
         print(f"# load average at the end {os.getloadavg()[0]:.1f}", flush=True)

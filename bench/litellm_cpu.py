@@ -1,10 +1,12 @@
 """Where a bare LiteLLM stream's CPU goes, and what LiteLLM's own switches change.
 
-    python -m bench.litellm_cpu [--calls 20] [--chunks 120]
+    python -m bench.litellm_cpu [--calls 20] [--chunks 120] [--tokens-per-second 50]
 
 Streams ``--calls`` replies of ``--chunks`` chunks one after the other from the fake
-upstream (its own process) with ``litellm.acompletion(stream=True)`` and measures this
-process's CPU (all threads: LiteLLM finishes a stream in a worker thread) per stream:
+upstream (its own process; unpaced, or at ``--tokens-per-second`` like the upstream of
+``bench.concurrency``, where the client reads each chunk as it comes) with
+``litellm.acompletion(stream=True)`` and measures this process's CPU per stream (all
+threads: LiteLLM finishes a stream in a worker thread):
 
 - as chatmon calls it (defaults), and the part of it spent in ``stream_chunk_builder``,
   which LiteLLM runs once at the end of every stream to rebuild the whole response from
@@ -14,6 +16,9 @@ process's CPU (all threads: LiteLLM finishes a stream in a worker thread) per st
 - as ``chatmon.services.llm`` reads it: one iterator over the OpenAI stream (no async
   generator left behind per chunk) and no reading past LiteLLM's usage report;
 - per chunk: (total - end of stream) / chunks.
+
+``--together N`` prints only the CPU per stream of N streams started at once, read as
+chatmon reads them: ``bench.concurrency``'s reference for the server's CPU per session.
 
 Prints ``name: value (reference: value, ratio)`` lines; the reference is the default.
 """
@@ -35,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.request_path import fake_upstream, line
+from bench.request_path import line
+from bench.servers import fake_llm
 from chatmon.services import llm, provider_stream
 from chatmon.services.litellm_import import litellm_module
 
@@ -97,19 +103,54 @@ async def cpu_per_stream(
     return statistics.median(per_call), sum(spent) / calls
 
 
+async def cpu_per_stream_together(litellm: Any, url: str, n: int) -> float:
+    """CPU seconds per stream of ``n`` streams started at once, read as chatmon reads
+    them: the reference for ``bench.concurrency``'s server CPU per session at N = n."""
+    await asyncio.gather(*(_stream(litellm, url, True) for _ in range(min(n, 5))))  # warm
+    started = time.process_time()
+    await asyncio.gather(*(_stream(litellm, url, True) for _ in range(n)))
+    await asyncio.sleep(0.2)  # the end-of-stream threads and logging tasks finish
+    return (time.process_time() - started) / n
+
+
+def together(args: argparse.Namespace) -> int:
+    """``--together N``: one line, the bare LiteLLM CPU per stream of N at once."""
+    llm.warm_up()
+    litellm = litellm_module()
+    with fake_llm(
+        latency=args.latency, tokens_per_second=args.tokens_per_second, reply_words=args.chunks
+    ) as url:
+        cpu = asyncio.run(cpu_per_stream_together(litellm, url, args.together))
+    print(
+        line(
+            f"litellm_cpu_per_stream_together[n={args.together}]", f"{cpu * 1000:.1f} ms", "-", 1.0
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--chunks", type=int, default=120)
+    parser.add_argument(
+        "--tokens-per-second", type=float, default=0.0, help="upstream pace (0: unpaced)"
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="upstream first-token delay")
+    parser.add_argument(
+        "--together", type=int, default=0, help="only: CPU per stream of N streams at once"
+    )
     args = parser.parse_args(argv)
+    if args.together:
+        return together(args)
     llm.warm_up()
     litellm = litellm_module()
-    with fake_upstream(latency=0.0, reply_words=args.chunks) as upstream:
-        asyncio.run(cpu_per_stream(litellm, upstream.url, 3))  # warm pools and caches
-        default, builder = asyncio.run(cpu_per_stream(litellm, upstream.url, args.calls))
-        ours, ours_builder = asyncio.run(
-            cpu_per_stream(litellm, upstream.url, args.calls, chatmon_way=True)
-        )
+    with fake_llm(
+        latency=args.latency, tokens_per_second=args.tokens_per_second, reply_words=args.chunks
+    ) as url:
+        asyncio.run(cpu_per_stream(litellm, url, 3))  # warm pools and caches
+        default, builder = asyncio.run(cpu_per_stream(litellm, url, args.calls))
+        ours, ours_builder = asyncio.run(cpu_per_stream(litellm, url, args.calls, chatmon_way=True))
         litellm.disable_streaming_logging = True
         saved = (
             list(litellm.callbacks),
@@ -118,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         litellm.callbacks, litellm.success_callback, litellm._async_success_callback = [], [], []
         try:
-            switched, _ = asyncio.run(cpu_per_stream(litellm, upstream.url, args.calls))
+            switched, _ = asyncio.run(cpu_per_stream(litellm, url, args.calls))
         finally:
             litellm.disable_streaming_logging = False
             (litellm.callbacks, litellm.success_callback, litellm._async_success_callback) = saved
     ms = 1000
     print(
-        f"# {args.calls} streams of {args.chunks} chunks, one after the other; "
+        f"# {args.calls} streams of {args.chunks} chunks, one after the other, "
+        f"{args.tokens_per_second or 'unpaced'} tokens/s; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(line("litellm_cpu_per_stream", f"{default * ms:.1f} ms", "-", 1.0))

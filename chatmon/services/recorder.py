@@ -49,18 +49,9 @@ log = logging.getLogger(__name__)
 
 class _Stop(enum.Enum):
     STOP = "stop"
-    WAKE = "wake"
 
 
 _STOP: Final = _Stop.STOP  # queued by stop(): the writer finishes what is before it
-_WAKE: Final = _Stop.WAKE  # queued by flush(): the writer writes what it gathered now
-
-# The writer may wait this long after an event for more to write in the same
-# transaction (fewer transactions under load, and no write beside a reply's own save).
-# Off by default: callers and tests that read the request log right after a reply (a
-# backup, the review queue) expect its row without a flush; turning it on needs them to
-# flush first.
-GATHER_SECONDS = 0.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -114,7 +105,6 @@ class Recorder:
         max_pending: int = 100_000,
         retry_initial: float = 0.2,
         retry_max: float = 30.0,
-        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self._engine = engine
         self._price_known = price_known
@@ -122,7 +112,6 @@ class Recorder:
         self._queue: queue.Queue[Item | _Stop] = queue.Queue(maxsize=max_pending)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
-        self._gather_seconds = gather_seconds
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._progress = threading.Condition()
@@ -189,10 +178,6 @@ class Recorder:
         """Wait until every event submitted so far is written; False on timeout."""
         with self._progress:
             target = self._submitted
-        if self.pending:
-            with contextlib.suppress(queue.Full):  # a full queue: the writer is not waiting
-                self._queue.put_nowait(_WAKE)
-        with self._progress:
             return self._progress.wait_for(lambda: self._done >= target, timeout=timeout)
 
     def close(self, timeout: float = 30.0) -> None:
@@ -218,9 +203,16 @@ class Recorder:
             item = self._queue.get()
             if item is _STOP:
                 return
-            if item is _WAKE:
-                continue
-            batch = self._gather(item)
+            batch = [item]
+            while len(batch) < self._batch_size:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._queue.put(_STOP)  # finish this batch, then stop
+                    break
+                batch.append(more)
             try:
                 self._write_with_retries(batch)
             except Exception:
@@ -229,25 +221,6 @@ class Recorder:
                 with self._progress:
                     self._done += len(batch)
                     self._progress.notify_all()
-
-    def _gather(self, first: Item) -> list[Item]:
-        """``first`` and what else arrives within ``gather_seconds`` (or is queued already),
-        up to ``batch_size``; a flush or a stop ends the wait."""
-        batch = [first]
-        until = time.monotonic() + self._gather_seconds
-        while len(batch) < self._batch_size:
-            try:
-                more = self._queue.get(timeout=max(0.0, until - time.monotonic()))
-            except queue.Empty:
-                break
-            if more is _WAKE:
-                until = 0.0  # take what is queued already, wait for nothing more
-                continue
-            if more is _STOP:
-                self._queue.put(_STOP)  # finish this batch, then stop
-                break
-            batch.append(more)
-        return batch
 
     def _write_with_retries(self, batch: list[Item]) -> None:
         retrying = Retrying(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -165,37 +164,3 @@ def test_full_backlog_drops_and_logs_instead_of_blocking(
         assert recorder.flush(timeout=30)
         recorder.close()
     assert rows(engine) == 6
-
-
-def test_calls_arriving_together_share_a_transaction(engine: Engine) -> None:
-    """Requests that end within the gathering window are one write, not one each (the
-    chat's own saves wait less for SQLite's single writer); none waits for a flush."""
-    recorder = Recorder(engine=lambda: engine, price_known=lambda _model: True, gather_seconds=1)
-    commits: list[int] = []
-
-    def note_commit(_conn: object) -> None:
-        commits.append(1)
-
-    event.listen(engine, "commit", note_commit)
-    try:
-        for _ in range(10):  # one every 5 ms, as replies ending at about the same time
-            recorder.submit_call(make_call())
-            time.sleep(0.005)
-        deadline = time.monotonic() + 10
-        while rows(engine) < 10 and time.monotonic() < deadline:
-            time.sleep(0.02)  # no flush: the writer writes on its own
-    finally:
-        event.remove(engine, "commit", note_commit)
-        recorder.close(timeout=10)
-    assert rows(engine) == 10
-    assert len(commits) <= 2, f"{len(commits)} transactions for 10 calls"
-
-
-def test_a_flush_does_not_wait_for_the_gathering_window(engine: Engine) -> None:
-    recorder = Recorder(engine=lambda: engine, price_known=lambda _model: True, gather_seconds=30)
-    try:
-        recorder.submit_call(make_call())
-        assert recorder.flush(timeout=10)  # well before the 30 s window ends
-        assert rows(engine) == 1
-    finally:
-        recorder.close(timeout=10)

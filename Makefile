@@ -68,19 +68,23 @@ run-backend: $(VENV)/.installed
 fake-llm: $(VENV)/.installed
 	$(ENV) python -m chatmon fake-llm --port $${FAKE_LLM_PORT:-8900}
 
+# apt waits (up to 10 min) for another apt or dpkg on the machine to finish, rather
+# than failing the install because an unattended upgrade holds the lock.
+APT_GET := apt-get -o DPkg::Lock::Timeout=600
+
 # Debian's Chromium for the browser tests (never `playwright install`: it downloads).
 .PHONY: chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium for browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium >/dev/null; }
 
 # Debian's Prometheus (prometheus + promtool) for the deploy/ kit tests and the scrape test.
 .PHONY: prometheus
 prometheus:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
 	  echo "installing Debian prometheus for the monitoring tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq prometheus >/dev/null; }
 
 # The servers the tests run against, installed from Debian only when missing. The tests
 # use this machine's PostgreSQL (127.0.0.1:5432) and Redis (:6379) as they are when those
@@ -90,17 +94,17 @@ prometheus:
 test-servers:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 	  echo "installing Debian postgresql (initdb/pg_ctl for a throwaway test server)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq postgresql >/dev/null; }
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing Debian redis-server (a throwaway server for the multi-worker tests)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq redis-server >/dev/null; }
 
 # Debian's Alertmanager (prometheus-alertmanager + amtool) for the deploy/ kit tests.
 .PHONY: alertmanager
 alertmanager:
 	@command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 	  echo "installing Debian prometheus-alertmanager for the alerting tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq prometheus-alertmanager >/dev/null; }
 
 # Debian's nginx: the balancer of the scale-out test and the static export's web server,
 # run by the tests from a temp directory with deploy/nginx/chatmon.conf.
@@ -108,7 +112,7 @@ alertmanager:
 nginx:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
 	  echo "installing Debian nginx for the scale-out and static-export tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq nginx >/dev/null; }
 
 # The frontend's npm packages in .web, once: every app the integration tests start hard-links
 # them into its own web directory instead of running npm install itself (about a minute each).

@@ -83,6 +83,9 @@ class FakeLLMConfig:
         cached_tokens: Prompt tokens reported as served from the provider's cache
             (``usage.prompt_tokens_details.cached_tokens``, at most the prompt's tokens),
             so cost tests can check cached input is priced as such. 0 = field omitted.
+        usage_report: Whether a streamed reply ends with its usage when the request
+            asks for it (``stream_options.include_usage``); False: a provider (or proxy)
+            that ignores the option and never reports usage in a stream.
     """
 
     latency: float = 0.0
@@ -93,6 +96,7 @@ class FakeLLMConfig:
     reply_words: int = 12
     fail_first: int = 0
     cached_tokens: int = 0
+    usage_report: bool = True
 
     def __post_init__(self) -> None:
         """Normalises JSON/CLI values and rejects nonsense early."""
@@ -119,6 +123,8 @@ class FakeLLMConfig:
             raise ValueError(f"fail_with must be one of {', '.join(FAIL_MODES)}")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
+        if not isinstance(self.usage_report, bool):
+            raise ValueError("usage_report must be true or false")
         if self.reply_words < 1:
             raise ValueError("reply_words must be >= 1")
         if self.fail_first < 0:

@@ -142,7 +142,7 @@ async def _fault(
         reply = build_reply(body, config)
         completion_id, model = state.next_completion_id(), str(body.get("model") or MODEL_ID)
         if body.get("stream"):
-            include_usage = _include_usage(body)
+            include_usage = _include_usage(body) and config.usage_report
             events = sse_events(
                 completion_id,
                 model,
@@ -166,7 +166,7 @@ async def _success(state: FakeLLMState, config: FakeLLMConfig, body: Mapping[str
     completion_id, model = state.next_completion_id(), str(body.get("model") or MODEL_ID)
     await asyncio.sleep(config.latency)
     if body.get("stream"):
-        include_usage = _include_usage(body)
+        include_usage = _include_usage(body) and config.usage_report
         return EventStream(
             sse_events(completion_id, model, reply, config, include_usage=include_usage)
         )

@@ -31,7 +31,10 @@ from chatmon.services.provider_stream import (
     StallGuard,
     chunk_text,
     close_quietly,
+    finish_reason,
+    provider_iterator,
     reuse_provider_iterator,
+    usage_after_finish,
 )
 from chatmon.services.stream_stats import StreamStats
 from chatmon.settings import FallbackModel, Settings
@@ -240,7 +243,14 @@ class LLMClient:
                 text = chunk_text(chunk)
                 if text:
                     yield text
-                elif getattr(chunk, "usage", None) is not None:
+                if finish_reason(chunk) and (raw := provider_iterator(response)) is not None:
+                    # The text is complete: the usage report that follows is read from the
+                    # provider's stream itself, past LiteLLM's end-of-stream work.
+                    usage = await self._usage_tail(raw, response, messages, guard) or usage
+                    finished = True
+                    await close_quietly(response)
+                    break
+                if not text and getattr(chunk, "usage", None) is not None:
                     # LiteLLM strips usage from the chunks it passes on and reports it
                     # once, after the provider's stream has ended. Reading on would only
                     # run its end-of-stream logging (which rebuilds the whole response
@@ -254,6 +264,38 @@ class LLMClient:
             if not finished:  # stopped, stalled or broken: free the connection now
                 await close_quietly(response)
         self._account(usage, stats)
+
+    async def _usage_tail(
+        self, raw: Any, response: Any, messages: list[dict[str, str]], guard: StallGuard
+    ) -> Any:
+        """The provider's usage after the finish chunk, as a LiteLLM ``Usage`` (what
+        ``pricing`` reads cached tokens from); when it sends none, LiteLLM's estimate
+        from the chunks (its tokenizer, in a worker thread), as it would have made.
+
+        The reply is complete by now: a stall or a broken connection here loses only
+        the provider's report, never the reply.
+        """
+        litellm = litellm_module()
+        reported = None
+        guard.waiting()
+        try:
+            reported = await usage_after_finish(raw)
+        except asyncio.CancelledError:
+            if not (guard.fired and guard.task is not None and guard.task.uncancel() == 0):
+                raise  # Stop, not the stall guard
+            log.warning("the provider stalled after its reply; its usage is estimated")
+        except Exception:  # noqa: BLE001 - see above
+            log.warning("reading the provider's usage report failed", exc_info=True)
+        guard.received()
+        if reported is not None:
+            return litellm.Usage(**reported.model_dump())
+        chunks = list(getattr(response, "chunks", None) or [])
+        if not chunks:
+            return None
+        rebuilt = await asyncio.to_thread(
+            litellm.stream_chunk_builder, chunks=chunks, messages=messages
+        )
+        return getattr(rebuilt, "usage", None)
 
     async def _open_with_retries(
         self,

@@ -90,6 +90,34 @@ def reuse_provider_iterator(response: Any) -> None:
         response.completion_stream = SameIterator(stream)
 
 
+def provider_iterator(response: Any) -> SameIterator | None:
+    """The OpenAI stream under LiteLLM's wrapper, when :func:`reuse_provider_iterator` set it."""
+    stream = getattr(response, "completion_stream", None)
+    return stream if isinstance(stream, SameIterator) else None
+
+
+async def usage_after_finish(stream: SameIterator) -> Any:
+    """The provider's usage report, read straight from its stream after the finish chunk.
+
+    With ``include_usage`` the provider sends one last chunk with no choices, only the
+    usage. Read through LiteLLM, that chunk and the end of the stream set off its
+    end-of-stream work (the whole response rebuilt from its chunks in a worker thread,
+    priced, and logged for callbacks chatmon does not register): ~15 % of a bare
+    stream's CPU and a thread round trip before the reply can end. Returns the OpenAI
+    client's ``CompletionUsage``, or None when the provider sent none.
+    """
+    usage = None
+    async for chunk in stream:
+        usage = getattr(chunk, "usage", None) or usage
+    return usage
+
+
+def finish_reason(chunk: Any) -> str | None:
+    """The chunk's finish reason (``"stop"``, ``"length"``...), None while the reply goes on."""
+    choices = getattr(chunk, "choices", None) or []
+    return getattr(choices[0], "finish_reason", None) if choices else None
+
+
 async def close_quietly(response: Any) -> None:
     """Release the provider connection of a stream we stop reading."""
     close = getattr(response, "aclose", None)

@@ -305,3 +305,38 @@ async def test_no_max_tokens_sent_when_unset(upstream: FakeLLMServer) -> None:
     text = await collect(client_for(upstream))
     assert "max_tokens" not in upstream.requests[-1]
     assert text == expected_reply("ping pong", upstream.config.reply_words)
+
+
+async def test_usage_is_read_from_the_provider_not_rebuilt_by_litellm(
+    upstream: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's own usage report prices the reply; LiteLLM's end-of-stream rebuild
+    of the whole response (a worker thread and ~15 % of a stream's CPU) never runs."""
+    from chatmon.services.litellm_import import litellm_module
+
+    litellm = litellm_module()
+    rebuilds: list[int] = []
+    original = litellm.stream_chunk_builder
+    monkeypatch.setattr(
+        litellm,
+        "stream_chunk_builder",
+        lambda *a, **k: rebuilds.append(1) or original(*a, **k),
+    )
+    stats = StreamStats()
+    text = await collect(client_for(upstream), stats)
+    assert text == expected_reply("ping pong", upstream.config.reply_words)
+    assert (stats.input_tokens, stats.output_tokens) == (4, 12)  # as the upstream counted
+    assert rebuilds == []
+
+
+async def test_a_provider_that_reports_no_usage_still_gets_token_counts(
+    upstream: FakeLLMServer,
+) -> None:
+    """A proxy that ignores ``stream_options.include_usage``: LiteLLM's estimate from the
+    chunks, as before, rather than a reply recorded with no tokens at all."""
+    upstream.configure(usage_report=False)
+    stats = StreamStats()
+    text = await collect(client_for(upstream), stats)
+    assert text == expected_reply("ping pong", upstream.config.reply_words)
+    assert upstream.requests[-1]["stream_options"] == {"include_usage": True}
+    assert stats.output_tokens > 0 and stats.input_tokens > 0

@@ -237,11 +237,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile-rate", type=int, default=100, help="py-spy samples per second (--profile)"
     )
-    parser.add_argument(
-        "--profile-gil",
-        action="store_true",
-        help="sample only the thread holding the GIL (--profile): CPU, not GIL waits",
-    )
     args = parser.parse_args(argv)
     # A killed bench (timeout, Ctrl-C) still stops the servers it started: exit via finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -314,7 +309,7 @@ def _profiled_round(
 ) -> None:
     """One more round at N with py-spy sampling the server tree; prints the profile's top."""
     path = args.profile.with_name(f"{args.profile.stem}-n{n}.txt")
-    with pyspy.record(server.process.pid, path, rate=args.profile_rate, gil=args.profile_gil):
+    with pyspy.record(server.process.pid, path, rate=args.profile_rate):
         result = asyncio.run(run_level(server, app, fake_url, n, args.reply_words))
     print(
         f"# profiled round n={n} (untimed, py-spy attached): {result.served}/{n} served; "

@@ -76,9 +76,8 @@ def _owner(frames: list[re.Match[str]]) -> str:
 
 
 @contextmanager
-def record(pid: int, path: Path, *, rate: int = 100, gil: bool = False) -> Iterator[None]:
-    """Sample ``pid`` and its children into ``path`` while the block runs; ``gil``: only
-    the thread holding the GIL (threads waiting for it otherwise count as busy)."""
+def record(pid: int, path: Path, *, rate: int = 100) -> Iterator[None]:
+    """Sample ``pid`` and its children into ``path`` while the block runs."""
     exe = shutil.which("py-spy")
     if exe is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install -r requirements-dev.txt")
@@ -97,7 +96,6 @@ def record(pid: int, path: Path, *, rate: int = 100, gil: bool = False) -> Itera
             "raw",
             "--output",
             str(path),
-            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -16,7 +16,12 @@ import reflex as rx
 from reflex.app import default_backend_exception_handler
 from reflex.event import EventSpec
 
-from chatmon import client_errors, deps, models  # noqa: F401  (models registers tables)
+from chatmon import (  # noqa: F401  (models registers tables)
+    client_errors,
+    deps,
+    models,
+    state_purge,
+)
 from chatmon.api import api
 from chatmon.identity_cookie import IdentityCookieMiddleware
 from chatmon.middleware import (
@@ -35,6 +40,7 @@ from chatmon.tasks import LIFESPAN_TASKS
 from chatmon.wiring import install
 
 install(get_settings())  # JSON logs, metrics and tracing listeners (every worker)
+state_purge.install()  # before rx.App creates its state manager
 
 
 def report_backend_exception(exception: Exception) -> EventSpec:

@@ -233,7 +233,7 @@ class LLMClient:
                     finished = True
                     break
                 except asyncio.CancelledError:
-                    if guard.fired and guard.task is not None and guard.task.uncancel() == 0:
+                    if guard.caused_cancellation():
                         raise LLMCallError(ErrorCategory.TIMEOUT) from None  # stalled
                     raise
                 except Exception as exc:  # noqa: BLE001 - mid-stream: categorize, never retry
@@ -281,7 +281,7 @@ class LLMClient:
         try:
             reported = await usage_after_finish(raw)
         except asyncio.CancelledError:
-            if not (guard.fired and guard.task is not None and guard.task.uncancel() == 0):
+            if not guard.caused_cancellation():
                 raise  # Stop, not the stall guard
             log.warning("the provider stalled after its reply; its usage is estimated")
         except Exception:  # noqa: BLE001 - see above

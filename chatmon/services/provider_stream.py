@@ -41,6 +41,11 @@ class StallGuard:
     def stop(self) -> None:
         self._handle.cancel()
 
+    def caused_cancellation(self) -> bool:
+        """Whether the ``CancelledError`` the reader just caught is this guard's (a stall),
+        not a person's Stop; if so, the task's cancellation is withdrawn."""
+        return self.fired and self.task is not None and self.task.uncancel() == 0
+
     def _check(self) -> None:
         now, since = self._loop.time(), self._waiting_since
         if since is not None and now - since >= self._seconds and self.task is not None:
